@@ -1,0 +1,439 @@
+//! Running back-end tools: argv vectors executed directly, never through `sh -c`, either on
+//! this machine or over ssh, with a timeout, and failures turned into `ProviderError`s that
+//! carry the command line and stderr.
+//!
+//! Over ssh the remote side always goes through the login shell, so every argument is
+//! single-quoted for a POSIX shell; names are validated before they get here as a second line
+//! of defence. Commands run with `LC_ALL=C` because providers classify failures by the back
+//! end's (English) messages.
+
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CommandContext, ProviderError, Result};
+
+/// How long a command may run unless the runner is given another timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long to keep reading after the process ended or was killed, for pipes that a background
+/// process it started keeps open.
+const PIPE_GRACE: Duration = Duration::from_secs(1);
+
+/// The longest pause between two checks of whether the process has exited.
+const MAX_POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// The exit status ssh reports when it could not connect or authenticate.
+const SSH_FAILURE_STATUS: i32 = 255;
+
+/// Where commands run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Transport {
+    /// On this machine.
+    #[default]
+    Local,
+    /// On another machine, through the `ssh` client in batch mode.
+    Ssh {
+        /// The host name or address.
+        host: String,
+        /// The port, when not 22.
+        port: Option<u16>,
+        /// The remote user, when not the ssh default.
+        user: Option<String>,
+        /// The private key to authenticate with.
+        identity_file: Option<PathBuf>,
+        /// Further `-o` options (`StrictHostKeyChecking=accept-new`, `ConnectTimeout=10`).
+        #[serde(default)]
+        extra_options: Vec<String>,
+    },
+}
+
+impl Transport {
+    /// The ssh destination as messages show it (`user@host:port`), or `None` when local.
+    pub fn remote(&self) -> Option<String> {
+        match self {
+            Self::Local => None,
+            Self::Ssh {
+                host, port, user, ..
+            } => {
+                let mut remote = destination(host, user.as_deref());
+                if let Some(port) = port {
+                    remote.push_str(&format!(":{port}"));
+                }
+                Some(remote)
+            }
+        }
+    }
+}
+
+/// What a finished command produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutput {
+    /// Everything written to stdout.
+    pub stdout: Vec<u8>,
+    /// Everything written to stderr, lossily decoded.
+    pub stderr: String,
+    /// The exit status, or `None` when the process was killed by a signal.
+    pub status: Option<i32>,
+}
+
+impl CommandOutput {
+    /// Whether the command exited with status 0.
+    pub fn success(&self) -> bool {
+        self.status == Some(0)
+    }
+}
+
+/// Runs argv vectors through a transport, with a timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRunner {
+    transport: Transport,
+    timeout: Duration,
+}
+
+impl CommandRunner {
+    /// A runner for this machine with the default timeout.
+    pub fn local() -> Self {
+        Self {
+            transport: Transport::Local,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// A runner for `transport` with the default timeout, after checking the ssh destination.
+    pub fn new(transport: Transport) -> Result<Self> {
+        if let Transport::Ssh {
+            host,
+            user,
+            identity_file,
+            ..
+        } = &transport
+        {
+            validate_ssh_word(host, "host")?;
+            if let Some(user) = user {
+                validate_ssh_word(user, "user")?;
+            }
+            if let Some(path) = identity_file {
+                if path.to_str().is_none() {
+                    return Err(ProviderError::InvalidName {
+                        name: path.to_string_lossy().into_owned(),
+                        reason: "an ssh identity file path must be valid UTF-8".to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(Self {
+            transport,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// The same runner with another timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Where commands run.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// How long a command may run before it is killed.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The argv this machine executes for `argv`: itself, or the `ssh` invocation around it.
+    pub fn process_argv<S: AsRef<str>>(&self, argv: &[S]) -> Vec<String> {
+        match &self.transport {
+            Transport::Local => argv.iter().map(|word| word.as_ref().to_owned()).collect(),
+            Transport::Ssh {
+                host,
+                port,
+                user,
+                identity_file,
+                extra_options,
+            } => {
+                let mut ssh = vec!["ssh".to_owned()];
+                if let Some(port) = port {
+                    ssh.extend(["-p".to_owned(), port.to_string()]);
+                }
+                if let Some(path) = identity_file {
+                    ssh.extend(["-i".to_owned(), path.to_string_lossy().into_owned()]);
+                }
+                ssh.extend(["-o".to_owned(), "BatchMode=yes".to_owned()]);
+                for option in extra_options {
+                    ssh.extend(["-o".to_owned(), option.clone()]);
+                }
+                ssh.push(destination(host, user.as_deref()));
+                ssh.push("--".to_owned());
+                ssh.push(remote_command(argv));
+                ssh
+            }
+        }
+    }
+
+    /// A `Command` for `argv` through the transport, for callers that stream its pipes.
+    pub fn command<S: AsRef<str>>(&self, argv: &[S]) -> Result<Command> {
+        if argv.is_empty() {
+            return Err(ProviderError::fatal("cannot run an empty command"));
+        }
+        let process_argv = self.process_argv(argv);
+        let mut command = Command::new(&process_argv[0]);
+        command.args(&process_argv[1..]).env("LC_ALL", "C");
+        Ok(command)
+    }
+
+    /// Runs `argv` and returns its output if it exits with status 0, an error otherwise.
+    ///
+    /// A non-zero exit is `Fatal`, except ssh's own failure (status 255), which is `Transient`;
+    /// providers turn the errors they recognise by stderr into `NotFound`, `Busy` and so on.
+    pub fn run<S: AsRef<str>>(&self, argv: &[S]) -> Result<CommandOutput> {
+        let output = self.output(argv)?;
+        if output.success() {
+            return Ok(output);
+        }
+        let command = Some(Box::new(self.context(argv, output.status, output.stderr)));
+        let ssh_failed = matches!(self.transport, Transport::Ssh { .. })
+            && output.status == Some(SSH_FAILURE_STATUS);
+        Err(if ssh_failed {
+            ProviderError::Transient {
+                reason: "ssh could not run the command".to_owned(),
+                command,
+            }
+        } else {
+            ProviderError::Fatal {
+                reason: "command failed".to_owned(),
+                command,
+            }
+        })
+    }
+
+    /// Runs `argv` and returns its output whatever its exit status; only a failure to start it
+    /// or a timeout is an error.
+    pub fn output<S: AsRef<str>>(&self, argv: &[S]) -> Result<CommandOutput> {
+        let mut command = self.command(argv)?;
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = command.spawn().map_err(|error| {
+            let context = self.context(argv, None, String::new());
+            let reason = match &self.transport {
+                Transport::Local => format!("cannot start {}: {error}", context.invocation()),
+                Transport::Ssh { .. } => {
+                    format!("cannot start `ssh` to run {}: {error}", context.invocation())
+                }
+            };
+            ProviderError::fatal(reason)
+        })?;
+        let (stdout, stderr) = match (child.stdout.take(), child.stderr.take()) {
+            (Some(stdout), Some(stderr)) => (PipeReader::spawn(stdout), PipeReader::spawn(stderr)),
+            _ => unreachable!("both pipes were requested with `Stdio::piped`"),
+        };
+        let (stdout, stderr) = match (stdout, stderr) {
+            (Ok(stdout), Ok(stderr)) => (stdout, stderr),
+            (Err(error), _) | (_, Err(error)) => {
+                kill_and_reap(&mut child);
+                return Err(ProviderError::fatal(format!(
+                    "cannot start a thread to read the output of `{}`: {error}",
+                    crate::command::command_line(argv)
+                )));
+            }
+        };
+
+        let deadline = started.checked_add(self.timeout);
+        let mut interval = Duration::from_millis(1);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => {}
+                Err(error) => {
+                    kill_and_reap(&mut child);
+                    return Err(ProviderError::fatal(format!(
+                        "cannot wait for `{}`: {error}",
+                        command_line(argv)
+                    )));
+                }
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|deadline| now >= deadline) {
+                kill_and_reap(&mut child);
+                stderr.wait_closed(Instant::now() + PIPE_GRACE);
+                return Err(ProviderError::TimedOut {
+                    command: Box::new(self.context(argv, None, lossy(stderr.take()))),
+                    timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+            let pause = deadline.map_or(interval, |deadline| interval.min(deadline - now));
+            thread::sleep(pause);
+            interval = (interval * 2).min(MAX_POLL_INTERVAL);
+        };
+
+        let grace_ends = Instant::now() + PIPE_GRACE;
+        stdout.wait_closed(grace_ends);
+        stderr.wait_closed(grace_ends);
+        Ok(CommandOutput {
+            stdout: stdout.take(),
+            stderr: lossy(stderr.take()),
+            status: status.code(),
+        })
+    }
+
+    fn context<S: AsRef<str>>(
+        &self,
+        argv: &[S],
+        status: Option<i32>,
+        stderr: String,
+    ) -> CommandContext {
+        CommandContext {
+            argv: argv.iter().map(|word| word.as_ref().to_owned()).collect(),
+            remote: self.transport.remote(),
+            status,
+            stderr,
+        }
+    }
+}
+
+/// Quotes a word for a POSIX shell: always single quotes, each `'` written as `'\''`.
+pub fn shell_quote(word: &str) -> String {
+    let mut quoted = String::with_capacity(word.len() + 2);
+    quoted.push('\'');
+    for character in word.chars() {
+        if character == '\'' {
+            quoted.push_str(r"'\''");
+        } else {
+            quoted.push(character);
+        }
+    }
+    quoted.push('\'');
+    quoted
+}
+
+/// Joins an argv for people to read, quoting only the words a shell would otherwise change.
+pub fn command_line<S: AsRef<str>>(argv: &[S]) -> String {
+    let words: Vec<String> = argv
+        .iter()
+        .map(|word| {
+            let word = word.as_ref();
+            let plain = !word.is_empty()
+                && word.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | ',' | '=' | '+' | '@' | '%')
+                });
+            if plain {
+                word.to_owned()
+            } else {
+                shell_quote(word)
+            }
+        })
+        .collect();
+    words.join(" ")
+}
+
+/// The single string ssh hands to the remote login shell.
+fn remote_command<S: AsRef<str>>(argv: &[S]) -> String {
+    let mut command = String::from("LC_ALL=C");
+    for word in argv {
+        command.push(' ');
+        command.push_str(&shell_quote(word.as_ref()));
+    }
+    command
+}
+
+fn destination(host: &str, user: Option<&str>) -> String {
+    match user {
+        Some(user) => format!("{user}@{host}"),
+        None => host.to_owned(),
+    }
+}
+
+/// Rejects ssh hosts and users that ssh would read as options or split.
+fn validate_ssh_word(word: &str, what: &str) -> Result<()> {
+    let reason = if word.is_empty() {
+        Some(format!("an ssh {what} must not be empty"))
+    } else if word.starts_with('-') {
+        Some(format!("an ssh {what} must not start with `-`"))
+    } else if word.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@') {
+        Some(format!(
+            "an ssh {what} must not contain whitespace, control characters or `@`"
+        ))
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(ProviderError::InvalidName {
+            name: word.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn kill_and_reap(child: &mut Child) {
+    // Either may fail only because the process is already gone, which is what we want.
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+}
+
+fn lock(bytes: &Mutex<Vec<u8>>) -> MutexGuard<'_, Vec<u8>> {
+    // A reader thread only appends; a panic in one leaves a valid prefix behind.
+    bytes.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Drains one pipe on its own thread, so a full stdout cannot block a process writing stderr
+/// and a timeout can still report what was written so far.
+struct PipeReader {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    closed: mpsc::Receiver<()>,
+}
+
+impl PipeReader {
+    fn spawn(mut pipe: impl Read + Send + 'static) -> io::Result<Self> {
+        let bytes = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&bytes);
+        let (closed_sender, closed) = mpsc::channel();
+        thread::Builder::new()
+            .name("blockform-pipe".to_owned())
+            .spawn(move || {
+                let mut chunk = vec![0_u8; 64 * 1024];
+                loop {
+                    match pipe.read(&mut chunk) {
+                        Ok(0) => break,
+                        Ok(read) => lock(&sink).extend_from_slice(&chunk[..read]),
+                        Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
+                }
+                // The runner may have stopped waiting; then nobody needs to hear about it.
+                let _ = closed_sender.send(());
+            })?;
+        Ok(Self { bytes, closed })
+    }
+
+    /// Waits until the pipe is closed or `deadline` passes.
+    fn wait_closed(&self, deadline: Instant) {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        match self.closed.recv_timeout(timeout) {
+            Ok(()) | Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+        }
+    }
+
+    /// Takes what has been read so far.
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *lock(&self.bytes))
+    }
+}

@@ -1,0 +1,130 @@
+//! The configuration a provider is built from: its kind, the name of its `provider` block and
+//! the block's attributes, passed through untyped so each back end defines its own schema.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The back ends blockform drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// qcow2 files in a local directory (the embedded default).
+    Local,
+    /// RBD images in a Ceph pool.
+    Ceph,
+    /// Logical volumes in an LVM volume group, locally or over ssh.
+    Lvm,
+}
+
+impl ProviderKind {
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [Self; 3] = [Self::Local, Self::Ceph, Self::Lvm];
+
+    /// The kind as written in the first label of a `provider` block.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Ceph => "ceph",
+            Self::Lvm => "lvm",
+        }
+    }
+
+    /// The kind a `provider` block label names, if any.
+    pub fn from_label(label: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == label)
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One `provider "<kind>" "<name>" { ... }` block, evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderConfig {
+    /// Which back end the block configures.
+    pub kind: ProviderKind,
+    /// The block's second label; volume types refer to it as their `backend`.
+    pub name: String,
+    /// The block's attributes after evaluation (`pool`, `path`, `host`...).
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ProviderConfig {
+    /// Deserializes the attributes into a back end's own settings type.
+    pub fn attributes_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_value(serde_json::Value::Object(self.attributes.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn ceph_ssd() -> ProviderConfig {
+        let serde_json::Value::Object(attributes) =
+            json!({"pool": "volumes-ssd", "conf": "/etc/ceph/ceph.conf", "user": "admin"})
+        else {
+            unreachable!("the literal is an object")
+        };
+        ProviderConfig {
+            kind: ProviderKind::Ceph,
+            name: "ssd".into(),
+            attributes,
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let config = ceph_ssd();
+        let json = serde_json::to_value(&config).unwrap();
+        assert_eq!(
+            json,
+            json!({
+                "kind": "ceph",
+                "name": "ssd",
+                "attributes": {"pool": "volumes-ssd", "conf": "/etc/ceph/ceph.conf", "user": "admin"}
+            })
+        );
+        assert_eq!(
+            serde_json::from_value::<ProviderConfig>(json).unwrap(),
+            config
+        );
+    }
+
+    #[test]
+    fn attributes_deserialize_into_a_back_end_schema() {
+        #[derive(Debug, Deserialize, PartialEq)]
+        #[serde(deny_unknown_fields)]
+        struct CephAttributes {
+            pool: String,
+            conf: String,
+            user: String,
+        }
+        let attributes: CephAttributes = ceph_ssd().attributes_as().unwrap();
+        assert_eq!(attributes.pool, "volumes-ssd");
+
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[expect(dead_code, reason = "only the failure to deserialize is tested")]
+        struct LocalAttributes {
+            path: String,
+        }
+        let error = ceph_ssd().attributes_as::<LocalAttributes>().unwrap_err();
+        assert!(error.to_string().contains("unknown field `pool`"), "{error}");
+    }
+
+    #[test]
+    fn kinds_parse_from_their_labels() {
+        for kind in ProviderKind::ALL {
+            assert_eq!(ProviderKind::from_label(&kind.to_string()), Some(kind));
+        }
+        assert_eq!(ProviderKind::from_label("rbd"), None);
+    }
+}

@@ -1,0 +1,47 @@
+//! The blockform language: loading `*.hcl` files with source spans, evaluating expressions,
+//! formatting, and the function library.
+
+pub mod eval;
+pub mod expr;
+pub mod format;
+pub mod functions;
+pub mod load;
+pub mod types;
+pub mod value;
+pub mod vars;
+
+use std::path::Path;
+
+use crate::diagnostics::{Diagnostics, SourceMap};
+pub use eval::{Config, Desired, EvalOptions, MissingVars};
+
+/// A loaded and evaluated configuration with everything found wrong in it.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Every source file read.
+    pub sources: SourceMap,
+    /// The declarations.
+    pub config: Config,
+    /// The evaluated configuration (as complete as the errors allow).
+    pub desired: Desired,
+    /// Errors and warnings, sorted by position.
+    pub diagnostics: Diagnostics,
+}
+
+/// Loads, evaluates and validates the configuration in `dir`.
+///
+/// Syntax errors stop before evaluation (a half-parsed file would only add noise); every other
+/// error is collected, so one run reports all of them.
+pub fn load(dir: &Path, options: &EvalOptions) -> Result<Loaded, (SourceMap, Diagnostics)> {
+    let mut sources = SourceMap::default();
+    let mut diagnostics = Diagnostics::default();
+    let files = match load::load_dir(dir, &mut sources, &mut diagnostics) {
+        Ok(files) => files,
+        Err(()) => return Err((sources, diagnostics)),
+    };
+    let config = eval::collect(dir, files, &mut diagnostics);
+    let desired = eval::evaluate(&config, options, &mut sources, &mut diagnostics);
+    crate::model::validate(&desired, &mut diagnostics);
+    diagnostics.sort();
+    Ok(Loaded { sources, config, desired, diagnostics })
+}

@@ -1,0 +1,286 @@
+//! Variable values: from `--var NAME=VALUE`, `--var-file FILE`, the environment
+//! (`BLOCKFORM_VAR_NAME`) and auto-loaded files, with Terraform's precedence under blockform's
+//! names.
+//!
+//! Later sources win: environment variables, then `blockform.bfvars`, then
+//! `blockform.bfvars.json`, then `*.auto.bfvars` and `*.auto.bfvars.json` in name order, then
+//! every `--var` and `--var-file` in command-line order. Files hold `name = value` lines (HCL) or
+//! a JSON object. Values from `--var` and the environment are literal strings for variables of
+//! type string, number, bool or any, and HCL expressions for lists, maps and objects.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+use super::eval::{Config, MissingVars, VariableDecl};
+use super::expr::{Env, Evaluator, Scope, eval_literal};
+use super::load::{display_name, parse_file, read_source};
+use super::types::convert;
+use super::value::Value;
+use crate::diagnostics::{Diagnostic, Diagnostics, SourceMap, Span};
+
+/// The prefix of environment variables that set variables.
+pub const ENV_PREFIX: &str = "BLOCKFORM_VAR_";
+
+/// The file loaded automatically from the configuration directory.
+pub const AUTO_FILE: &str = "blockform.bfvars";
+
+/// `NAME=VALUE` from the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VarAssignment {
+    /// The variable's name.
+    pub name: String,
+    /// The value as typed.
+    pub raw: String,
+}
+
+/// One `--var` or `--var-file` argument, in command-line order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VarArg {
+    /// `--var NAME=VALUE`.
+    Assign(VarAssignment),
+    /// `--var-file FILE`.
+    File(PathBuf),
+}
+
+/// Where variable values come from.
+#[derive(Debug, Clone, Default)]
+pub struct VarInputs {
+    /// `--var` and `--var-file` arguments, in order.
+    pub args: Vec<VarArg>,
+    /// `(name, value)` of `BLOCKFORM_VAR_name` environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+impl VarInputs {
+    /// Inputs from command-line arguments plus this process's environment.
+    pub fn with_process_env(args: Vec<VarArg>) -> VarInputs {
+        let env = std::env::vars()
+            .filter_map(|(k, v)| k.strip_prefix(ENV_PREFIX).map(|name| (name.to_owned(), v)))
+            .collect();
+        VarInputs { args, env }
+    }
+}
+
+enum Source {
+    Raw { raw: String, from: String },
+    Value { value: Value, span: Option<Span>, from: String },
+}
+
+/// Gives every declared variable its value, reporting bad and missing values.
+pub fn resolve(
+    config: &Config,
+    inputs: &VarInputs,
+    missing: MissingVars,
+    sources: &mut SourceMap,
+    diagnostics: &mut Diagnostics,
+) -> IndexMap<String, Value> {
+    let mut assigned: IndexMap<String, Source> = IndexMap::new();
+    for (name, raw) in &inputs.env {
+        // Unknown names in the environment are ignored: the environment is shared with other tools.
+        if config.variables.iter().any(|v| &v.name == name) {
+            assigned.insert(name.clone(), Source::Raw { raw: raw.clone(), from: format!("environment variable {ENV_PREFIX}{name}") });
+        }
+    }
+    for file in auto_files(&config.dir) {
+        load_vars_file(&file, &config.dir, config, false, &mut assigned, sources, diagnostics);
+    }
+    for arg in &inputs.args {
+        match arg {
+            VarArg::Assign(a) => {
+                if config.variables.iter().any(|v| v.name == a.name) {
+                    assigned.insert(a.name.clone(), Source::Raw { raw: a.raw.clone(), from: format!("--var {}", a.name) });
+                } else {
+                    let help = super::load::suggestion(&a.name, config.variables.iter().map(|v| v.name.as_str()))
+                        .unwrap_or_else(|| format!("declare it with `variable \"{}\" {{}}`", a.name));
+                    diagnostics.push(Diagnostic::error(format!("`--var {}=…` sets a variable that is not declared", a.name)).help(help));
+                }
+            }
+            VarArg::File(path) => load_vars_file(path, &config.dir, config, true, &mut assigned, sources, diagnostics),
+        }
+    }
+
+    let mut values = IndexMap::new();
+    for variable in &config.variables {
+        let value = match assigned.swap_remove(&variable.name) {
+            Some(source) => convert_source(variable, source, &config.dir, diagnostics),
+            None => match variable.block.attrs.get("default") {
+                Some(default) => {
+                    let env = Env { base_dir: config.dir.clone(), ..Env::default() };
+                    match Evaluator::new(&env, variable.file).eval(&default.expr, &mut Scope::new()) {
+                        Ok(v) => convert(v, &variable.ty).unwrap_or_else(|e| {
+                            diagnostics.push(
+                                Diagnostic::error(format!("the default of variable `{}` does not match its type: {e}", variable.name))
+                                    .at(default.value_span.clone(), "wrong type"),
+                            );
+                            Value::Unknown(format!("var.{}", variable.name))
+                        }),
+                        Err(e) => {
+                            diagnostics.push(
+                                Diagnostic::error(format!("the default of variable `{}` must be a literal value: {}", variable.name, e.message))
+                                    .at(e.span, "here"),
+                            );
+                            Value::Unknown(format!("var.{}", variable.name))
+                        }
+                    }
+                }
+                None => {
+                    if missing == MissingVars::Error {
+                        diagnostics.push(
+                            Diagnostic::error(format!("no value for required variable `{}`", variable.name))
+                                .at(variable.block.name_span(), "declared here without a default")
+                                .help(format!(
+                                    "pass `--var {0}=…`, set {ENV_PREFIX}{0}, put `{0} = …` into {AUTO_FILE}, or give the variable a default",
+                                    variable.name
+                                )),
+                        );
+                    }
+                    Value::Unknown(format!("var.{}", variable.name))
+                }
+            },
+        };
+        values.insert(variable.name.clone(), value);
+    }
+    values
+}
+
+fn convert_source(variable: &VariableDecl, source: Source, dir: &Path, diagnostics: &mut Diagnostics) -> Value {
+    let unknown = || Value::Unknown(format!("var.{}", variable.name));
+    let (value, span, from) = match source {
+        Source::Raw { raw, from } => {
+            if variable.ty.takes_raw_string() {
+                (Value::String(raw), None, from)
+            } else {
+                match eval_literal(&raw, dir) {
+                    Ok(v) => (v, None, from),
+                    Err(e) => {
+                        diagnostics.push(
+                            Diagnostic::error(format!("invalid value for variable `{}` from {from}: {e}", variable.name))
+                                .help("lists, maps and objects are written in HCL, like `[\"a\", \"b\"]` or `{ a = 1 }`"),
+                        );
+                        return unknown();
+                    }
+                }
+            }
+        }
+        Source::Value { value, span, from } => (value, span, from),
+    };
+    match convert(value, &variable.ty) {
+        Ok(v) => v,
+        Err(e) => {
+            let mut d = Diagnostic::error(format!("invalid value for variable `{}` from {from}: {e}", variable.name));
+            if let Some(span) = span {
+                d = d.at(span, "wrong type");
+            }
+            diagnostics.push(d);
+            unknown()
+        }
+    }
+}
+
+fn auto_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for name in [AUTO_FILE, "blockform.bfvars.json"] {
+        let path = dir.join(name);
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    let mut auto: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".auto.bfvars") || n.ends_with(".auto.bfvars.json"))
+        })
+        .collect();
+    auto.sort();
+    files.extend(auto);
+    files
+}
+
+fn load_vars_file(
+    path: &Path,
+    dir: &Path,
+    config: &Config,
+    explicit: bool,
+    assigned: &mut IndexMap<String, Source>,
+    sources: &mut SourceMap,
+    diagnostics: &mut Diagnostics,
+) {
+    let name = display_name(path, dir);
+    let text = match read_source(path, &name) {
+        Ok(t) => t,
+        Err(d) => {
+            diagnostics.push(d);
+            return;
+        }
+    };
+    let file = sources.add(path.to_path_buf(), name.clone(), text.as_str());
+    if name.ends_with(".json") {
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(map)) => {
+                for (key, json) in map {
+                    if config.variables.iter().any(|v| v.name == key) {
+                        assigned.insert(key, Source::Value { value: Value::from_json(&json), span: None, from: name.clone() });
+                    } else {
+                        diagnostics.push(undeclared_in_file(&key, &name, None, explicit));
+                    }
+                }
+            }
+            Ok(_) => diagnostics.push(Diagnostic::error(format!("`{name}` must hold a JSON object of variable values"))),
+            Err(e) => diagnostics.push(Diagnostic::error(format!("`{name}` is not valid JSON: {e}"))),
+        }
+        return;
+    }
+    let parsed = match parse_file(file, &text, diagnostics) {
+        Ok(p) => p,
+        Err(d) => {
+            diagnostics.push(d);
+            return;
+        }
+    };
+    for block in &parsed.blocks {
+        diagnostics.push(
+            Diagnostic::error(format!("`{name}` holds variable values, not blocks"))
+                .at(block.header_span.clone(), "a block in a variables file")
+                .help("write `name = value` lines; declarations go into *.hcl files"),
+        );
+    }
+    let env = Env { base_dir: dir.to_path_buf(), ..Env::default() };
+    for attr in parsed.attrs.values() {
+        if !config.variables.iter().any(|v| v.name == attr.name) {
+            diagnostics.push(undeclared_in_file(&attr.name, &name, Some(attr.name_span.clone()), explicit));
+            continue;
+        }
+        match Evaluator::new(&env, file).eval(&attr.expr, &mut Scope::new()) {
+            Ok(value) => {
+                assigned.insert(
+                    attr.name.clone(),
+                    Source::Value { value, span: Some(attr.value_span.clone()), from: name.clone() },
+                );
+            }
+            Err(e) => diagnostics.push(
+                Diagnostic::error(format!("variable values must be literals: {}", e.message))
+                    .at(e.span, "here")
+                    .help("variables files cannot refer to other variables or resources"),
+            ),
+        }
+    }
+}
+
+fn undeclared_in_file(var: &str, file: &str, span: Option<Span>, explicit: bool) -> Diagnostic {
+    // Terraform warns for auto-loaded files (they may serve several configurations) and for
+    // explicit ones alike; an explicit file is more likely a typo, so it is said more firmly.
+    let mut d = Diagnostic::warning(format!("`{file}` sets `{var}`, which no variable block declares"));
+    if explicit {
+        d = d.help(format!("declare it with `variable \"{var}\" {{}}` or remove it from the file"));
+    }
+    if let Some(span) = span {
+        d = d.at(span, "not declared");
+    }
+    d
+}

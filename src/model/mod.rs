@@ -1,0 +1,94 @@
+//! The storage objects of blockform and their rules (SPEC §1): what each resource kind accepts,
+//! and the checks that need no back end.
+
+mod address;
+mod duration;
+mod schema;
+mod validate;
+
+pub use address::{Address, InstanceKey};
+pub use duration::{parse_duration, DurationError};
+pub use schema::{AttrSpec, AttrType, BlockSchema, LIFECYCLE_ATTRS, provider_schema, resource_schema, store_schema, PROVIDER_KINDS, STORE_KINDS};
+pub use validate::{QOS_CONSUMERS, QOS_KEYS, fill_defaults, validate};
+
+use std::fmt;
+
+/// The kinds of resource a configuration declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    /// A QoS rule: I/O limits attached to volume types.
+    Qos,
+    /// A volume type: picks the back end and carries a QoS rule.
+    VolumeType,
+    /// A block volume.
+    Volume,
+    /// A volume attached to an instance on a hypervisor.
+    Attachment,
+    /// A point-in-time snapshot of a volume, inside its back end.
+    Snapshot,
+    /// A copy of a volume's data in a backup store.
+    Backup,
+    /// A schedule of backups with retention.
+    BackupPolicy,
+    /// An image file exported from a volume.
+    Image,
+}
+
+impl ResourceKind {
+    /// Every kind, in the order they are created.
+    pub const ALL: [ResourceKind; 8] = [
+        ResourceKind::Qos,
+        ResourceKind::VolumeType,
+        ResourceKind::Volume,
+        ResourceKind::Attachment,
+        ResourceKind::Snapshot,
+        ResourceKind::Backup,
+        ResourceKind::BackupPolicy,
+        ResourceKind::Image,
+    ];
+
+    /// The kind's name in the language (`volume_type`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ResourceKind::Qos => "qos",
+            ResourceKind::VolumeType => "volume_type",
+            ResourceKind::Volume => "volume",
+            ResourceKind::Attachment => "attachment",
+            ResourceKind::Snapshot => "snapshot",
+            ResourceKind::Backup => "backup",
+            ResourceKind::BackupPolicy => "backup_policy",
+            ResourceKind::Image => "image",
+        }
+    }
+
+    /// The kind with this name in the language.
+    pub fn from_name(name: &str) -> Option<ResourceKind> {
+        ResourceKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether deleting or replacing an object of this kind destroys data.
+    pub fn holds_data(self) -> bool {
+        matches!(self, ResourceKind::Volume | ResourceKind::Snapshot | ResourceKind::Backup)
+    }
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The limits of SPEC §1.
+pub mod limits {
+    /// Longest name of any object, in characters.
+    pub const NAME_MAX_CHARS: usize = 128;
+    /// Smallest volume, in GiB.
+    pub const SIZE_MIN_GIB: i64 = 1;
+    /// Largest volume, in GiB.
+    pub const SIZE_MAX_GIB: i64 = 65536;
+    /// Largest volume that can be turned into an image, in GiB.
+    pub const IMAGE_MAX_GIB: i64 = 300;
+    /// Most instances a `count` or `for_each` may create.
+    pub const MAX_INSTANCES: usize = 100_000;
+}

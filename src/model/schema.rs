@@ -1,0 +1,248 @@
+//! What each block accepts: attribute names, their types, which are required.
+//!
+//! The schema drives the "unknown attribute, did you mean …" and "missing attribute" checks and
+//! the type checks of evaluated values; the rules that relate several attributes or objects live
+//! in `validate`.
+
+use super::ResourceKind;
+
+/// The type an attribute's value must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrType {
+    /// A string.
+    String,
+    /// A whole number.
+    Integer,
+    /// A number.
+    Number,
+    /// `true` or `false`.
+    Bool,
+    /// A list of strings.
+    StringList,
+    /// A map of strings to strings.
+    StringMap,
+    /// A map of strings to whole numbers (QoS specs).
+    IntegerMap,
+    /// An object with a fixed set of keys (a volume's `source`).
+    Object(&'static [&'static str]),
+    /// A reference to a resource of a kind (its `id`).
+    Ref(ResourceKind),
+    /// A list of references to resources of a kind.
+    RefList(ResourceKind),
+    /// A duration such as `24h` or `7d`.
+    Duration,
+}
+
+impl AttrType {
+    /// How the type is described in error messages.
+    pub fn describe(self) -> String {
+        match self {
+            AttrType::String => "a string".into(),
+            AttrType::Integer => "a whole number".into(),
+            AttrType::Number => "a number".into(),
+            AttrType::Bool => "a bool".into(),
+            AttrType::StringList => "a list of strings".into(),
+            AttrType::StringMap => "a map of strings".into(),
+            AttrType::IntegerMap => "a map of whole numbers".into(),
+            AttrType::Object(keys) => format!("an object with one of the keys {}", keys.join(", ")),
+            AttrType::Ref(kind) => format!("a reference to a {kind}, like `{kind}.example.id`"),
+            AttrType::RefList(kind) => format!("a list of references to {kind} resources, like `[{kind}.example.id]`"),
+            AttrType::Duration => "a duration such as \"24h\" or \"7d\"".into(),
+        }
+    }
+}
+
+/// One attribute a block accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct AttrSpec {
+    /// Its name.
+    pub name: &'static str,
+    /// The type of its value.
+    pub ty: AttrType,
+    /// Whether it must be set.
+    pub required: bool,
+}
+
+const fn attr(name: &'static str, ty: AttrType) -> AttrSpec {
+    AttrSpec { name, ty, required: false }
+}
+
+const fn required(name: &'static str, ty: AttrType) -> AttrSpec {
+    AttrSpec { name, ty, required: true }
+}
+
+/// The attributes and nested blocks of one kind of block.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockSchema {
+    /// Accepted attributes.
+    pub attrs: &'static [AttrSpec],
+    /// Attributes set by the back end, readable by references (`id`, `status`, ...).
+    pub computed: &'static [&'static str],
+}
+
+impl BlockSchema {
+    /// The attribute with this name.
+    pub fn attr(&self, name: &str) -> Option<&AttrSpec> {
+        self.attrs.iter().find(|a| a.name == name)
+    }
+}
+
+/// Keys of a volume's `source` object.
+pub const SOURCE_KEYS: &[&str] = &["snapshot", "backup", "image", "volume"];
+
+/// Attributes of a `lifecycle` block.
+pub const LIFECYCLE_ATTRS: &[AttrSpec] = &[
+    attr("prevent_destroy", AttrType::Bool),
+    attr("create_before_destroy", AttrType::Bool),
+    attr("ignore_changes", AttrType::StringList),
+    attr("snapshot_before_destroy", AttrType::Bool),
+];
+
+const QOS_ATTRS: &[AttrSpec] = &[attr("name", AttrType::String), attr("consumer", AttrType::String), required("specs", AttrType::IntegerMap)];
+const VOLUME_TYPE_ATTRS: &[AttrSpec] = &[
+                attr("name", AttrType::String),
+                attr("description", AttrType::String),
+                required("backend", AttrType::String),
+                attr("extra_specs", AttrType::StringMap),
+                attr("qos", AttrType::Ref(ResourceKind::Qos)),
+            ];
+const VOLUME_ATTRS: &[AttrSpec] = &[
+                attr("name", AttrType::String),
+                attr("description", AttrType::String),
+                required("type", AttrType::Ref(ResourceKind::VolumeType)),
+                required("size", AttrType::Integer),
+                attr("source", AttrType::Object(SOURCE_KEYS)),
+                attr("bootable", AttrType::Bool),
+                attr("tags", AttrType::StringList),
+                attr("metadata", AttrType::StringMap),
+            ];
+const ATTACHMENT_ATTRS: &[AttrSpec] = &[
+                required("volume", AttrType::Ref(ResourceKind::Volume)),
+                required("instance", AttrType::String),
+                required("host", AttrType::String),
+                attr("device", AttrType::String),
+            ];
+const SNAPSHOT_ATTRS: &[AttrSpec] = &[
+                required("volume", AttrType::Ref(ResourceKind::Volume)),
+                attr("name", AttrType::String),
+                attr("description", AttrType::String),
+                attr("force", AttrType::Bool),
+                attr("metadata", AttrType::StringMap),
+            ];
+const BACKUP_ATTRS: &[AttrSpec] = &[
+                required("volume", AttrType::Ref(ResourceKind::Volume)),
+                required("store", AttrType::String),
+                attr("name", AttrType::String),
+                attr("description", AttrType::String),
+                attr("mode", AttrType::String),
+                attr("force", AttrType::Bool),
+            ];
+const BACKUP_POLICY_ATTRS: &[AttrSpec] = &[
+                required("volumes", AttrType::RefList(ResourceKind::Volume)),
+                required("store", AttrType::String),
+                required("full_every", AttrType::Duration),
+                attr("incremental_every", AttrType::Duration),
+                required("keep", AttrType::Integer),
+                attr("force", AttrType::Bool),
+            ];
+const IMAGE_ATTRS: &[AttrSpec] = &[
+                required("volume", AttrType::Ref(ResourceKind::Volume)),
+                attr("name", AttrType::String),
+                attr("format", AttrType::String),
+                attr("min_disk", AttrType::Integer),
+                attr("min_ram", AttrType::Integer),
+                attr("force", AttrType::Bool),
+            ];
+const LOCAL_PROVIDER_ATTRS: &[AttrSpec] = &[
+            required("path", AttrType::String),
+            attr("oversubscription", AttrType::Number),
+            attr("capacity_check", AttrType::String),
+        ];
+const CEPH_PROVIDER_ATTRS: &[AttrSpec] = &[
+            required("pool", AttrType::String),
+            attr("conf", AttrType::String),
+            attr("user", AttrType::String),
+            attr("keyring", AttrType::String),
+            attr("cluster", AttrType::String),
+            attr("flatten_clones", AttrType::Bool),
+            attr("timeout", AttrType::Duration),
+        ];
+const LVM_PROVIDER_ATTRS: &[AttrSpec] = &[
+            required("volume_group", AttrType::String),
+            attr("thin_pool", AttrType::String),
+            attr("host", AttrType::String),
+            attr("port", AttrType::Integer),
+            attr("user", AttrType::String),
+            attr("identity_file", AttrType::String),
+            attr("sudo", AttrType::Bool),
+        ];
+const LIBVIRT_PROVIDER_ATTRS: &[AttrSpec] = &[required("uri", AttrType::String)];
+const DIR_STORE_ATTRS: &[AttrSpec] = &[required("path", AttrType::String), attr("compression", AttrType::Bool)];
+
+/// The schema of a resource kind.
+pub fn resource_schema(kind: ResourceKind) -> BlockSchema {
+    use ResourceKind as K;
+    match kind {
+        K::Qos => BlockSchema {
+            attrs: QOS_ATTRS,
+            computed: &["id"],
+        },
+        K::VolumeType => BlockSchema {
+            attrs: VOLUME_TYPE_ATTRS,
+            computed: &["id"],
+        },
+        K::Volume => BlockSchema {
+            attrs: VOLUME_ATTRS,
+            computed: &["id", "status", "backend_name"],
+        },
+        K::Attachment => BlockSchema {
+            attrs: ATTACHMENT_ATTRS,
+            computed: &["id", "status"],
+        },
+        K::Snapshot => BlockSchema {
+            attrs: SNAPSHOT_ATTRS,
+            computed: &["id", "status", "created_at", "size"],
+        },
+        K::Backup => BlockSchema {
+            attrs: BACKUP_ATTRS,
+            computed: &["id", "status", "created_at", "size", "parent"],
+        },
+        K::BackupPolicy => BlockSchema {
+            attrs: BACKUP_POLICY_ATTRS,
+            computed: &["id"],
+        },
+        K::Image => BlockSchema {
+            attrs: IMAGE_ATTRS,
+            computed: &["id", "status", "path", "size"],
+        },
+    }
+}
+
+/// Provider kinds and what their blocks accept.
+pub const PROVIDER_KINDS: &[&str] = &["local", "ceph", "lvm", "libvirt"];
+
+/// The schema of a provider block, or `None` for an unknown kind.
+pub fn provider_schema(kind: &str) -> Option<BlockSchema> {
+    let attrs = match kind {
+        "local" => LOCAL_PROVIDER_ATTRS,
+        "ceph" => CEPH_PROVIDER_ATTRS,
+        "lvm" => LVM_PROVIDER_ATTRS,
+        "libvirt" => LIBVIRT_PROVIDER_ATTRS,
+        _ => return None,
+    };
+    Some(BlockSchema { attrs, computed: &[] })
+}
+
+/// Backup store kinds.
+pub const STORE_KINDS: &[&str] = &["dir"];
+
+/// The schema of a `backup_store` block, or `None` for an unknown kind.
+pub fn store_schema(kind: &str) -> Option<BlockSchema> {
+    match kind {
+        "dir" => Some(BlockSchema {
+            attrs: DIR_STORE_ATTRS,
+            computed: &[],
+        }),
+        _ => None,
+    }
+}

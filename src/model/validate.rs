@@ -1,0 +1,727 @@
+//! The rules of SPEC §1 that need no back end, checked on the evaluated configuration.
+//!
+//! Values that are known only after apply are skipped here; the plan checks them again once
+//! they are known. Every rule reports at the attribute's value with a hint.
+
+use std::collections::HashMap;
+
+use super::schema::{AttrType, BlockSchema, SOURCE_KEYS, provider_schema, resource_schema, store_schema};
+use super::{ResourceKind, limits, parse_duration};
+use crate::config::eval::{BlockInstance, Desired, ResourceInstance};
+use crate::config::expr::Reference;
+use crate::config::value::{Value, ValueMap};
+use crate::diagnostics::{Diagnostic, Diagnostics, Span};
+
+/// QoS spec keys that SPEC §1 allows.
+pub const QOS_KEYS: &[&str] = &[
+    "total_bytes_sec",
+    "read_bytes_sec",
+    "write_bytes_sec",
+    "total_iops_sec",
+    "read_iops_sec",
+    "write_iops_sec",
+    "total_bytes_sec_max",
+    "read_bytes_sec_max",
+    "write_bytes_sec_max",
+    "total_iops_sec_max",
+    "read_iops_sec_max",
+    "write_iops_sec_max",
+    "size_iops_sec",
+];
+
+/// QoS consumers.
+pub const QOS_CONSUMERS: &[&str] = &["back-end", "front-end", "both"];
+
+/// Fills in the defaults of unset attributes, so plans compare complete objects.
+pub fn fill_defaults(kind: ResourceKind, label: &str, attrs: &mut ValueMap) {
+    let mut set_default = |key: &str, value: Value| {
+        if let Some(slot) = attrs.get_mut(key) {
+            if *slot == Value::Null {
+                *slot = value;
+            }
+        }
+    };
+    set_default("name", Value::String(label.to_owned()));
+    set_default("force", Value::Bool(false));
+    set_default("tags", Value::List(Vec::new()));
+    set_default("metadata", Value::Map(ValueMap::new()));
+    set_default("extra_specs", Value::Map(ValueMap::new()));
+    match kind {
+        ResourceKind::Qos => set_default("consumer", Value::String("back-end".into())),
+        ResourceKind::Backup => set_default("mode", Value::String("full".into())),
+        ResourceKind::Image => {
+            set_default("format", Value::String("raw".into()));
+            set_default("min_disk", Value::Number(0.0));
+            set_default("min_ram", Value::Number(0.0));
+        }
+        _ => {}
+    }
+    if kind == ResourceKind::Volume {
+        let from_image = attrs.get("source").and_then(Value::as_map).is_some_and(|s| s.contains_key("image"));
+        if let Some(slot) = attrs.get_mut("bootable") {
+            if *slot == Value::Null {
+                *slot = Value::Bool(from_image);
+            }
+        }
+    }
+}
+
+/// Checks every rule that needs no back end, reporting all violations.
+pub fn validate(desired: &Desired, diagnostics: &mut Diagnostics) {
+    let mut found = Diagnostics::default();
+    for (name, provider) in &desired.providers {
+        if let Some(schema) = provider_schema(&provider.kind) {
+            check_block(&format!("provider `{name}`"), provider, &schema, &mut found);
+        }
+        check_provider(provider, &mut found);
+    }
+    for (name, store) in &desired.stores {
+        if let Some(schema) = store_schema(&store.kind) {
+            check_block(&format!("backup store `{name}`"), store, &schema, &mut found);
+        }
+    }
+    let attached = attached_volumes(desired, &mut found);
+    for instance in &desired.resources {
+        let schema = resource_schema(instance.address.kind);
+        check_resource_types(instance, &schema, &mut found);
+        check_resource_rules(desired, instance, &attached, &mut found);
+    }
+    // Instances of one block share their source text: report each problem there once.
+    let mut seen: Vec<(String, Option<Span>)> = Vec::new();
+    for d in found {
+        let key = (d.summary.clone(), d.span.clone());
+        if !seen.contains(&key) {
+            seen.push(key);
+            diagnostics.push(d);
+        }
+    }
+}
+
+fn check_block(what: &str, block: &BlockInstance, schema: &BlockSchema, diagnostics: &mut Diagnostics) {
+    for spec in schema.attrs {
+        match block.attrs.get(spec.name) {
+            None => {
+                if spec.required {
+                    diagnostics.push(
+                        Diagnostic::error(format!("{what} needs `{}`", spec.name))
+                            .at(block.span.clone(), format!("`{}` missing", spec.name))
+                            .help(format!("add `{} = …` ({})", spec.name, spec.ty.describe())),
+                    );
+                }
+            }
+            Some(value) => {
+                if let Err(message) = check_type(value, spec.ty) {
+                    let span = block.attr_spans.get(spec.name).cloned().unwrap_or_else(|| block.span.clone());
+                    diagnostics.push(
+                        Diagnostic::error(format!("`{}` of {what} must be {}", spec.name, spec.ty.describe()))
+                            .at(span, message),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn check_provider(provider: &BlockInstance, diagnostics: &mut Diagnostics) {
+    let span = |key: &str| provider.attr_spans.get(key).cloned().unwrap_or_else(|| provider.span.clone());
+    if let Some(Value::String(check)) = provider.attrs.get("capacity_check") {
+        if !["off", "warn", "error"].contains(&check.as_str()) {
+            diagnostics.push(
+                Diagnostic::error(format!("`capacity_check` must be \"off\", \"warn\" or \"error\", got {check:?}"))
+                    .at(span("capacity_check"), "unknown setting"),
+            );
+        }
+    }
+    if let Some(Value::Number(ratio)) = provider.attrs.get("oversubscription") {
+        if *ratio <= 0.0 {
+            diagnostics.push(
+                Diagnostic::error("`oversubscription` must be greater than zero")
+                    .at(span("oversubscription"), "not positive")
+                    .help("1.0 means no more virtual size than free space; 4.0 allows four times as much for thin images"),
+            );
+        }
+    }
+    if let Some(port) = provider.attrs.get("port").and_then(Value::as_i64) {
+        if !(1..=65535).contains(&port) {
+            diagnostics.push(Diagnostic::error(format!("`port` must be from 1 to 65535, got {port}")).at(span("port"), "not a port"));
+        }
+    }
+    for key in ["pool", "volume_group", "thin_pool"] {
+        if let Some(Value::String(name)) = provider.attrs.get(key) {
+            if !valid_backend_name(name) {
+                diagnostics.push(
+                    Diagnostic::error(format!("`{key}` {name:?} is not a valid back-end name"))
+                        .at(span(key), "invalid name")
+                        .help("back-end names use letters, digits, `.`, `_` and `-`, do not start with `-`, and are at most 128 characters"),
+                );
+            }
+        }
+    }
+}
+
+fn valid_backend_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= limits::NAME_MAX_CHARS
+        && !name.starts_with('-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Checks a value against an attribute type; the error is the label shown under the value.
+fn check_type(value: &Value, ty: AttrType) -> Result<(), String> {
+    if value.is_unknown() || *value == Value::Null {
+        return Ok(());
+    }
+    let got = || format!("got {}", describe_value(value));
+    match ty {
+        AttrType::String | AttrType::Ref(_) => match value {
+            Value::String(_) => Ok(()),
+            Value::Number(_) | Value::Bool(_) if ty == AttrType::String => Ok(()),
+            _ => Err(got()),
+        },
+        AttrType::Integer => match value.as_i64() {
+            Some(_) => Ok(()),
+            None => Err(got()),
+        },
+        AttrType::Number => match value {
+            Value::Number(_) => Ok(()),
+            _ => Err(got()),
+        },
+        AttrType::Bool => match value {
+            Value::Bool(_) => Ok(()),
+            _ => Err(got()),
+        },
+        AttrType::StringList | AttrType::RefList(_) => match value {
+            Value::List(items) if items.iter().all(|i| matches!(i, Value::String(_) | Value::Unknown(_))) => Ok(()),
+            Value::List(items) => {
+                let bad = items.iter().position(|i| !matches!(i, Value::String(_) | Value::Unknown(_))).unwrap_or(0);
+                Err(format!("element {bad} is {}", describe_value(&items[bad])))
+            }
+            _ => Err(got()),
+        },
+        AttrType::StringMap => match value {
+            Value::Map(map) => match map.iter().find(|(_, v)| !matches!(v, Value::String(_) | Value::Unknown(_))) {
+                None => Ok(()),
+                Some((k, v)) => Err(format!("`{k}` is {}", describe_value(v))),
+            },
+            _ => Err(got()),
+        },
+        AttrType::IntegerMap | AttrType::Object(_) => match value {
+            Value::Map(_) => Ok(()),
+            _ => Err(got()),
+        },
+        AttrType::Duration => match value {
+            Value::String(s) => parse_duration(s).map(|_| ()).map_err(|e| e.to_string()),
+            _ => Err(got()),
+        },
+    }
+}
+
+fn describe_value(value: &Value) -> String {
+    match value {
+        Value::List(_) | Value::Map(_) => format!("a {}", value.type_name()),
+        other => format!("{} {other}", article(other.type_name())),
+    }
+}
+
+fn article(word: &str) -> String {
+    format!("a {word}")
+}
+
+fn check_resource_types(instance: &ResourceInstance, schema: &BlockSchema, diagnostics: &mut Diagnostics) {
+    let what = resource_what(instance);
+    for spec in schema.attrs {
+        let value = instance.attrs.get(spec.name).unwrap_or(&Value::Null);
+        let span = instance.attr_spans.get(spec.name).cloned();
+        match span {
+            None if spec.required => diagnostics.push(
+                Diagnostic::error(format!("{what} needs `{}`", spec.name))
+                    .at(instance.span.clone(), format!("`{}` missing", spec.name))
+                    .help(format!("add `{} = …` ({})", spec.name, spec.ty.describe())),
+            ),
+            None => {}
+            Some(span) => {
+                if let Err(label) = check_type(value, spec.ty) {
+                    diagnostics.push(
+                        Diagnostic::error(format!("`{}` of {what} must be {}", spec.name, spec.ty.describe())).at(span, label),
+                    );
+                    continue;
+                }
+                match spec.ty {
+                    AttrType::Ref(kind) | AttrType::RefList(kind) => {
+                        check_reference_kind(&what, spec.name, kind, instance, &span, diagnostics);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn resource_what(instance: &ResourceInstance) -> String {
+    format!("`{}.{}`", instance.address.kind, instance.address.name)
+}
+
+/// A reference attribute must refer to an object of the right kind, by reference (not by a
+/// literal id, which would hide the dependency from the plan).
+fn check_reference_kind(
+    what: &str,
+    attr: &str,
+    kind: ResourceKind,
+    instance: &ResourceInstance,
+    span: &Span,
+    diagnostics: &mut Diagnostics,
+) {
+    let refs = instance.attr_refs.get(attr).map(Vec::as_slice).unwrap_or_default();
+    let resource_refs: Vec<&Reference> = refs.iter().filter(|r| ResourceKind::from_name(&r.root).is_some()).collect();
+    if resource_refs.iter().any(|r| r.root == kind.name()) {
+        return;
+    }
+    // A value computed only from variables and locals is let through: it may be an id in state.
+    if resource_refs.is_empty() && refs.iter().any(|r| matches!(r.root.as_str(), "var" | "local" | "each")) {
+        return;
+    }
+    let (label, found) = match resource_refs.first() {
+        Some(other) => (format!("this refers to a {}", other.root), Some(other)),
+        None => ("not a reference".to_owned(), None),
+    };
+    let target_span = found.map_or_else(|| span.clone(), |r| r.span.clone());
+    diagnostics.push(
+        Diagnostic::error(format!("`{attr}` of {what} must refer to a {kind}"))
+            .at(target_span, label)
+            .help(format!("write `{attr} = {kind}.NAME.id`")),
+    );
+}
+
+/// The volumes that attachments attach, keyed by the volume's identity (its id or, before
+/// apply, where its id will come from). Reports volumes attached more than once.
+fn attached_volumes(desired: &Desired, diagnostics: &mut Diagnostics) -> HashMap<String, Span> {
+    let mut attached: HashMap<String, Span> = HashMap::new();
+    for attachment in desired.resources.iter().filter(|r| r.address.kind == ResourceKind::Attachment) {
+        let Some(identity) = attachment.attrs.get("volume").and_then(identity) else { continue };
+        let span = attachment.attr_spans.get("volume").cloned().unwrap_or_else(|| attachment.span.clone());
+        if let Some(first) = attached.get(&identity) {
+            diagnostics.push(
+                Diagnostic::error(format!("{} is attached more than once", volume_name(&identity)))
+                    .at(span, format!("second attachment ({})", attachment.address))
+                    .related(first.clone(), "first attachment")
+                    .help("a volume is attached to at most one instance at a time: detach it first, or clone it"),
+            );
+        } else {
+            attached.insert(identity, span);
+        }
+    }
+    attached
+}
+
+/// The identity of a referenced object: its id when known, else the origin of the unknown id.
+fn identity(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Unknown(origin) if !origin.is_empty() => Some(origin.clone()),
+        _ => None,
+    }
+}
+
+fn volume_name(identity: &str) -> String {
+    match identity.strip_suffix(".id") {
+        Some(address) => format!("`{address}`"),
+        None => format!("volume `{identity}`"),
+    }
+}
+
+/// The instance an identity refers to (`volume.db.id` → the instance `volume.db`).
+fn instance_of<'d>(desired: &'d Desired, identity: &str) -> Option<&'d ResourceInstance> {
+    let address = identity.strip_suffix(".id")?;
+    desired.resources.iter().find(|r| r.address.to_string() == address)
+}
+
+fn check_resource_rules(
+    desired: &Desired,
+    instance: &ResourceInstance,
+    attached: &HashMap<String, Span>,
+    diagnostics: &mut Diagnostics,
+) {
+    let attrs = &instance.attrs;
+    let what = resource_what(instance);
+    let span = |key: &str| instance.attr_spans.get(key).cloned().unwrap_or_else(|| instance.span.clone());
+    if let Some(Value::String(name)) = attrs.get("name") {
+        let chars = name.chars().count();
+        if chars == 0 || chars > limits::NAME_MAX_CHARS {
+            diagnostics.push(
+                Diagnostic::error(format!("the name of {what} must be 1 to {} characters long, it has {chars}", limits::NAME_MAX_CHARS))
+                    .at(span("name"), "name length out of range")
+                    .help("names longer than 128 characters are refused by the back end"),
+            );
+        }
+    }
+    match instance.address.kind {
+        ResourceKind::Qos => check_qos(instance, diagnostics),
+        ResourceKind::VolumeType => {
+            if let Some(Value::String(backend)) = attrs.get("backend") {
+                match desired.providers.get(backend) {
+                    Some(p) if p.kind == "libvirt" => diagnostics.push(
+                        Diagnostic::error(format!("`backend` of {what} names `{backend}`, a hypervisor, not a storage back end"))
+                            .at(span("backend"), "libvirt provider")
+                            .help("name a `local`, `ceph` or `lvm` provider block"),
+                    ),
+                    Some(_) => {}
+                    None => diagnostics.push(
+                        Diagnostic::error(format!("`backend` of {what} names `{backend}`, but no provider block has that name"))
+                            .at(span("backend"), "no such provider")
+                            .help(
+                                crate::config::load::suggestion(backend, desired.providers.keys().map(String::as_str)).unwrap_or_else(
+                                    || format!("declare it: `provider \"local\" \"{backend}\" {{ path = \"…\" }}`"),
+                                ),
+                            ),
+                    ),
+                }
+            }
+        }
+        ResourceKind::Volume => check_volume(desired, instance, diagnostics),
+        ResourceKind::Attachment => {
+            if let Some(Value::String(host)) = attrs.get("host") {
+                match desired.providers.get(host) {
+                    Some(p) if p.kind == "libvirt" => {}
+                    Some(p) => diagnostics.push(
+                        Diagnostic::error(format!("`host` of {what} names `{host}`, a {} provider, not a hypervisor", p.kind))
+                            .at(span("host"), "not a hypervisor")
+                            .help("name a `provider \"libvirt\"` block"),
+                    ),
+                    None => diagnostics.push(
+                        Diagnostic::error(format!("`host` of {what} names `{host}`, but no provider block has that name"))
+                            .at(span("host"), "no such hypervisor")
+                            .help(
+                                crate::config::load::suggestion(host, desired.providers.keys().map(String::as_str))
+                                    .unwrap_or_else(|| format!("declare it: `provider \"libvirt\" \"{host}\" {{ uri = \"qemu:///system\" }}`")),
+                            ),
+                    ),
+                }
+            }
+            if let Some(Value::String(device)) = attrs.get("device") {
+                if !valid_device(device) {
+                    diagnostics.push(
+                        Diagnostic::error(format!("`device` {device:?} is not a disk device name"))
+                            .at(span("device"), "invalid device")
+                            .help("use a name like \"vdb\", \"sdc\" or \"xvdb\", without /dev/"),
+                    );
+                }
+            }
+            if let Some(Value::String(name)) = attrs.get("instance") {
+                if name.is_empty() || name.chars().count() > limits::NAME_MAX_CHARS {
+                    diagnostics.push(
+                        Diagnostic::error("`instance` must be 1 to 128 characters long").at(span("instance"), "instance name length out of range"),
+                    );
+                }
+            }
+        }
+        ResourceKind::Snapshot => check_force(instance, "volume", attached, "snapshot", diagnostics),
+        ResourceKind::Backup => {
+            check_store(desired, instance, diagnostics);
+            if let Some(Value::String(mode)) = attrs.get("mode") {
+                if mode != "full" && mode != "incremental" {
+                    diagnostics.push(
+                        Diagnostic::error(format!("`mode` must be \"full\" or \"incremental\", got {mode:?}"))
+                            .at(span("mode"), "unknown mode")
+                            .help(crate::config::load::suggestion(mode, ["full", "incremental"]).unwrap_or_else(|| "the modes are full and incremental".into())),
+                    );
+                }
+            }
+            check_force(instance, "volume", attached, "backup", diagnostics);
+        }
+        ResourceKind::BackupPolicy => {
+            check_store(desired, instance, diagnostics);
+            if let Some(keep) = attrs.get("keep").and_then(Value::as_i64) {
+                if keep < 1 {
+                    diagnostics.push(
+                        Diagnostic::error(format!("`keep` must be at least 1, got {keep}"))
+                            .at(span("keep"), "keeps no backup")
+                            .help("`keep` is the number of full backup chains to retain"),
+                    );
+                }
+            }
+            let duration = |key: &str| attrs.get(key).and_then(Value::as_str).and_then(|s| parse_duration(s).ok());
+            if let (Some(full), Some(incremental)) = (duration("full_every"), duration("incremental_every")) {
+                if incremental >= full {
+                    diagnostics.push(
+                        Diagnostic::error("`incremental_every` must be shorter than `full_every`")
+                            .at(span("incremental_every"), "no incremental would ever be due")
+                            .help("for instance full_every = \"7d\" and incremental_every = \"24h\""),
+                    );
+                }
+            }
+            if let Some(Value::List(volumes)) = attrs.get("volumes") {
+                if volumes.is_empty() {
+                    diagnostics.push(Diagnostic::error("`volumes` of a backup policy lists no volume").at(span("volumes"), "empty list"));
+                }
+                let force = attrs.get("force").and_then(Value::as_bool).unwrap_or(false);
+                for volume in volumes.iter().filter_map(identity) {
+                    if !force && attached.contains_key(&volume) {
+                        diagnostics.push(
+                            Diagnostic::error(format!("{} is attached; backing it up needs `force = true`", volume_name(&volume)))
+                                .at(span("volumes"), "attached volume")
+                                .related(attached[&volume].clone(), "attached here")
+                                .help("add `force = true` to back up a volume in use (the backup is crash-consistent)"),
+                        );
+                    }
+                }
+            }
+        }
+        ResourceKind::Image => {
+            if let Some(Value::String(format)) = attrs.get("format") {
+                if format != "raw" && format != "qcow2" {
+                    diagnostics.push(
+                        Diagnostic::error(format!("`format` must be \"raw\" or \"qcow2\", got {format:?}"))
+                            .at(span("format"), "unsupported format")
+                            .help("\"raw\" is recommended"),
+                    );
+                }
+            }
+            for key in ["min_disk", "min_ram"] {
+                if let Some(n) = attrs.get(key).and_then(Value::as_i64) {
+                    if n < 0 {
+                        diagnostics.push(Diagnostic::error(format!("`{key}` cannot be negative")).at(span(key), "negative"));
+                    }
+                }
+            }
+            if let Some(volume) = attrs.get("volume").and_then(identity).and_then(|id| instance_of(desired, &id)) {
+                if let Some(size) = volume.attrs.get("size").and_then(Value::as_i64) {
+                    if size > limits::IMAGE_MAX_GIB {
+                        diagnostics.push(
+                            Diagnostic::error(format!(
+                                "`{}` is {size} GiB; volumes larger than {} GiB cannot be turned into images",
+                                volume.address,
+                                limits::IMAGE_MAX_GIB
+                            ))
+                            .at(span("volume"), "volume too large")
+                            .related(volume.attr_spans.get("size").cloned().unwrap_or_else(|| volume.span.clone()), "size set here")
+                            .help("make the image from a smaller volume, or back the volume up instead"),
+                        );
+                    }
+                }
+            }
+            check_force(instance, "volume", attached, "image", diagnostics);
+        }
+    }
+}
+
+fn valid_device(device: &str) -> bool {
+    let letters = ["vd", "sd", "hd", "xvd"]
+        .iter()
+        .find_map(|prefix| device.strip_prefix(prefix));
+    letters.is_some_and(|rest| (1..=2).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_lowercase()))
+}
+
+fn check_store(desired: &Desired, instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
+    let Some(Value::String(store)) = instance.attrs.get("store") else { return };
+    if desired.stores.contains_key(store) {
+        return;
+    }
+    let span = instance.attr_spans.get("store").cloned().unwrap_or_else(|| instance.span.clone());
+    diagnostics.push(
+        Diagnostic::error(format!("`store` of {} names `{store}`, but no backup_store block has that name", resource_what(instance)))
+            .at(span, "no such backup store")
+            .help(
+                crate::config::load::suggestion(store, desired.stores.keys().map(String::as_str))
+                    .unwrap_or_else(|| format!("declare it: `backup_store \"dir\" \"{store}\" {{ path = \"…\" }}`")),
+            ),
+    );
+}
+
+fn check_force(
+    instance: &ResourceInstance,
+    attr: &str,
+    attached: &HashMap<String, Span>,
+    action: &str,
+    diagnostics: &mut Diagnostics,
+) {
+    let force = instance.attrs.get("force").and_then(Value::as_bool).unwrap_or(false);
+    let Some(volume) = instance.attrs.get(attr).and_then(identity) else { return };
+    let Some(attachment) = attached.get(&volume) else { return };
+    let span = instance.attr_spans.get(attr).cloned().unwrap_or_else(|| instance.span.clone());
+    if force {
+        if action == "image" {
+            diagnostics.push(
+                Diagnostic::warning(format!("{} is attached: the image will not capture the running instance's memory", volume_name(&volume)))
+                    .at(span, "attached volume"),
+            );
+        }
+        return;
+    }
+    let (verb, note) = match action {
+        "snapshot" => ("snapshotting", "I/O slows down while the snapshot is taken"),
+        "backup" => ("backing it up", "the backup is crash-consistent"),
+        _ => ("making an image of it", "the running instance's memory is not captured"),
+    };
+    diagnostics.push(
+        Diagnostic::error(format!("{} is attached; {verb} needs `force = true`", volume_name(&volume)))
+            .at(span, "attached volume")
+            .related(attachment.clone(), "attached here")
+            .help(format!("add `force = true` ({note}), or detach the volume first")),
+    );
+}
+
+fn check_qos(instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
+    let span = instance.attr_spans.get("specs").cloned().unwrap_or_else(|| instance.span.clone());
+    if let Some(Value::String(consumer)) = instance.attrs.get("consumer") {
+        if !QOS_CONSUMERS.contains(&consumer.as_str()) {
+            diagnostics.push(
+                Diagnostic::error(format!("`consumer` must be \"back-end\", \"front-end\" or \"both\", got {consumer:?}"))
+                    .at(instance.attr_spans.get("consumer").cloned().unwrap_or_else(|| instance.span.clone()), "unknown consumer")
+                    .help(
+                        crate::config::load::suggestion(consumer, QOS_CONSUMERS.iter().copied())
+                            .unwrap_or_else(|| "back-end limits are set in the storage, front-end ones by the hypervisor".into()),
+                    ),
+            );
+        }
+    }
+    let Some(Value::Map(specs)) = instance.attrs.get("specs") else { return };
+    if specs.is_empty() {
+        diagnostics.push(Diagnostic::error("`specs` of a QoS rule sets no limit").at(span.clone(), "empty").help("set at least one limit, like `total_iops_sec = 1000`"));
+    }
+    for (key, value) in specs {
+        if !QOS_KEYS.contains(&key.as_str()) {
+            diagnostics.push(
+                Diagnostic::error(format!("unknown QoS key `{key}`"))
+                    .at(span.clone(), "unknown key in specs")
+                    .help(crate::config::load::suggestion(key, QOS_KEYS.iter().copied()).unwrap_or_else(|| format!("the keys are {}", QOS_KEYS.join(", ")))),
+            );
+            continue;
+        }
+        match value {
+            Value::Unknown(_) => {}
+            v => match v.as_i64() {
+                Some(n) if n > 0 => {}
+                _ => diagnostics.push(
+                    Diagnostic::error(format!("QoS limit `{key}` must be a positive whole number, got {v}"))
+                        .at(span.clone(), "not a positive whole number"),
+                ),
+            },
+        }
+    }
+    for unit in ["bytes_sec", "iops_sec", "bytes_sec_max", "iops_sec_max"] {
+        let total = format!("total_{unit}");
+        if !specs.contains_key(&total) {
+            continue;
+        }
+        for side in ["read", "write"] {
+            let other = format!("{side}_{unit}");
+            if specs.contains_key(&other) {
+                diagnostics.push(
+                    Diagnostic::error(format!("QoS keys `{total}` and `{other}` cannot be combined"))
+                        .at(span.clone(), "conflicting limits")
+                        .help(format!("set either `{total}` or `read_{unit}`/`write_{unit}`")),
+                );
+            }
+        }
+    }
+}
+
+fn check_volume(desired: &Desired, instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
+    let what = resource_what(instance);
+    let span = |key: &str| instance.attr_spans.get(key).cloned().unwrap_or_else(|| instance.span.clone());
+    let size = instance.attrs.get("size").and_then(Value::as_i64);
+    if let Some(size) = size {
+        if !(limits::SIZE_MIN_GIB..=limits::SIZE_MAX_GIB).contains(&size) {
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "the size of {what} must be from {} to {} GiB, got {size}",
+                    limits::SIZE_MIN_GIB,
+                    limits::SIZE_MAX_GIB
+                ))
+                .at(span("size"), "size out of range")
+                .help("sizes are whole GiB"),
+            );
+        }
+    }
+    let Some(Value::Map(source)) = instance.attrs.get("source") else { return };
+    for key in source.keys() {
+        if !SOURCE_KEYS.contains(&key.as_str()) {
+            diagnostics.push(
+                Diagnostic::error(format!("unknown source kind `{key}`"))
+                    .at(span("source"), "unknown key")
+                    .help(crate::config::load::suggestion(key, SOURCE_KEYS.iter().copied()).unwrap_or_else(|| format!("a source is one of {}", SOURCE_KEYS.join(", ")))),
+            );
+        }
+    }
+    let given: Vec<&String> = source.keys().filter(|k| SOURCE_KEYS.contains(&k.as_str())).collect();
+    if given.len() > 1 {
+        diagnostics.push(
+            Diagnostic::error(format!("{what} has {} sources; a volume has at most one", given.len()))
+                .at(span("source"), format!("{} given", given.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" and ")))
+                .help("keep one of snapshot, backup, image or volume"),
+        );
+        return;
+    }
+    let Some(key) = given.first() else { return };
+    let value = &source[key.as_str()];
+    let refs = instance.attr_refs.get("source").map(Vec::as_slice).unwrap_or_default();
+    let expected = match key.as_str() {
+        "snapshot" => Some(ResourceKind::Snapshot),
+        "backup" => Some(ResourceKind::Backup),
+        "volume" => Some(ResourceKind::Volume),
+        _ => None,
+    };
+    if let Some(kind) = expected {
+        let resource_refs: Vec<&Reference> = refs.iter().filter(|r| ResourceKind::from_name(&r.root).is_some()).collect();
+        let by_variable = resource_refs.is_empty() && refs.iter().any(|r| matches!(r.root.as_str(), "var" | "local" | "each"));
+        if !by_variable && !resource_refs.iter().any(|r| r.root == kind.name()) {
+            diagnostics.push(
+                Diagnostic::error(format!("`source.{key}` of {what} must refer to a {kind}"))
+                    .at(resource_refs.first().map_or_else(|| span("source"), |r| r.span.clone()), "wrong reference")
+                    .help(format!("write `source = {{ {key} = {kind}.NAME.id }}`")),
+            );
+            return;
+        }
+    }
+    match key.as_str() {
+        "image" => match value {
+            Value::String(path) => {
+                let full = desired_dir_path(desired, path);
+                if !full.is_file() {
+                    diagnostics.push(
+                        Diagnostic::error(format!("image file `{path}` does not exist"))
+                            .at(span("source"), "no such file")
+                            .help("paths are relative to the configuration directory"),
+                    );
+                }
+            }
+            Value::Unknown(_) => {}
+            other => diagnostics.push(
+                Diagnostic::error(format!("`source.image` must be the path of an image file, got {}", describe_value(other)))
+                    .at(span("source"), "not a path"),
+            ),
+        },
+        "snapshot" | "volume" | "backup" => {
+            let Some(size) = size else { return };
+            let Some(source_instance) = identity(value).and_then(|id| instance_of(desired, &id)) else { return };
+            // The size of the data the new volume starts from: a snapshot's or backup's volume, or the cloned volume.
+            let origin = if key.as_str() == "volume" {
+                Some(source_instance)
+            } else {
+                source_instance.attrs.get("volume").and_then(identity).and_then(|id| instance_of(desired, &id))
+            };
+            let Some(origin) = origin else { return };
+            let Some(source_size) = origin.attrs.get("size").and_then(Value::as_i64) else { return };
+            if size < source_size {
+                diagnostics.push(
+                    Diagnostic::error(format!(
+                        "{what} is {size} GiB but its source `{}` holds {source_size} GiB",
+                        source_instance.address
+                    ))
+                    .at(span("size"), format!("{size} GiB is smaller than {source_size} GiB"))
+                    .related(origin.attr_spans.get("size").cloned().unwrap_or_else(|| origin.span.clone()), "source size set here")
+                    .help(format!("a volume made from a {key} must be at least as large as it: set `size = {source_size}` or more")),
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+fn desired_dir_path(desired: &Desired, path: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(path);
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    desired.base_dir.join(path)
+}
