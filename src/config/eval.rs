@@ -23,16 +23,17 @@ use crate::model::{
 };
 
 /// What to do with a variable that has no value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MissingVars {
     /// Treat it as unknown (`validate` checks the configuration, not its inputs).
+    #[default]
     Unknown,
     /// Report an error naming the variable (`--input=false`).
     Error,
 }
 
 /// The inputs of an evaluation besides the files.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EvalOptions {
     /// Variable values from files, the environment and the command line.
     pub vars: VarInputs,
@@ -734,6 +735,19 @@ fn evaluate_resource(
     for attr in block.attrs.values() {
         attr_refs.insert(attr.name.clone(), references(&attr.expr, decl.file));
         attr_spans.insert(attr.name.clone(), attr.value_span.clone());
+        // Keys of an object literal (`specs = { … }`) get their own spans, so a bad key is
+        // pointed at rather than the whole object.
+        if let Expression::Object(object) = &attr.expr {
+            for (key, _) in object.iter() {
+                let text = match key {
+                    hcl_edit::expr::ObjectKey::Ident(ident) => ident.as_str().to_owned(),
+                    hcl_edit::expr::ObjectKey::Expression(Expression::String(s)) => s.value().clone(),
+                    hcl_edit::expr::ObjectKey::Expression(_) => continue,
+                };
+                let range = hcl_edit::Span::span(key).unwrap_or(0..0);
+                attr_spans.insert(format!("{}.{text}", attr.name), Span::new(decl.file, range));
+            }
+        }
     }
     let mut reported: Vec<Span> = Vec::new();
     for (key, mut scope) in keys {

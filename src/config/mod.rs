@@ -39,9 +39,42 @@ pub fn load(dir: &Path, options: &EvalOptions) -> Result<Loaded, (SourceMap, Dia
         Ok(files) => files,
         Err(()) => return Err((sources, diagnostics)),
     };
+    Ok(evaluate_files(dir, files, sources, diagnostics, options))
+}
+
+/// Loads, evaluates and validates a configuration given as texts (name, text), as if they were
+/// the `*.hcl` files of `dir`.
+pub fn load_texts(dir: &Path, texts: &[(String, String)], options: &EvalOptions) -> Result<Loaded, (SourceMap, Diagnostics)> {
+    let mut sources = SourceMap::default();
+    let mut diagnostics = Diagnostics::default();
+    let mut files = Vec::with_capacity(texts.len());
+    let mut failed = false;
+    for (name, text) in texts {
+        let file = sources.add(dir.join(name), name.clone(), text.as_str());
+        match load::parse_file(file, text, &mut diagnostics) {
+            Ok(parsed) => files.push(parsed),
+            Err(d) => {
+                failed = true;
+                diagnostics.push(d);
+            }
+        }
+    }
+    if failed {
+        return Err((sources, diagnostics));
+    }
+    Ok(evaluate_files(dir, files, sources, diagnostics, options))
+}
+
+fn evaluate_files(
+    dir: &Path,
+    files: Vec<load::ParsedFile>,
+    mut sources: SourceMap,
+    mut diagnostics: Diagnostics,
+    options: &EvalOptions,
+) -> Loaded {
     let config = eval::collect(dir, files, &mut diagnostics);
     let desired = eval::evaluate(&config, options, &mut sources, &mut diagnostics);
     crate::model::validate(&desired, &mut diagnostics);
     diagnostics.sort();
-    Ok(Loaded { sources, config, desired, diagnostics })
+    Loaded { sources, config, desired, diagnostics }
 }

@@ -579,10 +579,11 @@ fn check_qos(instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
         diagnostics.push(Diagnostic::error("`specs` of a QoS rule sets no limit").at(span.clone(), "empty").help("set at least one limit, like `total_iops_sec = 1000`"));
     }
     for (key, value) in specs {
+        let key_span = instance.attr_spans.get(&format!("specs.{key}")).cloned().unwrap_or_else(|| span.clone());
         if !QOS_KEYS.contains(&key.as_str()) {
             diagnostics.push(
                 Diagnostic::error(format!("unknown QoS key `{key}`"))
-                    .at(span.clone(), "unknown key in specs")
+                    .at(key_span, "unknown key")
                     .help(crate::config::load::suggestion(key, QOS_KEYS.iter().copied()).unwrap_or_else(|| format!("the keys are {}", QOS_KEYS.join(", ")))),
             );
             continue;
@@ -593,7 +594,7 @@ fn check_qos(instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
                 Some(n) if n > 0 => {}
                 _ => diagnostics.push(
                     Diagnostic::error(format!("QoS limit `{key}` must be a positive whole number, got {v}"))
-                        .at(span.clone(), "not a positive whole number"),
+                        .at(key_span, "not a positive whole number"),
                 ),
             },
         }
@@ -606,9 +607,11 @@ fn check_qos(instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
         for side in ["read", "write"] {
             let other = format!("{side}_{unit}");
             if specs.contains_key(&other) {
+                let at = |key: &str| instance.attr_spans.get(&format!("specs.{key}")).cloned().unwrap_or_else(|| span.clone());
                 diagnostics.push(
                     Diagnostic::error(format!("QoS keys `{total}` and `{other}` cannot be combined"))
-                        .at(span.clone(), "conflicting limits")
+                        .at(at(&other), format!("conflicts with `{total}`"))
+                        .related(at(&total), "set here")
                         .help(format!("set either `{total}` or `read_{unit}`/`write_{unit}`")),
                 );
             }
@@ -638,7 +641,7 @@ fn check_volume(desired: &Desired, instance: &ResourceInstance, diagnostics: &mu
         if !SOURCE_KEYS.contains(&key.as_str()) {
             diagnostics.push(
                 Diagnostic::error(format!("unknown source kind `{key}`"))
-                    .at(span("source"), "unknown key")
+                    .at(span(&format!("source.{key}")), "unknown key")
                     .help(crate::config::load::suggestion(key, SOURCE_KEYS.iter().copied()).unwrap_or_else(|| format!("a source is one of {}", SOURCE_KEYS.join(", ")))),
             );
         }

@@ -10,7 +10,7 @@
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -65,7 +65,7 @@ impl Transport {
             } => {
                 let mut remote = destination(host, user.as_deref());
                 if let Some(port) = port {
-                    remote.push_str(&format!(":{port}"));
+                    remote = format!("{remote}:{port}");
                 }
                 Some(remote)
             }
@@ -188,8 +188,11 @@ impl CommandRunner {
             return Err(ProviderError::fatal("cannot run an empty command"));
         }
         let process_argv = self.process_argv(argv);
-        let mut command = Command::new(&process_argv[0]);
-        command.args(&process_argv[1..]).env("LC_ALL", "C");
+        let Some((program, arguments)) = process_argv.split_first() else {
+            return Err(ProviderError::fatal("cannot run an empty command"));
+        };
+        let mut command = Command::new(program);
+        command.args(arguments).env("LC_ALL", "C");
         Ok(command)
     }
 
@@ -232,22 +235,26 @@ impl CommandRunner {
             let reason = match &self.transport {
                 Transport::Local => format!("cannot start {}: {error}", context.invocation()),
                 Transport::Ssh { .. } => {
-                    format!("cannot start `ssh` to run {}: {error}", context.invocation())
+                    format!(
+                        "cannot start `ssh` to run {}: {error}",
+                        context.invocation()
+                    )
                 }
             };
             ProviderError::fatal(reason)
         })?;
-        let (stdout, stderr) = match (child.stdout.take(), child.stderr.take()) {
-            (Some(stdout), Some(stderr)) => (PipeReader::spawn(stdout), PipeReader::spawn(stderr)),
-            _ => unreachable!("both pipes were requested with `Stdio::piped`"),
+        let pipes = match (child.stdout.take(), child.stderr.take()) {
+            (Some(stdout), Some(stderr)) => PipeReader::spawn(stdout)
+                .and_then(|stdout| Ok((stdout, PipeReader::spawn(stderr)?))),
+            _ => Err(io::Error::other("its pipes were not created")),
         };
-        let (stdout, stderr) = match (stdout, stderr) {
-            (Ok(stdout), Ok(stderr)) => (stdout, stderr),
-            (Err(error), _) | (_, Err(error)) => {
+        let (stdout, stderr) = match pipes {
+            Ok(pipes) => pipes,
+            Err(error) => {
                 kill_and_reap(&mut child);
                 return Err(ProviderError::fatal(format!(
-                    "cannot start a thread to read the output of `{}`: {error}",
-                    crate::command::command_line(argv)
+                    "cannot read the output of `{}`: {error}",
+                    command_line(argv)
                 )));
             }
         };
@@ -328,7 +335,8 @@ pub fn command_line<S: AsRef<str>>(argv: &[S]) -> String {
             let word = word.as_ref();
             let plain = !word.is_empty()
                 && word.chars().all(|c| {
-                    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | ',' | '=' | '+' | '@' | '%')
+                    c.is_ascii_alphanumeric()
+                        || matches!(c, '_' | '-' | '.' | '/' | ':' | ',' | '=' | '+' | '@' | '%')
                 });
             if plain {
                 word.to_owned()
@@ -363,7 +371,10 @@ fn validate_ssh_word(word: &str, what: &str) -> Result<()> {
         Some(format!("an ssh {what} must not be empty"))
     } else if word.starts_with('-') {
         Some(format!("an ssh {what} must not start with `-`"))
-    } else if word.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@') {
+    } else if word
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+    {
         Some(format!(
             "an ssh {what} must not contain whitespace, control characters or `@`"
         ))
@@ -386,7 +397,8 @@ fn kill_and_reap(child: &mut Child) {
 }
 
 fn lossy(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+    String::from_utf8(bytes)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }
 
 fn lock(bytes: &Mutex<Vec<u8>>) -> MutexGuard<'_, Vec<u8>> {
@@ -426,14 +438,423 @@ impl PipeReader {
 
     /// Waits until the pipe is closed or `deadline` passes.
     fn wait_closed(&self, deadline: Instant) {
-        let timeout = deadline.saturating_duration_since(Instant::now());
-        match self.closed.recv_timeout(timeout) {
-            Ok(()) | Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
-        }
+        // Closed, timed out, or the thread is gone: in every case the caller takes what is there.
+        let _ = self
+            .closed
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()));
     }
 
     /// Takes what has been read so far.
     fn take(&self) -> Vec<u8> {
         std::mem::take(&mut *lock(&self.bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRICKY_WORDS: [&str; 16] = [
+        "",
+        "plain",
+        "it's",
+        "''",
+        "a b",
+        "$(echo pwned)",
+        "`id`",
+        "$HOME",
+        "line\nbreak",
+        "tab\there",
+        "*",
+        "~",
+        "back\\slash",
+        "!",
+        "-n",
+        "ünïcödé; rm -rf /",
+    ];
+
+    fn ssh(host: &str, user: Option<&str>) -> Transport {
+        Transport::Ssh {
+            host: host.into(),
+            port: None,
+            user: user.map(Into::into),
+            identity_file: None,
+            extra_options: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn shell_quote_wraps_in_single_quotes_and_escapes_quotes() {
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("lvs"), "'lvs'");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("$(reboot)"), "'$(reboot)'");
+        assert_eq!(shell_quote("a\nb"), "'a\nb'");
+    }
+
+    #[test]
+    fn shell_quote_survives_a_real_posix_shell() {
+        let runner = CommandRunner::local();
+        for word in TRICKY_WORDS {
+            let script = format!("printf %s {}", shell_quote(word));
+            let output = runner.run(&["sh", "-c", &script]).unwrap();
+            assert_eq!(String::from_utf8(output.stdout).unwrap(), word, "{script}");
+        }
+    }
+
+    #[test]
+    fn command_line_quotes_only_what_needs_it() {
+        assert_eq!(
+            command_line(&["rbd", "create", "--size", "10240", "volumes/volume-1"]),
+            "rbd create --size 10240 volumes/volume-1"
+        );
+        assert_eq!(
+            command_line(&["lvchange", "--addtag", "a b", "", "it's", "~/x"]),
+            r"lvchange --addtag 'a b' '' 'it'\''s' '~/x'"
+        );
+    }
+
+    #[test]
+    fn local_argv_is_passed_through_unchanged() {
+        let runner = CommandRunner::local();
+        assert_eq!(runner.process_argv(&["lvs", "a b"]), ["lvs", "a b"]);
+    }
+
+    #[test]
+    fn ssh_argv_has_every_option_and_a_single_quoted_remote_command() {
+        let runner = CommandRunner::new(Transport::Ssh {
+            host: "host1.example".into(),
+            port: Some(2222),
+            user: Some("blockform".into()),
+            identity_file: Some("/etc/blockform/id_ed25519".into()),
+            extra_options: vec![
+                "StrictHostKeyChecking=accept-new".into(),
+                "ConnectTimeout=10".into(),
+            ],
+        })
+        .unwrap();
+        let argv = runner.process_argv(&[
+            "lvcreate",
+            "--name",
+            "volume-1",
+            "--addtag",
+            "name=it's $(reboot)",
+            "vg0",
+        ]);
+        assert_eq!(
+            argv,
+            [
+                "ssh",
+                "-p",
+                "2222",
+                "-i",
+                "/etc/blockform/id_ed25519",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=accept-new",
+                "-o",
+                "ConnectTimeout=10",
+                "blockform@host1.example",
+                "--",
+                r"LC_ALL=C 'lvcreate' '--name' 'volume-1' '--addtag' 'name=it'\''s $(reboot)' 'vg0'",
+            ]
+        );
+    }
+
+    #[test]
+    fn ssh_argv_leaves_out_unset_options() {
+        let runner = CommandRunner::new(ssh("10.0.0.7", None)).unwrap();
+        assert_eq!(
+            runner.process_argv(&["vgs"]),
+            [
+                "ssh",
+                "-o",
+                "BatchMode=yes",
+                "10.0.0.7",
+                "--",
+                "LC_ALL=C 'vgs'"
+            ]
+        );
+        assert_eq!(runner.transport().remote().as_deref(), Some("10.0.0.7"));
+    }
+
+    #[test]
+    fn the_remote_command_means_the_same_argv_to_a_posix_shell() {
+        let ssh_runner = CommandRunner::new(ssh("host1", Some("root"))).unwrap();
+        let mut argv = vec!["printf", "%s|"];
+        argv.extend(TRICKY_WORDS);
+        let remote = ssh_runner.process_argv(&argv).pop().unwrap();
+        // What sshd does with the string: hand it to the login shell as `sh -c`.
+        let output = CommandRunner::local().run(&["sh", "-c", &remote]).unwrap();
+        let expected: String = TRICKY_WORDS.iter().flat_map(|word| [*word, "|"]).collect();
+        assert_eq!(String::from_utf8(output.stdout).unwrap(), expected);
+    }
+
+    #[test]
+    fn ssh_destinations_that_ssh_would_misread_are_rejected() {
+        for (transport, message) in [
+            (
+                ssh("-oProxyCommand=reboot", None),
+                "invalid name `-oProxyCommand=reboot`: an ssh host must not start with `-`",
+            ),
+            (
+                ssh("", None),
+                "invalid name ``: an ssh host must not be empty",
+            ),
+            (
+                ssh("host one", None),
+                "invalid name `host one`: an ssh host must not contain whitespace, control characters or `@`",
+            ),
+            (
+                ssh("host", Some("-l")),
+                "invalid name `-l`: an ssh user must not start with `-`",
+            ),
+            (
+                ssh("host", Some("a@b")),
+                "invalid name `a@b`: an ssh user must not contain whitespace, control characters or `@`",
+            ),
+        ] {
+            assert_eq!(
+                CommandRunner::new(transport).unwrap_err().to_string(),
+                message
+            );
+        }
+    }
+
+    #[test]
+    fn transports_round_trip_through_json() {
+        let transport = Transport::Ssh {
+            host: "host1".into(),
+            port: Some(22),
+            user: Some("root".into()),
+            identity_file: Some("/root/.ssh/id_ed25519".into()),
+            extra_options: vec!["ConnectTimeout=5".into()],
+        };
+        let json = serde_json::to_string(&transport).unwrap();
+        assert_eq!(serde_json::from_str::<Transport>(&json).unwrap(), transport);
+        assert_eq!(
+            serde_json::from_str::<Transport>(
+                r#"{"type":"ssh","host":"h","port":null,"user":null,"identity_file":null}"#
+            )
+            .unwrap(),
+            ssh("h", None)
+        );
+        assert_eq!(
+            serde_json::from_str::<Transport>(r#"{"type":"local"}"#).unwrap(),
+            Transport::Local
+        );
+        assert_eq!(transport.remote().as_deref(), Some("root@host1:22"));
+    }
+
+    #[test]
+    fn successful_commands_return_stdout_stderr_and_status() {
+        let runner = CommandRunner::local();
+        let output = runner.run(&["true"]).unwrap();
+        assert_eq!(
+            output,
+            CommandOutput {
+                stdout: Vec::new(),
+                stderr: String::new(),
+                status: Some(0)
+            }
+        );
+
+        let output = runner
+            .run(&["sh", "-c", "printf 'a\\nb'; echo warn >&2"])
+            .unwrap();
+        assert_eq!(output.stdout, b"a\nb");
+        assert_eq!(output.stderr, "warn\n");
+    }
+
+    #[test]
+    fn commands_run_with_the_c_locale() {
+        let output = CommandRunner::local()
+            .run(&["sh", "-c", "printf %s \"$LC_ALL\""])
+            .unwrap();
+        assert_eq!(output.stdout, b"C");
+    }
+
+    #[test]
+    fn a_non_zero_exit_is_fatal_with_argv_status_and_stderr() {
+        let error = CommandRunner::local().run(&["false"]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "command failed: `false` exited with status 1"
+        );
+        assert!(!error.is_retryable());
+
+        let error = CommandRunner::local()
+            .run(&["sh", "-c", "echo err >&2; exit 3"])
+            .unwrap_err();
+        assert_eq!(
+            error,
+            ProviderError::Fatal {
+                reason: "command failed".into(),
+                command: Some(Box::new(CommandContext {
+                    argv: vec!["sh".into(), "-c".into(), "echo err >&2; exit 3".into()],
+                    remote: None,
+                    status: Some(3),
+                    stderr: "err\n".into(),
+                })),
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "command failed: `sh -c 'echo err >&2; exit 3'` exited with status 3: err"
+        );
+    }
+
+    #[test]
+    fn output_returns_non_zero_exits_without_an_error() {
+        let output = CommandRunner::local()
+            .output(&["sh", "-c", "exit 7"])
+            .unwrap();
+        assert_eq!(output.status, Some(7));
+        assert!(!output.success());
+    }
+
+    #[test]
+    fn a_process_killed_by_a_signal_has_no_status() {
+        let error = CommandRunner::local()
+            .run(&["sh", "-c", "kill -9 $$"])
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "command failed: `sh -c 'kill -9 $$'` was killed by a signal"
+        );
+        assert_eq!(error.command().unwrap().status, None);
+    }
+
+    #[test]
+    fn a_missing_program_is_fatal() {
+        let error = CommandRunner::local()
+            .run(&["blockform-no-such-tool", "--version"])
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with("cannot start `blockform-no-such-tool --version`: "),
+            "{message}"
+        );
+        assert!(!error.is_retryable());
+    }
+
+    #[test]
+    fn an_empty_argv_is_refused() {
+        let error = CommandRunner::local().run::<&str>(&[]).unwrap_err();
+        assert_eq!(error.to_string(), "cannot run an empty command");
+    }
+
+    #[test]
+    fn large_stdout_and_stderr_are_drained_together() {
+        let output = CommandRunner::local()
+            .run(&[
+                "sh",
+                "-c",
+                "head -c 300000 /dev/zero >&2; head -c 1000000 /dev/zero",
+            ])
+            .unwrap();
+        assert_eq!(output.stdout.len(), 1_000_000);
+        assert_eq!(output.stderr.len(), 300_000);
+    }
+
+    #[test]
+    fn a_command_past_its_timeout_is_killed() {
+        let runner = CommandRunner::local().with_timeout(Duration::from_millis(200));
+        let started = Instant::now();
+        let error = runner.run(&["sleep", "5"]).unwrap_err();
+        // Far below the 5 s the command would take: it was killed, not waited for.
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(error.to_string(), "`sleep 5` timed out after 200 ms");
+        assert!(error.is_retryable());
+        assert!(matches!(
+            error,
+            ProviderError::TimedOut {
+                timeout_ms: 200,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_timeout_reports_the_stderr_written_before_the_kill() {
+        // Long enough for `sh` to write before the kill even on a busy machine.
+        let runner = CommandRunner::local().with_timeout(Duration::from_millis(1500));
+        let error = runner
+            .run(&["sh", "-c", "echo connecting >&2; exec sleep 5"])
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`sh -c 'echo connecting >&2; exec sleep 5'` timed out after 1500 ms: connecting"
+        );
+    }
+
+    #[test]
+    fn a_grandchild_holding_the_pipes_does_not_stall_a_timeout() {
+        let runner = CommandRunner::local().with_timeout(Duration::from_millis(200));
+        let started = Instant::now();
+        // `sh` forks `sleep`, which keeps the pipes open after `sh` is killed.
+        let error = runner.run(&["sh", "-c", "sleep 5; true"]).unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(matches!(error, ProviderError::TimedOut { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_background_process_holding_the_pipes_does_not_stall_a_finished_command() {
+        let started = Instant::now();
+        let output = CommandRunner::local()
+            .run(&["sh", "-c", "sleep 5 & echo started"])
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(output.stdout, b"started\n");
+    }
+
+    #[test]
+    fn an_unreachable_ssh_host_is_a_transient_failure() {
+        // Nothing listens on port 1, so the real ssh client fails to connect and exits 255.
+        let runner = CommandRunner::new(Transport::Ssh {
+            host: "127.0.0.1".into(),
+            port: Some(1),
+            user: Some("nobody".into()),
+            identity_file: None,
+            extra_options: vec![
+                "ConnectTimeout=5".into(),
+                "StrictHostKeyChecking=no".into(),
+                "UserKnownHostsFile=/dev/null".into(),
+            ],
+        })
+        .unwrap()
+        .with_timeout(Duration::from_secs(30));
+        let error = runner.run(&["lvs", "--reportformat", "json"]).unwrap_err();
+        assert!(error.is_retryable(), "{error}");
+        let command = error.command().unwrap();
+        assert_eq!(command.argv, ["lvs", "--reportformat", "json"]);
+        assert_eq!(command.remote.as_deref(), Some("nobody@127.0.0.1:1"));
+        assert_eq!(command.status, Some(255));
+        assert!(
+            command.stderr.contains("Connection refused"),
+            "{}",
+            command.stderr
+        );
+        assert!(
+            error.to_string().starts_with(
+                "temporary failure: ssh could not run the command: \
+                 `lvs --reportformat json` on `nobody@127.0.0.1:1` exited with status 255: "
+            ),
+            "{error}"
+        );
     }
 }

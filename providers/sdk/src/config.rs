@@ -107,17 +107,27 @@ mod tests {
             conf: String,
             user: String,
         }
-        let attributes: CephAttributes = ceph_ssd().attributes_as().unwrap();
-        assert_eq!(attributes.pool, "volumes-ssd");
-
         #[derive(Debug, Deserialize)]
         #[serde(deny_unknown_fields)]
         #[expect(dead_code, reason = "only the failure to deserialize is tested")]
         struct LocalAttributes {
             path: String,
         }
+
+        let attributes: CephAttributes = ceph_ssd().attributes_as().unwrap();
+        assert_eq!(
+            attributes,
+            CephAttributes {
+                pool: "volumes-ssd".into(),
+                conf: "/etc/ceph/ceph.conf".into(),
+                user: "admin".into(),
+            }
+        );
         let error = ceph_ssd().attributes_as::<LocalAttributes>().unwrap_err();
-        assert!(error.to_string().contains("unknown field `pool`"), "{error}");
+        assert!(
+            error.to_string().contains("unknown field `conf`"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub struct CommandContext {
     pub argv: Vec<String>,
     /// The ssh destination (`user@host:port`) when the command ran remotely.
     pub remote: Option<String>,
-    /// The exit status, or `None` when the process was killed by a signal or never ran.
+    /// The exit status, or `None` when the process was killed by a signal.
     pub status: Option<i32>,
     /// What the command wrote to stderr (lossily decoded).
     pub stderr: String,
@@ -54,7 +54,7 @@ impl fmt::Display for CommandContext {
         f.write_str(&self.invocation())?;
         match self.status {
             Some(code) => write!(f, " exited with status {code}")?,
-            None => f.write_str(" did not exit normally")?,
+            None => f.write_str(" was killed by a signal")?,
         }
         if let Some(stderr) = self.stderr_trimmed() {
             write!(f, ": {stderr}")?;
@@ -208,20 +208,20 @@ fn stderr_suffix(command: &CommandContext) -> String {
 mod tests {
     use super::*;
 
-    fn rbd_info_failure() -> Box<CommandContext> {
-        Box::new(CommandContext {
+    fn rbd_info_failure() -> CommandContext {
+        CommandContext {
             argv: vec!["rbd".into(), "info".into(), "volumes/volume-1".into()],
             remote: None,
             status: Some(2),
             stderr: "rbd: error opening image volume-1: (2) No such file or directory\n".into(),
-        })
+        }
     }
 
     #[test]
     fn not_found_names_the_object_the_command_and_its_stderr() {
         let error = ProviderError::NotFound {
             object: ObjectRef::volume("volume-1"),
-            command: Some(rbd_info_failure()),
+            command: Some(Box::new(rbd_info_failure())),
         };
         assert_eq!(
             error.to_string(),
@@ -235,7 +235,11 @@ mod tests {
     #[test]
     fn remote_commands_say_where_they_ran_and_quote_arguments() {
         let command = CommandContext {
-            argv: vec!["lvchange".into(), "--addtag".into(), "owner=blockform x".into()],
+            argv: vec![
+                "lvchange".into(),
+                "--addtag".into(),
+                "owner=blockform x".into(),
+            ],
             remote: Some("root@host1:22".into()),
             status: Some(5),
             stderr: String::new(),
@@ -314,7 +318,7 @@ mod tests {
         let errors = vec![
             ProviderError::NotFound {
                 object: object.clone(),
-                command: Some(rbd_info_failure()),
+                command: Some(Box::new(rbd_info_failure())),
             },
             ProviderError::Busy {
                 object: object.clone(),
@@ -324,7 +328,7 @@ mod tests {
             ProviderError::Conflict {
                 object: object.clone(),
                 reason: "size differs".into(),
-                command: Some(rbd_info_failure()),
+                command: Some(Box::new(rbd_info_failure())),
             },
             ProviderError::InvalidState {
                 object,
@@ -333,7 +337,7 @@ mod tests {
             },
             ProviderError::transient("lock held"),
             ProviderError::TimedOut {
-                command: rbd_info_failure(),
+                command: Box::new(rbd_info_failure()),
                 timeout_ms: 1000,
             },
             ProviderError::fatal("boom"),

@@ -149,7 +149,10 @@ mod tests {
                 ]
             })
         );
-        assert_eq!(serde_json::from_value::<ChangedExtents>(json).unwrap(), changed);
+        assert_eq!(
+            serde_json::from_value::<ChangedExtents>(json).unwrap(),
+            changed
+        );
     }
 
     #[test]

@@ -99,12 +99,16 @@ pub trait Provider: Send + Sync {
     }
 
     /// Deletes a snapshot, flattening dependent clones first; a missing snapshot is success.
-    fn delete_snapshot(&self, volume_backend_name: &str, snapshot_backend_name: &str) -> Result<()> {
+    fn delete_snapshot(
+        &self,
+        volume_backend_name: &str,
+        snapshot_backend_name: &str,
+    ) -> Result<()> {
         let _ = (volume_backend_name, snapshot_backend_name);
         Err(unsupported(self.kind(), self.name(), "delete_snapshot"))
     }
 
-    /// Sets a volume's back-end QoS limits to exactly `specs` (empty removes them all).
+    /// Sets a volume's back-end limits to exactly `specs` (empty removes them all).
     fn apply_qos(&self, backend_name: &str, specs: &QosSpecs) -> Result<()> {
         let _ = (backend_name, specs);
         Err(unsupported(self.kind(), self.name(), "apply_qos"))
@@ -131,13 +135,21 @@ pub trait Provider: Send + Sync {
     /// Starts tracking changes to a volume from now, under `marker_name`.
     fn create_change_marker(&self, backend_name: &str, marker_name: &str) -> Result<ChangeMarker> {
         let _ = (backend_name, marker_name);
-        Err(unsupported(self.kind(), self.name(), "create_change_marker"))
+        Err(unsupported(
+            self.kind(),
+            self.name(),
+            "create_change_marker",
+        ))
     }
 
     /// Stops tracking changes from a marker; a missing marker is success.
     fn delete_change_marker(&self, backend_name: &str, marker: &ChangeMarker) -> Result<()> {
         let _ = (backend_name, marker);
-        Err(unsupported(self.kind(), self.name(), "delete_change_marker"))
+        Err(unsupported(
+            self.kind(),
+            self.name(),
+            "delete_change_marker",
+        ))
     }
 
     /// Lists the ranges of `target` that may differ from `since` (or from zeros without it).
@@ -192,7 +204,7 @@ mod tests {
             ProviderKind::Lvm
         }
 
-        fn name(&self) -> &str {
+        fn name(&self) -> &'static str {
             "host1"
         }
 
@@ -218,7 +230,10 @@ mod tests {
         }
 
         fn create_volume(&self, spec: &VolumeSpec) -> Result<VolumeState> {
-            Err(ProviderError::fatal(format!("cannot create `{}`", spec.backend_name)))
+            Err(ProviderError::fatal(format!(
+                "cannot create `{}`",
+                spec.backend_name
+            )))
         }
 
         fn extend_volume(&self, backend_name: &str, _new_size_gib: u64) -> Result<VolumeState> {
@@ -271,8 +286,12 @@ mod tests {
                     description: None,
                 })
                 .unwrap_err(),
-            provider.delete_snapshot("volume-1", "snapshot-1").unwrap_err(),
-            provider.apply_qos("volume-1", &QosSpecs::default()).unwrap_err(),
+            provider
+                .delete_snapshot("volume-1", "snapshot-1")
+                .unwrap_err(),
+            provider
+                .apply_qos("volume-1", &QosSpecs::default())
+                .unwrap_err(),
             provider
                 .export_image(&ImageExportSpec {
                     volume_backend_name: "volume-1".into(),
@@ -344,6 +363,9 @@ mod tests {
             json,
             r#"{"snapshots":true,"clones":true,"changed_extents":true,"qos_backend":true,"images":false,"attachments":false}"#
         );
-        assert_eq!(serde_json::from_str::<Capabilities>(&json).unwrap(), capabilities);
+        assert_eq!(
+            serde_json::from_str::<Capabilities>(&json).unwrap(),
+            capabilities
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! QoS limits as the SPEC defines them: a map from the allowed keys (`total_iops_sec`,
+//! The limits of a `qos` resource as the SPEC defines them: a map from the allowed keys (`total_iops_sec`,
 //! `read_bytes_sec_max`...) to positive integers, and who enforces them.
 //!
 //! Providers receive only back-end limits (Ceph maps them to `rbd_qos_*` image settings);
@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Every key a QoS rule may set.
+/// Every key a `qos` resource may set.
 pub const QOS_KEYS: [&str; 13] = [
     "total_bytes_sec",
     "read_bytes_sec",
@@ -27,7 +27,7 @@ pub const QOS_KEYS: [&str; 13] = [
     "size_iops_sec",
 ];
 
-/// A set of QoS limits keyed by the names in [`QOS_KEYS`]; empty means unlimited.
+/// A set of limits keyed by the names in [`QOS_KEYS`]; empty means unlimited.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct QosSpecs {
@@ -63,12 +63,15 @@ impl QosSpecs {
 impl<K: Into<String>> FromIterator<(K, u64)> for QosSpecs {
     fn from_iter<I: IntoIterator<Item = (K, u64)>>(iter: I) -> Self {
         Self {
-            limits: iter.into_iter().map(|(key, value)| (key.into(), value)).collect(),
+            limits: iter
+                .into_iter()
+                .map(|(key, value)| (key.into(), value))
+                .collect(),
         }
     }
 }
 
-/// Where a QoS rule's limits are enforced.
+/// Where the limits of a `qos` resource are enforced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum QosConsumer {
     /// By the storage back end, on every volume of the associated types.
@@ -120,7 +123,10 @@ mod tests {
             .into_iter()
             .collect();
         let json = serde_json::to_string(&specs).unwrap();
-        assert_eq!(json, r#"{"read_bytes_sec":104857600,"total_iops_sec":2000}"#);
+        assert_eq!(
+            json,
+            r#"{"read_bytes_sec":104857600,"total_iops_sec":2000}"#
+        );
         assert_eq!(serde_json::from_str::<QosSpecs>(&json).unwrap(), specs);
         assert_eq!(specs.get("total_iops_sec"), Some(2000));
     }
@@ -139,13 +145,22 @@ mod tests {
 
     #[test]
     fn consumers_are_spelled_as_in_the_spec() {
-        for consumer in [QosConsumer::BackEnd, QosConsumer::FrontEnd, QosConsumer::Both] {
+        for consumer in [
+            QosConsumer::BackEnd,
+            QosConsumer::FrontEnd,
+            QosConsumer::Both,
+        ] {
             let json = serde_json::to_string(&consumer).unwrap();
             assert_eq!(json, format!("\"{consumer}\""));
-            assert_eq!(serde_json::from_str::<QosConsumer>(&json).unwrap(), consumer);
+            assert_eq!(
+                serde_json::from_str::<QosConsumer>(&json).unwrap(),
+                consumer
+            );
         }
         assert_eq!(QosConsumer::default(), QosConsumer::BackEnd);
-        assert!(QosConsumer::Both.applies_to_back_end() && QosConsumer::Both.applies_to_front_end());
+        assert!(
+            QosConsumer::Both.applies_to_back_end() && QosConsumer::Both.applies_to_front_end()
+        );
         assert!(!QosConsumer::FrontEnd.applies_to_back_end());
         assert!(!QosConsumer::BackEnd.applies_to_front_end());
     }

@@ -126,7 +126,10 @@ mod tests {
                 "status": "available"
             })
         );
-        assert_eq!(serde_json::from_value::<SnapshotState>(json).unwrap(), state);
+        assert_eq!(
+            serde_json::from_value::<SnapshotState>(json).unwrap(),
+            state
+        );
     }
 
     #[test]
@@ -141,13 +144,16 @@ mod tests {
             (SnapshotStatus::ErrorDeleting, "error_deleting"),
         ] {
             assert_eq!(status.to_string(), spelling);
-            assert_eq!(serde_json::to_string(&status).unwrap(), format!("\"{spelling}\""));
+            assert_eq!(
+                serde_json::to_string(&status).unwrap(),
+                format!("\"{spelling}\"")
+            );
         }
     }
 
     #[test]
     fn orders_by_creation_time_then_name() {
-        let mut snapshots = vec![
+        let mut snapshots = [
             snapshot("snapshot-c", 20),
             snapshot("snapshot-b", 10),
             snapshot("snapshot-a", 20),

@@ -229,7 +229,7 @@ pub struct VolumeState {
     pub status: VolumeStatus,
     /// Its snapshots, oldest first (see [`SnapshotState::cmp_by_creation`]).
     pub snapshots: Vec<SnapshotState>,
-    /// The back-end QoS limits applied to it now.
+    /// The back-end limits of its `qos` resource, as applied now.
     pub qos: QosSpecs,
     /// The instance it is attached to.
     pub attachment: Option<AttachmentState>,
@@ -347,7 +347,7 @@ mod tests {
 
     #[test]
     fn statuses_serialize_and_display_as_cinder_spells_them() {
-        let spellings: Vec<_> = VolumeStatus::ALL.iter().map(|s| s.to_string()).collect();
+        let spellings: Vec<_> = VolumeStatus::ALL.iter().map(ToString::to_string).collect();
         assert_eq!(
             spellings,
             [

@@ -1,0 +1,9 @@
+//! The integration tests: one binary, one module per area. They run the real `blockform`
+//! binary and assert what a person sees: exit codes, stdout and stderr.
+
+mod common;
+mod test_cli;
+mod test_fmt;
+mod test_language;
+mod test_loader_properties;
+mod test_validate;
