@@ -32,8 +32,10 @@ pub fn format_source(source: &str) -> Result<String, Error> {
     landmarks.settle();
 
     let mut tokens = lex(&source, &landmarks.opaque);
+    let partners = match_brackets(&tokens);
     space_assignments(&mut tokens);
-    space_block_headers(&mut tokens, &landmarks.block_starts);
+    close_empty_brackets(&mut tokens, &partners);
+    space_block_headers(&mut tokens, &landmarks.block_starts, &partners);
 
     let mut lines = drop_extra_blank_lines(split_lines(tokens));
     indent(&mut lines);
@@ -172,9 +174,7 @@ fn lex<'a>(source: &'a str, opaque: &[Range<usize>]) -> Vec<Token<'a>> {
             match bytes[at] {
                 b'\n' => (Kind::Newline, 1),
                 b'#' => (Kind::LineComment, rest.find('\n').unwrap_or(rest.len())),
-                b'/' if rest.starts_with("//") => {
-                    (Kind::LineComment, rest.find('\n').unwrap_or(rest.len()))
-                }
+                b'/' if rest.starts_with("//") => (Kind::LineComment, rest.find('\n').unwrap_or(rest.len())),
                 b'/' if rest.starts_with("/*") => {
                     (Kind::BlockComment, rest.find("*/").map_or(rest.len(), |end| end + 2))
                 }
@@ -242,17 +242,23 @@ fn space_assignments(tokens: &mut [Token]) {
             continue;
         }
         tokens[at].gap = Gap::Spaces(1);
-        if let Some(next) = tokens.get_mut(at + 1) {
-            if next.kind != Kind::Newline {
-                next.gap = Gap::Spaces(1);
-            }
+        if let Some(next) = tokens.get_mut(at + 1).filter(|next| next.kind != Kind::Newline) {
+            next.gap = Gap::Spaces(1);
         }
     }
 }
 
-/// Writes block headers as `type "label" {`, and one-line blocks as `{}` or `{ a = 1 }`.
-fn space_block_headers(tokens: &mut [Token], block_starts: &[usize]) {
-    let partners = match_brackets(tokens);
+/// Writes empty brackets as `{}`, `[]` and `()`.
+fn close_empty_brackets(tokens: &mut [Token], partners: &[Option<usize>]) {
+    for (open, partner) in partners.iter().enumerate() {
+        if *partner == Some(open + 1) {
+            tokens[open + 1].gap = Gap::Spaces(0);
+        }
+    }
+}
+
+/// Writes block headers as `type "label" {`, and one-line blocks as `{ a = 1 }`.
+fn space_block_headers(tokens: &mut [Token], block_starts: &[usize], partners: &[Option<usize>]) {
     for start in 0..tokens.len() {
         if block_starts.binary_search(&tokens[start].offset).is_err() {
             continue;
@@ -268,12 +274,8 @@ fn space_block_headers(tokens: &mut [Token], block_starts: &[usize]) {
         let Some(close) = partners.get(open).copied().flatten() else {
             continue;
         };
-        if tokens[open..close].iter().any(|token| token.kind == Kind::Newline) {
-            continue;
-        }
-        if close == open + 1 {
-            tokens[close].gap = Gap::Spaces(0);
-        } else {
+        let one_line = tokens[open..close].iter().all(|token| token.kind != Kind::Newline);
+        if one_line && close > open + 1 {
             tokens[open + 1].gap = Gap::Spaces(1);
             tokens[close].gap = Gap::Spaces(1);
         }
@@ -310,19 +312,17 @@ impl Line<'_> {
         self.tokens.iter().map(Token::bracket_change).sum()
     }
 
-    /// Whether the line ends with an opening bracket, not counting a trailing comment.
+    /// Whether the line ends with an opening bracket, not counting trailing comments.
     fn opens(&self) -> bool {
         self.tokens
             .iter()
             .rev()
-            .find(|token| token.kind != Kind::LineComment)
+            .find(|token| !matches!(token.kind, Kind::LineComment | Kind::BlockComment))
             .is_some_and(|token| token.kind == Kind::Open)
     }
 
     fn closes(&self) -> bool {
-        self.tokens
-            .first()
-            .is_some_and(|token| token.kind == Kind::Close)
+        self.tokens.first().is_some_and(|token| token.kind == Kind::Close)
     }
 
     /// The index of the `=` whose right-hand side is complete on this line, like hclwrite's
@@ -331,14 +331,8 @@ impl Line<'_> {
         let end = self.comment().unwrap_or(self.tokens.len());
         let tokens = &self.tokens[..end];
         let equal = (1..tokens.len()).find(|&at| tokens[at].kind == Kind::Equal)?;
-        let complete = tokens[equal..]
-            .iter()
-            .map(Token::bracket_change)
-            .sum::<i32>()
-            == 0;
-        let lead_on_one_line = tokens[..equal]
-            .iter()
-            .all(|token| !token.text.contains('\n'));
+        let complete = tokens[equal..].iter().map(Token::bracket_change).sum::<i32>() == 0;
+        let lead_on_one_line = tokens[..equal].iter().all(|token| !token.text.contains('\n'));
         (complete && lead_on_one_line).then_some(equal)
     }
 
@@ -475,12 +469,11 @@ fn align_comments(lines: &mut [Line]) {
             pad_run(lines, &mut run);
             continue;
         };
-        match lines[at].prefix_width(comment) {
-            Some(width) => run.push((at, comment, width)),
-            None => {
-                pad_run(lines, &mut run);
-                lines[at].tokens[comment].gap = Gap::Spaces(1);
-            }
+        if let Some(width) = lines[at].prefix_width(comment) {
+            run.push((at, comment, width));
+        } else {
+            pad_run(lines, &mut run);
+            lines[at].tokens[comment].gap = Gap::Spaces(1);
         }
     }
     pad_run(lines, &mut run);
@@ -506,6 +499,36 @@ fn render(lines: &[Line]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hcl_edit::expr::{Array, FuncArgs, Object};
+    use hcl_edit::structure::Body;
+    use hcl_edit::visit_mut::{self, VisitMut};
+
+    /// Forgets the whitespace before closing brackets, the only layout that the parse tree
+    /// compares, so that two trees compare equal when they mean the same.
+    struct ForgetLayout;
+
+    impl VisitMut for ForgetLayout {
+        fn visit_array_mut(&mut self, array: &mut Array) {
+            array.set_trailing("");
+            visit_mut::visit_array_mut(self, array);
+        }
+
+        fn visit_object_mut(&mut self, object: &mut Object) {
+            object.set_trailing("");
+            visit_mut::visit_object_mut(self, object);
+        }
+
+        fn visit_func_args_mut(&mut self, args: &mut FuncArgs) {
+            args.set_trailing("");
+            visit_mut::visit_func_args_mut(self, args);
+        }
+    }
+
+    fn meaning(source: &str) -> Body {
+        let mut body = parser::parse_body(source).expect("should be valid HCL");
+        ForgetLayout.visit_body_mut(&mut body);
+        body
+    }
 
     fn format(source: &str) -> String {
         format_source(source).expect("test input should be valid HCL")
@@ -514,9 +537,11 @@ mod tests {
     /// Formats `source`, checking that the result means the same, parses, and is stable.
     fn format_checked(source: &str) -> String {
         let formatted = format(source);
-        let before = parser::parse_body(source).expect("test input should be valid HCL");
-        let after = parser::parse_body(&formatted).expect("formatted text should parse");
-        assert_eq!(before, after, "formatting changed the meaning of:\n{source}");
+        assert_eq!(
+            meaning(source),
+            meaning(&formatted),
+            "formatting changed the meaning of:\n{source}"
+        );
         assert_eq!(
             format(&formatted),
             formatted,
@@ -551,7 +576,8 @@ resource "volume" "db" {
 
     #[test]
     fn aligns_equals_in_a_run_of_attributes() {
-        let source = "resource \"volume\" \"db\" {\nname=\"db-data\"\n  size   =   10\n  description = \"primary\"\n}\n";
+        let source =
+            "resource \"volume\" \"db\" {\nname=\"db-data\"\n  size   =   10\n  description = \"primary\"\n}\n";
         assert_eq!(
             format_checked(source),
             "resource \"volume\" \"db\" {\n  name        = \"db-data\"\n  size        = 10\n  description = \"primary\"\n}\n"
@@ -560,7 +586,7 @@ resource "volume" "db" {
 
     #[test]
     fn runs_are_broken_by_blank_lines_blocks_comments_and_multi_line_values() {
-        let source = r#"a = 1
+        let source = r"a = 1
 bbbb = 2
 
 cc = 3
@@ -573,8 +599,8 @@ f = 5
 block {
 }
 gggggg = 6
-"#;
-        let expected = r#"a    = 1
+";
+        let expected = r"a    = 1
 bbbb = 2
 
 cc = 3
@@ -587,7 +613,7 @@ f = 5
 block {
 }
 gggggg = 6
-"#;
+";
         assert_eq!(format_checked(source), expected);
     }
 
@@ -665,20 +691,21 @@ variable "size" {
     #[test]
     fn aligns_trailing_comments_of_consecutive_lines() {
         let source = "resource \"volume\" \"db\" { # the database\n  size = 10      # GiB\n  name = \"db-data\"   // its name\n\n  format = \"raw\"    # alone\n}\n";
-        let expected = "resource \"volume\" \"db\" { # the database\n  size = 10             # GiB\n  name = \"db-data\"      // its name\n\n  format = \"raw\" # alone\n}\n";
+        let expected = "resource \"volume\" \"db\" { # the database\n  size = 10              # GiB\n  name = \"db-data\"       // its name\n\n  format = \"raw\" # alone\n}\n";
         assert_eq!(format_checked(source), expected);
     }
 
     #[test]
     fn keeps_block_comments() {
-        let source = "/* header\n   spanning lines */\nresource \"volume\" \"db\" {\n    /* inline */ size = 10 /* after */\n  name = /* before value */ \"db\"\n      /*\n        indented as written\n      */\n}\n";
-        let expected = "/* header\n   spanning lines */\nresource \"volume\" \"db\" {\n  /* inline */ size = 10 /* after */\n  name = /* before value */ \"db\"\n  /*\n        indented as written\n      */\n}\n";
+        let source = "/* header\n   spanning lines */\nresource \"volume\" \"db\" {\n    /* inline */ size = 10 /* after */\n\n  name = /* before value */ \"db\"\n      /*\n        indented as written\n      */\n}\n";
+        let expected = "/* header\n   spanning lines */\nresource \"volume\" \"db\" {\n  /* inline */ size = 10 /* after */\n\n  name = /* before value */ \"db\"\n  /*\n        indented as written\n      */\n}\n";
         assert_eq!(format_checked(source), expected);
     }
 
     #[test]
     fn collapses_blank_lines_and_trims_body_edges() {
-        let source = "\n\n\nvariable \"a\" {\n\n\n  default = 1\n\n\n\n  type = number\n\n}\n\n\n\nvariable \"b\" {}\n\n\n";
+        let source =
+            "\n\n\nvariable \"a\" {\n\n\n  default = 1\n\n\n\n  type = number\n\n}\n\n\n\nvariable \"b\" {}\n\n\n";
         let expected = "variable \"a\" {\n  default = 1\n\n  type = number\n}\n\nvariable \"b\" {}\n";
         assert_eq!(format_checked(source), expected);
     }
@@ -715,9 +742,9 @@ variable "size" {
     }
 
     #[test]
-    fn one_space_around_equals_in_nested_objects() {
-        let source = "x = {a=1, \"b c\"   =   2}\ny = [{ k   = \"v\" }]\n";
-        let expected = "x = {a = 1, \"b c\" = 2}\ny = [{ k = \"v\" }]\n";
+    fn spaces_equals_and_closes_empty_brackets_in_expressions() {
+        let source = "x = {a=1, \"b c\"   =   2}\ny = [{ k   = \"v\" }]\nz = [ {  } , [ ], ( { } ) ]\n";
+        let expected = "x = {a = 1, \"b c\" = 2}\ny = [{ k = \"v\" }]\nz = [ {} , [], ( {} ) ]\n";
         assert_eq!(format_checked(source), expected);
     }
 
@@ -801,6 +828,45 @@ nested = [[
 }
 "#;
         assert_eq!(format_checked(source), expected);
+    }
+
+    /// Cases from hclwrite's own format tests, with the spacing inside expressions (which
+    /// hclwrite rewrites and we keep) already canonical.
+    #[test]
+    fn lays_out_lines_like_hclwrite() {
+        let cases = [
+            ("x = [\n[\na\n]\n]\n", "x = [\n  [\n    a\n  ]\n]\n"),
+            ("x = [[\na\n]]\n", "x = [[\n  a\n]]\n"),
+            ("x = [[\n[\na\n]\n]]\n", "x = [[\n  [\n    a\n  ]\n]]\n"),
+            // Degenerate, asymmetrical brackets.
+            ("x = [[\n[\na\n]]\n]\n", "x = [[\n  [\n    a\n  ]]\n]\n"),
+            ("b {a = 1}\n", "b { a = 1 }\n"),
+            ("a = 1 # foo\nbungle = 2\n", "a      = 1 # foo\nbungle = 2\n"),
+            (
+                "# here we go\na = 1 # foo\nbungle = \"bonce\" # baz\n",
+                "# here we go\na      = 1       # foo\nbungle = \"bonce\" # baz\n",
+            ),
+            (
+                "foo {} # here we go\na = 1 # foo\nbungle = \"bonce\" # baz\n",
+                "foo {}           # here we go\na      = 1       # foo\nbungle = \"bonce\" # baz\n",
+            ),
+            (
+                "a = 1 # foo\nbungle = (\n    \"bonce\"\n) # baz\nzebra = \"striped\" # baz\n",
+                "a = 1 # foo\nbungle = (\n  \"bonce\"\n)                 # baz\nzebra = \"striped\" # baz\n",
+            ),
+            (
+                "a=\"apple\"# foo\nbungle=(# woo parens\n\"bonce\"\n)# baz\nzebra=\"striped\"# baz\n",
+                "a = \"apple\" # foo\nbungle = (  # woo parens\n  \"bonce\"\n)                 # baz\nzebra = \"striped\" # baz\n",
+            ),
+            ("foo = [{\n# ...\n}]\n", "foo = [{\n  # ...\n}]\n"),
+            (
+                "module \"foo\" {\nfoo = <<EOF\n5\nEOF\n}\n\nmodule \"x\" {\na = \"b\"\nabcde = \"456\"\n}",
+                "module \"foo\" {\n  foo = <<EOF\n5\nEOF\n}\n\nmodule \"x\" {\n  a     = \"b\"\n  abcde = \"456\"\n}\n",
+            ),
+        ];
+        for (source, expected) in cases {
+            assert_eq!(format_checked(source), expected, "input:\n{source}");
+        }
     }
 
     #[test]
@@ -910,15 +976,12 @@ terraform {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;
-            usize::try_from(self.0 % u64::try_from(bound).expect("small bound"))
-                .expect("below a usize bound")
+            usize::try_from(self.0 % u64::try_from(bound).expect("small bound")).expect("below a usize bound")
         }
 
         fn whitespace(&mut self) -> String {
             let choices = ["", " ", "  ", "\t", "    ", " \t "];
-            (0..self.below(3))
-                .map(|_| choices[self.below(choices.len())])
-                .collect()
+            (0..self.below(3)).map(|_| choices[self.below(choices.len())]).collect()
         }
     }
 
@@ -939,7 +1002,11 @@ terraform {
                     perturbed.push_str(&rng.whitespace());
                     let line = line.trim_start();
                     if rng.below(2) == 0 {
-                        perturbed.push_str(&line.replacen(" = ", &format!("{}={}", rng.whitespace(), rng.whitespace()), 1));
+                        perturbed.push_str(&line.replacen(
+                            " = ",
+                            &format!("{}={}", rng.whitespace(), rng.whitespace()),
+                            1,
+                        ));
                     } else {
                         perturbed.push_str(line);
                     }

@@ -410,10 +410,12 @@ impl<'a> Call<'a> {
     fn integer(&self, i: usize) -> Result<i64, FunctionError> {
         let n = self.number(i)?;
         Value::Number(n).as_i64().ok_or_else(|| {
-            self.error(
-                i,
-                format!("must be a whole number, got {}", format_number(n)),
-            )
+            let problem = if n.fract() == 0.0 {
+                "must not be this large"
+            } else {
+                "must be a whole number"
+            };
+            self.error(i, format!("{problem}, got {}", format_number(n)))
         })
     }
 
@@ -758,6 +760,7 @@ fn formatlist(call: &Call<'_>) -> Result<Value, FunctionError> {
     for row in 0..rows {
         values.clear();
         values.extend(call.args[1..].iter().map(|arg| match arg {
+            // Every list has `rows` elements, checked above.
             Value::List(items) => &items[row],
             other => other,
         }));
@@ -2356,6 +2359,10 @@ mod tests {
         assert_eq!(
             err("element", &[list.clone(), n(-1.0)]),
             "argument 2 of `element` must not be negative, got -1"
+        );
+        assert_eq!(
+            err("element", &[list.clone(), n(1e20)]),
+            "argument 2 of `element` must not be this large, got 100000000000000000000"
         );
         assert_eq!(
             err("element", &[list, n(0.5)]),

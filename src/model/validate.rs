@@ -81,17 +81,16 @@ pub fn validate(desired: &Desired, diagnostics: &mut Diagnostics) {
         }
     }
     let attached = attached_volumes(desired, &mut found);
+    let by_address: ByAddress<'_> = desired.resources.iter().map(|r| (r.address.to_string(), r)).collect();
     for instance in &desired.resources {
         let schema = resource_schema(instance.address.kind);
         check_resource_types(instance, &schema, &mut found);
-        check_resource_rules(desired, instance, &attached, &mut found);
+        check_resource_rules(desired, &by_address, instance, &attached, &mut found);
     }
     // Instances of one block share their source text: report each problem there once.
-    let mut seen: Vec<(String, Option<Span>)> = Vec::new();
+    let mut seen: std::collections::HashSet<(String, Option<Span>)> = std::collections::HashSet::new();
     for d in found {
-        let key = (d.summary.clone(), d.span.clone());
-        if !seen.contains(&key) {
-            seen.push(key);
+        if seen.insert((d.summary.clone(), d.span.clone())) {
             diagnostics.push(d);
         }
     }
@@ -329,14 +328,17 @@ fn volume_name(identity: &str) -> String {
     }
 }
 
+/// Instances by address text, to follow references.
+type ByAddress<'d> = HashMap<String, &'d ResourceInstance>;
+
 /// The instance an identity refers to (`volume.db.id` → the instance `volume.db`).
-fn instance_of<'d>(desired: &'d Desired, identity: &str) -> Option<&'d ResourceInstance> {
-    let address = identity.strip_suffix(".id")?;
-    desired.resources.iter().find(|r| r.address.to_string() == address)
+fn instance_of<'d>(by_address: &ByAddress<'d>, identity: &str) -> Option<&'d ResourceInstance> {
+    by_address.get(identity.strip_suffix(".id")?).copied()
 }
 
 fn check_resource_rules(
     desired: &Desired,
+    by_address: &ByAddress<'_>,
     instance: &ResourceInstance,
     attached: &HashMap<String, Span>,
     diagnostics: &mut Diagnostics,
@@ -377,7 +379,7 @@ fn check_resource_rules(
                 }
             }
         }
-        ResourceKind::Volume => check_volume(desired, instance, diagnostics),
+        ResourceKind::Volume => check_volume(desired, by_address, instance, diagnostics),
         ResourceKind::Attachment => {
             if let Some(Value::String(host)) = attrs.get("host") {
                 match desired.providers.get(host) {
@@ -483,7 +485,7 @@ fn check_resource_rules(
                     }
                 }
             }
-            if let Some(volume) = attrs.get("volume").and_then(identity).and_then(|id| instance_of(desired, &id)) {
+            if let Some(volume) = attrs.get("volume").and_then(identity).and_then(|id| instance_of(by_address, &id)) {
                 if let Some(size) = volume.attrs.get("size").and_then(Value::as_i64) {
                     if size > limits::IMAGE_MAX_GIB {
                         diagnostics.push(
@@ -619,7 +621,7 @@ fn check_qos(instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
     }
 }
 
-fn check_volume(desired: &Desired, instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
+fn check_volume(desired: &Desired, by_address: &ByAddress<'_>, instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
     let what = resource_what(instance);
     let span = |key: &str| instance.attr_spans.get(key).cloned().unwrap_or_else(|| instance.span.clone());
     let size = instance.attrs.get("size").and_then(Value::as_i64);
@@ -696,12 +698,12 @@ fn check_volume(desired: &Desired, instance: &ResourceInstance, diagnostics: &mu
         },
         "snapshot" | "volume" | "backup" => {
             let Some(size) = size else { return };
-            let Some(source_instance) = identity(value).and_then(|id| instance_of(desired, &id)) else { return };
+            let Some(source_instance) = identity(value).and_then(|id| instance_of(by_address, &id)) else { return };
             // The size of the data the new volume starts from: a snapshot's or backup's volume, or the cloned volume.
             let origin = if key.as_str() == "volume" {
                 Some(source_instance)
             } else {
-                source_instance.attrs.get("volume").and_then(identity).and_then(|id| instance_of(desired, &id))
+                source_instance.attrs.get("volume").and_then(identity).and_then(|id| instance_of(by_address, &id))
             };
             let Some(origin) = origin else { return };
             let Some(source_size) = origin.attrs.get("size").and_then(Value::as_i64) else { return };
