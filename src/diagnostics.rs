@@ -35,7 +35,11 @@ pub struct SourceMap {
 impl SourceMap {
     /// Adds a file and returns its id.
     pub fn add(&mut self, path: PathBuf, name: String, text: impl Into<Arc<str>>) -> FileId {
-        self.files.push(SourceFile { path, name, text: text.into() });
+        self.files.push(SourceFile {
+            path,
+            name,
+            text: text.into(),
+        });
         self.files.len() - 1
     }
 
@@ -142,7 +146,10 @@ impl Diagnostic {
 
     /// A warning with a summary and nothing else yet.
     pub fn warning(summary: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(summary) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(summary)
+        }
     }
 
     /// Points the diagnostic at source text, with a label.
@@ -233,7 +240,17 @@ impl Diagnostics {
 
 impl From<Diagnostic> for Diagnostics {
     fn from(diagnostic: Diagnostic) -> Diagnostics {
-        Diagnostics { items: vec![diagnostic] }
+        Diagnostics {
+            items: vec![diagnostic],
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Diagnostics {
+    type Item = &'a Diagnostic;
+    type IntoIter = std::slice::Iter<'a, Diagnostic>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
     }
 }
 
@@ -352,7 +369,7 @@ pub fn render_human(diagnostics: &Diagnostics, sources: &SourceMap, color: bool)
     };
     let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
     let mut out = String::new();
-    for diagnostic in diagnostics.iter() {
+    for diagnostic in diagnostics {
         let report = Report::new(diagnostic, sources);
         // Writing into a String cannot fail.
         let _ = handler.render_report(&mut out, &report);
@@ -436,10 +453,31 @@ mod tests {
     #[test]
     fn positions_count_lines_and_characters() {
         let text = "a = 1\nbé = 2\n";
-        assert_eq!(position_in(text, 0), Position { line: 1, column: 1, byte: 0 });
-        assert_eq!(position_in(text, 6), Position { line: 2, column: 1, byte: 6 });
+        assert_eq!(
+            position_in(text, 0),
+            Position {
+                line: 1,
+                column: 1,
+                byte: 0
+            }
+        );
+        assert_eq!(
+            position_in(text, 6),
+            Position {
+                line: 2,
+                column: 1,
+                byte: 6
+            }
+        );
         // `=` after a two-byte character is the fourth character of the line.
-        assert_eq!(position_in(text, 10), Position { line: 2, column: 4, byte: 10 });
+        assert_eq!(
+            position_in(text, 10),
+            Position {
+                line: 2,
+                column: 4,
+                byte: 10
+            }
+        );
     }
 
     #[test]

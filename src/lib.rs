@@ -1,7 +1,7 @@
 //! blockform: declarative block storage. Configuration in HCL, plans that know storage rules,
 //! providers that drive real back ends.
 
+pub mod cli;
 pub mod config;
 pub mod diagnostics;
 pub mod model;
-pub mod cli;

@@ -19,7 +19,11 @@ pub fn blockform(dir: &Path, args: &[&str]) -> Run {
 /// Like [`blockform`], with extra environment variables.
 pub fn blockform_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_blockform"));
-    command.current_dir(dir).args(args).env("NO_COLOR", "1").env_remove("BLOCKFORM_LOG");
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("BLOCKFORM_LOG");
     for (key, _) in std::env::vars() {
         if key.starts_with("BLOCKFORM_VAR_") {
             command.env_remove(key);

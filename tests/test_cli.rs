@@ -1,24 +1,34 @@
 //! The command line: bad input gets a clear error naming the file and exit code 1 (never a
 //! panic), Terraform-style single-dash flags work, and the helper commands print what they say.
 
-use crate::common::{blockform, project, root, TempDir};
+use crate::common::{TempDir, blockform, project, root};
 
-const TYPE_AND_PROVIDER: &str = "provider \"local\" \"dev\" {\n  path = \"./v\"\n}\n\nresource \"volume_type\" \"std\" {\n  backend = \"dev\"\n}\n";
+const TYPE_AND_PROVIDER: &str =
+    "provider \"local\" \"dev\" {\n  path = \"./v\"\n}\n\nresource \"volume_type\" \"std\" {\n  backend = \"dev\"\n}\n";
 
 fn assert_clean_failure(run: &crate::common::Run) {
     assert_eq!(run.code, 1, "exit code 1:\n{}", run.stderr);
     assert!(!run.stderr.contains("panicked"), "no panic:\n{}", run.stderr);
-    assert!(!run.stderr.contains("RUST_BACKTRACE"), "no backtrace hint:\n{}", run.stderr);
+    assert!(
+        !run.stderr.contains("RUST_BACKTRACE"),
+        "no backtrace hint:\n{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn invalid_utf8_names_the_file_and_position() {
     let dir = TempDir::new();
-    std::fs::write(dir.path().join("main.hcl"), b"variable \"x\" {\n  default = \"caf\xe9\"\n}\n").unwrap();
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        b"variable \"x\" {\n  default = \"caf\xe9\"\n}\n",
+    )
+    .unwrap();
     let run = blockform(dir.path(), &["validate"]);
     assert_clean_failure(&run);
     assert!(
-        run.stderr.contains("`main.hcl` is not valid UTF-8: invalid byte 0xe9 at line 2, column 17 (byte 31)"),
+        run.stderr
+            .contains("`main.hcl` is not valid UTF-8: invalid byte 0xe9 at line 2, column 17 (byte 31)"),
         "{}",
         run.stderr
     );
@@ -40,7 +50,12 @@ fn an_unreadable_file_is_named() {
     std::os::unix::fs::symlink("/nonexistent/blockform/file.hcl", dir.path().join("broken.hcl")).unwrap();
     let run = blockform(dir.path(), &["validate"]);
     assert_clean_failure(&run);
-    assert!(run.stderr.contains("cannot read `broken.hcl`: No such file or directory"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("cannot read `broken.hcl`: No such file or directory"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -51,7 +66,8 @@ fn a_huge_file_is_refused_before_parsing() {
     let run = blockform(dir.path(), &["validate"]);
     assert_clean_failure(&run);
     assert!(
-        run.stderr.contains("`huge.hcl` is too large to be a configuration file (50.0 MiB; the limit is 16 MiB)"),
+        run.stderr
+            .contains("`huge.hcl` is too large to be a configuration file (50.0 MiB; the limit is 16 MiB)"),
         "{}",
         run.stderr
     );
@@ -74,20 +90,34 @@ fn duplicate_labels_point_at_both_blocks() {
     let dir = project(&[("main.hcl", &text)]);
     let run = blockform(dir.path(), &["validate"]);
     assert_clean_failure(&run);
-    assert!(run.stderr.contains("resource `volume_type.std` is declared twice"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("resource `volume_type.std` is declared twice"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("first declared here"), "{}", run.stderr);
     assert!(run.stderr.contains("declared again here"), "{}", run.stderr);
 }
 
 #[test]
 fn a_variable_without_value_under_input_false_is_an_error() {
-    let text = format!("{TYPE_AND_PROVIDER}\nvariable \"size\" {{\n  type = number\n}}\n\nresource \"volume\" \"v\" {{\n  type = volume_type.std.id\n  size = var.size\n}}\n");
+    let text = format!(
+        "{TYPE_AND_PROVIDER}\nvariable \"size\" {{\n  type = number\n}}\n\nresource \"volume\" \"v\" {{\n  type = volume_type.std.id\n  size = var.size\n}}\n"
+    );
     let dir = project(&[("main.hcl", &text)]);
     let run = blockform(dir.path(), &["validate", "-input=false"]);
     assert_clean_failure(&run);
-    assert!(run.stderr.contains("no value for required variable `size`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no value for required variable `size`"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("main.hcl:9:10"), "{}", run.stderr);
-    assert!(run.stderr.contains("pass `--var size=…`, set BLOCKFORM_VAR_size"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("pass `--var size=…`, set BLOCKFORM_VAR_size"),
+        "{}",
+        run.stderr
+    );
     // Given a value, the same configuration is valid.
     let run = blockform(dir.path(), &["validate", "-input=false", "-var", "size=10"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -104,7 +134,12 @@ fn a_bad_var_argument_is_a_usage_error() {
     assert!(run.stderr.contains("`novalue` is not NAME=VALUE"), "{}", run.stderr);
     let run = blockform(dir.path(), &["validate", "--var", "nosuch=1"]);
     assert_clean_failure(&run);
-    assert!(run.stderr.contains("`--var nosuch=…` sets a variable that is not declared"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("`--var nosuch=…` sets a variable that is not declared"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -28,7 +28,10 @@ fn check_exits_3_and_changes_nothing() {
     let run = blockform(dir.path(), &["fmt", "-check"]);
     assert_eq!(run.code, 3);
     assert_eq!(run.stdout, "main.hcl\n");
-    assert_eq!(std::fs::read_to_string(dir.path().join("main.hcl")).unwrap(), UNFORMATTED);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("main.hcl")).unwrap(),
+        UNFORMATTED
+    );
 }
 
 #[test]
@@ -36,15 +39,26 @@ fn diff_shows_the_change_without_writing_when_asked() {
     let dir = project(&[("main.hcl", UNFORMATTED)]);
     let run = blockform(dir.path(), &["fmt", "--diff", "--write=false", "--list=false"]);
     assert_eq!(run.code, 0);
-    assert!(run.stdout.starts_with("--- old/main.hcl\n+++ new/main.hcl\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with("--- old/main.hcl\n+++ new/main.hcl\n"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("\n-    size=10 # GiB\n"), "{}", run.stdout);
     assert!(run.stdout.contains("\n+  size = 10 # GiB\n"), "{}", run.stdout);
-    assert_eq!(std::fs::read_to_string(dir.path().join("main.hcl")).unwrap(), UNFORMATTED);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("main.hcl")).unwrap(),
+        UNFORMATTED
+    );
 }
 
 #[test]
 fn recursive_descends_into_subdirectories() {
-    let dir = project(&[("main.hcl", FORMATTED), ("envs/prod/main.hcl", UNFORMATTED), ("envs/prod/prod.bfvars", "size=10\n")]);
+    let dir = project(&[
+        ("main.hcl", FORMATTED),
+        ("envs/prod/main.hcl", UNFORMATTED),
+        ("envs/prod/prod.bfvars", "size=10\n"),
+    ]);
     let run = blockform(dir.path(), &["fmt", "--check"]);
     assert_eq!(run.code, 0, "without --recursive only the top directory is read");
     let run = blockform(dir.path(), &["fmt", "--check", "--recursive"]);
@@ -82,7 +96,9 @@ fn formatting_is_idempotent_over_examples_and_fixtures() {
     assert!(files.len() > 10);
     let mut checked = 0;
     for path in files {
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
         let Ok(once) = format_source(&text) else { continue };
         let twice = format_source(&once).unwrap();
         assert_eq!(once, twice, "{} is not stable under fmt", path.display());

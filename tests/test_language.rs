@@ -28,7 +28,11 @@ fn load_ok(dir: &Path, options: &EvalOptions) -> Loaded {
 
 fn attr<'a>(loaded: &'a Loaded, address: &str, name: &str) -> &'a Value {
     let address = Address::parse(address).unwrap();
-    &loaded.desired.resource(&address).unwrap_or_else(|| panic!("{address} exists")).attrs[name]
+    &loaded
+        .desired
+        .resource(&address)
+        .unwrap_or_else(|| panic!("{address} exists"))
+        .attrs[name]
 }
 
 fn s(text: &str) -> Value {
@@ -68,7 +72,10 @@ resource "volume" "numbered" {{
     assert_eq!(attr(&loaded, "volume.disk[\"large\"]", "size"), &Value::Number(50.0));
     assert_eq!(attr(&loaded, "volume.numbered[2]", "name"), &s("n-02"));
     assert_eq!(attr(&loaded, "volume.numbered[2]", "size"), &Value::Number(3.0));
-    assert_eq!(attr(&loaded, "volume.numbered[2]", "tags"), &Value::List(vec![s("t0"), s("t1")]));
+    assert_eq!(
+        attr(&loaded, "volume.numbered[2]", "tags"),
+        &Value::List(vec![s("t0"), s("t1")])
+    );
     assert_eq!(attr(&loaded, "volume.numbered[0]", "description"), &s("first"));
     assert_eq!(attr(&loaded, "volume.numbered[1]", "description"), &s("later"));
     let keys: Vec<InstanceKey> = loaded
@@ -78,7 +85,10 @@ resource "volume" "numbered" {{
         .filter(|r| r.address.kind == ResourceKind::Volume && r.address.name == "numbered")
         .map(|r| r.address.key.clone())
         .collect();
-    assert_eq!(keys, [InstanceKey::Index(0), InstanceKey::Index(1), InstanceKey::Index(2)]);
+    assert_eq!(
+        keys,
+        [InstanceKey::Index(0), InstanceKey::Index(1), InstanceKey::Index(2)]
+    );
 }
 
 #[test]
@@ -105,7 +115,10 @@ output "sizes" {{
         ),
     )]);
     let loaded = load_ok(dir.path(), &EvalOptions::default());
-    assert_eq!(attr(&loaded, "snapshot.s", "volume"), &Value::Unknown("volume.db.id".into()));
+    assert_eq!(
+        attr(&loaded, "snapshot.s", "volume"),
+        &Value::Unknown("volume.db.id".into())
+    );
     // The name is known (from configuration), the description is not (it contains the id).
     assert_eq!(attr(&loaded, "snapshot.s", "name"), &s("snap-of-db"));
     assert!(attr(&loaded, "snapshot.s", "description").is_unknown());
@@ -147,8 +160,14 @@ output "counted" {{
         ),
     )]);
     let loaded = load_ok(dir.path(), &EvalOptions::default());
-    assert_eq!(loaded.desired.outputs["names"].value, Value::List(vec![s("a=v"), s("b=v")]));
-    assert_eq!(loaded.desired.outputs["counted"].value, Value::List(vec![Value::Number(1.0), Value::Number(1.0)]));
+    assert_eq!(
+        loaded.desired.outputs["names"].value,
+        Value::List(vec![s("a=v"), s("b=v")])
+    );
+    assert_eq!(
+        loaded.desired.outputs["counted"].value,
+        Value::List(vec![Value::Number(1.0), Value::Number(1.0)])
+    );
 }
 
 fn vars_project(extra: &[(&str, &str)]) -> crate::common::TempDir {
@@ -179,12 +198,25 @@ output "tags" {
 }
 
 fn outputs(dir: &Path, vars: VarInputs) -> (Value, Value) {
-    let loaded = load_ok(dir, &EvalOptions { vars, missing_vars: MissingVars::Error, ..EvalOptions::default() });
-    (loaded.desired.outputs["size"].value.clone(), loaded.desired.outputs["tags"].value.clone())
+    let loaded = load_ok(
+        dir,
+        &EvalOptions {
+            vars,
+            missing_vars: MissingVars::Error,
+            ..EvalOptions::default()
+        },
+    );
+    (
+        loaded.desired.outputs["size"].value.clone(),
+        loaded.desired.outputs["tags"].value.clone(),
+    )
 }
 
 fn assign(name: &str, raw: &str) -> VarArg {
-    VarArg::Assign(VarAssignment { name: name.into(), raw: raw.into() })
+    VarArg::Assign(VarAssignment {
+        name: name.into(),
+        raw: raw.into(),
+    })
 }
 
 #[test]
@@ -194,17 +226,47 @@ fn variable_precedence_follows_terraform() {
     let dir = vars_project(&[]);
     assert_eq!(outputs(dir.path(), VarInputs::default()).0, Value::Number(1.0));
     // The environment beats the default; strings convert to the declared number type.
-    assert_eq!(outputs(dir.path(), VarInputs { args: vec![], env: env.clone() }).0, Value::Number(2.0));
+    assert_eq!(
+        outputs(
+            dir.path(),
+            VarInputs {
+                args: vec![],
+                env: env.clone()
+            }
+        )
+        .0,
+        Value::Number(2.0)
+    );
     // blockform.bfvars beats the environment; *.auto.bfvars beat it, in name order.
-    let dir = vars_project(&[("blockform.bfvars", "size = 3\n"), ("a.auto.bfvars", "size = 4\n"), ("b.auto.bfvars.json", "{\"size\": 5}")]);
-    assert_eq!(outputs(dir.path(), VarInputs { args: vec![], env: env.clone() }).0, Value::Number(5.0));
+    let dir = vars_project(&[
+        ("blockform.bfvars", "size = 3\n"),
+        ("a.auto.bfvars", "size = 4\n"),
+        ("b.auto.bfvars.json", "{\"size\": 5}"),
+    ]);
+    assert_eq!(
+        outputs(
+            dir.path(),
+            VarInputs {
+                args: vec![],
+                env: env.clone()
+            }
+        )
+        .0,
+        Value::Number(5.0)
+    );
     // Command-line arguments beat files, the last one winning.
     let file = dir.path().join("extra.vars");
     std::fs::write(&file, "size = 7\ntags = [\"x\", \"y\"]\n").unwrap();
     let args = vec![assign("size", "6"), VarArg::File(file.clone())];
-    assert_eq!(outputs(dir.path(), VarInputs { args, env: env.clone() }), (Value::Number(7.0), Value::List(vec![s("x"), s("y")])));
+    assert_eq!(
+        outputs(dir.path(), VarInputs { args, env: env.clone() }),
+        (Value::Number(7.0), Value::List(vec![s("x"), s("y")]))
+    );
     let args = vec![VarArg::File(file), assign("size", "6"), assign("tags", "[\"z\"]")];
-    assert_eq!(outputs(dir.path(), VarInputs { args, env }), (Value::Number(6.0), Value::List(vec![s("z")])));
+    assert_eq!(
+        outputs(dir.path(), VarInputs { args, env }),
+        (Value::Number(6.0), Value::List(vec![s("z")]))
+    );
 }
 
 #[test]
@@ -215,22 +277,42 @@ fn bad_variable_values_are_reported_with_their_source() {
         Err(e) => e,
     };
     let messages: Vec<&str> = diagnostics.iter().map(|d| d.summary.as_str()).collect();
-    assert_eq!(messages, ["invalid value for variable `size` from blockform.bfvars: a number is required, got \"big\""]);
+    assert_eq!(
+        messages,
+        ["invalid value for variable `size` from blockform.bfvars: a number is required, got \"big\""]
+    );
     let dir = vars_project(&[]);
-    let vars = VarInputs { args: vec![assign("tags", "[unclosed")], env: vec![] };
-    let (_, diagnostics) = match load(dir.path(), &EvalOptions { vars, ..EvalOptions::default() }) {
+    let vars = VarInputs {
+        args: vec![assign("tags", "[unclosed")],
+        env: vec![],
+    };
+    let (_, diagnostics) = match load(
+        dir.path(),
+        &EvalOptions {
+            vars,
+            ..EvalOptions::default()
+        },
+    ) {
         Ok(loaded) => (loaded.sources, loaded.diagnostics),
         Err(e) => e,
     };
     assert!(
-        diagnostics.iter().any(|d| d.summary.starts_with("invalid value for variable `tags` from --var tags:")),
+        diagnostics.iter().any(|d| d
+            .summary
+            .starts_with("invalid value for variable `tags` from --var tags:")),
         "{diagnostics:?}"
     );
 }
 
 #[test]
 fn file_reads_relative_to_the_configuration() {
-    let dir = project(&[("main.hcl", "output \"motd\" {\n  value = trimspace(file(\"motd.txt\"))\n}\n"), ("motd.txt", "hello\n")]);
+    let dir = project(&[
+        (
+            "main.hcl",
+            "output \"motd\" {\n  value = trimspace(file(\"motd.txt\"))\n}\n",
+        ),
+        ("motd.txt", "hello\n"),
+    ]);
     let loaded = load_ok(dir.path(), &EvalOptions::default());
     assert_eq!(loaded.desired.outputs["motd"].value, s("hello"));
 }

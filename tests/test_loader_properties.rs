@@ -10,15 +10,63 @@ const EXAMPLE: &str = include_str!("../examples/quickstart/main.hcl");
 
 /// Tokens that make mutations interesting: HCL punctuation, keywords, references, functions.
 const TOKENS: &[&str] = &[
-    "{", "}", "[", "]", "(", ")", "\"", "${", "%{", "=", "==", "?", ":", "...", ",", ".", "*", "\n", "#", "/*", "*/",
-    "<<EOT\n", "EOT\n", "for", "in", "if", "null", "true", "-1", "0", "1e308", "65537", "volume", "volume.db",
-    "var.db_size", "local.x", "each.key", "count.index", "upper(", "length(", "range(1000000)", "toset(",
-    "resource \"volume\" \"x\" {", "lifecycle {", "variable \"v\" {", "\u{0}", "é", "\r\n",
+    "{",
+    "}",
+    "[",
+    "]",
+    "(",
+    ")",
+    "\"",
+    "${",
+    "%{",
+    "=",
+    "==",
+    "?",
+    ":",
+    "...",
+    ",",
+    ".",
+    "*",
+    "\n",
+    "#",
+    "/*",
+    "*/",
+    "<<EOT\n",
+    "EOT\n",
+    "for",
+    "in",
+    "if",
+    "null",
+    "true",
+    "-1",
+    "0",
+    "1e308",
+    "65537",
+    "volume",
+    "volume.db",
+    "var.db_size",
+    "local.x",
+    "each.key",
+    "count.index",
+    "upper(",
+    "length(",
+    "range(1000000)",
+    "toset(",
+    "resource \"volume\" \"x\" {",
+    "lifecycle {",
+    "variable \"v\" {",
+    "\u{0}",
+    "é",
+    "\r\n",
 ];
 
 fn load(text: &str) {
     // The result does not matter; only that loading returns.
-    let _ = load_texts(Path::new("/nonexistent-blockform-dir"), &[("main.hcl".to_owned(), text.to_owned())], &EvalOptions::default());
+    let _ = load_texts(
+        Path::new("/nonexistent-blockform-dir"),
+        &[("main.hcl".to_owned(), text.to_owned())],
+        &EvalOptions::default(),
+    );
 }
 
 #[derive(Debug, Clone)]

@@ -32,7 +32,12 @@ fn valid_fixtures_and_examples_validate() {
     for dir in dirs {
         let run = blockform(&dir, &["validate"]);
         assert_eq!(run.code, 0, "{}:\n{}", dir.display(), run.stderr);
-        assert!(run.stdout.starts_with("Success! The configuration is valid"), "{}: {}", dir.display(), run.stdout);
+        assert!(
+            run.stdout.starts_with("Success! The configuration is valid"),
+            "{}: {}",
+            dir.display(),
+            run.stdout
+        );
     }
 }
 
@@ -64,9 +69,18 @@ resource "volume" "c" {
     )]);
     let run = blockform(dir.path(), &["validate"]);
     assert_eq!(run.code, 1);
-    let a = run.stderr.find("`volume.a` must be from 1 to 65536 GiB, got 0").expect("error for volume.a");
-    let b = run.stderr.find("`volume.b` must be from 1 to 65536 GiB, got 70000").expect("error for volume.b");
-    let c = run.stderr.find("unknown attribute `colour`").expect("error for volume.c");
+    let a = run
+        .stderr
+        .find("`volume.a` must be from 1 to 65536 GiB, got 0")
+        .expect("error for volume.a");
+    let b = run
+        .stderr
+        .find("`volume.b` must be from 1 to 65536 GiB, got 70000")
+        .expect("error for volume.b");
+    let c = run
+        .stderr
+        .find("unknown attribute `colour`")
+        .expect("error for volume.c");
     assert!(a < b && b < c, "sorted by position:\n{}", run.stderr);
     assert!(run.stderr.ends_with("3 errors found.\n"), "{}", run.stderr);
 }

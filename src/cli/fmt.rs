@@ -5,14 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
-use super::printer::Printer;
 use super::ExitStatus;
+use super::printer::Printer;
 use crate::config::format::format_source;
 use crate::config::load::{read_source, syntax_error};
 use crate::diagnostics::{Diagnostics, SourceMap, render_human};
 
 /// Arguments of `fmt`.
 #[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools)] // command-line switches
 pub struct FmtArgs {
     /// Files or directories to format (default: the working directory).
     paths: Vec<PathBuf>,
@@ -43,7 +44,10 @@ pub fn run(dir: &Path, args: &FmtArgs, printer: &mut Printer) -> ExitStatus {
     let roots: Vec<PathBuf> = if args.paths.is_empty() {
         vec![dir.to_path_buf()]
     } else {
-        args.paths.iter().map(|p| if p.is_absolute() { p.clone() } else { dir.join(p) }).collect()
+        args.paths
+            .iter()
+            .map(|p| if p.is_absolute() { p.clone() } else { dir.join(p) })
+            .collect()
     };
     let mut files = Vec::new();
     for root in &roots {
@@ -86,7 +90,12 @@ pub fn run(dir: &Path, args: &FmtArgs, printer: &mut Printer) -> ExitStatus {
         }
         if args.diff {
             let diff = similar::TextDiff::from_lines(&text, &formatted);
-            printer.out(&diff.unified_diff().header(&format!("old/{name}"), &format!("new/{name}")).to_string());
+            printer.out(
+                &diff
+                    .unified_diff()
+                    .header(&format!("old/{name}"), &format!("new/{name}"))
+                    .to_string(),
+            );
         }
         if write {
             if let Err(e) = write_atomically(&path, &formatted) {
@@ -99,7 +108,11 @@ pub fn run(dir: &Path, args: &FmtArgs, printer: &mut Printer) -> ExitStatus {
         printer.message(&render_human(&diagnostics, &sources, printer.color()));
         return ExitStatus::Changes;
     }
-    if args.check && unformatted { ExitStatus::NeedsFormat } else { ExitStatus::Success }
+    if args.check && unformatted {
+        ExitStatus::NeedsFormat
+    } else {
+        ExitStatus::Success
+    }
 }
 
 fn collect_files(dir: &Path, recursive: bool, files: &mut Vec<PathBuf>) {
@@ -113,7 +126,7 @@ fn collect_files(dir: &Path, recursive: bool, files: &mut Vec<PathBuf>) {
             if recursive && !name.starts_with('.') {
                 collect_files(&path, recursive, files);
             }
-        } else if name.ends_with(".hcl") || name.ends_with(".bfvars") {
+        } else if path.extension().is_some_and(|e| e == "hcl" || e == "bfvars") {
             files.push(path);
         }
     }

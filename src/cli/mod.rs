@@ -47,7 +47,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     chdir: Option<PathBuf>,
 
-    /// Print no colours (also when NO_COLOR is set or output is not a terminal).
+    /// Print no colours (also when `NO_COLOR` is set or output is not a terminal).
     #[arg(long, global = true)]
     no_color: bool,
 
@@ -121,7 +121,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
     let matches = match command.try_get_matches_from(&args) {
         Ok(m) => m,
         Err(e) => {
-            let status = if e.use_stderr() { ExitStatus::Failure } else { ExitStatus::Success };
+            let status = if e.use_stderr() {
+                ExitStatus::Failure
+            } else {
+                ExitStatus::Success
+            };
             // clap prints help, version and usage errors itself.
             let _ = e.print();
             return status;
@@ -212,7 +216,10 @@ pub fn accept_single_dash(args: Vec<OsString>) -> Vec<OsString> {
 }
 
 fn long_option_names(command: &clap::Command) -> Vec<String> {
-    let mut names: Vec<String> = command.get_arguments().filter_map(|a| a.get_long().map(str::to_owned)).collect();
+    let mut names: Vec<String> = command
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_owned))
+        .collect();
     names.extend(["help".to_owned(), "version".to_owned()]);
     for sub in command.get_subcommands() {
         names.extend(long_option_names(sub));
@@ -239,13 +246,22 @@ mod tests {
             convert(&["blockform", "-chdir=examples/quickstart", "fmt", "-check", "-diff"]),
             ["blockform", "--chdir=examples/quickstart", "fmt", "--check", "--diff"]
         );
-        assert_eq!(convert(&["blockform", "validate", "-json"]), ["blockform", "validate", "--json"]);
+        assert_eq!(
+            convert(&["blockform", "validate", "-json"]),
+            ["blockform", "validate", "--json"]
+        );
     }
 
     #[test]
     fn values_and_unknown_words_are_left_alone() {
-        assert_eq!(convert(&["blockform", "validate", "--var", "x=-json"]), ["blockform", "validate", "--var", "x=-json"]);
-        assert_eq!(convert(&["blockform", "fmt", "--", "-check"]), ["blockform", "fmt", "--", "-check"]);
+        assert_eq!(
+            convert(&["blockform", "validate", "--var", "x=-json"]),
+            ["blockform", "validate", "--var", "x=-json"]
+        );
+        assert_eq!(
+            convert(&["blockform", "fmt", "--", "-check"]),
+            ["blockform", "fmt", "--", "-check"]
+        );
         assert_eq!(convert(&["blockform", "-nonsense"]), ["blockform", "-nonsense"]);
     }
 

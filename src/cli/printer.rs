@@ -13,7 +13,9 @@ pub struct Printer {
 impl Printer {
     /// A printer; colours are used only when asked for and stderr is a terminal.
     pub fn new(color: bool) -> Printer {
-        Printer { color: color && std::io::stderr().is_terminal() }
+        Printer {
+            color: color && std::io::stderr().is_terminal(),
+        }
     }
 
     /// Whether coloured output is on.
@@ -36,7 +38,11 @@ impl Printer {
 
     /// Writes an error line (stderr).
     pub fn error(&mut self, text: &str) {
-        let prefix = if self.color { "\u{1b}[1;31mError:\u{1b}[0m" } else { "Error:" };
+        let prefix = if self.color {
+            "\u{1b}[1;31mError:\u{1b}[0m"
+        } else {
+            "Error:"
+        };
         self.message(&format!("{prefix} {text}\n"));
     }
 }

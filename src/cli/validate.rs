@@ -4,8 +4,8 @@ use std::path::Path;
 
 use super::printer::Printer;
 use super::{ExitStatus, VarArgs};
-use crate::config::{self, EvalOptions, MissingVars};
 use crate::config::vars::VarInputs;
+use crate::config::{self, EvalOptions, MissingVars};
 use crate::diagnostics::{render_human, validate_document};
 
 /// Arguments of `validate`.
@@ -23,7 +23,11 @@ pub struct ValidateArgs {
 pub fn run(dir: &Path, args: &ValidateArgs, inputs: VarInputs, printer: &mut Printer) -> ExitStatus {
     let options = EvalOptions {
         vars: inputs,
-        missing_vars: if args.vars.input { MissingVars::Unknown } else { MissingVars::Error },
+        missing_vars: if args.vars.input {
+            MissingVars::Unknown
+        } else {
+            MissingVars::Error
+        },
         known: std::collections::HashMap::new(),
     };
     let (sources, diagnostics) = match config::load(dir, &options) {
@@ -36,16 +40,24 @@ pub fn run(dir: &Path, args: &ValidateArgs, inputs: VarInputs, printer: &mut Pri
         printer.out(&format!("{text}\n"));
     } else {
         printer.message(&render_human(&diagnostics, &sources, printer.color()));
-        if !diagnostics.has_errors() {
-            let warnings = diagnostics.warning_count();
-            let note = if warnings == 0 { String::new() } else { format!(" ({warnings} warning{})", plural(warnings)) };
-            printer.out(&format!("Success! The configuration is valid{note}.\n"));
-        } else {
+        if diagnostics.has_errors() {
             let errors = diagnostics.error_count();
             printer.message(&format!("{errors} error{} found.\n", plural(errors)));
+        } else {
+            let warnings = diagnostics.warning_count();
+            let note = if warnings == 0 {
+                String::new()
+            } else {
+                format!(" ({warnings} warning{})", plural(warnings))
+            };
+            printer.out(&format!("Success! The configuration is valid{note}.\n"));
         }
     }
-    if diagnostics.has_errors() { ExitStatus::Failure } else { ExitStatus::Success }
+    if diagnostics.has_errors() {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    }
 }
 
 fn plural(n: usize) -> &'static str {

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hcl_edit::expr::{Expression, TraversalOperator};
 use indexmap::IndexMap;
@@ -114,10 +115,10 @@ pub struct ResourceInstance {
     pub address: Address,
     /// Attribute values (defaults filled in; unknown where they depend on objects not yet created).
     pub attrs: ValueMap,
-    /// Where each attribute's value is written.
-    pub attr_spans: HashMap<String, Span>,
-    /// The references each attribute's expression makes, by attribute.
-    pub attr_refs: HashMap<String, Vec<Reference>>,
+    /// Where each attribute's value is written (shared by the instances of one block).
+    pub attr_spans: Arc<HashMap<String, Span>>,
+    /// The references each attribute's expression makes, by attribute (shared likewise).
+    pub attr_refs: Arc<HashMap<String, Vec<Reference>>>,
     /// The block header (`resource "volume" "db"`).
     pub span: Span,
     /// Resources this one depends on, from references and `depends_on`.
@@ -191,23 +192,27 @@ impl Desired {
 
 /// Collects declarations from parsed files, reporting unknown and repeated blocks.
 pub fn collect(dir: &Path, files: Vec<ParsedFile>, diagnostics: &mut Diagnostics) -> Config {
-    let mut config = Config { dir: dir.to_path_buf(), ..Config::default() };
-    let mut seen: HashMap<(String, String, String), Span> = HashMap::new();
-    let mut check_unique = |section: &str, kind: &str, name: &str, span: &Span, what: String, diagnostics: &mut Diagnostics| {
-        let key = (section.to_owned(), kind.to_owned(), name.to_owned());
-        if let Some(first) = seen.get(&key) {
-            diagnostics.push(
-                Diagnostic::error(format!("{what} is declared twice"))
-                    .at(span.clone(), "declared again here")
-                    .related(first.clone(), "first declared here")
-                    .help("rename one of them or remove the duplicate"),
-            );
-            false
-        } else {
-            seen.insert(key, span.clone());
-            true
-        }
+    let mut config = Config {
+        dir: dir.to_path_buf(),
+        ..Config::default()
     };
+    let mut seen: HashMap<(String, String, String), Span> = HashMap::new();
+    let mut check_unique =
+        |section: &str, kind: &str, name: &str, span: &Span, what: String, diagnostics: &mut Diagnostics| {
+            let key = (section.to_owned(), kind.to_owned(), name.to_owned());
+            if let Some(first) = seen.get(&key) {
+                diagnostics.push(
+                    Diagnostic::error(format!("{what} is declared twice"))
+                        .at(span.clone(), "declared again here")
+                        .related(first.clone(), "first declared here")
+                        .help("rename one of them or remove the duplicate"),
+                );
+                false
+            } else {
+                seen.insert(key, span.clone());
+                true
+            }
+        };
     for parsed in files {
         let file = parsed.file;
         for attr in parsed.attrs.values() {
@@ -224,12 +229,29 @@ pub fn collect(dir: &Path, files: Vec<ParsedFile>, diagnostics: &mut Diagnostics
                 "locals" | "import" => 0,
                 other => {
                     let help = match other {
-                        "data" => Some("blockform has no data sources; use an `import` block to adopt an existing object".to_owned()),
+                        "data" => Some(
+                            "blockform has no data sources; use an `import` block to adopt an existing object"
+                                .to_owned(),
+                        ),
                         "module" => Some("blockform has no modules; put the files into one directory".to_owned()),
-                        "terraform" => Some("blockform needs no `terraform` block; state settings are command-line flags".to_owned()),
-                        _ => suggestion(other, ["resource", "provider", "backup_store", "variable", "output", "locals", "import"]),
+                        "terraform" => Some(
+                            "blockform needs no `terraform` block; state settings are command-line flags".to_owned(),
+                        ),
+                        _ => suggestion(
+                            other,
+                            [
+                                "resource",
+                                "provider",
+                                "backup_store",
+                                "variable",
+                                "output",
+                                "locals",
+                                "import",
+                            ],
+                        ),
                     };
-                    let mut d = Diagnostic::error(format!("unknown block type `{other}`")).at(block.header_span.clone(), "not a blockform block");
+                    let mut d = Diagnostic::error(format!("unknown block type `{other}`"))
+                        .at(block.header_span.clone(), "not a blockform block");
                     if let Some(help) = help {
                         d = d.help(help);
                     }
@@ -262,9 +284,12 @@ pub fn collect(dir: &Path, files: Vec<ParsedFile>, diagnostics: &mut Diagnostics
             let name_ok = block.labels.last().is_none_or(|name| valid_identifier(name));
             if !name_ok {
                 diagnostics.push(
-                    Diagnostic::error(format!("`{}` is not a valid name", block.labels.last().map_or("", String::as_str)))
-                        .at(block.name_span(), "invalid name")
-                        .help("names start with a letter or `_` and contain only letters, digits, `_` and `-`"),
+                    Diagnostic::error(format!(
+                        "`{}` is not a valid name",
+                        block.labels.last().map_or("", String::as_str)
+                    ))
+                    .at(block.name_span(), "invalid name")
+                    .help("names start with a letter or `_` and contain only letters, digits, `_` and `-`"),
                 );
                 continue;
             }
@@ -274,14 +299,31 @@ pub fn collect(dir: &Path, files: Vec<ParsedFile>, diagnostics: &mut Diagnostics
                     let Some(kind) = ResourceKind::from_name(&kind_label) else {
                         let mut d = Diagnostic::error(format!("unknown resource kind `{kind_label}`"))
                             .at(block.label_spans[0].clone(), "not a resource kind");
-                        d = d.help(suggestion(&kind_label, ResourceKind::ALL.iter().map(|k| k.name())).unwrap_or_else(|| {
-                            format!("the kinds are {}", ResourceKind::ALL.map(ResourceKind::name).join(", "))
-                        }));
+                        d = d.help(
+                            suggestion(&kind_label, ResourceKind::ALL.iter().map(|k| k.name())).unwrap_or_else(|| {
+                                format!("the kinds are {}", ResourceKind::ALL.map(ResourceKind::name).join(", "))
+                            }),
+                        );
                         diagnostics.push(d);
                         continue;
                     };
-                    if check_unique("resource", &kind_label, &name, &block.name_span(), format!("resource `{kind_label}.{name}`"), diagnostics) {
-                        config.resources.push((kind, Decl { kind: kind_label, name, block, file }));
+                    if check_unique(
+                        "resource",
+                        &kind_label,
+                        &name,
+                        &block.name_span(),
+                        format!("resource `{kind_label}.{name}`"),
+                        diagnostics,
+                    ) {
+                        config.resources.push((
+                            kind,
+                            Decl {
+                                kind: kind_label,
+                                name,
+                                block,
+                                file,
+                            },
+                        ));
                     }
                 }
                 "provider" | "backup_store" => {
@@ -293,27 +335,62 @@ pub fn collect(dir: &Path, files: Vec<ParsedFile>, diagnostics: &mut Diagnostics
                         diagnostics.push(
                             Diagnostic::error(format!("unknown {what} kind `{kind}`"))
                                 .at(block.label_spans[0].clone(), format!("not a {what} kind"))
-                                .help(suggestion(&kind, kinds.iter().copied()).unwrap_or_else(|| format!("the kinds are {}", kinds.join(", ")))),
+                                .help(
+                                    suggestion(&kind, kinds.iter().copied())
+                                        .unwrap_or_else(|| format!("the kinds are {}", kinds.join(", "))),
+                                ),
                         );
                         continue;
                     }
                     // Provider names are unique across kinds: a volume type's `backend` names one.
-                    let what = if is_provider { format!("provider `{name}`") } else { format!("backup store `{name}`") };
+                    let what = if is_provider {
+                        format!("provider `{name}`")
+                    } else {
+                        format!("backup store `{name}`")
+                    };
                     if check_unique(&block.ident, "", &name, &block.name_span(), what, diagnostics) {
-                        let decl = Decl { kind, name, block, file };
-                        if is_provider { config.providers.push(decl) } else { config.stores.push(decl) }
+                        let decl = Decl {
+                            kind,
+                            name,
+                            block,
+                            file,
+                        };
+                        if is_provider {
+                            config.providers.push(decl)
+                        } else {
+                            config.stores.push(decl)
+                        }
                     }
                 }
                 "variable" => {
                     let name = block.labels[0].clone();
-                    if check_unique("variable", "", &name, &block.name_span(), format!("variable `{name}`"), diagnostics) {
+                    if check_unique(
+                        "variable",
+                        "",
+                        &name,
+                        &block.name_span(),
+                        format!("variable `{name}`"),
+                        diagnostics,
+                    ) {
                         config.variables.push(variable_decl(name, block, file, diagnostics));
                     }
                 }
                 "output" => {
                     let name = block.labels[0].clone();
-                    if check_unique("output", "", &name, &block.name_span(), format!("output `{name}`"), diagnostics) {
-                        config.outputs.push(Decl { kind: String::new(), name, block, file });
+                    if check_unique(
+                        "output",
+                        "",
+                        &name,
+                        &block.name_span(),
+                        format!("output `{name}`"),
+                        diagnostics,
+                    ) {
+                        config.outputs.push(Decl {
+                            kind: String::new(),
+                            name,
+                            block,
+                            file,
+                        });
                     }
                 }
                 "locals" => {
@@ -325,7 +402,14 @@ pub fn collect(dir: &Path, files: Vec<ParsedFile>, diagnostics: &mut Diagnostics
                         );
                     }
                     for attr in block.attrs.into_values() {
-                        if check_unique("local", "", &attr.name, &attr.name_span, format!("local value `{}`", attr.name), diagnostics) {
+                        if check_unique(
+                            "local",
+                            "",
+                            &attr.name,
+                            &attr.name_span,
+                            format!("local value `{}`", attr.name),
+                            diagnostics,
+                        ) {
                             config.locals.push((attr, file));
                         }
                     }
@@ -344,17 +428,29 @@ fn valid_identifier(name: &str) -> bool {
 }
 
 fn variable_decl(name: String, block: RawBlock, file: FileId, diagnostics: &mut Diagnostics) -> VariableDecl {
-    check_block_attrs(&block, &["type", "default", "description", "sensitive", "nullable"], &["validation"], diagnostics);
+    check_block_attrs(
+        &block,
+        &["type", "default", "description", "sensitive", "nullable"],
+        &["validation"],
+        diagnostics,
+    );
     let ty = match block.attrs.get("type") {
         Some(attr) => parse_type(&attr.expr).unwrap_or_else(|message| {
-            diagnostics.push(Diagnostic::error(format!("invalid type for variable `{name}`: {message}")).at(attr.value_span.clone(), "not a type"));
+            diagnostics.push(
+                Diagnostic::error(format!("invalid type for variable `{name}`: {message}"))
+                    .at(attr.value_span.clone(), "not a type"),
+            );
             TypeConstraint::Any
         }),
         None => TypeConstraint::Any,
     };
     let literal_string = |key: &str| block.attrs.get(key).and_then(|a| a.expr.as_str().map(str::to_owned));
     let description = literal_string("description");
-    let sensitive = block.attrs.get("sensitive").and_then(|a| a.expr.as_bool()).unwrap_or(false);
+    let sensitive = block
+        .attrs
+        .get("sensitive")
+        .and_then(|a| a.expr.as_bool())
+        .unwrap_or(false);
     for validation in block.blocks.iter().filter(|b| b.ident == "validation") {
         check_block_attrs(validation, &["condition", "error_message"], &[], diagnostics);
         for key in ["condition", "error_message"] {
@@ -367,7 +463,14 @@ fn variable_decl(name: String, block: RawBlock, file: FileId, diagnostics: &mut 
             }
         }
     }
-    VariableDecl { name, ty, description, sensitive, block, file }
+    VariableDecl {
+        name,
+        ty,
+        description,
+        sensitive,
+        block,
+        file,
+    }
 }
 
 /// Reports attributes and nested blocks that a block does not accept.
@@ -416,11 +519,22 @@ enum Node {
 
 /// Evaluates a configuration. Errors are collected into `diagnostics`; the result is as
 /// complete as the errors allow (values in error become unknown).
-pub fn evaluate(config: &Config, options: &EvalOptions, sources: &mut SourceMap, diagnostics: &mut Diagnostics) -> Desired {
-    let mut env = Env { base_dir: config.dir.clone(), ..Env::default() };
-    let mut desired = Desired { base_dir: config.dir.clone(), ..Desired::default() };
+pub fn evaluate(
+    config: &Config,
+    options: &EvalOptions,
+    sources: &mut SourceMap,
+    diagnostics: &mut Diagnostics,
+) -> Desired {
+    let mut env = Env {
+        base_dir: config.dir.clone(),
+        ..Env::default()
+    };
+    let mut desired = Desired {
+        base_dir: config.dir.clone(),
+        ..Desired::default()
+    };
     env.vars = super::vars::resolve(config, &options.vars, options.missing_vars, sources, diagnostics);
-    desired.variables = env.vars.clone();
+    desired.variables.clone_from(&env.vars);
     check_variable_validations(config, &env, diagnostics);
     env.declared_locals = config.locals.iter().map(|(a, _)| a.name.clone()).collect();
     for (kind, decl) in &config.resources {
@@ -431,6 +545,7 @@ pub fn evaluate(config: &Config, options: &EvalOptions, sources: &mut SourceMap,
     let mut graph: DiGraph<Node, ()> = DiGraph::new();
     let mut local_nodes: HashMap<&str, NodeIndex> = HashMap::new();
     let mut resource_nodes: HashMap<(ResourceKind, &str), NodeIndex> = HashMap::new();
+    // References of locals, providers, stores and outputs by node; resources keep theirs by attribute.
     let mut node_refs: Vec<Vec<Reference>> = Vec::new();
     let mut add = |graph: &mut DiGraph<Node, ()>, node: Node, refs: Vec<Reference>| {
         node_refs.push(refs);
@@ -440,8 +555,22 @@ pub fn evaluate(config: &Config, options: &EvalOptions, sources: &mut SourceMap,
         let n = add(&mut graph, Node::Local(i), references(&attr.expr, *file));
         local_nodes.insert(attr.name.as_str(), n);
     }
+    // Each resource's references by attribute, found once and shared by its instances.
+    let resource_refs: Vec<Arc<HashMap<String, Vec<Reference>>>> = config
+        .resources
+        .iter()
+        .map(|(_, decl)| {
+            Arc::new(
+                decl.block
+                    .attrs
+                    .values()
+                    .map(|a| (a.name.clone(), references(&a.expr, decl.file)))
+                    .collect(),
+            )
+        })
+        .collect();
     for (i, (kind, decl)) in config.resources.iter().enumerate() {
-        let n = add(&mut graph, Node::Resource(i), block_references(&decl.block, decl.file));
+        let n = add(&mut graph, Node::Resource(i), Vec::new());
         resource_nodes.insert((*kind, decl.name.as_str()), n);
     }
     for (i, decl) in config.providers.iter().enumerate() {
@@ -453,15 +582,21 @@ pub fn evaluate(config: &Config, options: &EvalOptions, sources: &mut SourceMap,
     for (i, decl) in config.outputs.iter().enumerate() {
         add(&mut graph, Node::Output(i), block_references(&decl.block, decl.file));
     }
-    for (from, refs) in node_refs.iter().enumerate() {
+    for from in graph.node_indices() {
+        let refs: Box<dyn Iterator<Item = &Reference>> = match graph[from] {
+            Node::Resource(i) => Box::new(resource_refs[i].values().flatten()),
+            _ => Box::new(node_refs[from.index()].iter()),
+        };
         for reference in refs {
             let target = match (reference.root.as_str(), reference.name.as_deref()) {
                 ("local", Some(name)) => local_nodes.get(name).copied(),
-                (root, Some(name)) => ResourceKind::from_name(root).and_then(|k| resource_nodes.get(&(k, name)).copied()),
+                (root, Some(name)) => {
+                    ResourceKind::from_name(root).and_then(|k| resource_nodes.get(&(k, name)).copied())
+                }
                 _ => None,
             };
             if let Some(to) = target {
-                graph.update_edge(NodeIndex::new(from), to, ());
+                graph.update_edge(from, to, ());
             }
         }
     }
@@ -481,21 +616,28 @@ pub fn evaluate(config: &Config, options: &EvalOptions, sources: &mut SourceMap,
             match graph[node] {
                 Node::Local(i) => {
                     let (attr, file) = &config.locals[i];
-                    let value = Evaluator::new(&env, *file).eval(&attr.expr, &mut Scope::new()).unwrap_or_else(|e| {
-                        diagnostics.push(e.into_diagnostic());
-                        Value::Unknown(format!("local.{}", attr.name))
-                    });
+                    let value = Evaluator::new(&env, *file)
+                        .eval(&attr.expr, &mut Scope::new())
+                        .unwrap_or_else(|e| {
+                            diagnostics.push(e.into_diagnostic());
+                            Value::Unknown(format!("local.{}", attr.name))
+                        });
                     env.locals.insert(attr.name.clone(), value);
                 }
                 Node::Resource(i) => {
                     let (kind, decl) = &config.resources[i];
-                    let (value, instances) = evaluate_resource(*kind, decl, &env, options, diagnostics);
-                    env.resources.insert((*kind, decl.name.clone()), value);
+                    let (value, instances) =
+                        evaluate_resource(*kind, decl, &resource_refs[i], &env, options, diagnostics);
+                    env.resources.entry(*kind).or_default().insert(decl.name.clone(), value);
                     desired.resources.extend(instances);
                 }
                 Node::Provider(i) | Node::Store(i) => {
                     let is_provider = matches!(graph[node], Node::Provider(_));
-                    let decl = if is_provider { &config.providers[i] } else { &config.stores[i] };
+                    let decl = if is_provider {
+                        &config.providers[i]
+                    } else {
+                        &config.stores[i]
+                    };
                     let instance = evaluate_block_instance(decl, is_provider, &env, diagnostics);
                     if is_provider {
                         desired.providers.insert(decl.name.clone(), instance);
@@ -505,7 +647,12 @@ pub fn evaluate(config: &Config, options: &EvalOptions, sources: &mut SourceMap,
                 }
                 Node::Output(i) => {
                     let decl = &config.outputs[i];
-                    check_block_attrs(&decl.block, &["value", "description", "sensitive", "depends_on"], &[], diagnostics);
+                    check_block_attrs(
+                        &decl.block,
+                        &["value", "description", "sensitive", "depends_on"],
+                        &[],
+                        diagnostics,
+                    );
                     let eval = Evaluator::new(&env, decl.file);
                     let Some(value_attr) = decl.block.attrs.get("value") else {
                         diagnostics.push(
@@ -519,16 +666,55 @@ pub fn evaluate(config: &Config, options: &EvalOptions, sources: &mut SourceMap,
                         diagnostics.push(e.into_diagnostic());
                         Value::Unknown(format!("output.{}", decl.name))
                     });
-                    let description = decl.block.attrs.get("description").and_then(|a| a.expr.as_str().map(str::to_owned));
-                    let sensitive = decl.block.attrs.get("sensitive").and_then(|a| a.expr.as_bool()).unwrap_or(false);
-                    desired.outputs.insert(decl.name.clone(), OutputValue { value, description, sensitive });
+                    let description = decl
+                        .block
+                        .attrs
+                        .get("description")
+                        .and_then(|a| a.expr.as_str().map(str::to_owned));
+                    let sensitive = decl
+                        .block
+                        .attrs
+                        .get("sensitive")
+                        .and_then(|a| a.expr.as_bool())
+                        .unwrap_or(false);
+                    desired.outputs.insert(
+                        decl.name.clone(),
+                        OutputValue {
+                            value,
+                            description,
+                            sensitive,
+                        },
+                    );
                 }
             }
         }
     }
     desired.outputs.sort_keys();
     desired.imports = evaluate_imports(config, &env, diagnostics);
+    take_instance_attrs(&mut env, &mut desired.resources);
     desired
+}
+
+/// Moves each instance's attributes out of the environment, which is no longer needed.
+fn take_instance_attrs(env: &mut Env, instances: &mut [ResourceInstance]) {
+    for instance in instances {
+        let Some(resource) = env
+            .resources
+            .get_mut(&instance.address.kind)
+            .and_then(|m| m.get_mut(&instance.address.name))
+        else {
+            continue;
+        };
+        let slot = match (resource, &instance.address.key) {
+            (ResourceValue::Single(v), InstanceKey::None) => Some(v),
+            (ResourceValue::Counted(items), InstanceKey::Index(i)) => items.get_mut(*i),
+            (ResourceValue::Keyed(map), InstanceKey::Key(k)) => map.get_mut(k),
+            _ => None,
+        };
+        if let Some(Value::Map(attrs)) = slot.map(std::mem::take) {
+            instance.attrs = attrs;
+        }
+    }
 }
 
 fn block_references(block: &RawBlock, file: FileId) -> Vec<Reference> {
@@ -547,14 +733,26 @@ fn block_references(block: &RawBlock, file: FileId) -> Vec<Reference> {
 
 fn node_label(config: &Config, node: Node) -> (String, Span) {
     match node {
-        Node::Local(i) => (format!("local.{}", config.locals[i].0.name), config.locals[i].0.name_span.clone()),
+        Node::Local(i) => (
+            format!("local.{}", config.locals[i].0.name),
+            config.locals[i].0.name_span.clone(),
+        ),
         Node::Resource(i) => {
             let (kind, decl) = &config.resources[i];
             (format!("{kind}.{}", decl.name), decl.block.header_span.clone())
         }
-        Node::Provider(i) => (format!("provider {}", config.providers[i].name), config.providers[i].block.header_span.clone()),
-        Node::Store(i) => (format!("backup_store {}", config.stores[i].name), config.stores[i].block.header_span.clone()),
-        Node::Output(i) => (format!("output.{}", config.outputs[i].name), config.outputs[i].block.header_span.clone()),
+        Node::Provider(i) => (
+            format!("provider {}", config.providers[i].name),
+            config.providers[i].block.header_span.clone(),
+        ),
+        Node::Store(i) => (
+            format!("backup_store {}", config.stores[i].name),
+            config.stores[i].block.header_span.clone(),
+        ),
+        Node::Output(i) => (
+            format!("output.{}", config.outputs[i].name),
+            config.outputs[i].block.header_span.clone(),
+        ),
     }
 }
 
@@ -568,7 +766,9 @@ fn cycle_diagnostic(config: &Config, graph: &DiGraph<Node, ()>, component: &[Nod
     let mut chain = vec![members[0]];
     let mut current = members[0];
     while chain.len() < members.len() {
-        let next = graph.neighbors(current).find(|n| members.contains(n) && !chain.contains(n));
+        let next = graph
+            .neighbors(current)
+            .find(|n| members.contains(n) && !chain.contains(n));
         match next {
             Some(n) => {
                 chain.push(n);
@@ -595,13 +795,24 @@ fn cycle_diagnostic(config: &Config, graph: &DiGraph<Node, ()>, component: &[Nod
 }
 
 fn evaluate_block_instance(decl: &Decl, is_provider: bool, env: &Env, diagnostics: &mut Diagnostics) -> BlockInstance {
-    let schema = if is_provider { provider_schema(&decl.kind) } else { store_schema(&decl.kind) };
-    let accepted: Vec<&str> = schema.map(|s| s.attrs.iter().map(|a| a.name).collect()).unwrap_or_default();
+    let schema = if is_provider {
+        provider_schema(&decl.kind)
+    } else {
+        store_schema(&decl.kind)
+    };
+    let accepted: Vec<&str> = schema
+        .map(|s| s.attrs.iter().map(|a| a.name).collect())
+        .unwrap_or_default();
     check_block_attrs(&decl.block, &accepted, &[], diagnostics);
     let eval = Evaluator::new(env, decl.file);
     let mut attrs = ValueMap::new();
     let mut attr_spans = HashMap::new();
-    for attr in decl.block.attrs.values().filter(|a| accepted.contains(&a.name.as_str())) {
+    for attr in decl
+        .block
+        .attrs
+        .values()
+        .filter(|a| accepted.contains(&a.name.as_str()))
+    {
         let value = eval.eval(&attr.expr, &mut Scope::new()).unwrap_or_else(|e| {
             diagnostics.push(e.into_diagnostic());
             Value::Unknown(String::new())
@@ -609,13 +820,20 @@ fn evaluate_block_instance(decl: &Decl, is_provider: bool, env: &Env, diagnostic
         attrs.insert(attr.name.clone(), value);
         attr_spans.insert(attr.name.clone(), attr.value_span.clone());
     }
-    BlockInstance { kind: decl.kind.clone(), name: decl.name.clone(), attrs, attr_spans, span: decl.block.header_span.clone() }
+    BlockInstance {
+        kind: decl.kind.clone(),
+        name: decl.name.clone(),
+        attrs,
+        attr_spans,
+        span: decl.block.header_span.clone(),
+    }
 }
 
 /// Evaluates one resource block into its instances.
 fn evaluate_resource(
     kind: ResourceKind,
     decl: &Decl,
+    attr_refs: &Arc<HashMap<String, Vec<Reference>>>,
     env: &Env,
     options: &EvalOptions,
     diagnostics: &mut Diagnostics,
@@ -657,8 +875,11 @@ fn evaluate_resource(
                 Some(n) if n <= limits::MAX_INSTANCES => n,
                 _ => {
                     diagnostics.push(
-                        Diagnostic::error(format!("`count` must be a whole number from 0 to {}, got {v}", limits::MAX_INSTANCES))
-                            .at(count_attr.value_span.clone(), "invalid count"),
+                        Diagnostic::error(format!(
+                            "`count` must be a whole number from 0 to {}, got {v}",
+                            limits::MAX_INSTANCES
+                        ))
+                        .at(count_attr.value_span.clone(), "invalid count"),
                     );
                     return (ResourceValue::Unknown, Vec::new());
                 }
@@ -667,7 +888,10 @@ fn evaluate_resource(
         for i in 0..n {
             let mut scope = Scope::new();
             #[allow(clippy::cast_precision_loss)]
-            scope.bind("count", Value::Map(ValueMap::from_iter([("index".to_owned(), Value::Number(i as f64))])));
+            scope.bind(
+                "count",
+                Value::Map(ValueMap::from_iter([("index".to_owned(), Value::Number(i as f64))])),
+            );
             keys.push((InstanceKey::Index(i), scope));
         }
     } else if let Some(for_each_attr) = block.attrs.get("for_each") {
@@ -678,7 +902,9 @@ fn evaluate_resource(
                 return (ResourceValue::Unknown, Vec::new());
             }
         };
-        if collection.contains_unknown() && !matches!(&collection, Value::Map(m) if !m.is_empty()) || collection.is_unknown() {
+        if collection.contains_unknown() && !matches!(&collection, Value::Map(m) if !m.is_empty())
+            || collection.is_unknown()
+        {
             diagnostics.push(unknown_repetition("for_each", for_each_attr));
             return (ResourceValue::Unknown, Vec::new());
         }
@@ -691,9 +917,12 @@ fn evaluate_resource(
                         Value::String(s) => pairs.push((s.clone(), Value::String(s))),
                         other => {
                             diagnostics.push(
-                                Diagnostic::error(format!("`for_each` over a list needs strings, got a {}", other.type_name()))
-                                    .at(for_each_attr.value_span.clone(), "not a set of strings")
-                                    .help("use `toset([...])` of strings, or a map"),
+                                Diagnostic::error(format!(
+                                    "`for_each` over a list needs strings, got a {}",
+                                    other.type_name()
+                                ))
+                                .at(for_each_attr.value_span.clone(), "not a set of strings")
+                                .help("use `toset([...])` of strings, or a map"),
                             );
                             return (ResourceValue::Unknown, Vec::new());
                         }
@@ -705,23 +934,36 @@ fn evaluate_resource(
             }
             other => {
                 diagnostics.push(
-                    Diagnostic::error(format!("`for_each` needs a map or a set of strings, got a {}", other.type_name()))
-                        .at(for_each_attr.value_span.clone(), "not a map or set")
-                        .help("use a map, or `toset([\"a\", \"b\"])`"),
+                    Diagnostic::error(format!(
+                        "`for_each` needs a map or a set of strings, got a {}",
+                        other.type_name()
+                    ))
+                    .at(for_each_attr.value_span.clone(), "not a map or set")
+                    .help("use a map, or `toset([\"a\", \"b\"])`"),
                 );
                 return (ResourceValue::Unknown, Vec::new());
             }
         };
         if pairs.len() > limits::MAX_INSTANCES {
             diagnostics.push(
-                Diagnostic::error(format!("`for_each` makes {} instances; the limit is {}", pairs.len(), limits::MAX_INSTANCES))
-                    .at(for_each_attr.value_span.clone(), "too many instances"),
+                Diagnostic::error(format!(
+                    "`for_each` makes {} instances; the limit is {}",
+                    pairs.len(),
+                    limits::MAX_INSTANCES
+                ))
+                .at(for_each_attr.value_span.clone(), "too many instances"),
             );
             return (ResourceValue::Unknown, Vec::new());
         }
         for (key, value) in pairs {
             let mut scope = Scope::new();
-            scope.bind("each", Value::Map(ValueMap::from_iter([("key".to_owned(), Value::String(key.clone())), ("value".to_owned(), value)])));
+            scope.bind(
+                "each",
+                Value::Map(ValueMap::from_iter([
+                    ("key".to_owned(), Value::String(key.clone())),
+                    ("value".to_owned(), value),
+                ])),
+            );
             keys.push((InstanceKey::Key(key), scope));
         }
     } else {
@@ -730,15 +972,13 @@ fn evaluate_resource(
 
     let mut instances = Vec::with_capacity(keys.len());
     let mut values = Vec::with_capacity(keys.len());
-    let mut attr_refs: HashMap<String, Vec<Reference>> = HashMap::new();
     let mut attr_spans: HashMap<String, Span> = HashMap::new();
     for attr in block.attrs.values() {
-        attr_refs.insert(attr.name.clone(), references(&attr.expr, decl.file));
         attr_spans.insert(attr.name.clone(), attr.value_span.clone());
         // Keys of an object literal (`specs = { … }`) get their own spans, so a bad key is
         // pointed at rather than the whole object.
         if let Expression::Object(object) = &attr.expr {
-            for (key, _) in object.iter() {
+            for (key, _) in object {
                 let text = match key {
                     hcl_edit::expr::ObjectKey::Ident(ident) => ident.as_str().to_owned(),
                     hcl_edit::expr::ObjectKey::Expression(Expression::String(s)) => s.value().clone(),
@@ -749,9 +989,27 @@ fn evaluate_resource(
             }
         }
     }
+    let attr_spans = Arc::new(attr_spans);
+    let mut deps: Vec<(ResourceKind, String)> = Vec::new();
+    for reference in attr_refs.values().flatten() {
+        if let (Some(k), Some(name)) = (ResourceKind::from_name(&reference.root), &reference.name) {
+            if !deps.iter().any(|(dk, dn)| *dk == k && dn == name) {
+                deps.push((k, name.clone()));
+            }
+        }
+    }
+    for dep in depends_on {
+        if !deps.contains(&dep) {
+            deps.push(dep);
+        }
+    }
     let mut reported: Vec<Span> = Vec::new();
     for (key, mut scope) in keys {
-        let address = Address { kind, name: decl.name.clone(), key };
+        let address = Address {
+            kind,
+            name: decl.name.clone(),
+            key,
+        };
         let origin = address.to_string();
         let mut attrs = ValueMap::with_capacity(schema.attrs.len() + schema.computed.len());
         for spec in schema.attrs {
@@ -776,27 +1034,16 @@ fn evaluate_resource(
                 .unwrap_or_else(|| Value::Unknown(format!("{origin}.{computed}")));
             attrs.insert((*computed).to_owned(), value);
         }
-        values.push(Value::Map(attrs.clone()));
-        let mut deps: Vec<(ResourceKind, String)> = Vec::new();
-        for reference in attr_refs.values().flatten() {
-            if let (Some(k), Some(name)) = (ResourceKind::from_name(&reference.root), &reference.name) {
-                if !deps.iter().any(|(dk, dn)| *dk == k && dn == name) {
-                    deps.push((k, name.clone()));
-                }
-            }
-        }
-        for dep in &depends_on {
-            if !deps.contains(dep) {
-                deps.push(dep.clone());
-            }
-        }
+        values.push(Value::Map(attrs));
+        // The attributes live in the environment while later resources refer to them; they
+        // are moved into the instance when evaluation ends (see `take_instance_attrs`).
         instances.push(ResourceInstance {
             address,
-            attrs,
-            attr_spans: attr_spans.clone(),
-            attr_refs: attr_refs.clone(),
+            attrs: ValueMap::new(),
+            attr_spans: Arc::clone(&attr_spans),
+            attr_refs: Arc::clone(attr_refs),
             span: block.header_span.clone(),
-            depends_on: deps,
+            depends_on: deps.clone(),
             lifecycle: lifecycle.clone(),
         });
     }
@@ -807,7 +1054,16 @@ fn evaluate_resource(
             instances
                 .iter()
                 .zip(values)
-                .map(|(i, v)| (if let InstanceKey::Key(k) = &i.address.key { k.clone() } else { String::new() }, v))
+                .map(|(i, v)| {
+                    (
+                        if let InstanceKey::Key(k) = &i.address.key {
+                            k.clone()
+                        } else {
+                            String::new()
+                        },
+                        v,
+                    )
+                })
                 .collect(),
         )
     } else {
@@ -829,9 +1085,10 @@ fn lifecycle(block: &RawBlock, kind: ResourceKind, diagnostics: &mut Diagnostics
     for nested in block.blocks.iter().filter(|b| b.ident == "lifecycle") {
         check_block_attrs(nested, &accepted, &[], diagnostics);
         for attr in nested.attrs.values() {
-            let flag = |diagnostics: &mut Diagnostics| match attr.expr.as_bool() {
-                Some(b) => b,
-                None => {
+            let flag = |diagnostics: &mut Diagnostics| {
+                if let Some(b) = attr.expr.as_bool() {
+                    b
+                } else {
                     diagnostics.push(
                         Diagnostic::error(format!("`{}` must be `true` or `false`", attr.name))
                             .at(attr.value_span.clone(), "not a literal bool")
@@ -864,12 +1121,15 @@ fn lifecycle(block: &RawBlock, kind: ResourceKind, diagnostics: &mut Diagnostics
                         let name = match item {
                             Expression::Variable(v) => Some(v.as_str().to_owned()),
                             Expression::String(s) => Some(s.value().clone()),
-                            Expression::Traversal(t) => match (&t.expr, t.operators.first().map(|o| o.value())) {
-                                (Expression::Variable(v), Some(TraversalOperator::Index(_) | TraversalOperator::GetAttr(_))) => {
-                                    Some(v.as_str().to_owned())
+                            Expression::Traversal(t) => {
+                                match (&t.expr, t.operators.first().map(hcl_edit::Decorated::value)) {
+                                    (
+                                        Expression::Variable(v),
+                                        Some(TraversalOperator::Index(_) | TraversalOperator::GetAttr(_)),
+                                    ) => Some(v.as_str().to_owned()),
+                                    _ => None,
                                 }
-                                _ => None,
-                            },
+                            }
                             _ => None,
                         };
                         let span = Span::new(nested.span.file, hcl_edit::Span::span(item).unwrap_or(0..0));
@@ -897,7 +1157,9 @@ fn lifecycle(block: &RawBlock, kind: ResourceKind, diagnostics: &mut Diagnostics
 }
 
 fn depends_on(block: &RawBlock, file: FileId, diagnostics: &mut Diagnostics, env: &Env) -> Vec<(ResourceKind, String)> {
-    let Some(attr) = block.attrs.get("depends_on") else { return Vec::new() };
+    let Some(attr) = block.attrs.get("depends_on") else {
+        return Vec::new();
+    };
     let Expression::Array(array) = &attr.expr else {
         diagnostics.push(
             Diagnostic::error("`depends_on` must be a list of resources")
@@ -907,9 +1169,11 @@ fn depends_on(block: &RawBlock, file: FileId, diagnostics: &mut Diagnostics, env
         return Vec::new();
     };
     let mut out = Vec::new();
-    for item in array.iter() {
+    for item in array {
         let refs = references(item, file);
-        let resource = refs.first().and_then(|r| Some((ResourceKind::from_name(&r.root)?, r.name.clone()?, r.span.clone())));
+        let resource = refs
+            .first()
+            .and_then(|r| Some((ResourceKind::from_name(&r.root)?, r.name.clone()?, r.span.clone())));
         match resource {
             Some((kind, name, span)) => {
                 if env.declared.get(&kind).is_some_and(|names| names.contains(&name)) {
@@ -925,10 +1189,10 @@ fn depends_on(block: &RawBlock, file: FileId, diagnostics: &mut Diagnostics, env
                     );
                 }
             }
-            None => diagnostics.push(
-                Diagnostic::error("`depends_on` lists resources, like `volume.db`")
-                    .at(Span::new(file, hcl_edit::Span::span(item).unwrap_or(0..0)), "not a resource reference"),
-            ),
+            None => diagnostics.push(Diagnostic::error("`depends_on` lists resources, like `volume.db`").at(
+                Span::new(file, hcl_edit::Span::span(item).unwrap_or(0..0)),
+                "not a resource reference",
+            )),
         }
     }
     out
@@ -937,29 +1201,66 @@ fn depends_on(block: &RawBlock, file: FileId, diagnostics: &mut Diagnostics, env
 fn check_variable_validations(config: &Config, env: &Env, diagnostics: &mut Diagnostics) {
     for variable in &config.variables {
         let value = env.vars.get(&variable.name).cloned().unwrap_or(Value::Null);
-        if value.contains_unknown() {
-            continue;
-        }
         for validation in variable.block.blocks.iter().filter(|b| b.ident == "validation") {
-            let (Some(condition), Some(message)) = (validation.attrs.get("condition"), validation.attrs.get("error_message")) else {
+            let (Some(condition), Some(message)) =
+                (validation.attrs.get("condition"), validation.attrs.get("error_message"))
+            else {
                 continue;
             };
             // A validation sees only its own variable.
-            let mut scoped = Env { base_dir: env.base_dir.clone(), ..Env::default() };
+            let own = |r: &Reference| r.root == "var" && r.name.as_deref() == Some(variable.name.as_str());
+            if let Some(other) = references(&condition.expr, variable.file)
+                .into_iter()
+                .find(|r| !own(r) && r.root != "path")
+            {
+                let text = other
+                    .name
+                    .as_ref()
+                    .map_or_else(|| other.root.clone(), |n| format!("{}.{n}", other.root));
+                diagnostics.push(
+                    Diagnostic::error(format!(
+                        "the validation of variable `{}` can refer only to `var.{}`, not to `{text}`",
+                        variable.name, variable.name
+                    ))
+                    .at(other.span, "another value")
+                    .help("a condition checks the variable's own value: compare it with literals"),
+                );
+                continue;
+            }
+            if value.contains_unknown() {
+                continue;
+            }
+            let mut scoped = Env {
+                base_dir: env.base_dir.clone(),
+                ..Env::default()
+            };
             scoped.vars.insert(variable.name.clone(), value.clone());
             let eval = Evaluator::new(&scoped, variable.file);
             match eval.eval(&condition.expr, &mut Scope::new()) {
                 Ok(Value::Bool(true) | Value::Unknown(_)) => {}
                 Ok(Value::Bool(false)) => {
-                    let text = eval.eval(&message.expr, &mut Scope::new()).ok().and_then(|v| v.to_template_string());
+                    let text = eval
+                        .eval(&message.expr, &mut Scope::new())
+                        .ok()
+                        .and_then(|v| v.to_template_string());
                     diagnostics.push(
-                        Diagnostic::error(format!("invalid value for variable `{}`: {}", variable.name, text.unwrap_or_default()))
-                            .at(condition.value_span.clone(), format!("this condition is false for {value}")),
+                        Diagnostic::error(format!(
+                            "invalid value for variable `{}`: {}",
+                            variable.name,
+                            text.unwrap_or_default()
+                        ))
+                        .at(
+                            condition.value_span.clone(),
+                            format!("this condition is false for {value}"),
+                        ),
                     );
                 }
                 Ok(other) => diagnostics.push(
-                    Diagnostic::error(format!("a validation condition must be a bool, got a {}", other.type_name()))
-                        .at(condition.value_span.clone(), "not a bool"),
+                    Diagnostic::error(format!(
+                        "a validation condition must be a bool, got a {}",
+                        other.type_name()
+                    ))
+                    .at(condition.value_span.clone(), "not a bool"),
                 ),
                 Err(e) => diagnostics.push(e.into_diagnostic()),
             }
@@ -986,14 +1287,20 @@ fn evaluate_imports(config: &Config, env: &Env, diagnostics: &mut Diagnostics) -
             );
             continue;
         };
-        if !env.declared.get(&address.kind).is_some_and(|names| names.contains(&address.name)) {
+        if !env
+            .declared
+            .get(&address.kind)
+            .is_some_and(|names| names.contains(&address.name))
+        {
             diagnostics.push(
-                Diagnostic::error(format!("`import` targets `{address}`, which no resource block declares"))
-                    .at(to.value_span.clone(), "not declared")
-                    .help(format!(
-                        "add a `resource \"{}\" \"{}\"` block, or let `plan --generate-config-out=FILE` write one",
-                        address.kind, address.name
-                    )),
+                Diagnostic::error(format!(
+                    "`import` targets `{address}`, which no resource block declares"
+                ))
+                .at(to.value_span.clone(), "not declared")
+                .help(format!(
+                    "add a `resource \"{}\" \"{}\"` block, or let `plan --generate-config-out=FILE` write one",
+                    address.kind, address.name
+                )),
             );
             continue;
         }
@@ -1016,26 +1323,39 @@ fn evaluate_imports(config: &Config, env: &Env, diagnostics: &mut Diagnostics) -
 /// Reads a resource address from a traversal expression (`volume.db`, `volume.x["a"]`).
 pub fn traversal_address(expr: &Expression) -> Option<Address> {
     let Expression::Traversal(t) = expr else { return None };
-    let Expression::Variable(root) = &t.expr else { return None };
+    let Expression::Variable(root) = &t.expr else {
+        return None;
+    };
     let kind = ResourceKind::from_name(root.as_str())?;
-    let mut ops = t.operators.iter().map(|o| o.value());
-    let Some(TraversalOperator::GetAttr(name)) = ops.next() else { return None };
+    let mut ops = t.operators.iter().map(hcl_edit::Decorated::value);
+    let Some(TraversalOperator::GetAttr(name)) = ops.next() else {
+        return None;
+    };
     let key = match ops.next() {
         None => InstanceKey::None,
         Some(TraversalOperator::Index(Expression::String(s))) => InstanceKey::Key(s.value().clone()),
-        Some(TraversalOperator::Index(Expression::Number(n))) => InstanceKey::Index(usize::try_from(n.value().as_u64()?).ok()?),
+        Some(TraversalOperator::Index(Expression::Number(n))) => {
+            InstanceKey::Index(usize::try_from(n.value().as_u64()?).ok()?)
+        }
         Some(TraversalOperator::LegacyIndex(i)) => InstanceKey::Index(usize::try_from(*i.value()).ok()?),
         Some(_) => return None,
     };
     if ops.next().is_some() {
         return None;
     }
-    Some(Address { kind, name: name.as_str().to_owned(), key })
+    Some(Address {
+        kind,
+        name: name.as_str().to_owned(),
+        key,
+    })
 }
 
 /// A single `--var` assignment, parsed.
 pub fn parse_var_assignment(text: &str) -> Option<VarAssignment> {
     let (name, value) = text.split_once('=')?;
     let name = name.trim();
-    valid_identifier(name).then(|| VarAssignment { name: name.to_owned(), raw: value.to_owned() })
+    valid_identifier(name).then(|| VarAssignment {
+        name: name.to_owned(),
+        raw: value.to_owned(),
+    })
 }

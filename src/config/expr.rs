@@ -9,9 +9,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
-use hcl_edit::expr::{
-    BinaryOperator, Expression, ForExpr, ObjectKey, TraversalOperator, UnaryOperator,
-};
+use hcl_edit::expr::{BinaryOperator, Expression, ForExpr, ObjectKey, TraversalOperator, UnaryOperator};
 use hcl_edit::template::{Directive, Element, Template};
 use indexmap::IndexMap;
 
@@ -33,7 +31,11 @@ pub struct EvalError {
 
 impl EvalError {
     fn new(span: Span, message: impl Into<String>) -> EvalError {
-        EvalError { span, message: message.into(), help: None }
+        EvalError {
+            span,
+            message: message.into(),
+            help: None,
+        }
     }
 
     fn with_help(mut self, help: Option<String>) -> EvalError {
@@ -86,7 +88,7 @@ pub struct Env {
     /// Declared local names (a declared local that has no value yet is unknown).
     pub declared_locals: Vec<String>,
     /// Resources by kind and name, once evaluated.
-    pub resources: HashMap<(ResourceKind, String), ResourceValue>,
+    pub resources: HashMap<ResourceKind, HashMap<String, ResourceValue>>,
     /// Declared resource names per kind (evaluated or not).
     pub declared: HashMap<ResourceKind, Vec<String>>,
     /// Directory that `file()` and `path.module` refer to.
@@ -146,20 +148,23 @@ impl<'a> Evaluator<'a> {
             Expression::String(s) => Ok(Value::String(s.value().clone())),
             Expression::Array(array) => {
                 let mut items = Vec::with_capacity(array.len());
-                for item in array.iter() {
+                for item in array {
                     items.push(self.eval(item, scope)?);
                 }
                 Ok(Value::List(items))
             }
             Expression::Object(object) => {
                 let mut map = ValueMap::with_capacity(object.len());
-                for (key, value) in object.iter() {
+                for (key, value) in object {
                     let key = match key {
                         ObjectKey::Ident(ident) => ident.as_str().to_owned(),
                         ObjectKey::Expression(key_expr) => match self.eval(key_expr, scope)? {
                             Value::Unknown(origin) => return Ok(Value::Unknown(origin)),
                             v => v.to_template_string().ok_or_else(|| {
-                                EvalError::new(self.span(key_expr), format!("an object key must be a string, got a {}", v.type_name()))
+                                EvalError::new(
+                                    self.span(key_expr),
+                                    format!("an object key must be a string, got a {}", v.type_name()),
+                                )
                             })?,
                         },
                     };
@@ -195,7 +200,7 @@ impl<'a> Evaluator<'a> {
                     return Err(EvalError::new(name_span, "namespaced functions are not supported"));
                 }
                 let mut args = Vec::with_capacity(call.args.len());
-                for arg in call.args.iter() {
+                for arg in &call.args {
                     args.push(self.eval(arg, scope)?);
                 }
                 if call.args.expand_final() {
@@ -204,13 +209,18 @@ impl<'a> Evaluator<'a> {
                         Some(Value::Unknown(origin)) => return Ok(Value::Unknown(origin)),
                         Some(other) => {
                             let last = call.args.iter().last().map_or(name_span.clone(), |a| self.span(a));
-                            return Err(EvalError::new(last, format!("`...` expands a list, got a {}", other.type_name())));
+                            return Err(EvalError::new(
+                                last,
+                                format!("`...` expands a list, got a {}", other.type_name()),
+                            ));
                         }
                         None => {}
                     }
                 }
                 let name = call.name.name.as_str();
-                let ctx = FunctionContext { base_dir: &self.env.base_dir };
+                let ctx = FunctionContext {
+                    base_dir: &self.env.base_dir,
+                };
                 functions::call(name, &args, &ctx).map_err(|e| {
                     if functions::function_names().contains(&name) {
                         let span = e
@@ -219,8 +229,9 @@ impl<'a> Evaluator<'a> {
                             .map_or_else(|| self.span(call.as_ref()), |a| self.span(a));
                         EvalError::new(span, e.message)
                     } else {
-                        EvalError::new(name_span.clone(), format!("unknown function `{name}`"))
-                            .with_help(super::load::suggestion(name, functions::function_names().iter().copied()))
+                        EvalError::new(name_span.clone(), format!("unknown function `{name}`")).with_help(
+                            super::load::suggestion(name, functions::function_names().iter().copied()),
+                        )
                     }
                 })
             }
@@ -231,7 +242,8 @@ impl<'a> Evaluator<'a> {
                     }
                     other => self.eval(other, scope)?,
                 };
-                self.apply_operators(Cow::Owned(base), &traversal.operators, scope).map(Cow::into_owned)
+                self.apply_operators(Cow::Owned(base), &traversal.operators, scope)
+                    .map(Cow::into_owned)
             }
             Expression::UnaryOp(op) => {
                 let value = self.eval(&op.expr, scope)?;
@@ -239,52 +251,64 @@ impl<'a> Evaluator<'a> {
                     (_, Value::Unknown(origin)) => Ok(Value::Unknown(origin)),
                     (UnaryOperator::Neg, Value::Number(n)) => Ok(Value::Number(-n)),
                     (UnaryOperator::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
-                    (UnaryOperator::Neg, other) => {
-                        Err(EvalError::new(self.span(&op.expr), format!("`-` needs a number, got a {}", other.type_name())))
-                    }
-                    (UnaryOperator::Not, other) => {
-                        Err(EvalError::new(self.span(&op.expr), format!("`!` needs a bool, got a {}", other.type_name())))
-                    }
+                    (UnaryOperator::Neg, other) => Err(EvalError::new(
+                        self.span(&op.expr),
+                        format!("`-` needs a number, got a {}", other.type_name()),
+                    )),
+                    (UnaryOperator::Not, other) => Err(EvalError::new(
+                        self.span(&op.expr),
+                        format!("`!` needs a bool, got a {}", other.type_name()),
+                    )),
                 }
             }
             Expression::BinaryOp(op) => {
                 let lhs = self.eval(&op.lhs_expr, scope)?;
                 let rhs = self.eval(&op.rhs_expr, scope)?;
-                self.binary(*op.operator.value(), lhs, rhs, &self.span(op.as_ref()))
+                Self::binary(*op.operator.value(), &lhs, &rhs, &self.span(op.as_ref()))
             }
             Expression::ForExpr(for_expr) => self.eval_for(for_expr, scope),
         }
     }
 
-    fn binary(&self, op: BinaryOperator, lhs: Value, rhs: Value, span: &Span) -> Result<Value> {
+    fn binary(op: BinaryOperator, lhs: &Value, rhs: &Value, span: &Span) -> Result<Value> {
         use BinaryOperator as B;
         match op {
             B::Eq | B::NotEq => {
                 if lhs.contains_unknown() || rhs.contains_unknown() {
-                    return Ok(unknown_of(&lhs, &rhs));
+                    return Ok(unknown_of(lhs, rhs));
                 }
                 let equal = lhs == rhs;
                 Ok(Value::Bool(if op == B::Eq { equal } else { !equal }))
             }
-            B::And | B::Or => match (&lhs, &rhs) {
+            B::And | B::Or => match (lhs, rhs) {
                 (Value::Bool(a), Value::Bool(b)) => Ok(Value::Bool(if op == B::And { *a && *b } else { *a || *b })),
                 (Value::Bool(false), Value::Unknown(_)) if op == B::And => Ok(Value::Bool(false)),
                 (Value::Bool(true), Value::Unknown(_)) if op == B::Or => Ok(Value::Bool(true)),
-                (Value::Unknown(_) | Value::Bool(_), Value::Unknown(_) | Value::Bool(_)) => Ok(unknown_of(&lhs, &rhs)),
+                (Value::Unknown(_) | Value::Bool(_), Value::Unknown(_) | Value::Bool(_)) => Ok(unknown_of(lhs, rhs)),
                 _ => Err(EvalError::new(
                     span.clone(),
-                    format!("`{}` needs two bools, got a {} and a {}", op.as_str(), lhs.type_name(), rhs.type_name()),
+                    format!(
+                        "`{}` needs two bools, got a {} and a {}",
+                        op.as_str(),
+                        lhs.type_name(),
+                        rhs.type_name()
+                    ),
                 )),
             },
             _ => {
-                let (a, b) = match (&lhs, &rhs) {
-                    (Value::Unknown(_), _) | (_, Value::Unknown(_)) => return Ok(unknown_of(&lhs, &rhs)),
+                let (a, b) = match (lhs, rhs) {
+                    (Value::Unknown(_), _) | (_, Value::Unknown(_)) => return Ok(unknown_of(lhs, rhs)),
                     (a, b) => (to_number(a), to_number(b)),
                 };
                 let (Some(a), Some(b)) = (a, b) else {
                     return Err(EvalError::new(
                         span.clone(),
-                        format!("`{}` needs two numbers, got a {} and a {}", op.as_str(), lhs.type_name(), rhs.type_name()),
+                        format!(
+                            "`{}` needs two numbers, got a {} and a {}",
+                            op.as_str(),
+                            lhs.type_name(),
+                            rhs.type_name()
+                        ),
                     ));
                 };
                 Ok(match op {
@@ -324,55 +348,86 @@ impl<'a> Evaluator<'a> {
     ) -> Result<Value> {
         if let Some(bound) = scope.get(root) {
             let bound = bound.clone();
-            return self.apply_operators(Cow::Owned(bound), operators, scope).map(Cow::into_owned);
+            return self
+                .apply_operators(Cow::Owned(bound), operators, scope)
+                .map(Cow::into_owned);
         }
         let first_attr = operators.first().and_then(|op| match op.value() {
             TraversalOperator::GetAttr(ident) => Some((ident.as_str(), self.span(ident))),
             _ => None,
         });
         let whole_span = |n: usize| {
-            let end = operators.get(n.saturating_sub(1)).map_or(span.range.end, |op| self.span(op).range.end);
+            let end = operators
+                .get(n.saturating_sub(1))
+                .map_or(span.range.end, |op| self.span(op).range.end);
             Span::new(self.file, span.range.start..end)
         };
         let (base, rest): (Cow<'_, Value>, _) = match root {
             "var" | "local" => {
                 let Some((name, _)) = first_attr else {
-                    return Err(EvalError::new(span.clone(), format!("`{root}` must be followed by a name, like `{root}.example`")));
+                    return Err(EvalError::new(
+                        span.clone(),
+                        format!("`{root}` must be followed by a name, like `{root}.example`"),
+                    ));
                 };
                 let (map, declared): (&IndexMap<String, Value>, Vec<&str>) = if root == "var" {
                     (&self.env.vars, self.env.vars.keys().map(String::as_str).collect())
                 } else {
-                    (&self.env.locals, self.env.declared_locals.iter().map(String::as_str).collect())
+                    (
+                        &self.env.locals,
+                        self.env.declared_locals.iter().map(String::as_str).collect(),
+                    )
                 };
                 match map.get(name) {
                     Some(v) => (Cow::Borrowed(v), &operators[1..]),
-                    None if declared.contains(&name) => (Cow::Owned(Value::Unknown(format!("{root}.{name}"))), &operators[1..]),
+                    None if declared.contains(&name) => {
+                        (Cow::Owned(Value::Unknown(format!("{root}.{name}"))), &operators[1..])
+                    }
                     None => {
                         let what = if root == "var" { "variable" } else { "local value" };
-                        return Err(EvalError::new(whole_span(1), format!("reference to undeclared {what} `{root}.{name}`"))
-                            .with_help(super::load::suggestion(name, declared.iter().copied()).or_else(|| {
+                        return Err(EvalError::new(
+                            whole_span(1),
+                            format!("reference to undeclared {what} `{root}.{name}`"),
+                        )
+                        .with_help(
+                            super::load::suggestion(name, declared.iter().copied()).or_else(|| {
                                 Some(if root == "var" {
                                     format!("declare it with a `variable \"{name}\" {{}}` block")
                                 } else {
                                     format!("declare it in a `locals {{}}` block: `{name} = …`")
                                 })
-                            })));
+                            }),
+                        ));
                     }
                 }
             }
             "each" => {
-                return Err(EvalError::new(span.clone(), "`each` can only be used in a resource that has `for_each`")
-                    .with_help(Some("add `for_each = …` to the resource, or use a literal value".into())));
+                return Err(EvalError::new(
+                    span.clone(),
+                    "`each` can only be used in a resource that has `for_each`",
+                )
+                .with_help(Some(
+                    "add `for_each = …` to the resource, or use a literal value".into(),
+                )));
             }
             "count" => {
-                return Err(EvalError::new(span.clone(), "`count.index` can only be used in a resource that has `count`")
-                    .with_help(Some("add `count = N` to the resource, or use a literal value".into())));
+                return Err(EvalError::new(
+                    span.clone(),
+                    "`count.index` can only be used in a resource that has `count`",
+                )
+                .with_help(Some("add `count = N` to the resource, or use a literal value".into())));
             }
             "path" => match first_attr {
-                Some(("module" | "root" | "cwd", _)) => {
-                    (Cow::Owned(Value::String(self.env.base_dir.display().to_string())), &operators[1..])
+                Some(("module" | "root" | "cwd", _)) => (
+                    Cow::Owned(Value::String(self.env.base_dir.display().to_string())),
+                    &operators[1..],
+                ),
+                _ => {
+                    return Err(EvalError::new(
+                        whole_span(1),
+                        "`path` has the attributes `module`, `root` and `cwd`",
+                    ));
                 }
-                _ => return Err(EvalError::new(whole_span(1), "`path` has the attributes `module`, `root` and `cwd`")),
             },
             _ => {
                 if let Some(kind) = ResourceKind::from_name(root) {
@@ -382,26 +437,31 @@ impl<'a> Evaluator<'a> {
                             format!("a reference to a {root} needs its name, like `{root}.example.id`"),
                         ));
                     };
-                    let key = (kind, name.to_owned());
-                    match self.env.resources.get(&key) {
-                        Some(value) => (value.to_value(&format!("{root}.{name}")), &operators[1..]),
-                        None => {
-                            let declared = self.env.declared.get(&kind).map(Vec::as_slice).unwrap_or_default();
-                            if declared.iter().any(|n| n == name) {
-                                (Cow::Owned(Value::Unknown(format!("{root}.{name}"))), &operators[1..])
-                            } else {
-                                return Err(EvalError::new(whole_span(1), format!("reference to undeclared resource `{root}.{name}`"))
-                                    .with_help(super::load::suggestion(name, declared.iter().map(String::as_str)).or_else(|| {
-                                        Some(format!("declare it with a `resource \"{root}\" \"{name}\" {{}}` block"))
-                                    })));
-                            }
+                    if let Some(value) = self.env.resources.get(&kind).and_then(|m| m.get(name)) {
+                        (value.to_value(&format!("{root}.{name}")), &operators[1..])
+                    } else {
+                        let declared = self.env.declared.get(&kind).map(Vec::as_slice).unwrap_or_default();
+                        if declared.iter().any(|n| n == name) {
+                            (Cow::Owned(Value::Unknown(format!("{root}.{name}"))), &operators[1..])
+                        } else {
+                            return Err(EvalError::new(
+                                whole_span(1),
+                                format!("reference to undeclared resource `{root}.{name}`"),
+                            )
+                            .with_help(
+                                super::load::suggestion(name, declared.iter().map(String::as_str)).or_else(|| {
+                                    Some(format!("declare it with a `resource \"{root}\" \"{name}\" {{}}` block"))
+                                }),
+                            ));
                         }
                     }
                 } else {
                     let mut candidates: Vec<&str> = vec!["var", "local", "each", "count", "path"];
                     candidates.extend(ResourceKind::ALL.iter().map(|k| k.name()));
                     let help = match root {
-                        "data" => Some("blockform has no data sources; use `import` to adopt an existing object".to_owned()),
+                        "data" => {
+                            Some("blockform has no data sources; use `import` to adopt an existing object".to_owned())
+                        }
                         "module" => Some("blockform has no modules".to_owned()),
                         _ => super::load::suggestion(root, candidates),
                     };
@@ -463,7 +523,11 @@ impl<'a> Evaluator<'a> {
         self.eval_template_elements(template.iter(), scope)
     }
 
-    fn eval_template_elements<'e>(&self, elements: impl Iterator<Item = &'e Element>, scope: &mut Scope) -> Result<Value> {
+    fn eval_template_elements<'e>(
+        &self,
+        elements: impl Iterator<Item = &'e Element>,
+        scope: &mut Scope,
+    ) -> Result<Value> {
         let mut out = String::new();
         let mut unknown: Option<String> = None;
         for element in elements {
@@ -478,36 +542,36 @@ impl<'a> Evaluator<'a> {
                                 self.span(&interpolation.expr),
                                 format!("cannot insert a {} into a string template", value.type_name()),
                             )
-                            .with_help(Some("convert it first, for instance with `join(\",\", …)` or `jsonencode(…)`".into())));
+                            .with_help(Some(
+                                "convert it first, for instance with `join(\",\", …)` or `jsonencode(…)`".into(),
+                            )));
                         }
                     },
                 },
                 Element::Directive(directive) => match directive.as_ref() {
-                    Directive::If(if_directive) => {
-                        match self.eval(&if_directive.if_expr.cond_expr, scope)? {
-                            Value::Bool(true) => match self.eval_template(&if_directive.if_expr.template, scope)? {
-                                Value::String(s) => out.push_str(&s),
-                                Value::Unknown(origin) => unknown = unknown.or(Some(origin)),
-                                _ => {}
-                            },
-                            Value::Bool(false) => {
-                                if let Some(else_expr) = &if_directive.else_expr {
-                                    match self.eval_template(&else_expr.template, scope)? {
-                                        Value::String(s) => out.push_str(&s),
-                                        Value::Unknown(origin) => unknown = unknown.or(Some(origin)),
-                                        _ => {}
-                                    }
+                    Directive::If(if_directive) => match self.eval(&if_directive.if_expr.cond_expr, scope)? {
+                        Value::Bool(true) => match self.eval_template(&if_directive.if_expr.template, scope)? {
+                            Value::String(s) => out.push_str(&s),
+                            Value::Unknown(origin) => unknown = unknown.or(Some(origin)),
+                            _ => {}
+                        },
+                        Value::Bool(false) => {
+                            if let Some(else_expr) = &if_directive.else_expr {
+                                match self.eval_template(&else_expr.template, scope)? {
+                                    Value::String(s) => out.push_str(&s),
+                                    Value::Unknown(origin) => unknown = unknown.or(Some(origin)),
+                                    _ => {}
                                 }
                             }
-                            Value::Unknown(origin) => unknown = unknown.or(Some(origin)),
-                            other => {
-                                return Err(EvalError::new(
-                                    self.span(&if_directive.if_expr.cond_expr),
-                                    format!("the condition must be a bool, got a {}", other.type_name()),
-                                ));
-                            }
                         }
-                    }
+                        Value::Unknown(origin) => unknown = unknown.or(Some(origin)),
+                        other => {
+                            return Err(EvalError::new(
+                                self.span(&if_directive.if_expr.cond_expr),
+                                format!("the condition must be a bool, got a {}", other.type_name()),
+                            ));
+                        }
+                    },
                     Directive::For(for_directive) => {
                         let intro = &for_directive.for_expr;
                         let collection = self.eval(&intro.collection_expr, scope)?;
@@ -576,15 +640,25 @@ impl<'a> Evaluator<'a> {
                 None => list.push(value),
                 Some(Value::Unknown(origin)) => return Ok(Value::Unknown(origin)),
                 Some(key) => {
-                    let key_span = for_expr.key_expr.as_ref().map_or_else(|| self.span(for_expr), |k| self.span(k));
+                    let key_span = for_expr
+                        .key_expr
+                        .as_ref()
+                        .map_or_else(|| self.span(for_expr), |k| self.span(k));
                     let Some(key) = key.to_template_string() else {
-                        return Err(EvalError::new(key_span, format!("a map key must be a string, got a {}", key.type_name())));
+                        return Err(EvalError::new(
+                            key_span,
+                            format!("a map key must be a string, got a {}", key.type_name()),
+                        ));
                     };
                     if for_expr.grouping {
                         grouped.entry(key).or_default().push(value);
                     } else if map.contains_key(&key) {
-                        return Err(EvalError::new(key_span, format!("duplicate key `{key}` in the `for` expression"))
-                            .with_help(Some("add `...` after the value to group values with the same key".into())));
+                        return Err(
+                            EvalError::new(key_span, format!("duplicate key `{key}` in the `for` expression"))
+                                .with_help(Some(
+                                    "add `...` after the value to group values with the same key".into(),
+                                )),
+                        );
                     } else {
                         map.insert(key, value);
                     }
@@ -642,16 +716,31 @@ fn get_attr<'v>(value: &'v Value, name: &str, span: &Span) -> Result<Option<&'v 
     match value {
         Value::Map(map) => match map.get(name) {
             Some(v) => Ok(Some(v)),
-            None => Err(EvalError::new(span.clone(), format!("this object has no attribute `{name}`")).with_help(
-                super::load::suggestion(name, map.keys().map(String::as_str))
-                    .or_else(|| Some(format!("its attributes are {}", quote_list(map.keys().map(String::as_str))))),
-            )),
+            None => Err(
+                EvalError::new(span.clone(), format!("this object has no attribute `{name}`")).with_help(
+                    super::load::suggestion(name, map.keys().map(String::as_str)).or_else(|| {
+                        Some(format!(
+                            "its attributes are {}",
+                            quote_list(map.keys().map(String::as_str))
+                        ))
+                    }),
+                ),
+            ),
         },
         Value::Unknown(_) => Ok(None),
-        Value::List(_) => Err(EvalError::new(span.clone(), format!("cannot read attribute `{name}` of a list"))
-            .with_help(Some("pick one element first, like `[0]` or `[\"key\"]`, or use `[*]` for all".into()))),
-        Value::Null => Err(EvalError::new(span.clone(), format!("cannot read attribute `{name}` of null"))),
-        other => Err(EvalError::new(span.clone(), format!("cannot read attribute `{name}` of a {}", other.type_name()))),
+        Value::List(_) => Err(
+            EvalError::new(span.clone(), format!("cannot read attribute `{name}` of a list")).with_help(Some(
+                "pick one element first, like `[0]` or `[\"key\"]`, or use `[*]` for all".into(),
+            )),
+        ),
+        Value::Null => Err(EvalError::new(
+            span.clone(),
+            format!("cannot read attribute `{name}` of null"),
+        )),
+        other => Err(EvalError::new(
+            span.clone(),
+            format!("cannot read attribute `{name}` of a {}", other.type_name()),
+        )),
     }
 }
 
@@ -663,31 +752,48 @@ fn index_into<'v>(value: Cow<'v, Value>, index: &Value, span: &Span) -> Result<C
         Value::Unknown(_) => return Ok(value),
         Value::List(items) => {
             let Some(i) = index.as_i64() else {
-                return Err(EvalError::new(span.clone(), format!("a list index must be a whole number, got {index}")));
+                return Err(EvalError::new(
+                    span.clone(),
+                    format!("a list index must be a whole number, got {index}"),
+                ));
             };
             let found = usize::try_from(i).ok().filter(|i| *i < items.len());
             match found {
                 Some(i) => i,
                 None => {
-                    return Err(EvalError::new(span.clone(), format!("index {i} is out of range for a list of {} elements", items.len())));
+                    return Err(EvalError::new(
+                        span.clone(),
+                        format!("index {i} is out of range for a list of {} elements", items.len()),
+                    ));
                 }
             }
         }
         Value::Map(map) => {
             let Some(key) = index.to_template_string() else {
-                return Err(EvalError::new(span.clone(), format!("a map key must be a string, got a {}", index.type_name())));
+                return Err(EvalError::new(
+                    span.clone(),
+                    format!("a map key must be a string, got a {}", index.type_name()),
+                ));
             };
             match map.get_index_of(&key) {
                 Some(i) => i,
                 None => {
-                    return Err(EvalError::new(span.clone(), format!("no element with key {key:?}")).with_help(
-                        super::load::suggestion(&key, map.keys().map(String::as_str))
-                            .or_else(|| Some(format!("the keys are {}", quote_list(map.keys().map(String::as_str))))),
-                    ));
+                    return Err(
+                        EvalError::new(span.clone(), format!("no element with key {key:?}")).with_help(
+                            super::load::suggestion(&key, map.keys().map(String::as_str)).or_else(|| {
+                                Some(format!("the keys are {}", quote_list(map.keys().map(String::as_str))))
+                            }),
+                        ),
+                    );
                 }
             }
         }
-        other => return Err(EvalError::new(span.clone(), format!("cannot index a {}", other.type_name()))),
+        other => {
+            return Err(EvalError::new(
+                span.clone(),
+                format!("cannot index a {}", other.type_name()),
+            ));
+        }
     };
     Ok(match value {
         Cow::Borrowed(Value::List(items)) => Cow::Borrowed(&items[found]),
@@ -702,7 +808,13 @@ fn index_into<'v>(value: Cow<'v, Value>, index: &Value, span: &Span) -> Result<C
 fn iterate(collection: &Value) -> Option<Vec<(Value, Value)>> {
     match collection {
         #[allow(clippy::cast_precision_loss)]
-        Value::List(items) => Some(items.iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v.clone())).collect()),
+        Value::List(items) => Some(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Value::Number(i as f64), v.clone()))
+                .collect(),
+        ),
         Value::Map(map) => Some(map.iter().map(|(k, v)| (Value::String(k.clone()), v.clone())).collect()),
         _ => None,
     }
@@ -710,7 +822,11 @@ fn iterate(collection: &Value) -> Option<Vec<(Value, Value)>> {
 
 fn quote_list<'s>(names: impl Iterator<Item = &'s str>) -> String {
     let names: Vec<String> = names.map(|n| format!("`{n}`")).collect();
-    if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
 }
 
 /// A reference found in an expression without evaluating it: `volume.db.id` has the root
@@ -739,7 +855,7 @@ fn collect_references(expr: &Expression, file: FileId, bound: &mut Vec<String>, 
         Expression::Null(_) | Expression::Bool(_) | Expression::Number(_) | Expression::String(_) => {}
         Expression::Array(array) => array.iter().for_each(|e| collect_references(e, file, bound, out)),
         Expression::Object(object) => {
-            for (key, value) in object.iter() {
+            for (key, value) in object {
                 if let ObjectKey::Expression(k) = key {
                     collect_references(k, file, bound, out);
                 }
@@ -747,11 +863,18 @@ fn collect_references(expr: &Expression, file: FileId, bound: &mut Vec<String>, 
             }
         }
         Expression::StringTemplate(t) => t.iter().for_each(|e| collect_template_element(e, file, bound, out)),
-        Expression::HeredocTemplate(h) => h.template.iter().for_each(|e| collect_template_element(e, file, bound, out)),
+        Expression::HeredocTemplate(h) => h
+            .template
+            .iter()
+            .for_each(|e| collect_template_element(e, file, bound, out)),
         Expression::Parenthesis(p) => collect_references(p.inner(), file, bound, out),
         Expression::Variable(v) => {
             if !bound.iter().any(|b| b == v.as_str()) {
-                out.push(Reference { root: v.as_str().to_owned(), name: None, span: span_of(v) });
+                out.push(Reference {
+                    root: v.as_str().to_owned(),
+                    name: None,
+                    span: span_of(v),
+                });
             }
         }
         Expression::Conditional(c) => {
@@ -769,10 +892,16 @@ fn collect_references(expr: &Expression, file: FileId, bound: &mut Vec<String>, 
                     });
                     let root_span = span_of(root);
                     let (name, span) = match first {
-                        Some((name, op_span)) => (Some(name), Span::new(file, root_span.range.start..op_span.range.end)),
+                        Some((name, op_span)) => {
+                            (Some(name), Span::new(file, root_span.range.start..op_span.range.end))
+                        }
                         None => (None, root_span),
                     };
-                    out.push(Reference { root: root.as_str().to_owned(), name, span });
+                    out.push(Reference {
+                        root: root.as_str().to_owned(),
+                        name,
+                        span,
+                    });
                 }
             } else {
                 collect_references(&t.expr, file, bound, out);
@@ -814,9 +943,14 @@ fn collect_template_element(element: &Element, file: FileId, bound: &mut Vec<Str
         Element::Directive(d) => match d.as_ref() {
             Directive::If(i) => {
                 collect_references(&i.if_expr.cond_expr, file, bound, out);
-                i.if_expr.template.iter().for_each(|e| collect_template_element(e, file, bound, out));
+                i.if_expr
+                    .template
+                    .iter()
+                    .for_each(|e| collect_template_element(e, file, bound, out));
                 if let Some(e) = &i.else_expr {
-                    e.template.iter().for_each(|e| collect_template_element(e, file, bound, out));
+                    e.template
+                        .iter()
+                        .for_each(|e| collect_template_element(e, file, bound, out));
                 }
             }
             Directive::For(f) => {
@@ -826,7 +960,10 @@ fn collect_template_element(element: &Element, file: FileId, bound: &mut Vec<Str
                     bound.push(k.as_str().to_owned());
                 }
                 bound.push(f.for_expr.value_var.as_str().to_owned());
-                f.for_expr.template.iter().for_each(|e| collect_template_element(e, file, bound, out));
+                f.for_expr
+                    .template
+                    .iter()
+                    .for_each(|e| collect_template_element(e, file, bound, out));
                 bound.truncate(mark);
             }
         },
@@ -836,6 +973,11 @@ fn collect_template_element(element: &Element, file: FileId, bound: &mut Vec<Str
 /// Evaluates a standalone expression text (a `--var` value) with no references allowed.
 pub fn eval_literal(text: &str, base_dir: &Path) -> std::result::Result<Value, String> {
     let expr = hcl_edit::parser::parse_expr(text).map_err(|e| e.message().to_owned())?;
-    let env = Env { base_dir: base_dir.to_path_buf(), ..Env::default() };
-    Evaluator::new(&env, 0).eval(&expr, &mut Scope::new()).map_err(|e| e.message)
+    let env = Env {
+        base_dir: base_dir.to_path_buf(),
+        ..Env::default()
+    };
+    Evaluator::new(&env, 0)
+        .eval(&expr, &mut Scope::new())
+        .map_err(|e| e.message)
 }

@@ -51,8 +51,7 @@ pub struct FunctionError {
 
 /// Every function name, sorted (used for "did you mean" suggestions).
 pub fn function_names() -> &'static [&'static str] {
-    static NAMES: LazyLock<Vec<&'static str>> =
-        LazyLock::new(|| FUNCTIONS.iter().map(|f| f.name).collect());
+    static NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| FUNCTIONS.iter().map(|f| f.name).collect());
     &NAMES
 }
 
@@ -162,10 +161,7 @@ impl Param {
     }
 
     const fn nullable(self) -> Param {
-        Param {
-            nullable: true,
-            ..self
-        }
+        Param { nullable: true, ..self }
     }
 
     const fn unknown_ok(self) -> Param {
@@ -208,12 +204,7 @@ impl Function {
     }
 
     /// A function whose trailing parameters after the first `required` may be left out.
-    const fn optional(
-        name: &'static str,
-        params: &'static [Param],
-        required: usize,
-        run: Implementation,
-    ) -> Function {
+    const fn optional(name: &'static str, params: &'static [Param], required: usize, run: Implementation) -> Function {
         Function {
             name,
             params,
@@ -284,13 +275,7 @@ static FUNCTIONS: &[Function] = &[
     Function::fixed("ceil", &[NUMBER], ceil),
     Function::fixed("chunklist", &[LIST, NUMBER], chunklist),
     Function::variadic("coalesce", &[], 1, ANY.nullable().unknown_ok(), coalesce),
-    Function::variadic(
-        "coalescelist",
-        &[],
-        1,
-        LIST.nullable().unknown_ok(),
-        coalescelist,
-    ),
+    Function::variadic("coalescelist", &[], 1, LIST.nullable().unknown_ok(), coalescelist),
     Function::fixed("compact", &[LIST], compact),
     Function::variadic("concat", &[], 1, LIST, concat),
     Function::fixed("contains", &[LIST, ANY.nullable()], contains),
@@ -308,12 +293,7 @@ static FUNCTIONS: &[Function] = &[
     Function::fixed("jsonencode", &[ANY.nullable()], jsonencode),
     Function::fixed("keys", &[MAP], keys),
     Function::fixed("length", &[Param::of(Kind::Measurable)], length),
-    Function::optional(
-        "lookup",
-        &[MAP, STRING, ANY.nullable().unknown_ok()],
-        2,
-        lookup,
-    ),
+    Function::optional("lookup", &[MAP, STRING, ANY.nullable().unknown_ok()], 2, lookup),
     Function::fixed("lower", &[STRING], lower),
     Function::variadic("max", &[], 1, NUMBER, max),
     Function::variadic("merge", &[], 0, MAP.nullable(), merge),
@@ -328,24 +308,12 @@ static FUNCTIONS: &[Function] = &[
     Function::fixed("startswith", &[STRING, STRING], startswith),
     Function::fixed("substr", &[STRING, NUMBER, NUMBER], substr),
     Function::fixed("sum", &[LIST], sum),
-    Function::fixed(
-        "tobool",
-        &[Param::of(Kind::BoolOrString).nullable()],
-        tobool,
-    ),
+    Function::fixed("tobool", &[Param::of(Kind::BoolOrString).nullable()], tobool),
     Function::fixed("tolist", &[LIST.nullable()], tolist),
     Function::fixed("tomap", &[MAP.nullable()], tomap),
-    Function::fixed(
-        "tonumber",
-        &[Param::of(Kind::NumberOrString).nullable()],
-        tonumber,
-    ),
+    Function::fixed("tonumber", &[Param::of(Kind::NumberOrString).nullable()], tonumber),
     Function::fixed("toset", &[LIST.nullable()], toset),
-    Function::fixed(
-        "tostring",
-        &[Param::of(Kind::Primitive).nullable()],
-        tostring,
-    ),
+    Function::fixed("tostring", &[Param::of(Kind::Primitive).nullable()], tostring),
     Function::fixed("trim", &[STRING, STRING], trim),
     Function::fixed("trimprefix", &[STRING, STRING], trimprefix),
     Function::fixed("trimspace", &[STRING], trimspace),
@@ -384,10 +352,7 @@ impl<'a> Call<'a> {
             Some(Value::Null) => self.error(i, "must not be null"),
             other => self.error(
                 i,
-                format!(
-                    "must be {expected}, got {}",
-                    other.map_or("nothing", describe)
-                ),
+                format!("must be {expected}, got {}", other.map_or("nothing", describe)),
             ),
         }
     }
@@ -435,19 +400,11 @@ impl<'a> Call<'a> {
 
     /// Element `index` of the list in argument `i` as a string, converting numbers and bools the
     /// way Terraform converts a list of them to a list of strings.
-    fn element_string(
-        &self,
-        i: usize,
-        index: usize,
-        item: &'a Value,
-    ) -> Result<Cow<'a, str>, FunctionError> {
+    fn element_string(&self, i: usize, index: usize, item: &'a Value) -> Result<Cow<'a, str>, FunctionError> {
         primitive_string(item).ok_or_else(|| {
             self.error(
                 i,
-                format!(
-                    "must be a list of strings, but index {index} is {}",
-                    describe(item)
-                ),
+                format!("must be a list of strings, but index {index} is {}", describe(item)),
             )
         })
     }
@@ -564,11 +521,7 @@ fn distinct_refs(items: &[Value]) -> Vec<&Value> {
 
 /// Whether the elements of a collection converted to one type (as `tolist`, `toset` and `tomap`
 /// convert) become strings: yes when strings, numbers and bools are mixed; other mixes are errors.
-fn unify<'v>(
-    call: &Call<'_>,
-    i: usize,
-    items: impl Iterator<Item = &'v Value>,
-) -> Result<bool, FunctionError> {
+fn unify<'v>(call: &Call<'_>, i: usize, items: impl Iterator<Item = &'v Value>) -> Result<bool, FunctionError> {
     let mut first: Option<&Value> = None;
     let mut to_strings = false;
     for item in items {
@@ -632,32 +585,24 @@ fn trimspace(call: &Call<'_>) -> Result<Value, FunctionError> {
 fn trim(call: &Call<'_>) -> Result<Value, FunctionError> {
     let cutset = call.string(1)?;
     Ok(Value::String(
-        call.string(0)?
-            .trim_matches(|c| cutset.contains(c))
-            .to_owned(),
+        call.string(0)?.trim_matches(|c| cutset.contains(c)).to_owned(),
     ))
 }
 
 fn trimprefix(call: &Call<'_>) -> Result<Value, FunctionError> {
     let s = call.string(0)?;
-    Ok(Value::String(
-        s.strip_prefix(call.string(1)?).unwrap_or(s).to_owned(),
-    ))
+    Ok(Value::String(s.strip_prefix(call.string(1)?).unwrap_or(s).to_owned()))
 }
 
 fn trimsuffix(call: &Call<'_>) -> Result<Value, FunctionError> {
     let s = call.string(0)?;
-    Ok(Value::String(
-        s.strip_suffix(call.string(1)?).unwrap_or(s).to_owned(),
-    ))
+    Ok(Value::String(s.strip_suffix(call.string(1)?).unwrap_or(s).to_owned()))
 }
 
 /// Replaces every occurrence of a plain string; unlike Terraform, `/…/` is not a regular
 /// expression, so device paths such as `/dev/` can be replaced as written.
 fn replace(call: &Call<'_>) -> Result<Value, FunctionError> {
-    Ok(Value::String(
-        call.string(0)?.replace(call.string(1)?, call.string(2)?),
-    ))
+    Ok(Value::String(call.string(0)?.replace(call.string(1)?, call.string(2)?)))
 }
 
 fn startswith(call: &Call<'_>) -> Result<Value, FunctionError> {
@@ -684,10 +629,7 @@ fn substr(call: &Call<'_>) -> Result<Value, FunctionError> {
     let Ok(length) = usize::try_from(length) else {
         return Ok(Value::String(rest.to_owned()));
     };
-    let sub = rest
-        .char_indices()
-        .nth(length)
-        .map_or(rest, |(at, _)| &rest[..at]);
+    let sub = rest.char_indices().nth(length).map_or(rest, |(at, _)| &rest[..at]);
     Ok(Value::String(sub.to_owned()))
 }
 
@@ -697,9 +639,7 @@ fn split(call: &Call<'_>) -> Result<Value, FunctionError> {
     let parts = if separator.is_empty() {
         s.chars().map(|c| Value::String(c.to_string())).collect()
     } else {
-        s.split(separator)
-            .map(|part| Value::String(part.to_owned()))
-            .collect()
+        s.split(separator).map(|part| Value::String(part.to_owned())).collect()
     };
     Ok(Value::List(parts))
 }
@@ -895,24 +835,14 @@ impl<'t> Directive<'t> {
     }
 
     /// Appends `value`, argument `i` of the call, formatted by this directive.
-    fn write(
-        &self,
-        call: &Call<'_>,
-        i: usize,
-        value: &Value,
-        out: &mut String,
-    ) -> Result<(), FunctionError> {
+    fn write(&self, call: &Call<'_>, i: usize, value: &Value, out: &mut String) -> Result<(), FunctionError> {
         let wrong = |expected: &str| {
             if value == &Value::Null {
                 call.error(i, format!("must not be null for `{}`", self.text))
             } else {
                 call.error(
                     i,
-                    format!(
-                        "must be {expected} for `{}`, got {}",
-                        self.text,
-                        describe(value)
-                    ),
+                    format!("must be {expected} for `{}`, got {}", self.text, describe(value)),
                 )
             }
         };
@@ -925,22 +855,13 @@ impl<'t> Directive<'t> {
                 self.pad(out, "", &text, false);
             }
             's' | 'q' => {
-                let text =
-                    primitive_string(value).ok_or_else(|| wrong("a string, number or bool"))?;
+                let text = primitive_string(value).ok_or_else(|| wrong("a string, number or bool"))?;
                 let text = match self.precision {
-                    Some(p) => text
-                        .char_indices()
-                        .nth(p)
-                        .map_or(&*text, |(at, _)| &text[..at]),
+                    Some(p) => text.char_indices().nth(p).map_or(&*text, |(at, _)| &text[..at]),
                     None => &text,
                 };
                 if self.verb == 'q' {
-                    self.pad(
-                        out,
-                        "",
-                        &serde_json::Value::String(text.to_owned()).to_string(),
-                        false,
-                    );
+                    self.pad(out, "", &serde_json::Value::String(text.to_owned()).to_string(), false);
                 } else {
                     self.pad(out, "", text, false);
                 }
@@ -956,11 +877,7 @@ impl<'t> Directive<'t> {
                 let not_whole = || {
                     call.error(
                         i,
-                        format!(
-                            "must be a whole number for `{}`, got {}",
-                            self.text,
-                            format_number(*n)
-                        ),
+                        format!("must be a whole number for `{}`, got {}", self.text, format_number(*n)),
                     )
                 };
                 let digits = match self.verb {
@@ -1017,10 +934,7 @@ impl<'t> Directive<'t> {
 /// `usize::MAX` when the number does not fit.
 fn digits(s: &str, from: usize) -> (Option<usize>, usize) {
     let end = from + s[from..].bytes().take_while(u8::is_ascii_digit).count();
-    let n = s[from..end]
-        .parse()
-        .ok()
-        .or((end > from).then_some(usize::MAX));
+    let n = s[from..end].parse().ok().or((end > from).then_some(usize::MAX));
     (n, end)
 }
 
@@ -1073,9 +987,7 @@ fn keys(call: &Call<'_>) -> Result<Value, FunctionError> {
 fn values(call: &Call<'_>) -> Result<Value, FunctionError> {
     let mut entries: Vec<(&String, &Value)> = call.map(0)?.iter().collect();
     entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    Ok(Value::List(
-        entries.into_iter().map(|(_, v)| v.clone()).collect(),
-    ))
+    Ok(Value::List(entries.into_iter().map(|(_, v)| v.clone()).collect()))
 }
 
 fn contains(call: &Call<'_>) -> Result<Value, FunctionError> {
@@ -1108,10 +1020,7 @@ fn index(call: &Call<'_>) -> Result<Value, FunctionError> {
     }
     match origin {
         Some(origin) => Ok(unknown(origin)),
-        None => Err(call.error(
-            1,
-            format!("is {needle}, which is not an element of argument 1"),
-        )),
+        None => Err(call.error(1, format!("is {needle}, which is not an element of argument 1"))),
     }
 }
 
@@ -1169,9 +1078,7 @@ fn distinct(call: &Call<'_>) -> Result<Value, FunctionError> {
     if let Some(origin) = items.iter().find_map(unknown_origin) {
         return Ok(unknown(origin));
     }
-    Ok(Value::List(
-        distinct_refs(items).into_iter().cloned().collect(),
-    ))
+    Ok(Value::List(distinct_refs(items).into_iter().cloned().collect()))
 }
 
 /// The element at `index`, wrapping around at the end of the list as Terraform does.
@@ -1213,10 +1120,7 @@ fn slice(call: &Call<'_>) -> Result<Value, FunctionError> {
         }
     };
     if start > end {
-        return Err(call.error(
-            1,
-            format!("must not be greater than argument 3 ({end}), got {start}"),
-        ));
+        return Err(call.error(1, format!("must not be greater than argument 3 ({end}), got {start}")));
     }
     Ok(Value::List(items[start..end].to_vec()))
 }
@@ -1237,10 +1141,7 @@ fn sort(call: &Call<'_>) -> Result<Value, FunctionError> {
     }
     strings.sort_unstable();
     Ok(Value::List(
-        strings
-            .into_iter()
-            .map(|s| Value::String(s.into_owned()))
-            .collect(),
+        strings.into_iter().map(|s| Value::String(s.into_owned())).collect(),
     ))
 }
 
@@ -1263,10 +1164,7 @@ fn zipmap(call: &Call<'_>) -> Result<Value, FunctionError> {
         if let Value::Unknown(o) = key {
             origin = origin.or(Some(o));
         } else {
-            out.insert(
-                call.element_string(0, index, key)?.into_owned(),
-                value.clone(),
-            );
+            out.insert(call.element_string(0, index, key)?.into_owned(), value.clone());
         }
     }
     Ok(origin.map_or(Value::Map(out), |o| unknown(o)))
@@ -1286,10 +1184,7 @@ fn sum(call: &Call<'_>) -> Result<Value, FunctionError> {
             other => {
                 return Err(call.error(
                     0,
-                    format!(
-                        "must be a list of numbers, but index {index} is {}",
-                        describe(other)
-                    ),
+                    format!("must be a list of numbers, but index {index} is {}", describe(other)),
                 ));
             }
         }
@@ -1302,10 +1197,7 @@ fn one(call: &Call<'_>) -> Result<Value, FunctionError> {
     match call.list(0)? {
         [] => Ok(Value::Null),
         [only] => Ok(only.clone()),
-        items => Err(call.error(
-            0,
-            format!("must have at most one element, got {}", items.len()),
-        )),
+        items => Err(call.error(0, format!("must have at most one element, got {}", items.len()))),
     }
 }
 
@@ -1341,10 +1233,7 @@ fn chunklist(call: &Call<'_>) -> Result<Value, FunctionError> {
         return Ok(Value::List(vec![Value::List(items.to_vec())]));
     }
     Ok(Value::List(
-        items
-            .chunks(size)
-            .map(|chunk| Value::List(chunk.to_vec()))
-            .collect(),
+        items.chunks(size).map(|chunk| Value::List(chunk.to_vec())).collect(),
     ))
 }
 
@@ -1447,12 +1336,9 @@ fn tonumber(call: &Call<'_>) -> Result<Value, FunctionError> {
     match &call.args[0] {
         Value::Null => Ok(Value::Null),
         Value::Number(n) => Ok(Value::Number(*n)),
-        Value::String(s) => parse_number(s).map(Value::Number).ok_or_else(|| {
-            call.error(
-                0,
-                format!("must be a number or a string holding one, got {s:?}"),
-            )
-        }),
+        Value::String(s) => parse_number(s)
+            .map(Value::Number)
+            .ok_or_else(|| call.error(0, format!("must be a number or a string holding one, got {s:?}"))),
         _ => Err(call.type_error(0, Kind::NumberOrString.expected())),
     }
 }
@@ -1475,10 +1361,7 @@ fn tobool(call: &Call<'_>) -> Result<Value, FunctionError> {
         Value::Bool(b) => Ok(Value::Bool(*b)),
         Value::String(s) if s == "true" => Ok(Value::Bool(true)),
         Value::String(s) if s == "false" => Ok(Value::Bool(false)),
-        Value::String(s) => Err(call.error(
-            0,
-            format!("must be a bool or \"true\" or \"false\", got {s:?}"),
-        )),
+        Value::String(s) => Err(call.error(0, format!("must be a bool or \"true\" or \"false\", got {s:?}"))),
         _ => Err(call.type_error(0, Kind::BoolOrString.expected())),
     }
 }
@@ -1547,8 +1430,7 @@ fn jsondecode(call: &Call<'_>) -> Result<Value, FunctionError> {
 /// The contents of a UTF-8 file, relative to the configuration's directory.
 fn file(call: &Call<'_>) -> Result<Value, FunctionError> {
     let path = call.ctx.base_dir.join(call.string(0)?);
-    let fail =
-        |problem: &str| call.error(0, format!("names `{}`, which {problem}", path.display()));
+    let fail = |problem: &str| call.error(0, format!("names `{}`, which {problem}", path.display()));
     let io_fail = |e: &io::Error| match e.kind() {
         io::ErrorKind::NotFound => fail("does not exist"),
         kind => fail(&format!("cannot be read: {kind}")),
@@ -1627,12 +1509,7 @@ mod tests {
     }
 
     fn m<const N: usize>(entries: [(&str, Value); N]) -> Value {
-        Value::Map(
-            entries
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-        )
+        Value::Map(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
     }
 
     #[test]
@@ -1647,10 +1524,7 @@ mod tests {
         assert_eq!(names, expected.split_whitespace().collect::<Vec<_>>());
         for name in names {
             if let Err(error) = run(name, &[Value::Null, Value::Null, Value::Null, Value::Null]) {
-                assert!(
-                    !error.message.starts_with("unknown function"),
-                    "{name}: {error}"
-                );
+                assert!(!error.message.starts_with("unknown function"), "{name}: {error}");
             }
         }
     }
@@ -1676,43 +1550,28 @@ mod tests {
         assert_eq!(error.message, "`lookup` takes 2 or 3 arguments, got 1");
         assert_eq!(error.argument, None);
         assert_eq!(err("range", &[]), "`range` takes 1 to 3 arguments, got 0");
-        assert_eq!(
-            err("concat", &[]),
-            "`concat` takes at least 1 argument, got 0"
-        );
-        assert_eq!(
-            err("join", &[s(",")]),
-            "`join` takes at least 2 arguments, got 1"
-        );
+        assert_eq!(err("concat", &[]), "`concat` takes at least 1 argument, got 0");
+        assert_eq!(err("join", &[s(",")]), "`join` takes at least 2 arguments, got 1");
         assert_eq!(err("zipmap", &[l([])]), "`zipmap` takes 2 arguments, got 1");
     }
 
     #[test]
     fn arguments_are_type_checked() {
         let error = run("upper", &[n(5.0)]).unwrap_err();
-        assert_eq!(
-            error.message,
-            "argument 1 of `upper` must be a string, got a number"
-        );
+        assert_eq!(error.message, "argument 1 of `upper` must be a string, got a number");
         assert_eq!(error.argument, Some(0));
         let error = run("upper", &[Value::Null]).unwrap_err();
         assert_eq!(error.message, "argument 1 of `upper` must not be null");
         // A wrong argument is reported even when another one is unknown.
         let error = run("replace", &[u("var.x"), n(1.0), s("y")]).unwrap_err();
-        assert_eq!(
-            error.message,
-            "argument 2 of `replace` must be a string, got a number"
-        );
+        assert_eq!(error.message, "argument 2 of `replace` must be a string, got a number");
         assert_eq!(error.argument, Some(1));
     }
 
     #[test]
     fn unknown_arguments_give_unknown_results() {
         assert_eq!(ok("upper", &[u("volume.db.id")]), u("volume.db.id"));
-        assert_eq!(
-            ok("replace", &[s("a"), u("first"), u("second")]),
-            u("first")
-        );
+        assert_eq!(ok("replace", &[s("a"), u("first"), u("second")]), u("first"));
     }
 
     #[test]
@@ -1758,16 +1617,8 @@ mod tests {
             ("100%%", vec![], "100%"),
             ("%[2]s %[1]s %s", vec![s("a"), s("b")], "b a b"),
             ("%+d % d %d", vec![n(5.0), n(5.0), n(-5.0)], "+5  5 -5"),
-            (
-                "%05d|%-4d|%4d",
-                vec![n(-42.0), n(7.0), n(7.0)],
-                "-0042|7   |   7",
-            ),
-            (
-                "%x %X %o %b",
-                vec![n(255.0), n(255.0), n(8.0), n(5.0)],
-                "ff FF 10 101",
-            ),
+            ("%05d|%-4d|%4d", vec![n(-42.0), n(7.0), n(7.0)], "-0042|7   |   7"),
+            ("%x %X %o %b", vec![n(255.0), n(255.0), n(8.0), n(5.0)], "ff FF 10 101"),
             ("%t", vec![b(true)], "true"),
             ("%d", vec![n(1e20)], "100000000000000000000"),
             ("no verbs", vec![], "no verbs"),
@@ -1831,10 +1682,7 @@ mod tests {
             "argument 1 of `format` has `%[3]s` for argument 4, but there is only 1 argument"
         );
         let error = run("format", &[s("%s"), s("a"), s("b")]).unwrap_err();
-        assert_eq!(
-            error.message,
-            "argument 3 of `format` is not used by the format string"
-        );
+        assert_eq!(error.message, "argument 3 of `format` is not used by the format string");
         assert_eq!(error.argument, Some(2));
         assert_eq!(
             err("format", &[s("abc %-")]),
@@ -1857,10 +1705,7 @@ mod tests {
     #[test]
     fn formatlist_formats_each_element() {
         assert_eq!(
-            ok(
-                "formatlist",
-                &[s("%s=%s"), strings(&["a", "b"]), strings(&["1", "2"])]
-            ),
+            ok("formatlist", &[s("%s=%s"), strings(&["a", "b"]), strings(&["1", "2"])]),
             strings(&["a=1", "b=2"])
         );
         assert_eq!(
@@ -1869,16 +1714,9 @@ mod tests {
         );
         assert_eq!(ok("formatlist", &[s("%s"), s("x")]), strings(&["x"]));
         assert_eq!(ok("formatlist", &[s("%s"), l([])]), l([]));
-        assert_eq!(
-            ok("formatlist", &[s("%s!"), l([u("x"), s("b")])]),
-            l([u("x"), s("b!")])
-        );
+        assert_eq!(ok("formatlist", &[s("%s!"), l([u("x"), s("b")])]), l([u("x"), s("b!")]));
         assert_eq!(ok("formatlist", &[s("%s"), u("var.names")]), u("var.names"));
-        let error = run(
-            "formatlist",
-            &[s("%s%s"), strings(&["a"]), strings(&["b", "c"])],
-        )
-        .unwrap_err();
+        let error = run("formatlist", &[s("%s%s"), strings(&["a"]), strings(&["b", "c"])]).unwrap_err();
         assert_eq!(
             error.message,
             "argument 3 of `formatlist` has 2 elements, but argument 2 has 1; the lists must have the same length"
@@ -1892,19 +1730,10 @@ mod tests {
 
     #[test]
     fn join_and_split() {
-        assert_eq!(
-            ok("join", &[s(","), l([s("a"), n(1.0), b(true)])]),
-            s("a,1,true")
-        );
-        assert_eq!(
-            ok("join", &[s("-"), strings(&["a"]), strings(&["b", "c"])]),
-            s("a-b-c")
-        );
+        assert_eq!(ok("join", &[s(","), l([s("a"), n(1.0), b(true)])]), s("a,1,true"));
+        assert_eq!(ok("join", &[s("-"), strings(&["a"]), strings(&["b", "c"])]), s("a-b-c"));
         assert_eq!(ok("join", &[s(","), l([])]), s(""));
-        assert_eq!(
-            ok("join", &[s(","), l([s("a"), u("volume.db.id")])]),
-            u("volume.db.id")
-        );
+        assert_eq!(ok("join", &[s(","), l([s("a"), u("volume.db.id")])]), u("volume.db.id"));
         assert_eq!(
             err("join", &[s(","), l([s("a"), Value::Null])]),
             "argument 2 of `join` must be a list of strings, but index 1 is null"
@@ -1918,10 +1747,7 @@ mod tests {
             "argument 2 of `join` must be a list, got a string"
         );
 
-        assert_eq!(
-            ok("split", &[s(","), s("a,b,,c")]),
-            strings(&["a", "b", "", "c"])
-        );
+        assert_eq!(ok("split", &[s(","), s("a,b,,c")]), strings(&["a", "b", "", "c"]));
         assert_eq!(ok("split", &[s(","), s("")]), strings(&[""]));
         assert_eq!(ok("split", &[s(""), s("hé")]), strings(&["h", "é"]));
         assert_eq!(ok("split", &[s(","), u("x")]), u("x"));
@@ -1937,10 +1763,7 @@ mod tests {
         assert_eq!(ok("trim", &[s("?!a?b!?"), s("!?")]), s("a?b"));
         assert_eq!(ok("trim", &[s("abc"), s("")]), s("abc"));
         assert_eq!(ok("trimprefix", &[s("helloworld"), s("hello")]), s("world"));
-        assert_eq!(
-            ok("trimprefix", &[s("helloworld"), s("world")]),
-            s("helloworld")
-        );
+        assert_eq!(ok("trimprefix", &[s("helloworld"), s("world")]), s("helloworld"));
         assert_eq!(ok("trimsuffix", &[s("helloworld"), s("world")]), s("hello"));
         assert_eq!(ok("trimsuffix", &[s("hello"), s("x")]), s("hello"));
         assert_eq!(ok("trim", &[u("x"), s(" ")]), u("x"));
@@ -2004,19 +1827,12 @@ mod tests {
             err("concat", &[l([]), s("a")]),
             "argument 2 of `concat` must be a list, got a string"
         );
-        assert_eq!(
-            err("concat", &[Value::Null]),
-            "argument 1 of `concat` must not be null"
-        );
+        assert_eq!(err("concat", &[Value::Null]), "argument 1 of `concat` must not be null");
 
         assert_eq!(
             ok(
                 "merge",
-                &[
-                    m([("a", n(1.0)), ("b", n(2.0))]),
-                    m([("b", n(3.0))]),
-                    Value::Null
-                ]
+                &[m([("a", n(1.0)), ("b", n(2.0))]), m([("b", n(3.0))]), Value::Null]
             ),
             m([("a", n(1.0)), ("b", n(3.0))])
         );
@@ -2052,14 +1868,8 @@ mod tests {
         assert_eq!(ok("keys", std::slice::from_ref(&map)), strings(&["a", "b"]));
         assert_eq!(ok("values", &[map]), l([u("x"), n(1.0)]));
         assert_eq!(ok("keys", &[u("x")]), u("x"));
-        assert_eq!(
-            err("keys", &[l([])]),
-            "argument 1 of `keys` must be a map, got a list"
-        );
-        assert_eq!(
-            err("values", &[Value::Null]),
-            "argument 1 of `values` must not be null"
-        );
+        assert_eq!(err("keys", &[l([])]), "argument 1 of `keys` must be a map, got a list");
+        assert_eq!(err("values", &[Value::Null]), "argument 1 of `values` must not be null");
     }
 
     #[test]
@@ -2094,10 +1904,7 @@ mod tests {
 
     #[test]
     fn coalesce_skips_nulls_and_empty_values() {
-        assert_eq!(
-            ok("coalesce", &[Value::Null, s(""), s("a"), s("b")]),
-            s("a")
-        );
+        assert_eq!(ok("coalesce", &[Value::Null, s(""), s("a"), s("b")]), s("a"));
         assert_eq!(ok("coalesce", &[n(0.0), s("b")]), n(0.0));
         assert_eq!(ok("coalesce", &[s("a"), u("x")]), s("a"));
         assert_eq!(ok("coalesce", &[Value::Null, u("x"), s("a")]), u("x"));
@@ -2112,10 +1919,7 @@ mod tests {
             ok("coalescelist", &[l([]), Value::Null, strings(&["a"])]),
             strings(&["a"])
         );
-        assert_eq!(
-            ok("coalescelist", &[strings(&["x"]), u("y")]),
-            strings(&["x"])
-        );
+        assert_eq!(ok("coalescelist", &[strings(&["x"]), u("y")]), strings(&["x"]));
         assert_eq!(ok("coalescelist", &[l([]), u("y")]), u("y"));
         assert_eq!(
             err("coalescelist", &[l([]), l([])]),
@@ -2159,19 +1963,11 @@ mod tests {
             l([n(0.0), n(0.25), n(0.5), n(0.75)])
         );
         assert_eq!(
-            ok("range", &[n(0.0), n(1.0), n(0.1)])
-                .as_list()
-                .map(<[Value]>::len),
+            ok("range", &[n(0.0), n(1.0), n(0.1)]).as_list().map(<[Value]>::len),
             Some(10)
         );
-        assert_eq!(
-            ok("range", &[n(10.0), n(0.0), n(-4.0)]),
-            l([n(10.0), n(6.0), n(2.0)])
-        );
-        assert_eq!(
-            ok("range", &[n(1024.0)]).as_list().map(<[Value]>::len),
-            Some(1024)
-        );
+        assert_eq!(ok("range", &[n(10.0), n(0.0), n(-4.0)]), l([n(10.0), n(6.0), n(2.0)]));
+        assert_eq!(ok("range", &[n(1024.0)]).as_list().map(<[Value]>::len), Some(1024));
         assert_eq!(ok("range", &[n(1.0), u("x")]), u("x"));
         let error = run("range", &[n(1_000_000.0)]).unwrap_err();
         assert_eq!(
@@ -2264,18 +2060,12 @@ mod tests {
             "argument 1 of `tolist` must have elements of one type, got a string and a list"
         );
 
-        assert_eq!(
-            ok("toset", &[strings(&["b", "a", "b"])]),
-            strings(&["a", "b"])
-        );
+        assert_eq!(ok("toset", &[strings(&["b", "a", "b"])]), strings(&["a", "b"]));
         assert_eq!(
             ok("toset", &[l([n(3.0), n(1.0), n(3.0), n(-2.0)])]),
             l([n(-2.0), n(1.0), n(3.0)])
         );
-        assert_eq!(
-            ok("toset", &[l([s("b"), n(1.0), s("1")])]),
-            strings(&["1", "b"])
-        );
+        assert_eq!(ok("toset", &[l([s("b"), n(1.0), s("1")])]), strings(&["1", "b"]));
         assert_eq!(
             ok("toset", &[l([m([("a", n(1.0))]), m([("a", n(1.0))])])]),
             l([m([("a", n(1.0))])])
@@ -2301,10 +2091,7 @@ mod tests {
     #[test]
     fn list_functions() {
         assert_eq!(
-            ok(
-                "flatten",
-                &[l([l([n(1.0), l([n(2.0)])]), n(3.0), l([]), m([])])]
-            ),
+            ok("flatten", &[l([l([n(1.0), l([n(2.0)])]), n(3.0), l([]), m([])])]),
             l([n(1.0), n(2.0), n(3.0), m([])])
         );
         assert_eq!(ok("flatten", &[l([l([n(1.0)]), u("x")])]), u("x"));
@@ -2317,10 +2104,7 @@ mod tests {
             ok("distinct", &[l([n(1.0), n(2.0), n(1.0), s("1")])]),
             l([n(1.0), n(2.0), s("1")])
         );
-        assert_eq!(
-            ok("distinct", &[strings(&["b", "a", "b"])]),
-            strings(&["b", "a"])
-        );
+        assert_eq!(ok("distinct", &[strings(&["b", "a", "b"])]), strings(&["b", "a"]));
         assert_eq!(ok("distinct", &[l([s("a"), u("x")])]), u("x"));
 
         assert_eq!(
@@ -2333,10 +2117,7 @@ mod tests {
             "argument 1 of `reverse` must be a list, got a map"
         );
 
-        assert_eq!(
-            ok("sort", &[strings(&["b", "a", "c"])]),
-            strings(&["a", "b", "c"])
-        );
+        assert_eq!(ok("sort", &[strings(&["b", "a", "c"])]), strings(&["a", "b", "c"]));
         assert_eq!(ok("sort", &[l([n(10.0), n(9.0)])]), strings(&["10", "9"]));
         assert_eq!(ok("sort", &[l([s("a"), u("x")])]), u("x"));
         assert_eq!(
@@ -2370,10 +2151,7 @@ mod tests {
         );
 
         let list = l([n(1.0), n(2.0), n(3.0), n(4.0)]);
-        assert_eq!(
-            ok("slice", &[list.clone(), n(1.0), n(3.0)]),
-            l([n(2.0), n(3.0)])
-        );
+        assert_eq!(ok("slice", &[list.clone(), n(1.0), n(3.0)]), l([n(2.0), n(3.0)]));
         assert_eq!(ok("slice", &[list.clone(), n(4.0), n(4.0)]), l([]));
         assert_eq!(ok("slice", &[list.clone(), n(0.0), u("x")]), u("x"));
         assert_eq!(
@@ -2400,14 +2178,8 @@ mod tests {
             ok("zipmap", &[strings(&["a", "b"]), l([n(1.0), u("x")])]),
             m([("a", n(1.0)), ("b", u("x"))])
         );
-        assert_eq!(
-            ok("zipmap", &[l([n(1.0)]), strings(&["one"])]),
-            m([("1", s("one"))])
-        );
-        assert_eq!(
-            ok("zipmap", &[l([s("a"), u("k")]), l([n(1.0), n(2.0)])]),
-            u("k")
-        );
+        assert_eq!(ok("zipmap", &[l([n(1.0)]), strings(&["one"])]), m([("1", s("one"))]));
+        assert_eq!(ok("zipmap", &[l([s("a"), u("k")]), l([n(1.0), n(2.0)])]), u("k"));
         let error = run("zipmap", &[strings(&["a", "b"]), l([n(1.0)])]).unwrap_err();
         assert_eq!(
             error.message,
@@ -2422,14 +2194,8 @@ mod tests {
 
     #[test]
     fn json() {
-        let value = m([
-            ("b", l([n(1.0), s("x"), b(true), Value::Null])),
-            ("a", n(1.5)),
-        ]);
-        assert_eq!(
-            ok("jsonencode", &[value]),
-            s(r#"{"a":1.5,"b":[1,"x",true,null]}"#)
-        );
+        let value = m([("b", l([n(1.0), s("x"), b(true), Value::Null])), ("a", n(1.5))]);
+        assert_eq!(ok("jsonencode", &[value]), s(r#"{"a":1.5,"b":[1,"x",true,null]}"#));
         assert_eq!(ok("jsonencode", &[Value::Null]), s("null"));
         assert_eq!(
             ok("jsonencode", &[m([("a", l([u("volume.db.id")]))])]),
@@ -2451,10 +2217,7 @@ mod tests {
     fn sum_one_compact_chunklist() {
         assert_eq!(ok("sum", &[l([n(1.0), n(2.0), n(3.5)])]), n(6.5));
         assert_eq!(ok("sum", &[l([n(1.0), u("x")])]), u("x"));
-        assert_eq!(
-            err("sum", &[l([])]),
-            "argument 1 of `sum` must not be an empty list"
-        );
+        assert_eq!(err("sum", &[l([])]), "argument 1 of `sum` must not be an empty list");
         assert_eq!(
             err("sum", &[l([n(1.0), s("a")])]),
             "argument 1 of `sum` must be a list of numbers, but index 1 is a string"
@@ -2497,8 +2260,7 @@ mod tests {
 
     impl Scratch {
         fn new(name: &str) -> Scratch {
-            let dir = std::env::temp_dir()
-                .join(format!("blockform-functions-{}-{name}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!("blockform-functions-{}-{name}", std::process::id()));
             let _ = fs::remove_dir_all(&dir);
             fs::create_dir_all(&dir).unwrap();
             Scratch(dir)
@@ -2539,10 +2301,7 @@ mod tests {
         assert_eq!(error.argument, Some(0));
         assert_eq!(
             read(s("sub")).unwrap_err().message,
-            format!(
-                "argument 1 of `file` names `{}`, which is a directory",
-                shown("sub")
-            )
+            format!("argument 1 of `file` names `{}`, which is a directory", shown("sub"))
         );
         assert_eq!(
             read(s("binary")).unwrap_err().message,

@@ -50,14 +50,18 @@ pub struct RawBlock {
 impl RawBlock {
     /// The span of the last label, or of the header when there is no label.
     pub fn name_span(&self) -> Span {
-        self.label_spans.last().cloned().unwrap_or_else(|| self.header_span.clone())
+        self.label_spans
+            .last()
+            .cloned()
+            .unwrap_or_else(|| self.header_span.clone())
     }
 
     /// The address-like header text, for instance `resource "volume" "db"`.
     pub fn header(&self) -> String {
+        use std::fmt::Write as _;
         let mut header = self.ident.clone();
         for label in &self.labels {
-            header.push_str(&format!(" {label:?}"));
+            let _ = write!(header, " {label:?}");
         }
         header
     }
@@ -77,8 +81,11 @@ pub struct ParsedFile {
 /// Lists the configuration files of a directory: every `*.hcl` file, sorted by name.
 pub fn config_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
-        Diagnostic::error(format!("cannot read the configuration directory `{}`: {e}", dir.display()))
-            .help("pass the directory that holds your *.hcl files with --chdir DIR")
+        Diagnostic::error(format!(
+            "cannot read the configuration directory `{}`: {e}",
+            dir.display()
+        ))
+        .help("pass the directory that holds your *.hcl files with --chdir DIR")
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
@@ -87,21 +94,23 @@ pub fn config_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(Diagnostic::error(format!("no configuration files in `{}`", dir.display()))
-            .detail("blockform reads every *.hcl file of the working directory as one configuration")
-            .help("create a main.hcl there, or point --chdir at the directory that has one"));
+        return Err(
+            Diagnostic::error(format!("no configuration files in `{}`", dir.display()))
+                .detail("blockform reads every *.hcl file of the working directory as one configuration")
+                .help("create a main.hcl there, or point --chdir at the directory that has one"),
+        );
     }
     Ok(files)
 }
 
 /// Reads and parses every `*.hcl` file of a directory. Errors of every file are reported into
-/// `diagnostics`; `Err` means some file could not be read or parsed.
-pub fn load_dir(dir: &Path, sources: &mut SourceMap, diagnostics: &mut Diagnostics) -> Result<Vec<ParsedFile>, ()> {
+/// `diagnostics`; `None` means some file could not be read or parsed.
+pub fn load_dir(dir: &Path, sources: &mut SourceMap, diagnostics: &mut Diagnostics) -> Option<Vec<ParsedFile>> {
     let files = match config_files(dir) {
         Ok(files) => files,
         Err(d) => {
             diagnostics.push(d);
-            return Err(());
+            return None;
         }
     };
     let mut parsed = Vec::with_capacity(files.len());
@@ -125,7 +134,7 @@ pub fn load_dir(dir: &Path, sources: &mut SourceMap, diagnostics: &mut Diagnosti
             }
         }
     }
-    if failed { Err(()) } else { Ok(parsed) }
+    if failed { None } else { Some(parsed) }
 }
 
 /// The name of a file as shown in messages: relative to the configuration directory.
@@ -136,7 +145,8 @@ pub fn display_name(path: &Path, dir: &Path) -> String {
 /// Reads a source file, refusing ones that are too large or not UTF-8.
 pub fn read_source(path: &Path, name: &str) -> Result<String, Diagnostic> {
     let unreadable = |e: std::io::Error| {
-        Diagnostic::error(format!("cannot read `{name}`: {e}")).help("check that the file exists and that you may read it")
+        Diagnostic::error(format!("cannot read `{name}`: {e}"))
+            .help("check that the file exists and that you may read it")
     };
     let meta = std::fs::metadata(path).map_err(unreadable)?;
     if meta.len() > MAX_FILE_BYTES {
@@ -175,6 +185,18 @@ pub fn syntax_error(file: FileId, text: &str, error: &hcl_edit::parser::Error) -
     let start = line_col_to_byte(text, location.line(), location.column()).min(text.len());
     let end = text[start..].chars().next().map_or(start, |c| start + c.len_utf8());
     let message = error.message();
+    // hcl-edit refuses a repeated attribute while parsing; say it the way the rest of the tool does.
+    if message.contains("redefined attribute") {
+        let name: String = text[start..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '-'))
+            .collect();
+        if !name.is_empty() {
+            return Diagnostic::error(format!("attribute `{name}` is set twice"))
+                .at(Span::new(file, start..start + name.len()), "set again here")
+                .help("remove one of the two");
+        }
+    }
     let mut diagnostic = Diagnostic::error(format!("syntax error: {message}")).at(Span::new(file, start..end), "here");
     if message.contains("nesting") || message.contains("depth") {
         diagnostic = diagnostic.help("flatten the expression: blocks and expressions nest at most 64 levels deep");
@@ -183,7 +205,11 @@ pub fn syntax_error(file: FileId, text: &str, error: &hcl_edit::parser::Error) -
 }
 
 fn line_col_to_byte(text: &str, line: usize, column: usize) -> usize {
-    let line_start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
     let rest = &text[line_start.min(text.len())..];
     let offset: usize = rest.chars().take(column.saturating_sub(1)).map(char::len_utf8).sum();
     line_start + offset
@@ -213,7 +239,16 @@ fn convert_body(file: FileId, body: Body, diagnostics: &mut Diagnostics) -> (Ind
                     );
                     continue;
                 }
-                attrs.insert(name.clone(), Attr { name, expr: attr.value, span, value_span, name_span });
+                attrs.insert(
+                    name.clone(),
+                    Attr {
+                        name,
+                        expr: attr.value,
+                        span,
+                        value_span,
+                        name_span,
+                    },
+                );
             }
             Structure::Block(block) => blocks.push(convert_block(file, block, diagnostics)),
         }

@@ -35,16 +35,19 @@ pub struct Loaded {
 pub fn load(dir: &Path, options: &EvalOptions) -> Result<Loaded, (SourceMap, Diagnostics)> {
     let mut sources = SourceMap::default();
     let mut diagnostics = Diagnostics::default();
-    let files = match load::load_dir(dir, &mut sources, &mut diagnostics) {
-        Ok(files) => files,
-        Err(()) => return Err((sources, diagnostics)),
+    let Some(files) = load::load_dir(dir, &mut sources, &mut diagnostics) else {
+        return Err((sources, diagnostics));
     };
     Ok(evaluate_files(dir, files, sources, diagnostics, options))
 }
 
 /// Loads, evaluates and validates a configuration given as texts (name, text), as if they were
 /// the `*.hcl` files of `dir`.
-pub fn load_texts(dir: &Path, texts: &[(String, String)], options: &EvalOptions) -> Result<Loaded, (SourceMap, Diagnostics)> {
+pub fn load_texts(
+    dir: &Path,
+    texts: &[(String, String)],
+    options: &EvalOptions,
+) -> Result<Loaded, (SourceMap, Diagnostics)> {
     let mut sources = SourceMap::default();
     let mut diagnostics = Diagnostics::default();
     let mut files = Vec::with_capacity(texts.len());
@@ -76,5 +79,10 @@ fn evaluate_files(
     let desired = eval::evaluate(&config, options, &mut sources, &mut diagnostics);
     crate::model::validate(&desired, &mut diagnostics);
     diagnostics.sort();
-    Loaded { sources, config, desired, diagnostics }
+    Loaded {
+        sources,
+        config,
+        desired,
+        diagnostics,
+    }
 }

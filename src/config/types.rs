@@ -32,7 +32,10 @@ impl TypeConstraint {
     /// Whether a command-line or environment value of this type is taken as a literal string
     /// rather than parsed as an expression (Terraform's rule for `-var` and `TF_VAR_`).
     pub fn takes_raw_string(&self) -> bool {
-        matches!(self, TypeConstraint::Any | TypeConstraint::String | TypeConstraint::Number | TypeConstraint::Bool)
+        matches!(
+            self,
+            TypeConstraint::Any | TypeConstraint::String | TypeConstraint::Number | TypeConstraint::Bool
+        )
     }
 }
 
@@ -56,7 +59,9 @@ pub fn parse_type(expr: &Expression) -> Result<TypeConstraint, String> {
             "number" => Ok(TypeConstraint::Number),
             "bool" => Ok(TypeConstraint::Bool),
             "any" => Ok(TypeConstraint::Any),
-            other => Err(format!("`\"{other}\"` is not a type: write it without quotes, like `string`")),
+            other => Err(format!(
+                "`\"{other}\"` is not a type: write it without quotes, like `string`"
+            )),
         },
         Expression::FuncCall(call) => {
             let name = call.name.name.as_str();
@@ -69,17 +74,21 @@ pub fn parse_type(expr: &Expression) -> Result<TypeConstraint, String> {
                 "set" => Ok(TypeConstraint::Set(Box::new(parse_type(arg)?))),
                 "map" => Ok(TypeConstraint::Map(Box::new(parse_type(arg)?))),
                 "tuple" => match arg {
-                    Expression::Array(items) => Ok(TypeConstraint::Tuple(items.iter().map(parse_type).collect::<Result<_, _>>()?)),
+                    Expression::Array(items) => Ok(TypeConstraint::Tuple(
+                        items.iter().map(parse_type).collect::<Result<_, _>>()?,
+                    )),
                     _ => Err("`tuple(…)` takes a list of types, like `tuple([string, number])`".into()),
                 },
                 "object" => match arg {
                     Expression::Object(object) => {
                         let mut attrs = Vec::new();
-                        for (key, value) in object.iter() {
+                        for (key, value) in object {
                             let key = match key {
                                 ObjectKey::Ident(ident) => ident.as_str().to_owned(),
                                 ObjectKey::Expression(Expression::String(s)) => s.value().clone(),
-                                ObjectKey::Expression(_) => return Err("object type attribute names must be names".into()),
+                                ObjectKey::Expression(_) => {
+                                    return Err("object type attribute names must be names".into());
+                                }
                             };
                             let (ty, optional) = match value.expr() {
                                 Expression::FuncCall(inner) if inner.name.name.as_str() == "optional" => {
@@ -94,10 +103,14 @@ pub fn parse_type(expr: &Expression) -> Result<TypeConstraint, String> {
                     }
                     _ => Err("`object(…)` takes an object of types, like `object({ size = number })`".into()),
                 },
-                other => Err(format!("`{other}(…)` is not a type constructor: use list, set, map, tuple or object")),
+                other => Err(format!(
+                    "`{other}(…)` is not a type constructor: use list, set, map, tuple or object"
+                )),
             }
         }
-        _ => Err("a type must be a type keyword (string, number, bool, any) or a type constructor like list(string)".into()),
+        _ => Err(
+            "a type must be a type keyword (string, number, bool, any) or a type constructor like list(string)".into(),
+        ),
     }
 }
 
@@ -165,7 +178,11 @@ pub fn convert(value: Value, ty: &TypeConstraint) -> Result<Value, String> {
                 return Err(format!("a tuple is required, got a {}", value.type_name()));
             };
             if items.len() != types.len() {
-                return Err(format!("a tuple of {} elements is required, got {}", types.len(), items.len()));
+                return Err(format!(
+                    "a tuple of {} elements is required, got {}",
+                    types.len(),
+                    items.len()
+                ));
             }
             items
                 .into_iter()
@@ -186,7 +203,10 @@ pub fn convert(value: Value, ty: &TypeConstraint) -> Result<Value, String> {
             for (name, t, optional) in attrs {
                 match map.swap_remove(name) {
                     Some(v) => {
-                        out.insert(name.clone(), convert(v, t).map_err(|e| format!("attribute `{name}`: {e}"))?);
+                        out.insert(
+                            name.clone(),
+                            convert(v, t).map_err(|e| format!("attribute `{name}`: {e}"))?,
+                        );
                     }
                     None if *optional => {
                         out.insert(name.clone(), Value::Null);
@@ -210,27 +230,47 @@ mod tests {
     #[test]
     fn type_expressions_parse() {
         assert_eq!(ty("number"), TypeConstraint::Number);
-        assert_eq!(ty("list(string)"), TypeConstraint::List(Box::new(TypeConstraint::String)));
+        assert_eq!(
+            ty("list(string)"),
+            TypeConstraint::List(Box::new(TypeConstraint::String))
+        );
         assert_eq!(
             ty("object({ size = number, tags = optional(list(string)) })"),
             TypeConstraint::Object(vec![
                 ("size".into(), TypeConstraint::Number, false),
-                ("tags".into(), TypeConstraint::List(Box::new(TypeConstraint::String)), true),
+                (
+                    "tags".into(),
+                    TypeConstraint::List(Box::new(TypeConstraint::String)),
+                    true
+                ),
             ])
         );
-        assert!(parse_type(&hcl_edit::parser::parse_expr("integer").unwrap()).unwrap_err().contains("not a type"));
+        assert!(
+            parse_type(&hcl_edit::parser::parse_expr("integer").unwrap())
+                .unwrap_err()
+                .contains("not a type")
+        );
     }
 
     #[test]
     fn values_convert_like_terraform() {
-        assert_eq!(convert(Value::String("100".into()), &TypeConstraint::Number), Ok(Value::Number(100.0)));
-        assert_eq!(convert(Value::Number(5.0), &TypeConstraint::String), Ok(Value::String("5".into())));
+        assert_eq!(
+            convert(Value::String("100".into()), &TypeConstraint::Number),
+            Ok(Value::Number(100.0))
+        );
+        assert_eq!(
+            convert(Value::Number(5.0), &TypeConstraint::String),
+            Ok(Value::String("5".into()))
+        );
         assert_eq!(
             convert(Value::String("ten".into()), &TypeConstraint::Number),
             Err("a number is required, got \"ten\"".into())
         );
         assert_eq!(
-            convert(Value::List(vec![Value::String("a".into()), Value::String("a".into())]), &TypeConstraint::Set(Box::new(TypeConstraint::String))),
+            convert(
+                Value::List(vec![Value::String("a".into()), Value::String("a".into())]),
+                &TypeConstraint::Set(Box::new(TypeConstraint::String))
+            ),
             Ok(Value::List(vec![Value::String("a".into())]))
         );
     }

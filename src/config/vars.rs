@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 use super::eval::{Config, MissingVars, VariableDecl};
-use super::expr::{Env, Evaluator, Scope, eval_literal};
+use super::expr::{Env, Evaluator, Reference, Scope, eval_literal, references};
 use super::load::{display_name, parse_file, read_source};
 use super::types::convert;
 use super::value::Value;
@@ -63,8 +63,15 @@ impl VarInputs {
 }
 
 enum Source {
-    Raw { raw: String, from: String },
-    Value { value: Value, span: Option<Span>, from: String },
+    Raw {
+        raw: String,
+        from: String,
+    },
+    Value {
+        value: Value,
+        span: Option<Span>,
+        from: String,
+    },
 }
 
 /// Gives every declared variable its value, reporting bad and missing values.
@@ -79,7 +86,13 @@ pub fn resolve(
     for (name, raw) in &inputs.env {
         // Unknown names in the environment are ignored: the environment is shared with other tools.
         if config.variables.iter().any(|v| &v.name == name) {
-            assigned.insert(name.clone(), Source::Raw { raw: raw.clone(), from: format!("environment variable {ENV_PREFIX}{name}") });
+            assigned.insert(
+                name.clone(),
+                Source::Raw {
+                    raw: raw.clone(),
+                    from: format!("environment variable {ENV_PREFIX}{name}"),
+                },
+            );
         }
     }
     for file in auto_files(&config.dir) {
@@ -89,11 +102,20 @@ pub fn resolve(
         match arg {
             VarArg::Assign(a) => {
                 if config.variables.iter().any(|v| v.name == a.name) {
-                    assigned.insert(a.name.clone(), Source::Raw { raw: a.raw.clone(), from: format!("--var {}", a.name) });
+                    assigned.insert(
+                        a.name.clone(),
+                        Source::Raw {
+                            raw: a.raw.clone(),
+                            from: format!("--var {}", a.name),
+                        },
+                    );
                 } else {
                     let help = super::load::suggestion(&a.name, config.variables.iter().map(|v| v.name.as_str()))
                         .unwrap_or_else(|| format!("declare it with `variable \"{}\" {{}}`", a.name));
-                    diagnostics.push(Diagnostic::error(format!("`--var {}=…` sets a variable that is not declared", a.name)).help(help));
+                    diagnostics.push(
+                        Diagnostic::error(format!("`--var {}=…` sets a variable that is not declared", a.name))
+                            .help(help),
+                    );
                 }
             }
             VarArg::File(path) => load_vars_file(path, &config.dir, config, true, &mut assigned, sources, diagnostics),
@@ -104,40 +126,57 @@ pub fn resolve(
     for variable in &config.variables {
         let value = match assigned.swap_remove(&variable.name) {
             Some(source) => convert_source(variable, source, &config.dir, diagnostics),
-            None => match variable.block.attrs.get("default") {
-                Some(default) => {
-                    let env = Env { base_dir: config.dir.clone(), ..Env::default() };
+            None => {
+                if let Some(default) = variable.block.attrs.get("default") {
+                    let env = Env {
+                        base_dir: config.dir.clone(),
+                        ..Env::default()
+                    };
                     match Evaluator::new(&env, variable.file).eval(&default.expr, &mut Scope::new()) {
                         Ok(v) => convert(v, &variable.ty).unwrap_or_else(|e| {
                             diagnostics.push(
-                                Diagnostic::error(format!("the default of variable `{}` does not match its type: {e}", variable.name))
-                                    .at(default.value_span.clone(), "wrong type"),
+                                Diagnostic::error(format!(
+                                    "the default of variable `{}` does not match its type: {e}",
+                                    variable.name
+                                ))
+                                .at(default.value_span.clone(), "wrong type"),
                             );
                             Value::Unknown(format!("var.{}", variable.name))
                         }),
                         Err(e) => {
-                            diagnostics.push(
-                                Diagnostic::error(format!("the default of variable `{}` must be a literal value: {}", variable.name, e.message))
-                                    .at(e.span, "here"),
-                            );
+                            // Defaults are evaluated before anything else exists: a reference is the mistake.
+                            let d = match references(&default.expr, variable.file).into_iter().next() {
+                                Some(r) => Diagnostic::error(format!(
+                                    "the default of variable `{}` must be a literal value, but it refers to `{}`",
+                                    variable.name,
+                                    reference_text(&r)
+                                ))
+                                .at(r.span, "a reference")
+                                .help("give a fixed default, and compute derived values in a `locals` block"),
+                                None => Diagnostic::error(format!(
+                                    "the default of variable `{}` must be a literal value: {}",
+                                    variable.name, e.message
+                                ))
+                                .at(e.span, "here"),
+                            };
+                            diagnostics.push(d);
                             Value::Unknown(format!("var.{}", variable.name))
                         }
                     }
-                }
-                None => {
+                } else {
                     if missing == MissingVars::Error {
                         diagnostics.push(
-                            Diagnostic::error(format!("no value for required variable `{}`", variable.name))
-                                .at(variable.block.name_span(), "declared here without a default")
-                                .help(format!(
-                                    "pass `--var {0}=…`, set {ENV_PREFIX}{0}, put `{0} = …` into {AUTO_FILE}, or give the variable a default",
-                                    variable.name
-                                )),
-                        );
+                        Diagnostic::error(format!("no value for required variable `{}`", variable.name))
+                            .at(variable.block.name_span(), "declared here without a default")
+                            .help(format!(
+                                "pass `--var {0}=…`, set {ENV_PREFIX}{0}, put `{0} = …` into {AUTO_FILE}, or give the variable a default",
+                                variable.name
+                            )),
+                    );
                     }
                     Value::Unknown(format!("var.{}", variable.name))
                 }
-            },
+            }
         };
         values.insert(variable.name.clone(), value);
     }
@@ -155,8 +194,11 @@ fn convert_source(variable: &VariableDecl, source: Source, dir: &Path, diagnosti
                     Ok(v) => (v, None, from),
                     Err(e) => {
                         diagnostics.push(
-                            Diagnostic::error(format!("invalid value for variable `{}` from {from}: {e}", variable.name))
-                                .help("lists, maps and objects are written in HCL, like `[\"a\", \"b\"]` or `{ a = 1 }`"),
+                            Diagnostic::error(format!(
+                                "invalid value for variable `{}` from {from}: {e}",
+                                variable.name
+                            ))
+                            .help("lists, maps and objects are written in HCL, like `[\"a\", \"b\"]` or `{ a = 1 }`"),
                         );
                         return unknown();
                     }
@@ -168,7 +210,10 @@ fn convert_source(variable: &VariableDecl, source: Source, dir: &Path, diagnosti
     match convert(value, &variable.ty) {
         Ok(v) => v,
         Err(e) => {
-            let mut d = Diagnostic::error(format!("invalid value for variable `{}` from {from}: {e}", variable.name));
+            let mut d = Diagnostic::error(format!(
+                "invalid value for variable `{}` from {from}: {e}",
+                variable.name
+            ));
             if let Some(span) = span {
                 d = d.at(span, "wrong type");
             }
@@ -220,18 +265,27 @@ fn load_vars_file(
         }
     };
     let file = sources.add(path.to_path_buf(), name.clone(), text.as_str());
-    if name.ends_with(".json") {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
         match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(serde_json::Value::Object(map)) => {
                 for (key, json) in map {
                     if config.variables.iter().any(|v| v.name == key) {
-                        assigned.insert(key, Source::Value { value: Value::from_json(&json), span: None, from: name.clone() });
+                        assigned.insert(
+                            key,
+                            Source::Value {
+                                value: Value::from_json(&json),
+                                span: None,
+                                from: name.clone(),
+                            },
+                        );
                     } else {
                         diagnostics.push(undeclared_in_file(&key, &name, None, explicit));
                     }
                 }
             }
-            Ok(_) => diagnostics.push(Diagnostic::error(format!("`{name}` must hold a JSON object of variable values"))),
+            Ok(_) => diagnostics.push(Diagnostic::error(format!(
+                "`{name}` must hold a JSON object of variable values"
+            ))),
             Err(e) => diagnostics.push(Diagnostic::error(format!("`{name}` is not valid JSON: {e}"))),
         }
         return;
@@ -250,25 +304,53 @@ fn load_vars_file(
                 .help("write `name = value` lines; declarations go into *.hcl files"),
         );
     }
-    let env = Env { base_dir: dir.to_path_buf(), ..Env::default() };
+    let env = Env {
+        base_dir: dir.to_path_buf(),
+        ..Env::default()
+    };
     for attr in parsed.attrs.values() {
         if !config.variables.iter().any(|v| v.name == attr.name) {
-            diagnostics.push(undeclared_in_file(&attr.name, &name, Some(attr.name_span.clone()), explicit));
+            diagnostics.push(undeclared_in_file(
+                &attr.name,
+                &name,
+                Some(attr.name_span.clone()),
+                explicit,
+            ));
             continue;
         }
         match Evaluator::new(&env, file).eval(&attr.expr, &mut Scope::new()) {
             Ok(value) => {
                 assigned.insert(
                     attr.name.clone(),
-                    Source::Value { value, span: Some(attr.value_span.clone()), from: name.clone() },
+                    Source::Value {
+                        value,
+                        span: Some(attr.value_span.clone()),
+                        from: name.clone(),
+                    },
                 );
             }
-            Err(e) => diagnostics.push(
-                Diagnostic::error(format!("variable values must be literals: {}", e.message))
-                    .at(e.span, "here")
-                    .help("variables files cannot refer to other variables or resources"),
-            ),
+            Err(e) => {
+                let d = match references(&attr.expr, file).into_iter().next() {
+                    Some(r) => Diagnostic::error(format!(
+                        "variable values must be literals, but this one refers to `{}`",
+                        reference_text(&r)
+                    ))
+                    .at(r.span, "a reference"),
+                    None => {
+                        Diagnostic::error(format!("variable values must be literals: {}", e.message)).at(e.span, "here")
+                    }
+                };
+                diagnostics.push(d.help("variables files cannot refer to other variables or resources"));
+            }
         }
+    }
+}
+
+/// A reference as written: `local.size`, `var.x`, `volume.db`.
+fn reference_text(reference: &Reference) -> String {
+    match &reference.name {
+        Some(name) => format!("{}.{name}", reference.root),
+        None => reference.root.clone(),
     }
 }
 
@@ -277,7 +359,9 @@ fn undeclared_in_file(var: &str, file: &str, span: Option<Span>, explicit: bool)
     // explicit ones alike; an explicit file is more likely a typo, so it is said more firmly.
     let mut d = Diagnostic::warning(format!("`{file}` sets `{var}`, which no variable block declares"));
     if explicit {
-        d = d.help(format!("declare it with `variable \"{var}\" {{}}` or remove it from the file"));
+        d = d.help(format!(
+            "declare it with `variable \"{var}\" {{}}` or remove it from the file"
+        ));
     }
     if let Some(span) = span {
         d = d.at(span, "not declared");

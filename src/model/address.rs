@@ -30,7 +30,11 @@ pub struct Address {
 impl Address {
     /// The address of a resource without `count` or `for_each`.
     pub fn new(kind: ResourceKind, name: impl Into<String>) -> Address {
-        Address { kind, name: name.into(), key: InstanceKey::None }
+        Address {
+            kind,
+            name: name.into(),
+            key: InstanceKey::None,
+        }
     }
 
     /// Parses `kind.name`, `kind.name[0]` or `kind.name["key"]`.
@@ -50,7 +54,11 @@ impl Address {
             }
         };
         let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        valid.then(|| Address { kind, name: name.to_owned(), key })
+        valid.then(|| Address {
+            kind,
+            name: name.to_owned(),
+            key,
+        })
     }
 }
 
@@ -71,7 +79,12 @@ mod tests {
 
     #[test]
     fn addresses_round_trip_through_text() {
-        for text in ["volume.db", "volume.scratch[\"a\"]", "snapshot.daily[2]", "volume_type.ssd"] {
+        for text in [
+            "volume.db",
+            "volume.scratch[\"a\"]",
+            "snapshot.daily[2]",
+            "volume_type.ssd",
+        ] {
             assert_eq!(Address::parse(text).map(|a| a.to_string()).as_deref(), Some(text));
         }
         assert_eq!(Address::parse("disk.db"), None);

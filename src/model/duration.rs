@@ -45,7 +45,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             _ => return Err(invalid()),
         };
         rest = &rest[unit_len..];
-        total = number.checked_mul(seconds).and_then(|s| total.checked_add(s)).ok_or_else(invalid)?;
+        total = number
+            .checked_mul(seconds)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(invalid)?;
     }
     if total == 0 {
         return Err(DurationError::Zero);
@@ -70,7 +73,10 @@ mod tests {
         assert_eq!(parse_duration(""), Err(DurationError::Empty));
         assert_eq!(parse_duration("0h"), Err(DurationError::Zero));
         for bad in ["7", "d", "7 days", "1y", "-1h", "1.5h"] {
-            assert!(matches!(parse_duration(bad), Err(DurationError::Invalid { .. })), "{bad}");
+            assert!(
+                matches!(parse_duration(bad), Err(DurationError::Invalid { .. })),
+                "{bad}"
+            );
         }
     }
 }

@@ -7,8 +7,11 @@ mod schema;
 mod validate;
 
 pub use address::{Address, InstanceKey};
-pub use duration::{parse_duration, DurationError};
-pub use schema::{AttrSpec, AttrType, BlockSchema, LIFECYCLE_ATTRS, provider_schema, resource_schema, store_schema, PROVIDER_KINDS, STORE_KINDS};
+pub use duration::{DurationError, parse_duration};
+pub use schema::{
+    AttrSpec, AttrType, BlockSchema, LIFECYCLE_ATTRS, PROVIDER_KINDS, STORE_KINDS, provider_schema, resource_schema,
+    store_schema,
+};
 pub use validate::{QOS_CONSUMERS, QOS_KEYS, fill_defaults, validate};
 
 use std::fmt;
@@ -69,7 +72,10 @@ impl ResourceKind {
 
     /// Whether deleting or replacing an object of this kind destroys data.
     pub fn holds_data(self) -> bool {
-        matches!(self, ResourceKind::Volume | ResourceKind::Snapshot | ResourceKind::Backup)
+        matches!(
+            self,
+            ResourceKind::Volume | ResourceKind::Snapshot | ResourceKind::Backup
+        )
     }
 }
 

@@ -64,11 +64,19 @@ pub struct AttrSpec {
 }
 
 const fn attr(name: &'static str, ty: AttrType) -> AttrSpec {
-    AttrSpec { name, ty, required: false }
+    AttrSpec {
+        name,
+        ty,
+        required: false,
+    }
 }
 
 const fn required(name: &'static str, ty: AttrType) -> AttrSpec {
-    AttrSpec { name, ty, required: true }
+    AttrSpec {
+        name,
+        ty,
+        required: true,
+    }
 }
 
 /// The attributes and nested blocks of one kind of block.
@@ -98,84 +106,88 @@ pub const LIFECYCLE_ATTRS: &[AttrSpec] = &[
     attr("snapshot_before_destroy", AttrType::Bool),
 ];
 
-const QOS_ATTRS: &[AttrSpec] = &[attr("name", AttrType::String), attr("consumer", AttrType::String), required("specs", AttrType::IntegerMap)];
+const QOS_ATTRS: &[AttrSpec] = &[
+    attr("name", AttrType::String),
+    attr("consumer", AttrType::String),
+    required("specs", AttrType::IntegerMap),
+];
 const VOLUME_TYPE_ATTRS: &[AttrSpec] = &[
-                attr("name", AttrType::String),
-                attr("description", AttrType::String),
-                required("backend", AttrType::String),
-                attr("extra_specs", AttrType::StringMap),
-                attr("qos", AttrType::Ref(ResourceKind::Qos)),
-            ];
+    attr("name", AttrType::String),
+    attr("description", AttrType::String),
+    required("backend", AttrType::String),
+    attr("extra_specs", AttrType::StringMap),
+    attr("qos", AttrType::Ref(ResourceKind::Qos)),
+];
 const VOLUME_ATTRS: &[AttrSpec] = &[
-                attr("name", AttrType::String),
-                attr("description", AttrType::String),
-                required("type", AttrType::Ref(ResourceKind::VolumeType)),
-                required("size", AttrType::Integer),
-                attr("source", AttrType::Object(SOURCE_KEYS)),
-                attr("bootable", AttrType::Bool),
-                attr("tags", AttrType::StringList),
-                attr("metadata", AttrType::StringMap),
-            ];
+    attr("name", AttrType::String),
+    attr("description", AttrType::String),
+    required("type", AttrType::Ref(ResourceKind::VolumeType)),
+    required("size", AttrType::Integer),
+    attr("source", AttrType::Object(SOURCE_KEYS)),
+    attr("bootable", AttrType::Bool),
+    attr("tags", AttrType::StringList),
+    attr("metadata", AttrType::StringMap),
+];
 const ATTACHMENT_ATTRS: &[AttrSpec] = &[
-                required("volume", AttrType::Ref(ResourceKind::Volume)),
-                required("instance", AttrType::String),
-                required("host", AttrType::String),
-                attr("device", AttrType::String),
-            ];
+    required("volume", AttrType::Ref(ResourceKind::Volume)),
+    required("instance", AttrType::String),
+    required("host", AttrType::String),
+    attr("device", AttrType::String),
+];
 const SNAPSHOT_ATTRS: &[AttrSpec] = &[
-                required("volume", AttrType::Ref(ResourceKind::Volume)),
-                attr("name", AttrType::String),
-                attr("description", AttrType::String),
-                attr("force", AttrType::Bool),
-                attr("metadata", AttrType::StringMap),
-            ];
+    required("volume", AttrType::Ref(ResourceKind::Volume)),
+    attr("name", AttrType::String),
+    attr("description", AttrType::String),
+    attr("force", AttrType::Bool),
+    attr("metadata", AttrType::StringMap),
+];
 const BACKUP_ATTRS: &[AttrSpec] = &[
-                required("volume", AttrType::Ref(ResourceKind::Volume)),
-                required("store", AttrType::String),
-                attr("name", AttrType::String),
-                attr("description", AttrType::String),
-                attr("mode", AttrType::String),
-                attr("force", AttrType::Bool),
-            ];
+    required("volume", AttrType::Ref(ResourceKind::Volume)),
+    required("store", AttrType::String),
+    attr("name", AttrType::String),
+    attr("description", AttrType::String),
+    attr("mode", AttrType::String),
+    attr("force", AttrType::Bool),
+];
 const BACKUP_POLICY_ATTRS: &[AttrSpec] = &[
-                required("volumes", AttrType::RefList(ResourceKind::Volume)),
-                required("store", AttrType::String),
-                required("full_every", AttrType::Duration),
-                attr("incremental_every", AttrType::Duration),
-                required("keep", AttrType::Integer),
-                attr("force", AttrType::Bool),
-            ];
+    required("volumes", AttrType::RefList(ResourceKind::Volume)),
+    required("store", AttrType::String),
+    required("full_every", AttrType::Duration),
+    attr("incremental_every", AttrType::Duration),
+    required("keep", AttrType::Integer),
+    attr("force", AttrType::Bool),
+];
 const IMAGE_ATTRS: &[AttrSpec] = &[
-                required("volume", AttrType::Ref(ResourceKind::Volume)),
-                attr("name", AttrType::String),
-                attr("format", AttrType::String),
-                attr("min_disk", AttrType::Integer),
-                attr("min_ram", AttrType::Integer),
-                attr("force", AttrType::Bool),
-            ];
+    required("volume", AttrType::Ref(ResourceKind::Volume)),
+    attr("name", AttrType::String),
+    attr("format", AttrType::String),
+    attr("min_disk", AttrType::Integer),
+    attr("min_ram", AttrType::Integer),
+    attr("force", AttrType::Bool),
+];
 const LOCAL_PROVIDER_ATTRS: &[AttrSpec] = &[
-            required("path", AttrType::String),
-            attr("oversubscription", AttrType::Number),
-            attr("capacity_check", AttrType::String),
-        ];
+    required("path", AttrType::String),
+    attr("oversubscription", AttrType::Number),
+    attr("capacity_check", AttrType::String),
+];
 const CEPH_PROVIDER_ATTRS: &[AttrSpec] = &[
-            required("pool", AttrType::String),
-            attr("conf", AttrType::String),
-            attr("user", AttrType::String),
-            attr("keyring", AttrType::String),
-            attr("cluster", AttrType::String),
-            attr("flatten_clones", AttrType::Bool),
-            attr("timeout", AttrType::Duration),
-        ];
+    required("pool", AttrType::String),
+    attr("conf", AttrType::String),
+    attr("user", AttrType::String),
+    attr("keyring", AttrType::String),
+    attr("cluster", AttrType::String),
+    attr("flatten_clones", AttrType::Bool),
+    attr("timeout", AttrType::Duration),
+];
 const LVM_PROVIDER_ATTRS: &[AttrSpec] = &[
-            required("volume_group", AttrType::String),
-            attr("thin_pool", AttrType::String),
-            attr("host", AttrType::String),
-            attr("port", AttrType::Integer),
-            attr("user", AttrType::String),
-            attr("identity_file", AttrType::String),
-            attr("sudo", AttrType::Bool),
-        ];
+    required("volume_group", AttrType::String),
+    attr("thin_pool", AttrType::String),
+    attr("host", AttrType::String),
+    attr("port", AttrType::Integer),
+    attr("user", AttrType::String),
+    attr("identity_file", AttrType::String),
+    attr("sudo", AttrType::Bool),
+];
 const LIBVIRT_PROVIDER_ATTRS: &[AttrSpec] = &[required("uri", AttrType::String)];
 const DIR_STORE_ATTRS: &[AttrSpec] = &[required("path", AttrType::String), attr("compression", AttrType::Bool)];
 

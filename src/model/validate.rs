@@ -57,7 +57,10 @@ pub fn fill_defaults(kind: ResourceKind, label: &str, attrs: &mut ValueMap) {
         _ => {}
     }
     if kind == ResourceKind::Volume {
-        let from_image = attrs.get("source").and_then(Value::as_map).is_some_and(|s| s.contains_key("image"));
+        let from_image = attrs
+            .get("source")
+            .and_then(Value::as_map)
+            .is_some_and(|s| s.contains_key("image"));
         if let Some(slot) = attrs.get_mut("bootable") {
             if *slot == Value::Null {
                 *slot = Value::Bool(from_image);
@@ -110,7 +113,11 @@ fn check_block(what: &str, block: &BlockInstance, schema: &BlockSchema, diagnost
             }
             Some(value) => {
                 if let Err(message) = check_type(value, spec.ty) {
-                    let span = block.attr_spans.get(spec.name).cloned().unwrap_or_else(|| block.span.clone());
+                    let span = block
+                        .attr_spans
+                        .get(spec.name)
+                        .cloned()
+                        .unwrap_or_else(|| block.span.clone());
                     diagnostics.push(
                         Diagnostic::error(format!("`{}` of {what} must be {}", spec.name, spec.ty.describe()))
                             .at(span, message),
@@ -122,12 +129,20 @@ fn check_block(what: &str, block: &BlockInstance, schema: &BlockSchema, diagnost
 }
 
 fn check_provider(provider: &BlockInstance, diagnostics: &mut Diagnostics) {
-    let span = |key: &str| provider.attr_spans.get(key).cloned().unwrap_or_else(|| provider.span.clone());
+    let span = |key: &str| {
+        provider
+            .attr_spans
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| provider.span.clone())
+    };
     if let Some(Value::String(check)) = provider.attrs.get("capacity_check") {
         if !["off", "warn", "error"].contains(&check.as_str()) {
             diagnostics.push(
-                Diagnostic::error(format!("`capacity_check` must be \"off\", \"warn\" or \"error\", got {check:?}"))
-                    .at(span("capacity_check"), "unknown setting"),
+                Diagnostic::error(format!(
+                    "`capacity_check` must be \"off\", \"warn\" or \"error\", got {check:?}"
+                ))
+                .at(span("capacity_check"), "unknown setting"),
             );
         }
     }
@@ -136,13 +151,17 @@ fn check_provider(provider: &BlockInstance, diagnostics: &mut Diagnostics) {
             diagnostics.push(
                 Diagnostic::error("`oversubscription` must be greater than zero")
                     .at(span("oversubscription"), "not positive")
-                    .help("1.0 means no more virtual size than free space; 4.0 allows four times as much for thin images"),
+                    .help(
+                        "1.0 means no more virtual size than free space; 4.0 allows four times as much for thin images",
+                    ),
             );
         }
     }
     if let Some(port) = provider.attrs.get("port").and_then(Value::as_i64) {
         if !(1..=65535).contains(&port) {
-            diagnostics.push(Diagnostic::error(format!("`port` must be from 1 to 65535, got {port}")).at(span("port"), "not a port"));
+            diagnostics.push(
+                Diagnostic::error(format!("`port` must be from 1 to 65535, got {port}")).at(span("port"), "not a port"),
+            );
         }
     }
     for key in ["pool", "volume_group", "thin_pool"] {
@@ -162,7 +181,9 @@ fn valid_backend_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= limits::NAME_MAX_CHARS
         && !name.starts_with('-')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// Checks a value against an attribute type; the error is the label shown under the value.
@@ -192,13 +213,19 @@ fn check_type(value: &Value, ty: AttrType) -> Result<(), String> {
         AttrType::StringList | AttrType::RefList(_) => match value {
             Value::List(items) if items.iter().all(|i| matches!(i, Value::String(_) | Value::Unknown(_))) => Ok(()),
             Value::List(items) => {
-                let bad = items.iter().position(|i| !matches!(i, Value::String(_) | Value::Unknown(_))).unwrap_or(0);
+                let bad = items
+                    .iter()
+                    .position(|i| !matches!(i, Value::String(_) | Value::Unknown(_)))
+                    .unwrap_or(0);
                 Err(format!("element {bad} is {}", describe_value(&items[bad])))
             }
             _ => Err(got()),
         },
         AttrType::StringMap => match value {
-            Value::Map(map) => match map.iter().find(|(_, v)| !matches!(v, Value::String(_) | Value::Unknown(_))) {
+            Value::Map(map) => match map
+                .iter()
+                .find(|(_, v)| !matches!(v, Value::String(_) | Value::Unknown(_)))
+            {
                 None => Ok(()),
                 Some((k, v)) => Err(format!("`{k}` is {}", describe_value(v))),
             },
@@ -240,14 +267,26 @@ fn check_resource_types(instance: &ResourceInstance, schema: &BlockSchema, diagn
             None => {}
             Some(span) => {
                 if let Err(label) = check_type(value, spec.ty) {
+                    // In a map written as an object literal, point at the key whose value is wrong.
+                    let bad_key = match (spec.ty, value) {
+                        (AttrType::StringMap, Value::Map(map)) => map
+                            .iter()
+                            .find(|(_, v)| !matches!(v, Value::String(_) | Value::Unknown(_)))
+                            .map(|(k, _)| k),
+                        _ => None,
+                    };
+                    let span = bad_key
+                        .and_then(|k| instance.attr_spans.get(&format!("{}.{k}", spec.name)).cloned())
+                        .unwrap_or(span);
                     diagnostics.push(
-                        Diagnostic::error(format!("`{}` of {what} must be {}", spec.name, spec.ty.describe())).at(span, label),
+                        Diagnostic::error(format!("`{}` of {what} must be {}", spec.name, spec.ty.describe()))
+                            .at(span, label),
                     );
                     continue;
                 }
                 match spec.ty {
                     AttrType::Ref(kind) | AttrType::RefList(kind) => {
-                        check_reference_kind(&what, spec.name, kind, instance, &span, diagnostics);
+                        check_reference_kind(&what, spec.name, spec.ty, kind, instance, &span, diagnostics);
                     }
                     _ => {}
                 }
@@ -265,13 +304,21 @@ fn resource_what(instance: &ResourceInstance) -> String {
 fn check_reference_kind(
     what: &str,
     attr: &str,
+    ty: AttrType,
     kind: ResourceKind,
     instance: &ResourceInstance,
     span: &Span,
     diagnostics: &mut Diagnostics,
 ) {
+    // An empty list refers to nothing; the rules of the attribute say whether that is allowed.
+    if matches!(instance.attrs.get(attr), Some(Value::List(items)) if items.is_empty()) {
+        return;
+    }
     let refs = instance.attr_refs.get(attr).map(Vec::as_slice).unwrap_or_default();
-    let resource_refs: Vec<&Reference> = refs.iter().filter(|r| ResourceKind::from_name(&r.root).is_some()).collect();
+    let resource_refs: Vec<&Reference> = refs
+        .iter()
+        .filter(|r| ResourceKind::from_name(&r.root).is_some())
+        .collect();
     if resource_refs.iter().any(|r| r.root == kind.name()) {
         return;
     }
@@ -287,7 +334,11 @@ fn check_reference_kind(
     diagnostics.push(
         Diagnostic::error(format!("`{attr}` of {what} must refer to a {kind}"))
             .at(target_span, label)
-            .help(format!("write `{attr} = {kind}.NAME.id`")),
+            .help(if matches!(ty, AttrType::RefList(_)) {
+                format!("write `{attr} = [{kind}.NAME.id]`")
+            } else {
+                format!("write `{attr} = {kind}.NAME.id`")
+            }),
     );
 }
 
@@ -295,9 +346,19 @@ fn check_reference_kind(
 /// apply, where its id will come from). Reports volumes attached more than once.
 fn attached_volumes(desired: &Desired, diagnostics: &mut Diagnostics) -> HashMap<String, Span> {
     let mut attached: HashMap<String, Span> = HashMap::new();
-    for attachment in desired.resources.iter().filter(|r| r.address.kind == ResourceKind::Attachment) {
-        let Some(identity) = attachment.attrs.get("volume").and_then(identity) else { continue };
-        let span = attachment.attr_spans.get("volume").cloned().unwrap_or_else(|| attachment.span.clone());
+    for attachment in desired
+        .resources
+        .iter()
+        .filter(|r| r.address.kind == ResourceKind::Attachment)
+    {
+        let Some(identity) = attachment.attrs.get("volume").and_then(identity) else {
+            continue;
+        };
+        let span = attachment
+            .attr_spans
+            .get("volume")
+            .cloned()
+            .unwrap_or_else(|| attachment.span.clone());
         if let Some(first) = attached.get(&identity) {
             diagnostics.push(
                 Diagnostic::error(format!("{} is attached more than once", volume_name(&identity)))
@@ -345,14 +406,27 @@ fn check_resource_rules(
 ) {
     let attrs = &instance.attrs;
     let what = resource_what(instance);
-    let span = |key: &str| instance.attr_spans.get(key).cloned().unwrap_or_else(|| instance.span.clone());
+    let span = |key: &str| {
+        instance
+            .attr_spans
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| instance.span.clone())
+    };
     if let Some(Value::String(name)) = attrs.get("name") {
         let chars = name.chars().count();
         if chars == 0 || chars > limits::NAME_MAX_CHARS {
             diagnostics.push(
-                Diagnostic::error(format!("the name of {what} must be 1 to {} characters long, it has {chars}", limits::NAME_MAX_CHARS))
-                    .at(span("name"), "name length out of range")
-                    .help("names longer than 128 characters are refused by the back end"),
+                Diagnostic::error(format!(
+                    "the name of {what} must be 1 to {} characters long, it has {chars}",
+                    limits::NAME_MAX_CHARS
+                ))
+                .at(span("name"), "name length out of range")
+                .help(if chars == 0 {
+                    "remove `name` to use the block's label, or give a name"
+                } else {
+                    "names longer than 128 characters are refused by the back end"
+                }),
             );
         }
     }
@@ -362,19 +436,24 @@ fn check_resource_rules(
             if let Some(Value::String(backend)) = attrs.get("backend") {
                 match desired.providers.get(backend) {
                     Some(p) if p.kind == "libvirt" => diagnostics.push(
-                        Diagnostic::error(format!("`backend` of {what} names `{backend}`, a hypervisor, not a storage back end"))
-                            .at(span("backend"), "libvirt provider")
-                            .help("name a `local`, `ceph` or `lvm` provider block"),
+                        Diagnostic::error(format!(
+                            "`backend` of {what} names `{backend}`, a hypervisor, not a storage back end"
+                        ))
+                        .at(span("backend"), "libvirt provider")
+                        .help("name a `local`, `ceph` or `lvm` provider block"),
                     ),
                     Some(_) => {}
                     None => diagnostics.push(
-                        Diagnostic::error(format!("`backend` of {what} names `{backend}`, but no provider block has that name"))
-                            .at(span("backend"), "no such provider")
-                            .help(
-                                crate::config::load::suggestion(backend, desired.providers.keys().map(String::as_str)).unwrap_or_else(
-                                    || format!("declare it: `provider \"local\" \"{backend}\" {{ path = \"…\" }}`"),
-                                ),
-                            ),
+                        Diagnostic::error(format!(
+                            "`backend` of {what} names `{backend}`, but no provider block has that name"
+                        ))
+                        .at(span("backend"), "no such provider")
+                        .help(
+                            crate::config::load::suggestion(backend, desired.providers.keys().map(String::as_str))
+                                .unwrap_or_else(|| {
+                                    format!("declare it: `provider \"local\" \"{backend}\" {{ path = \"…\" }}`")
+                                }),
+                        ),
                     ),
                 }
             }
@@ -385,17 +464,26 @@ fn check_resource_rules(
                 match desired.providers.get(host) {
                     Some(p) if p.kind == "libvirt" => {}
                     Some(p) => diagnostics.push(
-                        Diagnostic::error(format!("`host` of {what} names `{host}`, a {} provider, not a hypervisor", p.kind))
-                            .at(span("host"), "not a hypervisor")
-                            .help("name a `provider \"libvirt\"` block"),
+                        Diagnostic::error(format!(
+                            "`host` of {what} names `{host}`, a {} provider, not a hypervisor",
+                            p.kind
+                        ))
+                        .at(span("host"), "not a hypervisor")
+                        .help("name a `provider \"libvirt\"` block"),
                     ),
                     None => diagnostics.push(
-                        Diagnostic::error(format!("`host` of {what} names `{host}`, but no provider block has that name"))
-                            .at(span("host"), "no such hypervisor")
-                            .help(
-                                crate::config::load::suggestion(host, desired.providers.keys().map(String::as_str))
-                                    .unwrap_or_else(|| format!("declare it: `provider \"libvirt\" \"{host}\" {{ uri = \"qemu:///system\" }}`")),
-                            ),
+                        Diagnostic::error(format!(
+                            "`host` of {what} names `{host}`, but no provider block has that name"
+                        ))
+                        .at(span("host"), "no such hypervisor")
+                        .help(
+                            crate::config::load::suggestion(host, desired.providers.keys().map(String::as_str))
+                                .unwrap_or_else(|| {
+                                    format!(
+                                        "declare it: `provider \"libvirt\" \"{host}\" {{ uri = \"qemu:///system\" }}`"
+                                    )
+                                }),
+                        ),
                     ),
                 }
             }
@@ -411,7 +499,8 @@ fn check_resource_rules(
             if let Some(Value::String(name)) = attrs.get("instance") {
                 if name.is_empty() || name.chars().count() > limits::NAME_MAX_CHARS {
                     diagnostics.push(
-                        Diagnostic::error("`instance` must be 1 to 128 characters long").at(span("instance"), "instance name length out of range"),
+                        Diagnostic::error("`instance` must be 1 to 128 characters long")
+                            .at(span("instance"), "instance name length out of range"),
                     );
                 }
             }
@@ -424,7 +513,10 @@ fn check_resource_rules(
                     diagnostics.push(
                         Diagnostic::error(format!("`mode` must be \"full\" or \"incremental\", got {mode:?}"))
                             .at(span("mode"), "unknown mode")
-                            .help(crate::config::load::suggestion(mode, ["full", "incremental"]).unwrap_or_else(|| "the modes are full and incremental".into())),
+                            .help(
+                                crate::config::load::suggestion(mode, ["full", "incremental"])
+                                    .unwrap_or_else(|| "the modes are full and incremental".into()),
+                            ),
                     );
                 }
             }
@@ -441,7 +533,12 @@ fn check_resource_rules(
                     );
                 }
             }
-            let duration = |key: &str| attrs.get(key).and_then(Value::as_str).and_then(|s| parse_duration(s).ok());
+            let duration = |key: &str| {
+                attrs
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .and_then(|s| parse_duration(s).ok())
+            };
             if let (Some(full), Some(incremental)) = (duration("full_every"), duration("incremental_every")) {
                 if incremental >= full {
                     diagnostics.push(
@@ -453,16 +550,23 @@ fn check_resource_rules(
             }
             if let Some(Value::List(volumes)) = attrs.get("volumes") {
                 if volumes.is_empty() {
-                    diagnostics.push(Diagnostic::error("`volumes` of a backup policy lists no volume").at(span("volumes"), "empty list"));
+                    diagnostics.push(
+                        Diagnostic::error("`volumes` of a backup policy lists no volume")
+                            .at(span("volumes"), "empty list")
+                            .help("list the volumes to back up, like `volumes = [volume.db.id]`"),
+                    );
                 }
                 let force = attrs.get("force").and_then(Value::as_bool).unwrap_or(false);
                 for volume in volumes.iter().filter_map(identity) {
                     if !force && attached.contains_key(&volume) {
                         diagnostics.push(
-                            Diagnostic::error(format!("{} is attached; backing it up needs `force = true`", volume_name(&volume)))
-                                .at(span("volumes"), "attached volume")
-                                .related(attached[&volume].clone(), "attached here")
-                                .help("add `force = true` to back up a volume in use (the backup is crash-consistent)"),
+                            Diagnostic::error(format!(
+                                "{} is attached; backing it up needs `force = true`",
+                                volume_name(&volume)
+                            ))
+                            .at(span("volumes"), "attached volume")
+                            .related(attached[&volume].clone(), "attached here")
+                            .help("add `force = true` to back up a volume in use (the backup is crash-consistent)"),
                         );
                     }
                 }
@@ -481,11 +585,16 @@ fn check_resource_rules(
             for key in ["min_disk", "min_ram"] {
                 if let Some(n) = attrs.get(key).and_then(Value::as_i64) {
                     if n < 0 {
-                        diagnostics.push(Diagnostic::error(format!("`{key}` cannot be negative")).at(span(key), "negative"));
+                        diagnostics
+                            .push(Diagnostic::error(format!("`{key}` cannot be negative")).at(span(key), "negative"));
                     }
                 }
             }
-            if let Some(volume) = attrs.get("volume").and_then(identity).and_then(|id| instance_of(by_address, &id)) {
+            if let Some(volume) = attrs
+                .get("volume")
+                .and_then(identity)
+                .and_then(|id| instance_of(by_address, &id))
+            {
                 if let Some(size) = volume.attrs.get("size").and_then(Value::as_i64) {
                     if size > limits::IMAGE_MAX_GIB {
                         diagnostics.push(
@@ -495,7 +604,14 @@ fn check_resource_rules(
                                 limits::IMAGE_MAX_GIB
                             ))
                             .at(span("volume"), "volume too large")
-                            .related(volume.attr_spans.get("size").cloned().unwrap_or_else(|| volume.span.clone()), "size set here")
+                            .related(
+                                volume
+                                    .attr_spans
+                                    .get("size")
+                                    .cloned()
+                                    .unwrap_or_else(|| volume.span.clone()),
+                                "size set here",
+                            )
                             .help("make the image from a smaller volume, or back the volume up instead"),
                         );
                     }
@@ -514,18 +630,27 @@ fn valid_device(device: &str) -> bool {
 }
 
 fn check_store(desired: &Desired, instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
-    let Some(Value::String(store)) = instance.attrs.get("store") else { return };
+    let Some(Value::String(store)) = instance.attrs.get("store") else {
+        return;
+    };
     if desired.stores.contains_key(store) {
         return;
     }
-    let span = instance.attr_spans.get("store").cloned().unwrap_or_else(|| instance.span.clone());
+    let span = instance
+        .attr_spans
+        .get("store")
+        .cloned()
+        .unwrap_or_else(|| instance.span.clone());
     diagnostics.push(
-        Diagnostic::error(format!("`store` of {} names `{store}`, but no backup_store block has that name", resource_what(instance)))
-            .at(span, "no such backup store")
-            .help(
-                crate::config::load::suggestion(store, desired.stores.keys().map(String::as_str))
-                    .unwrap_or_else(|| format!("declare it: `backup_store \"dir\" \"{store}\" {{ path = \"…\" }}`")),
-            ),
+        Diagnostic::error(format!(
+            "`store` of {} names `{store}`, but no backup_store block has that name",
+            resource_what(instance)
+        ))
+        .at(span, "no such backup store")
+        .help(
+            crate::config::load::suggestion(store, desired.stores.keys().map(String::as_str))
+                .unwrap_or_else(|| format!("declare it: `backup_store \"dir\" \"{store}\" {{ path = \"…\" }}`")),
+        ),
     );
 }
 
@@ -537,14 +662,25 @@ fn check_force(
     diagnostics: &mut Diagnostics,
 ) {
     let force = instance.attrs.get("force").and_then(Value::as_bool).unwrap_or(false);
-    let Some(volume) = instance.attrs.get(attr).and_then(identity) else { return };
-    let Some(attachment) = attached.get(&volume) else { return };
-    let span = instance.attr_spans.get(attr).cloned().unwrap_or_else(|| instance.span.clone());
+    let Some(volume) = instance.attrs.get(attr).and_then(identity) else {
+        return;
+    };
+    let Some(attachment) = attached.get(&volume) else {
+        return;
+    };
+    let span = instance
+        .attr_spans
+        .get(attr)
+        .cloned()
+        .unwrap_or_else(|| instance.span.clone());
     if force {
         if action == "image" {
             diagnostics.push(
-                Diagnostic::warning(format!("{} is attached: the image will not capture the running instance's memory", volume_name(&volume)))
-                    .at(span, "attached volume"),
+                Diagnostic::warning(format!(
+                    "{} is attached: the image will not capture the running instance's memory",
+                    volume_name(&volume)
+                ))
+                .at(span, "attached volume"),
             );
         }
         return;
@@ -555,38 +691,68 @@ fn check_force(
         _ => ("making an image of it", "the running instance's memory is not captured"),
     };
     diagnostics.push(
-        Diagnostic::error(format!("{} is attached; {verb} needs `force = true`", volume_name(&volume)))
-            .at(span, "attached volume")
-            .related(attachment.clone(), "attached here")
-            .help(format!("add `force = true` ({note}), or detach the volume first")),
+        Diagnostic::error(format!(
+            "{} is attached; {verb} needs `force = true`",
+            volume_name(&volume)
+        ))
+        .at(span, "attached volume")
+        .related(attachment.clone(), "attached here")
+        .help(format!("add `force = true` ({note}), or detach the volume first")),
     );
 }
 
 fn check_qos(instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
-    let span = instance.attr_spans.get("specs").cloned().unwrap_or_else(|| instance.span.clone());
+    let span = instance
+        .attr_spans
+        .get("specs")
+        .cloned()
+        .unwrap_or_else(|| instance.span.clone());
     if let Some(Value::String(consumer)) = instance.attrs.get("consumer") {
         if !QOS_CONSUMERS.contains(&consumer.as_str()) {
             diagnostics.push(
-                Diagnostic::error(format!("`consumer` must be \"back-end\", \"front-end\" or \"both\", got {consumer:?}"))
-                    .at(instance.attr_spans.get("consumer").cloned().unwrap_or_else(|| instance.span.clone()), "unknown consumer")
-                    .help(
-                        crate::config::load::suggestion(consumer, QOS_CONSUMERS.iter().copied())
-                            .unwrap_or_else(|| "back-end limits are set in the storage, front-end ones by the hypervisor".into()),
-                    ),
+                Diagnostic::error(format!(
+                    "`consumer` must be \"back-end\", \"front-end\" or \"both\", got {consumer:?}"
+                ))
+                .at(
+                    instance
+                        .attr_spans
+                        .get("consumer")
+                        .cloned()
+                        .unwrap_or_else(|| instance.span.clone()),
+                    "unknown consumer",
+                )
+                .help(
+                    crate::config::load::suggestion(consumer, QOS_CONSUMERS.iter().copied()).unwrap_or_else(|| {
+                        "back-end limits are set in the storage, front-end ones by the hypervisor".into()
+                    }),
+                ),
             );
         }
     }
-    let Some(Value::Map(specs)) = instance.attrs.get("specs") else { return };
+    let Some(Value::Map(specs)) = instance.attrs.get("specs") else {
+        return;
+    };
     if specs.is_empty() {
-        diagnostics.push(Diagnostic::error("`specs` of a QoS rule sets no limit").at(span.clone(), "empty").help("set at least one limit, like `total_iops_sec = 1000`"));
+        diagnostics.push(
+            Diagnostic::error("`specs` of a QoS rule sets no limit")
+                .at(span.clone(), "empty")
+                .help("set at least one limit, like `total_iops_sec = 1000`"),
+        );
     }
     for (key, value) in specs {
-        let key_span = instance.attr_spans.get(&format!("specs.{key}")).cloned().unwrap_or_else(|| span.clone());
+        let key_span = instance
+            .attr_spans
+            .get(&format!("specs.{key}"))
+            .cloned()
+            .unwrap_or_else(|| span.clone());
         if !QOS_KEYS.contains(&key.as_str()) {
             diagnostics.push(
                 Diagnostic::error(format!("unknown QoS key `{key}`"))
                     .at(key_span, "unknown key")
-                    .help(crate::config::load::suggestion(key, QOS_KEYS.iter().copied()).unwrap_or_else(|| format!("the keys are {}", QOS_KEYS.join(", ")))),
+                    .help(
+                        crate::config::load::suggestion(key, QOS_KEYS.iter().copied())
+                            .unwrap_or_else(|| format!("the keys are {}", QOS_KEYS.join(", "))),
+                    ),
             );
             continue;
         }
@@ -609,7 +775,13 @@ fn check_qos(instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
         for side in ["read", "write"] {
             let other = format!("{side}_{unit}");
             if specs.contains_key(&other) {
-                let at = |key: &str| instance.attr_spans.get(&format!("specs.{key}")).cloned().unwrap_or_else(|| span.clone());
+                let at = |key: &str| {
+                    instance
+                        .attr_spans
+                        .get(&format!("specs.{key}"))
+                        .cloned()
+                        .unwrap_or_else(|| span.clone())
+                };
                 diagnostics.push(
                     Diagnostic::error(format!("QoS keys `{total}` and `{other}` cannot be combined"))
                         .at(at(&other), format!("conflicts with `{total}`"))
@@ -621,9 +793,20 @@ fn check_qos(instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
     }
 }
 
-fn check_volume(desired: &Desired, by_address: &ByAddress<'_>, instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
+fn check_volume(
+    desired: &Desired,
+    by_address: &ByAddress<'_>,
+    instance: &ResourceInstance,
+    diagnostics: &mut Diagnostics,
+) {
     let what = resource_what(instance);
-    let span = |key: &str| instance.attr_spans.get(key).cloned().unwrap_or_else(|| instance.span.clone());
+    let span = |key: &str| {
+        instance
+            .attr_spans
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| instance.span.clone())
+    };
     let size = instance.attrs.get("size").and_then(Value::as_i64);
     if let Some(size) = size {
         if !(limits::SIZE_MIN_GIB..=limits::SIZE_MAX_GIB).contains(&size) {
@@ -638,13 +821,18 @@ fn check_volume(desired: &Desired, by_address: &ByAddress<'_>, instance: &Resour
             );
         }
     }
-    let Some(Value::Map(source)) = instance.attrs.get("source") else { return };
+    let Some(Value::Map(source)) = instance.attrs.get("source") else {
+        return;
+    };
     for key in source.keys() {
         if !SOURCE_KEYS.contains(&key.as_str()) {
             diagnostics.push(
                 Diagnostic::error(format!("unknown source kind `{key}`"))
                     .at(span(&format!("source.{key}")), "unknown key")
-                    .help(crate::config::load::suggestion(key, SOURCE_KEYS.iter().copied()).unwrap_or_else(|| format!("a source is one of {}", SOURCE_KEYS.join(", ")))),
+                    .help(
+                        crate::config::load::suggestion(key, SOURCE_KEYS.iter().copied())
+                            .unwrap_or_else(|| format!("a source is one of {}", SOURCE_KEYS.join(", "))),
+                    ),
             );
         }
     }
@@ -652,7 +840,13 @@ fn check_volume(desired: &Desired, by_address: &ByAddress<'_>, instance: &Resour
     if given.len() > 1 {
         diagnostics.push(
             Diagnostic::error(format!("{what} has {} sources; a volume has at most one", given.len()))
-                .at(span("source"), format!("{} given", given.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" and ")))
+                .at(
+                    span("source"),
+                    format!(
+                        "{} given",
+                        given.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" and ")
+                    ),
+                )
                 .help("keep one of snapshot, backup, image or volume"),
         );
         return;
@@ -667,12 +861,19 @@ fn check_volume(desired: &Desired, by_address: &ByAddress<'_>, instance: &Resour
         _ => None,
     };
     if let Some(kind) = expected {
-        let resource_refs: Vec<&Reference> = refs.iter().filter(|r| ResourceKind::from_name(&r.root).is_some()).collect();
-        let by_variable = resource_refs.is_empty() && refs.iter().any(|r| matches!(r.root.as_str(), "var" | "local" | "each"));
+        let resource_refs: Vec<&Reference> = refs
+            .iter()
+            .filter(|r| ResourceKind::from_name(&r.root).is_some())
+            .collect();
+        let by_variable =
+            resource_refs.is_empty() && refs.iter().any(|r| matches!(r.root.as_str(), "var" | "local" | "each"));
         if !by_variable && !resource_refs.iter().any(|r| r.root == kind.name()) {
             diagnostics.push(
                 Diagnostic::error(format!("`source.{key}` of {what} must refer to a {kind}"))
-                    .at(resource_refs.first().map_or_else(|| span("source"), |r| r.span.clone()), "wrong reference")
+                    .at(
+                        resource_refs.first().map_or_else(|| span("source"), |r| r.span.clone()),
+                        "wrong reference",
+                    )
                     .help(format!("write `source = {{ {key} = {kind}.NAME.id }}`")),
             );
             return;
@@ -692,21 +893,32 @@ fn check_volume(desired: &Desired, by_address: &ByAddress<'_>, instance: &Resour
             }
             Value::Unknown(_) => {}
             other => diagnostics.push(
-                Diagnostic::error(format!("`source.image` must be the path of an image file, got {}", describe_value(other)))
-                    .at(span("source"), "not a path"),
+                Diagnostic::error(format!(
+                    "`source.image` must be the path of an image file, got {}",
+                    describe_value(other)
+                ))
+                .at(span("source"), "not a path"),
             ),
         },
         "snapshot" | "volume" | "backup" => {
             let Some(size) = size else { return };
-            let Some(source_instance) = identity(value).and_then(|id| instance_of(by_address, &id)) else { return };
+            let Some(source_instance) = identity(value).and_then(|id| instance_of(by_address, &id)) else {
+                return;
+            };
             // The size of the data the new volume starts from: a snapshot's or backup's volume, or the cloned volume.
             let origin = if key.as_str() == "volume" {
                 Some(source_instance)
             } else {
-                source_instance.attrs.get("volume").and_then(identity).and_then(|id| instance_of(by_address, &id))
+                source_instance
+                    .attrs
+                    .get("volume")
+                    .and_then(identity)
+                    .and_then(|id| instance_of(by_address, &id))
             };
             let Some(origin) = origin else { return };
-            let Some(source_size) = origin.attrs.get("size").and_then(Value::as_i64) else { return };
+            let Some(source_size) = origin.attrs.get("size").and_then(Value::as_i64) else {
+                return;
+            };
             if size < source_size {
                 diagnostics.push(
                     Diagnostic::error(format!(
@@ -714,8 +926,17 @@ fn check_volume(desired: &Desired, by_address: &ByAddress<'_>, instance: &Resour
                         source_instance.address
                     ))
                     .at(span("size"), format!("{size} GiB is smaller than {source_size} GiB"))
-                    .related(origin.attr_spans.get("size").cloned().unwrap_or_else(|| origin.span.clone()), "source size set here")
-                    .help(format!("a volume made from a {key} must be at least as large as it: set `size = {source_size}` or more")),
+                    .related(
+                        origin
+                            .attr_spans
+                            .get("size")
+                            .cloned()
+                            .unwrap_or_else(|| origin.span.clone()),
+                        "source size set here",
+                    )
+                    .help(format!(
+                        "a volume made from a {key} must be at least as large as it: set `size = {source_size}` or more"
+                    )),
                 );
             }
         }

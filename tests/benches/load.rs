@@ -55,7 +55,11 @@ fn main() {
 
     let mut parse = Vec::new();
     let mut full = Vec::new();
+    let mut phases: [Vec<Duration>; 4] = Default::default();
     for _ in 0..RUNS {
+        for (i, d) in phase_times(&dir).into_iter().enumerate() {
+            phases[i].push(d);
+        }
         let start = Instant::now();
         let body = hcl_edit::parser::parse_body(&text).expect("the generated text parses");
         parse.push(start.elapsed());
@@ -67,35 +71,55 @@ fn main() {
         assert!(!loaded.diagnostics.has_errors(), "the generated configuration is valid");
         assert_eq!(loaded.desired.resources.len(), 2 * TYPES + 2 * VOLUMES);
     }
-    {
-        use blockform::config::{eval, load as l};
-        use blockform::diagnostics::{Diagnostics, SourceMap};
-        let t = Instant::now();
-        let mut sources = SourceMap::default();
-        let mut d = Diagnostics::default();
-        let files = l::load_dir(&dir, &mut sources, &mut d).unwrap();
-        let t1 = t.elapsed();
-        let config = eval::collect(&dir, files, &mut d);
-        let t2 = t.elapsed();
-        let desired = eval::evaluate(&config, &EvalOptions::default(), &mut sources, &mut d);
-        let t3 = t.elapsed();
-        blockform::model::validate(&desired, &mut d);
-        let t4 = t.elapsed();
-        drop(desired);
-        let t5 = t.elapsed();
-        drop(config);
-        let t6 = t.elapsed();
-        println!("phases: load {:?} collect {:?} eval {:?} validate {:?} drop desired {:?} drop config {:?}", t1, t2-t1, t3-t2, t4-t3, t5-t4, t6-t5);
-    }
     let _ = std::fs::remove_dir_all(&dir);
 
+    let [read, collect, evaluate, validate] = phases.map(median);
     let parse = median(parse);
     let full = median(full);
     #[allow(clippy::cast_precision_loss)]
     let mib = text.len() as f64 / 1_048_576.0;
     println!("configuration: {VOLUMES} volumes, {VOLUMES} snapshots, {TYPES} types, {TYPES} QoS rules ({mib:.1} MiB)");
-    println!("baseline  hcl-edit parse only:             {:>8.1} ms (median of {RUNS})", parse.as_secs_f64() * 1e3);
-    println!("blockform load + evaluate + validate:      {:>8.1} ms (median of {RUNS})", full.as_secs_f64() * 1e3);
-    println!("ratio to the parse baseline:               {:>8.2}x", full.as_secs_f64() / parse.as_secs_f64());
+    println!(
+        "baseline  hcl-edit parse only:             {:>8.1} ms (median of {RUNS})",
+        parse.as_secs_f64() * 1e3
+    );
+    println!(
+        "blockform load + evaluate + validate:      {:>8.1} ms (median of {RUNS})",
+        full.as_secs_f64() * 1e3
+    );
+    println!(
+        "ratio to the parse baseline:               {:>8.2}x",
+        full.as_secs_f64() / parse.as_secs_f64()
+    );
     println!("target:                                       300.0 ms");
+    println!(
+        "phases: read+parse {:.1} ms, collect {:.1} ms, evaluate {:.1} ms, validate {:.1} ms",
+        read.as_secs_f64() * 1e3,
+        collect.as_secs_f64() * 1e3,
+        evaluate.as_secs_f64() * 1e3,
+        validate.as_secs_f64() * 1e3
+    );
+}
+
+/// The time of each stage of `load`, run one after the other.
+fn phase_times(dir: &std::path::Path) -> [Duration; 4] {
+    use blockform::config::{eval, load as loader};
+    use blockform::diagnostics::{Diagnostics, SourceMap};
+    let mut sources = SourceMap::default();
+    let mut diagnostics = Diagnostics::default();
+    let start = Instant::now();
+    let files = loader::load_dir(dir, &mut sources, &mut diagnostics).expect("the generated configuration parses");
+    let read = start.elapsed();
+    let config = eval::collect(dir, files, &mut diagnostics);
+    let collect = start.elapsed();
+    let desired = eval::evaluate(&config, &EvalOptions::default(), &mut sources, &mut diagnostics);
+    let evaluate = start.elapsed();
+    blockform::model::validate(&desired, &mut diagnostics);
+    let validate = start.elapsed();
+    [
+        read,
+        collect.checked_sub(read).unwrap(),
+        evaluate.checked_sub(collect).unwrap(),
+        validate.checked_sub(evaluate).unwrap(),
+    ]
 }

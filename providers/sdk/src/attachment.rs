@@ -52,9 +52,6 @@ mod tests {
             device: None,
         };
         let json = serde_json::to_string(&state).unwrap();
-        assert_eq!(
-            serde_json::from_str::<AttachmentState>(&json).unwrap(),
-            state
-        );
+        assert_eq!(serde_json::from_str::<AttachmentState>(&json).unwrap(), state);
     }
 }

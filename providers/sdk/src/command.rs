@@ -60,9 +60,7 @@ impl Transport {
     pub fn remote(&self) -> Option<String> {
         match self {
             Self::Local => None,
-            Self::Ssh {
-                host, port, user, ..
-            } => {
+            Self::Ssh { host, port, user, .. } => {
                 let mut remote = destination(host, user.as_deref());
                 if let Some(port) = port {
                     remote = format!("{remote}:{port}");
@@ -206,8 +204,7 @@ impl CommandRunner {
             return Ok(output);
         }
         let command = Some(Box::new(self.context(argv, output.status, output.stderr)));
-        let ssh_failed = matches!(self.transport, Transport::Ssh { .. })
-            && output.status == Some(SSH_FAILURE_STATUS);
+        let ssh_failed = matches!(self.transport, Transport::Ssh { .. }) && output.status == Some(SSH_FAILURE_STATUS);
         Err(if ssh_failed {
             ProviderError::Transient {
                 reason: "ssh could not run the command".to_owned(),
@@ -235,17 +232,15 @@ impl CommandRunner {
             let reason = match &self.transport {
                 Transport::Local => format!("cannot start {}: {error}", context.invocation()),
                 Transport::Ssh { .. } => {
-                    format!(
-                        "cannot start `ssh` to run {}: {error}",
-                        context.invocation()
-                    )
+                    format!("cannot start `ssh` to run {}: {error}", context.invocation())
                 }
             };
             ProviderError::fatal(reason)
         })?;
         let pipes = match (child.stdout.take(), child.stderr.take()) {
-            (Some(stdout), Some(stderr)) => PipeReader::spawn(stdout)
-                .and_then(|stdout| Ok((stdout, PipeReader::spawn(stderr)?))),
+            (Some(stdout), Some(stderr)) => {
+                PipeReader::spawn(stdout).and_then(|stdout| Ok((stdout, PipeReader::spawn(stderr)?)))
+            }
             _ => Err(io::Error::other("its pipes were not created")),
         };
         let (stdout, stderr) = match pipes {
@@ -297,12 +292,7 @@ impl CommandRunner {
         })
     }
 
-    fn context<S: AsRef<str>>(
-        &self,
-        argv: &[S],
-        status: Option<i32>,
-        stderr: String,
-    ) -> CommandContext {
+    fn context<S: AsRef<str>>(&self, argv: &[S], status: Option<i32>, stderr: String) -> CommandContext {
         CommandContext {
             argv: argv.iter().map(|word| word.as_ref().to_owned()).collect(),
             remote: self.transport.remote(),
@@ -335,14 +325,9 @@ pub fn command_line<S: AsRef<str>>(argv: &[S]) -> String {
             let word = word.as_ref();
             let plain = !word.is_empty()
                 && word.chars().all(|c| {
-                    c.is_ascii_alphanumeric()
-                        || matches!(c, '_' | '-' | '.' | '/' | ':' | ',' | '=' | '+' | '@' | '%')
+                    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | ',' | '=' | '+' | '@' | '%')
                 });
-            if plain {
-                word.to_owned()
-            } else {
-                shell_quote(word)
-            }
+            if plain { word.to_owned() } else { shell_quote(word) }
         })
         .collect();
     words.join(" ")
@@ -371,10 +356,7 @@ fn validate_ssh_word(word: &str, what: &str) -> Result<()> {
         Some(format!("an ssh {what} must not be empty"))
     } else if word.starts_with('-') {
         Some(format!("an ssh {what} must not start with `-`"))
-    } else if word
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == '@')
-    {
+    } else if word.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@') {
         Some(format!(
             "an ssh {what} must not contain whitespace, control characters or `@`"
         ))
@@ -397,8 +379,7 @@ fn kill_and_reap(child: &mut Child) {
 }
 
 fn lossy(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes)
-        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+    String::from_utf8(bytes).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }
 
 fn lock(bytes: &Mutex<Vec<u8>>) -> MutexGuard<'_, Vec<u8>> {
@@ -528,10 +509,7 @@ mod tests {
             port: Some(2222),
             user: Some("blockform".into()),
             identity_file: Some("/etc/blockform/id_ed25519".into()),
-            extra_options: vec![
-                "StrictHostKeyChecking=accept-new".into(),
-                "ConnectTimeout=10".into(),
-            ],
+            extra_options: vec!["StrictHostKeyChecking=accept-new".into(), "ConnectTimeout=10".into()],
         })
         .unwrap();
         let argv = runner.process_argv(&[
@@ -568,14 +546,7 @@ mod tests {
         let runner = CommandRunner::new(ssh("10.0.0.7", None)).unwrap();
         assert_eq!(
             runner.process_argv(&["vgs"]),
-            [
-                "ssh",
-                "-o",
-                "BatchMode=yes",
-                "10.0.0.7",
-                "--",
-                "LC_ALL=C 'vgs'"
-            ]
+            ["ssh", "-o", "BatchMode=yes", "10.0.0.7", "--", "LC_ALL=C 'vgs'"]
         );
         assert_eq!(runner.transport().remote().as_deref(), Some("10.0.0.7"));
     }
@@ -599,10 +570,7 @@ mod tests {
                 ssh("-oProxyCommand=reboot", None),
                 "invalid name `-oProxyCommand=reboot`: an ssh host must not start with `-`",
             ),
-            (
-                ssh("", None),
-                "invalid name ``: an ssh host must not be empty",
-            ),
+            (ssh("", None), "invalid name ``: an ssh host must not be empty"),
             (
                 ssh("host one", None),
                 "invalid name `host one`: an ssh host must not contain whitespace, control characters or `@`",
@@ -616,10 +584,7 @@ mod tests {
                 "invalid name `a@b`: an ssh user must not contain whitespace, control characters or `@`",
             ),
         ] {
-            assert_eq!(
-                CommandRunner::new(transport).unwrap_err().to_string(),
-                message
-            );
+            assert_eq!(CommandRunner::new(transport).unwrap_err().to_string(), message);
         }
     }
 
@@ -661,9 +626,7 @@ mod tests {
             }
         );
 
-        let output = runner
-            .run(&["sh", "-c", "printf 'a\\nb'; echo warn >&2"])
-            .unwrap();
+        let output = runner.run(&["sh", "-c", "printf 'a\\nb'; echo warn >&2"]).unwrap();
         assert_eq!(output.stdout, b"a\nb");
         assert_eq!(output.stderr, "warn\n");
     }
@@ -679,10 +642,7 @@ mod tests {
     #[test]
     fn a_non_zero_exit_is_fatal_with_argv_status_and_stderr() {
         let error = CommandRunner::local().run(&["false"]).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "command failed: `false` exited with status 1"
-        );
+        assert_eq!(error.to_string(), "command failed: `false` exited with status 1");
         assert!(!error.is_retryable());
 
         let error = CommandRunner::local()
@@ -708,18 +668,14 @@ mod tests {
 
     #[test]
     fn output_returns_non_zero_exits_without_an_error() {
-        let output = CommandRunner::local()
-            .output(&["sh", "-c", "exit 7"])
-            .unwrap();
+        let output = CommandRunner::local().output(&["sh", "-c", "exit 7"]).unwrap();
         assert_eq!(output.status, Some(7));
         assert!(!output.success());
     }
 
     #[test]
     fn a_process_killed_by_a_signal_has_no_status() {
-        let error = CommandRunner::local()
-            .run(&["sh", "-c", "kill -9 $$"])
-            .unwrap_err();
+        let error = CommandRunner::local().run(&["sh", "-c", "kill -9 $$"]).unwrap_err();
         assert_eq!(
             error.to_string(),
             "command failed: `sh -c 'kill -9 $$'` was killed by a signal"
@@ -749,11 +705,7 @@ mod tests {
     #[test]
     fn large_stdout_and_stderr_are_drained_together() {
         let output = CommandRunner::local()
-            .run(&[
-                "sh",
-                "-c",
-                "head -c 300000 /dev/zero >&2; head -c 1000000 /dev/zero",
-            ])
+            .run(&["sh", "-c", "head -c 300000 /dev/zero >&2; head -c 1000000 /dev/zero"])
             .unwrap();
         assert_eq!(output.stdout.len(), 1_000_000);
         assert_eq!(output.stderr.len(), 300_000);
@@ -765,20 +717,10 @@ mod tests {
         let started = Instant::now();
         let error = runner.run(&["sleep", "5"]).unwrap_err();
         // Far below the 5 s the command would take: it was killed, not waited for.
-        assert!(
-            started.elapsed() < Duration::from_secs(4),
-            "{:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
         assert_eq!(error.to_string(), "`sleep 5` timed out after 200 ms");
         assert!(error.is_retryable());
-        assert!(matches!(
-            error,
-            ProviderError::TimedOut {
-                timeout_ms: 200,
-                ..
-            }
-        ));
+        assert!(matches!(error, ProviderError::TimedOut { timeout_ms: 200, .. }));
     }
 
     #[test]
@@ -800,11 +742,7 @@ mod tests {
         let started = Instant::now();
         // `sh` forks `sleep`, which keeps the pipes open after `sh` is killed.
         let error = runner.run(&["sh", "-c", "sleep 5; true"]).unwrap_err();
-        assert!(
-            started.elapsed() < Duration::from_secs(4),
-            "{:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
         assert!(matches!(error, ProviderError::TimedOut { .. }), "{error}");
     }
 
@@ -814,11 +752,7 @@ mod tests {
         let output = CommandRunner::local()
             .run(&["sh", "-c", "sleep 5 & echo started"])
             .unwrap();
-        assert!(
-            started.elapsed() < Duration::from_secs(4),
-            "{:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
         assert_eq!(output.stdout, b"started\n");
     }
 
@@ -844,11 +778,7 @@ mod tests {
         assert_eq!(command.argv, ["lvs", "--reportformat", "json"]);
         assert_eq!(command.remote.as_deref(), Some("nobody@127.0.0.1:1"));
         assert_eq!(command.status, Some(255));
-        assert!(
-            command.stderr.contains("Connection refused"),
-            "{}",
-            command.stderr
-        );
+        assert!(command.stderr.contains("Connection refused"), "{}", command.stderr);
         assert!(
             error.to_string().starts_with(
                 "temporary failure: ssh could not run the command: \

@@ -92,10 +92,7 @@ mod tests {
                 "attributes": {"pool": "volumes-ssd", "conf": "/etc/ceph/ceph.conf", "user": "admin"}
             })
         );
-        assert_eq!(
-            serde_json::from_value::<ProviderConfig>(json).unwrap(),
-            config
-        );
+        assert_eq!(serde_json::from_value::<ProviderConfig>(json).unwrap(), config);
     }
 
     #[test]
@@ -124,10 +121,7 @@ mod tests {
             }
         );
         let error = ceph_ssd().attributes_as::<LocalAttributes>().unwrap_err();
-        assert!(
-            error.to_string().contains("unknown field `conf`"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("unknown field `conf`"), "{error}");
     }
 
     #[test]

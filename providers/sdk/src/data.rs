@@ -28,10 +28,7 @@ impl ReadTarget {
     }
 
     /// A snapshot of the volume.
-    pub fn snapshot(
-        volume_backend_name: impl Into<String>,
-        snapshot_backend_name: impl Into<String>,
-    ) -> Self {
+    pub fn snapshot(volume_backend_name: impl Into<String>, snapshot_backend_name: impl Into<String>) -> Self {
         Self {
             volume_backend_name: volume_backend_name.into(),
             snapshot_backend_name: Some(snapshot_backend_name.into()),
@@ -62,15 +59,10 @@ pub trait VolumeWriter: Send {
     fn write_zeroes(&mut self, offset: u64, length: u64) -> Result<()> {
         const ZERO_CHUNK_BYTES: usize = 1 << 20;
         check_range(offset, length, self.size_bytes())?;
-        let zeros = vec![
-            0_u8;
-            usize::try_from(length)
-                .map_or(ZERO_CHUNK_BYTES, |length| length.min(ZERO_CHUNK_BYTES))
-        ];
+        let zeros = vec![0_u8; usize::try_from(length).map_or(ZERO_CHUNK_BYTES, |length| length.min(ZERO_CHUNK_BYTES))];
         let mut written = 0_u64;
         while written < length {
-            let chunk =
-                usize::try_from(length - written).map_or(zeros.len(), |left| left.min(zeros.len()));
+            let chunk = usize::try_from(length - written).map_or(zeros.len(), |left| left.min(zeros.len()));
             self.write_all_at(offset + written, &zeros[..chunk])?;
             written += chunk as u64;
         }

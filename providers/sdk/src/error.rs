@@ -171,10 +171,7 @@ impl ProviderError {
 
     /// A `NotFound` error without a command.
     pub fn not_found(object: ObjectRef) -> Self {
-        Self::NotFound {
-            object,
-            command: None,
-        }
+        Self::NotFound { object, command: None }
     }
 
     /// A `Fatal` error without a command.
@@ -235,11 +232,7 @@ mod tests {
     #[test]
     fn remote_commands_say_where_they_ran_and_quote_arguments() {
         let command = CommandContext {
-            argv: vec![
-                "lvchange".into(),
-                "--addtag".into(),
-                "owner=blockform x".into(),
-            ],
+            argv: vec!["lvchange".into(), "--addtag".into(), "owner=blockform x".into()],
             remote: Some("root@host1:22".into()),
             status: Some(5),
             stderr: String::new(),

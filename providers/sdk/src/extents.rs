@@ -149,10 +149,7 @@ mod tests {
                 ]
             })
         );
-        assert_eq!(
-            serde_json::from_value::<ChangedExtents>(json).unwrap(),
-            changed
-        );
+        assert_eq!(serde_json::from_value::<ChangedExtents>(json).unwrap(), changed);
     }
 
     #[test]
@@ -202,10 +199,7 @@ mod tests {
         };
         assert!(!changed.must_hash_everything());
         changed.normalize();
-        assert_eq!(
-            changed.extents,
-            [extent(0, 20), extent(500, 100), extent(990, 10)]
-        );
+        assert_eq!(changed.extents, [extent(0, 20), extent(500, 100), extent(990, 10)]);
         assert_eq!(changed.changed_bytes(), 130);
     }
 }

@@ -73,10 +73,7 @@ mod tests {
             json,
             r#"{"volume_backend_name":"volume-1","format":"qcow2","destination":"/srv/images/db.qcow2"}"#
         );
-        assert_eq!(
-            serde_json::from_str::<ImageExportSpec>(&json).unwrap(),
-            spec
-        );
+        assert_eq!(serde_json::from_str::<ImageExportSpec>(&json).unwrap(), spec);
 
         let image = ExportedImage {
             path: spec.destination,

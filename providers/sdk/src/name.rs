@@ -54,10 +54,7 @@ mod tests {
 
     fn reason(name: &str) -> String {
         match validate_backend_name(name) {
-            Err(ProviderError::InvalidName {
-                name: rejected,
-                reason,
-            }) => {
+            Err(ProviderError::InvalidName { name: rejected, reason }) => {
                 assert_eq!(rejected, name);
                 reason
             }
@@ -118,9 +115,7 @@ mod tests {
         ] {
             assert_eq!(
                 reason(name),
-                format!(
-                    "character `{character}` is not allowed; use letters, digits, `.`, `_` and `-`"
-                ),
+                format!("character `{character}` is not allowed; use letters, digits, `.`, `_` and `-`"),
                 "{name:?}"
             );
         }

@@ -97,10 +97,7 @@ mod tests {
             ObjectRef::new(ObjectKind::VolumeGroup, "vg-ssd").to_string(),
             "volume group `vg-ssd`"
         );
-        assert_eq!(
-            ObjectRef::volume("volume-1").to_string(),
-            "volume `volume-1`"
-        );
+        assert_eq!(ObjectRef::volume("volume-1").to_string(), "volume `volume-1`");
     }
 
     #[test]

@@ -77,11 +77,7 @@ pub trait Provider: Send + Sync {
     fn extend_volume(&self, backend_name: &str, new_size_gib: u64) -> Result<VolumeState>;
 
     /// Replaces the name, description, bootable flag, tags and metadata recorded with a volume.
-    fn update_volume_metadata(
-        &self,
-        backend_name: &str,
-        properties: &VolumeProperties,
-    ) -> Result<VolumeState>;
+    fn update_volume_metadata(&self, backend_name: &str, properties: &VolumeProperties) -> Result<VolumeState>;
 
     /// Deletes a detached volume without snapshots; a missing volume is success.
     fn delete_volume(&self, backend_name: &str) -> Result<()>;
@@ -99,11 +95,7 @@ pub trait Provider: Send + Sync {
     }
 
     /// Deletes a snapshot, flattening dependent clones first; a missing snapshot is success.
-    fn delete_snapshot(
-        &self,
-        volume_backend_name: &str,
-        snapshot_backend_name: &str,
-    ) -> Result<()> {
+    fn delete_snapshot(&self, volume_backend_name: &str, snapshot_backend_name: &str) -> Result<()> {
         let _ = (volume_backend_name, snapshot_backend_name);
         Err(unsupported(self.kind(), self.name(), "delete_snapshot"))
     }
@@ -135,32 +127,20 @@ pub trait Provider: Send + Sync {
     /// Starts tracking changes to a volume from now, under `marker_name`.
     fn create_change_marker(&self, backend_name: &str, marker_name: &str) -> Result<ChangeMarker> {
         let _ = (backend_name, marker_name);
-        Err(unsupported(
-            self.kind(),
-            self.name(),
-            "create_change_marker",
-        ))
+        Err(unsupported(self.kind(), self.name(), "create_change_marker"))
     }
 
     /// Stops tracking changes from a marker; a missing marker is success.
     fn delete_change_marker(&self, backend_name: &str, marker: &ChangeMarker) -> Result<()> {
         let _ = (backend_name, marker);
-        Err(unsupported(
-            self.kind(),
-            self.name(),
-            "delete_change_marker",
-        ))
+        Err(unsupported(self.kind(), self.name(), "delete_change_marker"))
     }
 
     /// Lists the ranges of `target` that may differ from `since` (or from zeros without it).
     ///
     /// The default answers with the whole volume and `ChangeSource::Unknown`, which is always
     /// correct: the backup then hashes every block.
-    fn changed_extents(
-        &self,
-        target: &ReadTarget,
-        since: Option<&ChangeMarker>,
-    ) -> Result<ChangedExtents> {
+    fn changed_extents(&self, target: &ReadTarget, since: Option<&ChangeMarker>) -> Result<ChangedExtents> {
         let _ = since;
         let size_bytes = self.open_reader(target)?.size_bytes();
         Ok(ChangedExtents::whole_volume(size_bytes))
@@ -230,21 +210,14 @@ mod tests {
         }
 
         fn create_volume(&self, spec: &VolumeSpec) -> Result<VolumeState> {
-            Err(ProviderError::fatal(format!(
-                "cannot create `{}`",
-                spec.backend_name
-            )))
+            Err(ProviderError::fatal(format!("cannot create `{}`", spec.backend_name)))
         }
 
         fn extend_volume(&self, backend_name: &str, _new_size_gib: u64) -> Result<VolumeState> {
             Err(ProviderError::not_found(ObjectRef::volume(backend_name)))
         }
 
-        fn update_volume_metadata(
-            &self,
-            backend_name: &str,
-            _properties: &VolumeProperties,
-        ) -> Result<VolumeState> {
+        fn update_volume_metadata(&self, backend_name: &str, _properties: &VolumeProperties) -> Result<VolumeState> {
             Err(ProviderError::not_found(ObjectRef::volume(backend_name)))
         }
 
@@ -286,12 +259,8 @@ mod tests {
                     description: None,
                 })
                 .unwrap_err(),
-            provider
-                .delete_snapshot("volume-1", "snapshot-1")
-                .unwrap_err(),
-            provider
-                .apply_qos("volume-1", &QosSpecs::default())
-                .unwrap_err(),
+            provider.delete_snapshot("volume-1", "snapshot-1").unwrap_err(),
+            provider.apply_qos("volume-1", &QosSpecs::default()).unwrap_err(),
             provider
                 .export_image(&ImageExportSpec {
                     volume_backend_name: "volume-1".into(),
@@ -363,9 +332,6 @@ mod tests {
             json,
             r#"{"snapshots":true,"clones":true,"changed_extents":true,"qos_backend":true,"images":false,"attachments":false}"#
         );
-        assert_eq!(
-            serde_json::from_str::<Capabilities>(&json).unwrap(),
-            capabilities
-        );
+        assert_eq!(serde_json::from_str::<Capabilities>(&json).unwrap(), capabilities);
     }
 }

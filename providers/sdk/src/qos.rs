@@ -63,10 +63,7 @@ impl QosSpecs {
 impl<K: Into<String>> FromIterator<(K, u64)> for QosSpecs {
     fn from_iter<I: IntoIterator<Item = (K, u64)>>(iter: I) -> Self {
         Self {
-            limits: iter
-                .into_iter()
-                .map(|(key, value)| (key.into(), value))
-                .collect(),
+            limits: iter.into_iter().map(|(key, value)| (key.into(), value)).collect(),
         }
     }
 }
@@ -123,10 +120,7 @@ mod tests {
             .into_iter()
             .collect();
         let json = serde_json::to_string(&specs).unwrap();
-        assert_eq!(
-            json,
-            r#"{"read_bytes_sec":104857600,"total_iops_sec":2000}"#
-        );
+        assert_eq!(json, r#"{"read_bytes_sec":104857600,"total_iops_sec":2000}"#);
         assert_eq!(serde_json::from_str::<QosSpecs>(&json).unwrap(), specs);
         assert_eq!(specs.get("total_iops_sec"), Some(2000));
     }
@@ -136,31 +130,19 @@ mod tests {
         let specs: QosSpecs = [("total_iops_sec", 1), ("total_iops", 1), ("iops_max", 1)]
             .into_iter()
             .collect();
-        assert_eq!(
-            specs.unknown_keys().collect::<Vec<_>>(),
-            ["iops_max", "total_iops"]
-        );
+        assert_eq!(specs.unknown_keys().collect::<Vec<_>>(), ["iops_max", "total_iops"]);
         assert!(QOS_KEYS.iter().all(|key| QosSpecs::is_known_key(key)));
     }
 
     #[test]
     fn consumers_are_spelled_as_in_the_spec() {
-        for consumer in [
-            QosConsumer::BackEnd,
-            QosConsumer::FrontEnd,
-            QosConsumer::Both,
-        ] {
+        for consumer in [QosConsumer::BackEnd, QosConsumer::FrontEnd, QosConsumer::Both] {
             let json = serde_json::to_string(&consumer).unwrap();
             assert_eq!(json, format!("\"{consumer}\""));
-            assert_eq!(
-                serde_json::from_str::<QosConsumer>(&json).unwrap(),
-                consumer
-            );
+            assert_eq!(serde_json::from_str::<QosConsumer>(&json).unwrap(), consumer);
         }
         assert_eq!(QosConsumer::default(), QosConsumer::BackEnd);
-        assert!(
-            QosConsumer::Both.applies_to_back_end() && QosConsumer::Both.applies_to_front_end()
-        );
+        assert!(QosConsumer::Both.applies_to_back_end() && QosConsumer::Both.applies_to_front_end());
         assert!(!QosConsumer::FrontEnd.applies_to_back_end());
         assert!(!QosConsumer::BackEnd.applies_to_front_end());
     }

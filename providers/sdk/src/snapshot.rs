@@ -126,10 +126,7 @@ mod tests {
                 "status": "available"
             })
         );
-        assert_eq!(
-            serde_json::from_value::<SnapshotState>(json).unwrap(),
-            state
-        );
+        assert_eq!(serde_json::from_value::<SnapshotState>(json).unwrap(), state);
     }
 
     #[test]
@@ -144,10 +141,7 @@ mod tests {
             (SnapshotStatus::ErrorDeleting, "error_deleting"),
         ] {
             assert_eq!(status.to_string(), spelling);
-            assert_eq!(
-                serde_json::to_string(&status).unwrap(),
-                format!("\"{spelling}\"")
-            );
+            assert_eq!(serde_json::to_string(&status).unwrap(), format!("\"{spelling}\""));
         }
     }
 

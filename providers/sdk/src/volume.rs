@@ -199,11 +199,7 @@ impl VolumeStatus {
     pub fn is_error(self) -> bool {
         matches!(
             self,
-            Self::Error
-                | Self::ErrorDeleting
-                | Self::ErrorBackingUp
-                | Self::ErrorRestoring
-                | Self::ErrorExtending
+            Self::Error | Self::ErrorDeleting | Self::ErrorBackingUp | Self::ErrorRestoring | Self::ErrorExtending
         )
     }
 }
