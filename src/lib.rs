@@ -5,3 +5,5 @@ pub mod cli;
 pub mod config;
 pub mod diagnostics;
 pub mod model;
+pub mod state;
+pub mod plan;

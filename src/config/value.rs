@@ -189,3 +189,64 @@ impl fmt::Display for Value {
         }
     }
 }
+
+/// The key that marks an unknown value in saved plans: `{"$unknown": "volume.db.id"}`.
+pub const UNKNOWN_MARKER: &str = "$unknown";
+
+impl serde::Serialize for Value {
+    /// Serialises as JSON would show it; unknown values keep their origin under
+    /// [`UNKNOWN_MARKER`] so a saved plan keeps them.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Value::Null => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Number(n) => match self.as_i64() {
+                Some(i) => serializer.serialize_i64(i),
+                None => serializer.serialize_f64(*n),
+            },
+            Value::String(s) => serializer.serialize_str(s),
+            Value::List(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Value::Map(map) => {
+                let mut out = serializer.serialize_map(Some(map.len()))?;
+                for (k, v) in map {
+                    out.serialize_entry(k, v)?;
+                }
+                out.end()
+            }
+            Value::Unknown(origin) => {
+                let mut out = serializer.serialize_map(Some(1))?;
+                out.serialize_entry(UNKNOWN_MARKER, origin)?;
+                out.end()
+            }
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        let json = serde_json::Value::deserialize(deserializer)?;
+        Ok(from_marked_json(&json))
+    }
+}
+
+fn from_marked_json(json: &serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Object(map) => {
+            if map.len() == 1 {
+                if let Some(serde_json::Value::String(origin)) = map.get(UNKNOWN_MARKER) {
+                    return Value::Unknown(origin.clone());
+                }
+            }
+            Value::Map(map.iter().map(|(k, v)| (k.clone(), from_marked_json(v))).collect())
+        }
+        serde_json::Value::Array(items) => Value::List(items.iter().map(from_marked_json).collect()),
+        other => Value::from_json(other),
+    }
+}

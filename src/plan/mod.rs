@@ -1,0 +1,7 @@
+//! Plans: what would change, and why. `diff` compares the desired configuration with state
+//! (and, where providers can tell, reality) and produces a [`Plan`]; the storage rules that no
+//! anchor enforces (SPEC §4) are checked here, before anything is touched.
+
+mod model;
+
+pub use model::{Action, Change, Drift, OutputChange, Plan, PlanMode, Reason, StorageAction, Summary};
