@@ -7,3 +7,5 @@ pub mod diagnostics;
 pub mod model;
 pub mod state;
 pub mod plan;
+pub mod graph;
+pub mod render;

@@ -6,4 +6,5 @@ mod test_cli;
 mod test_fmt;
 mod test_language;
 mod test_loader_properties;
+mod test_plan;
 mod test_validate;

@@ -181,6 +181,8 @@ pub struct Desired {
     pub outputs: IndexMap<String, OutputValue>,
     /// Import blocks.
     pub imports: Vec<ImportInstance>,
+    /// Variables that have no value from any source (unknown unless `MissingVars::Error`).
+    pub unset_variables: Vec<String>,
 }
 
 impl Desired {
@@ -533,7 +535,8 @@ pub fn evaluate(
         base_dir: config.dir.clone(),
         ..Desired::default()
     };
-    env.vars = super::vars::resolve(config, &options.vars, options.missing_vars, sources, diagnostics);
+    env.vars =
+        super::vars::resolve(config, &options.vars, options.missing_vars, sources, diagnostics, &mut desired.unset_variables);
     desired.variables.clone_from(&env.vars);
     check_variable_validations(config, &env, diagnostics);
     env.declared_locals = config.locals.iter().map(|(a, _)| a.name.clone()).collect();

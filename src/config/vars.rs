@@ -81,6 +81,7 @@ pub fn resolve(
     missing: MissingVars,
     sources: &mut SourceMap,
     diagnostics: &mut Diagnostics,
+    unset: &mut Vec<String>,
 ) -> IndexMap<String, Value> {
     let mut assigned: IndexMap<String, Source> = IndexMap::new();
     for (name, raw) in &inputs.env {
@@ -164,6 +165,7 @@ pub fn resolve(
                         }
                     }
                 } else {
+                    unset.push(variable.name.clone());
                     if missing == MissingVars::Error {
                         diagnostics.push(
                         Diagnostic::error(format!("no value for required variable `{}`", variable.name))

@@ -2,6 +2,9 @@
 //! (and, where providers can tell, reality) and produces a [`Plan`]; the storage rules that no
 //! anchor enforces (SPEC §4) are checked here, before anything is touched.
 
+mod diff;
 mod model;
+pub mod saved;
 
+pub use diff::{Observed, PlanInputs, PlanOptions, diff, new_backend_id, state_attributes};
 pub use model::{Action, Change, Drift, OutputChange, Plan, PlanMode, Reason, StorageAction, Summary};

@@ -1,0 +1,1 @@
+//! The operation graph of a plan (being written).

@@ -1,0 +1,586 @@
+//! The diff: desired configuration × prior state × observed reality → [`Plan`].
+//!
+//! Pure: no I/O. Refresh results come in as [`Observed`] values; the storage rules of SPEC §4
+//! (shrink, bootable while attached, type changes across back ends, `prevent_destroy`, …) are
+//! reported as diagnostics at the attribute that causes them.
+
+use std::collections::{HashMap, HashSet};
+
+use indexmap::IndexMap;
+
+use super::model::{Action, Change, Drift, OutputChange, Plan, PlanMode, Reason, StorageAction};
+use crate::config::eval::{Desired, ResourceInstance};
+use crate::config::value::{Value, ValueMap};
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::model::{Address, InstanceKey, ResourceKind, resource_schema};
+use crate::state::{OutputState, ResourceState};
+
+/// What a refresh found for one object in state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observed {
+    /// The object exists with these attributes (only those the provider can read).
+    Exists(ValueMap),
+    /// The object is gone.
+    Missing,
+}
+
+/// How to plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Normal, destroy or refresh-only.
+    pub mode: PlanMode,
+    /// `--target`: only these addresses (and what they depend on).
+    pub targets: Vec<Address>,
+    /// `--replace`: replace these even if nothing changed.
+    pub replace: Vec<Address>,
+}
+
+/// Everything the diff looks at.
+pub struct PlanInputs<'a> {
+    /// The evaluated configuration (with ids of existing objects filled in from state).
+    pub desired: &'a Desired,
+    /// Resources in state.
+    pub prior: &'a [ResourceState],
+    /// Outputs in state.
+    pub prior_outputs: &'a std::collections::BTreeMap<String, OutputState>,
+    /// Refresh results by address (absent: not refreshed).
+    pub observed: &'a HashMap<String, Observed>,
+    /// State lineage and serial the plan is made against.
+    pub lineage: String,
+    /// See `lineage`.
+    pub serial: u64,
+}
+
+/// Attributes that force a replacement when they change, per kind.
+fn forces_replacement(kind: ResourceKind, attr: &str) -> bool {
+    match kind {
+        ResourceKind::Qos | ResourceKind::VolumeType | ResourceKind::BackupPolicy => false,
+        ResourceKind::Volume => attr == "source",
+        ResourceKind::Attachment => matches!(attr, "volume" | "instance" | "host" | "device"),
+        ResourceKind::Snapshot => attr == "volume",
+        ResourceKind::Backup => matches!(attr, "volume" | "store" | "mode"),
+        ResourceKind::Image => matches!(attr, "volume" | "format"),
+    }
+}
+
+/// Attributes that only matter when an object is created (changing them later does nothing).
+fn create_only(kind: ResourceKind, attr: &str) -> bool {
+    attr == "force" && matches!(kind, ResourceKind::Snapshot | ResourceKind::Backup | ResourceKind::Image)
+}
+
+/// Builds the plan. Errors (storage rules, `prevent_destroy`) are reported into `diagnostics`;
+/// the plan is still returned so callers can show what was planned.
+pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Diagnostics) -> Plan {
+    let desired = inputs.desired;
+    let mut plan = Plan {
+        mode: options.mode,
+        lineage: inputs.lineage.clone(),
+        serial: inputs.serial,
+        variables: desired.variables.clone(),
+        targets: options.targets.iter().map(ToString::to_string).collect(),
+        ..Plan::default()
+    };
+    let prior_by_address: HashMap<&str, &ResourceState> = inputs.prior.iter().map(|r| (r.address.as_str(), r)).collect();
+    let by_id: HashMap<&str, &ResourceState> = inputs.prior.iter().map(|r| (r.backend_id.as_str(), r)).collect();
+    let context = Context::new(desired, inputs.prior, &by_id);
+
+    // Drift: state compared with what the refresh saw.
+    let mut current: HashMap<&str, Option<ValueMap>> = HashMap::new();
+    for resource in inputs.prior {
+        let before = state_attributes(resource);
+        match inputs.observed.get(&resource.address) {
+            Some(Observed::Missing) => {
+                if let Some(address) = Address::parse(&resource.address) {
+                    plan.drift.push(Drift { address, before, after: None });
+                }
+                current.insert(resource.address.as_str(), None);
+            }
+            Some(Observed::Exists(seen)) => {
+                let mut after = before.clone();
+                for (k, v) in seen {
+                    after.insert(k.clone(), v.clone());
+                }
+                if after != before {
+                    if let Some(address) = Address::parse(&resource.address) {
+                        plan.drift.push(Drift { address, before, after: Some(after.clone()) });
+                    }
+                }
+                current.insert(resource.address.as_str(), Some(after));
+            }
+            None => {
+                current.insert(resource.address.as_str(), Some(before));
+            }
+        }
+    }
+
+    if options.mode == PlanMode::RefreshOnly {
+        plan.outputs = output_changes(desired, inputs.prior_outputs);
+        return plan;
+    }
+
+    let in_config: HashSet<String> = desired.resources.iter().map(|r| r.address.to_string()).collect();
+    if options.mode == PlanMode::Normal {
+        for instance in &desired.resources {
+            let address = instance.address.to_string();
+            let prior = prior_by_address.get(address.as_str()).copied();
+            let before = prior.and_then(|p| current.get(p.address.as_str()).cloned().flatten());
+            let change = plan_instance(instance, prior, before, options, &context, diagnostics);
+            plan.changes.push(change);
+        }
+    }
+    // Objects in state that the configuration no longer has (or all of them, for destroy).
+    let mut deletes: Vec<Change> = Vec::new();
+    for resource in inputs.prior {
+        if options.mode == PlanMode::Normal && in_config.contains(&resource.address) {
+            continue;
+        }
+        let Some(address) = Address::parse(&resource.address) else { continue };
+        let Some(before) = current.get(resource.address.as_str()).cloned().flatten() else {
+            // Gone already: nothing to delete; the refresh drops it from state.
+            continue;
+        };
+        let reason = if options.mode == PlanMode::Destroy {
+            Reason::DeleteBecauseDestroyMode
+        } else {
+            let same_block = desired.resources.iter().find(|r| r.address.kind == address.kind && r.address.name == address.name);
+            match (same_block.map(|r| &r.address.key), &address.key) {
+                (Some(InstanceKey::Index(_)), _) | (_, InstanceKey::Index(_)) if same_block.is_some() => Reason::DeleteBecauseCountIndex,
+                (Some(InstanceKey::Key(_)), _) | (_, InstanceKey::Key(_)) if same_block.is_some() => Reason::DeleteBecauseEachKey,
+                _ => Reason::DeleteBecauseNoResourceConfig,
+            }
+        };
+        let lifecycle_block = desired.resources.iter().find(|r| r.address == address);
+        if let Some(instance) = lifecycle_block {
+            if instance.lifecycle.prevent_destroy {
+                diagnostics.push(prevent_destroy_error(instance, "destroy"));
+            }
+        }
+        deletes.push(Change {
+            data_loss: address.kind.holds_data(),
+            storage: (address.kind == ResourceKind::Attachment).then_some(StorageAction::Detach),
+            notes: Vec::new(),
+            provider: resource.provider.clone(),
+            backend_id: Some(resource.backend_id.clone()),
+            depends_on: resource.dependencies.iter().filter_map(|d| Address::parse(d)).collect(),
+            address,
+            action: Action::Delete,
+            reason: Some(reason),
+            before: Some(before),
+            after: None,
+            replace_paths: Vec::new(),
+        });
+    }
+    plan.changes.extend(deletes);
+
+    if !options.targets.is_empty() {
+        apply_targets(&mut plan, &options.targets);
+    }
+    check_types_in_use(&plan, &context, diagnostics);
+    plan.outputs = if options.mode == PlanMode::Destroy {
+        inputs
+            .prior_outputs
+            .iter()
+            .map(|(name, o)| OutputChange { name: name.clone(), before: Some(Value::from_json(&o.value)), after: None, sensitive: o.sensitive })
+            .collect()
+    } else {
+        output_changes(desired, inputs.prior_outputs)
+    };
+    plan
+}
+
+/// The attributes of a state record as values.
+pub fn state_attributes(resource: &ResourceState) -> ValueMap {
+    resource.attributes.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect()
+}
+
+/// Lookups the diff needs across resources.
+struct Context<'a> {
+    desired: &'a Desired,
+    by_id: &'a HashMap<&'a str, &'a ResourceState>,
+    /// Volumes (by identity: id or unknown origin) that an attachment attaches, in config or state.
+    attached: HashSet<String>,
+    /// Desired instances by address text.
+    by_address: HashMap<String, &'a ResourceInstance>,
+}
+
+impl<'a> Context<'a> {
+    fn new(desired: &'a Desired, prior: &'a [ResourceState], by_id: &'a HashMap<&'a str, &'a ResourceState>) -> Context<'a> {
+        let mut attached = HashSet::new();
+        for r in desired.resources.iter().filter(|r| r.address.kind == ResourceKind::Attachment) {
+            if let Some(id) = r.attrs.get("volume").and_then(identity) {
+                attached.insert(id);
+            }
+        }
+        for r in prior.iter().filter(|r| r.address.starts_with("attachment.")) {
+            if let Some(serde_json::Value::String(id)) = r.attributes.get("volume") {
+                attached.insert(id.clone());
+            }
+        }
+        let by_address = desired.resources.iter().map(|r| (r.address.to_string(), r)).collect();
+        Context { desired, by_id, attached, by_address }
+    }
+
+    /// The desired instance a reference value points at (an unknown origin or a known id).
+    fn referenced(&self, value: &Value) -> Option<&'a ResourceInstance> {
+        match value {
+            Value::Unknown(origin) => self.by_address.get(origin.strip_suffix(".id")?).copied(),
+            Value::String(id) => {
+                let state = self.by_id.get(id.as_str())?;
+                self.by_address.get(&state.address).copied()
+            }
+            _ => None,
+        }
+    }
+
+    /// The provider block name that carries a resource: a volume through its type's backend,
+    /// a snapshot or image through its volume, a backup through its store.
+    fn provider_of(&self, instance: &ResourceInstance) -> Option<String> {
+        match instance.address.kind {
+            ResourceKind::VolumeType => instance.attrs.get("backend").and_then(Value::as_str).map(str::to_owned),
+            ResourceKind::Volume => self.referenced(instance.attrs.get("type")?).and_then(|t| self.provider_of(t)),
+            ResourceKind::Snapshot | ResourceKind::Image => {
+                self.referenced(instance.attrs.get("volume")?).and_then(|v| self.provider_of(v))
+            }
+            ResourceKind::Backup | ResourceKind::BackupPolicy => instance.attrs.get("store").and_then(Value::as_str).map(str::to_owned),
+            ResourceKind::Attachment => instance.attrs.get("host").and_then(Value::as_str).map(str::to_owned),
+            ResourceKind::Qos => None,
+        }
+    }
+
+    fn is_attached(&self, instance: &ResourceInstance, before: Option<&ValueMap>) -> bool {
+        let mut ids = vec![format!("{}.id", instance.address)];
+        if let Some(Value::String(id)) = before.and_then(|b| b.get("id")) {
+            ids.push(id.clone());
+        }
+        ids.iter().any(|id| self.attached.contains(id))
+    }
+}
+
+fn identity(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Unknown(origin) if !origin.is_empty() => Some(origin.clone()),
+        _ => None,
+    }
+}
+
+/// A new deterministic back-end name for an object of this kind (`volume-<uuid>`).
+pub fn new_backend_id(kind: ResourceKind) -> String {
+    let prefix = match kind {
+        ResourceKind::VolumeType => "type",
+        ResourceKind::BackupPolicy => "policy",
+        other => other.name(),
+    };
+    format!("{prefix}-{}", uuid::Uuid::new_v4())
+}
+
+fn plan_instance(
+    instance: &ResourceInstance,
+    prior: Option<&ResourceState>,
+    before: Option<ValueMap>,
+    options: &PlanOptions,
+    context: &Context<'_>,
+    diagnostics: &mut Diagnostics,
+) -> Change {
+    let kind = instance.address.kind;
+    let provider = context.provider_of(instance).or_else(|| prior.and_then(|p| p.provider.clone()));
+    let depends_on: Vec<Address> =
+        instance.depends_on.iter().map(|(k, n)| Address::new(*k, n.clone())).collect();
+    let mut change = Change {
+        address: instance.address.clone(),
+        action: Action::NoOp,
+        storage: None,
+        reason: None,
+        before: None,
+        after: None,
+        replace_paths: Vec::new(),
+        data_loss: false,
+        notes: Vec::new(),
+        provider,
+        backend_id: None,
+        depends_on,
+    };
+    let schema = resource_schema(kind);
+    let Some(before) = before else {
+        // New (or gone outside blockform and created again).
+        change.action = Action::Create;
+        if prior.is_some() {
+            change.reason = Some(Reason::CreateBecauseMissing);
+        }
+        change.backend_id = Some(new_backend_id(kind));
+        let mut after = instance.attrs.clone();
+        for computed in schema.computed {
+            after.insert((*computed).to_owned(), Value::Unknown(format!("{}.{computed}", instance.address)));
+        }
+        change.after = Some(after);
+        change.storage = match kind {
+            ResourceKind::Attachment => Some(StorageAction::Attach),
+            ResourceKind::Backup => Some(StorageAction::Backup),
+            ResourceKind::Volume if instance.attrs.get("source").and_then(Value::as_map).is_some_and(|s| s.contains_key("backup")) => {
+                Some(StorageAction::Restore)
+            }
+            _ => None,
+        };
+        check_source_size(instance, context, diagnostics);
+        return change;
+    };
+    let prior = prior.expect("a before value comes from a prior record");
+    change.backend_id = Some(prior.backend_id.clone());
+
+    // The desired attributes, with what lifecycle.ignore_changes keeps and computed ones from state.
+    let mut after = instance.attrs.clone();
+    for name in &instance.lifecycle.ignore_changes {
+        if let Some(old) = before.get(name) {
+            after.insert(name.clone(), old.clone());
+        }
+    }
+    for computed in schema.computed {
+        if let Some(old) = before.get(*computed) {
+            after.insert((*computed).to_owned(), old.clone());
+        }
+    }
+    let changed: Vec<&str> = schema
+        .attrs
+        .iter()
+        .map(|a| a.name)
+        .filter(|name| !create_only(kind, name))
+        .filter(|name| after.get(*name).unwrap_or(&Value::Null) != before.get(*name).unwrap_or(&Value::Null))
+        .collect();
+
+    let replace_requested = options.replace.iter().any(|r| r == &instance.address);
+    let mut replace = replace_requested;
+    if replace_requested {
+        change.reason = Some(Reason::ReplaceByRequest);
+    }
+    for name in &changed {
+        if forces_replacement(kind, name) {
+            replace = true;
+            change.replace_paths.push((*name).to_owned());
+            change.reason.get_or_insert(Reason::ReplaceBecauseCannotUpdate);
+        }
+    }
+    if kind == ResourceKind::Volume {
+        plan_volume_update(instance, &before, &after, &changed, context, &mut change, &mut replace, diagnostics);
+    }
+    if kind == ResourceKind::Qos && changed.contains(&"specs") {
+        let consumer = after.get("consumer").and_then(Value::as_str).unwrap_or("back-end");
+        if consumer != "back-end" {
+            change.notes.push(
+                "front-end limits reach attached volumes only after they are re-attached".to_owned(),
+            );
+        }
+        if consumer != "front-end" {
+            change.notes.push("the new back-end limits are pushed to every volume of the types that use this rule".to_owned());
+        }
+    }
+    change.before = Some(before);
+    change.after = Some(after);
+    if replace {
+        change.action = if instance.lifecycle.create_before_destroy { Action::CreateThenDelete } else { Action::DeleteThenCreate };
+        change.data_loss = kind.holds_data();
+        change.storage = None;
+        if instance.lifecycle.prevent_destroy {
+            diagnostics.push(prevent_destroy_error(instance, "replace"));
+        }
+        // The replacement is a new object with a new name; the old one is deleted.
+        if let Some(after) = change.after.as_mut() {
+            for computed in schema.computed {
+                after.insert((*computed).to_owned(), Value::Unknown(format!("{}.{computed}", instance.address)));
+            }
+        }
+    } else if !changed.is_empty() {
+        change.action = Action::Update;
+    }
+    change
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_volume_update(
+    instance: &ResourceInstance,
+    before: &ValueMap,
+    after: &ValueMap,
+    changed: &[&str],
+    context: &Context<'_>,
+    change: &mut Change,
+    replace: &mut bool,
+    diagnostics: &mut Diagnostics,
+) {
+    let span = |key: &str| instance.attr_spans.get(key).cloned().unwrap_or_else(|| instance.span.clone());
+    let attached = context.is_attached(instance, Some(before));
+    if changed.contains(&"size") {
+        let old = before.get("size").and_then(Value::as_i64);
+        let new = after.get("size").and_then(Value::as_i64);
+        if let (Some(old), Some(new)) = (old, new) {
+            if new < old {
+                diagnostics.push(
+                    Diagnostic::error(format!("`{}` cannot shrink from {old} GiB to {new} GiB", instance.address))
+                        .at(span("size"), format!("{new} GiB is smaller than the current {old} GiB"))
+                        .help(format!(
+                            "volumes only grow; keep `size = {old}` or more, or create a new, smaller volume and copy the data"
+                        )),
+                );
+            } else {
+                change.storage = Some(StorageAction::Extend {
+                    from_gib: u64::try_from(old).unwrap_or(0),
+                    to_gib: u64::try_from(new).unwrap_or(0),
+                });
+                if attached {
+                    change.notes.push(format!(
+                        "`{}` is attached: grow the file system inside the guest to use the new space",
+                        instance.address
+                    ));
+                }
+            }
+        }
+    }
+    if changed.contains(&"bootable") && attached {
+        diagnostics.push(
+            Diagnostic::error(format!("`bootable` of `{}` cannot change while the volume is attached", instance.address))
+                .at(span("bootable"), "volume is attached")
+                .help("detach the volume first (remove its attachment), apply, then change `bootable`"),
+        );
+    }
+    if changed.contains(&"type") {
+        let old_type = before.get("type").cloned().unwrap_or(Value::Null);
+        let new_type = after.get("type").cloned().unwrap_or(Value::Null);
+        let old_backend = old_type.as_str().and_then(|id| context.by_id.get(id)).and_then(|t| t.provider.clone());
+        let new_backend = context.referenced(&new_type).and_then(|t| context.provider_of(t));
+        if old_backend.is_some() && new_backend.is_some() && old_backend != new_backend {
+            *replace = true;
+            change.reason = Some(Reason::ReplaceBecauseBackendChanged);
+            change.replace_paths.push("type".to_owned());
+            change.notes.push(format!(
+                "the new type lives on back end `{}`, the volume on `{}`: its data does not move",
+                new_backend.unwrap_or_default(),
+                old_backend.unwrap_or_default()
+            ));
+        } else if change.storage.is_none() {
+            change.storage = Some(StorageAction::Retype {
+                from: old_type.to_template_string().unwrap_or_default(),
+                to: new_type.to_template_string().unwrap_or_else(|| new_type.to_string()),
+            });
+        }
+    }
+}
+
+fn check_source_size(instance: &ResourceInstance, context: &Context<'_>, diagnostics: &mut Diagnostics) {
+    if instance.address.kind != ResourceKind::Volume {
+        return;
+    }
+    let Some(size) = instance.attrs.get("size").and_then(Value::as_i64) else { return };
+    let Some(source) = instance.attrs.get("source").and_then(Value::as_map) else { return };
+    for key in ["snapshot", "backup", "volume"] {
+        let Some(Value::String(id)) = source.get(key) else { continue };
+        let Some(state) = context.by_id.get(id.as_str()) else { continue };
+        let source_size = state.attributes.get("size").and_then(serde_json::Value::as_i64);
+        if let Some(source_size) = source_size {
+            if size < source_size {
+                let span = instance.attr_spans.get("size").cloned().unwrap_or_else(|| instance.span.clone());
+                diagnostics.push(
+                    Diagnostic::error(format!(
+                        "`{}` is {size} GiB but its source `{}` holds {source_size} GiB",
+                        instance.address, state.address
+                    ))
+                    .at(span, format!("{size} GiB is smaller than {source_size} GiB"))
+                    .help(format!("a volume made from a {key} must be at least as large as it: set `size = {source_size}` or more")),
+                );
+            }
+        }
+    }
+}
+
+fn prevent_destroy_error(instance: &ResourceInstance, what: &str) -> Diagnostic {
+    Diagnostic::error(format!("`{}` has `lifecycle.prevent_destroy` set, but this plan would {what} it", instance.address))
+        .at(instance.span.clone(), "prevent_destroy = true")
+        .help("change the configuration so the object is kept, or remove `prevent_destroy` if you really mean to destroy it")
+}
+
+/// A type's `backend` and `extra_specs` cannot change while volumes use it.
+fn check_types_in_use(plan: &Plan, context: &Context<'_>, diagnostics: &mut Diagnostics) {
+    for change in plan.changes.iter().filter(|c| c.address.kind == ResourceKind::VolumeType && c.action == Action::Update) {
+        let (Some(before), Some(after)) = (&change.before, &change.after) else { continue };
+        let locked: Vec<&str> =
+            ["backend", "extra_specs"].into_iter().filter(|k| before.get(*k) != after.get(*k)).collect();
+        if locked.is_empty() {
+            continue;
+        }
+        let type_id = change.backend_id.clone().unwrap_or_default();
+        let users: Vec<String> = context
+            .desired
+            .resources
+            .iter()
+            .filter(|r| r.address.kind == ResourceKind::Volume)
+            .filter(|r| r.attrs.get("type").and_then(Value::as_str) == Some(type_id.as_str()))
+            .map(|r| format!("`{}`", r.address))
+            .collect();
+        if users.is_empty() {
+            continue;
+        }
+        let Some(instance) = context.by_address.get(&change.address.to_string()) else { continue };
+        let span = instance.attr_spans.get(locked[0]).cloned().unwrap_or_else(|| instance.span.clone());
+        diagnostics.push(
+            Diagnostic::error(format!(
+                "`{}` cannot change `{}` while volumes use it: {}",
+                change.address,
+                locked.join("` and `"),
+                users.join(", ")
+            ))
+            .at(span, "type in use")
+            .help("create a new volume type and move the volumes to it (a retype), then change or remove this one"),
+        );
+    }
+}
+
+fn output_changes(desired: &Desired, prior: &std::collections::BTreeMap<String, OutputState>) -> Vec<OutputChange> {
+    let mut out: Vec<OutputChange> = desired
+        .outputs
+        .iter()
+        .map(|(name, o)| OutputChange {
+            name: name.clone(),
+            before: prior.get(name).map(|p| Value::from_json(&p.value)),
+            after: Some(o.value.clone()),
+            sensitive: o.sensitive,
+        })
+        .collect();
+    for (name, o) in prior {
+        if !desired.outputs.contains_key(name) {
+            out.push(OutputChange { name: name.clone(), before: Some(Value::from_json(&o.value)), after: None, sensitive: o.sensitive });
+        }
+    }
+    out
+}
+
+/// Keeps only the targeted changes and what they depend on (transitively); the rest become
+/// no-ops that are left out of the plan.
+fn apply_targets(plan: &mut Plan, targets: &[Address]) {
+    let matches = |address: &Address, target: &Address| {
+        address.kind == target.kind && address.name == target.name && (target.key == InstanceKey::None || address.key == target.key)
+    };
+    let mut keep: HashSet<usize> = HashSet::new();
+    let mut queue: Vec<usize> =
+        plan.changes.iter().enumerate().filter(|(_, c)| targets.iter().any(|t| matches(&c.address, t))).map(|(i, _)| i).collect();
+    let mut by_block: IndexMap<(ResourceKind, String), Vec<usize>> = IndexMap::new();
+    for (i, c) in plan.changes.iter().enumerate() {
+        by_block.entry((c.address.kind, c.address.name.clone())).or_default().push(i);
+    }
+    while let Some(i) = queue.pop() {
+        if !keep.insert(i) {
+            continue;
+        }
+        for dep in &plan.changes[i].depends_on {
+            if let Some(indices) = by_block.get(&(dep.kind, dep.name.clone())) {
+                queue.extend(indices.iter().copied().filter(|j| !keep.contains(j)));
+            }
+        }
+    }
+    let mut index = 0;
+    plan.changes.retain(|_| {
+        let kept = keep.contains(&index);
+        index += 1;
+        kept
+    });
+    plan.warnings.push(
+        "resource targeting is in effect: the plan may be incomplete; use --target only to recover from mistakes, not routinely"
+            .to_owned(),
+    );
+}

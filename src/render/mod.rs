@@ -1,0 +1,1 @@
+//! Rendering plans for people and machines (being written).
