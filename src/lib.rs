@@ -9,3 +9,6 @@ pub mod state;
 pub mod plan;
 pub mod graph;
 pub mod render;
+pub mod apply;
+pub mod providers;
+pub mod refresh;

@@ -2,9 +2,12 @@
 //! binary and assert what a person sees: exit codes, stdout and stderr.
 
 mod common;
+mod test_apply;
 mod test_cli;
 mod test_fmt;
 mod test_language;
 mod test_loader_properties;
 mod test_plan;
+mod test_state;
+mod test_state_cli;
 mod test_validate;

@@ -1,8 +1,16 @@
 //! The command line: clap definitions, one file per command, and the mapping of results to
 //! exit codes. Only this module (through [`printer`]) writes to the terminal.
 
+mod apply;
 mod fmt;
+mod force_unlock;
+mod graph;
+mod output;
+mod plan;
 pub mod printer;
+mod show;
+mod state;
+mod state_args;
 mod validate;
 
 use std::ffi::OsString;
@@ -24,6 +32,8 @@ pub enum ExitStatus {
     Changes,
     /// `fmt --check` found files to format (3).
     NeedsFormat,
+    /// An interrupt stopped an apply after the running operations were recorded (130).
+    Interrupted,
 }
 
 impl ExitStatus {
@@ -34,6 +44,7 @@ impl ExitStatus {
             ExitStatus::Failure => 1,
             ExitStatus::Changes => 2,
             ExitStatus::NeedsFormat => 3,
+            ExitStatus::Interrupted => 130,
         }
     }
 }
@@ -61,6 +72,23 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Rewrite configuration files in the canonical format.
     Fmt(fmt::FmtArgs),
+    /// Show what would change: configuration × state × reality.
+    Plan(plan::PlanArgs),
+    /// Make the changes: plan (or read a saved plan), ask, then carry it out.
+    Apply(apply::ApplyArgs),
+    /// Destroy every object in state (`apply --destroy`).
+    Destroy(apply::ApplyArgs),
+    /// Show a saved plan, or the objects in state.
+    Show(show::ShowArgs),
+    /// Print the plan's operations and their order as DOT.
+    Graph(graph::GraphArgs),
+    /// Inspect and change state.
+    #[command(subcommand)]
+    State(state::StateCommand),
+    /// Print output values from state.
+    Output(output::OutputArgs),
+    /// Remove a stale state lock left by a process that is gone.
+    ForceUnlock(force_unlock::ForceUnlockArgs),
     /// Print the version.
     Version {
         /// Print it as JSON.
@@ -78,18 +106,18 @@ enum Command {
 
 /// Variable inputs shared by the commands that evaluate the configuration.
 #[derive(Debug, Clone, clap::Args)]
-struct VarArgs {
+pub struct VarArgs {
     /// Set a variable: NAME=VALUE (repeatable; later ones win).
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
-    vars: Vec<crate::config::vars::VarAssignment>,
+    pub(crate) vars: Vec<crate::config::vars::VarAssignment>,
 
     /// Read variable values from FILE (repeatable).
     #[arg(long = "var-file", value_name = "FILE")]
-    var_files: Vec<PathBuf>,
+    pub(crate) var_files: Vec<PathBuf>,
 
     /// Ask for nothing: a variable without a value is an error. `--input=false` in CI.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    input: bool,
+    pub(crate) input: bool,
 }
 
 fn parse_var(text: &str) -> Result<crate::config::vars::VarAssignment, String> {
@@ -100,7 +128,7 @@ fn parse_var(text: &str) -> Result<crate::config::vars::VarAssignment, String> {
 impl VarArgs {
     /// The variable inputs in command-line order (clap keeps the two lists apart; the indices
     /// put them back in the order they were typed, which decides which value wins).
-    fn inputs(&self, matches: &clap::ArgMatches) -> VarInputs {
+    pub(crate) fn inputs(&self, matches: &clap::ArgMatches) -> VarInputs {
         let mut ordered: Vec<(usize, VarArg)> = Vec::new();
         let sub = matches.subcommand().map_or(matches, |(_, m)| m);
         if let Some(indices) = sub.indices_of("vars") {
@@ -156,6 +184,26 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
             validate::run(&dir, &args, inputs, &mut printer)
         }
         Command::Fmt(args) => fmt::run(&dir, &args, &mut printer),
+        Command::Plan(args) => {
+            let inputs = args.vars.inputs(&matches);
+            plan::run(&dir, &args, inputs, &mut printer)
+        }
+        Command::Apply(args) => {
+            let inputs = args.vars().inputs(&matches);
+            apply::run(&dir, &args, false, inputs, &mut printer)
+        }
+        Command::Destroy(args) => {
+            let inputs = args.vars().inputs(&matches);
+            apply::run(&dir, &args, true, inputs, &mut printer)
+        }
+        Command::Show(args) => show::run(&dir, &args, &mut printer),
+        Command::Graph(args) => {
+            let inputs = args.vars().inputs(&matches);
+            graph::run(&dir, &args, inputs, &mut printer)
+        }
+        Command::State(command) => state::run(&dir, &command, &mut printer),
+        Command::Output(args) => output::run(&dir, &args, &mut printer),
+        Command::ForceUnlock(args) => force_unlock::run(&dir, &args, &mut printer),
         Command::Version { json } => {
             let version = env!("CARGO_PKG_VERSION");
             if json {

@@ -14,6 +14,7 @@ use crate::config::{self, EvalOptions, Loaded, MissingVars};
 use crate::diagnostics::{Diagnostics, render_human};
 use crate::model::{Address, resource_schema};
 use crate::plan::{self, Observed, Plan, PlanInputs, PlanMode, PlanOptions};
+use crate::providers::Providers;
 use crate::state::{ResourceState, StateLock, Store};
 
 /// Arguments of `plan` (and of `apply` without a plan file).
@@ -78,6 +79,8 @@ pub struct Planned {
     pub store: Box<dyn Store>,
     /// The state lock, held until dropped.
     pub lock: Option<StateLock>,
+    /// The configuration's live providers.
+    pub providers: Providers,
 }
 
 /// Loads the configuration against state and makes a plan. Errors are printed; `Err` carries
@@ -89,16 +92,18 @@ pub fn make_plan(
     operation: &str,
     printer: &mut Printer,
 ) -> Result<Planned, ExitStatus> {
-    let (store, lock) = open_state(dir, &args.state, operation, false).map_err(|message| {
+    // Only apply creates state; planning a new configuration writes nothing.
+    let create = matches!(operation, "apply" | "destroy");
+    let (store, lock) = open_state(dir, &args.state, operation, create).map_err(|message| {
         printer.error(&message);
         ExitStatus::Failure
     })?;
     let read = || -> Result<_, crate::state::StateError> { Ok((store.meta()?, store.resources()?, store.outputs()?)) };
-    let (meta, prior, prior_outputs) = read().map_err(|e| {
+    let (mut meta, mut prior, prior_outputs) = read().map_err(|e| {
         printer.error(&e.to_string());
         ExitStatus::Failure
     })?;
-    let known = known_values(&prior);
+    let mut known = known_values(&prior);
 
     let mut options =
         EvalOptions { vars: inputs.clone(), missing_vars: MissingVars::Unknown, known: known.clone() };
@@ -112,7 +117,32 @@ pub fn make_plan(
             let value = prompt(&name, &loaded, printer);
             inputs.args.push(VarArg::Assign(VarAssignment { name, raw: value }));
         }
-        options = EvalOptions { vars: inputs, missing_vars: MissingVars::Error, known };
+        options = EvalOptions { vars: inputs.clone(), missing_vars: MissingVars::Error, known: known.clone() };
+        loaded = load_config(dir, &options, printer)?;
+    }
+
+    let providers = Providers::build(&loaded.desired, dir).map_err(|message| {
+        printer.error(&message);
+        ExitStatus::Failure
+    })?;
+    // A run that was killed left intents: adopt or forget their objects before planning.
+    let recovery = crate::apply::recover::recover(store.as_ref(), &providers).map_err(|e| {
+        printer.error(&e.to_string());
+        ExitStatus::Failure
+    })?;
+    if !recovery.is_empty() {
+        for adopted in &recovery.adopted {
+            printer.message(&format!("Recovered from an interrupted run: {adopted} exists and is now recorded.\n"));
+        }
+        for forgotten in &recovery.forgotten {
+            printer.message(&format!("Recovered from an interrupted run: {forgotten} was deleted; removed from state.\n"));
+        }
+        (meta, prior) = store.meta().and_then(|m| Ok((m, store.resources()?))).map_err(|e| {
+            printer.error(&e.to_string());
+            ExitStatus::Failure
+        })?;
+        known = known_values(&prior);
+        let options = EvalOptions { vars: inputs.clone(), missing_vars: MissingVars::Error, known: known.clone() };
         loaded = load_config(dir, &options, printer)?;
     }
 
@@ -123,7 +153,14 @@ pub fn make_plan(
     } else {
         PlanMode::Normal
     };
-    let observed: HashMap<String, Observed> = HashMap::new();
+    let observed: HashMap<String, Observed> = if args.refresh {
+        crate::refresh::refresh(&prior, &providers).map_err(|message| {
+            printer.error(&message);
+            ExitStatus::Failure
+        })?
+    } else {
+        HashMap::new()
+    };
     let plan_inputs = PlanInputs {
         desired: &loaded.desired,
         prior: &prior,
@@ -148,7 +185,7 @@ pub fn make_plan(
         printer.message(&format!("{errors} error{} found; nothing was changed.\n", if errors == 1 { "" } else { "s" }));
         return Err(ExitStatus::Failure);
     }
-    Ok(Planned { plan, loaded, prior, store, lock })
+    Ok(Planned { plan, loaded, prior, store, lock, providers })
 }
 
 fn load_config(dir: &Path, options: &EvalOptions, printer: &mut Printer) -> Result<Loaded, ExitStatus> {

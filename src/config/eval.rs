@@ -358,9 +358,9 @@ pub fn collect(dir: &Path, files: Vec<ParsedFile>, diagnostics: &mut Diagnostics
                             file,
                         };
                         if is_provider {
-                            config.providers.push(decl)
+                            config.providers.push(decl);
                         } else {
-                            config.stores.push(decl)
+                            config.stores.push(decl);
                         }
                     }
                 }

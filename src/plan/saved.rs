@@ -75,7 +75,11 @@ pub fn config_digest(sources: &SourceMap) -> String {
         hasher.update(file.text.as_bytes());
         hasher.update([0]);
     }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hasher.finalize().iter().fold(String::with_capacity(64), |mut hex, b| {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
 }
 
 /// Writes a plan file atomically (temp file, fsync, rename).

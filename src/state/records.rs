@@ -1,5 +1,5 @@
 //! The records kept in state. Plain serde types: they are what `state pull` prints and
-//! `state push` reads, and what a shared (PostgreSQL) store will hold.
+//! `state push` reads, and what a shared (`PostgreSQL`) store will hold.
 
 use std::collections::BTreeMap;
 
@@ -66,6 +66,9 @@ pub struct Intent {
     pub started_at: String,
     /// The attributes the operation was to give the object (for creates and updates).
     pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// Addresses of the resources the object depends on (recorded when it is adopted).
+    #[serde(default)]
+    pub dependencies: Vec<String>,
 }
 
 /// An output value as last applied.

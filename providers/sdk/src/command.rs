@@ -118,13 +118,13 @@ impl CommandRunner {
             if let Some(user) = user {
                 validate_ssh_word(user, "user")?;
             }
-            if let Some(path) = identity_file {
-                if path.to_str().is_none() {
-                    return Err(ProviderError::InvalidName {
-                        name: path.to_string_lossy().into_owned(),
-                        reason: "an ssh identity file path must be valid UTF-8".to_owned(),
-                    });
-                }
+            if let Some(path) = identity_file
+                && path.to_str().is_none()
+            {
+                return Err(ProviderError::InvalidName {
+                    name: path.to_string_lossy().into_owned(),
+                    reason: "an ssh identity file path must be valid UTF-8".to_owned(),
+                });
             }
         }
         Ok(Self {

@@ -1,0 +1,224 @@
+//! The settings of a `provider "local" "NAME" { ... }` block: the directory that holds the
+//! volumes and how strictly new volumes are checked against the free space there.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use blockform_provider::{ProviderConfig, ProviderError, ProviderKind};
+use serde::{Deserialize, Serialize};
+
+/// The attributes of a local provider block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    /// The directory of the qcow2 files; created if missing.
+    pub path: PathBuf,
+    /// How many bytes of volumes may be promised per free byte (qcow2 files are thin).
+    #[serde(default = "default_oversubscription")]
+    pub oversubscription: f64,
+    /// What happens when a volume does not fit.
+    #[serde(default)]
+    pub capacity_check: CapacityCheck,
+}
+
+impl LocalConfig {
+    /// The settings for `path` with the defaults: no oversubscription, warnings only.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            oversubscription: default_oversubscription(),
+            capacity_check: CapacityCheck::default(),
+        }
+    }
+
+    /// Reads the attributes of an evaluated `provider "local"` block.
+    pub fn from_provider_config(config: &ProviderConfig) -> Result<Self, ConfigError> {
+        if config.kind != ProviderKind::Local {
+            return Err(ConfigError::WrongKind {
+                provider: config.name.clone(),
+                kind: config.kind,
+            });
+        }
+        let local: Self = config.attributes_as().map_err(|source| ConfigError::Attributes {
+            provider: config.name.clone(),
+            source,
+        })?;
+        local.validate(&config.name)?;
+        Ok(local)
+    }
+
+    /// Checks the values serde cannot: a positive, finite oversubscription ratio.
+    pub fn validate(&self, provider: &str) -> Result<(), ConfigError> {
+        if !(self.oversubscription.is_finite() && self.oversubscription > 0.0) {
+            return Err(ConfigError::Oversubscription {
+                provider: provider.to_owned(),
+                value: self.oversubscription,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn default_oversubscription() -> f64 {
+    1.0
+}
+
+/// What the provider does when a volume would not fit in the directory's file system.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapacityCheck {
+    /// The engine warns (the provider cannot print); the volume is created.
+    #[default]
+    Warn,
+    /// `create_volume` and `extend_volume` refuse before touching anything.
+    Error,
+    /// Nothing is checked.
+    Off,
+}
+
+impl CapacityCheck {
+    /// The value as the configuration spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Warn => "warn",
+            Self::Error => "error",
+            Self::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for CapacityCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A provider block that cannot configure a local provider.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The block is for another back end.
+    #[error("provider `{provider}` is a `{kind}` provider, not a `local` one")]
+    WrongKind {
+        /// The block's name.
+        provider: String,
+        /// Its kind.
+        kind: ProviderKind,
+    },
+    /// An attribute is missing, unknown or of the wrong type.
+    #[error("invalid attributes for local provider `{provider}`: {source}")]
+    Attributes {
+        /// The block's name.
+        provider: String,
+        /// What serde found.
+        source: serde_json::Error,
+    },
+    /// `oversubscription` is zero, negative or not a number.
+    #[error("`oversubscription` of local provider `{provider}` must be a positive number, not {value}")]
+    Oversubscription {
+        /// The block's name.
+        provider: String,
+        /// The value given.
+        value: f64,
+    },
+    /// The path cannot be passed to `qemu-img`.
+    #[error("the path `{}` of local provider `{provider}` is not valid UTF-8", .path.display())]
+    PathNotUtf8 {
+        /// The block's name.
+        provider: String,
+        /// The path.
+        path: PathBuf,
+    },
+    /// The directory could not be created or resolved.
+    #[error("cannot create the directory `{}` of local provider `{provider}`: {source}", .path.display())]
+    Directory {
+        /// The block's name.
+        provider: String,
+        /// The path.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+}
+
+impl From<ConfigError> for ProviderError {
+    fn from(error: ConfigError) -> Self {
+        Self::fatal(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn block(attributes: serde_json::Value) -> ProviderConfig {
+        let serde_json::Value::Object(attributes) = attributes else {
+            panic!("attributes must be an object")
+        };
+        ProviderConfig {
+            kind: ProviderKind::Local,
+            name: "default".into(),
+            attributes,
+        }
+    }
+
+    #[test]
+    fn defaults_apply_to_a_block_with_only_a_path() {
+        let config = LocalConfig::from_provider_config(&block(json!({"path": "/srv/volumes"}))).unwrap();
+        assert_eq!(config, LocalConfig::new("/srv/volumes"));
+        assert!((config.oversubscription - 1.0).abs() < f64::EPSILON);
+        assert_eq!(config.capacity_check, CapacityCheck::Warn);
+    }
+
+    #[test]
+    fn every_attribute_is_read() {
+        let config = LocalConfig::from_provider_config(&block(
+            json!({"path": "/srv/v", "oversubscription": 2.5, "capacity_check": "error"}),
+        ))
+        .unwrap();
+        assert!((config.oversubscription - 2.5).abs() < f64::EPSILON);
+        assert_eq!(config.capacity_check, CapacityCheck::Error);
+        let config =
+            LocalConfig::from_provider_config(&block(json!({"path": "/srv/v", "capacity_check": "off"}))).unwrap();
+        assert_eq!(config.capacity_check, CapacityCheck::Off);
+    }
+
+    #[test]
+    fn bad_blocks_are_refused_with_the_provider_name() {
+        let messages: Vec<String> = [
+            json!({}),
+            json!({"path": "/v", "pool": "x"}),
+            json!({"path": "/v", "capacity_check": "maybe"}),
+            json!({"path": "/v", "oversubscription": 0}),
+            json!({"path": "/v", "oversubscription": -1.5}),
+        ]
+        .into_iter()
+        .map(|attributes| {
+            LocalConfig::from_provider_config(&block(attributes))
+                .unwrap_err()
+                .to_string()
+        })
+        .collect();
+        assert_eq!(
+            messages,
+            [
+                "invalid attributes for local provider `default`: missing field `path`",
+                "invalid attributes for local provider `default`: unknown field `pool`, expected one of `path`, `oversubscription`, `capacity_check`",
+                "invalid attributes for local provider `default`: unknown variant `maybe`, expected one of `warn`, `error`, `off`",
+                "`oversubscription` of local provider `default` must be a positive number, not 0",
+                "`oversubscription` of local provider `default` must be a positive number, not -1.5",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_block_of_another_kind_is_refused() {
+        let mut config = block(json!({"path": "/v"}));
+        config.kind = ProviderKind::Ceph;
+        assert_eq!(
+            LocalConfig::from_provider_config(&config).unwrap_err().to_string(),
+            "provider `default` is a `ceph` provider, not a `local` one"
+        );
+    }
+}

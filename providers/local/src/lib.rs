@@ -1,0 +1,25 @@
+//! The embedded default provider of blockform: volumes are qcow2 files in a directory,
+//! `provider "local" "NAME" { path = "...", oversubscription = 1.0, capacity_check = "warn" }`.
+//!
+//! Each volume `volume-<uuid>` is the image `volume-<uuid>.qcow2` plus the sidecar
+//! `volume-<uuid>.json` holding its properties and blockform's ownership marker. Snapshots are
+//! qcow2 internal snapshots, change markers are persistent dirty bitmaps. Everything that
+//! changes an image runs the real `qemu-img`; refresh reads the qcow2 headers itself so that
+//! observing thousands of volumes starts no process; reads and writes for backups go through
+//! `qemu-nbd` and a small NBD client.
+
+mod capacity;
+mod config;
+mod directory;
+mod export;
+mod inspect;
+mod nbd;
+mod provider;
+pub mod qcow2;
+mod qemu;
+mod sidecar;
+
+pub use capacity::CapacityShortfall;
+pub use config::{CapacityCheck, ConfigError, LocalConfig};
+pub use provider::{LocalProvider, MAX_IMAGE_EXPORT_BYTES};
+pub use sidecar::OWNER as SIDECAR_OWNER;

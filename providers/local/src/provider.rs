@@ -1,0 +1,916 @@
+//! `LocalProvider`: the `Provider` implementation over a directory of qcow2 files.
+//!
+//! Changes go through `qemu-img` (create, convert, resize, snapshot, bitmap); observation reads
+//! the qcow2 headers and sidecars directly, one directory listing per call; data moves through
+//! `qemu-nbd`. Volumes are independent files: a volume made from a snapshot or another volume is
+//! a full copy, so deleting the source never needs a flatten.
+//!
+//! Crash safety of `create_volume`: the sidecar (with the ownership marker) is written first,
+//! the image is built under a hidden partial name and linked into place only when complete.
+//! Running the same create again therefore finds either nothing, a sidecar and a leftover
+//! partial file (both replaced), or the finished volume, which it adopts.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use blockform_provider::{
+    Capabilities, Capacity, ChangeMarker, ChangeSource, ChangedExtents, CommandRunner, ExportedImage, Extent, GIB,
+    ImageExportSpec, ImageFormat, InventoryItem, ObjectKind, ObjectRef, Provider, ProviderConfig, ProviderError,
+    ProviderKind, ReadTarget, Result, SnapshotSpec, SnapshotState, SnapshotStatus, VolumeProperties, VolumeReader,
+    VolumeSource, VolumeSpec, VolumeState, VolumeStatus, VolumeWriter, validate_backend_name,
+};
+
+use crate::capacity::{self, CapacityShortfall};
+use crate::config::{CapacityCheck, ConfigError, LocalConfig};
+use crate::directory::{self, VOLUME_PREFIX, VolumeDirectory};
+use crate::export::{Export, ExportRequest, NbdReader, NbdWriter};
+use crate::inspect::{self, ImageInfo, InspectError};
+use crate::nbd::{STATE_DIRTY, STATE_ZERO};
+use crate::qcow2::{Header, Snapshot};
+use crate::qemu::{ConvertSource, METADATA_TIMEOUT, QemuImg};
+use crate::sidecar::{self, Sidecar, SidecarError};
+
+/// Volumes larger than this cannot be turned into images (SPEC: image from a volume).
+pub const MAX_IMAGE_EXPORT_BYTES: u64 = 300 * GIB;
+
+/// The embedded default provider: qcow2 files in a directory.
+#[derive(Debug)]
+pub struct LocalProvider {
+    name: String,
+    config: LocalConfig,
+    directory: VolumeDirectory,
+    runner: CommandRunner,
+    qemu_img: QemuImg,
+}
+
+impl LocalProvider {
+    /// A provider named `name` over `config.path`, which is created if missing.
+    pub fn new(name: impl Into<String>, config: LocalConfig) -> Result<Self, ConfigError> {
+        let name = name.into();
+        config.validate(&name)?;
+        let directory_error = |source: io::Error| ConfigError::Directory {
+            provider: name.clone(),
+            path: config.path.clone(),
+            source,
+        };
+        fs::create_dir_all(&config.path).map_err(directory_error)?;
+        // Absolute and free of symlinks: QEMU tools then never read a path as an option or a
+        // `protocol:` prefix, and every message names the real place.
+        let root = fs::canonicalize(&config.path).map_err(directory_error)?;
+        if root.to_str().is_none() {
+            return Err(ConfigError::PathNotUtf8 {
+                provider: name,
+                path: root,
+            });
+        }
+        let runner = CommandRunner::local();
+        Ok(Self {
+            name,
+            config,
+            directory: VolumeDirectory::new(root),
+            qemu_img: QemuImg::new(runner.clone()),
+            runner,
+        })
+    }
+
+    /// A provider from an evaluated `provider "local" "NAME" { ... }` block.
+    pub fn from_config(config: &ProviderConfig) -> Result<Self, ConfigError> {
+        let local = LocalConfig::from_provider_config(config)?;
+        Self::new(config.name.clone(), local)
+    }
+
+    /// The settings it was built from.
+    pub fn config(&self) -> &LocalConfig {
+        &self.config
+    }
+
+    /// The directory holding the volumes, absolute and canonical.
+    pub fn directory(&self) -> &Path {
+        self.directory.root()
+    }
+
+    /// The file of volume `backend_name` (which need not exist).
+    pub fn image_path(&self, backend_name: &str) -> Result<PathBuf> {
+        validate_backend_name(backend_name)?;
+        Ok(self.directory.image(backend_name))
+    }
+
+    /// Whether `requested_bytes` more would fit under the configured oversubscription, for the
+    /// engine to warn about when `capacity_check = "warn"`.
+    pub fn check_capacity(&self, requested_bytes: u64) -> Result<Result<(), CapacityShortfall>> {
+        let capacity = self.capacity()?;
+        Ok(capacity::check(capacity, requested_bytes, self.config.oversubscription))
+    }
+
+    /// Refuses `requested_bytes` that do not fit when `capacity_check = "error"`.
+    fn enforce_capacity(&self, object: &ObjectRef, requested_bytes: u64) -> Result<()> {
+        if self.config.capacity_check != CapacityCheck::Error {
+            return Ok(());
+        }
+        self.check_capacity(requested_bytes)?
+            .map_err(|shortfall| ProviderError::InvalidState {
+                object: object.clone(),
+                reason: format!(
+                    "{shortfall} in `{}` (capacity_check = \"error\")",
+                    self.directory.root().display()
+                ),
+                command: None,
+            })
+    }
+
+    /// Lists the directory once.
+    fn list(&self) -> Result<directory::Listing> {
+        self.directory
+            .list()
+            .map_err(|error| io_failure(&format!("list `{}`", self.directory.root().display()), &error))
+    }
+
+    /// Reads a volume's image; a missing file is `NotFound`.
+    fn inspect_volume(&self, name: &str) -> Result<ImageInfo> {
+        inspect::inspect(&self.directory.image(name)).map_err(|error| inspect_failure(&error, name))
+    }
+
+    fn read_sidecar(&self, name: &str) -> Result<Option<Sidecar>> {
+        sidecar::read(&self.directory.sidecar(name)).map_err(|error| sidecar_failure(&error))
+    }
+
+    fn write_sidecar(&self, name: &str, sidecar: &Sidecar) -> Result<()> {
+        let path = self.directory.sidecar(name);
+        sidecar::write(&path, &self.directory.partial_sidecar(name), sidecar)
+            .map_err(|error| io_failure(&format!("write `{}`", path.display()), &error))
+    }
+
+    /// The state of a volume whose image was just inspected.
+    fn observed(&self, name: &str, info: &ImageInfo) -> Result<VolumeState> {
+        let sidecar = self.read_sidecar(name)?;
+        Ok(volume_state(name, info, sidecar.as_ref()))
+    }
+
+    /// Returns the finished volume of an earlier attempt at the same create, if there is one.
+    fn adopt(&self, spec: &VolumeSpec, size_bytes: u64, object: &ObjectRef) -> Result<Option<VolumeState>> {
+        let name = spec.backend_name.as_str();
+        let image = self.directory.image(name);
+        match fs::symlink_metadata(&image) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(io_failure(&format!("read `{}`", image.display()), &error)),
+            Ok(metadata) if !metadata.is_file() => {
+                return Err(conflict(object, format!("`{}` is not a regular file", image.display())));
+            }
+            Ok(_) => {}
+        }
+        let sidecar = match self.read_sidecar(name)? {
+            Some(sidecar) if sidecar.is_owned() => sidecar,
+            _ => {
+                return Err(conflict(
+                    object,
+                    format!(
+                        "`{}` exists but is not managed by blockform (no sidecar with `\"managed_by\": \"{}\"`)",
+                        image.display(),
+                        sidecar::OWNER
+                    ),
+                ));
+            }
+        };
+        let info = self.inspect_volume(name)?;
+        if info.header.size_bytes != size_bytes {
+            return Err(conflict(
+                object,
+                format!(
+                    "it exists with {} instead of the requested {}",
+                    size_text(info.header.size_bytes),
+                    size_text(size_bytes)
+                ),
+            ));
+        }
+        let wanted = Sidecar::owned(spec.properties.clone(), Some(spec.volume_type.clone()));
+        if sidecar != wanted {
+            self.write_sidecar(name, &wanted)?;
+        }
+        Ok(Some(volume_state(name, &info, Some(&wanted))))
+    }
+
+    /// Checks a new volume's source and finds its size, before anything is written.
+    fn prepare_source(&self, source: &VolumeSource, name: &str) -> Result<PreparedSource> {
+        match source {
+            VolumeSource::Empty => Ok(PreparedSource {
+                copy_from: None,
+                size_bytes: 0,
+            }),
+            VolumeSource::Snapshot {
+                volume_backend_name,
+                snapshot_backend_name,
+            } => {
+                validate_backend_name(volume_backend_name)?;
+                validate_snapshot_name(snapshot_backend_name)?;
+                let info = self.inspect_volume(volume_backend_name)?;
+                let snapshot = find_snapshot(&info, snapshot_backend_name)
+                    .ok_or_else(|| ProviderError::not_found(ObjectRef::snapshot(snapshot_backend_name)))?;
+                Ok(PreparedSource {
+                    size_bytes: snapshot_size(snapshot, &info.header),
+                    copy_from: Some(CopyFrom {
+                        path: self.directory.image(volume_backend_name),
+                        format: ImageFormat::Qcow2,
+                        snapshot: Some(snapshot_backend_name.clone()),
+                    }),
+                })
+            }
+            VolumeSource::Volume { backend_name } => {
+                validate_backend_name(backend_name)?;
+                if backend_name == name {
+                    return Err(invalid_state(
+                        &ObjectRef::volume(name),
+                        "a volume cannot be cloned from itself".to_owned(),
+                    ));
+                }
+                let info = self.inspect_volume(backend_name)?;
+                Ok(PreparedSource {
+                    size_bytes: info.header.size_bytes,
+                    copy_from: Some(CopyFrom {
+                        path: self.directory.image(backend_name),
+                        format: ImageFormat::Qcow2,
+                        snapshot: None,
+                    }),
+                })
+            }
+            VolumeSource::ImageFile { path, format } => {
+                let path = std::path::absolute(path)
+                    .map_err(|error| io_failure(&format!("resolve `{}`", path.display()), &error))?;
+                let image = ObjectRef::new(ObjectKind::Image, path.display().to_string());
+                match fs::metadata(&path) {
+                    Ok(metadata) if metadata.is_file() => {}
+                    Ok(_) => return Err(invalid_state(&image, "it is not a regular file".to_owned())),
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                        return Err(ProviderError::not_found(image));
+                    }
+                    Err(error) => return Err(io_failure(&format!("read `{}`", path.display()), &error)),
+                }
+                let size_bytes = self.qemu_img.virtual_size(utf8(&path)?, *format, &image)?;
+                Ok(PreparedSource {
+                    size_bytes,
+                    copy_from: Some(CopyFrom {
+                        path,
+                        format: *format,
+                        snapshot: None,
+                    }),
+                })
+            }
+        }
+    }
+
+    /// Writes the new image at `partial`.
+    fn build_image(&self, source: &PreparedSource, partial: &Path, size_bytes: u64, object: &ObjectRef) -> Result<()> {
+        let partial = utf8(partial)?;
+        let Some(copy_from) = &source.copy_from else {
+            return self.qemu_img.create(partial, size_bytes, object);
+        };
+        let convert_source = ConvertSource {
+            path: utf8(&copy_from.path)?,
+            format: copy_from.format,
+            snapshot: copy_from.snapshot.as_deref(),
+        };
+        self.qemu_img
+            .convert(convert_source, ImageFormat::Qcow2, partial, object)?;
+        if source.size_bytes < size_bytes {
+            self.qemu_img.resize(partial, size_bytes, object)?;
+        }
+        Ok(())
+    }
+
+    /// Serves a volume or snapshot read-only and returns the ranges whose `meta_context` flags
+    /// satisfy `flag_set`.
+    fn status_map(
+        &self,
+        target: &ReadTarget,
+        bitmap: Option<&str>,
+        meta_context: &str,
+        flag_set: impl Fn(u32) -> bool,
+    ) -> Result<Vec<Extent>> {
+        let image = self.directory.image(&target.volume_backend_name);
+        let request = ExportRequest {
+            image: utf8(&image)?,
+            writable: false,
+            snapshot: target.snapshot_backend_name.as_deref(),
+            bitmap,
+            meta_context: Some(meta_context),
+        };
+        let mut export = Export::start(&self.runner, request, ObjectRef::volume(&target.volume_backend_name))?;
+        let map = export.block_status_map()?;
+        export.close()?;
+        Ok(map
+            .into_iter()
+            .filter(|(_, descriptor)| flag_set(descriptor.flags))
+            .map(|(offset, descriptor)| Extent {
+                offset,
+                length: descriptor.length,
+            })
+            .collect())
+    }
+}
+
+/// Where a new volume's data is copied from.
+#[derive(Debug)]
+struct CopyFrom {
+    path: PathBuf,
+    format: ImageFormat,
+    snapshot: Option<String>,
+}
+
+/// A checked source and its size.
+#[derive(Debug)]
+struct PreparedSource {
+    copy_from: Option<CopyFrom>,
+    size_bytes: u64,
+}
+
+impl Provider for LocalProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Local
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            snapshots: true,
+            clones: true,
+            changed_extents: true,
+            qos_backend: false,
+            images: true,
+            attachments: false,
+        }
+    }
+
+    fn refresh(&self, backend_names: &[String]) -> Result<Vec<VolumeState>> {
+        for name in backend_names {
+            validate_backend_name(name)?;
+        }
+        let listing = self.list()?;
+        let images: std::collections::HashSet<&str> = listing.images.iter().map(String::as_str).collect();
+        let mut states = Vec::with_capacity(backend_names.len());
+        for name in backend_names {
+            if !images.contains(name.as_str()) {
+                continue;
+            }
+            let info = match inspect::inspect(&self.directory.image(name)) {
+                Ok(info) => info,
+                // Deleted since the listing: gone, like any volume that was not listed.
+                Err(error) if error.is_not_found() => continue,
+                Err(error) => return Err(inspect_failure(&error, name)),
+            };
+            let sidecar = if listing.sidecars.contains(name) {
+                self.read_sidecar(name)?
+            } else {
+                None
+            };
+            states.push(volume_state(name, &info, sidecar.as_ref()));
+        }
+        Ok(states)
+    }
+
+    fn inventory(&self) -> Result<Vec<InventoryItem>> {
+        let listing = self.list()?;
+        let mut items = Vec::new();
+        for name in listing.images.iter().filter(|name| name.starts_with(VOLUME_PREFIX)) {
+            // A sidecar that cannot be read carries no marker that can be trusted.
+            let owned = listing.sidecars.contains(name)
+                && sidecar::read(&self.directory.sidecar(name))
+                    .is_ok_and(|sidecar| sidecar.is_some_and(|s| s.is_owned()));
+            let path = self.directory.image(name);
+            match inspect::inspect(&path) {
+                Ok(info) => {
+                    items.push(InventoryItem {
+                        backend_name: name.clone(),
+                        kind: ObjectKind::Volume,
+                        volume_backend_name: None,
+                        size_bytes: info.header.size_bytes,
+                        owned,
+                    });
+                    items.extend(info.snapshots.iter().map(|snapshot| InventoryItem {
+                        backend_name: snapshot.name.clone(),
+                        kind: ObjectKind::Snapshot,
+                        volume_backend_name: Some(name.clone()),
+                        size_bytes: snapshot_size(snapshot, &info.header),
+                        owned: owned && snapshot.name.starts_with("snapshot-"),
+                    }));
+                }
+                Err(error) if error.is_not_found() => {}
+                // Not a readable qcow2 file, but drift should still see it.
+                Err(_) => items.push(InventoryItem {
+                    backend_name: name.clone(),
+                    kind: ObjectKind::Other,
+                    volume_backend_name: None,
+                    size_bytes: fs::metadata(&path).map_or(0, |metadata| metadata.len()),
+                    owned,
+                }),
+            }
+        }
+        Ok(items)
+    }
+
+    fn capacity(&self) -> Result<Capacity> {
+        let root = utf8(self.directory.root())?;
+        let output = self
+            .runner
+            .clone()
+            .with_timeout(METADATA_TIMEOUT)
+            .run(&capacity::df_argv(root))?;
+        let (free_bytes, total_bytes) = capacity::parse_df(&output.stdout).map_err(ProviderError::fatal)?;
+        let listing = self.list()?;
+        let provisioned_bytes = listing
+            .images
+            .iter()
+            .filter_map(|name| inspect::inspect(&self.directory.image(name)).ok())
+            .map(|info| info.header.size_bytes)
+            .fold(0_u64, u64::saturating_add);
+        Ok(Capacity {
+            total_bytes,
+            free_bytes,
+            provisioned_bytes,
+            thin_provisioned: true,
+        })
+    }
+
+    fn create_volume(&self, spec: &VolumeSpec) -> Result<VolumeState> {
+        let name = spec.backend_name.as_str();
+        validate_backend_name(name)?;
+        let object = ObjectRef::volume(name);
+        let size_bytes = spec
+            .size_gib
+            .checked_mul(GIB)
+            .filter(|&bytes| bytes > 0)
+            .ok_or_else(|| invalid_state(&object, format!("a volume of {} GiB cannot be created", spec.size_gib)))?;
+        if let Some(state) = self.adopt(spec, size_bytes, &object)? {
+            return Ok(state);
+        }
+        let source = self.prepare_source(&spec.source, name)?;
+        if source.size_bytes > size_bytes {
+            return Err(invalid_state(
+                &object,
+                format!(
+                    "its source holds {}, more than the requested {}",
+                    size_text(source.size_bytes),
+                    size_text(size_bytes)
+                ),
+            ));
+        }
+        self.enforce_capacity(&object, size_bytes)?;
+
+        // Ownership first: an image never exists without its sidecar.
+        let sidecar = Sidecar::owned(spec.properties.clone(), Some(spec.volume_type.clone()));
+        self.write_sidecar(name, &sidecar)?;
+        let partial = self.directory.partial_image(name);
+        let image = self.directory.image(name);
+        let built = directory::remove_if_exists(&partial)
+            .map_err(|error| io_failure(&format!("remove `{}`", partial.display()), &error))
+            .and_then(|_| self.build_image(&source, &partial, size_bytes, &object))
+            // A hard link never replaces an existing file, unlike a rename.
+            .and_then(|()| {
+                fs::hard_link(&partial, &image).map_err(|error| {
+                    if error.kind() == io::ErrorKind::AlreadyExists {
+                        conflict(
+                            &object,
+                            format!("`{}` appeared while it was being created", image.display()),
+                        )
+                    } else {
+                        io_failure(&format!("link `{}` into place", image.display()), &error)
+                    }
+                })
+            });
+        if let Err(error) = built {
+            // Undo what this attempt wrote; what cannot be removed the next attempt replaces.
+            let _ = directory::remove_if_exists(&partial);
+            let _ = directory::remove_if_exists(&self.directory.sidecar(name));
+            return Err(error);
+        }
+        directory::remove_if_exists(&partial)
+            .and_then(|_| sidecar::sync_parent(&image))
+            .map_err(|error| io_failure(&format!("finish `{}`", image.display()), &error))?;
+        let info = self.inspect_volume(name)?;
+        Ok(volume_state(name, &info, Some(&sidecar)))
+    }
+
+    fn extend_volume(&self, backend_name: &str, new_size_gib: u64) -> Result<VolumeState> {
+        validate_backend_name(backend_name)?;
+        let object = ObjectRef::volume(backend_name);
+        let new_bytes = new_size_gib
+            .checked_mul(GIB)
+            .ok_or_else(|| invalid_state(&object, format!("{new_size_gib} GiB is too large")))?;
+        let info = self.inspect_volume(backend_name)?;
+        let current_bytes = info.header.size_bytes;
+        if new_bytes < current_bytes {
+            return Err(invalid_state(
+                &object,
+                format!(
+                    "it cannot shrink from {} to {}: volumes only grow",
+                    size_text(current_bytes),
+                    size_text(new_bytes)
+                ),
+            ));
+        }
+        if new_bytes == current_bytes {
+            return self.observed(backend_name, &info);
+        }
+        self.enforce_capacity(&object, new_bytes - current_bytes)?;
+        let image = self.directory.image(backend_name);
+        self.qemu_img.resize(utf8(&image)?, new_bytes, &object)?;
+        let info = self.inspect_volume(backend_name)?;
+        self.observed(backend_name, &info)
+    }
+
+    /// Also takes over a file that had no sidecar (an import): it then carries the marker.
+    fn update_volume_metadata(&self, backend_name: &str, properties: &VolumeProperties) -> Result<VolumeState> {
+        validate_backend_name(backend_name)?;
+        let info = self.inspect_volume(backend_name)?;
+        let volume_type = self.read_sidecar(backend_name)?.and_then(|sidecar| sidecar.volume_type);
+        let sidecar = Sidecar::owned(properties.clone(), volume_type);
+        self.write_sidecar(backend_name, &sidecar)?;
+        Ok(volume_state(backend_name, &info, Some(&sidecar)))
+    }
+
+    fn delete_volume(&self, backend_name: &str) -> Result<()> {
+        validate_backend_name(backend_name)?;
+        match self.inspect_volume(backend_name) {
+            Ok(info) if !info.snapshots.is_empty() => {
+                let names: Vec<String> = info.snapshots.iter().map(|s| format!("`{}`", s.name)).collect();
+                return Err(invalid_state(
+                    &ObjectRef::volume(backend_name),
+                    format!("it still has snapshots ({}); delete them first", names.join(", ")),
+                ));
+            }
+            // Missing, or unreadable: neither stops the files from being removed.
+            _ => {}
+        }
+        let image = self.directory.image(backend_name);
+        for path in [
+            image.clone(),
+            self.directory.partial_image(backend_name),
+            self.directory.sidecar(backend_name),
+            self.directory.partial_sidecar(backend_name),
+        ] {
+            directory::remove_if_exists(&path)
+                .map_err(|error| io_failure(&format!("remove `{}`", path.display()), &error))?;
+        }
+        sidecar::sync_parent(&image).map_err(|error| io_failure(&format!("sync `{}`", image.display()), &error))
+    }
+
+    fn open_reader(&self, target: &ReadTarget) -> Result<Box<dyn VolumeReader>> {
+        let name = target.volume_backend_name.as_str();
+        validate_backend_name(name)?;
+        let info = self.inspect_volume(name)?;
+        if let Some(snapshot) = &target.snapshot_backend_name {
+            validate_snapshot_name(snapshot)?;
+            if find_snapshot(&info, snapshot).is_none() {
+                return Err(ProviderError::not_found(ObjectRef::snapshot(snapshot)));
+            }
+        }
+        let image = self.directory.image(name);
+        let request = ExportRequest {
+            image: utf8(&image)?,
+            writable: false,
+            snapshot: target.snapshot_backend_name.as_deref(),
+            bitmap: None,
+            meta_context: None,
+        };
+        Ok(Box::new(NbdReader::open(
+            &self.runner,
+            request,
+            ObjectRef::volume(name),
+        )?))
+    }
+
+    fn open_writer(&self, backend_name: &str) -> Result<Box<dyn VolumeWriter>> {
+        validate_backend_name(backend_name)?;
+        self.inspect_volume(backend_name)?;
+        let image = self.directory.image(backend_name);
+        Ok(Box::new(NbdWriter::open(
+            &self.runner,
+            utf8(&image)?,
+            ObjectRef::volume(backend_name),
+        )?))
+    }
+
+    fn create_snapshot(&self, spec: &SnapshotSpec) -> Result<SnapshotState> {
+        let volume = spec.volume_backend_name.as_str();
+        let name = spec.backend_name.as_str();
+        validate_backend_name(volume)?;
+        validate_snapshot_name(name)?;
+        let info = self.inspect_volume(volume)?;
+        if let Some(snapshot) = find_snapshot(&info, name) {
+            return Ok(snapshot_state(volume, snapshot, &info.header));
+        }
+        let image = self.directory.image(volume);
+        self.qemu_img
+            .create_snapshot(utf8(&image)?, name, &ObjectRef::volume(volume))?;
+        let info = self.inspect_volume(volume)?;
+        find_snapshot(&info, name)
+            .map(|snapshot| snapshot_state(volume, snapshot, &info.header))
+            .ok_or_else(|| {
+                ProviderError::fatal(format!(
+                    "`qemu-img snapshot -c {name}` succeeded but `{}` has no snapshot `{name}`",
+                    image.display()
+                ))
+            })
+    }
+
+    fn delete_snapshot(&self, volume_backend_name: &str, snapshot_backend_name: &str) -> Result<()> {
+        validate_backend_name(volume_backend_name)?;
+        validate_snapshot_name(snapshot_backend_name)?;
+        let info = match self.inspect_volume(volume_backend_name) {
+            Ok(info) => info,
+            Err(ProviderError::NotFound { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        if find_snapshot(&info, snapshot_backend_name).is_none() {
+            return Ok(());
+        }
+        let image = self.directory.image(volume_backend_name);
+        self.qemu_img.delete_snapshot(
+            utf8(&image)?,
+            snapshot_backend_name,
+            &ObjectRef::snapshot(snapshot_backend_name),
+        )
+    }
+
+    fn export_image(&self, spec: &ImageExportSpec) -> Result<ExportedImage> {
+        let name = spec.volume_backend_name.as_str();
+        validate_backend_name(name)?;
+        let object = ObjectRef::volume(name);
+        let info = self.inspect_volume(name)?;
+        let size_bytes = info.header.size_bytes;
+        if size_bytes > MAX_IMAGE_EXPORT_BYTES {
+            return Err(invalid_state(
+                &object,
+                format!(
+                    "it holds {}; volumes larger than {} cannot be turned into images",
+                    size_text(size_bytes),
+                    size_text(MAX_IMAGE_EXPORT_BYTES)
+                ),
+            ));
+        }
+        let destination = std::path::absolute(&spec.destination)
+            .map_err(|error| io_failure(&format!("resolve `{}`", spec.destination.display()), &error))?;
+        let image_object = ObjectRef::new(ObjectKind::Image, destination.display().to_string());
+        let (Some(parent), Some(file_name)) = (destination.parent(), destination.file_name()) else {
+            return Err(invalid_state(&image_object, "it names no file".to_owned()));
+        };
+        if fs::canonicalize(parent).is_ok_and(|parent| parent == self.directory.root()) {
+            return Err(conflict(
+                &image_object,
+                format!(
+                    "images cannot be written into the provider's directory `{}`",
+                    self.directory.root().display()
+                ),
+            ));
+        }
+        let partial = parent.join(format!(".{}.partial", file_name.to_string_lossy()));
+        directory::remove_if_exists(&partial)
+            .map_err(|error| io_failure(&format!("remove `{}`", partial.display()), &error))?;
+        let source_image = self.directory.image(name);
+        let source = ConvertSource {
+            path: utf8(&source_image)?,
+            format: ImageFormat::Qcow2,
+            snapshot: None,
+        };
+        if let Err(error) = self.qemu_img.convert(source, spec.format, utf8(&partial)?, &object) {
+            let _ = directory::remove_if_exists(&partial);
+            return Err(error);
+        }
+        fs::rename(&partial, &destination)
+            .and_then(|()| sidecar::sync_parent(&destination))
+            .map_err(|error| io_failure(&format!("move the image to `{}`", destination.display()), &error))?;
+        let file_size_bytes = fs::metadata(&destination)
+            .map_err(|error| io_failure(&format!("read `{}`", destination.display()), &error))?
+            .len();
+        Ok(ExportedImage {
+            path: destination,
+            format: spec.format,
+            virtual_size_bytes: size_bytes,
+            file_size_bytes,
+        })
+    }
+
+    fn create_change_marker(&self, backend_name: &str, marker_name: &str) -> Result<ChangeMarker> {
+        validate_backend_name(backend_name)?;
+        validate_backend_name(marker_name)?;
+        let object = ObjectRef::volume(backend_name);
+        let image = self.directory.image(backend_name);
+        let (_, bitmaps) = inspect::read_bitmaps(&image).map_err(|error| inspect_failure(&error, backend_name))?;
+        let marker = ChangeMarker::DirtyBitmap {
+            name: marker_name.to_owned(),
+        };
+        match bitmaps.iter().find(|bitmap| bitmap.name == marker_name) {
+            Some(bitmap) if !bitmap.in_use && bitmap.enabled => return Ok(marker),
+            // Left inconsistent by a killed writer, or disabled: start over from now.
+            Some(_) => self.qemu_img.remove_bitmap(utf8(&image)?, marker_name, &object)?,
+            None => {}
+        }
+        self.qemu_img.add_bitmap(utf8(&image)?, marker_name, &object)?;
+        Ok(marker)
+    }
+
+    fn delete_change_marker(&self, backend_name: &str, marker: &ChangeMarker) -> Result<()> {
+        validate_backend_name(backend_name)?;
+        // This provider only makes dirty bitmaps; any other marker was never created here.
+        let ChangeMarker::DirtyBitmap { name } = marker else {
+            return Ok(());
+        };
+        validate_backend_name(name)?;
+        let image = self.directory.image(backend_name);
+        let bitmaps = match inspect::read_bitmaps(&image) {
+            Ok((_, bitmaps)) => bitmaps,
+            Err(error) if error.is_not_found() => return Ok(()),
+            Err(error) => return Err(inspect_failure(&error, backend_name)),
+        };
+        if !bitmaps.iter().any(|bitmap| &bitmap.name == name) {
+            return Ok(());
+        }
+        self.qemu_img
+            .remove_bitmap(utf8(&image)?, name, &ObjectRef::volume(backend_name))
+    }
+
+    /// Without a marker: the allocated ranges (`base:allocation`, everything not reading as
+    /// zeros). With a dirty bitmap: the ranges written since it was added, which for a snapshot
+    /// target is a superset of what changed up to the snapshot when the snapshot was taken
+    /// after the marker. A bitmap that is missing, disabled or left inconsistent by a killed
+    /// writer, or a marker of another kind, gives the whole volume to be hashed.
+    fn changed_extents(&self, target: &ReadTarget, since: Option<&ChangeMarker>) -> Result<ChangedExtents> {
+        let name = target.volume_backend_name.as_str();
+        validate_backend_name(name)?;
+        let info = self.inspect_volume(name)?;
+        let size_bytes = match &target.snapshot_backend_name {
+            Some(snapshot) => {
+                validate_snapshot_name(snapshot)?;
+                let found = find_snapshot(&info, snapshot)
+                    .ok_or_else(|| ProviderError::not_found(ObjectRef::snapshot(snapshot)))?;
+                snapshot_size(found, &info.header)
+            }
+            None => info.header.size_bytes,
+        };
+        let extents = match since {
+            None => self.status_map(target, None, "base:allocation", |flags| flags & STATE_ZERO == 0)?,
+            Some(ChangeMarker::DirtyBitmap { name: bitmap }) => {
+                validate_backend_name(bitmap)?;
+                let image = self.directory.image(name);
+                let (header, bitmaps) = inspect::read_bitmaps(&image).map_err(|error| inspect_failure(&error, name))?;
+                let usable = header.bitmaps_consistent()
+                    && bitmaps
+                        .iter()
+                        .any(|found| &found.name == bitmap && found.enabled && !found.in_use);
+                if !usable {
+                    return Ok(ChangedExtents::whole_volume(size_bytes));
+                }
+                let live = ReadTarget::volume(name);
+                let context = format!("qemu:dirty-bitmap:{bitmap}");
+                self.status_map(&live, Some(bitmap), &context, |flags| flags & STATE_DIRTY != 0)?
+            }
+            Some(ChangeMarker::Snapshot { .. }) => return Ok(ChangedExtents::whole_volume(size_bytes)),
+        };
+        let mut changed = ChangedExtents {
+            // The SDK has no variant for an allocation map; both come from qcow2 metadata.
+            source: ChangeSource::DirtyBitmap,
+            volume_size_bytes: size_bytes,
+            extents,
+        };
+        changed.normalize();
+        Ok(changed)
+    }
+}
+
+/// What refresh reports for an inspected image and its sidecar.
+fn volume_state(name: &str, info: &ImageInfo, sidecar: Option<&Sidecar>) -> VolumeState {
+    let properties = sidecar.map_or_else(
+        || VolumeProperties {
+            name: name.to_owned(),
+            ..VolumeProperties::default()
+        },
+        |sidecar| sidecar.properties.clone(),
+    );
+    VolumeState {
+        backend_name: name.to_owned(),
+        properties,
+        virtual_size_bytes: info.header.size_bytes,
+        allocated_bytes: Some(info.allocated_bytes),
+        status: if info.header.is_corrupt() {
+            VolumeStatus::Error
+        } else {
+            VolumeStatus::Available
+        },
+        snapshots: info
+            .snapshots
+            .iter()
+            .map(|snapshot| snapshot_state(name, snapshot, &info.header))
+            .collect(),
+        qos: blockform_provider::QosSpecs::default(),
+        attachment: None,
+    }
+}
+
+fn snapshot_state(volume: &str, snapshot: &Snapshot, header: &Header) -> SnapshotState {
+    SnapshotState {
+        backend_name: snapshot.name.clone(),
+        volume_backend_name: volume.to_owned(),
+        size_bytes: snapshot_size(snapshot, header),
+        created_at_unix_secs: u64::from(snapshot.date_sec),
+        status: SnapshotStatus::Available,
+    }
+}
+
+/// The volume size a snapshot recorded; entries from before QEMU 4.2 lack it.
+fn snapshot_size(snapshot: &Snapshot, header: &Header) -> u64 {
+    snapshot.disk_size_bytes.unwrap_or(header.size_bytes)
+}
+
+fn find_snapshot<'a>(info: &'a ImageInfo, name: &str) -> Option<&'a Snapshot> {
+    info.snapshots.iter().find(|snapshot| snapshot.name == name)
+}
+
+/// Checks a snapshot name: a backend name that `qemu-img snapshot -d` cannot take for an ID.
+fn validate_snapshot_name(name: &str) -> Result<()> {
+    validate_backend_name(name)?;
+    if name.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(ProviderError::InvalidName {
+            name: name.to_owned(),
+            reason: "a snapshot name must not be all digits (qemu-img would read it as a snapshot ID)".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// A size for messages: whole GiB when it is a multiple, bytes otherwise.
+fn size_text(bytes: u64) -> String {
+    if bytes.is_multiple_of(GIB) {
+        format!("{} GiB", bytes / GIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// A path as a command-line argument; the root was checked to be UTF-8 and backend names are
+/// ASCII, so only user-supplied image paths can fail here.
+fn utf8(path: &Path) -> Result<&str> {
+    path.to_str().ok_or_else(|| ProviderError::InvalidName {
+        name: path.to_string_lossy().into_owned(),
+        reason: "a path passed to qemu-img must be valid UTF-8".to_owned(),
+    })
+}
+
+fn inspect_failure(error: &InspectError, name: &str) -> ProviderError {
+    if error.is_not_found() {
+        ProviderError::not_found(ObjectRef::volume(name))
+    } else {
+        ProviderError::fatal(error.to_string())
+    }
+}
+
+fn sidecar_failure(error: &SidecarError) -> ProviderError {
+    ProviderError::fatal(error.to_string())
+}
+
+fn io_failure(what: &str, error: &io::Error) -> ProviderError {
+    ProviderError::fatal(format!("cannot {what}: {error}"))
+}
+
+fn invalid_state(object: &ObjectRef, reason: String) -> ProviderError {
+    ProviderError::InvalidState {
+        object: object.clone(),
+        reason,
+        command: None,
+    }
+}
+
+fn conflict(object: &ObjectRef, reason: String) -> ProviderError {
+    ProviderError::Conflict {
+        object: object.clone(),
+        reason,
+        command: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_gib_when_whole() {
+        assert_eq!(size_text(3 * GIB), "3 GiB");
+        assert_eq!(size_text(GIB + 1), "1073741825 bytes");
+        assert_eq!(size_text(0), "0 GiB");
+    }
+
+    #[test]
+    fn snapshot_names_that_qemu_img_would_read_as_ids_are_refused() {
+        assert!(validate_snapshot_name("snapshot-1").is_ok());
+        assert!(validate_snapshot_name("1a").is_ok());
+        assert_eq!(
+            validate_snapshot_name("12").unwrap_err().to_string(),
+            "invalid name `12`: a snapshot name must not be all digits (qemu-img would read it as a snapshot ID)"
+        );
+        assert!(matches!(
+            validate_snapshot_name("-x").unwrap_err(),
+            ProviderError::InvalidName { .. }
+        ));
+    }
+}

@@ -1,0 +1,263 @@
+//! One operation of an apply: the provider calls for one change of one resource, and the state
+//! record that results. Blocking (providers run commands); the walker runs it off the async
+//! scheduler.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use blockform_provider::{
+    ImageExportSpec, ImageFormat, Provider, ProviderError, SnapshotSpec, VolumeProperties, VolumeSource, VolumeSpec,
+};
+
+use crate::config::value::{Value, ValueMap};
+use crate::model::{ResourceKind, resource_schema};
+use crate::plan::{Change, StorageAction};
+use crate::providers::Providers;
+use crate::state::ResourceState;
+
+/// Which half of a change an operation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Create the object (or its replacement).
+    Create,
+    /// Change it in place.
+    Update,
+    /// Delete it (or the object being replaced).
+    Delete,
+}
+
+/// What an operation leaves in state.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The resource's new record.
+    Put(ResourceState),
+    /// The resource is gone.
+    Removed,
+}
+
+/// Why an operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OperationError {
+    /// The back end refused or failed.
+    #[error("{0}")]
+    Provider(#[from] ProviderError),
+    /// Something the operation needs is missing.
+    #[error("{0}")]
+    Precondition(String),
+}
+
+/// What an operation can look up while it runs.
+pub struct OperationContext<'a> {
+    /// Live providers.
+    pub providers: &'a Providers,
+    /// State records by back-end id (objects created earlier in this run included).
+    pub by_id: &'a dyn Fn(&str) -> Option<ResourceState>,
+    /// The configuration directory (image paths are relative to it).
+    pub dir: &'a Path,
+}
+
+fn provider_for(change: &Change, context: &OperationContext<'_>) -> Result<Arc<dyn Provider>, OperationError> {
+    let name = change
+        .provider
+        .as_deref()
+        .ok_or_else(|| OperationError::Precondition(format!("`{}` has no provider", change.address)))?;
+    context.providers.get(name).ok_or_else(|| OperationError::Precondition(context.providers.missing_reason(name)))
+}
+
+fn string(attrs: &ValueMap, key: &str) -> Option<String> {
+    attrs.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn gib(attrs: &ValueMap, key: &str) -> Option<u64> {
+    attrs.get(key).and_then(Value::as_i64).and_then(|n| u64::try_from(n).ok())
+}
+
+fn properties(attrs: &ValueMap) -> VolumeProperties {
+    VolumeProperties {
+        name: string(attrs, "name").unwrap_or_default(),
+        description: string(attrs, "description"),
+        bootable: attrs.get("bootable").and_then(Value::as_bool).unwrap_or(false),
+        tags: attrs.get("tags").and_then(Value::as_list).map(|l| l.iter().filter_map(Value::to_template_string).collect()).unwrap_or_default(),
+        metadata: attrs
+            .get("metadata")
+            .and_then(Value::as_map)
+            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.to_template_string()?))).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// Runs one operation.
+pub fn execute(
+    change: &Change,
+    step: Step,
+    after: Option<&ValueMap>,
+    context: &OperationContext<'_>,
+) -> Result<Outcome, OperationError> {
+    let kind = change.address.kind;
+    let backend_id = change.backend_id.clone().unwrap_or_default();
+    if step == Step::Delete {
+        delete(change, &backend_id, context)?;
+        return Ok(Outcome::Removed);
+    }
+    let after = after.ok_or_else(|| OperationError::Precondition(format!("`{}` has no planned values", change.address)))?;
+    let mut computed = ValueMap::new();
+    computed.insert("id".into(), Value::String(backend_id.clone()));
+    let mut status = "available".to_owned();
+    match kind {
+        // Rules, types and policies are blockform's own objects: recorded, not created anywhere.
+        ResourceKind::Qos | ResourceKind::VolumeType | ResourceKind::BackupPolicy => {}
+        ResourceKind::Volume => {
+            let provider = provider_for(change, context)?;
+            let state = if step == Step::Create {
+                let spec = volume_spec(&backend_id, after, context)?;
+                provider.create_volume(&spec)?
+            } else {
+                if let Some(StorageAction::Extend { to_gib, .. }) = &change.storage {
+                    provider.extend_volume(&backend_id, *to_gib)?;
+                }
+                provider.update_volume_metadata(&backend_id, &properties(after))?
+            };
+            computed.insert("backend_name".into(), Value::String(state.backend_name.clone()));
+            status = state.status.to_string();
+        }
+        ResourceKind::Snapshot => {
+            let provider = provider_for(change, context)?;
+            let volume = string(after, "volume")
+                .ok_or_else(|| OperationError::Precondition(format!("`{}` has no volume", change.address)))?;
+            if step == Step::Create {
+                let spec = SnapshotSpec {
+                    backend_name: backend_id.clone(),
+                    volume_backend_name: volume.clone(),
+                    name: string(after, "name").unwrap_or_default(),
+                    description: string(after, "description"),
+                };
+                let state = provider.create_snapshot(&spec)?;
+                #[allow(clippy::cast_precision_loss)]
+                computed.insert("size".into(), Value::Number(state.size_bytes.div_ceil(blockform_provider::GIB) as f64));
+                #[allow(clippy::cast_precision_loss)]
+                computed.insert("created_at".into(), Value::Number(state.created_at_unix_secs as f64));
+                status = state.status.to_string();
+            }
+            // Name, description and metadata of a snapshot are kept in state only.
+        }
+        ResourceKind::Image => {
+            let provider = provider_for(change, context)?;
+            let volume = string(after, "volume")
+                .ok_or_else(|| OperationError::Precondition(format!("`{}` has no volume", change.address)))?;
+            let format = if string(after, "format").as_deref() == Some("qcow2") { ImageFormat::Qcow2 } else { ImageFormat::Raw };
+            let extension = if format == ImageFormat::Qcow2 { "qcow2" } else { "raw" };
+            let destination = context.dir.join(".blockform").join("images").join(format!("{backend_id}.{extension}"));
+            if let Some(parent) = destination.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    OperationError::Precondition(format!("cannot create `{}`: {e}", parent.display()))
+                })?;
+            }
+            let exported = provider.export_image(&ImageExportSpec { volume_backend_name: volume, format, destination })?;
+            computed.insert("path".into(), Value::String(exported.path.display().to_string()));
+            #[allow(clippy::cast_precision_loss)]
+            computed.insert("size".into(), Value::Number(exported.file_size_bytes as f64));
+        }
+        ResourceKind::Attachment => {
+            let host = change.provider.clone().unwrap_or_default();
+            return Err(OperationError::Precondition(context.providers.missing_reason(&host)));
+        }
+        ResourceKind::Backup => {
+            return Err(OperationError::Precondition(
+                "backups to a backup store are not supported by this build yet".to_owned(),
+            ));
+        }
+    }
+    computed.insert("status".into(), Value::String(status.clone()));
+    Ok(Outcome::Put(record(change, after, &computed, status)))
+}
+
+/// The state record of a resource after an operation.
+pub fn record(change: &Change, after: &ValueMap, computed: &ValueMap, status: String) -> ResourceState {
+    let schema = resource_schema(change.address.kind);
+    let mut attributes = serde_json::Map::new();
+    for spec in schema.attrs {
+        attributes.insert(spec.name.to_owned(), after.get(spec.name).map_or(serde_json::Value::Null, Value::to_json));
+    }
+    for name in schema.computed {
+        let value = computed.get(*name).or_else(|| after.get(*name).filter(|v| !v.is_unknown()));
+        attributes.insert((*name).to_owned(), value.map_or(serde_json::Value::Null, Value::to_json));
+    }
+    ResourceState {
+        address: change.address.to_string(),
+        backend_id: change.backend_id.clone().unwrap_or_default(),
+        provider: change.provider.clone(),
+        attributes,
+        dependencies: change.depends_on.iter().map(ToString::to_string).collect(),
+        status,
+    }
+}
+
+fn volume_spec(backend_id: &str, after: &ValueMap, context: &OperationContext<'_>) -> Result<VolumeSpec, OperationError> {
+    let missing = |what: &str| OperationError::Precondition(format!("the volume's {what} is not in state"));
+    let type_id = string(after, "type").ok_or_else(|| missing("type"))?;
+    let volume_type = (context.by_id)(&type_id).ok_or_else(|| missing("type"))?;
+    let type_name = volume_type.attributes.get("name").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    let extra_specs: BTreeMap<String, String> = volume_type
+        .attributes
+        .get("extra_specs")
+        .and_then(serde_json::Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+        .unwrap_or_default();
+    let source = match after.get("source").and_then(Value::as_map) {
+        None => VolumeSource::Empty,
+        Some(source) => {
+            if let Some(Value::String(snapshot_id)) = source.get("snapshot") {
+                let snapshot = (context.by_id)(snapshot_id).ok_or_else(|| missing("source snapshot"))?;
+                let volume = snapshot.attributes.get("volume").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+                VolumeSource::Snapshot { volume_backend_name: volume, snapshot_backend_name: snapshot.backend_id }
+            } else if let Some(Value::String(volume_id)) = source.get("volume") {
+                VolumeSource::Volume { backend_name: volume_id.clone() }
+            } else if let Some(Value::String(path)) = source.get("image") {
+                let path = PathBuf::from(path);
+                let path = if path.is_absolute() { path } else { context.dir.join(path) };
+                let format = if path.extension().is_some_and(|e| e == "qcow2") { ImageFormat::Qcow2 } else { ImageFormat::Raw };
+                VolumeSource::ImageFile { path, format }
+            } else if source.contains_key("backup") {
+                return Err(OperationError::Precondition(
+                    "restoring a volume from a backup is not supported by this build yet".to_owned(),
+                ));
+            } else {
+                VolumeSource::Empty
+            }
+        }
+    };
+    Ok(VolumeSpec {
+        backend_name: backend_id.to_owned(),
+        properties: properties(after),
+        size_gib: gib(after, "size").ok_or_else(|| missing("size"))?,
+        volume_type: type_name,
+        extra_specs,
+        source,
+    })
+}
+
+fn delete(change: &Change, backend_id: &str, context: &OperationContext<'_>) -> Result<(), OperationError> {
+    let before = change.before.as_ref();
+    match change.address.kind {
+        ResourceKind::Qos | ResourceKind::VolumeType | ResourceKind::BackupPolicy | ResourceKind::Attachment => Ok(()),
+        ResourceKind::Volume => Ok(provider_for(change, context)?.delete_volume(backend_id)?),
+        ResourceKind::Snapshot => {
+            let volume = before.and_then(|b| string(b, "volume")).unwrap_or_default();
+            Ok(provider_for(change, context)?.delete_snapshot(&volume, backend_id)?)
+        }
+        ResourceKind::Image => {
+            if let Some(path) = before.and_then(|b| string(b, "path")) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(OperationError::Precondition(format!("cannot delete the image `{path}`: {e}"))),
+                }
+            }
+            Ok(())
+        }
+        ResourceKind::Backup => Err(OperationError::Precondition(
+            "deleting backups is not supported by this build yet".to_owned(),
+        )),
+    }
+}

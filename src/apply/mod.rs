@@ -1,0 +1,335 @@
+//! Apply: walk the plan's operation graph on tokio, running up to `parallelism` operations at a
+//! time. For each operation: record an intent with the deterministic back-end name, call the
+//! provider (off the async threads), and commit the result in one state transaction. A failed
+//! operation skips everything that depends on it; independent branches go on.
+
+mod execute;
+mod progress;
+pub mod recover;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+
+pub use execute::{OperationError, Outcome, Step, execute, record};
+pub use progress::{Progress, ProgressStyle};
+
+use crate::config::eval::Desired;
+use crate::config::value::{Value, ValueMap};
+use crate::graph::OperationGraph;
+use crate::model::Address;
+use crate::plan::{Action, Change, Plan};
+use crate::providers::Providers;
+use crate::state::{Commit, Intent, IntentAction, ResourceState, Store};
+
+/// Re-evaluates the configuration with the objects recorded so far, so that values known only
+/// after apply (ids of objects created earlier in this run) are filled in.
+pub type Reevaluate = Box<dyn Fn(&[ResourceState]) -> Result<Desired, String> + Send + Sync>;
+
+/// How to apply.
+pub struct ApplyOptions {
+    /// Operations running at once.
+    pub parallelism: usize,
+    /// The configuration directory.
+    pub dir: PathBuf,
+    /// How progress is shown.
+    pub progress: ProgressStyle,
+    /// See [`Reevaluate`].
+    pub reevaluate: Reevaluate,
+}
+
+/// One finished operation.
+#[derive(Debug, Clone)]
+pub struct Done {
+    /// The resource.
+    pub address: Address,
+    /// What was done.
+    pub step: Step,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// One failed operation.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    /// The resource.
+    pub address: Address,
+    /// What was tried.
+    pub step: Step,
+    /// The error, with the back end's stderr.
+    pub error: String,
+}
+
+/// What an apply did.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    /// Operations that finished.
+    pub done: Vec<Done>,
+    /// Operations that failed.
+    pub failed: Vec<Failed>,
+    /// Operations not run because something they depend on failed (or the run was interrupted).
+    pub skipped: Vec<(Address, Step)>,
+    /// Whether an interrupt stopped the scheduling.
+    pub interrupted: bool,
+}
+
+/// Whether an interrupt asked the walker to stop scheduling.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt(Arc<std::sync::atomic::AtomicBool>);
+
+impl Interrupt {
+    /// Asks the walker to stop scheduling new operations.
+    pub fn trigger(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether an interrupt was asked for.
+    pub fn is_triggered(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn step_of(kind: crate::graph::OpKind) -> Step {
+    match kind {
+        crate::graph::OpKind::Create => Step::Create,
+        crate::graph::OpKind::Update => Step::Update,
+        crate::graph::OpKind::Delete => Step::Delete,
+    }
+}
+
+/// The records known so far: state at the start plus everything committed in this run.
+struct Records {
+    by_address: HashMap<String, ResourceState>,
+}
+
+impl Records {
+    fn by_id(&self, id: &str) -> Option<ResourceState> {
+        self.by_address.values().find(|r| r.backend_id == id).cloned()
+    }
+}
+
+/// Applies a plan. Errors of single operations are in the report; `Err` is for state that
+/// cannot be written (the run stops at once: nothing may happen that is not recorded).
+pub async fn apply(
+    plan: Arc<Plan>,
+    graph: &OperationGraph,
+    store: Arc<dyn Store>,
+    providers: Providers,
+    options: ApplyOptions,
+    interrupt: Interrupt,
+) -> Result<ApplyReport, crate::state::StateError> {
+    let ops = graph.operations();
+    let mut waiting: Vec<usize> = (0..ops.len()).map(|i| graph.dependencies(i).count()).collect();
+    let mut ready: VecDeque<usize> = graph.topological_order().into_iter().filter(|i| waiting[*i] == 0).collect();
+    let mut blocked: HashSet<usize> = HashSet::new();
+    let mut report = ApplyReport::default();
+    let records = Arc::new(Mutex::new(Records {
+        by_address: store.resources()?.into_iter().map(|r| (r.address.clone(), r)).collect(),
+    }));
+    let providers = Arc::new(providers);
+    let progress = Progress::new(options.progress, ops.len());
+    let mut running: JoinSet<(usize, Result<Outcome, OperationError>, Duration)> = JoinSet::new();
+    let mut evaluated: Option<(u64, Evaluated)> = None;
+    let mut generation: u64 = 0;
+    let mut done_at: Vec<u64> = vec![0; ops.len()];
+    let mut intent_ids: HashMap<usize, String> = HashMap::new();
+
+    loop {
+        while running.len() < options.parallelism.max(1) && !interrupt.is_triggered() {
+            let Some(op) = ready.pop_front() else { break };
+            let operation = &ops[op];
+            let change = &plan.changes[operation.change];
+            let step = step_of(operation.kind);
+            // Values known only after apply come from a re-evaluation once what they depend on exists.
+            let needed = graph.dependencies(op).map(|d| done_at[d]).max().unwrap_or(0);
+            let after = match resolve_after(change, step, needed, &mut evaluated, generation, &records, &options) {
+                Ok(after) => after,
+                Err(error) => {
+                    report.failed.push(Failed { address: change.address.clone(), step, error: error.clone() });
+                    progress.failed(&change.address, step, &error);
+                    skip_dependents(graph, op, &mut blocked, &mut report, &plan);
+                    continue;
+                }
+            };
+            let intent = intent_for(change, step, after.as_ref());
+            store.commit(&Commit { put_intents: vec![intent.clone()], ..Commit::default() })?;
+            progress.started(&change.address, step, change);
+            let change = change.clone();
+            let providers = Arc::clone(&providers);
+            let records = Arc::clone(&records);
+            let dir = options.dir.clone();
+            let started = Instant::now();
+            running.spawn_blocking(move || {
+                let lookup = |id: &str| records.lock().ok().and_then(|r| r.by_id(id));
+                let context = execute::OperationContext { providers: &providers, by_id: &lookup, dir: &dir };
+                let result = execute(&change, step, after.as_ref(), &context);
+                (op, result, started.elapsed())
+            });
+            intent_ids.insert(op, intent.id);
+        }
+        let Some(joined) = running.join_next().await else { break };
+        let (op, result, elapsed) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                // A panic in a provider is a bug; the intent stays so the next run checks the object.
+                progress.message(&format!("an operation stopped unexpectedly: {e}"));
+                continue;
+            }
+        };
+        let operation = &ops[op];
+        let change = &plan.changes[operation.change];
+        let step = step_of(operation.kind);
+        let intent_id = intent_ids.remove(&op).unwrap_or_default();
+        match result {
+            Ok(outcome) => {
+                let address = change.address.to_string();
+                let commit = match &outcome {
+                    Outcome::Put(record) => Commit { put: vec![record.clone()], remove_intents: vec![intent_id], ..Commit::default() },
+                    Outcome::Removed => {
+                        // The old half of a create-before-destroy replacement leaves the new record alone.
+                        let replaced_first = change.action == Action::CreateThenDelete;
+                        let remove = if replaced_first { Vec::new() } else { vec![address.clone()] };
+                        Commit { remove, remove_intents: vec![intent_id], ..Commit::default() }
+                    }
+                };
+                store.commit(&commit)?;
+                generation += 1;
+                done_at[op] = generation;
+                if let Ok(mut r) = records.lock() {
+                    match outcome {
+                        Outcome::Put(record) => {
+                            r.by_address.insert(address, record);
+                        }
+                        Outcome::Removed if change.action != Action::CreateThenDelete => {
+                            r.by_address.remove(&address);
+                        }
+                        Outcome::Removed => {}
+                    }
+                }
+                progress.finished(&change.address, step, change, elapsed);
+                report.done.push(Done { address: change.address.clone(), step, elapsed });
+                for next in graph.dependents(op) {
+                    waiting[next] -= 1;
+                    if waiting[next] == 0 && !blocked.contains(&next) {
+                        ready.push_back(next);
+                    }
+                }
+            }
+            Err(error) => {
+                // The intent stays only when the back end may hold a half-made object.
+                store.commit(&Commit { remove_intents: vec![intent_id], ..Commit::default() })?;
+                let error = error.to_string();
+                progress.failed(&change.address, step, &error);
+                report.failed.push(Failed { address: change.address.clone(), step, error });
+                skip_dependents(graph, op, &mut blocked, &mut report, &plan);
+            }
+        }
+        if interrupt.is_triggered() && !report.interrupted {
+            report.interrupted = true;
+        }
+    }
+    if interrupt.is_triggered() {
+        report.interrupted = true;
+        for (op, operation) in ops.iter().enumerate() {
+            let finished = report.done.iter().any(|d| d.address == operation.address && d.step == step_of(operation.kind));
+            let failed = report.failed.iter().any(|f| f.address == operation.address && f.step == step_of(operation.kind));
+            if !finished && !failed && !blocked.contains(&op) {
+                report.skipped.push((operation.address.clone(), step_of(operation.kind)));
+            }
+        }
+    }
+    progress.finish();
+    Ok(report)
+}
+
+fn skip_dependents(graph: &OperationGraph, op: usize, blocked: &mut HashSet<usize>, report: &mut ApplyReport, plan: &Plan) {
+    let mut stack: Vec<usize> = graph.dependents(op).collect();
+    while let Some(next) = stack.pop() {
+        if blocked.insert(next) {
+            let operation = &graph.operations()[next];
+            let _ = plan;
+            report.skipped.push((operation.address.clone(), step_of(operation.kind)));
+            stack.extend(graph.dependents(next));
+        }
+    }
+}
+
+fn intent_for(change: &Change, step: Step, after: Option<&ValueMap>) -> Intent {
+    Intent {
+        id: uuid::Uuid::new_v4().to_string(),
+        address: change.address.to_string(),
+        action: match step {
+            Step::Create => IntentAction::Create,
+            Step::Update => IntentAction::Update,
+            Step::Delete => IntentAction::Delete,
+        },
+        backend_id: change.backend_id.clone().unwrap_or_default(),
+        provider: change.provider.clone(),
+        started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        attributes: after.map(|a| a.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()).unwrap_or_default(),
+        dependencies: change.depends_on.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// A re-evaluated configuration with its instances indexed by address.
+struct Evaluated {
+    desired: Desired,
+    index: HashMap<String, usize>,
+}
+
+/// Whether a value still holds something known only after apply, other than the resource's
+/// own computed attributes (`volume.db.id` inside `volume.db` itself).
+fn needs_resolution(address: &str, value: &Value) -> bool {
+    match value {
+        Value::Unknown(origin) => !origin.starts_with(&format!("{address}.")),
+        Value::List(items) => items.iter().any(|v| needs_resolution(address, v)),
+        Value::Map(map) => map.values().any(|v| needs_resolution(address, v)),
+        _ => false,
+    }
+}
+
+fn resolve_after(
+    change: &Change,
+    step: Step,
+    needed_generation: u64,
+    evaluated: &mut Option<(u64, Evaluated)>,
+    generation: u64,
+    records: &Mutex<Records>,
+    options: &ApplyOptions,
+) -> Result<Option<ValueMap>, String> {
+    if step == Step::Delete {
+        return Ok(None);
+    }
+    let Some(after) = &change.after else { return Ok(None) };
+    let address = change.address.to_string();
+    let unresolved: Vec<&String> = after.iter().filter(|(_, v)| needs_resolution(&address, v)).map(|(k, _)| k).collect();
+    if unresolved.is_empty() {
+        return Ok(Some(after.clone()));
+    }
+    let fresh = matches!(evaluated, Some((at, _)) if *at >= needed_generation);
+    if !fresh {
+        let snapshot: Vec<ResourceState> =
+            records.lock().map(|r| r.by_address.values().cloned().collect()).map_err(|_| "state records are unavailable".to_owned())?;
+        let desired = (options.reevaluate)(&snapshot)?;
+        let index = desired.resources.iter().enumerate().map(|(i, r)| (r.address.to_string(), i)).collect();
+        *evaluated = Some((generation, Evaluated { desired, index }));
+    }
+    let Some((_, latest)) = evaluated.as_ref() else { return Err("the configuration could not be evaluated".to_owned()) };
+    let instance = latest
+        .index
+        .get(&address)
+        .map(|i| &latest.desired.resources[*i])
+        .ok_or_else(|| format!("`{}` is no longer in the configuration", change.address))?;
+    let mut resolved = after.clone();
+    for key in unresolved {
+        let value = instance.attrs.get(key).cloned().unwrap_or(Value::Null);
+        if needs_resolution(&address, &value) {
+            return Err(format!("`{key}` of `{}` is still unknown after its dependencies were applied", change.address));
+        }
+        resolved.insert(key.clone(), value);
+    }
+    Ok(Some(resolved))
+}

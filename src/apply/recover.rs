@@ -1,0 +1,143 @@
+//! Recovery after a run that was killed: every intent left in state names an operation that
+//! may or may not have reached the back end. The object is looked up by its deterministic name
+//! and adopted (it exists, so it is recorded) or forgotten (it does not, so the plan makes it
+//! again). No duplicate, no orphan, no lost record.
+
+use std::collections::HashMap;
+
+use crate::model::{Address, ResourceKind, resource_schema};
+use crate::providers::Providers;
+use crate::state::{Commit, Intent, IntentAction, ResourceState, StateError, Store};
+
+/// What recovery did, for the user to read.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Objects found in the back end and recorded.
+    pub adopted: Vec<String>,
+    /// Objects whose delete had finished, removed from state.
+    pub forgotten: Vec<String>,
+    /// Intents dropped because the operation never reached the back end (or changed nothing lasting).
+    pub dropped: Vec<String>,
+}
+
+impl Recovery {
+    /// Whether anything was recovered.
+    pub fn is_empty(&self) -> bool {
+        self.adopted.is_empty() && self.forgotten.is_empty() && self.dropped.is_empty()
+    }
+}
+
+/// Whether the object of an intent exists in its back end; `None` when it cannot be told
+/// (provider unavailable).
+fn exists(intent: &Intent, kind: ResourceKind, prior: &[ResourceState], providers: &Providers) -> Result<Option<bool>, String> {
+    let provider = intent.provider.as_deref().and_then(|p| providers.get(p));
+    match kind {
+        // blockform's own objects exist only in state.
+        ResourceKind::Qos | ResourceKind::VolumeType | ResourceKind::BackupPolicy | ResourceKind::Attachment => Ok(Some(false)),
+        ResourceKind::Volume => {
+            let Some(provider) = provider else { return Ok(None) };
+            let found = provider.refresh(std::slice::from_ref(&intent.backend_id)).map_err(|e| e.to_string())?;
+            Ok(Some(found.iter().any(|v| v.backend_name == intent.backend_id)))
+        }
+        ResourceKind::Snapshot => {
+            let Some(provider) = provider else { return Ok(None) };
+            let volume = intent
+                .attributes
+                .get("volume")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+                .or_else(|| {
+                    prior.iter().find(|r| r.address == intent.address).and_then(|r| {
+                        r.attributes.get("volume").and_then(serde_json::Value::as_str).map(str::to_owned)
+                    })
+                });
+            let Some(volume) = volume else { return Ok(Some(false)) };
+            let found = provider.refresh(&[volume]).map_err(|e| e.to_string())?;
+            Ok(Some(found.iter().any(|v| v.snapshots.iter().any(|s| s.backend_name == intent.backend_id))))
+        }
+        ResourceKind::Image => {
+            let path = intent.attributes.get("path").and_then(serde_json::Value::as_str);
+            Ok(Some(path.is_some_and(|p| std::path::Path::new(p).exists())))
+        }
+        ResourceKind::Backup => Ok(None),
+    }
+}
+
+/// Resolves every intent left in state.
+pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, RecoverError> {
+    let intents = store.intents()?;
+    let mut recovery = Recovery::default();
+    if intents.is_empty() {
+        return Ok(recovery);
+    }
+    let prior = store.resources()?;
+    let by_address: HashMap<&str, &ResourceState> = prior.iter().map(|r| (r.address.as_str(), r)).collect();
+    for intent in intents {
+        let Some(address) = Address::parse(&intent.address) else {
+            store.commit(&Commit { remove_intents: vec![intent.id.clone()], ..Commit::default() })?;
+            continue;
+        };
+        let found = exists(&intent, address.kind, &prior, providers).map_err(|message| RecoverError::Provider {
+            address: intent.address.clone(),
+            message,
+        })?;
+        let Some(found) = found else {
+            // The provider is not available: keep the intent for a run that has it.
+            continue;
+        };
+        let mut commit = Commit { remove_intents: vec![intent.id.clone()], ..Commit::default() };
+        match (intent.action, found) {
+            (IntentAction::Create, true) => {
+                commit.put.push(adopted_record(&intent, address.kind));
+                recovery.adopted.push(format!("{} [{}]", intent.address, intent.backend_id));
+            }
+            (IntentAction::Delete, false) if by_address.get(intent.address.as_str()).is_some_and(|r| r.backend_id == intent.backend_id) => {
+                commit.remove.push(intent.address.clone());
+                recovery.forgotten.push(intent.address.clone());
+            }
+            _ => recovery.dropped.push(intent.address.clone()),
+        }
+        store.commit(&commit)?;
+    }
+    Ok(recovery)
+}
+
+fn adopted_record(intent: &Intent, kind: ResourceKind) -> ResourceState {
+    let schema = resource_schema(kind);
+    let mut attributes = serde_json::Map::new();
+    for spec in schema.attrs {
+        attributes.insert(spec.name.to_owned(), intent.attributes.get(spec.name).cloned().unwrap_or(serde_json::Value::Null));
+    }
+    for name in schema.computed {
+        attributes.insert((*name).to_owned(), serde_json::Value::Null);
+    }
+    attributes.insert("id".into(), serde_json::Value::String(intent.backend_id.clone()));
+    attributes.insert("status".into(), serde_json::Value::String("available".into()));
+    if kind == ResourceKind::Volume {
+        attributes.insert("backend_name".into(), serde_json::Value::String(intent.backend_id.clone()));
+    }
+    ResourceState {
+        address: intent.address.clone(),
+        backend_id: intent.backend_id.clone(),
+        provider: intent.provider.clone(),
+        attributes,
+        dependencies: intent.dependencies.clone(),
+        status: "available".into(),
+    }
+}
+
+/// Why recovery could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    /// State could not be read or written.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A provider could not be asked.
+    #[error("cannot check `{address}` after an interrupted run: {message}")]
+    Provider {
+        /// The resource of the intent.
+        address: String,
+        /// The provider's error.
+        message: String,
+    },
+}

@@ -1,0 +1,255 @@
+//! `blockform apply [PLANFILE]` and `blockform destroy`: plan (or read a saved plan), ask for
+//! approval, then carry the plan out and report what was done, what failed and what was skipped.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::plan::{PlanArgs, Planned, known_values, make_plan};
+use super::printer::Printer;
+use super::ExitStatus;
+use crate::apply::{ApplyOptions, ApplyReport, Interrupt, ProgressStyle, Step};
+use crate::config::vars::VarInputs;
+use crate::config::{self, EvalOptions, MissingVars};
+use crate::plan::{Plan, saved};
+
+/// Arguments of `apply`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApplyArgs {
+    /// A plan saved with `plan --out FILE`; applied exactly, or refused when stale.
+    plan_file: Option<PathBuf>,
+
+    /// Apply without asking for approval.
+    #[arg(long)]
+    auto_approve: bool,
+
+    /// With --auto-approve: allow actions that destroy data (deleting or replacing volumes,
+    /// snapshots, backups). Without it such a plan is refused.
+    #[arg(long)]
+    allow_data_loss: bool,
+
+    #[command(flatten)]
+    plan: PlanArgs,
+}
+
+impl ApplyArgs {
+    /// The variable arguments.
+    pub(super) fn vars(&self) -> &super::VarArgs {
+        &self.plan.vars
+    }
+}
+
+/// Runs `apply` (or `destroy`, when `destroy` is set).
+pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, printer: &mut Printer) -> ExitStatus {
+    let mut plan_args = args.plan.clone();
+    plan_args.destroy |= destroy;
+    let operation = if destroy { "destroy" } else { "apply" };
+    let planned = match make_plan(dir, &plan_args, inputs.clone(), operation, printer) {
+        Ok(p) => p,
+        Err(status) => return status,
+    };
+    let Planned { plan, store, lock, providers, .. } = planned;
+    let plan = match &args.plan_file {
+        Some(file) => {
+            let file = if file.is_absolute() { file.clone() } else { dir.join(file) };
+            let saved = match saved::load(&file) {
+                Ok(p) => p,
+                Err(e) => {
+                    printer.error(&e.to_string());
+                    return ExitStatus::Failure;
+                }
+            };
+            let meta = match store.meta() {
+                Ok(m) => m,
+                Err(e) => {
+                    printer.error(&e.to_string());
+                    return ExitStatus::Failure;
+                }
+            };
+            if let Err(e) = saved::check_current(&saved, &meta, &plan.config_digest) {
+                printer.error(&e.to_string());
+                printer.message("Make a new plan with `blockform plan --out FILE` and apply that.\n");
+                return ExitStatus::Failure;
+            }
+            saved
+        }
+        None => {
+            printer.out(&crate::render::human::render_plan(&plan, printer.color()));
+            plan
+        }
+    };
+    if !plan.has_changes() || plan.changes.iter().all(crate::plan::Change::is_noop) {
+        if args.plan_file.is_some() {
+            printer.out("The plan has no changes.\n");
+        }
+        return ExitStatus::Success;
+    }
+    let data_loss = plan.summary().data_loss;
+    if args.plan_file.is_none() {
+        if args.auto_approve {
+            if data_loss > 0 && !args.allow_data_loss {
+                printer.error(&format!(
+                    "the plan destroys data ({data_loss} action{} marked DATA LOSS above) and --auto-approve alone does not allow that",
+                    if data_loss == 1 { "" } else { "s" }
+                ));
+                printer.message("Add --allow-data-loss to confirm, or approve the plan interactively.\n");
+                return ExitStatus::Failure;
+            }
+        } else if !approve(&args.plan, printer, destroy) {
+            return ExitStatus::Failure;
+        }
+    }
+    let graph = match crate::graph::build(&plan) {
+        Ok(g) => g,
+        Err(e) => {
+            printer.error(&e.to_string());
+            return ExitStatus::Failure;
+        }
+    };
+    let output_inputs = inputs.clone();
+    let reevaluate_dir = dir.to_path_buf();
+    let reevaluate_inputs = inputs;
+    let reevaluate: crate::apply::Reevaluate = Box::new(move |records| {
+        let options = EvalOptions { vars: reevaluate_inputs.clone(), missing_vars: MissingVars::Unknown, known: known_values(records) };
+        match config::load(&reevaluate_dir, &options) {
+            Ok(loaded) if !loaded.diagnostics.has_errors() => Ok(loaded.desired),
+            _ => Err("the configuration no longer evaluates".to_owned()),
+        }
+    });
+    let style = if std::io::stderr().is_terminal() { ProgressStyle::Terminal } else { ProgressStyle::Plain };
+    let options = ApplyOptions { parallelism: args.plan.parallelism, dir: dir.to_path_buf(), progress: style, reevaluate };
+    let interrupt = Interrupt::default();
+    let store: Arc<dyn crate::state::Store> = Arc::from(store);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(2).build() {
+        Ok(r) => r,
+        Err(e) => {
+            printer.error(&format!("cannot start the scheduler: {e}"));
+            return ExitStatus::Failure;
+        }
+    };
+    let plan = Arc::new(plan);
+    let result = runtime.block_on(async {
+        let watcher = tokio::spawn(watch_signals(interrupt.clone()));
+        let result = crate::apply::apply(Arc::clone(&plan), &graph, Arc::clone(&store), providers, options, interrupt.clone()).await;
+        watcher.abort();
+        result
+    });
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            printer.error(&format!("state could not be written, the run stopped: {e}"));
+            return ExitStatus::Failure;
+        }
+    };
+    // Outputs are recorded once everything is done.
+    if report.failed.is_empty() && !report.interrupted {
+        if let Err(e) = record_outputs(dir, &store, output_inputs) {
+            printer.error(&e);
+        }
+    }
+    drop(lock);
+    summarise(&plan, &report, destroy, printer)
+}
+
+async fn watch_signals(interrupt: Interrupt) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else { return };
+    let mut count = 0;
+    loop {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        count += 1;
+        interrupt.trigger();
+        let mut err = std::io::stderr().lock();
+        if count == 1 {
+            let _ = writeln!(
+                err,
+                "\nInterrupt received: no new operations start; waiting for the running ones to finish and be recorded…"
+            );
+        } else {
+            let _ = writeln!(
+                err,
+                "\nTwo interrupts received: stopping now. An operation still running may be half done; it is recorded as an intent, and the next plan or apply checks it and completes the record."
+            );
+            std::process::exit(130);
+        }
+    }
+}
+
+fn approve(args: &PlanArgs, printer: &mut Printer, destroy: bool) -> bool {
+    // Like Terraform, the answer is read from standard input even when it is not a terminal.
+    if !args.vars.input {
+        printer.error("the plan needs approval, but input is disabled (--input=false)");
+        printer.message("Pass --auto-approve to apply without asking, or save the plan with `plan --out FILE` and apply that.\n");
+        return false;
+    }
+    let question = if destroy {
+        "\nDo you really want to destroy all objects?\n  blockform will destroy everything in state. There is no undo. Only 'yes' will be accepted.\n\n  Enter a value: "
+    } else {
+        "\nDo you want to perform these actions?\n  blockform will perform the actions described above. Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+    };
+    printer.message(question);
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    if line.trim() == "yes" {
+        printer.message("\n");
+        true
+    } else {
+        printer.message("\nApply cancelled.\n");
+        false
+    }
+}
+
+fn record_outputs(dir: &Path, store: &Arc<dyn crate::state::Store>, inputs: VarInputs) -> Result<(), String> {
+    let records = store.resources().map_err(|e| e.to_string())?;
+    let options = EvalOptions { vars: inputs, missing_vars: MissingVars::Unknown, known: known_values(&records) };
+    let loaded = config::load(dir, &options).map_err(|_| "outputs could not be evaluated".to_owned())?;
+    let outputs = loaded
+        .desired
+        .outputs
+        .iter()
+        .map(|(name, o)| (name.clone(), crate::state::OutputState { value: o.value.to_json(), sensitive: o.sensitive }))
+        .collect();
+    store
+        .commit(&crate::state::Commit { outputs: Some(outputs), ..crate::state::Commit::default() })
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn summarise(plan: &Plan, report: &ApplyReport, destroy: bool, printer: &mut Printer) -> ExitStatus {
+    let count = |step: Step| report.done.iter().filter(|d| d.step == step).count();
+    let (added, changed, destroyed) = (count(Step::Create), count(Step::Update), count(Step::Delete));
+    let _ = plan;
+    if !report.failed.is_empty() {
+        printer.message("\n");
+        for failed in &report.failed {
+            printer.error(&format!("{}: {}", failed.address, failed.error));
+        }
+    }
+    if !report.skipped.is_empty() {
+        let names: Vec<String> = report.skipped.iter().map(|(a, _)| a.to_string()).collect();
+        printer.message(&format!("\nSkipped because something they depend on did not finish: {}\n", names.join(", ")));
+    }
+    let what = if destroy { "Destroy" } else { "Apply" };
+    let status = if report.interrupted {
+        "interrupted"
+    } else if report.failed.is_empty() {
+        "complete"
+    } else {
+        "failed"
+    };
+    printer.out(&format!(
+        "\n{what} {status}! Resources: {added} added, {changed} changed, {destroyed} destroyed{}.\n",
+        if report.failed.is_empty() { String::new() } else { format!(", {} failed", report.failed.len()) }
+    ));
+    if report.interrupted {
+        ExitStatus::Interrupted
+    } else if report.failed.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    }
+}

@@ -1,0 +1,172 @@
+//! The state options every command that reads or writes state takes (`--state`, `--lock`,
+//! `--lock-timeout`), and opening the state with its lock held.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::state::{MemoryStore, SledStore, StateLock, Store, parse_lock_timeout};
+
+/// Where the state lives, relative to the configuration directory, unless `--state` says.
+pub const DEFAULT_STATE_PATH: &str = ".blockform/state";
+
+/// Where the state is and how to lock it.
+#[derive(clap::Args, Clone, Debug)]
+pub struct StateArgs {
+    /// The state database [default: .blockform/state in the configuration directory].
+    #[arg(long = "state", value_name = "PATH", global = true)]
+    pub state: Option<PathBuf>,
+
+    /// Lock the state while working (`--lock=false` skips it: then no other run may overlap).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", global = true)]
+    pub lock: bool,
+
+    /// How long to wait for a state lock another run holds, like `30s` or `5m`.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_timeout, global = true)]
+    pub lock_timeout: Duration,
+}
+
+impl StateArgs {
+    /// The state path: `--state` (relative to `dir`, like every path blockform reads) or
+    /// `<dir>/.blockform/state`.
+    pub fn path(&self, dir: &Path) -> PathBuf {
+        state_path(dir, self.state.as_deref())
+    }
+}
+
+impl Default for StateArgs {
+    fn default() -> StateArgs {
+        StateArgs {
+            state: None,
+            lock: true,
+            lock_timeout: Duration::ZERO,
+        }
+    }
+}
+
+/// The state path for `--state PATH` (or none) in the configuration directory `dir`.
+pub fn state_path(dir: &Path, state: Option<&Path>) -> PathBuf {
+    dir.join(state.unwrap_or(Path::new(DEFAULT_STATE_PATH)))
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    parse_lock_timeout(text).map_err(|e| e.to_string())
+}
+
+/// Takes the state lock for `operation` (unless `--lock=false`), then opens the state. A state
+/// that does not exist is created only when `create` is set; otherwise it reads as empty, and
+/// nothing (not even the lock file) is written. `Err` is the message to print.
+pub fn open_state(
+    dir: &Path,
+    args: &StateArgs,
+    operation: &str,
+    create: bool,
+) -> Result<(Box<dyn Store>, Option<StateLock>), String> {
+    let path = args.path(dir);
+    if !create && !SledStore::exists(&path) {
+        return Ok((Box::new(MemoryStore::empty()), None));
+    }
+    let lock = if args.lock {
+        let lock = StateLock::acquire(&path, operation, args.lock_timeout).map_err(|e| match e.hint() {
+            Some(hint) => format!("{e}\n  help: {hint}"),
+            None => e.to_string(),
+        })?;
+        Some(lock)
+    } else {
+        None
+    };
+    let store = SledStore::open(&path).map_err(|e| e.to_string())?;
+    Ok((Box::new(store), lock))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        state: StateArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<StateArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("blockform").chain(args.iter().copied())).map(|cli| cli.state)
+    }
+
+    #[test]
+    fn the_flags_parse_with_their_defaults() {
+        let default = parse(&[]).unwrap();
+        assert_eq!(
+            (default.state, default.lock, default.lock_timeout),
+            (None, true, Duration::ZERO)
+        );
+        let given = parse(&["--state", "s/db", "--lock=false", "--lock-timeout=5m"]).unwrap();
+        assert_eq!(given.state.as_deref(), Some(Path::new("s/db")));
+        assert!(!given.lock);
+        assert_eq!(given.lock_timeout, Duration::from_secs(300));
+        assert!(parse(&["--lock"]).unwrap().lock);
+        assert_eq!(parse(&["--lock-timeout", "0s"]).unwrap().lock_timeout, Duration::ZERO);
+        let error = parse(&["--lock-timeout", "soon"]).unwrap_err().to_string();
+        assert!(error.contains("`soon` is not a duration"), "{error}");
+    }
+
+    #[test]
+    fn the_state_path_is_relative_to_the_configuration_directory() {
+        let args = StateArgs::default();
+        assert_eq!(args.path(Path::new("conf")), Path::new("conf/.blockform/state"));
+        let args = StateArgs {
+            state: Some(PathBuf::from("other/state")),
+            ..StateArgs::default()
+        };
+        assert_eq!(args.path(Path::new("conf")), Path::new("conf/other/state"));
+        let args = StateArgs {
+            state: Some(PathBuf::from("/abs/state")),
+            ..StateArgs::default()
+        };
+        assert_eq!(args.path(Path::new("conf")), Path::new("/abs/state"));
+    }
+
+    #[test]
+    fn a_missing_state_is_read_as_empty_and_nothing_is_written() {
+        let dir = crate::state::scratch::ScratchDir::new("open-missing");
+        let (store, lock) = open_state(dir.path(), &StateArgs::default(), "plan", false).unwrap();
+        assert!(lock.is_none());
+        let meta = store.meta().unwrap();
+        assert_eq!((meta.lineage.as_str(), meta.serial), ("", 0));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no `.blockform` directory"
+        );
+    }
+
+    #[test]
+    fn opening_takes_the_lock_and_a_second_run_is_told_who_has_it() {
+        let dir = crate::state::scratch::ScratchDir::new("open-locked");
+        let args = StateArgs::default();
+        let (store, lock) = open_state(dir.path(), &args, "apply", true).unwrap();
+        let lock = lock.unwrap();
+        assert_eq!(lock.path(), dir.path().join(".blockform/state.lock"));
+        assert!(SledStore::exists(&dir.path().join(".blockform/state")));
+        let message = open_state(dir.path(), &args, "plan", false).err().unwrap();
+        let info = lock.info();
+        assert_eq!(
+            message,
+            format!(
+                "state is locked by {} (pid {}, apply) since {}; lock id {}\n  help: run with `--lock-timeout=30s` to \
+                 wait for it, or `blockform force-unlock {}` if that process is gone",
+                info.who, info.pid, info.created, info.id, info.id
+            )
+        );
+        // Without the lock, sled's own lock still keeps a second opener out, with a clear message.
+        let unlocked = StateArgs {
+            lock: false,
+            ..StateArgs::default()
+        };
+        let message = open_state(dir.path(), &unlocked, "plan", false).err().unwrap();
+        assert!(message.contains("is in use by another process"), "{message}");
+        drop((store, lock));
+        let (_store, lock) = open_state(dir.path(), &unlocked, "plan", false).unwrap();
+        assert!(lock.is_none());
+    }
+}

@@ -1,0 +1,79 @@
+//! The providers of a configuration: one live [`Provider`] per `provider` block whose kind this
+//! build drives, built from the block's evaluated attributes.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use blockform_provider::{Provider, ProviderConfig, ProviderKind};
+
+use crate::config::eval::Desired;
+
+/// Live providers by block name.
+#[derive(Default, Clone)]
+pub struct Providers {
+    live: HashMap<String, Arc<dyn Provider>>,
+    /// Blocks whose kind has no implementation in this build, with the kind.
+    unavailable: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for Providers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Providers").field("live", &self.live.keys().collect::<Vec<_>>()).field("unavailable", &self.unavailable).finish()
+    }
+}
+
+impl Providers {
+    /// Builds every storage provider of the configuration. Relative paths are relative to the
+    /// configuration directory. A block that cannot be built is an error naming it.
+    pub fn build(desired: &Desired, dir: &Path) -> Result<Providers, String> {
+        let mut providers = Providers::default();
+        for (name, block) in &desired.providers {
+            let Some(kind) = ProviderKind::from_label(&block.kind) else {
+                // Hypervisors (libvirt) are not storage providers.
+                providers.unavailable.insert(name.clone(), block.kind.clone());
+                continue;
+            };
+            let mut attributes: serde_json::Map<String, serde_json::Value> =
+                block.attrs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+            if let Some(serde_json::Value::String(path)) = attributes.get_mut("path") {
+                if Path::new(path.as_str()).is_relative() {
+                    *path = dir.join(path.as_str()).display().to_string();
+                }
+            }
+            let config = ProviderConfig { kind, name: name.clone(), attributes };
+            match kind {
+                ProviderKind::Local => {
+                    let provider = blockform_provider_local::LocalProvider::from_config(&config)
+                        .map_err(|e| format!("provider `{name}`: {e}"))?;
+                    providers.live.insert(name.clone(), Arc::new(provider));
+                }
+                ProviderKind::Ceph | ProviderKind::Lvm => {
+                    providers.unavailable.insert(name.clone(), block.kind.clone());
+                }
+            }
+        }
+        Ok(providers)
+    }
+
+    /// A live provider by block name.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.live.get(name).cloned()
+    }
+
+    /// Why a provider is not there: for error messages.
+    pub fn missing_reason(&self, name: &str) -> String {
+        match self.unavailable.get(name) {
+            Some(kind) if kind == "libvirt" => {
+                format!("provider `{name}` is a libvirt hypervisor; attaching volumes is not supported by this build yet")
+            }
+            Some(kind) => format!("the {kind} provider (`{name}`) is not supported by this build yet"),
+            None => format!("no provider block is named `{name}`"),
+        }
+    }
+
+    /// Every live provider by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<dyn Provider>)> {
+        self.live.iter()
+    }
+}

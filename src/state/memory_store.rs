@@ -1,0 +1,162 @@
+//! A [`Store`] held in memory. It stands in for a state that does not exist yet (so `plan` in a
+//! fresh directory creates nothing on disk) and is the reference the other stores are tested
+//! against.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::records::{FORMAT_VERSION, Intent, Meta, OutputState, ResourceState, StateDocument};
+use super::store::{Commit, StateError, Store, check_format_version, check_unique_addresses, sort_intents};
+
+/// A state kept in memory; nothing survives the process.
+#[derive(Debug)]
+pub struct MemoryStore {
+    inner: Mutex<Records>,
+}
+
+#[derive(Debug)]
+struct Records {
+    meta: Meta,
+    resources: BTreeMap<String, ResourceState>,
+    intents: BTreeMap<String, Intent>,
+    outputs: BTreeMap<String, OutputState>,
+}
+
+impl MemoryStore {
+    /// A new state with a fresh lineage, at serial 0.
+    pub fn new() -> MemoryStore {
+        MemoryStore::with_lineage(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// The state of a directory that has none yet: empty lineage, serial 0. A plan made
+    /// against it matches the state `apply` then creates only by serial, since the lineage is
+    /// chosen when the state is written.
+    pub fn empty() -> MemoryStore {
+        MemoryStore::with_lineage(String::new())
+    }
+
+    fn with_lineage(lineage: String) -> MemoryStore {
+        MemoryStore {
+            inner: Mutex::new(Records {
+                meta: Meta {
+                    format_version: FORMAT_VERSION,
+                    lineage,
+                    serial: 0,
+                },
+                resources: BTreeMap::new(),
+                intents: BTreeMap::new(),
+                outputs: BTreeMap::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Records> {
+        // Every write below completes before the guard is dropped and panics nowhere midway,
+        // so a poisoned mutex still holds a consistent state.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> MemoryStore {
+        MemoryStore::new()
+    }
+}
+
+impl Store for MemoryStore {
+    fn location(&self) -> String {
+        "in-memory state".to_owned()
+    }
+
+    fn meta(&self) -> Result<Meta, StateError> {
+        Ok(self.lock().meta.clone())
+    }
+
+    fn resources(&self) -> Result<Vec<ResourceState>, StateError> {
+        Ok(self.lock().resources.values().cloned().collect())
+    }
+
+    fn resource(&self, address: &str) -> Result<Option<ResourceState>, StateError> {
+        Ok(self.lock().resources.get(address).cloned())
+    }
+
+    fn intents(&self) -> Result<Vec<Intent>, StateError> {
+        let mut intents: Vec<Intent> = self.lock().intents.values().cloned().collect();
+        sort_intents(&mut intents);
+        Ok(intents)
+    }
+
+    fn outputs(&self) -> Result<BTreeMap<String, OutputState>, StateError> {
+        Ok(self.lock().outputs.clone())
+    }
+
+    fn commit(&self, commit: &Commit) -> Result<u64, StateError> {
+        let mut state = self.lock();
+        if commit.is_empty() {
+            return Ok(state.meta.serial);
+        }
+        for address in &commit.remove {
+            state.resources.remove(address);
+        }
+        for resource in &commit.put {
+            state.resources.insert(resource.address.clone(), resource.clone());
+        }
+        for id in &commit.remove_intents {
+            state.intents.remove(id);
+        }
+        for intent in &commit.put_intents {
+            state.intents.insert(intent.id.clone(), intent.clone());
+        }
+        if let Some(outputs) = &commit.outputs {
+            state.outputs.clone_from(outputs);
+        }
+        state.meta.serial = state.meta.serial.saturating_add(1);
+        Ok(state.meta.serial)
+    }
+
+    fn export(&self) -> Result<StateDocument, StateError> {
+        let state = self.lock();
+        let mut intents: Vec<Intent> = state.intents.values().cloned().collect();
+        sort_intents(&mut intents);
+        Ok(StateDocument {
+            meta: state.meta.clone(),
+            resources: state.resources.values().cloned().collect(),
+            intents,
+            outputs: state.outputs.clone(),
+        })
+    }
+
+    fn replace_all(&self, document: &StateDocument) -> Result<(), StateError> {
+        check_format_version(&self.location(), document.meta.format_version)?;
+        check_unique_addresses(document)?;
+        let mut state = self.lock();
+        state.meta = Meta {
+            format_version: FORMAT_VERSION,
+            ..document.meta.clone()
+        };
+        state.resources = document
+            .resources
+            .iter()
+            .map(|r| (r.address.clone(), r.clone()))
+            .collect();
+        state.intents = document.intents.iter().map(|i| (i.id.clone(), i.clone())).collect();
+        state.outputs.clone_from(&document.outputs);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::state::store::store_conformance_tests!(Box::new(MemoryStore::new()) as Box<dyn Store>);
+
+    #[test]
+    fn the_empty_store_has_no_lineage_and_fresh_ones_differ() {
+        assert_eq!(MemoryStore::empty().meta().unwrap().lineage, "");
+        let a = MemoryStore::new().meta().unwrap().lineage;
+        let b = MemoryStore::new().meta().unwrap().lineage;
+        assert_ne!(a, b);
+        assert!(uuid::Uuid::parse_str(&a).is_ok(), "{a}");
+    }
+}
