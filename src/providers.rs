@@ -19,7 +19,10 @@ pub struct Providers {
 
 impl std::fmt::Debug for Providers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Providers").field("live", &self.live.keys().collect::<Vec<_>>()).field("unavailable", &self.unavailable).finish()
+        f.debug_struct("Providers")
+            .field("live", &self.live.keys().collect::<Vec<_>>())
+            .field("unavailable", &self.unavailable)
+            .finish()
     }
 }
 
@@ -36,12 +39,16 @@ impl Providers {
             };
             let mut attributes: serde_json::Map<String, serde_json::Value> =
                 block.attrs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
-            if let Some(serde_json::Value::String(path)) = attributes.get_mut("path") {
-                if Path::new(path.as_str()).is_relative() {
-                    *path = dir.join(path.as_str()).display().to_string();
-                }
+            if let Some(serde_json::Value::String(path)) = attributes.get_mut("path")
+                && Path::new(path.as_str()).is_relative()
+            {
+                *path = dir.join(path.as_str()).display().to_string();
             }
-            let config = ProviderConfig { kind, name: name.clone(), attributes };
+            let config = ProviderConfig {
+                kind,
+                name: name.clone(),
+                attributes,
+            };
             match kind {
                 ProviderKind::Local => {
                     let provider = blockform_provider_local::LocalProvider::from_config(&config)
@@ -65,7 +72,9 @@ impl Providers {
     pub fn missing_reason(&self, name: &str) -> String {
         match self.unavailable.get(name) {
             Some(kind) if kind == "libvirt" => {
-                format!("provider `{name}` is a libvirt hypervisor; attaching volumes is not supported by this build yet")
+                format!(
+                    "provider `{name}` is a libvirt hypervisor; attaching volumes is not supported by this build yet"
+                )
             }
             Some(kind) => format!("the {kind} provider (`{name}`) is not supported by this build yet"),
             None => format!("no provider block is named `{name}`"),

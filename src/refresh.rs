@@ -17,7 +17,9 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
     // Volumes by provider; snapshots are read with their volume.
     let mut names: HashMap<&str, Vec<String>> = HashMap::new();
     for resource in prior {
-        let Some(provider) = resource.provider.as_deref() else { continue };
+        let Some(provider) = resource.provider.as_deref() else {
+            continue;
+        };
         if providers.get(provider).is_none() {
             continue;
         }
@@ -27,19 +29,27 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
     }
     let mut volumes: HashMap<String, VolumeState> = HashMap::new();
     for (provider_name, backend_names) in names {
-        let Some(provider) = providers.get(provider_name) else { continue };
-        let states = provider.refresh(&backend_names).map_err(|e| format!("refreshing provider `{provider_name}`: {e}"))?;
+        let Some(provider) = providers.get(provider_name) else {
+            continue;
+        };
+        let states = provider
+            .refresh(&backend_names)
+            .map_err(|e| format!("refreshing provider `{provider_name}`: {e}"))?;
         for state in states {
             volumes.insert(state.backend_name.clone(), state);
         }
     }
     let mut observed = HashMap::new();
     for resource in prior {
-        let Some(provider) = resource.provider.as_deref() else { continue };
+        let Some(provider) = resource.provider.as_deref() else {
+            continue;
+        };
         if providers.get(provider).is_none() {
             continue;
         }
-        let Some(address) = Address::parse(&resource.address) else { continue };
+        let Some(address) = Address::parse(&resource.address) else {
+            continue;
+        };
         match address.kind {
             ResourceKind::Volume => {
                 let seen = match volumes.get(&resource.backend_id) {
@@ -49,7 +59,11 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
                 observed.insert(resource.address.clone(), seen);
             }
             ResourceKind::Snapshot => {
-                let volume_id = resource.attributes.get("volume").and_then(serde_json::Value::as_str).unwrap_or_default();
+                let volume_id = resource
+                    .attributes
+                    .get("volume")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default();
                 // A snapshot whose volume was not refreshed (another provider) is left alone.
                 let Some(volume) = volumes.get(volume_id) else {
                     if prior.iter().any(|r| r.backend_id == volume_id) {
@@ -60,7 +74,11 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
                 let exists = volume.snapshots.iter().any(|s| s.backend_name == resource.backend_id);
                 observed.insert(
                     resource.address.clone(),
-                    if exists { Observed::Exists(ValueMap::new()) } else { Observed::Missing },
+                    if exists {
+                        Observed::Exists(ValueMap::new())
+                    } else {
+                        Observed::Missing
+                    },
                 );
             }
             _ => {}
@@ -74,12 +92,26 @@ pub fn volume_attributes(state: &VolumeState) -> ValueMap {
     let p = &state.properties;
     let mut attrs = ValueMap::new();
     attrs.insert("name".into(), Value::String(p.name.clone()));
-    attrs.insert("description".into(), p.description.clone().map_or(Value::Null, Value::String));
+    attrs.insert(
+        "description".into(),
+        p.description.clone().map_or(Value::Null, Value::String),
+    );
     #[allow(clippy::cast_precision_loss)]
     attrs.insert("size".into(), Value::Number(state.size_gib() as f64));
     attrs.insert("bootable".into(), Value::Bool(p.bootable));
-    attrs.insert("tags".into(), Value::List(p.tags.iter().cloned().map(Value::String).collect()));
-    attrs.insert("metadata".into(), Value::Map(p.metadata.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()));
+    attrs.insert(
+        "tags".into(),
+        Value::List(p.tags.iter().cloned().map(Value::String).collect()),
+    );
+    attrs.insert(
+        "metadata".into(),
+        Value::Map(
+            p.metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        ),
+    );
     attrs.insert("status".into(), Value::String(state.status.to_string()));
     attrs
 }

@@ -9,13 +9,15 @@ use std::process::{Command, Stdio};
 use crate::common::{blockform, project, root};
 
 fn volume_files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            name.starts_with("volume-") && name.ends_with(".qcow2")
+            name.starts_with("volume-") && p.extension().is_some_and(|e| e == "qcow2")
         })
         .collect();
     files.sort();
@@ -47,7 +49,11 @@ fn quickstart_applies_and_then_has_nothing_to_do() {
     // db, db_copy and three scratch volumes are qcow2 files with the configured sizes.
     let files = volume_files(&dir.path().join(".blockform/volumes"));
     assert_eq!(files.len(), 5, "{files:?}");
-    let info = Command::new("qemu-img").args(["info", "--output=json"]).arg(&files[0]).output().unwrap();
+    let info = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(&files[0])
+        .output()
+        .unwrap();
     assert!(info.status.success());
     // The snapshot exists inside the database volume's file.
     let list = state_list(dir.path());
@@ -63,7 +69,10 @@ fn quickstart_applies_and_then_has_nothing_to_do() {
     // Destroy removes every file, snapshots before their volume.
     let run = blockform(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
     assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-    assert_eq!(volume_files(&dir.path().join(".blockform/volumes")), Vec::<PathBuf>::new());
+    assert_eq!(
+        volume_files(&dir.path().join(".blockform/volumes")),
+        Vec::<PathBuf>::new()
+    );
     assert_eq!(state_list(dir.path()), Vec::<String>::new());
 }
 
@@ -94,9 +103,17 @@ fn extend_works_and_shrink_is_refused_with_the_file_untouched() {
     std::fs::write(dir.path().join("main.hcl"), ONE_VOLUME.replace("SIZE", "3")).unwrap();
     let run = blockform(dir.path(), &["apply", "--auto-approve"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("will be extended from 2 GiB to 3 GiB") || run.stdout.contains("2 -> 3"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("will be extended from 2 GiB to 3 GiB") || run.stdout.contains("2 -> 3"),
+        "{}",
+        run.stdout
+    );
     let file = &volume_files(&dir.path().join("volumes"))[0];
-    let info = Command::new("qemu-img").args(["info", "--output=json"]).arg(file).output().unwrap();
+    let info = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(file)
+        .output()
+        .unwrap();
     let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
     assert_eq!(info["virtual-size"], 3 * 1024 * 1024 * 1024_u64);
 
@@ -105,7 +122,11 @@ fn extend_works_and_shrink_is_refused_with_the_file_untouched() {
     std::fs::write(dir.path().join("main.hcl"), ONE_VOLUME.replace("SIZE", "1")).unwrap();
     let run = blockform(dir.path(), &["apply", "--auto-approve"]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("`volume.db` cannot shrink from 3 GiB to 1 GiB"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`volume.db` cannot shrink from 3 GiB to 1 GiB"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
     assert_eq!(std::fs::read(file).unwrap(), before);
     assert_eq!(std::fs::metadata(file).unwrap().modified().unwrap(), mtime);
@@ -115,7 +136,11 @@ fn extend_works_and_shrink_is_refused_with_the_file_untouched() {
 fn auto_approve_refuses_data_loss_without_allow_data_loss() {
     let dir = project(&[("main.hcl", &ONE_VOLUME.replace("SIZE", "1"))]);
     assert_eq!(blockform(dir.path(), &["apply", "--auto-approve"]).code, 0);
-    std::fs::write(dir.path().join("main.hcl"), "provider \"local\" \"dev\" {\n  path = \"./volumes\"\n}\n").unwrap();
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        "provider \"local\" \"dev\" {\n  path = \"./volumes\"\n}\n",
+    )
+    .unwrap();
     let run = blockform(dir.path(), &["apply", "--auto-approve"]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("the plan destroys data"), "{}", run.stderr);
@@ -160,8 +185,17 @@ resource "snapshot" "of_bad" {
     let run = blockform(dir.path(), &["apply", "--auto-approve"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("volume.bad"), "{}", run.stderr);
-    assert!(run.stderr.contains("qemu-img"), "the back end's error is shown: {}", run.stderr);
-    assert!(run.stderr.contains("Skipped because something they depend on did not finish: snapshot.of_bad"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("qemu-img"),
+        "the back end's error is shown: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("Skipped because something they depend on did not finish: snapshot.of_bad"),
+        "{}",
+        run.stderr
+    );
     let list = state_list(dir.path());
     assert_eq!(list, ["volume.good", "volume_type.std"]);
     assert_eq!(volume_files(&dir.path().join("volumes")).len(), 1);
@@ -210,20 +244,32 @@ fn sigkill_at_any_point_leaves_state_that_the_next_run_completes() {
         let files = volume_files(&dir.path().join("volumes"));
         assert_eq!(files.len(), 30, "after {after}: exactly 30 volume files");
         let list = state_list(dir.path());
-        assert_eq!(list.iter().filter(|a| a.starts_with("volume.v[")).count(), 30, "after {after}: {list:?}");
+        assert_eq!(
+            list.iter().filter(|a| a.starts_with("volume.v[")).count(),
+            30,
+            "after {after}: {list:?}"
+        );
         // Every file belongs to a record: no orphan.
         let pulled = blockform(dir.path(), &["state", "pull"]);
         let state: serde_json::Value = serde_json::from_str(&pulled.stdout).unwrap();
         for file in &files {
             let id = file.file_stem().unwrap().to_string_lossy().into_owned();
             assert!(
-                state["resources"].as_array().unwrap().iter().any(|r| r["backend_id"] == id),
+                state["resources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r["backend_id"] == id),
                 "after {after}: {id} has a record"
             );
         }
         assert_eq!(state["intents"], serde_json::json!([]), "after {after}: no intent left");
         let run = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
-        assert_eq!(run.code, 0, "after {after}: plan is empty\n{}\n{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code, 0,
+            "after {after}: plan is empty\n{}\n{}",
+            run.stdout, run.stderr
+        );
     }
 }
 
@@ -253,7 +299,11 @@ fn a_second_process_is_told_who_holds_the_lock() {
     let run = blockform(dir.path(), &["plan"]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("state is locked by "), "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("(pid {}, apply) since ", holder.id())), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("(pid {}, apply) since ", holder.id())),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("; lock id "), "{}", run.stderr);
     // A plan that waits for the lock succeeds once the holder finishes.
     let waiter = Command::new(env!("CARGO_BIN_EXE_blockform"))
@@ -269,6 +319,11 @@ fn a_second_process_is_told_who_holds_the_lock() {
     stdin.write_all(b"yes\n").unwrap();
     drop(stdin);
     assert!(holder.wait().unwrap().success());
-    let waited = waiter.wait_with_output().unwrap();
-    assert_eq!(waited.status.code(), Some(0), "{}", String::from_utf8_lossy(&waited.stderr));
+    let finished = waiter.wait_with_output().unwrap();
+    assert_eq!(
+        waited.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
 }

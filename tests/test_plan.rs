@@ -52,7 +52,10 @@ fn known(prior: &[ResourceState]) -> HashMap<Address, blockform::config::value::
 }
 
 fn load_with(dir: &Path, prior: &[ResourceState]) -> Loaded {
-    let options = EvalOptions { known: known(prior), ..EvalOptions::default() };
+    let options = EvalOptions {
+        known: known(prior),
+        ..EvalOptions::default()
+    };
     let loaded = load(dir, &options).unwrap_or_else(|(_, d)| panic!("{d:?}"));
     assert!(!loaded.diagnostics.has_errors(), "{:?}", loaded.diagnostics);
     loaded
@@ -95,19 +98,31 @@ fn applied(dir: &Path) -> Vec<ResourceState> {
     // With every id known, the configuration evaluates completely.
     let loaded = load_with(dir, &state);
     for record in &mut state {
-        let instance = loaded.desired.resource(&Address::parse(&record.address).unwrap()).unwrap();
+        let instance = loaded
+            .desired
+            .resource(&Address::parse(&record.address).unwrap())
+            .unwrap();
         let schema = resource_schema(instance.address.kind);
         for spec in schema.attrs {
-            record.attributes.insert(spec.name.into(), instance.attrs[spec.name].to_json());
+            record
+                .attributes
+                .insert(spec.name.into(), instance.attrs[spec.name].to_json());
         }
-        record.attributes.insert("id".into(), serde_json::Value::String(record.backend_id.clone()));
-        record.attributes.insert("status".into(), serde_json::Value::String("available".into()));
+        record
+            .attributes
+            .insert("id".into(), serde_json::Value::String(record.backend_id.clone()));
+        record
+            .attributes
+            .insert("status".into(), serde_json::Value::String("available".into()));
     }
     state
 }
 
 fn change<'p>(plan: &'p Plan, address: &str) -> &'p blockform::plan::Change {
-    plan.changes.iter().find(|c| c.address.to_string() == address).unwrap_or_else(|| panic!("{address} in plan"))
+    plan.changes
+        .iter()
+        .find(|c| c.address.to_string() == address)
+        .unwrap_or_else(|| panic!("{address} in plan"))
 }
 
 fn errors(d: &Diagnostics) -> Vec<String> {
@@ -146,7 +161,11 @@ fn a_new_configuration_plans_creates_with_deterministic_names() {
     assert_eq!(db.after.as_ref().unwrap()["id"], Value::Unknown("volume.db.id".into()));
     let s = change(&plan, "snapshot.s");
     assert!(s.backend_id.as_deref().unwrap().starts_with("snapshot-"));
-    assert_eq!(s.provider.as_deref(), Some("dev"), "a snapshot lives where its volume is");
+    assert_eq!(
+        s.provider.as_deref(),
+        Some("dev"),
+        "a snapshot lives where its volume is"
+    );
     assert_eq!(s.depends_on, [Address::parse("volume.db").unwrap()]);
     assert!(plan.has_changes());
 }
@@ -157,7 +176,12 @@ fn an_applied_configuration_plans_no_changes() {
     let state = applied(dir.path());
     let (plan, d) = plan_with(dir.path(), &state, &PlanOptions::default());
     assert!(d.is_empty(), "{d:?}");
-    let acting: Vec<String> = plan.changes.iter().filter(|c| !c.is_noop()).map(|c| format!("{} {:?}", c.address, c.action)).collect();
+    let acting: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| !c.is_noop())
+        .map(|c| format!("{} {:?}", c.address, c.action))
+        .collect();
     assert_eq!(acting, Vec::<String>::new());
     assert!(!plan.has_changes());
 }
@@ -171,14 +195,23 @@ fn growing_a_volume_is_an_extend_and_shrinking_it_an_error() {
     assert!(d.is_empty(), "{d:?}");
     let db = change(&plan, "volume.db");
     assert_eq!(db.action, Action::Update);
-    assert_eq!(db.storage, Some(StorageAction::Extend { from_gib: 10, to_gib: 20 }));
+    assert_eq!(
+        db.storage,
+        Some(StorageAction::Extend {
+            from_gib: 10,
+            to_gib: 20
+        })
+    );
     assert!(!db.data_loss);
 
     rewrite(&dir, &DB.replace("size = 10", "size = 5"));
     let (_, d) = plan_with(dir.path(), &state, &PlanOptions::default());
     assert_eq!(errors(&d), ["`volume.db` cannot shrink from 10 GiB to 5 GiB"]);
     let shrink = d.iter().next().unwrap();
-    assert_eq!(shrink.label.as_deref(), Some("5 GiB is smaller than the current 10 GiB"));
+    assert_eq!(
+        shrink.label.as_deref(),
+        Some("5 GiB is smaller than the current 10 GiB")
+    );
 }
 
 #[test]
@@ -211,26 +244,51 @@ fn removing_objects_deletes_them_with_data_loss() {
     assert!(d.is_empty(), "{d:?}");
     for address in ["volume.db", "snapshot.s"] {
         let c = change(&plan, address);
-        assert_eq!((c.action, c.reason, c.data_loss), (Action::Delete, Some(Reason::DeleteBecauseNoResourceConfig), true));
+        assert_eq!(
+            (c.action, c.reason, c.data_loss),
+            (Action::Delete, Some(Reason::DeleteBecauseNoResourceConfig), true)
+        );
     }
     assert_eq!(plan.summary().data_loss, 2);
 }
 
 #[test]
 fn prevent_destroy_blocks_destroy_and_replace() {
-    let guarded = DB.replace("tags = [\"a\"]", "tags = [\"a\"]\n  lifecycle {\n    prevent_destroy = true\n  }");
+    let guarded = DB.replace(
+        "tags = [\"a\"]",
+        "tags = [\"a\"]\n  lifecycle {\n    prevent_destroy = true\n  }",
+    );
     let dir = config(&guarded);
     let state = applied(dir.path());
-    let (_, d) = plan_with(dir.path(), &state, &PlanOptions { mode: PlanMode::Destroy, ..PlanOptions::default() });
-    assert_eq!(errors(&d), ["`volume.db` has `lifecycle.prevent_destroy` set, but this plan would destroy it"]);
-    let options = PlanOptions { replace: vec![Address::parse("volume.db").unwrap()], ..PlanOptions::default() };
+    let (_, d) = plan_with(
+        dir.path(),
+        &state,
+        &PlanOptions {
+            mode: PlanMode::Destroy,
+            ..PlanOptions::default()
+        },
+    );
+    assert_eq!(
+        errors(&d),
+        ["`volume.db` has `lifecycle.prevent_destroy` set, but this plan would destroy it"]
+    );
+    let options = PlanOptions {
+        replace: vec![Address::parse("volume.db").unwrap()],
+        ..PlanOptions::default()
+    };
     let (_, d) = plan_with(dir.path(), &state, &options);
-    assert_eq!(errors(&d), ["`volume.db` has `lifecycle.prevent_destroy` set, but this plan would replace it"]);
+    assert_eq!(
+        errors(&d),
+        ["`volume.db` has `lifecycle.prevent_destroy` set, but this plan would replace it"]
+    );
 }
 
 #[test]
 fn ignore_changes_keeps_the_recorded_value() {
-    let ignoring = DB.replace("tags = [\"a\"]", "tags = [\"a\"]\n  lifecycle {\n    ignore_changes = [tags]\n  }");
+    let ignoring = DB.replace(
+        "tags = [\"a\"]",
+        "tags = [\"a\"]\n  lifecycle {\n    ignore_changes = [tags]\n  }",
+    );
     let dir = config(&ignoring);
     let state = applied(dir.path());
     rewrite(&dir, &ignoring.replace("tags = [\"a\"]", "tags = [\"b\"]"));
@@ -240,20 +298,37 @@ fn ignore_changes_keeps_the_recorded_value() {
 
 #[test]
 fn replace_by_request_and_create_before_destroy() {
-    let dir = config(&DB.replace("tags = [\"a\"]", "tags = [\"a\"]\n  lifecycle {\n    create_before_destroy = true\n  }"));
+    let dir = config(&DB.replace(
+        "tags = [\"a\"]",
+        "tags = [\"a\"]\n  lifecycle {\n    create_before_destroy = true\n  }",
+    ));
     let state = applied(dir.path());
-    let options = PlanOptions { replace: vec![Address::parse("volume.db").unwrap()], ..PlanOptions::default() };
+    let options = PlanOptions {
+        replace: vec![Address::parse("volume.db").unwrap()],
+        ..PlanOptions::default()
+    };
     let (plan, d) = plan_with(dir.path(), &state, &options);
     assert!(d.is_empty(), "{d:?}");
     let db = change(&plan, "volume.db");
-    assert_eq!((db.action, db.reason), (Action::CreateThenDelete, Some(Reason::ReplaceByRequest)));
-    assert!(db.after.as_ref().unwrap()["id"].is_unknown(), "the replacement gets a new id");
+    assert_eq!(
+        (db.action, db.reason),
+        (Action::CreateThenDelete, Some(Reason::ReplaceByRequest))
+    );
+    assert!(
+        db.after.as_ref().unwrap()["id"].is_unknown(),
+        "the replacement gets a new id"
+    );
 }
 
 #[test]
 fn targeting_keeps_the_target_and_its_dependencies() {
-    let dir = config(&format!("{DB}\nresource \"volume\" \"other\" {{\n  type = volume_type.std.id\n  size = 1\n}}\n"));
-    let options = PlanOptions { targets: vec![Address::parse("snapshot.s").unwrap()], ..PlanOptions::default() };
+    let dir = config(&format!(
+        "{DB}\nresource \"volume\" \"other\" {{\n  type = volume_type.std.id\n  size = 1\n}}\n"
+    ));
+    let options = PlanOptions {
+        targets: vec![Address::parse("snapshot.s").unwrap()],
+        ..PlanOptions::default()
+    };
     let (plan, _) = plan_with(dir.path(), &[], &options);
     let mut addresses: Vec<String> = plan.changes.iter().map(|c| c.address.to_string()).collect();
     addresses.sort();
@@ -265,20 +340,32 @@ fn targeting_keeps_the_target_and_its_dependencies() {
 fn count_and_for_each_shrinking_give_their_reasons() {
     let dir = config("resource \"volume\" \"n\" {\n  count = 2\n  type  = volume_type.std.id\n  size  = 1\n}\n");
     let state = applied(dir.path());
-    rewrite(&dir, "resource \"volume\" \"n\" {\n  count = 1\n  type  = volume_type.std.id\n  size  = 1\n}\n");
+    rewrite(
+        &dir,
+        "resource \"volume\" \"n\" {\n  count = 1\n  type  = volume_type.std.id\n  size  = 1\n}\n",
+    );
     let (plan, _) = plan_with(dir.path(), &state, &PlanOptions::default());
-    assert_eq!(change(&plan, "volume.n[1]").reason, Some(Reason::DeleteBecauseCountIndex));
+    assert_eq!(
+        change(&plan, "volume.n[1]").reason,
+        Some(Reason::DeleteBecauseCountIndex)
+    );
     assert_eq!(change(&plan, "volume.n[0]").action, Action::NoOp);
 }
 
 #[test]
 fn bootable_cannot_change_on_an_attached_volume() {
-    let attached = format!("{}\nresource \"attachment\" \"a\" {{\n  volume   = volume.db.id\n  instance = \"vm1\"\n  host     = \"kvm\"\n}}\n", DB.replace("volume = volume.db.id", "volume = volume.db.id\n  force  = true"));
+    let attached = format!(
+        "{}\nresource \"attachment\" \"a\" {{\n  volume   = volume.db.id\n  instance = \"vm1\"\n  host     = \"kvm\"\n}}\n",
+        DB.replace("volume = volume.db.id", "volume = volume.db.id\n  force  = true")
+    );
     let dir = config(&attached);
     let state = applied(dir.path());
     rewrite(&dir, &attached.replace("size = 10", "size = 10\n  bootable = true"));
     let (_, d) = plan_with(dir.path(), &state, &PlanOptions::default());
-    assert_eq!(errors(&d), ["`bootable` of `volume.db` cannot change while the volume is attached"]);
+    assert_eq!(
+        errors(&d),
+        ["`bootable` of `volume.db` cannot change while the volume is attached"]
+    );
     // Growing an attached volume is allowed, with a note about the guest's file system.
     rewrite(&dir, &attached.replace("size = 10", "size = 12"));
     let (plan, d) = plan_with(dir.path(), &state, &PlanOptions::default());
@@ -293,15 +380,32 @@ fn a_volume_deleted_outside_is_drift_and_created_again() {
     let loaded = load_with(dir.path(), &state);
     let outputs = BTreeMap::new();
     let observed: HashMap<String, Observed> = [("volume.db".to_owned(), Observed::Missing)].into();
-    let inputs = PlanInputs { desired: &loaded.desired, prior: &state, prior_outputs: &outputs, observed: &observed, lineage: "t".into(), serial: 1 };
+    let inputs = PlanInputs {
+        desired: &loaded.desired,
+        prior: &state,
+        prior_outputs: &outputs,
+        observed: &observed,
+        lineage: "t".into(),
+        serial: 1,
+    };
     let mut d = Diagnostics::default();
     let plan = diff(&inputs, &PlanOptions::default(), &mut d);
     assert_eq!(plan.drift.len(), 1);
     assert_eq!(plan.drift[0].after, None);
     let db = change(&plan, "volume.db");
-    assert_eq!((db.action, db.reason), (Action::Create, Some(Reason::CreateBecauseMissing)));
+    assert_eq!(
+        (db.action, db.reason),
+        (Action::Create, Some(Reason::CreateBecauseMissing))
+    );
     // Refresh-only: the drift and nothing else.
-    let plan = diff(&inputs, &PlanOptions { mode: PlanMode::RefreshOnly, ..PlanOptions::default() }, &mut d);
+    let plan = diff(
+        &inputs,
+        &PlanOptions {
+            mode: PlanMode::RefreshOnly,
+            ..PlanOptions::default()
+        },
+        &mut d,
+    );
     assert!(plan.changes.is_empty());
     assert!(plan.has_changes());
 }

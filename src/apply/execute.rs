@@ -62,7 +62,10 @@ fn provider_for(change: &Change, context: &OperationContext<'_>) -> Result<Arc<d
         .provider
         .as_deref()
         .ok_or_else(|| OperationError::Precondition(format!("`{}` has no provider", change.address)))?;
-    context.providers.get(name).ok_or_else(|| OperationError::Precondition(context.providers.missing_reason(name)))
+    context
+        .providers
+        .get(name)
+        .ok_or_else(|| OperationError::Precondition(context.providers.missing_reason(name)))
 }
 
 fn string(attrs: &ValueMap, key: &str) -> Option<String> {
@@ -70,7 +73,10 @@ fn string(attrs: &ValueMap, key: &str) -> Option<String> {
 }
 
 fn gib(attrs: &ValueMap, key: &str) -> Option<u64> {
-    attrs.get(key).and_then(Value::as_i64).and_then(|n| u64::try_from(n).ok())
+    attrs
+        .get(key)
+        .and_then(Value::as_i64)
+        .and_then(|n| u64::try_from(n).ok())
 }
 
 fn properties(attrs: &ValueMap) -> VolumeProperties {
@@ -78,11 +84,19 @@ fn properties(attrs: &ValueMap) -> VolumeProperties {
         name: string(attrs, "name").unwrap_or_default(),
         description: string(attrs, "description"),
         bootable: attrs.get("bootable").and_then(Value::as_bool).unwrap_or(false),
-        tags: attrs.get("tags").and_then(Value::as_list).map(|l| l.iter().filter_map(Value::to_template_string).collect()).unwrap_or_default(),
+        tags: attrs
+            .get("tags")
+            .and_then(Value::as_list)
+            .map(|l| l.iter().filter_map(Value::to_template_string).collect())
+            .unwrap_or_default(),
         metadata: attrs
             .get("metadata")
             .and_then(Value::as_map)
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.to_template_string()?))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.to_template_string()?)))
+                    .collect()
+            })
             .unwrap_or_default(),
     }
 }
@@ -100,7 +114,8 @@ pub fn execute(
         delete(change, &backend_id, context)?;
         return Ok(Outcome::Removed);
     }
-    let after = after.ok_or_else(|| OperationError::Precondition(format!("`{}` has no planned values", change.address)))?;
+    let after =
+        after.ok_or_else(|| OperationError::Precondition(format!("`{}` has no planned values", change.address)))?;
     let mut computed = ValueMap::new();
     computed.insert("id".into(), Value::String(backend_id.clone()));
     let mut status = "available".to_owned();
@@ -134,7 +149,10 @@ pub fn execute(
                 };
                 let state = provider.create_snapshot(&spec)?;
                 #[allow(clippy::cast_precision_loss)]
-                computed.insert("size".into(), Value::Number(state.size_bytes.div_ceil(blockform_provider::GIB) as f64));
+                computed.insert(
+                    "size".into(),
+                    Value::Number(state.size_bytes.div_ceil(blockform_provider::GIB) as f64),
+                );
                 #[allow(clippy::cast_precision_loss)]
                 computed.insert("created_at".into(), Value::Number(state.created_at_unix_secs as f64));
                 status = state.status.to_string();
@@ -145,15 +163,26 @@ pub fn execute(
             let provider = provider_for(change, context)?;
             let volume = string(after, "volume")
                 .ok_or_else(|| OperationError::Precondition(format!("`{}` has no volume", change.address)))?;
-            let format = if string(after, "format").as_deref() == Some("qcow2") { ImageFormat::Qcow2 } else { ImageFormat::Raw };
+            let format = if string(after, "format").as_deref() == Some("qcow2") {
+                ImageFormat::Qcow2
+            } else {
+                ImageFormat::Raw
+            };
             let extension = if format == ImageFormat::Qcow2 { "qcow2" } else { "raw" };
-            let destination = context.dir.join(".blockform").join("images").join(format!("{backend_id}.{extension}"));
+            let destination = context
+                .dir
+                .join(".blockform")
+                .join("images")
+                .join(format!("{backend_id}.{extension}"));
             if let Some(parent) = destination.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    OperationError::Precondition(format!("cannot create `{}`: {e}", parent.display()))
-                })?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| OperationError::Precondition(format!("cannot create `{}`: {e}", parent.display())))?;
             }
-            let exported = provider.export_image(&ImageExportSpec { volume_backend_name: volume, format, destination })?;
+            let exported = provider.export_image(&ImageExportSpec {
+                volume_backend_name: volume,
+                format,
+                destination,
+            })?;
             computed.insert("path".into(), Value::String(exported.path.display().to_string()));
             #[allow(clippy::cast_precision_loss)]
             computed.insert("size".into(), Value::Number(exported.file_size_bytes as f64));
@@ -177,11 +206,19 @@ pub fn record(change: &Change, after: &ValueMap, computed: &ValueMap, status: St
     let schema = resource_schema(change.address.kind);
     let mut attributes = serde_json::Map::new();
     for spec in schema.attrs {
-        attributes.insert(spec.name.to_owned(), after.get(spec.name).map_or(serde_json::Value::Null, Value::to_json));
+        attributes.insert(
+            spec.name.to_owned(),
+            after.get(spec.name).map_or(serde_json::Value::Null, Value::to_json),
+        );
     }
     for name in schema.computed {
-        let value = computed.get(*name).or_else(|| after.get(*name).filter(|v| !v.is_unknown()));
-        attributes.insert((*name).to_owned(), value.map_or(serde_json::Value::Null, Value::to_json));
+        let value = computed
+            .get(*name)
+            .or_else(|| after.get(*name).filter(|v| !v.is_unknown()));
+        attributes.insert(
+            (*name).to_owned(),
+            value.map_or(serde_json::Value::Null, Value::to_json),
+        );
     }
     ResourceState {
         address: change.address.to_string(),
@@ -193,30 +230,61 @@ pub fn record(change: &Change, after: &ValueMap, computed: &ValueMap, status: St
     }
 }
 
-fn volume_spec(backend_id: &str, after: &ValueMap, context: &OperationContext<'_>) -> Result<VolumeSpec, OperationError> {
+fn volume_spec(
+    backend_id: &str,
+    after: &ValueMap,
+    context: &OperationContext<'_>,
+) -> Result<VolumeSpec, OperationError> {
     let missing = |what: &str| OperationError::Precondition(format!("the volume's {what} is not in state"));
     let type_id = string(after, "type").ok_or_else(|| missing("type"))?;
     let volume_type = (context.by_id)(&type_id).ok_or_else(|| missing("type"))?;
-    let type_name = volume_type.attributes.get("name").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    let type_name = volume_type
+        .attributes
+        .get("name")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned();
     let extra_specs: BTreeMap<String, String> = volume_type
         .attributes
         .get("extra_specs")
         .and_then(serde_json::Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
         .unwrap_or_default();
     let source = match after.get("source").and_then(Value::as_map) {
         None => VolumeSource::Empty,
         Some(source) => {
             if let Some(Value::String(snapshot_id)) = source.get("snapshot") {
                 let snapshot = (context.by_id)(snapshot_id).ok_or_else(|| missing("source snapshot"))?;
-                let volume = snapshot.attributes.get("volume").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-                VolumeSource::Snapshot { volume_backend_name: volume, snapshot_backend_name: snapshot.backend_id }
+                let volume = snapshot
+                    .attributes
+                    .get("volume")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                VolumeSource::Snapshot {
+                    volume_backend_name: volume,
+                    snapshot_backend_name: snapshot.backend_id,
+                }
             } else if let Some(Value::String(volume_id)) = source.get("volume") {
-                VolumeSource::Volume { backend_name: volume_id.clone() }
+                VolumeSource::Volume {
+                    backend_name: volume_id.clone(),
+                }
             } else if let Some(Value::String(path)) = source.get("image") {
                 let path = PathBuf::from(path);
-                let path = if path.is_absolute() { path } else { context.dir.join(path) };
-                let format = if path.extension().is_some_and(|e| e == "qcow2") { ImageFormat::Qcow2 } else { ImageFormat::Raw };
+                let path = if path.is_absolute() {
+                    path
+                } else {
+                    context.dir.join(path)
+                };
+                let format = if path.extension().is_some_and(|e| e == "qcow2") {
+                    ImageFormat::Qcow2
+                } else {
+                    ImageFormat::Raw
+                };
                 VolumeSource::ImageFile { path, format }
             } else if source.contains_key("backup") {
                 return Err(OperationError::Precondition(
@@ -251,7 +319,11 @@ fn delete(change: &Change, backend_id: &str, context: &OperationContext<'_>) -> 
                 match std::fs::remove_file(&path) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(OperationError::Precondition(format!("cannot delete the image `{path}`: {e}"))),
+                    Err(e) => {
+                        return Err(OperationError::Precondition(format!(
+                            "cannot delete the image `{path}`: {e}"
+                        )));
+                    }
                 }
             }
             Ok(())

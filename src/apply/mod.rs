@@ -123,7 +123,11 @@ pub async fn apply(
 ) -> Result<ApplyReport, crate::state::StateError> {
     let ops = graph.operations();
     let mut waiting: Vec<usize> = (0..ops.len()).map(|i| graph.dependencies(i).count()).collect();
-    let mut ready: VecDeque<usize> = graph.topological_order().into_iter().filter(|i| waiting[*i] == 0).collect();
+    let mut ready: VecDeque<usize> = graph
+        .topological_order()
+        .into_iter()
+        .filter(|i| waiting[*i] == 0)
+        .collect();
     let mut blocked: HashSet<usize> = HashSet::new();
     let mut report = ApplyReport::default();
     let records = Arc::new(Mutex::new(Records {
@@ -148,14 +152,21 @@ pub async fn apply(
             let after = match resolve_after(change, step, needed, &mut evaluated, generation, &records, &options) {
                 Ok(after) => after,
                 Err(error) => {
-                    report.failed.push(Failed { address: change.address.clone(), step, error: error.clone() });
+                    report.failed.push(Failed {
+                        address: change.address.clone(),
+                        step,
+                        error: error.clone(),
+                    });
                     progress.failed(&change.address, step, &error);
                     skip_dependents(graph, op, &mut blocked, &mut report, &plan);
                     continue;
                 }
             };
             let intent = intent_for(change, step, after.as_ref());
-            store.commit(&Commit { put_intents: vec![intent.clone()], ..Commit::default() })?;
+            store.commit(&Commit {
+                put_intents: vec![intent.clone()],
+                ..Commit::default()
+            })?;
             progress.started(&change.address, step, change);
             let change = change.clone();
             let providers = Arc::clone(&providers);
@@ -164,7 +175,11 @@ pub async fn apply(
             let started = Instant::now();
             running.spawn_blocking(move || {
                 let lookup = |id: &str| records.lock().ok().and_then(|r| r.by_id(id));
-                let context = execute::OperationContext { providers: &providers, by_id: &lookup, dir: &dir };
+                let context = execute::OperationContext {
+                    providers: &providers,
+                    by_id: &lookup,
+                    dir: &dir,
+                };
                 let result = execute(&change, step, after.as_ref(), &context);
                 (op, result, started.elapsed())
             });
@@ -187,12 +202,24 @@ pub async fn apply(
             Ok(outcome) => {
                 let address = change.address.to_string();
                 let commit = match &outcome {
-                    Outcome::Put(record) => Commit { put: vec![record.clone()], remove_intents: vec![intent_id], ..Commit::default() },
+                    Outcome::Put(record) => Commit {
+                        put: vec![record.clone()],
+                        remove_intents: vec![intent_id],
+                        ..Commit::default()
+                    },
                     Outcome::Removed => {
                         // The old half of a create-before-destroy replacement leaves the new record alone.
                         let replaced_first = change.action == Action::CreateThenDelete;
-                        let remove = if replaced_first { Vec::new() } else { vec![address.clone()] };
-                        Commit { remove, remove_intents: vec![intent_id], ..Commit::default() }
+                        let remove = if replaced_first {
+                            Vec::new()
+                        } else {
+                            vec![address.clone()]
+                        };
+                        Commit {
+                            remove,
+                            remove_intents: vec![intent_id],
+                            ..Commit::default()
+                        }
                     }
                 };
                 store.commit(&commit)?;
@@ -210,7 +237,11 @@ pub async fn apply(
                     }
                 }
                 progress.finished(&change.address, step, change, elapsed);
-                report.done.push(Done { address: change.address.clone(), step, elapsed });
+                report.done.push(Done {
+                    address: change.address.clone(),
+                    step,
+                    elapsed,
+                });
                 for next in graph.dependents(op) {
                     waiting[next] -= 1;
                     if waiting[next] == 0 && !blocked.contains(&next) {
@@ -220,10 +251,17 @@ pub async fn apply(
             }
             Err(error) => {
                 // The intent stays only when the back end may hold a half-made object.
-                store.commit(&Commit { remove_intents: vec![intent_id], ..Commit::default() })?;
+                store.commit(&Commit {
+                    remove_intents: vec![intent_id],
+                    ..Commit::default()
+                })?;
                 let error = error.to_string();
                 progress.failed(&change.address, step, &error);
-                report.failed.push(Failed { address: change.address.clone(), step, error });
+                report.failed.push(Failed {
+                    address: change.address.clone(),
+                    step,
+                    error,
+                });
                 skip_dependents(graph, op, &mut blocked, &mut report, &plan);
             }
         }
@@ -234,10 +272,18 @@ pub async fn apply(
     if interrupt.is_triggered() {
         report.interrupted = true;
         for (op, operation) in ops.iter().enumerate() {
-            let finished = report.done.iter().any(|d| d.address == operation.address && d.step == step_of(operation.kind));
-            let failed = report.failed.iter().any(|f| f.address == operation.address && f.step == step_of(operation.kind));
+            let finished = report
+                .done
+                .iter()
+                .any(|d| d.address == operation.address && d.step == step_of(operation.kind));
+            let failed = report
+                .failed
+                .iter()
+                .any(|f| f.address == operation.address && f.step == step_of(operation.kind));
             if !finished && !failed && !blocked.contains(&op) {
-                report.skipped.push((operation.address.clone(), step_of(operation.kind)));
+                report
+                    .skipped
+                    .push((operation.address.clone(), step_of(operation.kind)));
             }
         }
     }
@@ -245,13 +291,21 @@ pub async fn apply(
     Ok(report)
 }
 
-fn skip_dependents(graph: &OperationGraph, op: usize, blocked: &mut HashSet<usize>, report: &mut ApplyReport, plan: &Plan) {
+fn skip_dependents(
+    graph: &OperationGraph,
+    op: usize,
+    blocked: &mut HashSet<usize>,
+    report: &mut ApplyReport,
+    plan: &Plan,
+) {
     let mut stack: Vec<usize> = graph.dependents(op).collect();
     while let Some(next) = stack.pop() {
         if blocked.insert(next) {
             let operation = &graph.operations()[next];
             let _ = plan;
-            report.skipped.push((operation.address.clone(), step_of(operation.kind)));
+            report
+                .skipped
+                .push((operation.address.clone(), step_of(operation.kind)));
             stack.extend(graph.dependents(next));
         }
     }
@@ -269,7 +323,9 @@ fn intent_for(change: &Change, step: Step, after: Option<&ValueMap>) -> Intent {
         backend_id: change.backend_id.clone().unwrap_or_default(),
         provider: change.provider.clone(),
         started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        attributes: after.map(|a| a.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()).unwrap_or_default(),
+        attributes: after
+            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            .unwrap_or_default(),
         dependencies: change.depends_on.iter().map(ToString::to_string).collect(),
     }
 }
@@ -305,19 +361,32 @@ fn resolve_after(
     }
     let Some(after) = &change.after else { return Ok(None) };
     let address = change.address.to_string();
-    let unresolved: Vec<&String> = after.iter().filter(|(_, v)| needs_resolution(&address, v)).map(|(k, _)| k).collect();
+    let unresolved: Vec<&String> = after
+        .iter()
+        .filter(|(_, v)| needs_resolution(&address, v))
+        .map(|(k, _)| k)
+        .collect();
     if unresolved.is_empty() {
         return Ok(Some(after.clone()));
     }
     let fresh = matches!(evaluated, Some((at, _)) if *at >= needed_generation);
     if !fresh {
-        let snapshot: Vec<ResourceState> =
-            records.lock().map(|r| r.by_address.values().cloned().collect()).map_err(|_| "state records are unavailable".to_owned())?;
+        let snapshot: Vec<ResourceState> = records
+            .lock()
+            .map(|r| r.by_address.values().cloned().collect())
+            .map_err(|_| "state records are unavailable".to_owned())?;
         let desired = (options.reevaluate)(&snapshot)?;
-        let index = desired.resources.iter().enumerate().map(|(i, r)| (r.address.to_string(), i)).collect();
+        let index = desired
+            .resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.address.to_string(), i))
+            .collect();
         *evaluated = Some((generation, Evaluated { desired, index }));
     }
-    let Some((_, latest)) = evaluated.as_ref() else { return Err("the configuration could not be evaluated".to_owned()) };
+    let Some((_, latest)) = evaluated.as_ref() else {
+        return Err("the configuration could not be evaluated".to_owned());
+    };
     let instance = latest
         .index
         .get(&address)
@@ -327,7 +396,10 @@ fn resolve_after(
     for key in unresolved {
         let value = instance.attrs.get(key).cloned().unwrap_or(Value::Null);
         if needs_resolution(&address, &value) {
-            return Err(format!("`{key}` of `{}` is still unknown after its dependencies were applied", change.address));
+            return Err(format!(
+                "`{key}` of `{}` is still unknown after its dependencies were applied",
+                change.address
+            ));
         }
         resolved.insert(key.clone(), value);
     }

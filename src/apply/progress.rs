@@ -64,7 +64,12 @@ impl Progress {
         if let Ok(template) = indicatif::ProgressStyle::with_template("{pos}/{len} operations [{elapsed}] {wide_bar}") {
             overall.set_style(template);
         }
-        Progress { style, multi, overall, running: Mutex::new(HashMap::new()) }
+        Progress {
+            style,
+            multi,
+            overall,
+            running: Mutex::new(HashMap::new()),
+        }
     }
 
     fn line(&self, text: &str) {
@@ -100,11 +105,11 @@ impl Progress {
     }
 
     fn stop(&self, address: &Address, step: Step) {
-        if let Ok(mut running) = self.running.lock() {
-            if let Some(bar) = running.remove(&format!("{address}/{step:?}")) {
-                bar.finish_and_clear();
-                self.multi.remove(&bar);
-            }
+        if let Ok(mut running) = self.running.lock()
+            && let Some(bar) = running.remove(&format!("{address}/{step:?}"))
+        {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
         }
     }
 
@@ -113,7 +118,11 @@ impl Progress {
         self.stop(address, step);
         self.overall.inc(1);
         let (_, done) = verbs(step, change);
-        let id = change.backend_id.as_deref().map(|id| format!(" [{id}]")).unwrap_or_default();
+        let id = change
+            .backend_id
+            .as_deref()
+            .map(|id| format!(" [{id}]"))
+            .unwrap_or_default();
         self.line(&format!("{address}: {done} in {:.2} s{id}", elapsed.as_secs_f64()));
     }
 

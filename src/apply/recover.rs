@@ -29,14 +29,23 @@ impl Recovery {
 
 /// Whether the object of an intent exists in its back end; `None` when it cannot be told
 /// (provider unavailable).
-fn exists(intent: &Intent, kind: ResourceKind, prior: &[ResourceState], providers: &Providers) -> Result<Option<bool>, String> {
+fn exists(
+    intent: &Intent,
+    kind: ResourceKind,
+    prior: &[ResourceState],
+    providers: &Providers,
+) -> Result<Option<bool>, String> {
     let provider = intent.provider.as_deref().and_then(|p| providers.get(p));
     match kind {
         // blockform's own objects exist only in state.
-        ResourceKind::Qos | ResourceKind::VolumeType | ResourceKind::BackupPolicy | ResourceKind::Attachment => Ok(Some(false)),
+        ResourceKind::Qos | ResourceKind::VolumeType | ResourceKind::BackupPolicy | ResourceKind::Attachment => {
+            Ok(Some(false))
+        }
         ResourceKind::Volume => {
             let Some(provider) = provider else { return Ok(None) };
-            let found = provider.refresh(std::slice::from_ref(&intent.backend_id)).map_err(|e| e.to_string())?;
+            let found = provider
+                .refresh(std::slice::from_ref(&intent.backend_id))
+                .map_err(|e| e.to_string())?;
             Ok(Some(found.iter().any(|v| v.backend_name == intent.backend_id)))
         }
         ResourceKind::Snapshot => {
@@ -48,12 +57,17 @@ fn exists(intent: &Intent, kind: ResourceKind, prior: &[ResourceState], provider
                 .map(str::to_owned)
                 .or_else(|| {
                     prior.iter().find(|r| r.address == intent.address).and_then(|r| {
-                        r.attributes.get("volume").and_then(serde_json::Value::as_str).map(str::to_owned)
+                        r.attributes
+                            .get("volume")
+                            .and_then(serde_json::Value::as_str)
+                            .map(str::to_owned)
                     })
                 });
             let Some(volume) = volume else { return Ok(Some(false)) };
             let found = provider.refresh(&[volume]).map_err(|e| e.to_string())?;
-            Ok(Some(found.iter().any(|v| v.snapshots.iter().any(|s| s.backend_name == intent.backend_id))))
+            Ok(Some(found.iter().any(|v| {
+                v.snapshots.iter().any(|s| s.backend_name == intent.backend_id)
+            })))
         }
         ResourceKind::Image => {
             let path = intent.attributes.get("path").and_then(serde_json::Value::as_str);
@@ -74,7 +88,10 @@ pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, Rec
     let by_address: HashMap<&str, &ResourceState> = prior.iter().map(|r| (r.address.as_str(), r)).collect();
     for intent in intents {
         let Some(address) = Address::parse(&intent.address) else {
-            store.commit(&Commit { remove_intents: vec![intent.id.clone()], ..Commit::default() })?;
+            store.commit(&Commit {
+                remove_intents: vec![intent.id.clone()],
+                ..Commit::default()
+            })?;
             continue;
         };
         let found = exists(&intent, address.kind, &prior, providers).map_err(|message| RecoverError::Provider {
@@ -85,13 +102,22 @@ pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, Rec
             // The provider is not available: keep the intent for a run that has it.
             continue;
         };
-        let mut commit = Commit { remove_intents: vec![intent.id.clone()], ..Commit::default() };
+        let mut commit = Commit {
+            remove_intents: vec![intent.id.clone()],
+            ..Commit::default()
+        };
         match (intent.action, found) {
             (IntentAction::Create, true) => {
                 commit.put.push(adopted_record(&intent, address.kind));
-                recovery.adopted.push(format!("{} [{}]", intent.address, intent.backend_id));
+                recovery
+                    .adopted
+                    .push(format!("{} [{}]", intent.address, intent.backend_id));
             }
-            (IntentAction::Delete, false) if by_address.get(intent.address.as_str()).is_some_and(|r| r.backend_id == intent.backend_id) => {
+            (IntentAction::Delete, false)
+                if by_address
+                    .get(intent.address.as_str())
+                    .is_some_and(|r| r.backend_id == intent.backend_id) =>
+            {
                 commit.remove.push(intent.address.clone());
                 recovery.forgotten.push(intent.address.clone());
             }
@@ -106,7 +132,14 @@ fn adopted_record(intent: &Intent, kind: ResourceKind) -> ResourceState {
     let schema = resource_schema(kind);
     let mut attributes = serde_json::Map::new();
     for spec in schema.attrs {
-        attributes.insert(spec.name.to_owned(), intent.attributes.get(spec.name).cloned().unwrap_or(serde_json::Value::Null));
+        attributes.insert(
+            spec.name.to_owned(),
+            intent
+                .attributes
+                .get(spec.name)
+                .cloned()
+                .unwrap_or(serde_json::Value::Null),
+        );
     }
     for name in schema.computed {
         attributes.insert((*name).to_owned(), serde_json::Value::Null);
@@ -114,7 +147,10 @@ fn adopted_record(intent: &Intent, kind: ResourceKind) -> ResourceState {
     attributes.insert("id".into(), serde_json::Value::String(intent.backend_id.clone()));
     attributes.insert("status".into(), serde_json::Value::String("available".into()));
     if kind == ResourceKind::Volume {
-        attributes.insert("backend_name".into(), serde_json::Value::String(intent.backend_id.clone()));
+        attributes.insert(
+            "backend_name".into(),
+            serde_json::Value::String(intent.backend_id.clone()),
+        );
     }
     ResourceState {
         address: intent.address.clone(),

@@ -5,9 +5,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::ExitStatus;
 use super::plan::{PlanArgs, Planned, known_values, make_plan};
 use super::printer::Printer;
-use super::ExitStatus;
 use crate::apply::{ApplyOptions, ApplyReport, Interrupt, ProgressStyle, Step};
 use crate::config::vars::VarInputs;
 use crate::config::{self, EvalOptions, MissingVars};
@@ -48,35 +48,42 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
         Ok(p) => p,
         Err(status) => return status,
     };
-    let Planned { plan, store, lock, providers, .. } = planned;
-    let plan = match &args.plan_file {
-        Some(file) => {
-            let file = if file.is_absolute() { file.clone() } else { dir.join(file) };
-            let saved = match saved::load(&file) {
-                Ok(p) => p,
-                Err(e) => {
-                    printer.error(&e.to_string());
-                    return ExitStatus::Failure;
-                }
-            };
-            let meta = match store.meta() {
-                Ok(m) => m,
-                Err(e) => {
-                    printer.error(&e.to_string());
-                    return ExitStatus::Failure;
-                }
-            };
-            if let Err(e) = saved::check_current(&saved, &meta, &plan.config_digest) {
+    let Planned {
+        plan,
+        store,
+        lock,
+        providers,
+        ..
+    } = planned;
+    let plan = if let Some(file) = &args.plan_file {
+        let file = if file.is_absolute() {
+            file.clone()
+        } else {
+            dir.join(file)
+        };
+        let saved = match saved::load(&file) {
+            Ok(p) => p,
+            Err(e) => {
                 printer.error(&e.to_string());
-                printer.message("Make a new plan with `blockform plan --out FILE` and apply that.\n");
                 return ExitStatus::Failure;
             }
-            saved
+        };
+        let meta = match store.meta() {
+            Ok(m) => m,
+            Err(e) => {
+                printer.error(&e.to_string());
+                return ExitStatus::Failure;
+            }
+        };
+        if let Err(e) = saved::check_current(&saved, &meta, &plan.config_digest) {
+            printer.error(&e.to_string());
+            printer.message("Make a new plan with `blockform plan --out FILE` and apply that.\n");
+            return ExitStatus::Failure;
         }
-        None => {
-            printer.out(&crate::render::human::render_plan(&plan, printer.color()));
-            plan
-        }
+        saved
+    } else {
+        printer.out(&crate::render::human::render_plan(&plan, printer.color()));
+        plan
     };
     if !plan.has_changes() || plan.changes.iter().all(crate::plan::Change::is_noop) {
         if args.plan_file.is_some() {
@@ -110,17 +117,34 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
     let reevaluate_dir = dir.to_path_buf();
     let reevaluate_inputs = inputs;
     let reevaluate: crate::apply::Reevaluate = Box::new(move |records| {
-        let options = EvalOptions { vars: reevaluate_inputs.clone(), missing_vars: MissingVars::Unknown, known: known_values(records) };
+        let options = EvalOptions {
+            vars: reevaluate_inputs.clone(),
+            missing_vars: MissingVars::Unknown,
+            known: known_values(records),
+        };
         match config::load(&reevaluate_dir, &options) {
             Ok(loaded) if !loaded.diagnostics.has_errors() => Ok(loaded.desired),
             _ => Err("the configuration no longer evaluates".to_owned()),
         }
     });
-    let style = if std::io::stderr().is_terminal() { ProgressStyle::Terminal } else { ProgressStyle::Plain };
-    let options = ApplyOptions { parallelism: args.plan.parallelism, dir: dir.to_path_buf(), progress: style, reevaluate };
+    let style = if std::io::stderr().is_terminal() {
+        ProgressStyle::Terminal
+    } else {
+        ProgressStyle::Plain
+    };
+    let options = ApplyOptions {
+        parallelism: args.plan.parallelism,
+        dir: dir.to_path_buf(),
+        progress: style,
+        reevaluate,
+    };
     let interrupt = Interrupt::default();
     let store: Arc<dyn crate::state::Store> = Arc::from(store);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(2).build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             printer.error(&format!("cannot start the scheduler: {e}"));
@@ -130,7 +154,15 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
     let plan = Arc::new(plan);
     let result = runtime.block_on(async {
         let watcher = tokio::spawn(watch_signals(interrupt.clone()));
-        let result = crate::apply::apply(Arc::clone(&plan), &graph, Arc::clone(&store), providers, options, interrupt.clone()).await;
+        let result = crate::apply::apply(
+            Arc::clone(&plan),
+            &graph,
+            Arc::clone(&store),
+            providers,
+            options,
+            interrupt.clone(),
+        )
+        .await;
         watcher.abort();
         result
     });
@@ -142,10 +174,11 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
         }
     };
     // Outputs are recorded once everything is done.
-    if report.failed.is_empty() && !report.interrupted {
-        if let Err(e) = record_outputs(dir, &store, output_inputs) {
-            printer.error(&e);
-        }
+    if report.failed.is_empty()
+        && !report.interrupted
+        && let Err(e) = record_outputs(dir, &store, output_inputs)
+    {
+        printer.error(&e);
     }
     drop(lock);
     summarise(&plan, &report, destroy, printer)
@@ -153,7 +186,9 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
 
 async fn watch_signals(interrupt: Interrupt) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else { return };
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return;
+    };
     let mut count = 0;
     loop {
         tokio::select! {
@@ -182,7 +217,9 @@ fn approve(args: &PlanArgs, printer: &mut Printer, destroy: bool) -> bool {
     // Like Terraform, the answer is read from standard input even when it is not a terminal.
     if !args.vars.input {
         printer.error("the plan needs approval, but input is disabled (--input=false)");
-        printer.message("Pass --auto-approve to apply without asking, or save the plan with `plan --out FILE` and apply that.\n");
+        printer.message(
+            "Pass --auto-approve to apply without asking, or save the plan with `plan --out FILE` and apply that.\n",
+        );
         return false;
     }
     let question = if destroy {
@@ -205,16 +242,31 @@ fn approve(args: &PlanArgs, printer: &mut Printer, destroy: bool) -> bool {
 
 fn record_outputs(dir: &Path, store: &Arc<dyn crate::state::Store>, inputs: VarInputs) -> Result<(), String> {
     let records = store.resources().map_err(|e| e.to_string())?;
-    let options = EvalOptions { vars: inputs, missing_vars: MissingVars::Unknown, known: known_values(&records) };
+    let options = EvalOptions {
+        vars: inputs,
+        missing_vars: MissingVars::Unknown,
+        known: known_values(&records),
+    };
     let loaded = config::load(dir, &options).map_err(|_| "outputs could not be evaluated".to_owned())?;
     let outputs = loaded
         .desired
         .outputs
         .iter()
-        .map(|(name, o)| (name.clone(), crate::state::OutputState { value: o.value.to_json(), sensitive: o.sensitive }))
+        .map(|(name, o)| {
+            (
+                name.clone(),
+                crate::state::OutputState {
+                    value: o.value.to_json(),
+                    sensitive: o.sensitive,
+                },
+            )
+        })
         .collect();
     store
-        .commit(&crate::state::Commit { outputs: Some(outputs), ..crate::state::Commit::default() })
+        .commit(&crate::state::Commit {
+            outputs: Some(outputs),
+            ..crate::state::Commit::default()
+        })
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
@@ -231,7 +283,10 @@ fn summarise(plan: &Plan, report: &ApplyReport, destroy: bool, printer: &mut Pri
     }
     if !report.skipped.is_empty() {
         let names: Vec<String> = report.skipped.iter().map(|(a, _)| a.to_string()).collect();
-        printer.message(&format!("\nSkipped because something they depend on did not finish: {}\n", names.join(", ")));
+        printer.message(&format!(
+            "\nSkipped because something they depend on did not finish: {}\n",
+            names.join(", ")
+        ));
     }
     let what = if destroy { "Destroy" } else { "Apply" };
     let status = if report.interrupted {
@@ -243,7 +298,11 @@ fn summarise(plan: &Plan, report: &ApplyReport, destroy: bool, printer: &mut Pri
     };
     printer.out(&format!(
         "\n{what} {status}! Resources: {added} added, {changed} changed, {destroyed} destroyed{}.\n",
-        if report.failed.is_empty() { String::new() } else { format!(", {} failed", report.failed.len()) }
+        if report.failed.is_empty() {
+            String::new()
+        } else {
+            format!(", {} failed", report.failed.len())
+        }
     ));
     if report.interrupted {
         ExitStatus::Interrupted

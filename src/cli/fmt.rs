@@ -97,11 +97,9 @@ pub fn run(dir: &Path, args: &FmtArgs, printer: &mut Printer) -> ExitStatus {
                     .to_string(),
             );
         }
-        if write {
-            if let Err(e) = write_atomically(&path, &formatted) {
-                printer.error(&format!("cannot write `{name}`: {e}"));
-                return ExitStatus::Failure;
-            }
+        if write && let Err(e) = write_atomically(&path, &formatted) {
+            printer.error(&format!("cannot write `{name}`: {e}"));
+            return ExitStatus::Failure;
         }
     }
     if !diagnostics.is_empty() {

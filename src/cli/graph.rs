@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
+use super::ExitStatus;
 use super::plan::{PlanArgs, make_plan};
 use super::printer::Printer;
-use super::ExitStatus;
 use crate::config::vars::VarInputs;
 use crate::graph::DotKind;
 

@@ -19,6 +19,7 @@ use crate::state::{ResourceState, StateLock, Store};
 
 /// Arguments of `plan` (and of `apply` without a plan file).
 #[derive(Debug, Clone, clap::Args)]
+#[allow(clippy::struct_excessive_bools)] // command-line switches
 pub struct PlanArgs {
     /// Save the plan to FILE, for `apply FILE`.
     #[arg(long, value_name = "FILE")]
@@ -64,15 +65,14 @@ pub struct PlanArgs {
 }
 
 fn parse_address(text: &str) -> Result<Address, String> {
-    Address::parse(text).ok_or_else(|| format!("`{text}` is not a resource address (like `volume.db` or `volume.scratch[\"a\"]`)"))
+    Address::parse(text)
+        .ok_or_else(|| format!("`{text}` is not a resource address (like `volume.db` or `volume.scratch[\"a\"]`)"))
 }
 
 /// The result of the shared planning steps.
 pub struct Planned {
     /// The plan.
     pub plan: Plan,
-    /// The loaded configuration.
-    pub loaded: Loaded,
     /// Resources in state before the plan.
     pub prior: Vec<ResourceState>,
     /// The state store, still open.
@@ -105,8 +105,11 @@ pub fn make_plan(
     })?;
     let mut known = known_values(&prior);
 
-    let mut options =
-        EvalOptions { vars: inputs.clone(), missing_vars: MissingVars::Unknown, known: known.clone() };
+    let mut options = EvalOptions {
+        vars: inputs.clone(),
+        missing_vars: MissingVars::Unknown,
+        known: known.clone(),
+    };
     let interactive = args.vars.input && std::io::stdin().is_terminal();
     if !interactive {
         options.missing_vars = MissingVars::Error;
@@ -117,7 +120,11 @@ pub fn make_plan(
             let value = prompt(&name, &loaded, printer);
             inputs.args.push(VarArg::Assign(VarAssignment { name, raw: value }));
         }
-        options = EvalOptions { vars: inputs.clone(), missing_vars: MissingVars::Error, known: known.clone() };
+        options = EvalOptions {
+            vars: inputs.clone(),
+            missing_vars: MissingVars::Error,
+            known: known.clone(),
+        };
         loaded = load_config(dir, &options, printer)?;
     }
 
@@ -132,17 +139,25 @@ pub fn make_plan(
     })?;
     if !recovery.is_empty() {
         for adopted in &recovery.adopted {
-            printer.message(&format!("Recovered from an interrupted run: {adopted} exists and is now recorded.\n"));
+            printer.message(&format!(
+                "Recovered from an interrupted run: {adopted} exists and is now recorded.\n"
+            ));
         }
         for forgotten in &recovery.forgotten {
-            printer.message(&format!("Recovered from an interrupted run: {forgotten} was deleted; removed from state.\n"));
+            printer.message(&format!(
+                "Recovered from an interrupted run: {forgotten} was deleted; removed from state.\n"
+            ));
         }
         (meta, prior) = store.meta().and_then(|m| Ok((m, store.resources()?))).map_err(|e| {
             printer.error(&e.to_string());
             ExitStatus::Failure
         })?;
         known = known_values(&prior);
-        let options = EvalOptions { vars: inputs.clone(), missing_vars: MissingVars::Error, known: known.clone() };
+        let options = EvalOptions {
+            vars: inputs.clone(),
+            missing_vars: MissingVars::Error,
+            known: known.clone(),
+        };
         loaded = load_config(dir, &options, printer)?;
     }
 
@@ -169,7 +184,11 @@ pub fn make_plan(
         lineage: meta.lineage.clone(),
         serial: meta.serial,
     };
-    let plan_options = PlanOptions { mode, targets: args.target.clone(), replace: args.replace.clone() };
+    let plan_options = PlanOptions {
+        mode,
+        targets: args.target.clone(),
+        replace: args.replace.clone(),
+    };
     let mut diagnostics = Diagnostics::default();
     let mut plan = plan::diff(&plan_inputs, &plan_options, &mut diagnostics);
     plan.config_digest = plan::saved::config_digest(&loaded.sources);
@@ -182,10 +201,19 @@ pub fn make_plan(
     }
     if diagnostics.has_errors() {
         let errors = diagnostics.error_count();
-        printer.message(&format!("{errors} error{} found; nothing was changed.\n", if errors == 1 { "" } else { "s" }));
+        printer.message(&format!(
+            "{errors} error{} found; nothing was changed.\n",
+            if errors == 1 { "" } else { "s" }
+        ));
         return Err(ExitStatus::Failure);
     }
-    Ok(Planned { plan, loaded, prior, store, lock, providers })
+    Ok(Planned {
+        plan,
+        prior,
+        store,
+        lock,
+        providers,
+    })
 }
 
 fn load_config(dir: &Path, options: &EvalOptions, printer: &mut Printer) -> Result<Loaded, ExitStatus> {
@@ -196,20 +224,33 @@ fn load_config(dir: &Path, options: &EvalOptions, printer: &mut Printer) -> Resu
             }
             Ok(loaded)
         }
-        Ok(Loaded { sources, diagnostics, .. }) | Err((sources, diagnostics)) => {
+        Ok(Loaded {
+            sources, diagnostics, ..
+        })
+        | Err((sources, diagnostics)) => {
             printer.message(&render_human(&diagnostics, &sources, printer.color()));
             let errors = diagnostics.error_count();
-            printer.message(&format!("{errors} error{} found; nothing was changed.\n", if errors == 1 { "" } else { "s" }));
+            printer.message(&format!(
+                "{errors} error{} found; nothing was changed.\n",
+                if errors == 1 { "" } else { "s" }
+            ));
             Err(ExitStatus::Failure)
         }
     }
 }
 
 fn prompt(name: &str, loaded: &Loaded, printer: &mut Printer) -> String {
-    let description = loaded.config.variables.iter().find(|v| v.name == name).and_then(|v| v.description.clone());
+    let description = loaded
+        .config
+        .variables
+        .iter()
+        .find(|v| v.name == name)
+        .and_then(|v| v.description.clone());
     let mut text = format!("var.{name}\n");
     if let Some(description) = description {
-        text.push_str(&format!("  {description}\n"));
+        text.push_str("  ");
+        text.push_str(&description);
+        text.push('\n');
     }
     text.push_str("\n  Enter a value: ");
     printer.message(&text);
@@ -224,7 +265,9 @@ fn prompt(name: &str, loaded: &Loaded, printer: &mut Printer) -> String {
 pub fn known_values(prior: &[ResourceState]) -> HashMap<Address, ValueMap> {
     let mut known = HashMap::with_capacity(prior.len());
     for resource in prior {
-        let Some(address) = Address::parse(&resource.address) else { continue };
+        let Some(address) = Address::parse(&resource.address) else {
+            continue;
+        };
         let schema = resource_schema(address.kind);
         let mut values = ValueMap::new();
         values.insert("id".to_owned(), Value::String(resource.backend_id.clone()));
@@ -247,7 +290,10 @@ pub fn run(dir: &Path, args: &PlanArgs, inputs: VarInputs, printer: &mut Printer
     let plan = &planned.plan;
     if args.json {
         let document = crate::render::json::plan_document(plan, &planned.prior);
-        printer.out(&format!("{}\n", serde_json::to_string_pretty(&document).unwrap_or_default()));
+        printer.out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&document).unwrap_or_default()
+        ));
     } else {
         printer.out(&crate::render::human::render_plan(plan, printer.color()));
     }
@@ -264,5 +310,9 @@ pub fn run(dir: &Path, args: &PlanArgs, inputs: VarInputs, printer: &mut Printer
             ));
         }
     }
-    if args.detailed_exitcode && plan.has_changes() { ExitStatus::Changes } else { ExitStatus::Success }
+    if args.detailed_exitcode && plan.has_changes() {
+        ExitStatus::Changes
+    } else {
+        ExitStatus::Success
+    }
 }

@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::ExitStatus;
 use super::printer::Printer;
 use super::state_args::{StateArgs, open_state};
-use super::ExitStatus;
 use crate::plan::saved;
 
 /// Arguments of `show`.
@@ -45,7 +45,10 @@ pub fn run(dir: &Path, args: &ShowArgs, printer: &mut Printer) -> ExitStatus {
     let Some(path) = &args.plan else {
         if args.json {
             let document = crate::render::json::state_document(&prior);
-            printer.out(&format!("{}\n", serde_json::to_string_pretty(&document).unwrap_or_default()));
+            printer.out(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&document).unwrap_or_default()
+            ));
         } else if prior.is_empty() {
             printer.out("The state is empty: blockform manages no objects here yet.\n");
         } else {
@@ -56,7 +59,11 @@ pub fn run(dir: &Path, args: &ShowArgs, printer: &mut Printer) -> ExitStatus {
         }
         return ExitStatus::Success;
     };
-    let path = if path.is_absolute() { path.clone() } else { dir.join(path) };
+    let path = if path.is_absolute() {
+        path.clone()
+    } else {
+        dir.join(path)
+    };
     let plan = match saved::load(&path) {
         Ok(plan) => plan,
         Err(e) => {
@@ -66,7 +73,10 @@ pub fn run(dir: &Path, args: &ShowArgs, printer: &mut Printer) -> ExitStatus {
     };
     if args.json {
         let document = crate::render::json::plan_document(&plan, &prior);
-        printer.out(&format!("{}\n", serde_json::to_string_pretty(&document).unwrap_or_default()));
+        printer.out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&document).unwrap_or_default()
+        ));
     } else if args.markdown {
         printer.out(&crate::render::markdown::plan_summary(&plan));
     } else {

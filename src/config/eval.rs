@@ -535,8 +535,14 @@ pub fn evaluate(
         base_dir: config.dir.clone(),
         ..Desired::default()
     };
-    env.vars =
-        super::vars::resolve(config, &options.vars, options.missing_vars, sources, diagnostics, &mut desired.unset_variables);
+    env.vars = super::vars::resolve(
+        config,
+        &options.vars,
+        options.missing_vars,
+        sources,
+        diagnostics,
+        &mut desired.unset_variables,
+    );
     desired.variables.clone_from(&env.vars);
     check_variable_validations(config, &env, diagnostics);
     env.declared_locals = config.locals.iter().map(|(a, _)| a.name.clone()).collect();
@@ -995,10 +1001,10 @@ fn evaluate_resource(
     let attr_spans = Arc::new(attr_spans);
     let mut deps: Vec<(ResourceKind, String)> = Vec::new();
     for reference in attr_refs.values().flatten() {
-        if let (Some(k), Some(name)) = (ResourceKind::from_name(&reference.root), &reference.name) {
-            if !deps.iter().any(|(dk, dn)| *dk == k && dn == name) {
-                deps.push((k, name.clone()));
-            }
+        if let (Some(k), Some(name)) = (ResourceKind::from_name(&reference.root), &reference.name)
+            && !deps.iter().any(|(dk, dn)| *dk == k && dn == name)
+        {
+            deps.push((k, name.clone()));
         }
     }
     for dep in depends_on {

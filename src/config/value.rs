@@ -239,10 +239,10 @@ impl<'de> serde::Deserialize<'de> for Value {
 fn from_marked_json(json: &serde_json::Value) -> Value {
     match json {
         serde_json::Value::Object(map) => {
-            if map.len() == 1 {
-                if let Some(serde_json::Value::String(origin)) = map.get(UNKNOWN_MARKER) {
-                    return Value::Unknown(origin.clone());
-                }
+            if map.len() == 1
+                && let Some(serde_json::Value::String(origin)) = map.get(UNKNOWN_MARKER)
+            {
+                return Value::Unknown(origin.clone());
             }
             Value::Map(map.iter().map(|(k, v)| (k.clone(), from_marked_json(v))).collect())
         }

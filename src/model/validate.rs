@@ -35,10 +35,10 @@ pub const QOS_CONSUMERS: &[&str] = &["back-end", "front-end", "both"];
 /// Fills in the defaults of unset attributes, so plans compare complete objects.
 pub fn fill_defaults(kind: ResourceKind, label: &str, attrs: &mut ValueMap) {
     let mut set_default = |key: &str, value: Value| {
-        if let Some(slot) = attrs.get_mut(key) {
-            if *slot == Value::Null {
-                *slot = value;
-            }
+        if let Some(slot) = attrs.get_mut(key)
+            && *slot == Value::Null
+        {
+            *slot = value;
         }
     };
     set_default("name", Value::String(label.to_owned()));
@@ -61,10 +61,10 @@ pub fn fill_defaults(kind: ResourceKind, label: &str, attrs: &mut ValueMap) {
             .get("source")
             .and_then(Value::as_map)
             .is_some_and(|s| s.contains_key("image"));
-        if let Some(slot) = attrs.get_mut("bootable") {
-            if *slot == Value::Null {
-                *slot = Value::Bool(from_image);
-            }
+        if let Some(slot) = attrs.get_mut("bootable")
+            && *slot == Value::Null
+        {
+            *slot = Value::Bool(from_image);
         }
     }
 }
@@ -136,43 +136,41 @@ fn check_provider(provider: &BlockInstance, diagnostics: &mut Diagnostics) {
             .cloned()
             .unwrap_or_else(|| provider.span.clone())
     };
-    if let Some(Value::String(check)) = provider.attrs.get("capacity_check") {
-        if !["off", "warn", "error"].contains(&check.as_str()) {
-            diagnostics.push(
-                Diagnostic::error(format!(
-                    "`capacity_check` must be \"off\", \"warn\" or \"error\", got {check:?}"
-                ))
-                .at(span("capacity_check"), "unknown setting"),
-            );
-        }
+    if let Some(Value::String(check)) = provider.attrs.get("capacity_check")
+        && !["off", "warn", "error"].contains(&check.as_str())
+    {
+        diagnostics.push(
+            Diagnostic::error(format!(
+                "`capacity_check` must be \"off\", \"warn\" or \"error\", got {check:?}"
+            ))
+            .at(span("capacity_check"), "unknown setting"),
+        );
     }
-    if let Some(Value::Number(ratio)) = provider.attrs.get("oversubscription") {
-        if *ratio <= 0.0 {
-            diagnostics.push(
-                Diagnostic::error("`oversubscription` must be greater than zero")
-                    .at(span("oversubscription"), "not positive")
-                    .help(
-                        "1.0 means no more virtual size than free space; 4.0 allows four times as much for thin images",
-                    ),
-            );
-        }
+    if let Some(Value::Number(ratio)) = provider.attrs.get("oversubscription")
+        && *ratio <= 0.0
+    {
+        diagnostics.push(
+            Diagnostic::error("`oversubscription` must be greater than zero")
+                .at(span("oversubscription"), "not positive")
+                .help("1.0 means no more virtual size than free space; 4.0 allows four times as much for thin images"),
+        );
     }
-    if let Some(port) = provider.attrs.get("port").and_then(Value::as_i64) {
-        if !(1..=65535).contains(&port) {
-            diagnostics.push(
-                Diagnostic::error(format!("`port` must be from 1 to 65535, got {port}")).at(span("port"), "not a port"),
-            );
-        }
+    if let Some(port) = provider.attrs.get("port").and_then(Value::as_i64)
+        && !(1..=65535).contains(&port)
+    {
+        diagnostics.push(
+            Diagnostic::error(format!("`port` must be from 1 to 65535, got {port}")).at(span("port"), "not a port"),
+        );
     }
     for key in ["pool", "volume_group", "thin_pool"] {
-        if let Some(Value::String(name)) = provider.attrs.get(key) {
-            if !valid_backend_name(name) {
-                diagnostics.push(
+        if let Some(Value::String(name)) = provider.attrs.get(key)
+            && !valid_backend_name(name)
+        {
+            diagnostics.push(
                     Diagnostic::error(format!("`{key}` {name:?} is not a valid back-end name"))
                         .at(span(key), "invalid name")
                         .help("back-end names use letters, digits, `.`, `_` and `-`, do not start with `-`, and are at most 128 characters"),
                 );
-            }
         }
     }
 }
@@ -487,51 +485,52 @@ fn check_resource_rules(
                     ),
                 }
             }
-            if let Some(Value::String(device)) = attrs.get("device") {
-                if !valid_device(device) {
-                    diagnostics.push(
-                        Diagnostic::error(format!("`device` {device:?} is not a disk device name"))
-                            .at(span("device"), "invalid device")
-                            .help("use a name like \"vdb\", \"sdc\" or \"xvdb\", without /dev/"),
-                    );
-                }
+            if let Some(Value::String(device)) = attrs.get("device")
+                && !valid_device(device)
+            {
+                diagnostics.push(
+                    Diagnostic::error(format!("`device` {device:?} is not a disk device name"))
+                        .at(span("device"), "invalid device")
+                        .help("use a name like \"vdb\", \"sdc\" or \"xvdb\", without /dev/"),
+                );
             }
-            if let Some(Value::String(name)) = attrs.get("instance") {
-                if name.is_empty() || name.chars().count() > limits::NAME_MAX_CHARS {
-                    diagnostics.push(
-                        Diagnostic::error("`instance` must be 1 to 128 characters long")
-                            .at(span("instance"), "instance name length out of range"),
-                    );
-                }
+            if let Some(Value::String(name)) = attrs.get("instance")
+                && (name.is_empty() || name.chars().count() > limits::NAME_MAX_CHARS)
+            {
+                diagnostics.push(
+                    Diagnostic::error("`instance` must be 1 to 128 characters long")
+                        .at(span("instance"), "instance name length out of range"),
+                );
             }
         }
         ResourceKind::Snapshot => check_force(instance, "volume", attached, "snapshot", diagnostics),
         ResourceKind::Backup => {
             check_store(desired, instance, diagnostics);
-            if let Some(Value::String(mode)) = attrs.get("mode") {
-                if mode != "full" && mode != "incremental" {
-                    diagnostics.push(
-                        Diagnostic::error(format!("`mode` must be \"full\" or \"incremental\", got {mode:?}"))
-                            .at(span("mode"), "unknown mode")
-                            .help(
-                                crate::config::load::suggestion(mode, ["full", "incremental"])
-                                    .unwrap_or_else(|| "the modes are full and incremental".into()),
-                            ),
-                    );
-                }
+            if let Some(Value::String(mode)) = attrs.get("mode")
+                && mode != "full"
+                && mode != "incremental"
+            {
+                diagnostics.push(
+                    Diagnostic::error(format!("`mode` must be \"full\" or \"incremental\", got {mode:?}"))
+                        .at(span("mode"), "unknown mode")
+                        .help(
+                            crate::config::load::suggestion(mode, ["full", "incremental"])
+                                .unwrap_or_else(|| "the modes are full and incremental".into()),
+                        ),
+                );
             }
             check_force(instance, "volume", attached, "backup", diagnostics);
         }
         ResourceKind::BackupPolicy => {
             check_store(desired, instance, diagnostics);
-            if let Some(keep) = attrs.get("keep").and_then(Value::as_i64) {
-                if keep < 1 {
-                    diagnostics.push(
-                        Diagnostic::error(format!("`keep` must be at least 1, got {keep}"))
-                            .at(span("keep"), "keeps no backup")
-                            .help("`keep` is the number of full backup chains to retain"),
-                    );
-                }
+            if let Some(keep) = attrs.get("keep").and_then(Value::as_i64)
+                && keep < 1
+            {
+                diagnostics.push(
+                    Diagnostic::error(format!("`keep` must be at least 1, got {keep}"))
+                        .at(span("keep"), "keeps no backup")
+                        .help("`keep` is the number of full backup chains to retain"),
+                );
             }
             let duration = |key: &str| {
                 attrs
@@ -539,14 +538,14 @@ fn check_resource_rules(
                     .and_then(Value::as_str)
                     .and_then(|s| parse_duration(s).ok())
             };
-            if let (Some(full), Some(incremental)) = (duration("full_every"), duration("incremental_every")) {
-                if incremental >= full {
-                    diagnostics.push(
-                        Diagnostic::error("`incremental_every` must be shorter than `full_every`")
-                            .at(span("incremental_every"), "no incremental would ever be due")
-                            .help("for instance full_every = \"7d\" and incremental_every = \"24h\""),
-                    );
-                }
+            if let (Some(full), Some(incremental)) = (duration("full_every"), duration("incremental_every"))
+                && incremental >= full
+            {
+                diagnostics.push(
+                    Diagnostic::error("`incremental_every` must be shorter than `full_every`")
+                        .at(span("incremental_every"), "no incremental would ever be due")
+                        .help("for instance full_every = \"7d\" and incremental_every = \"24h\""),
+                );
             }
             if let Some(Value::List(volumes)) = attrs.get("volumes") {
                 if volumes.is_empty() {
@@ -573,49 +572,48 @@ fn check_resource_rules(
             }
         }
         ResourceKind::Image => {
-            if let Some(Value::String(format)) = attrs.get("format") {
-                if format != "raw" && format != "qcow2" {
-                    diagnostics.push(
-                        Diagnostic::error(format!("`format` must be \"raw\" or \"qcow2\", got {format:?}"))
-                            .at(span("format"), "unsupported format")
-                            .help("\"raw\" is recommended"),
-                    );
-                }
+            if let Some(Value::String(format)) = attrs.get("format")
+                && format != "raw"
+                && format != "qcow2"
+            {
+                diagnostics.push(
+                    Diagnostic::error(format!("`format` must be \"raw\" or \"qcow2\", got {format:?}"))
+                        .at(span("format"), "unsupported format")
+                        .help("\"raw\" is recommended"),
+                );
             }
             for key in ["min_disk", "min_ram"] {
-                if let Some(n) = attrs.get(key).and_then(Value::as_i64) {
-                    if n < 0 {
-                        diagnostics
-                            .push(Diagnostic::error(format!("`{key}` cannot be negative")).at(span(key), "negative"));
-                    }
+                if let Some(n) = attrs.get(key).and_then(Value::as_i64)
+                    && n < 0
+                {
+                    diagnostics
+                        .push(Diagnostic::error(format!("`{key}` cannot be negative")).at(span(key), "negative"));
                 }
             }
             if let Some(volume) = attrs
                 .get("volume")
                 .and_then(identity)
                 .and_then(|id| instance_of(by_address, &id))
+                && let Some(size) = volume.attrs.get("size").and_then(Value::as_i64)
+                && size > limits::IMAGE_MAX_GIB
             {
-                if let Some(size) = volume.attrs.get("size").and_then(Value::as_i64) {
-                    if size > limits::IMAGE_MAX_GIB {
-                        diagnostics.push(
-                            Diagnostic::error(format!(
-                                "`{}` is {size} GiB; volumes larger than {} GiB cannot be turned into images",
-                                volume.address,
-                                limits::IMAGE_MAX_GIB
-                            ))
-                            .at(span("volume"), "volume too large")
-                            .related(
-                                volume
-                                    .attr_spans
-                                    .get("size")
-                                    .cloned()
-                                    .unwrap_or_else(|| volume.span.clone()),
-                                "size set here",
-                            )
-                            .help("make the image from a smaller volume, or back the volume up instead"),
-                        );
-                    }
-                }
+                diagnostics.push(
+                    Diagnostic::error(format!(
+                        "`{}` is {size} GiB; volumes larger than {} GiB cannot be turned into images",
+                        volume.address,
+                        limits::IMAGE_MAX_GIB
+                    ))
+                    .at(span("volume"), "volume too large")
+                    .related(
+                        volume
+                            .attr_spans
+                            .get("size")
+                            .cloned()
+                            .unwrap_or_else(|| volume.span.clone()),
+                        "size set here",
+                    )
+                    .help("make the image from a smaller volume, or back the volume up instead"),
+                );
             }
             check_force(instance, "volume", attached, "image", diagnostics);
         }
@@ -707,27 +705,27 @@ fn check_qos(instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
         .get("specs")
         .cloned()
         .unwrap_or_else(|| instance.span.clone());
-    if let Some(Value::String(consumer)) = instance.attrs.get("consumer") {
-        if !QOS_CONSUMERS.contains(&consumer.as_str()) {
-            diagnostics.push(
-                Diagnostic::error(format!(
-                    "`consumer` must be \"back-end\", \"front-end\" or \"both\", got {consumer:?}"
-                ))
-                .at(
-                    instance
-                        .attr_spans
-                        .get("consumer")
-                        .cloned()
-                        .unwrap_or_else(|| instance.span.clone()),
-                    "unknown consumer",
-                )
-                .help(
-                    crate::config::load::suggestion(consumer, QOS_CONSUMERS.iter().copied()).unwrap_or_else(|| {
-                        "back-end limits are set in the storage, front-end ones by the hypervisor".into()
-                    }),
-                ),
-            );
-        }
+    if let Some(Value::String(consumer)) = instance.attrs.get("consumer")
+        && !QOS_CONSUMERS.contains(&consumer.as_str())
+    {
+        diagnostics.push(
+            Diagnostic::error(format!(
+                "`consumer` must be \"back-end\", \"front-end\" or \"both\", got {consumer:?}"
+            ))
+            .at(
+                instance
+                    .attr_spans
+                    .get("consumer")
+                    .cloned()
+                    .unwrap_or_else(|| instance.span.clone()),
+                "unknown consumer",
+            )
+            .help(
+                crate::config::load::suggestion(consumer, QOS_CONSUMERS.iter().copied()).unwrap_or_else(|| {
+                    "back-end limits are set in the storage, front-end ones by the hypervisor".into()
+                }),
+            ),
+        );
     }
     let Some(Value::Map(specs)) = instance.attrs.get("specs") else {
         return;
@@ -808,18 +806,18 @@ fn check_volume(
             .unwrap_or_else(|| instance.span.clone())
     };
     let size = instance.attrs.get("size").and_then(Value::as_i64);
-    if let Some(size) = size {
-        if !(limits::SIZE_MIN_GIB..=limits::SIZE_MAX_GIB).contains(&size) {
-            diagnostics.push(
-                Diagnostic::error(format!(
-                    "the size of {what} must be from {} to {} GiB, got {size}",
-                    limits::SIZE_MIN_GIB,
-                    limits::SIZE_MAX_GIB
-                ))
-                .at(span("size"), "size out of range")
-                .help("sizes are whole GiB"),
-            );
-        }
+    if let Some(size) = size
+        && !(limits::SIZE_MIN_GIB..=limits::SIZE_MAX_GIB).contains(&size)
+    {
+        diagnostics.push(
+            Diagnostic::error(format!(
+                "the size of {what} must be from {} to {} GiB, got {size}",
+                limits::SIZE_MIN_GIB,
+                limits::SIZE_MAX_GIB
+            ))
+            .at(span("size"), "size out of range")
+            .help("sizes are whole GiB"),
+        );
     }
     let Some(Value::Map(source)) = instance.attrs.get("source") else {
         return;

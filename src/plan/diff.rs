@@ -65,7 +65,11 @@ fn forces_replacement(kind: ResourceKind, attr: &str) -> bool {
 
 /// Attributes that only matter when an object is created (changing them later does nothing).
 fn create_only(kind: ResourceKind, attr: &str) -> bool {
-    attr == "force" && matches!(kind, ResourceKind::Snapshot | ResourceKind::Backup | ResourceKind::Image)
+    attr == "force"
+        && matches!(
+            kind,
+            ResourceKind::Snapshot | ResourceKind::Backup | ResourceKind::Image
+        )
 }
 
 /// Builds the plan. Errors (storage rules, `prevent_destroy`) are reported into `diagnostics`;
@@ -80,7 +84,8 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         targets: options.targets.iter().map(ToString::to_string).collect(),
         ..Plan::default()
     };
-    let prior_by_address: HashMap<&str, &ResourceState> = inputs.prior.iter().map(|r| (r.address.as_str(), r)).collect();
+    let prior_by_address: HashMap<&str, &ResourceState> =
+        inputs.prior.iter().map(|r| (r.address.as_str(), r)).collect();
     let by_id: HashMap<&str, &ResourceState> = inputs.prior.iter().map(|r| (r.backend_id.as_str(), r)).collect();
     let context = Context::new(desired, inputs.prior, &by_id);
 
@@ -91,7 +96,11 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         match inputs.observed.get(&resource.address) {
             Some(Observed::Missing) => {
                 if let Some(address) = Address::parse(&resource.address) {
-                    plan.drift.push(Drift { address, before, after: None });
+                    plan.drift.push(Drift {
+                        address,
+                        before,
+                        after: None,
+                    });
                 }
                 current.insert(resource.address.as_str(), None);
             }
@@ -100,10 +109,14 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
                 for (k, v) in seen {
                     after.insert(k.clone(), v.clone());
                 }
-                if after != before {
-                    if let Some(address) = Address::parse(&resource.address) {
-                        plan.drift.push(Drift { address, before, after: Some(after.clone()) });
-                    }
+                if after != before
+                    && let Some(address) = Address::parse(&resource.address)
+                {
+                    plan.drift.push(Drift {
+                        address,
+                        before,
+                        after: Some(after.clone()),
+                    });
                 }
                 current.insert(resource.address.as_str(), Some(after));
             }
@@ -134,7 +147,9 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         if options.mode == PlanMode::Normal && in_config.contains(&resource.address) {
             continue;
         }
-        let Some(address) = Address::parse(&resource.address) else { continue };
+        let Some(address) = Address::parse(&resource.address) else {
+            continue;
+        };
         let Some(before) = current.get(resource.address.as_str()).cloned().flatten() else {
             // Gone already: nothing to delete; the refresh drops it from state.
             continue;
@@ -142,18 +157,25 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         let reason = if options.mode == PlanMode::Destroy {
             Reason::DeleteBecauseDestroyMode
         } else {
-            let same_block = desired.resources.iter().find(|r| r.address.kind == address.kind && r.address.name == address.name);
+            let same_block = desired
+                .resources
+                .iter()
+                .find(|r| r.address.kind == address.kind && r.address.name == address.name);
             match (same_block.map(|r| &r.address.key), &address.key) {
-                (Some(InstanceKey::Index(_)), _) | (_, InstanceKey::Index(_)) if same_block.is_some() => Reason::DeleteBecauseCountIndex,
-                (Some(InstanceKey::Key(_)), _) | (_, InstanceKey::Key(_)) if same_block.is_some() => Reason::DeleteBecauseEachKey,
+                (Some(InstanceKey::Index(_)), _) | (_, InstanceKey::Index(_)) if same_block.is_some() => {
+                    Reason::DeleteBecauseCountIndex
+                }
+                (Some(InstanceKey::Key(_)), _) | (_, InstanceKey::Key(_)) if same_block.is_some() => {
+                    Reason::DeleteBecauseEachKey
+                }
                 _ => Reason::DeleteBecauseNoResourceConfig,
             }
         };
         let lifecycle_block = desired.resources.iter().find(|r| r.address == address);
-        if let Some(instance) = lifecycle_block {
-            if instance.lifecycle.prevent_destroy {
-                diagnostics.push(prevent_destroy_error(instance, "destroy"));
-            }
+        if let Some(instance) = lifecycle_block
+            && instance.lifecycle.prevent_destroy
+        {
+            diagnostics.push(prevent_destroy_error(instance, "destroy"));
         }
         deletes.push(Change {
             data_loss: address.kind.holds_data(),
@@ -180,7 +202,12 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         inputs
             .prior_outputs
             .iter()
-            .map(|(name, o)| OutputChange { name: name.clone(), before: Some(Value::from_json(&o.value)), after: None, sensitive: o.sensitive })
+            .map(|(name, o)| OutputChange {
+                name: name.clone(),
+                before: Some(Value::from_json(&o.value)),
+                after: None,
+                sensitive: o.sensitive,
+            })
             .collect()
     } else {
         output_changes(desired, inputs.prior_outputs)
@@ -190,7 +217,11 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
 
 /// The attributes of a state record as values.
 pub fn state_attributes(resource: &ResourceState) -> ValueMap {
-    resource.attributes.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect()
+    resource
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from_json(v)))
+        .collect()
 }
 
 /// Lookups the diff needs across resources.
@@ -204,9 +235,17 @@ struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    fn new(desired: &'a Desired, prior: &'a [ResourceState], by_id: &'a HashMap<&'a str, &'a ResourceState>) -> Context<'a> {
+    fn new(
+        desired: &'a Desired,
+        prior: &'a [ResourceState],
+        by_id: &'a HashMap<&'a str, &'a ResourceState>,
+    ) -> Context<'a> {
         let mut attached = HashSet::new();
-        for r in desired.resources.iter().filter(|r| r.address.kind == ResourceKind::Attachment) {
+        for r in desired
+            .resources
+            .iter()
+            .filter(|r| r.address.kind == ResourceKind::Attachment)
+        {
             if let Some(id) = r.attrs.get("volume").and_then(identity) {
                 attached.insert(id);
             }
@@ -217,7 +256,12 @@ impl<'a> Context<'a> {
             }
         }
         let by_address = desired.resources.iter().map(|r| (r.address.to_string(), r)).collect();
-        Context { desired, by_id, attached, by_address }
+        Context {
+            desired,
+            by_id,
+            attached,
+            by_address,
+        }
     }
 
     /// The desired instance a reference value points at (an unknown origin or a known id).
@@ -237,11 +281,15 @@ impl<'a> Context<'a> {
     fn provider_of(&self, instance: &ResourceInstance) -> Option<String> {
         match instance.address.kind {
             ResourceKind::VolumeType => instance.attrs.get("backend").and_then(Value::as_str).map(str::to_owned),
-            ResourceKind::Volume => self.referenced(instance.attrs.get("type")?).and_then(|t| self.provider_of(t)),
-            ResourceKind::Snapshot | ResourceKind::Image => {
-                self.referenced(instance.attrs.get("volume")?).and_then(|v| self.provider_of(v))
+            ResourceKind::Volume => self
+                .referenced(instance.attrs.get("type")?)
+                .and_then(|t| self.provider_of(t)),
+            ResourceKind::Snapshot | ResourceKind::Image => self
+                .referenced(instance.attrs.get("volume")?)
+                .and_then(|v| self.provider_of(v)),
+            ResourceKind::Backup | ResourceKind::BackupPolicy => {
+                instance.attrs.get("store").and_then(Value::as_str).map(str::to_owned)
             }
-            ResourceKind::Backup | ResourceKind::BackupPolicy => instance.attrs.get("store").and_then(Value::as_str).map(str::to_owned),
             ResourceKind::Attachment => instance.attrs.get("host").and_then(Value::as_str).map(str::to_owned),
             ResourceKind::Qos => None,
         }
@@ -283,9 +331,14 @@ fn plan_instance(
     diagnostics: &mut Diagnostics,
 ) -> Change {
     let kind = instance.address.kind;
-    let provider = context.provider_of(instance).or_else(|| prior.and_then(|p| p.provider.clone()));
-    let depends_on: Vec<Address> =
-        instance.depends_on.iter().map(|(k, n)| Address::new(*k, n.clone())).collect();
+    let provider = context
+        .provider_of(instance)
+        .or_else(|| prior.and_then(|p| p.provider.clone()));
+    let depends_on: Vec<Address> = instance
+        .depends_on
+        .iter()
+        .map(|(k, n)| Address::new(*k, n.clone()))
+        .collect();
     let mut change = Change {
         address: instance.address.clone(),
         action: Action::NoOp,
@@ -310,13 +363,22 @@ fn plan_instance(
         change.backend_id = Some(new_backend_id(kind));
         let mut after = instance.attrs.clone();
         for computed in schema.computed {
-            after.insert((*computed).to_owned(), Value::Unknown(format!("{}.{computed}", instance.address)));
+            after.insert(
+                (*computed).to_owned(),
+                Value::Unknown(format!("{}.{computed}", instance.address)),
+            );
         }
         change.after = Some(after);
         change.storage = match kind {
             ResourceKind::Attachment => Some(StorageAction::Attach),
             ResourceKind::Backup => Some(StorageAction::Backup),
-            ResourceKind::Volume if instance.attrs.get("source").and_then(Value::as_map).is_some_and(|s| s.contains_key("backup")) => {
+            ResourceKind::Volume
+                if instance
+                    .attrs
+                    .get("source")
+                    .and_then(Value::as_map)
+                    .is_some_and(|s| s.contains_key("backup")) =>
+            {
                 Some(StorageAction::Restore)
             }
             _ => None,
@@ -360,23 +422,38 @@ fn plan_instance(
         }
     }
     if kind == ResourceKind::Volume {
-        plan_volume_update(instance, &before, &after, &changed, context, &mut change, &mut replace, diagnostics);
+        plan_volume_update(
+            instance,
+            &before,
+            &after,
+            &changed,
+            context,
+            &mut change,
+            &mut replace,
+            diagnostics,
+        );
     }
     if kind == ResourceKind::Qos && changed.contains(&"specs") {
         let consumer = after.get("consumer").and_then(Value::as_str).unwrap_or("back-end");
         if consumer != "back-end" {
-            change.notes.push(
-                "front-end limits reach attached volumes only after they are re-attached".to_owned(),
-            );
+            change
+                .notes
+                .push("front-end limits reach attached volumes only after they are re-attached".to_owned());
         }
         if consumer != "front-end" {
-            change.notes.push("the new back-end limits are pushed to every volume of the types that use this rule".to_owned());
+            change
+                .notes
+                .push("the new back-end limits are pushed to every volume of the types that use this rule".to_owned());
         }
     }
     change.before = Some(before);
     change.after = Some(after);
     if replace {
-        change.action = if instance.lifecycle.create_before_destroy { Action::CreateThenDelete } else { Action::DeleteThenCreate };
+        change.action = if instance.lifecycle.create_before_destroy {
+            Action::CreateThenDelete
+        } else {
+            Action::DeleteThenCreate
+        };
         change.data_loss = kind.holds_data();
         change.storage = None;
         if instance.lifecycle.prevent_destroy {
@@ -385,7 +462,10 @@ fn plan_instance(
         // The replacement is a new object with a new name; the old one is deleted.
         if let Some(after) = change.after.as_mut() {
             for computed in schema.computed {
-                after.insert((*computed).to_owned(), Value::Unknown(format!("{}.{computed}", instance.address)));
+                after.insert(
+                    (*computed).to_owned(),
+                    Value::Unknown(format!("{}.{computed}", instance.address)),
+                );
             }
         }
     } else if !changed.is_empty() {
@@ -405,7 +485,13 @@ fn plan_volume_update(
     replace: &mut bool,
     diagnostics: &mut Diagnostics,
 ) {
-    let span = |key: &str| instance.attr_spans.get(key).cloned().unwrap_or_else(|| instance.span.clone());
+    let span = |key: &str| {
+        instance
+            .attr_spans
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| instance.span.clone())
+    };
     let attached = context.is_attached(instance, Some(before));
     if changed.contains(&"size") {
         let old = before.get("size").and_then(Value::as_i64);
@@ -435,15 +521,21 @@ fn plan_volume_update(
     }
     if changed.contains(&"bootable") && attached {
         diagnostics.push(
-            Diagnostic::error(format!("`bootable` of `{}` cannot change while the volume is attached", instance.address))
-                .at(span("bootable"), "volume is attached")
-                .help("detach the volume first (remove its attachment), apply, then change `bootable`"),
+            Diagnostic::error(format!(
+                "`bootable` of `{}` cannot change while the volume is attached",
+                instance.address
+            ))
+            .at(span("bootable"), "volume is attached")
+            .help("detach the volume first (remove its attachment), apply, then change `bootable`"),
         );
     }
     if changed.contains(&"type") {
         let old_type = before.get("type").cloned().unwrap_or(Value::Null);
         let new_type = after.get("type").cloned().unwrap_or(Value::Null);
-        let old_backend = old_type.as_str().and_then(|id| context.by_id.get(id)).and_then(|t| t.provider.clone());
+        let old_backend = old_type
+            .as_str()
+            .and_then(|id| context.by_id.get(id))
+            .and_then(|t| t.provider.clone());
         let new_backend = context.referenced(&new_type).and_then(|t| context.provider_of(t));
         if old_backend.is_some() && new_backend.is_some() && old_backend != new_backend {
             *replace = true;
@@ -467,40 +559,67 @@ fn check_source_size(instance: &ResourceInstance, context: &Context<'_>, diagnos
     if instance.address.kind != ResourceKind::Volume {
         return;
     }
-    let Some(size) = instance.attrs.get("size").and_then(Value::as_i64) else { return };
-    let Some(source) = instance.attrs.get("source").and_then(Value::as_map) else { return };
+    let Some(size) = instance.attrs.get("size").and_then(Value::as_i64) else {
+        return;
+    };
+    let Some(source) = instance.attrs.get("source").and_then(Value::as_map) else {
+        return;
+    };
     for key in ["snapshot", "backup", "volume"] {
-        let Some(Value::String(id)) = source.get(key) else { continue };
-        let Some(state) = context.by_id.get(id.as_str()) else { continue };
+        let Some(Value::String(id)) = source.get(key) else {
+            continue;
+        };
+        let Some(state) = context.by_id.get(id.as_str()) else {
+            continue;
+        };
         let source_size = state.attributes.get("size").and_then(serde_json::Value::as_i64);
-        if let Some(source_size) = source_size {
-            if size < source_size {
-                let span = instance.attr_spans.get("size").cloned().unwrap_or_else(|| instance.span.clone());
-                diagnostics.push(
-                    Diagnostic::error(format!(
-                        "`{}` is {size} GiB but its source `{}` holds {source_size} GiB",
-                        instance.address, state.address
-                    ))
-                    .at(span, format!("{size} GiB is smaller than {source_size} GiB"))
-                    .help(format!("a volume made from a {key} must be at least as large as it: set `size = {source_size}` or more")),
-                );
-            }
+        if let Some(source_size) = source_size
+            && size < source_size
+        {
+            let span = instance
+                .attr_spans
+                .get("size")
+                .cloned()
+                .unwrap_or_else(|| instance.span.clone());
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "`{}` is {size} GiB but its source `{}` holds {source_size} GiB",
+                    instance.address, state.address
+                ))
+                .at(span, format!("{size} GiB is smaller than {source_size} GiB"))
+                .help(format!(
+                    "a volume made from a {key} must be at least as large as it: set `size = {source_size}` or more"
+                )),
+            );
         }
     }
 }
 
 fn prevent_destroy_error(instance: &ResourceInstance, what: &str) -> Diagnostic {
-    Diagnostic::error(format!("`{}` has `lifecycle.prevent_destroy` set, but this plan would {what} it", instance.address))
-        .at(instance.span.clone(), "prevent_destroy = true")
-        .help("change the configuration so the object is kept, or remove `prevent_destroy` if you really mean to destroy it")
+    Diagnostic::error(format!(
+        "`{}` has `lifecycle.prevent_destroy` set, but this plan would {what} it",
+        instance.address
+    ))
+    .at(instance.span.clone(), "prevent_destroy = true")
+    .help(
+        "change the configuration so the object is kept, or remove `prevent_destroy` if you really mean to destroy it",
+    )
 }
 
 /// A type's `backend` and `extra_specs` cannot change while volumes use it.
 fn check_types_in_use(plan: &Plan, context: &Context<'_>, diagnostics: &mut Diagnostics) {
-    for change in plan.changes.iter().filter(|c| c.address.kind == ResourceKind::VolumeType && c.action == Action::Update) {
-        let (Some(before), Some(after)) = (&change.before, &change.after) else { continue };
-        let locked: Vec<&str> =
-            ["backend", "extra_specs"].into_iter().filter(|k| before.get(*k) != after.get(*k)).collect();
+    for change in plan
+        .changes
+        .iter()
+        .filter(|c| c.address.kind == ResourceKind::VolumeType && c.action == Action::Update)
+    {
+        let (Some(before), Some(after)) = (&change.before, &change.after) else {
+            continue;
+        };
+        let locked: Vec<&str> = ["backend", "extra_specs"]
+            .into_iter()
+            .filter(|k| before.get(*k) != after.get(*k))
+            .collect();
         if locked.is_empty() {
             continue;
         }
@@ -516,8 +635,14 @@ fn check_types_in_use(plan: &Plan, context: &Context<'_>, diagnostics: &mut Diag
         if users.is_empty() {
             continue;
         }
-        let Some(instance) = context.by_address.get(&change.address.to_string()) else { continue };
-        let span = instance.attr_spans.get(locked[0]).cloned().unwrap_or_else(|| instance.span.clone());
+        let Some(instance) = context.by_address.get(&change.address.to_string()) else {
+            continue;
+        };
+        let span = instance
+            .attr_spans
+            .get(locked[0])
+            .cloned()
+            .unwrap_or_else(|| instance.span.clone());
         diagnostics.push(
             Diagnostic::error(format!(
                 "`{}` cannot change `{}` while volumes use it: {}",
@@ -544,7 +669,12 @@ fn output_changes(desired: &Desired, prior: &std::collections::BTreeMap<String, 
         .collect();
     for (name, o) in prior {
         if !desired.outputs.contains_key(name) {
-            out.push(OutputChange { name: name.clone(), before: Some(Value::from_json(&o.value)), after: None, sensitive: o.sensitive });
+            out.push(OutputChange {
+                name: name.clone(),
+                before: Some(Value::from_json(&o.value)),
+                after: None,
+                sensitive: o.sensitive,
+            });
         }
     }
     out
@@ -554,14 +684,24 @@ fn output_changes(desired: &Desired, prior: &std::collections::BTreeMap<String, 
 /// no-ops that are left out of the plan.
 fn apply_targets(plan: &mut Plan, targets: &[Address]) {
     let matches = |address: &Address, target: &Address| {
-        address.kind == target.kind && address.name == target.name && (target.key == InstanceKey::None || address.key == target.key)
+        address.kind == target.kind
+            && address.name == target.name
+            && (target.key == InstanceKey::None || address.key == target.key)
     };
     let mut keep: HashSet<usize> = HashSet::new();
-    let mut queue: Vec<usize> =
-        plan.changes.iter().enumerate().filter(|(_, c)| targets.iter().any(|t| matches(&c.address, t))).map(|(i, _)| i).collect();
+    let mut queue: Vec<usize> = plan
+        .changes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| targets.iter().any(|t| matches(&c.address, t)))
+        .map(|(i, _)| i)
+        .collect();
     let mut by_block: IndexMap<(ResourceKind, String), Vec<usize>> = IndexMap::new();
     for (i, c) in plan.changes.iter().enumerate() {
-        by_block.entry((c.address.kind, c.address.name.clone())).or_default().push(i);
+        by_block
+            .entry((c.address.kind, c.address.name.clone()))
+            .or_default()
+            .push(i);
     }
     while let Some(i) = queue.pop() {
         if !keep.insert(i) {

@@ -52,12 +52,18 @@ impl Action {
 
     /// Whether the existing object goes away (delete or replace).
     pub fn destroys(self) -> bool {
-        matches!(self, Action::Delete | Action::DeleteThenCreate | Action::CreateThenDelete)
+        matches!(
+            self,
+            Action::Delete | Action::DeleteThenCreate | Action::CreateThenDelete
+        )
     }
 
     /// Whether a new object comes into being (create or replace).
     pub fn creates(self) -> bool {
-        matches!(self, Action::Create | Action::DeleteThenCreate | Action::CreateThenDelete)
+        matches!(
+            self,
+            Action::Create | Action::DeleteThenCreate | Action::CreateThenDelete
+        )
     }
 }
 
@@ -132,9 +138,13 @@ impl Reason {
     /// Terraform's JSON spelling (`replace_because_cannot_update`, …).
     pub fn terraform_name(self) -> &'static str {
         match self {
-            Reason::ReplaceBecauseCannotUpdate | Reason::ReplaceBecauseBackendChanged => "replace_because_cannot_update",
+            Reason::ReplaceBecauseCannotUpdate | Reason::ReplaceBecauseBackendChanged => {
+                "replace_because_cannot_update"
+            }
             Reason::ReplaceByRequest => "replace_by_request",
-            Reason::DeleteBecauseNoResourceConfig | Reason::DeleteBecauseDestroyMode => "delete_because_no_resource_config",
+            Reason::DeleteBecauseNoResourceConfig | Reason::DeleteBecauseDestroyMode => {
+                "delete_because_no_resource_config"
+            }
             Reason::DeleteBecauseCountIndex => "delete_because_count_index",
             Reason::DeleteBecauseEachKey => "delete_because_each_key",
             Reason::CreateBecauseMissing => "create_because_missing",
@@ -273,7 +283,10 @@ impl Plan {
     pub fn summary(&self) -> Summary {
         let mut summary = Summary::default();
         let mut storage: IndexMap<&'static str, usize> =
-            ["extend", "retype", "attach", "detach", "backup", "prune", "restore"].into_iter().map(|v| (v, 0)).collect();
+            ["extend", "retype", "attach", "detach", "backup", "prune", "restore"]
+                .into_iter()
+                .map(|v| (v, 0))
+                .collect();
         for change in &self.changes {
             if change.action.creates() {
                 summary.add += 1;
@@ -325,7 +338,9 @@ mod address_list {
         let texts = Vec::<String>::deserialize(deserializer)?;
         texts
             .into_iter()
-            .map(|t| Address::parse(&t).ok_or_else(|| serde::de::Error::custom(format!("`{t}` is not a resource address"))))
+            .map(|t| {
+                Address::parse(&t).ok_or_else(|| serde::de::Error::custom(format!("`{t}` is not a resource address")))
+            })
             .collect()
     }
 }

@@ -85,7 +85,11 @@ pub fn config_digest(sources: &SourceMap) -> String {
 /// Writes a plan file atomically (temp file, fsync, rename).
 pub fn save(path: &Path, plan: &Plan) -> Result<(), SavedPlanError> {
     use std::io::Write;
-    let io = |source| SavedPlanError::Io { action: "write", path: path.display().to_string(), source };
+    let io = |source| SavedPlanError::Io {
+        action: "write",
+        path: path.display().to_string(),
+        source,
+    };
     let file = SavedPlanFile {
         format: FORMAT.to_owned(),
         version: VERSION,
@@ -102,8 +106,15 @@ pub fn save(path: &Path, plan: &Plan) -> Result<(), SavedPlanError> {
 
 /// Reads a plan file.
 pub fn load(path: &Path) -> Result<Plan, SavedPlanError> {
-    let text = std::fs::read(path).map_err(|source| SavedPlanError::Io { action: "read", path: path.display().to_string(), source })?;
-    let invalid = |reason: String| SavedPlanError::Invalid { path: path.display().to_string(), reason };
+    let text = std::fs::read(path).map_err(|source| SavedPlanError::Io {
+        action: "read",
+        path: path.display().to_string(),
+        source,
+    })?;
+    let invalid = |reason: String| SavedPlanError::Invalid {
+        path: path.display().to_string(),
+        reason,
+    };
     let file: SavedPlanFile = serde_json::from_slice(&text).map_err(|e| invalid(e.to_string()))?;
     if file.format != FORMAT {
         return Err(invalid(format!("its format is `{}`", file.format)));
@@ -121,10 +132,16 @@ pub fn load(path: &Path) -> Result<Plan, SavedPlanError> {
 pub fn check_current(plan: &Plan, meta: &Meta, config_digest: &str) -> Result<(), SavedPlanError> {
     // A plan made before the state existed has an empty lineage; the state it creates is new.
     if !plan.lineage.is_empty() && plan.lineage != meta.lineage {
-        return Err(SavedPlanError::OtherLineage { state_lineage: meta.lineage.clone(), plan_lineage: plan.lineage.clone() });
+        return Err(SavedPlanError::OtherLineage {
+            state_lineage: meta.lineage.clone(),
+            plan_lineage: plan.lineage.clone(),
+        });
     }
     if plan.serial != meta.serial {
-        return Err(SavedPlanError::Stale { state_serial: meta.serial, plan_serial: plan.serial });
+        return Err(SavedPlanError::Stale {
+            state_serial: meta.serial,
+            plan_serial: plan.serial,
+        });
     }
     if plan.config_digest != config_digest {
         return Err(SavedPlanError::ConfigChanged);
@@ -137,19 +154,34 @@ mod tests {
     use super::*;
 
     fn meta(lineage: &str, serial: u64) -> Meta {
-        Meta { format_version: 1, lineage: lineage.into(), serial }
+        Meta {
+            format_version: 1,
+            lineage: lineage.into(),
+            serial,
+        }
     }
 
     #[test]
     fn stale_and_foreign_plans_are_refused() {
-        let plan = Plan { lineage: "L1".into(), serial: 5, config_digest: "d".into(), ..Plan::default() };
+        let plan = Plan {
+            lineage: "L1".into(),
+            serial: 5,
+            config_digest: "d".into(),
+            ..Plan::default()
+        };
         assert!(check_current(&plan, &meta("L1", 5), "d").is_ok());
         assert_eq!(
             check_current(&plan, &meta("L1", 7), "d").unwrap_err().to_string(),
             "Saved plan is stale: state serial 7, plan made at serial 5"
         );
-        assert!(matches!(check_current(&plan, &meta("L2", 5), "d"), Err(SavedPlanError::OtherLineage { .. })));
-        assert!(matches!(check_current(&plan, &meta("L1", 5), "other"), Err(SavedPlanError::ConfigChanged)));
+        assert!(matches!(
+            check_current(&plan, &meta("L2", 5), "d"),
+            Err(SavedPlanError::OtherLineage { .. })
+        ));
+        assert!(matches!(
+            check_current(&plan, &meta("L1", 5), "other"),
+            Err(SavedPlanError::ConfigChanged)
+        ));
     }
 
     #[test]
@@ -158,7 +190,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("blockform-saved-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("plan.bfplan");
-        let mut plan = Plan { lineage: "L".into(), serial: 3, ..Plan::default() };
+        let mut plan = Plan {
+            lineage: "L".into(),
+            serial: 3,
+            ..Plan::default()
+        };
         plan.variables.insert("size".into(), Value::Unknown("var.size".into()));
         save(&path, &plan).unwrap();
         assert_eq!(load(&path).unwrap(), plan);

@@ -314,12 +314,12 @@ impl Store for SledStore {
 /// Maps a sled error to one that names the database; sled's own "could not acquire lock"
 /// becomes [`StateError::InUse`].
 fn storage_error(location: &str, error: &sled::Error) -> StateError {
-    if let sled::Error::Io(io) = error {
-        if io.to_string().contains("could not acquire lock") {
-            return StateError::InUse {
-                location: location.to_owned(),
-            };
-        }
+    if let sled::Error::Io(io) = error
+        && io.to_string().contains("could not acquire lock")
+    {
+        return StateError::InUse {
+            location: location.to_owned(),
+        };
     }
     StateError::Storage {
         location: location.to_owned(),
