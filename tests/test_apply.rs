@@ -321,9 +321,9 @@ fn a_second_process_is_told_who_holds_the_lock() {
     assert!(holder.wait().unwrap().success());
     let finished = waiter.wait_with_output().unwrap();
     assert_eq!(
-        waited.status.code(),
+        finished.status.code(),
         Some(0),
         "{}",
-        String::from_utf8_lossy(&waited.stderr)
+        String::from_utf8_lossy(&finished.stderr)
     );
 }
