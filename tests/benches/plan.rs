@@ -138,14 +138,13 @@ fn run_plan(binary: &Path, dir: &Path) -> (Duration, u64) {
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak = 0;
     loop {
-        if let Ok(status) = std::fs::read_to_string(&status_file) {
-            if let Some(kb) = status
+        if let Ok(status) = std::fs::read_to_string(&status_file)
+            && let Some(kb) = status
                 .lines()
                 .find_map(|l| l.strip_prefix("VmHWM:"))
                 .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
-            {
-                peak = peak.max(kb * 1024);
-            }
+        {
+            peak = peak.max(kb * 1024);
         }
         if let Ok(Some(status)) = child.try_wait() {
             assert_eq!(status.code(), Some(0), "the plan has no changes");
