@@ -142,15 +142,19 @@ pub async fn apply(
     let mut intent_ids: HashMap<usize, String> = HashMap::new();
 
     loop {
-        while running.len() < options.parallelism.max(1) && !interrupt.is_triggered() {
+        // Start what is ready; their intents are recorded together, before any of them runs.
+        let mut starting = Vec::new();
+        while running.len() + starting.len() < options.parallelism.max(1) && !interrupt.is_triggered() {
             let Some(op) = ready.pop_front() else { break };
-            let operation = &ops[op];
-            let change = &plan.changes[operation.change];
-            let step = step_of(operation.kind);
+            let change = &plan.changes[ops[op].change];
+            let step = step_of(ops[op].kind);
             // Values known only after apply come from a re-evaluation once what they depend on exists.
             let needed = graph.dependencies(op).map(|d| done_at[d]).max().unwrap_or(0);
-            let after = match resolve_after(change, step, needed, &mut evaluated, generation, &records, &options) {
-                Ok(after) => after,
+            match resolve_after(change, step, needed, &mut evaluated, generation, &records, &options) {
+                Ok(after) => {
+                    let intent = intent_for(change, step, after.as_ref());
+                    starting.push((op, after, intent));
+                }
                 Err(error) => {
                     report.failed.push(Failed {
                         address: change.address.clone(),
@@ -159,16 +163,20 @@ pub async fn apply(
                     });
                     progress.failed(&change.address, step, &error);
                     skip_dependents(graph, op, &mut blocked, &mut report, &plan);
-                    continue;
                 }
-            };
-            let intent = intent_for(change, step, after.as_ref());
+            }
+        }
+        if !starting.is_empty() {
+            let put_intents = starting.iter().map(|(_, _, intent)| intent.clone()).collect();
             store.commit(&Commit {
-                put_intents: vec![intent.clone()],
+                put_intents,
                 ..Commit::default()
             })?;
-            progress.started(&change.address, step, change);
-            let change = change.clone();
+        }
+        for (op, after, intent) in starting {
+            let change = plan.changes[ops[op].change].clone();
+            let step = step_of(ops[op].kind);
+            progress.started(&change.address, step, &change);
             let providers = Arc::clone(&providers);
             let records = Arc::clone(&records);
             let dir = options.dir.clone();
@@ -185,84 +193,81 @@ pub async fn apply(
             });
             intent_ids.insert(op, intent.id);
         }
-        let Some(joined) = running.join_next().await else { break };
-        let (op, result, elapsed) = match joined {
-            Ok(r) => r,
-            Err(e) => {
-                // A panic in a provider is a bug; the intent stays so the next run checks the object.
-                progress.message(&format!("an operation stopped unexpectedly: {e}"));
-                continue;
+
+        // Wait for one operation, take every other one that finished meanwhile, and record
+        // them all in one transaction before anything new starts.
+        let Some(first) = running.join_next().await else { break };
+        let mut finished = vec![first];
+        while let Some(more) = running.try_join_next() {
+            finished.push(more);
+        }
+        let mut results = Vec::with_capacity(finished.len());
+        let mut commit = Commit::default();
+        for joined in finished {
+            let (op, result, elapsed) = match joined {
+                Ok(r) => r,
+                Err(e) => {
+                    // A panic in a provider is a bug; the intent stays so the next run checks the object.
+                    progress.message(&format!("an operation stopped unexpectedly: {e}"));
+                    continue;
+                }
+            };
+            let change = &plan.changes[ops[op].change];
+            commit.remove_intents.push(intent_ids.remove(&op).unwrap_or_default());
+            match &result {
+                Ok(Outcome::Put(record)) => commit.put.push(record.clone()),
+                // The old half of a create-before-destroy replacement leaves the new record alone.
+                Ok(Outcome::Removed) if change.action != Action::CreateThenDelete => {
+                    commit.remove.push(change.address.to_string());
+                }
+                // A failed operation left nothing behind (providers undo what a failed call wrote).
+                Ok(Outcome::Removed) | Err(_) => {}
             }
-        };
-        let operation = &ops[op];
-        let change = &plan.changes[operation.change];
-        let step = step_of(operation.kind);
-        let intent_id = intent_ids.remove(&op).unwrap_or_default();
-        match result {
-            Ok(outcome) => {
-                let address = change.address.to_string();
-                let commit = match &outcome {
-                    Outcome::Put(record) => Commit {
-                        put: vec![record.clone()],
-                        remove_intents: vec![intent_id],
-                        ..Commit::default()
-                    },
-                    Outcome::Removed => {
-                        // The old half of a create-before-destroy replacement leaves the new record alone.
-                        let replaced_first = change.action == Action::CreateThenDelete;
-                        let remove = if replaced_first {
-                            Vec::new()
-                        } else {
-                            vec![address.clone()]
-                        };
-                        Commit {
-                            remove,
-                            remove_intents: vec![intent_id],
-                            ..Commit::default()
+            results.push((op, result, elapsed));
+        }
+        store.commit(&commit)?;
+        generation += 1;
+        for (op, result, elapsed) in results {
+            let change = &plan.changes[ops[op].change];
+            let step = step_of(ops[op].kind);
+            match result {
+                Ok(outcome) => {
+                    done_at[op] = generation;
+                    if let Ok(mut r) = records.lock() {
+                        let address = change.address.to_string();
+                        match outcome {
+                            Outcome::Put(record) => {
+                                r.by_address.insert(address, record);
+                            }
+                            Outcome::Removed if change.action != Action::CreateThenDelete => {
+                                r.by_address.remove(&address);
+                            }
+                            Outcome::Removed => {}
                         }
                     }
-                };
-                store.commit(&commit)?;
-                generation += 1;
-                done_at[op] = generation;
-                if let Ok(mut r) = records.lock() {
-                    match outcome {
-                        Outcome::Put(record) => {
-                            r.by_address.insert(address, record);
+                    progress.finished(&change.address, step, change, elapsed);
+                    report.done.push(Done {
+                        address: change.address.clone(),
+                        step,
+                        elapsed,
+                    });
+                    for next in graph.dependents(op) {
+                        waiting[next] -= 1;
+                        if waiting[next] == 0 && !blocked.contains(&next) {
+                            ready.push_back(next);
                         }
-                        Outcome::Removed if change.action != Action::CreateThenDelete => {
-                            r.by_address.remove(&address);
-                        }
-                        Outcome::Removed => {}
                     }
                 }
-                progress.finished(&change.address, step, change, elapsed);
-                report.done.push(Done {
-                    address: change.address.clone(),
-                    step,
-                    elapsed,
-                });
-                for next in graph.dependents(op) {
-                    waiting[next] -= 1;
-                    if waiting[next] == 0 && !blocked.contains(&next) {
-                        ready.push_back(next);
-                    }
+                Err(error) => {
+                    let error = error.to_string();
+                    progress.failed(&change.address, step, &error);
+                    report.failed.push(Failed {
+                        address: change.address.clone(),
+                        step,
+                        error,
+                    });
+                    skip_dependents(graph, op, &mut blocked, &mut report, &plan);
                 }
-            }
-            Err(error) => {
-                // The intent stays only when the back end may hold a half-made object.
-                store.commit(&Commit {
-                    remove_intents: vec![intent_id],
-                    ..Commit::default()
-                })?;
-                let error = error.to_string();
-                progress.failed(&change.address, step, &error);
-                report.failed.push(Failed {
-                    address: change.address.clone(),
-                    step,
-                    error,
-                });
-                skip_dependents(graph, op, &mut blocked, &mut report, &plan);
             }
         }
         if interrupt.is_triggered() && !report.interrupted {

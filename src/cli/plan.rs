@@ -128,6 +128,8 @@ pub fn make_plan(
         loaded = load_config(dir, &options, printer)?;
     }
 
+    // The syntax trees are not needed past evaluation; a large configuration frees a lot here.
+    loaded.config = crate::config::Config::default();
     let providers = Providers::build(&loaded.desired, dir).map_err(|message| {
         printer.error(&message);
         ExitStatus::Failure

@@ -136,7 +136,7 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         for instance in &desired.resources {
             let address = instance.address.to_string();
             let prior = prior_by_address.get(address.as_str()).copied();
-            let before = prior.and_then(|p| current.get(p.address.as_str()).cloned().flatten());
+            let before = prior.and_then(|p| current.remove(p.address.as_str()).flatten());
             let change = plan_instance(instance, prior, before, options, &context, diagnostics);
             plan.changes.push(change);
         }
@@ -150,7 +150,7 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         let Some(address) = Address::parse(&resource.address) else {
             continue;
         };
-        let Some(before) = current.get(resource.address.as_str()).cloned().flatten() else {
+        let Some(before) = current.remove(resource.address.as_str()).flatten() else {
             // Gone already: nothing to delete; the refresh drops it from state.
             continue;
         };

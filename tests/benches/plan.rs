@@ -119,7 +119,7 @@ fn setup(volumes: usize) -> PathBuf {
         meta,
         resources: records,
         intents: Vec::new(),
-        outputs: Default::default(),
+        outputs: std::collections::BTreeMap::default(),
     };
     store.replace_all(&document).expect("write state");
     dir
