@@ -327,3 +327,80 @@ fn a_second_process_is_told_who_holds_the_lock() {
         String::from_utf8_lossy(&finished.stderr)
     );
 }
+
+#[test]
+fn ctrl_c_lets_running_operations_finish_and_exits_130() {
+    let dir = project(&[("main.hcl", &thirty_volumes())]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_blockform"))
+        .current_dir(dir.path())
+        .args(["apply", "--auto-approve", "--parallelism", "2"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains(": Created in ") {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the apply reports progress");
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{rest}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Interrupt received"), "{stderr}");
+    assert!(rest.contains("Apply interrupted!"), "{rest}");
+    // What finished is recorded and nothing is pending; the next apply completes the rest.
+    let pulled = blockform(dir.path(), &["state", "pull"]);
+    let state: serde_json::Value = serde_json::from_str(&pulled.stdout).unwrap();
+    assert_eq!(state["intents"], serde_json::json!([]));
+    let recorded = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["address"].as_str().unwrap().starts_with("volume.v["))
+        .count();
+    assert_eq!(
+        recorded,
+        volume_files(&dir.path().join("volumes")).len(),
+        "every file recorded, every record a file"
+    );
+    assert!(recorded < 30, "the interrupt stopped scheduling");
+    let run = blockform(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(volume_files(&dir.path().join("volumes")).len(), 30);
+}
+
+#[test]
+fn images_are_exported_and_removed() {
+    let config = format!(
+        "{}\nresource \"image\" \"golden\" {{\n  volume = volume.db.id\n  format = \"qcow2\"\n}}\n",
+        ONE_VOLUME.replace("SIZE", "1")
+    );
+    let dir = project(&[("main.hcl", &config)]);
+    let run = blockform(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let images: Vec<PathBuf> = std::fs::read_dir(dir.path().join(".blockform/images"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(images.len(), 1, "{images:?}");
+    let info = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(&images[0])
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["format"], "qcow2");
+    assert_eq!(info["virtual-size"], 1024 * 1024 * 1024_u64);
+    let run = blockform(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(!images[0].exists(), "the image file is removed with its resource");
+}
