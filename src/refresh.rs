@@ -115,3 +115,113 @@ pub fn volume_attributes(state: &VolumeState) -> ValueMap {
     attrs.insert("status".into(), Value::String(state.status.to_string()));
     attrs
 }
+
+/// A provider that would run short of space if the plan were applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapacityShortfall {
+    /// The provider block.
+    pub provider: String,
+    /// Whether `capacity_check = "error"` makes this an error (else a warning).
+    pub is_error: bool,
+    /// What does not fit, in words.
+    pub message: String,
+}
+
+/// Checks, per provider, that the volumes a plan creates or extends fit: requested virtual
+/// size against free space × `oversubscription`, and everything provisioned against the total
+/// × `oversubscription` (thin images). One capacity query per provider with growth.
+pub fn check_capacity(
+    plan: &crate::plan::Plan,
+    desired: &crate::config::eval::Desired,
+    providers: &Providers,
+) -> Result<Vec<CapacityShortfall>, String> {
+    use crate::plan::{Action, StorageAction};
+    const GIB: u64 = 1 << 30;
+    let mut requested: HashMap<&str, u64> = HashMap::new();
+    for change in plan.changes.iter().filter(|c| c.address.kind == ResourceKind::Volume) {
+        let Some(provider) = change.provider.as_deref() else {
+            continue;
+        };
+        let size = change
+            .after
+            .as_ref()
+            .and_then(|a| a.get("size"))
+            .and_then(Value::as_i64)
+            .and_then(|s| u64::try_from(s).ok());
+        let bytes = match (&change.action, &change.storage) {
+            (action, _) if action.creates() => size.unwrap_or(0) * GIB,
+            (Action::Update, Some(StorageAction::Extend { from_gib, to_gib })) => {
+                to_gib.saturating_sub(*from_gib) * GIB
+            }
+            _ => 0,
+        };
+        if bytes > 0 {
+            *requested.entry(provider).or_default() += bytes;
+        }
+    }
+    let mut shortfalls = Vec::new();
+    let mut names: Vec<&&str> = requested.keys().collect();
+    names.sort();
+    for name in names {
+        let bytes = requested[*name];
+        let Some(block) = desired.providers.get(*name) else {
+            continue;
+        };
+        let mode = block
+            .attrs
+            .get("capacity_check")
+            .and_then(Value::as_str)
+            .unwrap_or("warn");
+        if mode == "off" {
+            continue;
+        }
+        let Some(provider) = providers.get(name) else { continue };
+        let ratio = match block.attrs.get("oversubscription") {
+            Some(Value::Number(r)) if *r > 0.0 => *r,
+            _ => 1.0,
+        };
+        let capacity = provider
+            .capacity()
+            .map_err(|e| format!("reading the capacity of provider `{name}`: {e}"))?;
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
+        let (free, total) = (
+            (capacity.free_bytes as f64 * ratio) as u64,
+            (capacity.total_bytes as f64 * ratio) as u64,
+        );
+        let gib = |b: u64| format!("{:.1} GiB", b as f64 / GIB as f64);
+        let message = if bytes > free {
+            Some(format!(
+                "the plan adds {} of volumes to provider `{name}`, which has {} free{} — short by {}",
+                gib(bytes),
+                gib(capacity.free_bytes),
+                if (ratio - 1.0).abs() > f64::EPSILON {
+                    format!(" ({} with oversubscription {ratio})", gib(free))
+                } else {
+                    String::new()
+                },
+                gib(bytes - free)
+            ))
+        } else if capacity.provisioned_bytes.saturating_add(bytes) > total {
+            Some(format!(
+                "provider `{name}` would hold {} of volumes on {} of space (oversubscription {ratio} allows {})",
+                gib(capacity.provisioned_bytes + bytes),
+                gib(capacity.total_bytes),
+                gib(total)
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = message {
+            shortfalls.push(CapacityShortfall {
+                provider: (**name).to_owned(),
+                is_error: mode == "error",
+                message,
+            });
+        }
+    }
+    Ok(shortfalls)
+}

@@ -404,3 +404,47 @@ fn images_are_exported_and_removed() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(!images[0].exists(), "the image file is removed with its resource");
 }
+
+#[test]
+fn capacity_is_checked_at_plan_time() {
+    // No filesystem here has 60,000 GiB free: a warning by default, an error when asked.
+    let config = ONE_VOLUME.replace("SIZE", "60000");
+    let dir = project(&[("main.hcl", &config)]);
+    let run = blockform(dir.path(), &["plan"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("Not enough space"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("the plan adds 60000.0 GiB of volumes to provider `dev`"),
+        "{}",
+        run.stdout
+    );
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        config.replace(
+            "path = \"./volumes\"",
+            "path = \"./volumes\"\n  capacity_check = \"error\"",
+        ),
+    )
+    .unwrap();
+    let run = blockform(dir.path(), &["plan"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("the plan adds 60000.0 GiB of volumes to provider `dev`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("capacity_check = \"error\""), "{}", run.stderr);
+    // With thin images allowed far beyond the disk, it fits.
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        config.replace(
+            "path = \"./volumes\"",
+            "path = \"./volumes\"\n  capacity_check = \"error\"\n  oversubscription = 100000.0",
+        ),
+    )
+    .unwrap();
+    let run = blockform(dir.path(), &["plan"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}

@@ -194,6 +194,29 @@ pub fn make_plan(
     let mut diagnostics = Diagnostics::default();
     let mut plan = plan::diff(&plan_inputs, &plan_options, &mut diagnostics);
     plan.config_digest = plan::saved::config_digest(&loaded.sources);
+    if args.refresh {
+        let shortfalls = crate::refresh::check_capacity(&plan, &loaded.desired, &providers).map_err(|message| {
+            printer.error(&message);
+            ExitStatus::Failure
+        })?;
+        for shortfall in shortfalls {
+            if shortfall.is_error {
+                let span = loaded
+                    .desired
+                    .providers
+                    .get(&shortfall.provider)
+                    .map(|p| p.span.clone());
+                let mut d = crate::diagnostics::Diagnostic::error(shortfall.message)
+                    .help("free space, lower the sizes, raise `oversubscription` for thin images, or set `capacity_check = \"warn\"`");
+                if let Some(span) = span {
+                    d = d.at(span, "capacity_check = \"error\"");
+                }
+                diagnostics.push(d);
+            } else {
+                plan.warnings.push(format!("Not enough space: {}", shortfall.message));
+            }
+        }
+    }
     if let Err(e) = crate::graph::build(&plan) {
         printer.error(&e.to_string());
         return Err(ExitStatus::Failure);
