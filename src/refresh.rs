@@ -192,6 +192,7 @@ pub fn check_capacity(
             (capacity.free_bytes as f64 * ratio) as u64,
             (capacity.total_bytes as f64 * ratio) as u64,
         );
+        #[allow(clippy::cast_precision_loss)] // one decimal of GiB is all that is shown
         let gib = |b: u64| format!("{:.1} GiB", b as f64 / GIB as f64);
         let message = if bytes > free {
             Some(format!(
