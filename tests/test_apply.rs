@@ -448,3 +448,46 @@ fn capacity_is_checked_at_plan_time() {
     let run = blockform(dir.path(), &["plan"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
 }
+
+#[test]
+fn saved_plans_apply_exactly_once_and_stale_ones_are_refused() {
+    let dir = project(&[("main.hcl", &ONE_VOLUME.replace("SIZE", "1"))]);
+    let run = blockform(dir.path(), &["plan", "--out", "first.bfplan", "--detailed-exitcode"]);
+    assert_eq!(run.code, 2, "changes give exit code 2: {}", run.stderr);
+    assert!(run.stdout.contains("blockform apply first.bfplan"), "{}", run.stdout);
+    let run = blockform(dir.path(), &["show", "--json", "first.bfplan"]);
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        document["resource_changes"][0]["change"]["actions"],
+        serde_json::json!(["create"])
+    );
+    let run = blockform(dir.path(), &["apply", "first.bfplan"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    // The state moved on: the same plan is now stale.
+    let run = blockform(dir.path(), &["apply", "first.bfplan"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("Saved plan is stale: state serial"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        volume_files(&dir.path().join("volumes")).len(),
+        1,
+        "nothing created twice"
+    );
+    // A plan made against another state is refused too.
+    let other = project(&[("main.hcl", &ONE_VOLUME.replace("SIZE", "1"))]);
+    assert_eq!(blockform(other.path(), &["apply", "--auto-approve"]).code, 0);
+    std::fs::write(other.path().join("main.hcl"), ONE_VOLUME.replace("SIZE", "2")).unwrap();
+    assert_eq!(blockform(other.path(), &["plan", "--out", "other.bfplan"]).code, 0);
+    std::fs::write(dir.path().join("main.hcl"), ONE_VOLUME.replace("SIZE", "2")).unwrap();
+    std::fs::copy(other.path().join("other.bfplan"), dir.path().join("other.bfplan")).unwrap();
+    let run = blockform(dir.path(), &["apply", "other.bfplan"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("Saved plan belongs to another state"),
+        "{}",
+        run.stderr
+    );
+}
