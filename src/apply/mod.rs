@@ -140,18 +140,35 @@ pub async fn apply(
     let mut generation: u64 = 0;
     let mut done_at: Vec<u64> = vec![0; ops.len()];
     let mut intent_ids: HashMap<usize, String> = HashMap::new();
+    let mut volumes_in_use: HashSet<String> = HashSet::new();
+    let mut touching: HashMap<usize, Vec<String>> = HashMap::new();
 
     loop {
         // Start what is ready; their intents are recorded together, before any of them runs.
         let mut starting = Vec::new();
+        let mut deferred = Vec::new();
         while running.len() + starting.len() < options.parallelism.max(1) && !interrupt.is_triggered() {
             let Some(op) = ready.pop_front() else { break };
             let change = &plan.changes[ops[op].change];
             let step = step_of(ops[op].kind);
+
             // Values known only after apply come from a re-evaluation once what they depend on exists.
             let needed = graph.dependencies(op).map(|d| done_at[d]).max().unwrap_or(0);
             match resolve_after(change, step, needed, &mut evaluated, generation, &records, &options) {
                 Ok(after) => {
+                    // One operation at a time per volume image: qemu-img (like rbd) locks an
+                    // image it writes, so a snapshot and an export of one volume cannot overlap.
+                    let values = after.as_ref().or(change.before.as_ref());
+                    let touched = records
+                        .lock()
+                        .map(|r| touched_volumes(change, values, &r))
+                        .unwrap_or_default();
+                    if touched.iter().any(|v| volumes_in_use.contains(v)) {
+                        deferred.push(op);
+                        continue;
+                    }
+                    volumes_in_use.extend(touched.iter().cloned());
+                    touching.insert(op, touched);
                     let intent = intent_for(change, step, after.as_ref());
                     starting.push((op, after, intent));
                 }
@@ -165,6 +182,9 @@ pub async fn apply(
                     skip_dependents(graph, op, &mut blocked, &mut report, &plan);
                 }
             }
+        }
+        for op in deferred.into_iter().rev() {
+            ready.push_front(op);
         }
         if !starting.is_empty() {
             let put_intents = starting.iter().map(|(_, _, intent)| intent.clone()).collect();
@@ -213,6 +233,9 @@ pub async fn apply(
                 }
             };
             let change = &plan.changes[ops[op].change];
+            for volume in touching.remove(&op).unwrap_or_default() {
+                volumes_in_use.remove(&volume);
+            }
             commit.remove_intents.push(intent_ids.remove(&op).unwrap_or_default());
             match &result {
                 Ok(Outcome::Put(record)) => commit.put.push(record.clone()),
@@ -294,6 +317,39 @@ pub async fn apply(
     }
     progress.finish();
     Ok(report)
+}
+
+/// The back-end volumes an operation reads or writes: its own, the volume of a snapshot or
+/// image, and the source of a clone or of a volume made from a snapshot.
+fn touched_volumes(change: &Change, values: Option<&ValueMap>, records: &Records) -> Vec<String> {
+    use crate::model::ResourceKind;
+    let id = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    let mut touched = Vec::new();
+    match change.address.kind {
+        ResourceKind::Volume => {
+            touched.extend(change.backend_id.clone());
+            let source = values.and_then(|v| v.get("source")).and_then(Value::as_map);
+            if let Some(source) = source {
+                touched.extend(id(source.get("volume")));
+                if let Some(snapshot) = id(source.get("snapshot")) {
+                    let volume = records.by_id(&snapshot).and_then(|s| {
+                        s.attributes
+                            .get("volume")
+                            .and_then(serde_json::Value::as_str)
+                            .map(str::to_owned)
+                    });
+                    touched.extend(volume);
+                }
+            }
+        }
+        ResourceKind::Snapshot | ResourceKind::Image | ResourceKind::Backup => {
+            touched.extend(id(values.and_then(|v| v.get("volume"))));
+        }
+        _ => {}
+    }
+    touched.sort();
+    touched.dedup();
+    touched
 }
 
 fn skip_dependents(
