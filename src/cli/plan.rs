@@ -221,15 +221,7 @@ pub fn make_plan(
         printer.error(&e.to_string());
         return Err(ExitStatus::Failure);
     }
-    if !diagnostics.is_empty() {
-        printer.message(&render_human(&diagnostics, &loaded.sources, printer.color()));
-    }
-    if diagnostics.has_errors() {
-        let errors = diagnostics.error_count();
-        printer.message(&format!(
-            "{errors} error{} found; nothing was changed.\n",
-            if errors == 1 { "" } else { "s" }
-        ));
+    if report(&diagnostics, &loaded.sources, printer) {
         return Err(ExitStatus::Failure);
     }
     Ok(Planned {
@@ -241,24 +233,33 @@ pub fn make_plan(
     })
 }
 
+/// Prints diagnostics; returns whether any is an error (then the run stops, changing nothing).
+fn report(diagnostics: &Diagnostics, sources: &crate::diagnostics::SourceMap, printer: &mut Printer) -> bool {
+    if !diagnostics.is_empty() {
+        printer.message(&render_human(diagnostics, sources, printer.color()));
+    }
+    if !diagnostics.has_errors() {
+        return false;
+    }
+    let errors = diagnostics.error_count();
+    printer.message(&format!(
+        "{errors} error{} found; nothing was changed.\n",
+        if errors == 1 { "" } else { "s" }
+    ));
+    true
+}
+
 fn load_config(dir: &Path, options: &EvalOptions, printer: &mut Printer) -> Result<Loaded, ExitStatus> {
     match config::load(dir, options) {
-        Ok(loaded) if !loaded.diagnostics.has_errors() => {
-            if !loaded.diagnostics.is_empty() {
-                printer.message(&render_human(&loaded.diagnostics, &loaded.sources, printer.color()));
+        Ok(loaded) => {
+            if report(&loaded.diagnostics, &loaded.sources, printer) {
+                Err(ExitStatus::Failure)
+            } else {
+                Ok(loaded)
             }
-            Ok(loaded)
         }
-        Ok(Loaded {
-            sources, diagnostics, ..
-        })
-        | Err((sources, diagnostics)) => {
-            printer.message(&render_human(&diagnostics, &sources, printer.color()));
-            let errors = diagnostics.error_count();
-            printer.message(&format!(
-                "{errors} error{} found; nothing was changed.\n",
-                if errors == 1 { "" } else { "s" }
-            ));
+        Err((sources, diagnostics)) => {
+            report(&diagnostics, &sources, printer);
             Err(ExitStatus::Failure)
         }
     }

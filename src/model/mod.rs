@@ -12,7 +12,7 @@ pub use schema::{
     AttrSpec, AttrType, BlockSchema, LIFECYCLE_ATTRS, PROVIDER_KINDS, STORE_KINDS, provider_schema, resource_schema,
     store_schema,
 };
-pub use validate::{QOS_CONSUMERS, QOS_KEYS, fill_defaults, validate};
+pub use validate::{QOS_CONSUMERS, QOS_KEYS, fill_defaults, identity, validate};
 
 use std::fmt;
 

@@ -372,7 +372,7 @@ fn attached_volumes(desired: &Desired, diagnostics: &mut Diagnostics) -> HashMap
 }
 
 /// The identity of a referenced object: its id when known, else the origin of the unknown id.
-fn identity(value: &Value) -> Option<String> {
+pub fn identity(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Unknown(origin) if !origin.is_empty() => Some(origin.clone()),

@@ -12,7 +12,7 @@ use super::model::{Action, Change, Drift, OutputChange, Plan, PlanMode, Reason, 
 use crate::config::eval::{Desired, ResourceInstance};
 use crate::config::value::{Value, ValueMap};
 use crate::diagnostics::{Diagnostic, Diagnostics};
-use crate::model::{Address, InstanceKey, ResourceKind, resource_schema};
+use crate::model::{Address, InstanceKey, ResourceKind, identity, resource_schema};
 use crate::state::{OutputState, ResourceState};
 
 /// What a refresh found for one object in state.
@@ -301,14 +301,6 @@ impl<'a> Context<'a> {
             ids.push(id.clone());
         }
         ids.iter().any(|id| self.attached.contains(id))
-    }
-}
-
-fn identity(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Unknown(origin) if !origin.is_empty() => Some(origin.clone()),
-        _ => None,
     }
 }
 
