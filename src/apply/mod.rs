@@ -103,11 +103,38 @@ fn step_of(kind: crate::graph::OpKind) -> Step {
 /// The records known so far: state at the start plus everything committed in this run.
 struct Records {
     by_address: HashMap<String, ResourceState>,
+    /// Back-end id → address, for references by id.
+    ids: HashMap<String, String>,
 }
 
 impl Records {
+    fn new(records: Vec<ResourceState>) -> Records {
+        let ids = records
+            .iter()
+            .map(|r| (r.backend_id.clone(), r.address.clone()))
+            .collect();
+        Records {
+            by_address: records.into_iter().map(|r| (r.address.clone(), r)).collect(),
+            ids,
+        }
+    }
+
     fn by_id(&self, id: &str) -> Option<ResourceState> {
-        self.by_address.values().find(|r| r.backend_id == id).cloned()
+        self.ids
+            .get(id)
+            .and_then(|address| self.by_address.get(address))
+            .cloned()
+    }
+
+    fn put(&mut self, record: ResourceState) {
+        self.ids.insert(record.backend_id.clone(), record.address.clone());
+        self.by_address.insert(record.address.clone(), record);
+    }
+
+    fn remove(&mut self, address: &str) {
+        if let Some(record) = self.by_address.remove(address) {
+            self.ids.remove(&record.backend_id);
+        }
     }
 }
 
@@ -130,9 +157,7 @@ pub async fn apply(
         .collect();
     let mut blocked: HashSet<usize> = HashSet::new();
     let mut report = ApplyReport::default();
-    let records = Arc::new(Mutex::new(Records {
-        by_address: store.resources()?.into_iter().map(|r| (r.address.clone(), r)).collect(),
-    }));
+    let records = Arc::new(Mutex::new(Records::new(store.resources()?)));
     let providers = Arc::new(providers);
     let progress = Progress::new(options.progress, ops.len());
     let mut running: JoinSet<(usize, Result<Outcome, OperationError>, Duration)> = JoinSet::new();
@@ -257,13 +282,10 @@ pub async fn apply(
                 Ok(outcome) => {
                     done_at[op] = generation;
                     if let Ok(mut r) = records.lock() {
-                        let address = change.address.to_string();
                         match outcome {
-                            Outcome::Put(record) => {
-                                r.by_address.insert(address, record);
-                            }
+                            Outcome::Put(record) => r.put(record),
                             Outcome::Removed if change.action != Action::CreateThenDelete => {
-                                r.by_address.remove(&address);
+                                r.remove(&change.address.to_string());
                             }
                             Outcome::Removed => {}
                         }

@@ -142,6 +142,11 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         }
     }
     // Objects in state that the configuration no longer has (or all of them, for destroy).
+    let blocks: HashMap<(ResourceKind, &str), &ResourceInstance> = desired
+        .resources
+        .iter()
+        .map(|r| ((r.address.kind, r.address.name.as_str()), r))
+        .collect();
     let mut deletes: Vec<Change> = Vec::new();
     for resource in inputs.prior {
         if options.mode == PlanMode::Normal && in_config.contains(&resource.address) {
@@ -157,10 +162,7 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         let reason = if options.mode == PlanMode::Destroy {
             Reason::DeleteBecauseDestroyMode
         } else {
-            let same_block = desired
-                .resources
-                .iter()
-                .find(|r| r.address.kind == address.kind && r.address.name == address.name);
+            let same_block = blocks.get(&(address.kind, address.name.as_str())).copied();
             match (same_block.map(|r| &r.address.key), &address.key) {
                 (Some(InstanceKey::Index(_)), _) | (_, InstanceKey::Index(_)) if same_block.is_some() => {
                     Reason::DeleteBecauseCountIndex
@@ -171,8 +173,7 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
                 _ => Reason::DeleteBecauseNoResourceConfig,
             }
         };
-        let lifecycle_block = desired.resources.iter().find(|r| r.address == address);
-        if let Some(instance) = lifecycle_block
+        if let Some(instance) = context.by_address.get(&resource.address)
             && instance.lifecycle.prevent_destroy
         {
             diagnostics.push(prevent_destroy_error(instance, "destroy"));
