@@ -522,7 +522,7 @@ enum Node {
 /// Evaluates a configuration. Errors are collected into `diagnostics`; the result is as
 /// complete as the errors allow (values in error become unknown).
 pub fn evaluate(
-    config: &Config,
+    config: &mut Config,
     options: &EvalOptions,
     sources: &mut SourceMap,
     diagnostics: &mut Diagnostics,
@@ -639,6 +639,11 @@ pub fn evaluate(
                         evaluate_resource(*kind, decl, &resource_refs[i], &env, options, diagnostics);
                     env.resources.entry(*kind).or_default().insert(decl.name.clone(), value);
                     desired.resources.extend(instances);
+                    // The block's syntax tree is not read again: free it now, so a large
+                    // configuration never holds all its trees and all its values at once.
+                    let block = &mut config.resources[i].1.block;
+                    block.attrs = IndexMap::new();
+                    block.blocks = Vec::new();
                 }
                 Node::Provider(i) | Node::Store(i) => {
                     let is_provider = matches!(graph[node], Node::Provider(_));

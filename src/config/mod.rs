@@ -75,8 +75,8 @@ fn evaluate_files(
     mut diagnostics: Diagnostics,
     options: &EvalOptions,
 ) -> Loaded {
-    let config = eval::collect(dir, files, &mut diagnostics);
-    let desired = eval::evaluate(&config, options, &mut sources, &mut diagnostics);
+    let mut config = eval::collect(dir, files, &mut diagnostics);
+    let desired = eval::evaluate(&mut config, options, &mut sources, &mut diagnostics);
     crate::model::validate(&desired, &mut diagnostics);
     diagnostics.sort();
     Loaded {

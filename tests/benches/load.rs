@@ -138,9 +138,9 @@ fn phase_times(dir: &std::path::Path) -> [Duration; 4] {
     let start = Instant::now();
     let files = loader::load_dir(dir, &mut sources, &mut diagnostics).expect("the generated configuration parses");
     let read = start.elapsed();
-    let config = eval::collect(dir, files, &mut diagnostics);
+    let mut config = eval::collect(dir, files, &mut diagnostics);
     let collect = start.elapsed();
-    let desired = eval::evaluate(&config, &EvalOptions::default(), &mut sources, &mut diagnostics);
+    let desired = eval::evaluate(&mut config, &EvalOptions::default(), &mut sources, &mut diagnostics);
     let evaluate = start.elapsed();
     blockform::model::validate(&desired, &mut diagnostics);
     let validate = start.elapsed();
