@@ -103,12 +103,10 @@ pub fn make_plan(
         printer.error(&e.to_string());
         ExitStatus::Failure
     })?;
-    let mut known = known_values(&prior);
-
     let mut options = EvalOptions {
         vars: inputs.clone(),
         missing_vars: MissingVars::Unknown,
-        known: known.clone(),
+        known: known_values(&prior),
     };
     let interactive = args.vars.input && std::io::stdin().is_terminal();
     if !interactive {
@@ -120,13 +118,12 @@ pub fn make_plan(
             let value = prompt(&name, &loaded, printer);
             inputs.args.push(VarArg::Assign(VarAssignment { name, raw: value }));
         }
-        options = EvalOptions {
-            vars: inputs.clone(),
-            missing_vars: MissingVars::Error,
-            known: known.clone(),
-        };
+        options.vars = inputs.clone();
+        options.missing_vars = MissingVars::Error;
         loaded = load_config(dir, &options, printer)?;
     }
+    // The ids of existing objects are in the evaluated configuration now.
+    drop(options);
 
     // The syntax trees are not needed past evaluation; a large configuration frees a lot here.
     loaded.config = crate::config::Config::default();
@@ -154,11 +151,10 @@ pub fn make_plan(
             printer.error(&e.to_string());
             ExitStatus::Failure
         })?;
-        known = known_values(&prior);
         let options = EvalOptions {
             vars: inputs.clone(),
             missing_vars: MissingVars::Error,
-            known: known.clone(),
+            known: known_values(&prior),
         };
         loaded = load_config(dir, &options, printer)?;
     }
