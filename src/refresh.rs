@@ -16,6 +16,7 @@ use crate::state::ResourceState;
 pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap<String, Observed>, String> {
     // Volumes by provider; snapshots are read with their volume.
     let mut names: HashMap<&str, Vec<String>> = HashMap::new();
+    let mut requested: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for resource in prior {
         let Some(provider) = resource.provider.as_deref() else {
             continue;
@@ -25,6 +26,7 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
         }
         if resource.address.starts_with("volume.") {
             names.entry(provider).or_default().push(resource.backend_id.clone());
+            requested.insert(resource.backend_id.as_str());
         }
     }
     let mut volumes: HashMap<String, VolumeState> = HashMap::new();
@@ -64,9 +66,10 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
                     .get("volume")
                     .and_then(serde_json::Value::as_str)
                     .unwrap_or_default();
-                // A snapshot whose volume was not refreshed (another provider) is left alone.
+                // A snapshot whose volume was refreshed and not found is gone with it; one whose
+                // volume was not refreshed is left alone.
                 let Some(volume) = volumes.get(volume_id) else {
-                    if prior.iter().any(|r| r.backend_id == volume_id) {
+                    if requested.contains(volume_id) {
                         observed.insert(resource.address.clone(), Observed::Missing);
                     }
                     continue;

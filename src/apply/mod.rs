@@ -164,6 +164,8 @@ pub async fn apply(
     let mut evaluated: Option<(u64, Evaluated)> = None;
     let mut generation: u64 = 0;
     let mut done_at: Vec<u64> = vec![0; ops.len()];
+    // Operations that finished or failed; with `blocked`, what an interrupt left unstarted is the rest.
+    let mut settled: Vec<bool> = vec![false; ops.len()];
     let mut intent_ids: HashMap<usize, String> = HashMap::new();
     let mut volumes_in_use: HashSet<String> = HashSet::new();
     let mut touching: HashMap<usize, Vec<String>> = HashMap::new();
@@ -198,13 +200,14 @@ pub async fn apply(
                     starting.push((op, after, intent));
                 }
                 Err(error) => {
+                    settled[op] = true;
                     report.failed.push(Failed {
                         address: change.address.clone(),
                         step,
                         error: error.clone(),
                     });
                     progress.failed(&change.address, step, &error);
-                    skip_dependents(graph, op, &mut blocked, &mut report, &plan);
+                    skip_dependents(graph, op, &mut blocked, &mut report);
                 }
             }
         }
@@ -278,6 +281,7 @@ pub async fn apply(
         for (op, result, elapsed) in results {
             let change = &plan.changes[ops[op].change];
             let step = step_of(ops[op].kind);
+            settled[op] = true;
             match result {
                 Ok(outcome) => {
                     done_at[op] = generation;
@@ -311,7 +315,7 @@ pub async fn apply(
                         step,
                         error,
                     });
-                    skip_dependents(graph, op, &mut blocked, &mut report, &plan);
+                    skip_dependents(graph, op, &mut blocked, &mut report);
                 }
             }
         }
@@ -322,15 +326,7 @@ pub async fn apply(
     if interrupt.is_triggered() {
         report.interrupted = true;
         for (op, operation) in ops.iter().enumerate() {
-            let finished = report
-                .done
-                .iter()
-                .any(|d| d.address == operation.address && d.step == step_of(operation.kind));
-            let failed = report
-                .failed
-                .iter()
-                .any(|f| f.address == operation.address && f.step == step_of(operation.kind));
-            if !finished && !failed && !blocked.contains(&op) {
+            if !settled[op] && !blocked.contains(&op) {
                 report
                     .skipped
                     .push((operation.address.clone(), step_of(operation.kind)));
@@ -374,18 +370,11 @@ fn touched_volumes(change: &Change, values: Option<&ValueMap>, records: &Records
     touched
 }
 
-fn skip_dependents(
-    graph: &OperationGraph,
-    op: usize,
-    blocked: &mut HashSet<usize>,
-    report: &mut ApplyReport,
-    plan: &Plan,
-) {
+fn skip_dependents(graph: &OperationGraph, op: usize, blocked: &mut HashSet<usize>, report: &mut ApplyReport) {
     let mut stack: Vec<usize> = graph.dependents(op).collect();
     while let Some(next) = stack.pop() {
         if blocked.insert(next) {
             let operation = &graph.operations()[next];
-            let _ = plan;
             report
                 .skipped
                 .push((operation.address.clone(), step_of(operation.kind)));

@@ -11,7 +11,7 @@ use super::printer::Printer;
 use crate::apply::{ApplyOptions, ApplyReport, Interrupt, ProgressStyle, Step};
 use crate::config::vars::VarInputs;
 use crate::config::{self, EvalOptions, MissingVars};
-use crate::plan::{Plan, saved};
+use crate::plan::saved;
 
 /// Arguments of `apply`.
 #[derive(Debug, Clone, clap::Args)]
@@ -181,7 +181,7 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
         printer.error(&e);
     }
     drop(lock);
-    summarise(&plan, &report, destroy, printer)
+    summarise(&report, destroy, printer)
 }
 
 async fn watch_signals(interrupt: Interrupt) {
@@ -271,10 +271,9 @@ fn record_outputs(dir: &Path, store: &Arc<dyn crate::state::Store>, inputs: VarI
         .map_err(|e| e.to_string())
 }
 
-fn summarise(plan: &Plan, report: &ApplyReport, destroy: bool, printer: &mut Printer) -> ExitStatus {
+fn summarise(report: &ApplyReport, destroy: bool, printer: &mut Printer) -> ExitStatus {
     let count = |step: Step| report.done.iter().filter(|d| d.step == step).count();
     let (added, changed, destroyed) = (count(Step::Create), count(Step::Update), count(Step::Delete));
-    let _ = plan;
     if !report.failed.is_empty() {
         printer.message("\n");
         for failed in &report.failed {
