@@ -1,0 +1,356 @@
+//! Running `rbd`, `rados` and `ceph` against the provider's cluster: the connection options
+//! every call carries, the timeouts, and the translation of a failed call into a typed
+//! `ProviderError` that names the provider, the pool, the command line and its stderr.
+//!
+//! The tools exit with the errno of the failure (`rbd info` of a missing image exits 2,
+//! `ENOENT`), which is a more reliable signal than their messages; messages are only read to
+//! tell a missing pool from a missing image and to explain configuration failures.
+
+use std::process::Command;
+use std::time::Duration;
+
+use blockform_provider::{CommandContext, CommandOutput, CommandRunner, ObjectRef, ProviderError, Result};
+
+use crate::config::CephConfig;
+
+/// How long a command that copies data (flatten, import, export, deep copy) may run.
+pub const DATA_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+const ENOENT: i32 = 2;
+const EAGAIN: i32 = 11;
+const EACCES: i32 = 13;
+const EBUSY: i32 = 16;
+const EEXIST: i32 = 17;
+const ENOSPC: i32 = 28;
+const ENOTEMPTY: i32 = 39;
+const EDQUOT: i32 = 122;
+const ESHUTDOWN: i32 = 108;
+const ETIMEDOUT: i32 = 110;
+
+/// The three Ceph command-line tools the provider drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// Images, snapshots, metadata, per-image configuration.
+    Rbd,
+    /// Raw objects: the provider's index of volume properties.
+    Rados,
+    /// Cluster-wide state: pool usage.
+    Ceph,
+}
+
+impl Tool {
+    fn program(self) -> &'static str {
+        match self {
+            Self::Rbd => "rbd",
+            Self::Rados => "rados",
+            Self::Ceph => "ceph",
+        }
+    }
+}
+
+/// The provider's cluster, as the command-line tools reach it.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    provider: String,
+    pool: String,
+    connection: Vec<String>,
+    connect_timeout: Duration,
+    runner: CommandRunner,
+    data_runner: CommandRunner,
+}
+
+impl Cluster {
+    /// The cluster of a checked provider configuration.
+    pub fn new(provider: &str, config: &CephConfig) -> Self {
+        let mut connection = Vec::new();
+        if let Some(cluster) = &config.cluster {
+            connection.extend(["--cluster".to_owned(), cluster.clone()]);
+        }
+        if let Some(conf) = &config.conf {
+            connection.extend(["--conf".to_owned(), conf.to_string_lossy().into_owned()]);
+        }
+        if let Some(user) = &config.user {
+            connection.extend(["--id".to_owned(), user.clone()]);
+        }
+        if let Some(keyring) = &config.keyring {
+            connection.extend(["--keyring".to_owned(), keyring.to_string_lossy().into_owned()]);
+        }
+        let connect_timeout = config.connect_timeout();
+        // The runner's timeout is the last resort: the tools give up on the monitors first and
+        // say why, which is the better message.
+        let runner = CommandRunner::local().with_timeout(config.command_timeout() + connect_timeout);
+        Self {
+            provider: provider.to_owned(),
+            pool: config.pool.clone(),
+            connection,
+            connect_timeout,
+            runner,
+            data_runner: CommandRunner::local().with_timeout(DATA_TIMEOUT),
+        }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &str {
+        &self.pool
+    }
+
+    /// `POOL/IMAGE`, the image spec `rbd` takes.
+    pub fn image_spec(&self, image: &str) -> String {
+        format!("{}/{image}", self.pool)
+    }
+
+    /// `POOL/IMAGE@SNAPSHOT`.
+    pub fn snapshot_spec(&self, image: &str, snapshot: &str) -> String {
+        format!("{}/{image}@{snapshot}", self.pool)
+    }
+
+    /// The full argv of `tool ARGS`, with the connection and timeout options.
+    pub fn argv<S: AsRef<str>>(&self, tool: Tool, words: &[S]) -> Vec<String> {
+        let seconds = self.connect_timeout.as_secs().max(1).to_string();
+        let mut argv = vec![tool.program().to_owned()];
+        argv.extend(self.connection.iter().cloned());
+        match tool {
+            Tool::Rbd | Tool::Rados => {
+                argv.extend([
+                    "--client_mount_timeout".to_owned(),
+                    seconds.clone(),
+                    "--rados_mon_op_timeout".to_owned(),
+                    seconds,
+                ]);
+            }
+            Tool::Ceph => argv.extend(["--connect-timeout".to_owned(), seconds]),
+        }
+        argv.extend(words.iter().map(|word| word.as_ref().to_owned()));
+        argv
+    }
+
+    /// Runs a metadata command; a non-zero exit is an error about `object`.
+    pub fn run<S: AsRef<str>>(&self, tool: Tool, args: &[S], object: &ObjectRef) -> Result<CommandOutput> {
+        self.run_with(&self.runner, tool, args, object)
+    }
+
+    /// Runs a command that copies data, under the long timeout.
+    pub fn run_data<S: AsRef<str>>(&self, tool: Tool, args: &[S], object: &ObjectRef) -> Result<CommandOutput> {
+        self.run_with(&self.data_runner, tool, args, object)
+    }
+
+    /// Runs a metadata command and returns its output whatever its exit status.
+    pub fn output<S: AsRef<str>>(&self, tool: Tool, args: &[S]) -> Result<CommandOutput> {
+        self.runner.output(&self.argv(tool, args))
+    }
+
+    /// A `Command` for callers that stream its pipes (export and import-diff).
+    pub fn command<S: AsRef<str>>(&self, tool: Tool, args: &[S]) -> Result<Command> {
+        self.data_runner.command(&self.argv(tool, args))
+    }
+
+    fn run_with<S: AsRef<str>>(
+        &self,
+        runner: &CommandRunner,
+        tool: Tool,
+        words: &[S],
+        object: &ObjectRef,
+    ) -> Result<CommandOutput> {
+        let argv = self.argv(tool, words);
+        let output = runner.output(&argv)?;
+        if output.success() {
+            Ok(output)
+        } else {
+            Err(self.failure(argv, output, object))
+        }
+    }
+
+    /// The typed error for a command that exited non-zero.
+    pub fn failure(&self, argv: Vec<String>, output: CommandOutput, object: &ObjectRef) -> ProviderError {
+        let stderr = output.stderr;
+        let status = output.status;
+        let lower = stderr.to_ascii_lowercase();
+        let command = Some(Box::new(CommandContext {
+            argv,
+            remote: None,
+            status,
+            stderr,
+        }));
+        let at = format!("ceph provider `{}` (pool `{}`)", self.provider, self.pool);
+        if lower.contains("unable to open config file") || lower.contains("did not load config file") {
+            return ProviderError::Fatal {
+                reason: format!("{at}: cannot read the cluster configuration (check `conf` and `cluster`)"),
+                command,
+            };
+        }
+        if lower.contains("error opening pool") || (status == Some(ENOENT) && lower.contains("pool")) {
+            return ProviderError::Fatal {
+                reason: format!("{at}: the pool does not exist"),
+                command,
+            };
+        }
+        match status {
+            Some(ENOENT) => ProviderError::NotFound {
+                object: object.clone(),
+                command,
+            },
+            Some(EEXIST) => ProviderError::Conflict {
+                object: object.clone(),
+                reason: format!("it already exists in {at}"),
+                command,
+            },
+            Some(EBUSY) => ProviderError::Busy {
+                object: object.clone(),
+                reason: format!("{at}: it is open by a client or has dependent clones"),
+                command,
+            },
+            Some(ENOTEMPTY) => ProviderError::InvalidState {
+                object: object.clone(),
+                reason: format!("{at}: it still has snapshots"),
+                command,
+            },
+            Some(ENOSPC | EDQUOT) => ProviderError::InvalidState {
+                object: object.clone(),
+                reason: format!("{at}: the pool is full or over its quota"),
+                command,
+            },
+            Some(ETIMEDOUT | ESHUTDOWN | EAGAIN) => ProviderError::Transient {
+                reason: format!(
+                    "{at}: the cluster did not answer within {} (is it running, and are `conf`, `user` and `keyring` right?)",
+                    humantime::format_duration(self.connect_timeout)
+                ),
+                command,
+            },
+            _ if lower.contains("timed out") => ProviderError::Transient {
+                reason: format!(
+                    "{at}: the cluster did not answer within {} (is it running, and is `conf` right?)",
+                    humantime::format_duration(self.connect_timeout)
+                ),
+                command,
+            },
+            Some(EACCES) => ProviderError::Fatal {
+                reason: format!("{at}: permission denied (check `user` and `keyring`, and the user's caps)"),
+                command,
+            },
+            _ => ProviderError::Fatal {
+                reason: format!("{at}: command failed"),
+                command,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster() -> Cluster {
+        let mut config = CephConfig::new("volumes");
+        config.conf = Some("/etc/ceph/ceph.conf".into());
+        config.user = Some("cinder".into());
+        config.connect_timeout = Some(Duration::from_secs(3));
+        Cluster::new("ssd", &config)
+    }
+
+    fn failed(status: i32, stderr: &str) -> CommandOutput {
+        CommandOutput {
+            stdout: Vec::new(),
+            stderr: stderr.to_owned(),
+            status: Some(status),
+        }
+    }
+
+    #[test]
+    fn every_call_carries_the_connection_and_timeouts() {
+        let cluster = cluster();
+        assert_eq!(
+            cluster.argv(Tool::Rbd, &["ls", "-l", "--format", "json", "volumes"]),
+            [
+                "rbd",
+                "--conf",
+                "/etc/ceph/ceph.conf",
+                "--id",
+                "cinder",
+                "--client_mount_timeout",
+                "3",
+                "--rados_mon_op_timeout",
+                "3",
+                "ls",
+                "-l",
+                "--format",
+                "json",
+                "volumes"
+            ]
+        );
+        assert_eq!(
+            cluster.argv(Tool::Ceph, &["df"]),
+            [
+                "ceph",
+                "--conf",
+                "/etc/ceph/ceph.conf",
+                "--id",
+                "cinder",
+                "--connect-timeout",
+                "3",
+                "df"
+            ]
+        );
+        assert_eq!(cluster.image_spec("volume-1"), "volumes/volume-1");
+        assert_eq!(cluster.snapshot_spec("volume-1", "s"), "volumes/volume-1@s");
+    }
+
+    #[test]
+    fn exit_codes_become_typed_errors() {
+        let cluster = cluster();
+        let object = ObjectRef::volume("volume-1");
+        let argv = || vec!["rbd".to_owned(), "info".to_owned()];
+        let error = cluster.failure(
+            argv(),
+            failed(2, "rbd: error opening image volume-1: (2) No such file or directory\n"),
+            &object,
+        );
+        assert!(matches!(error, ProviderError::NotFound { .. }), "{error}");
+        let error = cluster.failure(
+            argv(),
+            failed(2, "rbd: error opening pool 'nopool': (2) No such file or directory\n"),
+            &object,
+        );
+        assert_eq!(
+            error.to_string(),
+            "ceph provider `ssd` (pool `volumes`): the pool does not exist: `rbd info` exited with status 2: \
+             rbd: error opening pool 'nopool': (2) No such file or directory"
+        );
+        let error = cluster.failure(argv(), failed(110, "rbd: couldn't connect to the cluster!\n"), &object);
+        assert!(error.is_retryable());
+        assert!(
+            error.to_string().starts_with(
+                "temporary failure: ceph provider `ssd` (pool `volumes`): the cluster did not answer within 3s"
+            ),
+            "{error}"
+        );
+        let error = cluster.failure(
+            argv(),
+            failed(1, "global_init: unable to open config file from search list /x.conf\n"),
+            &object,
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("ceph provider `ssd` (pool `volumes`): cannot read the cluster configuration"),
+            "{error}"
+        );
+        assert!(matches!(
+            cluster.failure(argv(), failed(16, ""), &object),
+            ProviderError::Busy { .. }
+        ));
+        assert!(matches!(
+            cluster.failure(argv(), failed(17, ""), &object),
+            ProviderError::Conflict { .. }
+        ));
+        assert!(matches!(
+            cluster.failure(argv(), failed(39, ""), &object),
+            ProviderError::InvalidState { .. }
+        ));
+        assert!(
+            cluster
+                .failure(argv(), failed(13, "(13) Permission denied"), &object)
+                .to_string()
+                .contains("permission denied (check `user` and `keyring`")
+        );
+    }
+}

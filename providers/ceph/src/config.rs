@@ -1,0 +1,388 @@
+//! The settings of a `provider "ceph" "NAME" { ... }` block: the pool, how to reach and
+//! authenticate to the cluster, how long to wait for it, and what clones and capacity checks do.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use blockform_provider::{ProviderConfig, ProviderError, ProviderKind};
+use serde::{Deserialize, Serialize};
+
+/// How long a cluster may take to answer when the block does not say.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one metadata command may run when the block does not say.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The attributes of a ceph provider block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CephConfig {
+    /// The RBD pool holding the volumes.
+    pub pool: String,
+    /// The cluster configuration file (`--conf`); the Ceph default search path without it.
+    #[serde(default)]
+    pub conf: Option<PathBuf>,
+    /// The cephx user without the `client.` prefix (`--id`); `admin` without it.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The keyring holding the user's key (`--keyring`).
+    #[serde(default)]
+    pub keyring: Option<PathBuf>,
+    /// The cluster name (`--cluster`), which picks `/etc/ceph/<cluster>.conf`.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// Whether a volume made from a snapshot or volume is flattened (independent of its
+    /// source) right away; without it the clone shares data until its parent is deleted.
+    #[serde(default = "default_true")]
+    pub flatten_clones: bool,
+    /// How long to wait for the monitors before a command fails (`"10s"`).
+    #[serde(default, with = "duration_text")]
+    pub connect_timeout: Option<Duration>,
+    /// How long one metadata command may run before it is killed (`"2m"`).
+    #[serde(default, with = "duration_text")]
+    pub timeout: Option<Duration>,
+    /// How many bytes of volumes may be promised per free byte of the pool (images are thin).
+    #[serde(default = "default_oversubscription")]
+    pub oversubscription: f64,
+    /// What happens when a volume does not fit in the pool.
+    #[serde(default)]
+    pub capacity_check: CapacityCheck,
+}
+
+impl CephConfig {
+    /// The settings for `pool` with every default.
+    pub fn new(pool: impl Into<String>) -> Self {
+        Self {
+            pool: pool.into(),
+            conf: None,
+            user: None,
+            keyring: None,
+            cluster: None,
+            flatten_clones: true,
+            connect_timeout: None,
+            timeout: None,
+            oversubscription: default_oversubscription(),
+            capacity_check: CapacityCheck::default(),
+        }
+    }
+
+    /// Reads the attributes of an evaluated `provider "ceph"` block.
+    pub fn from_provider_config(config: &ProviderConfig) -> Result<Self, ConfigError> {
+        if config.kind != ProviderKind::Ceph {
+            return Err(ConfigError::WrongKind {
+                provider: config.name.clone(),
+                kind: config.kind,
+            });
+        }
+        let ceph: Self = config.attributes_as().map_err(|source| ConfigError::Attributes {
+            provider: config.name.clone(),
+            source,
+        })?;
+        ceph.validate(&config.name)?;
+        Ok(ceph)
+    }
+
+    /// Checks what serde cannot: names that reach the command line, paths, ratios, timeouts.
+    pub fn validate(&self, provider: &str) -> Result<(), ConfigError> {
+        let invalid = |attribute: &'static str, value: String, reason: &str| ConfigError::Invalid {
+            provider: provider.to_owned(),
+            attribute,
+            value,
+            reason: reason.to_owned(),
+        };
+        // Pool, user and cluster names become single argv words of rbd/ceph; these are the
+        // characters Ceph itself allows in them, and a leading `-` would read as an option.
+        for (attribute, value) in [
+            ("pool", Some(self.pool.as_str())),
+            ("user", self.user.as_deref()),
+            ("cluster", self.cluster.as_deref()),
+        ] {
+            let Some(value) = value else { continue };
+            if value.is_empty() || value.len() > 128 {
+                return Err(invalid(attribute, value.to_owned(), "it must have 1 to 128 characters"));
+            }
+            if value.starts_with(['-', '.']) {
+                return Err(invalid(attribute, value.to_owned(), "it must not start with `-` or `.`"));
+            }
+            if !value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            {
+                return Err(invalid(
+                    attribute,
+                    value.to_owned(),
+                    "use letters, digits, `.`, `_` and `-`",
+                ));
+            }
+        }
+        if self.user.as_deref().is_some_and(|user| user.starts_with("client.")) {
+            return Err(invalid(
+                "user",
+                self.user.clone().unwrap_or_default(),
+                "give the user without the `client.` prefix (`admin`, not `client.admin`)",
+            ));
+        }
+        for (attribute, path) in [("conf", &self.conf), ("keyring", &self.keyring)] {
+            let Some(path) = path else { continue };
+            match path.to_str() {
+                None => {
+                    return Err(invalid(
+                        attribute,
+                        path.to_string_lossy().into_owned(),
+                        "the path must be valid UTF-8",
+                    ));
+                }
+                Some(text) if text.is_empty() || text.starts_with('-') => {
+                    return Err(invalid(
+                        attribute,
+                        text.to_owned(),
+                        "the path must not be empty or start with `-`",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if !(self.oversubscription.is_finite() && self.oversubscription > 0.0) {
+            return Err(invalid(
+                "oversubscription",
+                self.oversubscription.to_string(),
+                "it must be a positive number",
+            ));
+        }
+        for (attribute, timeout) in [("connect_timeout", self.connect_timeout), ("timeout", self.timeout)] {
+            if timeout.is_some_and(|timeout| timeout < Duration::from_secs(1)) {
+                return Err(invalid(
+                    attribute,
+                    humantime::format_duration(timeout.unwrap_or_default()).to_string(),
+                    "it must be at least 1s",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// How long to wait for the monitors.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+    }
+
+    /// How long one metadata command may run.
+    pub fn command_timeout(&self) -> Duration {
+        self.timeout.unwrap_or(DEFAULT_TIMEOUT)
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_oversubscription() -> f64 {
+    1.0
+}
+
+/// Durations written as text (`"10s"`, `"2m"`), as blockform's language writes them.
+mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[expect(clippy::ref_option, reason = "serde's `with` passes the field by reference")]
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(duration) => serializer.serialize_str(&humantime::format_duration(*duration).to_string()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(deserializer)? else {
+            return Ok(None);
+        };
+        humantime::parse_duration(&text)
+            .map(Some)
+            .map_err(|error| serde::de::Error::custom(format!("`{text}` is not a duration such as \"10s\": {error}")))
+    }
+}
+
+/// What the provider does when a volume would not fit in the pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapacityCheck {
+    /// The engine warns; the volume is created.
+    #[default]
+    Warn,
+    /// `create_volume` and `extend_volume` refuse before touching anything.
+    Error,
+    /// Nothing is checked.
+    Off,
+}
+
+impl CapacityCheck {
+    /// The value as the configuration spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Warn => "warn",
+            Self::Error => "error",
+            Self::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for CapacityCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A provider block that cannot configure a ceph provider.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The block is for another back end.
+    #[error("provider `{provider}` is a `{kind}` provider, not a `ceph` one")]
+    WrongKind {
+        /// The block's name.
+        provider: String,
+        /// Its kind.
+        kind: ProviderKind,
+    },
+    /// An attribute is missing, unknown or of the wrong type.
+    #[error("invalid attributes for ceph provider `{provider}`: {source}")]
+    Attributes {
+        /// The block's name.
+        provider: String,
+        /// What serde found.
+        source: serde_json::Error,
+    },
+    /// An attribute has a value the back end cannot take.
+    #[error("`{attribute}` of ceph provider `{provider}` cannot be `{}`: {reason}", .value.escape_debug())]
+    Invalid {
+        /// The block's name.
+        provider: String,
+        /// The attribute.
+        attribute: &'static str,
+        /// Its value.
+        value: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A file the block names does not exist.
+    #[error("the `{attribute}` file `{}` of ceph provider `{provider}` cannot be read: {source}", .path.display())]
+    File {
+        /// The block's name.
+        provider: String,
+        /// `conf` or `keyring`.
+        attribute: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+}
+
+impl From<ConfigError> for ProviderError {
+    fn from(error: ConfigError) -> Self {
+        Self::fatal(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn block(attributes: serde_json::Value) -> ProviderConfig {
+        let serde_json::Value::Object(attributes) = attributes else {
+            panic!("attributes must be an object")
+        };
+        ProviderConfig {
+            kind: ProviderKind::Ceph,
+            name: "ssd".into(),
+            attributes,
+        }
+    }
+
+    #[test]
+    fn defaults_apply_to_a_block_with_only_a_pool() {
+        let config = CephConfig::from_provider_config(&block(json!({"pool": "volumes"}))).unwrap();
+        assert_eq!(config, CephConfig::new("volumes"));
+        assert!(config.flatten_clones);
+        assert_eq!(config.connect_timeout(), Duration::from_secs(10));
+        assert_eq!(config.command_timeout(), Duration::from_secs(120));
+        assert_eq!(config.capacity_check, CapacityCheck::Warn);
+    }
+
+    #[test]
+    fn every_attribute_is_read() {
+        let config = CephConfig::from_provider_config(&block(json!({
+            "pool": "volumes-ssd",
+            "conf": "/etc/ceph/ceph.conf",
+            "user": "cinder",
+            "keyring": "/etc/ceph/ceph.client.cinder.keyring",
+            "cluster": "ceph",
+            "flatten_clones": false,
+            "connect_timeout": "3s",
+            "timeout": "5m",
+            "oversubscription": 20,
+            "capacity_check": "error",
+        })))
+        .unwrap();
+        assert_eq!(config.conf.as_deref(), Some(std::path::Path::new("/etc/ceph/ceph.conf")));
+        assert_eq!(config.user.as_deref(), Some("cinder"));
+        assert_eq!(config.cluster.as_deref(), Some("ceph"));
+        assert!(!config.flatten_clones);
+        assert_eq!(config.connect_timeout(), Duration::from_secs(3));
+        assert_eq!(config.command_timeout(), Duration::from_secs(300));
+        assert!((config.oversubscription - 20.0).abs() < f64::EPSILON);
+        assert_eq!(config.capacity_check, CapacityCheck::Error);
+    }
+
+    #[test]
+    fn bad_blocks_are_refused_with_the_provider_name() {
+        let messages: Vec<String> = [
+            json!({}),
+            json!({"pool": "v", "path": "/x"}),
+            json!({"pool": "-v"}),
+            json!({"pool": "a b"}),
+            json!({"pool": "v", "user": "client.admin"}),
+            json!({"pool": "v", "cluster": "$(x)"}),
+            json!({"pool": "v", "conf": "-c"}),
+            json!({"pool": "v", "connect_timeout": "soon"}),
+            json!({"pool": "v", "timeout": "10ms"}),
+            json!({"pool": "v", "oversubscription": 0}),
+        ]
+        .into_iter()
+        .map(|attributes| {
+            CephConfig::from_provider_config(&block(attributes))
+                .unwrap_err()
+                .to_string()
+        })
+        .collect();
+        assert_eq!(
+            messages,
+            [
+                "invalid attributes for ceph provider `ssd`: missing field `pool`",
+                "invalid attributes for ceph provider `ssd`: unknown field `path`, expected one of `pool`, `conf`, `user`, `keyring`, `cluster`, `flatten_clones`, `connect_timeout`, `timeout`, `oversubscription`, `capacity_check`",
+                "`pool` of ceph provider `ssd` cannot be `-v`: it must not start with `-` or `.`",
+                "`pool` of ceph provider `ssd` cannot be `a b`: use letters, digits, `.`, `_` and `-`",
+                "`user` of ceph provider `ssd` cannot be `client.admin`: give the user without the `client.` prefix (`admin`, not `client.admin`)",
+                "`cluster` of ceph provider `ssd` cannot be `$(x)`: use letters, digits, `.`, `_` and `-`",
+                "`conf` of ceph provider `ssd` cannot be `-c`: the path must not be empty or start with `-`",
+                "invalid attributes for ceph provider `ssd`: `soon` is not a duration such as \"10s\": expected number at 0",
+                "`timeout` of ceph provider `ssd` cannot be `10ms`: it must be at least 1s",
+                "`oversubscription` of ceph provider `ssd` cannot be `0`: it must be a positive number",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_block_of_another_kind_is_refused() {
+        let mut config = block(json!({"pool": "v"}));
+        config.kind = ProviderKind::Local;
+        assert_eq!(
+            CephConfig::from_provider_config(&config).unwrap_err().to_string(),
+            "provider `ssd` is a `local` provider, not a `ceph` one"
+        );
+    }
+}

@@ -1,0 +1,1173 @@
+//! `CephProvider`: the `Provider` implementation over an RBD pool.
+//!
+//! Every change runs the real `rbd` (create, clone, flatten, resize, snap, import, export,
+//! image-meta, config image); observation lists the pool once with `rbd ls -l` and reads the
+//! provider's index object once (see [`crate::index`]); data moves through `rbd export` and
+//! `rbd import-diff` streams (see [`crate::stream`]).
+//!
+//! Crash safety of `create_volume`: the image is built under `NAME.partial`, gets its
+//! `blockform` metadata, and only then is renamed to its final name, so an image under a
+//! volume's name is always complete and marked. Running the same create again finds either
+//! nothing (a leftover partial image is replaced) or the finished volume, which it adopts.
+//!
+//! Clones: a volume made from a snapshot is an RBD clone of it (the snapshot is protected
+//! first); with `flatten_clones` (the default) it is flattened at once, so it is independent
+//! of its source as the SPEC requires. Without it, the clone shares its parent's data until
+//! the parent snapshot or volume is deleted: deleting a snapshot flattens its clones first,
+//! so deleting never breaks a volume. A volume made from a volume goes through a temporary
+//! snapshot `NEW.source` of the source, removed once the clone is flattened.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use blockform_provider::{
+    Capabilities, Capacity, ChangeMarker, ChangeSource, ChangedExtents, CommandOutput, CommandRunner, ExportedImage,
+    Extent, GIB, ImageExportSpec, ImageFormat, InventoryItem, ObjectKind, ObjectRef, Provider, ProviderConfig,
+    ProviderError, ProviderKind, QosSpecs, ReadTarget, Result, SnapshotSpec, SnapshotState, SnapshotStatus,
+    VolumeProperties, VolumeReader, VolumeSource, VolumeSpec, VolumeState, VolumeStatus, VolumeWriter,
+    validate_backend_name,
+};
+
+use crate::cli::{Cluster, DATA_TIMEOUT, Tool};
+use crate::config::{CapacityCheck, CephConfig, ConfigError};
+use crate::index::{self, INDEX_OBJECT, Index, META_KEY, Record};
+use crate::output::{self, ListedImage, SnapshotEntry};
+use crate::qos;
+use crate::stream::{ExportReader, ImportDiffWriter};
+
+/// Volumes larger than this cannot be turned into images (SPEC: image from a volume).
+pub const MAX_IMAGE_EXPORT_BYTES: u64 = 300 * GIB;
+
+/// The prefix of the volume names blockform creates; inventory lists such images as volumes.
+pub const VOLUME_PREFIX: &str = "volume-";
+
+/// The suffix of an image being built.
+const PARTIAL_SUFFIX: &str = ".partial";
+
+/// The suffix of the temporary snapshot a volume-from-volume clone starts from.
+const SOURCE_SNAPSHOT_SUFFIX: &str = ".source";
+
+/// The Ceph RBD provider.
+#[derive(Debug)]
+pub struct CephProvider {
+    name: String,
+    config: CephConfig,
+    cluster: Cluster,
+}
+
+impl CephProvider {
+    /// A provider named `name` over `config.pool`; the `conf` and `keyring` files must exist.
+    pub fn new(name: impl Into<String>, config: CephConfig) -> Result<Self, ConfigError> {
+        let name = name.into();
+        config.validate(&name)?;
+        for (attribute, path) in [("conf", &config.conf), ("keyring", &config.keyring)] {
+            let Some(path) = path else { continue };
+            // A missing file would only show up as a terse message from the first command.
+            if let Err(source) = fs::File::open(path) {
+                return Err(ConfigError::File {
+                    provider: name,
+                    attribute,
+                    path: path.clone(),
+                    source,
+                });
+            }
+        }
+        let cluster = Cluster::new(&name, &config);
+        Ok(Self { name, config, cluster })
+    }
+
+    /// A provider from an evaluated `provider "ceph" "NAME" { ... }` block.
+    pub fn from_config(config: &ProviderConfig) -> Result<Self, ConfigError> {
+        let ceph = CephConfig::from_provider_config(config)?;
+        Self::new(config.name.clone(), ceph)
+    }
+
+    /// The settings it was built from.
+    pub fn config(&self) -> &CephConfig {
+        &self.config
+    }
+
+    /// The full argv of an `rbd` call with this provider's connection options, for tests and
+    /// tools that check what the provider did.
+    pub fn rbd_argv(&self, args: &[&str]) -> Vec<String> {
+        self.cluster.argv(Tool::Rbd, args)
+    }
+
+    fn rbd(&self, args: &[&str], object: &ObjectRef) -> Result<CommandOutput> {
+        self.cluster.run(Tool::Rbd, args, object)
+    }
+
+    fn rbd_data(&self, args: &[&str], object: &ObjectRef) -> Result<CommandOutput> {
+        self.cluster.run_data(Tool::Rbd, args, object)
+    }
+
+    /// An error about output the provider could not read.
+    fn unreadable(&self, message: &str) -> ProviderError {
+        ProviderError::fatal(format!(
+            "ceph provider `{}` (pool `{}`): {message}",
+            self.name,
+            self.cluster.pool()
+        ))
+    }
+
+    /// Lists the pool once: every image with its size and snapshots.
+    fn list_pool(&self) -> Result<HashMap<String, ListedImage>> {
+        let pool = ObjectRef::new(ObjectKind::Pool, self.cluster.pool());
+        let output = self.rbd(&["ls", "-l", "--format", "json", self.cluster.pool()], &pool)?;
+        output::parse_pool_listing(&output.stdout).map_err(|message| self.unreadable(&message))
+    }
+
+    /// Reads the whole index; a pool without one has an empty index.
+    fn read_index(&self) -> Result<Index> {
+        let args = ["--pool", self.cluster.pool(), "listomapvals", INDEX_OBJECT];
+        let output = self.cluster.output(Tool::Rados, &args)?;
+        if !output.success() {
+            if output.stderr.contains("(2) No such file or directory") {
+                return Ok(Index::default());
+            }
+            let object = ObjectRef::new(ObjectKind::Other, INDEX_OBJECT);
+            return Err(self.cluster.failure(self.cluster.argv(Tool::Rados, &args), output, &object));
+        }
+        index::parse_listing(&output.stdout).map_err(|message| self.unreadable(&message))
+    }
+
+    fn write_index(&self, key: &str, value: &str) -> Result<()> {
+        let object = ObjectRef::new(ObjectKind::Other, INDEX_OBJECT);
+        self.cluster.run(
+            Tool::Rados,
+            &["--pool", self.cluster.pool(), "setomapval", INDEX_OBJECT, key, value],
+            &object,
+        )?;
+        Ok(())
+    }
+
+    fn remove_index_keys(&self, keys: &[String]) -> Result<()> {
+        for key in keys {
+            let args = ["--pool", self.cluster.pool(), "rmomapkey", INDEX_OBJECT, key.as_str()];
+            let output = self.cluster.output(Tool::Rados, &args)?;
+            // A missing index object has no keys to remove.
+            if !output.success() && !output.stderr.contains("(2) No such file or directory") {
+                let object = ObjectRef::new(ObjectKind::Other, INDEX_OBJECT);
+                return Err(self.cluster.failure(self.cluster.argv(Tool::Rados, &args), output, &object));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads an image's metadata: the `blockform` record and the `conf_*` settings.
+    fn image_meta(&self, image: &str) -> Result<BTreeMap<String, String>> {
+        let spec = self.cluster.image_spec(image);
+        let output = self.rbd(
+            &["image-meta", "list", "--format", "json", &spec],
+            &ObjectRef::volume(image),
+        )?;
+        output::parse_image_meta(&output.stdout).map_err(|message| self.unreadable(&message))
+    }
+
+    fn set_record_meta(&self, image: &str, record: &Record) -> Result<()> {
+        let spec = self.cluster.image_spec(image);
+        self.rbd(
+            &["image-meta", "set", &spec, META_KEY, &record.meta_json()],
+            &ObjectRef::volume(image),
+        )?;
+        Ok(())
+    }
+
+    fn snapshots(&self, image: &str) -> Result<Vec<SnapshotEntry>> {
+        let spec = self.cluster.image_spec(image);
+        let output = self.rbd(&["snap", "ls", "--format", "json", &spec], &ObjectRef::volume(image))?;
+        let mut snapshots = output::parse_snapshots(&output.stdout).map_err(|message| self.unreadable(&message))?;
+        snapshots.sort_by_key(|snapshot| snapshot.id);
+        Ok(snapshots)
+    }
+
+    /// The size of an image or snapshot; a missing one is `NotFound` for `object`.
+    fn size_of(&self, spec: &str, object: &ObjectRef) -> Result<u64> {
+        let output = self.rbd(&["info", "--format", "json", spec], object)?;
+        output::parse_info(&output.stdout)
+            .map(|info| info.size)
+            .map_err(|message| self.unreadable(&message))
+    }
+
+    /// Observes one volume with per-image reads, for the answer of an operation on it.
+    fn observe(&self, name: &str) -> Result<VolumeState> {
+        let object = ObjectRef::volume(name);
+        let size_bytes = self.size_of(&self.cluster.image_spec(name), &object)?;
+        let meta = self.image_meta(name)?;
+        let snapshots = self.snapshots(name)?;
+        Ok(VolumeState {
+            backend_name: name.to_owned(),
+            properties: properties_of(name, record_of(&meta).as_ref()),
+            virtual_size_bytes: size_bytes,
+            allocated_bytes: None,
+            status: VolumeStatus::Available,
+            snapshots: snapshots
+                .iter()
+                .map(|snapshot| snapshot_state(name, snapshot.name.clone(), snapshot.size, snapshot.created_at_unix_secs()))
+                .collect(),
+            qos: qos::from_image_meta(&meta),
+            attachment: None,
+        })
+    }
+
+    /// Refuses `requested_bytes` that do not fit when `capacity_check = "error"`.
+    fn enforce_capacity(&self, object: &ObjectRef, requested_bytes: u64) -> Result<()> {
+        if self.config.capacity_check != CapacityCheck::Error {
+            return Ok(());
+        }
+        let capacity = self.capacity()?;
+        if let Some(shortfall) = shortfall(&capacity, requested_bytes, self.config.oversubscription) {
+            return Err(ProviderError::InvalidState {
+                object: object.clone(),
+                reason: format!(
+                    "ceph provider `{}` (pool `{}`): {shortfall} (capacity_check = \"error\")",
+                    self.name,
+                    self.cluster.pool()
+                ),
+                command: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes an image and everything that keeps it from being removed: its snapshots, after
+    /// flattening their clones and unprotecting them. A missing image is success.
+    fn remove_image(&self, image: &str) -> Result<Vec<String>> {
+        let snapshots = match self.snapshots(image) {
+            Ok(snapshots) => snapshots,
+            Err(ProviderError::NotFound { .. }) => return Ok(Vec::new()),
+            Err(error) => return Err(error),
+        };
+        let mut removed = Vec::with_capacity(snapshots.len());
+        for snapshot in &snapshots {
+            self.remove_snapshot(image, &snapshot.name, snapshot.is_protected())?;
+            removed.push(snapshot.name.clone());
+        }
+        let spec = self.cluster.image_spec(image);
+        match self.rbd(&["rm", "--no-progress", &spec], &ObjectRef::volume(image)) {
+            Ok(_) | Err(ProviderError::NotFound { .. }) => Ok(removed),
+            Err(ProviderError::Busy { object, command, .. }) => Err(ProviderError::Busy {
+                object,
+                reason: format!(
+                    "ceph provider `{}` (pool `{}`): a client still has it open (see `rbd status {spec}`)",
+                    self.name,
+                    self.cluster.pool()
+                ),
+                command,
+            }),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Removes a snapshot: flattens its clones and unprotects it first when it is protected.
+    fn remove_snapshot(&self, image: &str, snapshot: &str, protected: bool) -> Result<()> {
+        let spec = self.cluster.snapshot_spec(image, snapshot);
+        let object = ObjectRef::snapshot(snapshot);
+        if protected {
+            self.flatten_children(image, snapshot)?;
+            match self.rbd(&["snap", "unprotect", &spec], &object) {
+                Ok(_) => {}
+                // Already unprotected (EINVAL) is what we want.
+                Err(error) if error.command().is_some_and(|command| command.status == Some(22)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        match self.rbd(&["snap", "rm", "--no-progress", &spec], &object) {
+            Ok(_) | Err(ProviderError::NotFound { .. }) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Flattens every clone of a snapshot, so the snapshot can go without breaking them.
+    fn flatten_children(&self, image: &str, snapshot: &str) -> Result<()> {
+        let spec = self.cluster.snapshot_spec(image, snapshot);
+        let output = self.rbd(&["children", "--format", "json", &spec], &ObjectRef::snapshot(snapshot))?;
+        let children = output::parse_children(&output.stdout).map_err(|message| self.unreadable(&message))?;
+        for child in children {
+            let child_spec = child.spec();
+            self.rbd_data(&["flatten", "--no-progress", &child_spec], &ObjectRef::volume(&child.image))
+                .map_err(|error| match error {
+                    ProviderError::Fatal { reason, command } => ProviderError::Fatal {
+                        reason: format!(
+                            "{reason}; snapshot `{snapshot}` of `{image}` cannot be deleted while its clone `{child_spec}` depends on it"
+                        ),
+                        command,
+                    },
+                    other => other,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Checks a new volume's source and returns its size in bytes.
+    fn source_size(&self, source: &VolumeSource, name: &str) -> Result<u64> {
+        match source {
+            VolumeSource::Empty => Ok(0),
+            VolumeSource::Snapshot {
+                volume_backend_name,
+                snapshot_backend_name,
+            } => {
+                validate_backend_name(volume_backend_name)?;
+                validate_backend_name(snapshot_backend_name)?;
+                self.size_of(
+                    &self.cluster.snapshot_spec(volume_backend_name, snapshot_backend_name),
+                    &ObjectRef::snapshot(snapshot_backend_name),
+                )
+            }
+            VolumeSource::Volume { backend_name } => {
+                validate_backend_name(backend_name)?;
+                if backend_name == name {
+                    return Err(invalid_state(
+                        &ObjectRef::volume(name),
+                        "a volume cannot be cloned from itself".to_owned(),
+                    ));
+                }
+                self.size_of(&self.cluster.image_spec(backend_name), &ObjectRef::volume(backend_name))
+            }
+            VolumeSource::ImageFile { path, format } => image_file_size(path, *format),
+        }
+    }
+
+    /// Writes the new image under `partial`, `size_bytes` long, from its source.
+    fn build_image(&self, spec: &VolumeSpec, partial: &str, size_bytes: u64, source_bytes: u64) -> Result<()> {
+        let object = ObjectRef::volume(&spec.backend_name);
+        let partial_spec = self.cluster.image_spec(partial);
+        let size = format!("{}G", size_bytes / GIB);
+        match &spec.source {
+            VolumeSource::Empty => {
+                self.rbd(&["create", "--no-progress", "--size", &size, &partial_spec], &object)?;
+                return Ok(());
+            }
+            VolumeSource::Snapshot {
+                volume_backend_name,
+                snapshot_backend_name,
+            } => self.clone_snapshot(volume_backend_name, snapshot_backend_name, partial, false)?,
+            VolumeSource::Volume { backend_name } => {
+                let snapshot = format!("{}{SOURCE_SNAPSHOT_SUFFIX}", spec.backend_name);
+                let snapshot_spec = self.cluster.snapshot_spec(backend_name, &snapshot);
+                match self.rbd(&["snap", "create", "--no-progress", &snapshot_spec], &object) {
+                    // Left by an interrupted attempt: it is as good as a new one.
+                    Ok(_) | Err(ProviderError::Conflict { .. }) => {}
+                    Err(error) => return Err(error),
+                }
+                if let Err(error) = self.clone_snapshot(backend_name, &snapshot, partial, true) {
+                    let _ = self.remove_snapshot(backend_name, &snapshot, true);
+                    return Err(error);
+                }
+            }
+            VolumeSource::ImageFile { path, format } => self.import_image_file(path, *format, partial, &object)?,
+        }
+        if source_bytes < size_bytes {
+            self.rbd(&["resize", "--no-progress", "--size", &size, &partial_spec], &object)?;
+        }
+        Ok(())
+    }
+
+    /// Clones `image@snapshot` as `partial`, protecting the snapshot first; flattens the clone
+    /// when `flatten_clones` says so (or `always_flatten`) and then removes a temporary source
+    /// snapshot or unprotects a snapshot that no other clone needs.
+    fn clone_snapshot(&self, image: &str, snapshot: &str, partial: &str, temporary: bool) -> Result<()> {
+        let snapshot_spec = self.cluster.snapshot_spec(image, snapshot);
+        let snapshot_object = ObjectRef::snapshot(snapshot);
+        let entry = self
+            .snapshots(image)?
+            .into_iter()
+            .find(|entry| entry.name == snapshot)
+            .ok_or_else(|| ProviderError::not_found(snapshot_object.clone()))?;
+        if !entry.is_protected() {
+            self.rbd(&["snap", "protect", &snapshot_spec], &snapshot_object)?;
+        }
+        let partial_spec = self.cluster.image_spec(partial);
+        self.rbd(&["clone", &snapshot_spec, &partial_spec], &ObjectRef::volume(partial))?;
+        if !self.config.flatten_clones {
+            return Ok(());
+        }
+        self.rbd_data(&["flatten", "--no-progress", &partial_spec], &ObjectRef::volume(partial))?;
+        if temporary {
+            self.remove_snapshot(image, snapshot, true)?;
+        } else if !entry.is_protected() {
+            // Unprotect only what this clone protected, and only when no other clone needs it.
+            let output = self.rbd(&["children", "--format", "json", &snapshot_spec], &snapshot_object)?;
+            let children = output::parse_children(&output.stdout).map_err(|message| self.unreadable(&message))?;
+            if children.is_empty() {
+                self.rbd(&["snap", "unprotect", &snapshot_spec], &snapshot_object)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Imports an image file as `partial`; qcow2 files are converted to raw first.
+    fn import_image_file(&self, path: &Path, format: ImageFormat, partial: &str, object: &ObjectRef) -> Result<()> {
+        let partial_spec = self.cluster.image_spec(partial);
+        match format {
+            ImageFormat::Raw => {
+                let path = utf8(path)?;
+                self.rbd_data(
+                    &["import", "--no-progress", "--image-format", "2", path, &partial_spec],
+                    object,
+                )?;
+            }
+            ImageFormat::Qcow2 => {
+                let raw = std::env::temp_dir().join(format!("blockform-{partial}.raw"));
+                let converted = CommandRunner::local().with_timeout(DATA_TIMEOUT).run(&[
+                    "qemu-img",
+                    "convert",
+                    "-f",
+                    "qcow2",
+                    "-O",
+                    "raw",
+                    utf8(path)?,
+                    utf8(&raw)?,
+                ]);
+                let imported = converted.and_then(|_| {
+                    self.rbd_data(
+                        &["import", "--no-progress", "--image-format", "2", utf8(&raw)?, &partial_spec],
+                        object,
+                    )
+                });
+                let _ = fs::remove_file(&raw);
+                imported?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns the finished volume of an earlier attempt at the same create, if there is one.
+    fn adopt(&self, spec: &VolumeSpec, size_bytes: u64, object: &ObjectRef) -> Result<Option<VolumeState>> {
+        let name = spec.backend_name.as_str();
+        let meta = match self.image_meta(name) {
+            Ok(meta) => meta,
+            Err(ProviderError::NotFound { .. }) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        if !record_of(&meta).is_some_and(|record| record.is_owned()) {
+            return Err(conflict(
+                object,
+                format!(
+                    "image `{}` exists but is not managed by blockform (no `{META_KEY}` image metadata with \
+                     `\"managed_by\": \"{}\"`)",
+                    self.cluster.image_spec(name),
+                    index::OWNER
+                ),
+            ));
+        }
+        let current = self.size_of(&self.cluster.image_spec(name), object)?;
+        if current != size_bytes {
+            return Err(conflict(
+                object,
+                format!(
+                    "it exists with {} instead of the requested {}",
+                    size_text(current),
+                    size_text(size_bytes)
+                ),
+            ));
+        }
+        let mut record = Record::owned(spec.properties.clone(), Some(spec.volume_type.clone()));
+        self.set_record_meta(name, &record)?;
+        record.qos = qos::from_image_meta(&meta);
+        self.write_index(name, &record.to_json())?;
+        self.observe(name).map(Some)
+    }
+}
+
+impl Provider for CephProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Ceph
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            snapshots: true,
+            clones: true,
+            changed_extents: true,
+            qos_backend: true,
+            images: true,
+            attachments: false,
+        }
+    }
+
+    /// One `rbd ls -l` and one index read for the whole pool; an image's own metadata is read
+    /// only when the index has no entry for it, and its snapshot list only when the index
+    /// lacks the creation time of one of its snapshots (both happen for images made outside
+    /// blockform, such as an image being imported).
+    fn refresh(&self, backend_names: &[String]) -> Result<Vec<VolumeState>> {
+        for name in backend_names {
+            validate_backend_name(name)?;
+        }
+        let listing = self.list_pool()?;
+        let index = self.read_index()?;
+        let mut states = Vec::with_capacity(backend_names.len());
+        for name in backend_names {
+            let Some(listed) = listing.get(name) else { continue };
+            let (record, qos) = match index.records.get(name) {
+                Some(record) => (Some(record.clone()), record.qos.clone()),
+                None => match self.image_meta(name) {
+                    Ok(meta) => (record_of(&meta), qos::from_image_meta(&meta)),
+                    // Deleted since the listing: gone, like any image that was not listed.
+                    Err(ProviderError::NotFound { .. }) => continue,
+                    Err(error) => return Err(error),
+                },
+            };
+            let mut times: HashMap<&str, u64> = listed
+                .snapshots
+                .iter()
+                .filter_map(|snapshot| {
+                    index
+                        .snapshot_times
+                        .get(&(name.clone(), snapshot.name.clone()))
+                        .map(|&seconds| (snapshot.name.as_str(), seconds))
+                })
+                .collect();
+            let listed_snapshots;
+            if times.len() < listed.snapshots.len() {
+                listed_snapshots = match self.snapshots(name) {
+                    Ok(snapshots) => snapshots,
+                    Err(ProviderError::NotFound { .. }) => continue,
+                    Err(error) => return Err(error),
+                };
+                for snapshot in &listed_snapshots {
+                    times
+                        .entry(snapshot.name.as_str())
+                        .or_insert_with(|| snapshot.created_at_unix_secs());
+                }
+            }
+            states.push(VolumeState {
+                backend_name: name.clone(),
+                properties: properties_of(name, record.as_ref()),
+                virtual_size_bytes: listed.size_bytes,
+                allocated_bytes: None,
+                status: VolumeStatus::Available,
+                snapshots: listed
+                    .snapshots
+                    .iter()
+                    .map(|snapshot| {
+                        let created = times.get(snapshot.name.as_str()).copied().unwrap_or(0);
+                        snapshot_state(name, snapshot.name.clone(), snapshot.size_bytes, created)
+                    })
+                    .collect(),
+                qos,
+                attachment: None,
+            });
+        }
+        Ok(states)
+    }
+
+    /// Images that carry blockform's marker (in the index) or the `volume-` prefix, with their
+    /// snapshots; a `volume-` image missing from the index has its metadata read to tell.
+    fn inventory(&self) -> Result<Vec<InventoryItem>> {
+        let listing = self.list_pool()?;
+        let index = self.read_index()?;
+        let mut names: Vec<&String> = listing.keys().collect();
+        names.sort();
+        let mut items = Vec::new();
+        for name in names {
+            let owned = match index.records.get(name) {
+                Some(record) => record.is_owned(),
+                None if name.starts_with(VOLUME_PREFIX) && !name.ends_with(PARTIAL_SUFFIX) => {
+                    match self.image_meta(name) {
+                        Ok(meta) => record_of(&meta).is_some_and(|record| record.is_owned()),
+                        Err(ProviderError::NotFound { .. }) => continue,
+                        Err(error) => return Err(error),
+                    }
+                }
+                None => continue,
+            };
+            let listed = &listing[name];
+            items.push(InventoryItem {
+                backend_name: name.clone(),
+                kind: ObjectKind::Volume,
+                volume_backend_name: None,
+                size_bytes: listed.size_bytes,
+                owned,
+            });
+            items.extend(listed.snapshots.iter().map(|snapshot| InventoryItem {
+                backend_name: snapshot.name.clone(),
+                kind: ObjectKind::Snapshot,
+                volume_backend_name: Some(name.clone()),
+                size_bytes: snapshot.size_bytes,
+                owned: owned && snapshot.name.starts_with("snapshot-"),
+            }));
+        }
+        Ok(items)
+    }
+
+    /// The pool's `max_avail` from `ceph df` is what can still be written; the images' sizes
+    /// are what is promised (images are thin).
+    fn capacity(&self) -> Result<Capacity> {
+        let pool = ObjectRef::new(ObjectKind::Pool, self.cluster.pool());
+        let output = self
+            .cluster
+            .run(Tool::Ceph, &["df", "--format", "json"], &pool)?;
+        let usage = output::parse_pool_usage(&output.stdout, self.cluster.pool())
+            .map_err(|message| self.unreadable(&message))?
+            .ok_or_else(|| self.unreadable("the pool does not exist (`ceph df` does not list it)"))?;
+        let provisioned_bytes = self
+            .list_pool()?
+            .values()
+            .map(|image| image.size_bytes)
+            .fold(0_u64, u64::saturating_add);
+        Ok(Capacity {
+            total_bytes: usage.bytes_used.saturating_add(usage.max_avail),
+            free_bytes: usage.max_avail,
+            provisioned_bytes,
+            thin_provisioned: true,
+        })
+    }
+
+    fn create_volume(&self, spec: &VolumeSpec) -> Result<VolumeState> {
+        let name = spec.backend_name.as_str();
+        validate_backend_name(name)?;
+        let object = ObjectRef::volume(name);
+        let size_bytes = spec
+            .size_gib
+            .checked_mul(GIB)
+            .filter(|&bytes| bytes > 0)
+            .ok_or_else(|| invalid_state(&object, format!("a volume of {} GiB cannot be created", spec.size_gib)))?;
+        if let Some(state) = self.adopt(spec, size_bytes, &object)? {
+            return Ok(state);
+        }
+        let source_bytes = self.source_size(&spec.source, name)?;
+        if source_bytes > size_bytes {
+            return Err(invalid_state(
+                &object,
+                format!(
+                    "its source holds {}, more than the requested {}",
+                    size_text(source_bytes),
+                    size_text(size_bytes)
+                ),
+            ));
+        }
+        self.enforce_capacity(&object, size_bytes)?;
+
+        let partial = format!("{name}{PARTIAL_SUFFIX}");
+        // A partial image is what an interrupted attempt left behind.
+        self.remove_image(&partial)?;
+        let mut record = Record::owned(spec.properties.clone(), Some(spec.volume_type.clone()));
+        let built = self
+            .build_image(spec, &partial, size_bytes, source_bytes)
+            .and_then(|()| self.set_record_meta(&partial, &record))
+            .and_then(|()| {
+                let (from, to) = (self.cluster.image_spec(&partial), self.cluster.image_spec(name));
+                self.rbd(&["rename", &from, &to], &object).map_err(|error| match error {
+                    ProviderError::Conflict { object, command, .. } => ProviderError::Conflict {
+                        object,
+                        reason: "an image of that name appeared while it was being created".to_owned(),
+                        command,
+                    },
+                    other => other,
+                })
+            });
+        if let Err(error) = built {
+            // Undo what this attempt wrote; what cannot be removed the next attempt replaces.
+            let _ = self.remove_image(&partial);
+            return Err(error);
+        }
+        record.qos = QosSpecs::default();
+        self.write_index(name, &record.to_json())?;
+        Ok(VolumeState {
+            backend_name: name.to_owned(),
+            properties: spec.properties.clone(),
+            virtual_size_bytes: size_bytes,
+            allocated_bytes: None,
+            status: VolumeStatus::Available,
+            snapshots: Vec::new(),
+            qos: QosSpecs::default(),
+            attachment: None,
+        })
+    }
+
+    /// `rbd resize` to the new size, never with `--allow-shrink`.
+    fn extend_volume(&self, backend_name: &str, new_size_gib: u64) -> Result<VolumeState> {
+        validate_backend_name(backend_name)?;
+        let object = ObjectRef::volume(backend_name);
+        let new_bytes = new_size_gib
+            .checked_mul(GIB)
+            .ok_or_else(|| invalid_state(&object, format!("{new_size_gib} GiB is too large")))?;
+        let spec = self.cluster.image_spec(backend_name);
+        let current_bytes = self.size_of(&spec, &object)?;
+        if new_bytes < current_bytes {
+            return Err(invalid_state(
+                &object,
+                format!(
+                    "it cannot shrink from {} to {}: volumes only grow",
+                    size_text(current_bytes),
+                    size_text(new_bytes)
+                ),
+            ));
+        }
+        if new_bytes > current_bytes {
+            self.enforce_capacity(&object, new_bytes - current_bytes)?;
+            let size = format!("{new_size_gib}G");
+            self.rbd(&["resize", "--no-progress", "--size", &size, &spec], &object)?;
+        }
+        self.observe(backend_name)
+    }
+
+    /// Also takes over an image that had no record (an import): it then carries the marker.
+    fn update_volume_metadata(&self, backend_name: &str, properties: &VolumeProperties) -> Result<VolumeState> {
+        validate_backend_name(backend_name)?;
+        let meta = self.image_meta(backend_name)?;
+        let volume_type = record_of(&meta).and_then(|record| record.volume_type);
+        let mut record = Record::owned(properties.clone(), volume_type);
+        self.set_record_meta(backend_name, &record)?;
+        record.qos = qos::from_image_meta(&meta);
+        self.write_index(backend_name, &record.to_json())?;
+        self.observe(backend_name)
+    }
+
+    /// Deletes the image after its snapshots (protected ones are unprotected after their
+    /// clones are flattened); a clone's temporary source snapshot goes with it.
+    fn delete_volume(&self, backend_name: &str) -> Result<()> {
+        validate_backend_name(backend_name)?;
+        // A clone made with flatten_clones = false from a volume keeps a temporary snapshot of
+        // its source, which goes with it.
+        let parent = match self.rbd(
+            &["info", "--format", "json", &self.cluster.image_spec(backend_name)],
+            &ObjectRef::volume(backend_name),
+        ) {
+            Ok(output) => output::parse_info(&output.stdout)
+                .map_err(|message| self.unreadable(&message))?
+                .parent,
+            Err(ProviderError::NotFound { .. }) => None,
+            Err(error) => return Err(error),
+        };
+        let removed = self.remove_image(backend_name)?;
+        if let Some(parent) = parent
+            && parent.pool == self.cluster.pool()
+            && parent.snapshot == format!("{backend_name}{SOURCE_SNAPSHOT_SUFFIX}")
+        {
+            self.remove_snapshot(&parent.image, &parent.snapshot, true)?;
+        }
+        let mut keys = vec![backend_name.to_owned()];
+        keys.extend(removed.iter().map(|snapshot| index::snapshot_key(backend_name, snapshot)));
+        self.remove_index_keys(&keys)
+    }
+
+    fn open_reader(&self, target: &ReadTarget) -> Result<Box<dyn VolumeReader>> {
+        let name = target.volume_backend_name.as_str();
+        validate_backend_name(name)?;
+        let (spec, object) = match &target.snapshot_backend_name {
+            Some(snapshot) => {
+                validate_backend_name(snapshot)?;
+                (self.cluster.snapshot_spec(name, snapshot), ObjectRef::snapshot(snapshot))
+            }
+            None => (self.cluster.image_spec(name), ObjectRef::volume(name)),
+        };
+        let size_bytes = self.size_of(&spec, &object)?;
+        Ok(Box::new(ExportReader::new(self.cluster.clone(), spec, object, size_bytes)))
+    }
+
+    fn open_writer(&self, backend_name: &str) -> Result<Box<dyn VolumeWriter>> {
+        validate_backend_name(backend_name)?;
+        let object = ObjectRef::volume(backend_name);
+        let spec = self.cluster.image_spec(backend_name);
+        let size_bytes = self.size_of(&spec, &object)?;
+        Ok(Box::new(ImportDiffWriter::open(
+            self.cluster.clone(),
+            spec,
+            object,
+            size_bytes,
+        )?))
+    }
+
+    fn create_snapshot(&self, spec: &SnapshotSpec) -> Result<SnapshotState> {
+        let volume = spec.volume_backend_name.as_str();
+        let name = spec.backend_name.as_str();
+        validate_backend_name(volume)?;
+        validate_backend_name(name)?;
+        let find = |snapshots: Vec<SnapshotEntry>| {
+            snapshots
+                .into_iter()
+                .find(|snapshot| snapshot.name == name)
+                .map(|snapshot| snapshot_state(volume, snapshot.name.clone(), snapshot.size, snapshot.created_at_unix_secs()))
+        };
+        if let Some(state) = find(self.snapshots(volume)?) {
+            return Ok(state);
+        }
+        let snapshot_spec = self.cluster.snapshot_spec(volume, name);
+        self.rbd(
+            &["snap", "create", "--no-progress", &snapshot_spec],
+            &ObjectRef::snapshot(name),
+        )?;
+        let state = find(self.snapshots(volume)?).ok_or_else(|| {
+            self.unreadable(&format!(
+                "`rbd snap create {snapshot_spec}` succeeded but `rbd snap ls` does not list it"
+            ))
+        })?;
+        self.write_index(
+            &index::snapshot_key(volume, name),
+            &state.created_at_unix_secs.to_string(),
+        )?;
+        Ok(state)
+    }
+
+    /// Flattens the snapshot's clones and unprotects it first when it is protected.
+    fn delete_snapshot(&self, volume_backend_name: &str, snapshot_backend_name: &str) -> Result<()> {
+        validate_backend_name(volume_backend_name)?;
+        validate_backend_name(snapshot_backend_name)?;
+        let snapshots = match self.snapshots(volume_backend_name) {
+            Ok(snapshots) => snapshots,
+            Err(ProviderError::NotFound { .. }) => Vec::new(),
+            Err(error) => return Err(error),
+        };
+        if let Some(snapshot) = snapshots.iter().find(|s| s.name == snapshot_backend_name) {
+            self.remove_snapshot(volume_backend_name, snapshot_backend_name, snapshot.is_protected())?;
+        }
+        self.remove_index_keys(&[index::snapshot_key(volume_backend_name, snapshot_backend_name)])
+    }
+
+    /// Sets exactly the `rbd_qos_*` settings `specs` asks for and removes the others.
+    fn apply_qos(&self, backend_name: &str, specs: &QosSpecs) -> Result<()> {
+        validate_backend_name(backend_name)?;
+        let object = ObjectRef::volume(backend_name);
+        let settings = qos::to_settings(specs).map_err(|reason| {
+            invalid_state(
+                &object,
+                format!(
+                    "ceph provider `{}` (pool `{}`): {reason}",
+                    self.name,
+                    self.cluster.pool()
+                ),
+            )
+        })?;
+        let meta = self.image_meta(backend_name)?;
+        let spec = self.cluster.image_spec(backend_name);
+        for (_, setting) in qos::RBD_QOS_SETTINGS {
+            let current = meta
+                .get(&format!("{}{setting}", qos::CONFIG_META_PREFIX))
+                .map(String::as_str);
+            match settings.get(setting) {
+                Some(value) => {
+                    let value = value.to_string();
+                    if current != Some(value.as_str()) {
+                        self.rbd(&["config", "image", "set", &spec, setting, &value], &object)?;
+                    }
+                }
+                None if current.is_some() => {
+                    match self.rbd(&["config", "image", "remove", &spec, setting], &object) {
+                        Ok(_) | Err(ProviderError::NotFound { .. }) => {}
+                        Err(error) => return Err(error),
+                    }
+                }
+                None => {}
+            }
+        }
+        if let Some(mut record) = record_of(&meta) {
+            record.qos = specs.clone();
+            self.write_index(backend_name, &record.to_json())?;
+        }
+        Ok(())
+    }
+
+    fn export_image(&self, spec: &ImageExportSpec) -> Result<ExportedImage> {
+        let name = spec.volume_backend_name.as_str();
+        validate_backend_name(name)?;
+        let object = ObjectRef::volume(name);
+        let image_spec = self.cluster.image_spec(name);
+        let size_bytes = self.size_of(&image_spec, &object)?;
+        if size_bytes > MAX_IMAGE_EXPORT_BYTES {
+            return Err(invalid_state(
+                &object,
+                format!(
+                    "it holds {}; volumes larger than {} cannot be turned into images",
+                    size_text(size_bytes),
+                    size_text(MAX_IMAGE_EXPORT_BYTES)
+                ),
+            ));
+        }
+        let destination = std::path::absolute(&spec.destination)
+            .map_err(|error| io_failure(&format!("resolve `{}`", spec.destination.display()), &error))?;
+        let image_object = ObjectRef::new(ObjectKind::Image, destination.display().to_string());
+        let (Some(parent), Some(file_name)) = (destination.parent(), destination.file_name()) else {
+            return Err(invalid_state(&image_object, "it names no file".to_owned()));
+        };
+        let partial = parent.join(format!(".{}.partial", file_name.to_string_lossy()));
+        let raw = match spec.format {
+            ImageFormat::Raw => partial.clone(),
+            ImageFormat::Qcow2 => parent.join(format!(".{}.raw.partial", file_name.to_string_lossy())),
+        };
+        for path in [&partial, &raw] {
+            remove_file_if_exists(path)?;
+        }
+        let exported = self
+            .rbd_data(&["export", "--no-progress", &image_spec, utf8(&raw)?], &object)
+            .and_then(|_| match spec.format {
+                ImageFormat::Raw => Ok(()),
+                ImageFormat::Qcow2 => CommandRunner::local()
+                    .with_timeout(DATA_TIMEOUT)
+                    .run(&[
+                        "qemu-img",
+                        "convert",
+                        "-f",
+                        "raw",
+                        "-O",
+                        "qcow2",
+                        utf8(&raw)?,
+                        utf8(&partial)?,
+                    ])
+                    .map(|_| ()),
+            });
+        if spec.format == ImageFormat::Qcow2 {
+            let _ = remove_file_if_exists(&raw);
+        }
+        if let Err(error) = exported {
+            let _ = remove_file_if_exists(&partial);
+            return Err(error);
+        }
+        fs::rename(&partial, &destination)
+            .map_err(|error| io_failure(&format!("move the image to `{}`", destination.display()), &error))?;
+        let file_size_bytes = fs::metadata(&destination)
+            .map_err(|error| io_failure(&format!("read `{}`", destination.display()), &error))?
+            .len();
+        Ok(ExportedImage {
+            path: destination,
+            format: spec.format,
+            virtual_size_bytes: size_bytes,
+            file_size_bytes,
+        })
+    }
+
+    /// A snapshot named `marker_name`; taking it again is a no-op.
+    fn create_change_marker(&self, backend_name: &str, marker_name: &str) -> Result<ChangeMarker> {
+        validate_backend_name(backend_name)?;
+        validate_backend_name(marker_name)?;
+        let marker = ChangeMarker::Snapshot {
+            backend_name: marker_name.to_owned(),
+        };
+        if self.snapshots(backend_name)?.iter().any(|s| s.name == marker_name) {
+            return Ok(marker);
+        }
+        let spec = self.cluster.snapshot_spec(backend_name, marker_name);
+        self.rbd(
+            &["snap", "create", "--no-progress", &spec],
+            &ObjectRef::new(ObjectKind::ChangeMarker, marker_name),
+        )?;
+        Ok(marker)
+    }
+
+    fn delete_change_marker(&self, backend_name: &str, marker: &ChangeMarker) -> Result<()> {
+        // This provider only makes snapshots; any other marker was never created here.
+        let ChangeMarker::Snapshot { backend_name: snapshot } = marker else {
+            validate_backend_name(backend_name)?;
+            return Ok(());
+        };
+        self.delete_snapshot(backend_name, snapshot)
+    }
+
+    /// `rbd diff --format json [--from-snap MARKER] IMAGE[@SNAPSHOT]`: without a marker, the
+    /// allocated ranges; with a snapshot marker, the ranges written since it. A marker that is
+    /// gone, or of another kind, gives the whole volume to be hashed.
+    fn changed_extents(&self, target: &ReadTarget, since: Option<&ChangeMarker>) -> Result<ChangedExtents> {
+        let name = target.volume_backend_name.as_str();
+        validate_backend_name(name)?;
+        let (spec, object) = match &target.snapshot_backend_name {
+            Some(snapshot) => {
+                validate_backend_name(snapshot)?;
+                (self.cluster.snapshot_spec(name, snapshot), ObjectRef::snapshot(snapshot))
+            }
+            None => (self.cluster.image_spec(name), ObjectRef::volume(name)),
+        };
+        let size_bytes = self.size_of(&spec, &object)?;
+        let mut args = vec!["diff", "--format", "json"];
+        match since {
+            None => {}
+            Some(ChangeMarker::Snapshot { backend_name: marker }) => {
+                validate_backend_name(marker)?;
+                if !self.snapshots(name)?.iter().any(|s| &s.name == marker) {
+                    return Ok(ChangedExtents::whole_volume(size_bytes));
+                }
+                args.extend(["--from-snap", marker.as_str()]);
+            }
+            Some(ChangeMarker::DirtyBitmap { .. }) => return Ok(ChangedExtents::whole_volume(size_bytes)),
+        }
+        args.push(&spec);
+        let output = self.rbd(&args, &object)?;
+        let entries = output::parse_diff(&output.stdout).map_err(|message| self.unreadable(&message))?;
+        let mut changed = ChangedExtents {
+            source: ChangeSource::RbdDiff,
+            volume_size_bytes: size_bytes,
+            extents: entries
+                .into_iter()
+                .map(|entry| Extent {
+                    offset: entry.offset,
+                    length: entry.length,
+                })
+                .collect(),
+        };
+        changed.normalize();
+        Ok(changed)
+    }
+}
+
+/// The `blockform` record in an image's metadata, if it has a readable one.
+fn record_of(meta: &BTreeMap<String, String>) -> Option<Record> {
+    meta.get(META_KEY)
+        .and_then(|json| serde_json::from_str::<Record>(json).ok())
+}
+
+/// The properties refresh reports: the record's, or just the image name without one.
+fn properties_of(name: &str, record: Option<&Record>) -> VolumeProperties {
+    record.map_or_else(
+        || VolumeProperties {
+            name: name.to_owned(),
+            ..VolumeProperties::default()
+        },
+        |record| record.properties.clone(),
+    )
+}
+
+fn snapshot_state(volume: &str, name: String, size_bytes: u64, created_at_unix_secs: u64) -> SnapshotState {
+    SnapshotState {
+        backend_name: name,
+        volume_backend_name: volume.to_owned(),
+        size_bytes,
+        created_at_unix_secs,
+        status: SnapshotStatus::Available,
+    }
+}
+
+/// Why `requested_bytes` do not fit, or `None` when they do: at most the free space times
+/// the ratio, and with what is provisioned at most the total times the ratio.
+pub fn shortfall(capacity: &Capacity, requested_bytes: u64, oversubscription: f64) -> Option<String> {
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "byte counts compared against a ratio; 52 bits of mantissa are plenty"
+    )]
+    let (requested, free, total, provisioned) = (
+        requested_bytes as f64,
+        capacity.free_bytes as f64,
+        capacity.total_bytes as f64,
+        capacity.provisioned_bytes as f64,
+    );
+    let gib = |bytes: f64| format!("{:.1} GiB", bytes / 1_073_741_824.0);
+    if requested > free * oversubscription {
+        Some(format!(
+            "{} do not fit: the pool has {} available (`ceph df` max_avail), with an oversubscription of {oversubscription}",
+            gib(requested),
+            gib(free)
+        ))
+    } else if provisioned + requested > total * oversubscription {
+        Some(format!(
+            "{} do not fit: {} are already provisioned of {}, with an oversubscription of {oversubscription}",
+            gib(requested),
+            gib(provisioned),
+            gib(total)
+        ))
+    } else {
+        None
+    }
+}
+
+/// The size of an image file: its length for raw, its virtual size for qcow2.
+fn image_file_size(path: &Path, format: ImageFormat) -> Result<u64> {
+    let path = std::path::absolute(path).map_err(|error| io_failure(&format!("resolve `{}`", path.display()), &error))?;
+    let image = ObjectRef::new(ObjectKind::Image, path.display().to_string());
+    let metadata = match fs::metadata(&path) {
+        Ok(metadata) if metadata.is_file() => metadata,
+        Ok(_) => return Err(invalid_state(&image, "it is not a regular file".to_owned())),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Err(ProviderError::not_found(image)),
+        Err(error) => return Err(io_failure(&format!("read `{}`", path.display()), &error)),
+    };
+    match format {
+        ImageFormat::Raw => Ok(metadata.len()),
+        ImageFormat::Qcow2 => {
+            let output = CommandRunner::local().run(&["qemu-img", "info", "--output", "json", "-f", "qcow2", utf8(&path)?])?;
+            serde_json::from_slice::<serde_json::Value>(&output.stdout)
+                .ok()
+                .and_then(|info| info.get("virtual-size").and_then(serde_json::Value::as_u64))
+                .ok_or_else(|| invalid_state(&image, "`qemu-img info` reports no virtual size".to_owned()))
+        }
+    }
+}
+
+fn remove_file_if_exists(path: &PathBuf) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(io_failure(&format!("remove `{}`", path.display()), &error)),
+    }
+}
+
+/// A size for messages: whole GiB when it is a multiple, bytes otherwise.
+fn size_text(bytes: u64) -> String {
+    if bytes.is_multiple_of(GIB) {
+        format!("{} GiB", bytes / GIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+fn utf8(path: &Path) -> Result<&str> {
+    path.to_str().ok_or_else(|| ProviderError::InvalidName {
+        name: path.to_string_lossy().into_owned(),
+        reason: "a path passed to rbd must be valid UTF-8".to_owned(),
+    })
+}
+
+fn io_failure(what: &str, error: &io::Error) -> ProviderError {
+    ProviderError::fatal(format!("cannot {what}: {error}"))
+}
+
+fn invalid_state(object: &ObjectRef, reason: String) -> ProviderError {
+    ProviderError::InvalidState {
+        object: object.clone(),
+        reason,
+        command: None,
+    }
+}
+
+fn conflict(object: &ObjectRef, reason: String) -> ProviderError {
+    ProviderError::Conflict {
+        object: object.clone(),
+        reason,
+        command: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_gib_when_whole() {
+        assert_eq!(size_text(3 * GIB), "3 GiB");
+        assert_eq!(size_text(GIB + 1), "1073741825 bytes");
+    }
+
+    #[test]
+    fn shortfalls_compare_against_max_avail_and_the_provisioned_total() {
+        let capacity = Capacity {
+            total_bytes: 10 * GIB,
+            free_bytes: 9 * GIB,
+            provisioned_bytes: 5 * GIB,
+            thin_provisioned: true,
+        };
+        assert_eq!(shortfall(&capacity, 4 * GIB, 1.0), None);
+        assert_eq!(
+            shortfall(&capacity, 100 * GIB, 1.0).unwrap(),
+            "100.0 GiB do not fit: the pool has 9.0 GiB available (`ceph df` max_avail), with an oversubscription of 1"
+        );
+        assert_eq!(
+            shortfall(&capacity, 6 * GIB, 1.0).unwrap(),
+            "6.0 GiB do not fit: 5.0 GiB are already provisioned of 10.0 GiB, with an oversubscription of 1"
+        );
+        assert_eq!(shortfall(&capacity, 100 * GIB, 20.0), None);
+    }
+
+    #[test]
+    fn a_missing_conf_file_is_refused_when_the_provider_is_built() {
+        let mut config = CephConfig::new("rbd");
+        config.conf = Some("/nonexistent/ceph.conf".into());
+        let error = CephProvider::new("ssd", config).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the `conf` file `/nonexistent/ceph.conf` of ceph provider `ssd` cannot be read: No such file or directory (os error 2)"
+        );
+    }
+}
