@@ -172,7 +172,10 @@ impl Cluster {
             stderr,
         }));
         let at = format!("ceph provider `{}` (pool `{}`)", self.provider, self.pool);
-        if lower.contains("unable to open config file") || lower.contains("did not load config file") {
+        if lower.contains("unable to open config file")
+            || lower.contains("did not load config file")
+            || lower.contains("error reading config file")
+        {
             return ProviderError::Fatal {
                 reason: format!("{at}: cannot read the cluster configuration (check `conf` and `cluster`)"),
                 command,

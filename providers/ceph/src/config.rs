@@ -103,7 +103,11 @@ impl CephConfig {
                 return Err(invalid(attribute, value.to_owned(), "it must have 1 to 128 characters"));
             }
             if value.starts_with(['-', '.']) {
-                return Err(invalid(attribute, value.to_owned(), "it must not start with `-` or `.`"));
+                return Err(invalid(
+                    attribute,
+                    value.to_owned(),
+                    "it must not start with `-` or `.`",
+                ));
             }
             if !value
                 .chars()
@@ -328,7 +332,10 @@ mod tests {
             "capacity_check": "error",
         })))
         .unwrap();
-        assert_eq!(config.conf.as_deref(), Some(std::path::Path::new("/etc/ceph/ceph.conf")));
+        assert_eq!(
+            config.conf.as_deref(),
+            Some(std::path::Path::new("/etc/ceph/ceph.conf"))
+        );
         assert_eq!(config.user.as_deref(), Some("cinder"));
         assert_eq!(config.cluster.as_deref(), Some("ceph"));
         assert!(!config.flatten_clones);

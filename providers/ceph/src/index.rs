@@ -179,7 +179,13 @@ mod tests {
             }
             let shown: String = chunk
                 .iter()
-                .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+                .map(|&b| {
+                    if b.is_ascii_graphic() || b == b' ' {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
                 .collect();
             let _ = writeln!(text, "{:08x}  {hex:<49} |{shown}|", row * 16);
         }

@@ -204,10 +204,14 @@ struct DfStats {
 /// Parses `ceph df --format json` and picks `pool`; `None` when the cluster has no such pool.
 pub fn parse_pool_usage(stdout: &[u8], pool: &str) -> Result<Option<PoolUsage>, String> {
     let df: Df = parse("ceph df", stdout)?;
-    Ok(df.pools.into_iter().find(|entry| entry.name == pool).map(|entry| PoolUsage {
-        bytes_used: entry.stats.bytes_used,
-        max_avail: entry.stats.max_avail,
-    }))
+    Ok(df
+        .pools
+        .into_iter()
+        .find(|entry| entry.name == pool)
+        .map(|entry| PoolUsage {
+            bytes_used: entry.stats.bytes_used,
+            max_avail: entry.stats.max_avail,
+        }))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(command: &str, stdout: &[u8]) -> Result<T, String> {
@@ -288,7 +292,10 @@ mod tests {
         assert_eq!(images["b"].size_bytes, 4096);
         assert!(parse_pool_listing(b"[]").unwrap().is_empty());
         let error = parse_pool_listing(b"rbd: oops").unwrap_err();
-        assert!(error.starts_with("`rbd ls -l --format json` printed something"), "{error}");
+        assert!(
+            error.starts_with("`rbd ls -l --format json` printed something"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -128,7 +128,9 @@ impl CephProvider {
                 return Ok(Index::default());
             }
             let object = ObjectRef::new(ObjectKind::Other, INDEX_OBJECT);
-            return Err(self.cluster.failure(self.cluster.argv(Tool::Rados, &args), output, &object));
+            return Err(self
+                .cluster
+                .failure(self.cluster.argv(Tool::Rados, &args), output, &object));
         }
         index::parse_listing(&output.stdout).map_err(|message| self.unreadable(&message))
     }
@@ -150,7 +152,9 @@ impl CephProvider {
             // A missing index object has no keys to remove.
             if !output.success() && !output.stderr.contains("(2) No such file or directory") {
                 let object = ObjectRef::new(ObjectKind::Other, INDEX_OBJECT);
-                return Err(self.cluster.failure(self.cluster.argv(Tool::Rados, &args), output, &object));
+                return Err(self
+                    .cluster
+                    .failure(self.cluster.argv(Tool::Rados, &args), output, &object));
             }
         }
         Ok(())
@@ -205,7 +209,14 @@ impl CephProvider {
             status: VolumeStatus::Available,
             snapshots: snapshots
                 .iter()
-                .map(|snapshot| snapshot_state(name, snapshot.name.clone(), snapshot.size, snapshot.created_at_unix_secs()))
+                .map(|snapshot| {
+                    snapshot_state(
+                        name,
+                        snapshot.name.clone(),
+                        snapshot.size,
+                        snapshot.created_at_unix_secs(),
+                    )
+                })
                 .collect(),
             qos: qos::from_image_meta(&meta),
             attachment: None,
@@ -384,7 +395,10 @@ impl CephProvider {
         if !self.config.flatten_clones {
             return Ok(());
         }
-        self.rbd_data(&["flatten", "--no-progress", &partial_spec], &ObjectRef::volume(partial))?;
+        self.rbd_data(
+            &["flatten", "--no-progress", &partial_spec],
+            &ObjectRef::volume(partial),
+        )?;
         if temporary {
             self.remove_snapshot(image, snapshot, true)?;
         } else if !entry.is_protected() {
@@ -423,7 +437,14 @@ impl CephProvider {
                 ]);
                 let imported = converted.and_then(|_| {
                     self.rbd_data(
-                        &["import", "--no-progress", "--image-format", "2", utf8(&raw)?, &partial_spec],
+                        &[
+                            "import",
+                            "--no-progress",
+                            "--image-format",
+                            "2",
+                            utf8(&raw)?,
+                            &partial_spec,
+                        ],
                         object,
                     )
                 });
@@ -601,9 +622,7 @@ impl Provider for CephProvider {
     /// are what is promised (images are thin).
     fn capacity(&self) -> Result<Capacity> {
         let pool = ObjectRef::new(ObjectKind::Pool, self.cluster.pool());
-        let output = self
-            .cluster
-            .run(Tool::Ceph, &["df", "--format", "json"], &pool)?;
+        let output = self.cluster.run(Tool::Ceph, &["df", "--format", "json"], &pool)?;
         let usage = output::parse_pool_usage(&output.stdout, self.cluster.pool())
             .map_err(|message| self.unreadable(&message))?
             .ok_or_else(|| self.unreadable("the pool does not exist (`ceph df` does not list it)"))?;
@@ -731,9 +750,11 @@ impl Provider for CephProvider {
             &["info", "--format", "json", &self.cluster.image_spec(backend_name)],
             &ObjectRef::volume(backend_name),
         ) {
-            Ok(output) => output::parse_info(&output.stdout)
-                .map_err(|message| self.unreadable(&message))?
-                .parent,
+            Ok(output) => {
+                output::parse_info(&output.stdout)
+                    .map_err(|message| self.unreadable(&message))?
+                    .parent
+            }
             Err(ProviderError::NotFound { .. }) => None,
             Err(error) => return Err(error),
         };
@@ -745,7 +766,11 @@ impl Provider for CephProvider {
             self.remove_snapshot(&parent.image, &parent.snapshot, true)?;
         }
         let mut keys = vec![backend_name.to_owned()];
-        keys.extend(removed.iter().map(|snapshot| index::snapshot_key(backend_name, snapshot)));
+        keys.extend(
+            removed
+                .iter()
+                .map(|snapshot| index::snapshot_key(backend_name, snapshot)),
+        );
         self.remove_index_keys(&keys)
     }
 
@@ -755,12 +780,20 @@ impl Provider for CephProvider {
         let (spec, object) = match &target.snapshot_backend_name {
             Some(snapshot) => {
                 validate_backend_name(snapshot)?;
-                (self.cluster.snapshot_spec(name, snapshot), ObjectRef::snapshot(snapshot))
+                (
+                    self.cluster.snapshot_spec(name, snapshot),
+                    ObjectRef::snapshot(snapshot),
+                )
             }
             None => (self.cluster.image_spec(name), ObjectRef::volume(name)),
         };
         let size_bytes = self.size_of(&spec, &object)?;
-        Ok(Box::new(ExportReader::new(self.cluster.clone(), spec, object, size_bytes)))
+        Ok(Box::new(ExportReader::new(
+            self.cluster.clone(),
+            spec,
+            object,
+            size_bytes,
+        )))
     }
 
     fn open_writer(&self, backend_name: &str) -> Result<Box<dyn VolumeWriter>> {
@@ -785,7 +818,14 @@ impl Provider for CephProvider {
             snapshots
                 .into_iter()
                 .find(|snapshot| snapshot.name == name)
-                .map(|snapshot| snapshot_state(volume, snapshot.name.clone(), snapshot.size, snapshot.created_at_unix_secs()))
+                .map(|snapshot| {
+                    snapshot_state(
+                        volume,
+                        snapshot.name.clone(),
+                        snapshot.size,
+                        snapshot.created_at_unix_secs(),
+                    )
+                })
         };
         if let Some(state) = find(self.snapshots(volume)?) {
             return Ok(state);
@@ -849,12 +889,10 @@ impl Provider for CephProvider {
                         self.rbd(&["config", "image", "set", &spec, setting, &value], &object)?;
                     }
                 }
-                None if current.is_some() => {
-                    match self.rbd(&["config", "image", "remove", &spec, setting], &object) {
-                        Ok(_) | Err(ProviderError::NotFound { .. }) => {}
-                        Err(error) => return Err(error),
-                    }
-                }
+                None if current.is_some() => match self.rbd(&["config", "image", "remove", &spec, setting], &object) {
+                    Ok(_) | Err(ProviderError::NotFound { .. }) => {}
+                    Err(error) => return Err(error),
+                },
                 None => {}
             }
         }
@@ -969,7 +1007,10 @@ impl Provider for CephProvider {
         let (spec, object) = match &target.snapshot_backend_name {
             Some(snapshot) => {
                 validate_backend_name(snapshot)?;
-                (self.cluster.snapshot_spec(name, snapshot), ObjectRef::snapshot(snapshot))
+                (
+                    self.cluster.snapshot_spec(name, snapshot),
+                    ObjectRef::snapshot(snapshot),
+                )
             }
             None => (self.cluster.image_spec(name), ObjectRef::volume(name)),
         };
@@ -1066,7 +1107,8 @@ pub fn shortfall(capacity: &Capacity, requested_bytes: u64, oversubscription: f6
 
 /// The size of an image file: its length for raw, its virtual size for qcow2.
 fn image_file_size(path: &Path, format: ImageFormat) -> Result<u64> {
-    let path = std::path::absolute(path).map_err(|error| io_failure(&format!("resolve `{}`", path.display()), &error))?;
+    let path =
+        std::path::absolute(path).map_err(|error| io_failure(&format!("resolve `{}`", path.display()), &error))?;
     let image = ObjectRef::new(ObjectKind::Image, path.display().to_string());
     let metadata = match fs::metadata(&path) {
         Ok(metadata) if metadata.is_file() => metadata,
@@ -1077,7 +1119,8 @@ fn image_file_size(path: &Path, format: ImageFormat) -> Result<u64> {
     match format {
         ImageFormat::Raw => Ok(metadata.len()),
         ImageFormat::Qcow2 => {
-            let output = CommandRunner::local().run(&["qemu-img", "info", "--output", "json", "-f", "qcow2", utf8(&path)?])?;
+            let output =
+                CommandRunner::local().run(&["qemu-img", "info", "--output", "json", "-f", "qcow2", utf8(&path)?])?;
             serde_json::from_slice::<serde_json::Value>(&output.stdout)
                 .ok()
                 .and_then(|info| info.get("virtual-size").and_then(serde_json::Value::as_u64))

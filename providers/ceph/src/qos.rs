@@ -59,7 +59,11 @@ pub fn from_image_meta(meta: &BTreeMap<String, String>) -> QosSpecs {
     RBD_QOS_SETTINGS
         .iter()
         .filter_map(|(key, setting)| {
-            let value: u64 = meta.get(&format!("{CONFIG_META_PREFIX}{setting}"))?.trim().parse().ok()?;
+            let value: u64 = meta
+                .get(&format!("{CONFIG_META_PREFIX}{setting}"))?
+                .trim()
+                .parse()
+                .ok()?;
             (value > 0).then_some((*key, value))
         })
         .collect()
@@ -92,9 +96,16 @@ mod tests {
             BTreeMap::from([("rbd_qos_iops_limit", 2000), ("rbd_qos_read_bps_burst", 1 << 20)])
         );
         let specs: QosSpecs = [("size_iops_sec", 10)].into_iter().collect();
-        assert!(to_settings(&specs).unwrap_err().starts_with("`size_iops_sec` has no RBD equivalent"));
+        assert!(
+            to_settings(&specs)
+                .unwrap_err()
+                .starts_with("`size_iops_sec` has no RBD equivalent")
+        );
         let specs: QosSpecs = [("iops", 10)].into_iter().collect();
-        assert_eq!(to_settings(&specs).unwrap_err(), "`iops` is not a QoS key RBD can enforce");
+        assert_eq!(
+            to_settings(&specs).unwrap_err(),
+            "`iops` is not a QoS key RBD can enforce"
+        );
     }
 
     #[test]

@@ -299,7 +299,10 @@ impl VolumeWriter for ImportDiffWriter {
     fn finish(mut self: Box<Self>) -> Result<()> {
         self.send(&[b"e"])?;
         let Some((process, stdin)) = self.stream.take() else {
-            return Err(ProviderError::fatal(format!("the import stream of {} is closed", self.object)));
+            return Err(ProviderError::fatal(format!(
+                "the import stream of {} is closed",
+                self.object
+            )));
         };
         drop(stdin);
         let argv = process.argv.clone();
