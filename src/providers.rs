@@ -39,10 +39,13 @@ impl Providers {
             };
             let mut attributes: serde_json::Map<String, serde_json::Value> =
                 block.attrs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
-            if let Some(serde_json::Value::String(path)) = attributes.get_mut("path")
-                && Path::new(path.as_str()).is_relative()
-            {
-                *path = dir.join(path.as_str()).display().to_string();
+            // File paths in a provider block are relative to the configuration directory.
+            for key in ["path", "conf", "keyring"] {
+                if let Some(serde_json::Value::String(path)) = attributes.get_mut(key)
+                    && Path::new(path.as_str()).is_relative()
+                {
+                    *path = dir.join(path.as_str()).display().to_string();
+                }
             }
             let config = ProviderConfig {
                 kind,
@@ -55,7 +58,12 @@ impl Providers {
                         .map_err(|e| format!("provider `{name}`: {e}"))?;
                     providers.live.insert(name.clone(), Arc::new(provider));
                 }
-                ProviderKind::Ceph | ProviderKind::Lvm => {
+                ProviderKind::Ceph => {
+                    let provider = blockform_provider_ceph::CephProvider::from_config(&config)
+                        .map_err(|e| format!("provider `{name}`: {e}"))?;
+                    providers.live.insert(name.clone(), Arc::new(provider));
+                }
+                ProviderKind::Lvm => {
                     providers.unavailable.insert(name.clone(), block.kind.clone());
                 }
             }

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use blockform_provider::{
-    ImageExportSpec, ImageFormat, Provider, ProviderError, SnapshotSpec, VolumeProperties, VolumeSource, VolumeSpec,
+    ImageExportSpec, ImageFormat, Provider, ProviderError, QosSpecs, SnapshotSpec, VolumeProperties, VolumeSource,
+    VolumeSpec,
 };
 
 use crate::config::value::{Value, ValueMap};
@@ -133,6 +134,13 @@ pub fn execute(
                 }
                 provider.update_volume_metadata(&backend_id, &properties(after))?
             };
+            // Back-end limits of the volume's type live on the volume itself (Ceph: rbd_qos_*).
+            if provider.capabilities().qos_backend {
+                let specs = backend_qos(after, context);
+                if specs != state.qos {
+                    provider.apply_qos(&backend_id, &specs)?;
+                }
+            }
             computed.insert("backend_name".into(), Value::String(state.backend_name.clone()));
             status = state.status.to_string();
         }
@@ -303,6 +311,42 @@ fn volume_spec(
         extra_specs,
         source,
     })
+}
+
+/// The back-end QoS limits of a volume's type: its rule's specs when the rule's consumer is
+/// `back-end` or `both`, no limits otherwise.
+fn backend_qos(after: &ValueMap, context: &OperationContext<'_>) -> QosSpecs {
+    let rule = string(after, "type")
+        .and_then(|type_id| (context.by_id)(&type_id))
+        .and_then(|volume_type| {
+            volume_type
+                .attributes
+                .get("qos")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        })
+        .and_then(|qos_id| (context.by_id)(&qos_id));
+    let Some(rule) = rule else {
+        return QosSpecs::default();
+    };
+    let consumer = rule
+        .attributes
+        .get("consumer")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("back-end");
+    if consumer == "front-end" {
+        return QosSpecs::default();
+    }
+    rule.attributes
+        .get("specs")
+        .and_then(serde_json::Value::as_object)
+        .map(|specs| {
+            specs
+                .iter()
+                .filter_map(|(key, value)| Some((key.clone(), value.as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn delete(change: &Change, backend_id: &str, context: &OperationContext<'_>) -> Result<(), OperationError> {

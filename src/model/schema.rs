@@ -177,7 +177,10 @@ const CEPH_PROVIDER_ATTRS: &[AttrSpec] = &[
     attr("keyring", AttrType::String),
     attr("cluster", AttrType::String),
     attr("flatten_clones", AttrType::Bool),
+    attr("connect_timeout", AttrType::Duration),
     attr("timeout", AttrType::Duration),
+    attr("oversubscription", AttrType::Number),
+    attr("capacity_check", AttrType::String),
 ];
 const LVM_PROVIDER_ATTRS: &[AttrSpec] = &[
     required("volume_group", AttrType::String),

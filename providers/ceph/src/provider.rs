@@ -370,6 +370,11 @@ impl CephProvider {
             }
             VolumeSource::ImageFile { path, format } => self.import_image_file(path, *format, partial, &object)?,
         }
+        if matches!(spec.source, VolumeSource::Snapshot { .. } | VolumeSource::Volume { .. }) {
+            // `rbd clone` copies the parent's metadata, its QoS settings included; a new volume
+            // starts without limits until its type's rule is applied.
+            self.write_qos(partial, &QosSpecs::default())?;
+        }
         if source_bytes < size_bytes {
             self.rbd(&["resize", "--no-progress", "--size", &size, &partial_spec], &object)?;
         }
@@ -453,6 +458,42 @@ impl CephProvider {
             }
         }
         Ok(())
+    }
+
+    /// Makes an image's `rbd_qos_*` settings exactly `specs`; returns its metadata as it was.
+    fn write_qos(&self, image: &str, specs: &QosSpecs) -> Result<BTreeMap<String, String>> {
+        let object = ObjectRef::volume(image);
+        let settings = qos::to_settings(specs).map_err(|reason| {
+            invalid_state(
+                &object,
+                format!(
+                    "ceph provider `{}` (pool `{}`): {reason}",
+                    self.name,
+                    self.cluster.pool()
+                ),
+            )
+        })?;
+        let meta = self.image_meta(image)?;
+        let spec = self.cluster.image_spec(image);
+        for (_, setting) in qos::RBD_QOS_SETTINGS {
+            let current = meta
+                .get(&format!("{}{setting}", qos::CONFIG_META_PREFIX))
+                .map(String::as_str);
+            match settings.get(setting) {
+                Some(value) => {
+                    let value = value.to_string();
+                    if current != Some(value.as_str()) {
+                        self.rbd(&["config", "image", "set", &spec, setting, &value], &object)?;
+                    }
+                }
+                None if current.is_some() => match self.rbd(&["config", "image", "remove", &spec, setting], &object) {
+                    Ok(_) | Err(ProviderError::NotFound { .. }) => {}
+                    Err(error) => return Err(error),
+                },
+                None => {}
+            }
+        }
+        Ok(meta)
     }
 
     /// Returns the finished volume of an earlier attempt at the same create, if there is one.
@@ -865,37 +906,7 @@ impl Provider for CephProvider {
     /// Sets exactly the `rbd_qos_*` settings `specs` asks for and removes the others.
     fn apply_qos(&self, backend_name: &str, specs: &QosSpecs) -> Result<()> {
         validate_backend_name(backend_name)?;
-        let object = ObjectRef::volume(backend_name);
-        let settings = qos::to_settings(specs).map_err(|reason| {
-            invalid_state(
-                &object,
-                format!(
-                    "ceph provider `{}` (pool `{}`): {reason}",
-                    self.name,
-                    self.cluster.pool()
-                ),
-            )
-        })?;
-        let meta = self.image_meta(backend_name)?;
-        let spec = self.cluster.image_spec(backend_name);
-        for (_, setting) in qos::RBD_QOS_SETTINGS {
-            let current = meta
-                .get(&format!("{}{setting}", qos::CONFIG_META_PREFIX))
-                .map(String::as_str);
-            match settings.get(setting) {
-                Some(value) => {
-                    let value = value.to_string();
-                    if current != Some(value.as_str()) {
-                        self.rbd(&["config", "image", "set", &spec, setting, &value], &object)?;
-                    }
-                }
-                None if current.is_some() => match self.rbd(&["config", "image", "remove", &spec, setting], &object) {
-                    Ok(_) | Err(ProviderError::NotFound { .. }) => {}
-                    Err(error) => return Err(error),
-                },
-                None => {}
-            }
-        }
+        let meta = self.write_qos(backend_name, specs)?;
         if let Some(mut record) = record_of(&meta) {
             record.qos = specs.clone();
             self.write_index(backend_name, &record.to_json())?;

@@ -193,6 +193,9 @@ fn ceph_snapshot_clone_flatten_then_delete_in_order() {
     let _cleanup = Cleanup(&provider, vec![source.clone(), clone.clone()]);
     let data = random_bytes(5 << 20);
     write(&provider, &source, 3 << 20, &data);
+    provider
+        .apply_qos(&source, &[("total_iops_sec", 100)].into_iter().collect())
+        .unwrap();
     let snap = snapshot(&provider, &source);
     let listed = provider.refresh(std::slice::from_ref(&source)).unwrap();
     assert_eq!(listed[0].snapshots.len(), 1);
@@ -212,6 +215,13 @@ fn ceph_snapshot_clone_flatten_then_delete_in_order() {
         ))
         .unwrap();
     assert_eq!(state.virtual_size_bytes, 2 * GIB);
+    // `rbd clone` copies the parent's metadata; the new volume keeps its own record and starts
+    // without the source's limits.
+    let refreshed = provider.refresh(std::slice::from_ref(&clone)).unwrap().remove(0);
+    assert!(refreshed.qos.is_empty(), "{:?}", refreshed.qos);
+    assert_eq!(refreshed.properties, properties("data"));
+    let meta = rbd_json(&provider, &["image-meta", "list", &image_spec(&clone)]);
+    assert!(meta.get("conf_rbd_qos_iops_limit").is_none(), "{meta}");
     // Flattened at once (flatten_clones defaults to true) and the snapshot unprotected again.
     assert_eq!(parent(&provider, &clone), None);
     let snaps = rbd_json(&provider, &["snap", "ls", &image_spec(&source)]);
