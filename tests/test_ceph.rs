@@ -1,0 +1,330 @@
+//! The `blockform` binary against a real Ceph cluster: apply, a plan with nothing to do,
+//! growth, changes made with `rbd` behind blockform's back, destroy, and the failures a person
+//! sees when the pool is too small or the cluster does not answer. The cluster comes from
+//! `BLOCKFORM_TEST_CEPH_CONF` and `BLOCKFORM_TEST_CEPH_KEYRING`, which `tests/run` exports
+//! after booting one; under plain `cargo test` these tests are ignored.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::{blockform, project};
+
+struct Cluster {
+    conf: String,
+    keyring: String,
+    pool: String,
+}
+
+fn cluster() -> Cluster {
+    Cluster {
+        conf: std::env::var("BLOCKFORM_TEST_CEPH_CONF").expect(
+            "BLOCKFORM_TEST_CEPH_CONF names the test cluster's ceph.conf; tests/run boots a cluster and sets it",
+        ),
+        keyring: std::env::var("BLOCKFORM_TEST_CEPH_KEYRING")
+            .expect("BLOCKFORM_TEST_CEPH_KEYRING is set with the conf"),
+        pool: std::env::var("BLOCKFORM_TEST_CEPH_POOL").unwrap_or_else(|_| "rbd".to_owned()),
+    }
+}
+
+impl Cluster {
+    fn provider_block(&self, extra: &str) -> String {
+        format!(
+            "provider \"ceph\" \"ssd\" {{\n  pool    = \"{}\"\n  conf    = \"{}\"\n  user    = \"admin\"\n  keyring = \"{}\"\n{extra}}}\n",
+            self.pool, self.conf, self.keyring
+        )
+    }
+
+    /// Runs `rbd ARGS` with the test cluster's connection; returns the exit status and stdout.
+    fn rbd(&self, args: &[&str]) -> (i32, String) {
+        let output = Command::new("rbd")
+            .args(["--conf", &self.conf, "--keyring", &self.keyring, "--id", "admin"])
+            .args(args)
+            .output()
+            .expect("rbd runs");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    }
+
+    fn rbd_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut args = args.to_vec();
+        args.extend(["--format", "json"]);
+        let (status, stdout) = self.rbd(&args);
+        assert_eq!(status, 0, "rbd {args:?}");
+        serde_json::from_str(&stdout).unwrap()
+    }
+
+    fn image(&self, name: &str) -> String {
+        format!("{}/{name}", self.pool)
+    }
+}
+
+const RESOURCES: &str = r#"
+resource "qos" "gold" {
+  specs = {
+    total_iops_sec     = 2000
+    total_iops_sec_max = 4000
+  }
+}
+
+resource "volume_type" "ssd" {
+  backend = "ssd"
+  qos     = qos.gold.id
+}
+
+resource "volume" "db" {
+  name        = "db-data"
+  description = "primary database"
+  type        = volume_type.ssd.id
+  size        = var.db_size
+  tags        = ["db", "prod"]
+}
+
+resource "snapshot" "before" {
+  volume = volume.db.id
+}
+
+resource "volume" "copy" {
+  type   = volume_type.ssd.id
+  size   = 2
+  source = { snapshot = snapshot.before.id }
+}
+
+variable "db_size" {
+  type    = number
+  default = 1
+}
+"#;
+
+/// The `id` of a resource in state.
+fn id_of(dir: &std::path::Path, address: &str) -> String {
+    let run = blockform(dir, &["state", "show", address]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("id ")?.split('"').nth(1).map(str::to_owned))
+        .unwrap_or_else(|| panic!("no id in {}", run.stdout))
+}
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_apply_plan_extend_drift_and_destroy_through_the_cli() {
+    let cluster = cluster();
+    let config = format!("{}{RESOURCES}", cluster.provider_block(""));
+    let dir = project(&[("main.hcl", &config)]);
+
+    let run = blockform(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("Apply complete! Resources: 5 added, 0 changed, 0 destroyed."),
+        "{}",
+        run.stdout
+    );
+    let db = id_of(dir.path(), "volume.db");
+    let copy = id_of(dir.path(), "volume.copy");
+    let snapshot = id_of(dir.path(), "snapshot.before");
+
+    // The images are there with their sizes, records and the type's back-end QoS.
+    assert_eq!(cluster.rbd_json(&["info", &cluster.image(&db)])["size"], 1_u64 << 30);
+    assert_eq!(cluster.rbd_json(&["info", &cluster.image(&copy)])["size"], 2_u64 << 30);
+    let meta = cluster.rbd_json(&["image-meta", "list", &cluster.image(&db)]);
+    let record: serde_json::Value = serde_json::from_str(meta["blockform"].as_str().unwrap()).unwrap();
+    assert_eq!(record["managed_by"], "blockform");
+    assert_eq!(record["name"], "db-data");
+    assert_eq!(record["description"], "primary database");
+    assert_eq!(record["tags"], serde_json::json!(["db", "prod"]));
+    for volume in [&db, &copy] {
+        let settings = cluster.rbd_json(&["config", "image", "list", &cluster.image(volume)]);
+        let image_settings: Vec<(String, String)> = settings
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|entry| entry["source"] == "image")
+            .map(|entry| {
+                (
+                    entry["name"].as_str().unwrap().to_owned(),
+                    entry["value"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            image_settings,
+            [
+                ("rbd_qos_iops_burst".to_owned(), "4000".to_owned()),
+                ("rbd_qos_iops_limit".to_owned(), "2000".to_owned())
+            ],
+            "{volume}"
+        );
+    }
+    // The copy was flattened: it does not depend on the snapshot.
+    assert!(
+        cluster
+            .rbd_json(&["info", &cluster.image(&copy)])
+            .get("parent")
+            .is_none()
+    );
+
+    let run = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("No changes."), "{}", run.stdout);
+
+    // Growing the volume is an extend, done with rbd resize.
+    let run = blockform(dir.path(), &["apply", "--auto-approve", "-var", "db_size=3"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("0 added, 1 changed, 0 destroyed"), "{}", run.stdout);
+    assert_eq!(cluster.rbd_json(&["info", &cluster.image(&db)])["size"], 3_u64 << 30);
+
+    // A snapshot removed and a volume grown with rbd are seen by the next plan.
+    let (status, _) = cluster.rbd(&[
+        "snap",
+        "rm",
+        "--no-progress",
+        &format!("{}@{snapshot}", cluster.image(&db)),
+    ]);
+    assert_eq!(status, 0);
+    let (status, _) = cluster.rbd(&["resize", "--no-progress", "--size", "4G", &cluster.image(&db)]);
+    assert_eq!(status, 0);
+    let run = blockform(dir.path(), &["plan", "--detailed-exitcode", "-var", "db_size=4"]);
+    assert_eq!(run.code, 2, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("# snapshot.before has been deleted"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("# volume.db has changed"), "{}", run.stdout);
+    assert!(run.stdout.contains("~ size"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("# snapshot.before will be created"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("Plan: 1 to add, 0 to change, 0 to destroy."),
+        "{}",
+        run.stdout
+    );
+
+    // Putting the snapshot back under its name leaves only the size drift, which the
+    // configuration now asks for: nothing to do.
+    let (status, _) = cluster.rbd(&[
+        "snap",
+        "create",
+        "--no-progress",
+        &format!("{}@{snapshot}", cluster.image(&db)),
+    ]);
+    assert_eq!(status, 0);
+    let run = blockform(dir.path(), &["plan", "--detailed-exitcode", "-var", "db_size=4"]);
+    assert!(run.stdout.contains("No changes."), "{}", run.stdout);
+
+    let run = blockform(
+        dir.path(),
+        &["destroy", "--auto-approve", "--allow-data-loss", "-var", "db_size=4"],
+    );
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    for volume in [&db, &copy] {
+        let (status, _) = cluster.rbd(&["info", &cluster.image(volume)]);
+        assert_eq!(status, 2, "{volume} still exists");
+    }
+    let run = blockform(dir.path(), &["state", "list"]);
+    assert_eq!(run.stdout, "");
+}
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_plan_refuses_a_volume_larger_than_the_pool() {
+    let cluster = cluster();
+    let config = format!(
+        "{}{}",
+        cluster.provider_block("  capacity_check = \"error\"\n"),
+        r#"
+resource "volume_type" "ssd" {
+  backend = "ssd"
+}
+
+resource "volume" "huge" {
+  type = volume_type.ssd.id
+  size = 60000
+}
+"#
+    );
+    let dir = project(&[("main.hcl", &config)]);
+    let run = blockform(dir.path(), &["plan", "-no-color"]);
+    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("the plan adds 60000.0 GiB of volumes to provider `ssd`, which has"),
+        "{}",
+        run.stderr
+    );
+    let run = blockform(dir.path(), &["apply", "--auto-approve", "-no-color"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let run = blockform(dir.path(), &["state", "list"]);
+    assert_eq!(run.stdout, "");
+}
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_a_cluster_that_does_not_answer_or_a_wrong_conf_fail_the_plan_quickly() {
+    let cluster = cluster();
+    let resources = r#"
+resource "volume_type" "ssd" {
+  backend = "ssd"
+}
+
+resource "volume" "db" {
+  type = volume_type.ssd.id
+  size = 1
+}
+"#;
+    // The test cluster's configuration with its monitors moved to ports nothing listens on.
+    let text = std::fs::read_to_string(&cluster.conf).unwrap();
+    let closed: String = text
+        .lines()
+        .map(|line| {
+            if line.trim_start().starts_with("mon_host") {
+                "mon_host = [v2:127.0.0.1:1,v1:127.0.0.1:2]\n".to_owned()
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    let block = format!(
+        "provider \"ceph\" \"ssd\" {{\n  pool = \"{}\"\n  conf = \"closed.conf\"\n  keyring = \"{}\"\n  connect_timeout = \"3s\"\n}}\n",
+        cluster.pool, cluster.keyring
+    );
+    let dir = project(&[("main.hcl", &format!("{block}{resources}")), ("closed.conf", &closed)]);
+    let started = Instant::now();
+    let run = blockform(dir.path(), &["plan", "-no-color"]);
+    let elapsed = started.elapsed();
+    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
+    assert!(
+        run.stderr
+            .contains("reading the capacity of provider `ssd`: temporary failure: ceph provider `ssd` (pool `"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("the cluster did not answer within 3s"),
+        "{}",
+        run.stderr
+    );
+
+    let block = format!(
+        "provider \"ceph\" \"ssd\" {{\n  pool = \"{}\"\n  conf = \"missing.conf\"\n}}\n",
+        cluster.pool
+    );
+    let dir = project(&[("main.hcl", &format!("{block}{resources}"))]);
+    let run = blockform(dir.path(), &["plan", "-no-color"]);
+    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("provider `ssd`: the `conf` file `")
+            && run
+                .stderr
+                .contains("missing.conf` of ceph provider `ssd` cannot be read: No such file or directory"),
+        "{}",
+        run.stderr
+    );
+}
