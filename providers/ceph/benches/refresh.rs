@@ -98,20 +98,21 @@ fn main() {
                         extra_specs: BTreeMap::new(),
                         source: VolumeSource::Empty,
                     };
-                    if let Err(error) = provider.create_volume(&spec) {
-                        if failures.fetch_add(1, Ordering::Relaxed) == 0 {
-                            println!("creating `{name}` failed: {error}");
-                        }
+                    if let Err(error) = provider.create_volume(&spec)
+                        && failures.fetch_add(1, Ordering::Relaxed) == 0
+                    {
+                        println!("creating `{name}` failed: {error}");
                     }
                 }
             });
         }
     });
     let setup = started.elapsed();
+    let per_volume = setup * u32::try_from(CREATORS).unwrap_or(1) / u32::try_from(count.max(1)).unwrap_or(u32::MAX);
     println!(
         "created {count} volumes with {CREATORS} threads in {:.1} s ({:.0} ms per volume per thread), {} failed",
         setup.as_secs_f64(),
-        setup.as_secs_f64() * 1000.0 * CREATORS as f64 / count.max(1) as f64,
+        per_volume.as_secs_f64() * 1000.0,
         failures.load(Ordering::Relaxed)
     );
 

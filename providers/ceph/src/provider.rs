@@ -620,8 +620,10 @@ impl Provider for CephProvider {
         Ok(states)
     }
 
-    /// Images that carry blockform's marker (in the index) or the `volume-` prefix, with their
-    /// snapshots; a `volume-` image missing from the index has its metadata read to tell.
+    /// Images that carry blockform's marker or the `volume-` prefix, with their snapshots.
+    /// Ownership comes from the index alone, so a pool shared with thousands of other
+    /// `volume-` images (Cinder names its images that way too) costs two commands; an image
+    /// whose create was interrupted after its rename is owned once the create is run again.
     fn inventory(&self) -> Result<Vec<InventoryItem>> {
         let listing = self.list_pool()?;
         let index = self.read_index()?;
@@ -629,17 +631,11 @@ impl Provider for CephProvider {
         names.sort();
         let mut items = Vec::new();
         for name in names {
-            let owned = match index.records.get(name) {
-                Some(record) => record.is_owned(),
-                None if name.starts_with(VOLUME_PREFIX) && !name.ends_with(PARTIAL_SUFFIX) => {
-                    match self.image_meta(name) {
-                        Ok(meta) => record_of(&meta).is_some_and(|record| record.is_owned()),
-                        Err(ProviderError::NotFound { .. }) => continue,
-                        Err(error) => return Err(error),
-                    }
-                }
-                None => continue,
-            };
+            let owned = index.records.get(name).is_some_and(Record::is_owned);
+            let volume_like = name.starts_with(VOLUME_PREFIX) && !name.ends_with(PARTIAL_SUFFIX);
+            if !owned && !volume_like {
+                continue;
+            }
             let listed = &listing[name];
             items.push(InventoryItem {
                 backend_name: name.clone(),
