@@ -113,9 +113,37 @@ impl CephProvider {
     }
 
     /// Lists the pool once: every image with its size and snapshots.
+    ///
+    /// `rbd ls -l` reads the image names first and then opens each image; one deleted or
+    /// renamed in between makes the whole listing fail with ENOENT (`rbd: error opening
+    /// IMAGE`), so that failure is retried a few times before it is reported.
     fn list_pool(&self) -> Result<HashMap<String, ListedImage>> {
+        const ATTEMPTS: u32 = 5;
         let pool = ObjectRef::new(ObjectKind::Pool, self.cluster.pool());
-        let output = self.rbd(&["ls", "-l", "--format", "json", self.cluster.pool()], &pool)?;
+        let mut attempt = 1;
+        let output = loop {
+            match self.rbd(&["ls", "-l", "--format", "json", self.cluster.pool()], &pool) {
+                Err(ProviderError::NotFound {
+                    command: Some(command), ..
+                }) if attempt < ATTEMPTS && command.stderr.contains("rbd: error opening ") => {
+                    std::thread::sleep(std::time::Duration::from_millis(50 * u64::from(attempt)));
+                    attempt += 1;
+                }
+                Err(ProviderError::NotFound {
+                    command: Some(command), ..
+                }) if command.stderr.contains("rbd: error opening ") => {
+                    return Err(ProviderError::Transient {
+                        reason: format!(
+                            "ceph provider `{}` (pool `{}`): images kept disappearing while the pool was listed",
+                            self.name,
+                            self.cluster.pool()
+                        ),
+                        command: Some(command),
+                    });
+                }
+                result => break result?,
+            }
+        };
         output::parse_pool_listing(&output.stdout).map_err(|message| self.unreadable(&message))
     }
 
