@@ -2,7 +2,8 @@
 //! growth, changes made with `rbd` behind blockform's back, destroy, and the failures a person
 //! sees when the pool is too small or the cluster does not answer. The cluster comes from
 //! `BLOCKFORM_TEST_CEPH_CONF` and `BLOCKFORM_TEST_CEPH_KEYRING`, which `tests/run` exports
-//! after booting one; under plain `cargo test` these tests are ignored.
+//! after booting one; under plain `cargo test` these tests are ignored. They came with the
+//! Ceph provider (issue 6) and are named `ceph_*` for `tests/run`'s second pass.
 
 use std::process::Command;
 use std::time::{Duration, Instant};

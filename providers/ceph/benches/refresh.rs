@@ -4,7 +4,8 @@
 //! Needs a cluster: `BLOCKFORM_TEST_CEPH_CONF` and `BLOCKFORM_TEST_CEPH_KEYRING` (as tests/run
 //! exports them, or from `tests/ceph-up.sh`); without them it says so and exits.
 //! `BLOCKFORM_BENCH_VOLUMES` sets the number of volumes (default 1000). The volumes go into a
-//! pool of their own, `blockform-bench`, created and removed by the bench.
+//! pool of their own, `blockform-bench`, created and removed by the bench;
+//! `BLOCKFORM_BENCH_KEEP=1` keeps the pool (and reuses the volumes it finds there next time).
 //!
 //!     cargo bench -p blockform-provider-ceph --bench refresh
 
@@ -51,8 +52,11 @@ fn main() {
             .map(|output| output.status.success());
         matches!(status, Ok(true))
     };
+    let keep = std::env::var("BLOCKFORM_BENCH_KEEP").is_ok_and(|value| value == "1");
     let remove_pool = || ceph(&["osd", "pool", "rm", POOL, POOL, "--yes-i-really-really-mean-it"]);
-    remove_pool();
+    if !keep {
+        remove_pool();
+    }
     if !(ceph(&["osd", "pool", "create", POOL, "8", "8", "replicated"])
         && ceph(&["osd", "pool", "application", "enable", POOL, "rbd"]))
     {
@@ -75,6 +79,10 @@ fn main() {
     };
 
     let names: Vec<String> = (0..count).map(|i| format!("volume-bench-{i:06}")).collect();
+    let existing = provider.refresh(&names).map_or(0, |states| states.len());
+    if existing > 0 {
+        println!("reusing {existing} volumes already in the pool");
+    }
     let started = Instant::now();
     let next = AtomicUsize::new(0);
     let failures = AtomicUsize::new(0);
@@ -84,6 +92,9 @@ fn main() {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(name) = names.get(i) else { break };
+                    if i < existing {
+                        continue;
+                    }
                     let spec = VolumeSpec {
                         backend_name: name.clone(),
                         properties: VolumeProperties {
@@ -117,11 +128,14 @@ fn main() {
     );
 
     let mut refreshes = Vec::with_capacity(RUNS);
+    let mut cpu = Vec::with_capacity(RUNS);
     for _ in 0..RUNS {
+        let cpu_before = children_cpu();
         let started = Instant::now();
         match provider.refresh(&names) {
             Ok(states) => {
                 refreshes.push(started.elapsed());
+                cpu.push(children_cpu().saturating_sub(cpu_before));
                 assert_eq!(states.len(), count - failures.load(Ordering::Relaxed));
             }
             Err(error) => {
@@ -131,6 +145,17 @@ fn main() {
         }
     }
     report("refresh", count, &mut refreshes);
+    // The CPU the rbd and rados processes used does not depend on what else the machine runs.
+    report(
+        "CPU time (user + system) of the commands of one refresh",
+        count,
+        &mut cpu,
+    );
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "load average while measuring: {}",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
     let mut inventories = Vec::with_capacity(RUNS);
     for _ in 0..RUNS {
         let started = Instant::now();
@@ -140,9 +165,29 @@ fn main() {
     }
     report("inventory", count, &mut inventories);
 
-    let started = Instant::now();
-    remove_pool();
-    println!("removed the pool in {:.1} s", started.elapsed().as_secs_f64());
+    if keep {
+        println!("kept the pool `{POOL}` (BLOCKFORM_BENCH_KEEP=1)");
+    } else {
+        let started = Instant::now();
+        remove_pool();
+        println!("removed the pool in {:.1} s", started.elapsed().as_secs_f64());
+    }
+}
+
+/// The user + system CPU time of the finished child processes, from `/proc/self/stat`
+/// (`cutime` and `cstime`, in clock ticks of 1/100 s on Linux).
+fn children_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name may hold spaces; the fields after it are space-separated.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [13, 14]
+        .iter()
+        .filter_map(|&index| fields.get(index)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
 }
 
 fn report(what: &str, count: usize, times: &mut [Duration]) {
