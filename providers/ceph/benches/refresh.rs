@@ -79,9 +79,12 @@ fn main() {
     };
 
     let names: Vec<String> = (0..count).map(|i| format!("volume-bench-{i:06}")).collect();
-    let existing = provider.refresh(&names).map_or(0, |states| states.len());
-    if existing > 0 {
-        println!("reusing {existing} volumes already in the pool");
+    let existing: std::collections::HashSet<String> = provider
+        .refresh(&names)
+        .map(|states| states.into_iter().map(|state| state.backend_name).collect())
+        .unwrap_or_default();
+    if !existing.is_empty() {
+        println!("reusing {} volumes already in the pool", existing.len());
     }
     let started = Instant::now();
     let next = AtomicUsize::new(0);
@@ -92,7 +95,7 @@ fn main() {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(name) = names.get(i) else { break };
-                    if i < existing {
+                    if existing.contains(name) {
                         continue;
                     }
                     let spec = VolumeSpec {
