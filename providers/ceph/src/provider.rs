@@ -730,11 +730,15 @@ impl Provider for CephProvider {
         self.enforce_capacity(&object, size_bytes)?;
 
         let partial = format!("{name}{PARTIAL_SUFFIX}");
-        // A partial image is what an interrupted attempt left behind.
-        self.remove_image(&partial)?;
         let mut record = Record::owned(spec.properties.clone(), Some(spec.volume_type.clone()));
-        let built = self
-            .build_image(spec, &partial, size_bytes, source_bytes)
+        let built = match self.build_image(spec, &partial, size_bytes, source_bytes) {
+            // A partial image is what an interrupted attempt left behind: start over.
+            Err(ProviderError::Conflict { .. }) => self
+                .remove_image(&partial)
+                .and_then(|_| self.build_image(spec, &partial, size_bytes, source_bytes)),
+            built => built,
+        };
+        let built = built
             .and_then(|()| self.set_record_meta(&partial, &record))
             .and_then(|()| {
                 let (from, to) = (self.cluster.image_spec(&partial), self.cluster.image_spec(name));

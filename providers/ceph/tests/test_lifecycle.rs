@@ -389,3 +389,56 @@ fn ceph_images_export_and_import_byte_for_byte() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = rbd(&provider, &["info", &image_spec(&imported)]);
 }
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_a_create_interrupted_before_or_after_its_rename_is_finished_by_running_it_again() {
+    let provider = provider();
+    // Interrupted while building: a leftover partial image, with a snapshot even.
+    let name = volume_name();
+    let _cleanup = Cleanup(&provider, vec![name.clone()]);
+    let partial = image_spec(&format!("{name}.partial"));
+    rbd(&provider, &["create", "--no-progress", "--size", "3G", &partial]);
+    rbd(&provider, &["snap", "create", "--no-progress", &format!("{partial}@x")]);
+    let state = provider.create_volume(&spec(&name, 1, VolumeSource::Empty)).unwrap();
+    assert_eq!(state.virtual_size_bytes, GIB);
+    let (status, _, _) = rbd_status(&provider, &["info", &partial]);
+    assert_eq!(status, Some(2), "the partial image is gone");
+
+    // Interrupted after the rename, before the index entry: the image has its record, and
+    // running the create again adopts it.
+    let adopted = volume_name();
+    let _cleanup_adopted = Cleanup(&provider, vec![adopted.clone()]);
+    let record = serde_json::json!({
+        "managed_by": "blockform", "volume_type": "ssd", "name": "data",
+        "description": "the data volume", "bootable": false, "tags": ["test", "ceph"],
+        "metadata": {"owner": "tests"}
+    });
+    rbd(
+        &provider,
+        &["create", "--no-progress", "--size", "1G", &image_spec(&adopted)],
+    );
+    rbd(
+        &provider,
+        &[
+            "image-meta",
+            "set",
+            &image_spec(&adopted),
+            META_KEY,
+            &record.to_string(),
+        ],
+    );
+    assert_eq!(
+        provider.refresh(std::slice::from_ref(&adopted)).unwrap()[0].properties,
+        properties("data")
+    );
+    let state = provider.create_volume(&spec(&adopted, 1, VolumeSource::Empty)).unwrap();
+    assert_eq!(state.properties, properties("data"));
+    assert!(
+        provider
+            .inventory()
+            .unwrap()
+            .iter()
+            .any(|item| item.backend_name == adopted && item.owned)
+    );
+}
