@@ -21,6 +21,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use blockform_provider::{
     Capabilities, Capacity, ChangeMarker, ChangeSource, ChangedExtents, CommandOutput, CommandRunner, ExportedImage,
@@ -55,7 +57,14 @@ pub struct CephProvider {
     name: String,
     config: CephConfig,
     cluster: Cluster,
+    /// The sum of the image sizes of the latest pool listing and when it was taken, so that
+    /// capacity checks right after a refresh (plan) or during an apply do not list the pool
+    /// again: `rbd ls -l` opens every image, seconds for a thousand of them.
+    provisioned: Mutex<Option<(Instant, u64)>>,
 }
+
+/// How long a pool listing's provisioned total serves capacity checks.
+const PROVISIONED_MAX_AGE: Duration = Duration::from_secs(60);
 
 impl CephProvider {
     /// A provider named `name` over `config.pool`; the `conf` and `keyring` files must exist.
@@ -75,7 +84,12 @@ impl CephProvider {
             }
         }
         let cluster = Cluster::new(&name, &config);
-        Ok(Self { name, config, cluster })
+        Ok(Self {
+            name,
+            config,
+            cluster,
+            provisioned: Mutex::new(None),
+        })
     }
 
     /// A provider from an evaluated `provider "ceph" "NAME" { ... }` block.
@@ -144,7 +158,36 @@ impl CephProvider {
                 result => break result?,
             }
         };
-        output::parse_pool_listing(&output.stdout).map_err(|message| self.unreadable(&message))
+        let listing = output::parse_pool_listing(&output.stdout).map_err(|message| self.unreadable(&message))?;
+        let provisioned = listing
+            .values()
+            .map(|image| image.size_bytes)
+            .fold(0_u64, u64::saturating_add);
+        *self.provisioned.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), provisioned));
+        Ok(listing)
+    }
+
+    /// The provisioned total of a recent listing, or of a new one.
+    fn provisioned_bytes(&self) -> Result<u64> {
+        let recent = *self.provisioned.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((taken, bytes)) = recent
+            && taken.elapsed() <= PROVISIONED_MAX_AGE
+        {
+            return Ok(bytes);
+        }
+        self.list_pool()?;
+        Ok(self
+            .provisioned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map_or(0, |(_, bytes)| bytes))
+    }
+
+    /// Counts bytes this provider just added to the pool in the recent listing's total.
+    fn add_provisioned(&self, bytes: u64) {
+        if let Some((_, total)) = self.provisioned.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+            *total = total.saturating_add(bytes);
+        }
     }
 
     /// Reads the whole index; a pool without one has an empty index.
@@ -691,11 +734,7 @@ impl Provider for CephProvider {
         let usage = output::parse_pool_usage(&output.stdout, self.cluster.pool())
             .map_err(|message| self.unreadable(&message))?
             .ok_or_else(|| self.unreadable("the pool does not exist (`ceph df` does not list it)"))?;
-        let provisioned_bytes = self
-            .list_pool()?
-            .values()
-            .map(|image| image.size_bytes)
-            .fold(0_u64, u64::saturating_add);
+        let provisioned_bytes = self.provisioned_bytes()?;
         Ok(Capacity {
             total_bytes: usage.bytes_used.saturating_add(usage.max_avail),
             free_bytes: usage.max_avail,
@@ -757,6 +796,7 @@ impl Provider for CephProvider {
             return Err(error);
         }
         record.qos = QosSpecs::default();
+        self.add_provisioned(size_bytes);
         self.write_index(name, &record.to_json())?;
         Ok(VolumeState {
             backend_name: name.to_owned(),
@@ -793,6 +833,7 @@ impl Provider for CephProvider {
             self.enforce_capacity(&object, new_bytes - current_bytes)?;
             let size = format!("{new_size_gib}G");
             self.rbd(&["resize", "--no-progress", "--size", &size, &spec], &object)?;
+            self.add_provisioned(new_bytes - current_bytes);
         }
         self.observe(backend_name)
     }
