@@ -452,9 +452,9 @@ impl CephProvider {
         Ok(())
     }
 
-    /// Clones `image@snapshot` as `partial`, protecting the snapshot first; flattens the clone
-    /// when `flatten_clones` says so (or `always_flatten`) and then removes a temporary source
-    /// snapshot or unprotects a snapshot that no other clone needs.
+    /// Clones `image@snapshot` as `partial`, protecting the snapshot first; with
+    /// `flatten_clones`, flattens the clone and then removes the snapshot when it is a
+    /// `temporary` one, or unprotects it when this clone protected it and no other needs it.
     fn clone_snapshot(&self, image: &str, snapshot: &str, partial: &str, temporary: bool) -> Result<()> {
         let snapshot_spec = self.cluster.snapshot_spec(image, snapshot);
         let snapshot_object = ObjectRef::snapshot(snapshot);
