@@ -55,6 +55,7 @@ pub struct Cluster {
     pool: String,
     connection: Vec<String>,
     connect_timeout: Duration,
+    op_timeout: Duration,
     runner: CommandRunner,
     data_runner: CommandRunner,
 }
@@ -84,6 +85,7 @@ impl Cluster {
             pool: config.pool.clone(),
             connection,
             connect_timeout,
+            op_timeout: config.command_timeout(),
             runner,
             data_runner: CommandRunner::local().with_timeout(DATA_TIMEOUT),
         }
@@ -111,11 +113,15 @@ impl Cluster {
         argv.extend(self.connection.iter().cloned());
         match tool {
             Tool::Rbd | Tool::Rados => {
+                // One OSD operation never takes minutes on a live cluster: without this limit
+                // a data stream would wait forever for an OSD that died in the middle of it.
                 argv.extend([
                     "--client_mount_timeout".to_owned(),
                     seconds.clone(),
                     "--rados_mon_op_timeout".to_owned(),
                     seconds,
+                    "--rados_osd_op_timeout".to_owned(),
+                    self.op_timeout.as_secs().max(1).to_string(),
                 ]);
             }
             Tool::Ceph => argv.extend(["--connect-timeout".to_owned(), seconds]),
@@ -273,6 +279,8 @@ mod tests {
                 "3",
                 "--rados_mon_op_timeout",
                 "3",
+                "--rados_osd_op_timeout",
+                "120",
                 "ls",
                 "-l",
                 "--format",
