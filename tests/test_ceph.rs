@@ -64,7 +64,7 @@ impl Cluster {
 const RESOURCES: &str = r#"
 resource "qos" "gold" {
   specs = {
-    total_iops_sec     = 2000
+    total_iops_sec     = var.iops
     total_iops_sec_max = 4000
   }
 }
@@ -96,7 +96,29 @@ variable "db_size" {
   type    = number
   default = 1
 }
+
+variable "iops" {
+  type    = number
+  default = 2000
+}
 "#;
+
+/// The image-level `rbd_qos_*` settings of an image, as `rbd config image list` shows them.
+fn qos_settings(cluster: &Cluster, volume: &str) -> Vec<(String, String)> {
+    let settings = cluster.rbd_json(&["config", "image", "list", &cluster.image(volume)]);
+    settings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["source"] == "image")
+        .map(|entry| {
+            (
+                entry["name"].as_str().unwrap().to_owned(),
+                entry["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
 
 /// The `id` of a resource in state.
 fn id_of(dir: &std::path::Path, address: &str) -> String {
@@ -137,21 +159,8 @@ fn ceph_apply_plan_extend_drift_and_destroy_through_the_cli() {
     assert_eq!(record["description"], "primary database");
     assert_eq!(record["tags"], serde_json::json!(["db", "prod"]));
     for volume in [&db, &copy] {
-        let settings = cluster.rbd_json(&["config", "image", "list", &cluster.image(volume)]);
-        let image_settings: Vec<(String, String)> = settings
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|entry| entry["source"] == "image")
-            .map(|entry| {
-                (
-                    entry["name"].as_str().unwrap().to_owned(),
-                    entry["value"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect();
         assert_eq!(
-            image_settings,
+            qos_settings(&cluster, volume),
             [
                 ("rbd_qos_iops_burst".to_owned(), "4000".to_owned()),
                 ("rbd_qos_iops_limit".to_owned(), "2000".to_owned())
@@ -177,6 +186,24 @@ fn ceph_apply_plan_extend_drift_and_destroy_through_the_cli() {
     assert!(run.stdout.contains("0 added, 1 changed, 0 destroyed"), "{}", run.stdout);
     assert_eq!(cluster.rbd_json(&["info", &cluster.image(&db)])["size"], 3_u64 << 30);
 
+    // A changed rule reaches every volume of its types.
+    let run = blockform(
+        dir.path(),
+        &["apply", "--auto-approve", "-var", "db_size=3", "-var", "iops=3000"],
+    );
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("0 added, 1 changed, 0 destroyed"), "{}", run.stdout);
+    for volume in [&db, &copy] {
+        assert_eq!(
+            qos_settings(&cluster, volume),
+            [
+                ("rbd_qos_iops_burst".to_owned(), "4000".to_owned()),
+                ("rbd_qos_iops_limit".to_owned(), "3000".to_owned())
+            ],
+            "{volume}"
+        );
+    }
+
     // A snapshot removed and a volume grown with rbd are seen by the next plan.
     let (status, _) = cluster.rbd(&[
         "snap",
@@ -187,7 +214,10 @@ fn ceph_apply_plan_extend_drift_and_destroy_through_the_cli() {
     assert_eq!(status, 0);
     let (status, _) = cluster.rbd(&["resize", "--no-progress", "--size", "4G", &cluster.image(&db)]);
     assert_eq!(status, 0);
-    let run = blockform(dir.path(), &["plan", "--detailed-exitcode", "-var", "db_size=4"]);
+    let run = blockform(
+        dir.path(),
+        &["plan", "--detailed-exitcode", "-var", "db_size=4", "-var", "iops=3000"],
+    );
     assert_eq!(run.code, 2, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert!(
         run.stdout.contains("# snapshot.before has been deleted"),
@@ -216,12 +246,23 @@ fn ceph_apply_plan_extend_drift_and_destroy_through_the_cli() {
         &format!("{}@{snapshot}", cluster.image(&db)),
     ]);
     assert_eq!(status, 0);
-    let run = blockform(dir.path(), &["plan", "--detailed-exitcode", "-var", "db_size=4"]);
+    let run = blockform(
+        dir.path(),
+        &["plan", "--detailed-exitcode", "-var", "db_size=4", "-var", "iops=3000"],
+    );
     assert!(run.stdout.contains("No changes."), "{}", run.stdout);
 
     let run = blockform(
         dir.path(),
-        &["destroy", "--auto-approve", "--allow-data-loss", "-var", "db_size=4"],
+        &[
+            "destroy",
+            "--auto-approve",
+            "--allow-data-loss",
+            "-var",
+            "db_size=4",
+            "-var",
+            "iops=3000",
+        ],
     );
     assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     for volume in [&db, &copy] {

@@ -54,6 +54,8 @@ pub struct OperationContext<'a> {
     pub providers: &'a Providers,
     /// State records by back-end id (objects created earlier in this run included).
     pub by_id: &'a dyn Fn(&str) -> Option<ResourceState>,
+    /// Every state record known so far.
+    pub records: &'a dyn Fn() -> Vec<ResourceState>,
     /// The configuration directory (image paths are relative to it).
     pub dir: &'a Path,
 }
@@ -121,6 +123,8 @@ pub fn execute(
     computed.insert("id".into(), Value::String(backend_id.clone()));
     let mut status = "available".to_owned();
     match kind {
+        // A changed rule's back-end limits go to every volume of the types that use it.
+        ResourceKind::Qos if step == Step::Update => push_rule(&backend_id, after, context)?,
         // Rules, types and policies are blockform's own objects: recorded, not created anywhere.
         ResourceKind::Qos | ResourceKind::VolumeType | ResourceKind::BackupPolicy => {}
         ResourceKind::Volume => {
@@ -311,6 +315,49 @@ fn volume_spec(
         extra_specs,
         source,
     })
+}
+
+/// Applies a rule's new back-end limits to every volume whose type uses the rule, on the
+/// providers that enforce back-end QoS.
+fn push_rule(rule_id: &str, after: &ValueMap, context: &OperationContext<'_>) -> Result<(), OperationError> {
+    let consumer = string(after, "consumer").unwrap_or_else(|| "back-end".to_owned());
+    let specs: QosSpecs = if consumer == "front-end" {
+        QosSpecs::default()
+    } else {
+        after
+            .get("specs")
+            .and_then(Value::as_map)
+            .map(|specs| {
+                specs
+                    .iter()
+                    .filter_map(|(key, value)| Some((key.clone(), u64::try_from(value.as_i64()?).ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let records = (context.records)();
+    let types: std::collections::HashSet<&str> = records
+        .iter()
+        .filter(|record| record.address.starts_with("volume_type."))
+        .filter(|record| record.attributes.get("qos").and_then(serde_json::Value::as_str) == Some(rule_id))
+        .map(|record| record.backend_id.as_str())
+        .collect();
+    for volume in records.iter().filter(|record| {
+        record.address.starts_with("volume.")
+            && record
+                .attributes
+                .get("type")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|type_id| types.contains(type_id))
+    }) {
+        let Some(provider) = volume.provider.as_deref().and_then(|name| context.providers.get(name)) else {
+            continue;
+        };
+        if provider.capabilities().qos_backend {
+            provider.apply_qos(&volume.backend_id, &specs)?;
+        }
+    }
+    Ok(())
 }
 
 /// The back-end QoS limits of a volume's type: its rule's specs when the rule's consumer is

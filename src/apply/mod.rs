@@ -231,9 +231,16 @@ pub async fn apply(
             let started = Instant::now();
             running.spawn_blocking(move || {
                 let lookup = |id: &str| records.lock().ok().and_then(|r| r.by_id(id));
+                let all = || {
+                    records
+                        .lock()
+                        .map(|r| r.by_address.values().cloned().collect())
+                        .unwrap_or_default()
+                };
                 let context = execute::OperationContext {
                     providers: &providers,
                     by_id: &lookup,
+                    records: &all,
                     dir: &dir,
                 };
                 let result = execute(&change, step, after.as_ref(), &context);
