@@ -41,6 +41,7 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
             volumes.insert(state.backend_name.clone(), state);
         }
     }
+    let by_id: HashMap<&str, &ResourceState> = prior.iter().map(|r| (r.backend_id.as_str(), r)).collect();
     let mut observed = HashMap::new();
     for resource in prior {
         let Some(provider) = resource.provider.as_deref() else {
@@ -55,7 +56,23 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
         match address.kind {
             ResourceKind::Volume => {
                 let seen = match volumes.get(&resource.backend_id) {
-                    Some(state) => Observed::Exists(volume_attributes(state)),
+                    Some(state) => {
+                        let mut attrs = volume_attributes(state);
+                        // Back-end limits that differ from the type's rule were changed behind
+                        // blockform's back: show them as drift.
+                        let enforced = providers.get(provider).is_some_and(|p| p.capabilities().qos_backend);
+                        if enforced && state.qos != expected_qos(resource, &by_id) {
+                            #[allow(clippy::cast_precision_loss)]
+                            let limits = state
+                                .qos
+                                .limits
+                                .iter()
+                                .map(|(key, value)| (key.clone(), Value::Number(*value as f64)))
+                                .collect();
+                            attrs.insert("qos".into(), Value::Map(limits));
+                        }
+                        Observed::Exists(attrs)
+                    }
                     None => Observed::Missing,
                 };
                 observed.insert(resource.address.clone(), seen);
@@ -88,6 +105,37 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
         }
     }
     Ok(observed)
+}
+
+/// The back-end limits a volume should have: those of its type's rule, as state records them.
+fn expected_qos(volume: &ResourceState, by_id: &HashMap<&str, &ResourceState>) -> blockform_provider::QosSpecs {
+    let id_of = |record: &ResourceState, key: &str| {
+        record
+            .attributes
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    let Some(rule) = id_of(volume, "type")
+        .and_then(|type_id| by_id.get(type_id.as_str()).copied())
+        .and_then(|volume_type| id_of(volume_type, "qos"))
+        .and_then(|rule_id| by_id.get(rule_id.as_str()).copied())
+    else {
+        return blockform_provider::QosSpecs::default();
+    };
+    if id_of(rule, "consumer").as_deref() == Some("front-end") {
+        return blockform_provider::QosSpecs::default();
+    }
+    rule.attributes
+        .get("specs")
+        .and_then(serde_json::Value::as_object)
+        .map(|specs| {
+            specs
+                .iter()
+                .filter_map(|(key, value)| Some((key.clone(), value.as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The attributes of a volume that a provider can read back, as the configuration writes them.

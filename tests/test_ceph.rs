@@ -370,3 +370,76 @@ resource "volume" "db" {
         run.stderr
     );
 }
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_qos_changed_with_rbd_is_drift_and_apply_sets_it_again() {
+    let cluster = cluster();
+    let config = format!(
+        "{}{}",
+        cluster.provider_block("  read_image_metadata = true\n"),
+        r#"
+resource "qos" "gold" {
+  specs = {
+    total_iops_sec = 2000
+  }
+}
+
+resource "volume_type" "ssd" {
+  backend = "ssd"
+  qos     = qos.gold.id
+}
+
+resource "volume" "db" {
+  type = volume_type.ssd.id
+  size = 1
+}
+"#
+    );
+    let dir = project(&[("main.hcl", &config)]);
+    let run = blockform(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let db = id_of(dir.path(), "volume.db");
+    let (status, _) = cluster.rbd(&[
+        "config",
+        "image",
+        "set",
+        &cluster.image(&db),
+        "rbd_qos_iops_limit",
+        "50",
+    ]);
+    assert_eq!(status, 0);
+
+    let run = blockform(dir.path(), &["plan", "--detailed-exitcode", "-no-color"]);
+    assert_eq!(run.code, 2, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("# volume.db has changed"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("+ qos  = {\n          + total_iops_sec = 50\n        }"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("# Note: its back-end QoS limits differ from its type's rule; they are set again"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{}",
+        run.stdout
+    );
+
+    let run = blockform(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        qos_settings(&cluster, &db),
+        [("rbd_qos_iops_limit".to_owned(), "2000".to_owned())]
+    );
+    let run = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+
+    let run = blockform(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+}

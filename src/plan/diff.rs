@@ -394,13 +394,22 @@ fn plan_instance(
             after.insert((*computed).to_owned(), old.clone());
         }
     }
-    let changed: Vec<&str> = schema
+    let mut changed: Vec<&str> = schema
         .attrs
         .iter()
         .map(|a| a.name)
         .filter(|name| !create_only(kind, name))
         .filter(|name| after.get(*name).unwrap_or(&Value::Null) != before.get(*name).unwrap_or(&Value::Null))
         .collect();
+    // Refresh reports `qos` only when a volume's back-end limits differ from its type's rule
+    // (changed behind blockform's back): an update sets them again.
+    if kind == ResourceKind::Volume && before.contains_key("qos") {
+        after.insert("qos".to_owned(), Value::Unknown(format!("{}.qos", instance.address)));
+        changed.push("qos");
+        change
+            .notes
+            .push("its back-end QoS limits differ from its type's rule; they are set again".to_owned());
+    }
 
     let replace_requested = options.replace.iter().any(|r| r == &instance.address);
     let mut replace = replace_requested;

@@ -63,6 +63,9 @@ pub struct CephProvider {
     provisioned: Mutex<Option<(Instant, u64)>>,
 }
 
+/// An image's metadata: its `blockform` record and `conf_*` settings among others.
+type ImageMeta = BTreeMap<String, String>;
+
 /// How long a pool listing's provisioned total serves capacity checks.
 const PROVISIONED_MAX_AGE: Duration = Duration::from_secs(60);
 
@@ -239,6 +242,37 @@ impl CephProvider {
             &ObjectRef::volume(image),
         )?;
         output::parse_image_meta(&output.stdout).map_err(|message| self.unreadable(&message))
+    }
+
+    /// Reads the metadata of several images, a few at a time; `None` for an image that is gone.
+    fn image_metas<'a>(&self, images: &[&'a str]) -> Result<HashMap<&'a str, Option<ImageMeta>>> {
+        const READERS: usize = 4;
+        let results: Mutex<Vec<(&str, Result<ImageMeta>)>> = Mutex::new(Vec::new());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..READERS.min(images.len()) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&image) = images.get(i) else { break };
+                        let meta = self.image_meta(image);
+                        results
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push((image, meta));
+                    }
+                });
+            }
+        });
+        let mut metas = HashMap::with_capacity(images.len());
+        for (image, meta) in results.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            match meta {
+                Ok(meta) => metas.insert(image, Some(meta)),
+                Err(ProviderError::NotFound { .. }) => metas.insert(image, None),
+                Err(error) => return Err(error),
+            };
+        }
+        Ok(metas)
     }
 
     fn set_record_meta(&self, image: &str, record: &Record) -> Result<()> {
@@ -635,16 +669,23 @@ impl Provider for CephProvider {
         }
         let listing = self.list_pool()?;
         let index = self.read_index()?;
+        let unindexed: Vec<&str> = backend_names
+            .iter()
+            .filter(|name| listing.contains_key(name.as_str()))
+            .filter(|name| self.config.read_image_metadata || !index.records.contains_key(name.as_str()))
+            .map(String::as_str)
+            .collect();
+        let mut metas = self.image_metas(&unindexed)?;
         let mut states = Vec::with_capacity(backend_names.len());
         for name in backend_names {
             let Some(listed) = listing.get(name) else { continue };
-            let (record, qos) = match index.records.get(name) {
-                Some(record) => (Some(record.clone()), record.qos.clone()),
-                None => match self.image_meta(name) {
-                    Ok(meta) => (record_of(&meta), qos::from_image_meta(&meta)),
-                    // Deleted since the listing: gone, like any image that was not listed.
-                    Err(ProviderError::NotFound { .. }) => continue,
-                    Err(error) => return Err(error),
+            let (record, qos) = match metas.remove(name.as_str()) {
+                Some(Some(meta)) => (record_of(&meta), qos::from_image_meta(&meta)),
+                // Deleted since the listing: gone, like any image that was not listed.
+                Some(None) => continue,
+                None => match index.records.get(name) {
+                    Some(record) => (Some(record.clone()), record.qos.clone()),
+                    None => continue,
                 },
             };
             let mut times: HashMap<&str, u64> = listed

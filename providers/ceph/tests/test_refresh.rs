@@ -136,3 +136,46 @@ fn ceph_inventory_lists_owned_volumes_and_unowned_volume_images() {
     // Refresh of names that do not exist returns nothing for them, whatever their shape.
     assert_eq!(provider.refresh(&[volume_name(), "x".to_owned()]).unwrap(), []);
 }
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_changes_made_with_rbd_to_records_and_qos_are_seen_when_refresh_reads_images() {
+    let provider = provider();
+    let (name, _) = create_empty(&provider, 1);
+    let _cleanup = Cleanup(&provider, vec![name.clone()]);
+    provider
+        .apply_qos(&name, &[("total_iops_sec", 2000)].into_iter().collect())
+        .unwrap();
+    let spec = image_spec(&name);
+    rbd(
+        &provider,
+        &["config", "image", "set", &spec, "rbd_qos_iops_limit", "50"],
+    );
+    let record = serde_json::json!({
+        "managed_by": "blockform", "volume_type": "ssd", "name": "renamed", "description": null,
+        "bootable": true, "tags": [], "metadata": {}
+    });
+    rbd(
+        &provider,
+        &[
+            "image-meta",
+            "set",
+            &spec,
+            blockform_provider_ceph::META_KEY,
+            &record.to_string(),
+        ],
+    );
+
+    // The default refresh trusts the pool index blockform keeps: it does not see them.
+    let state = provider.refresh(std::slice::from_ref(&name)).unwrap().remove(0);
+    assert_eq!(state.qos.get("total_iops_sec"), Some(2000));
+    assert_eq!(state.properties.name, "data");
+
+    // With read_image_metadata, refresh reads the image itself and reports what is there.
+    let reading = crate::support::provider_with(|config| config.read_image_metadata = true);
+    let state = reading.refresh(std::slice::from_ref(&name)).unwrap().remove(0);
+    assert_eq!(state.qos.get("total_iops_sec"), Some(50));
+    assert_eq!(state.properties.name, "renamed");
+    assert!(state.properties.bootable);
+    assert_eq!(reading.refresh(&[name.clone(), volume_name()]).unwrap().len(), 1);
+}
