@@ -133,40 +133,86 @@ impl CephProvider {
     ///
     /// `rbd ls -l` reads the image names first and then opens each image; one deleted or
     /// renamed in between makes the whole listing fail with ENOENT (`rbd: error opening
-    /// IMAGE`), so that failure is retried a few times before it is reported.
+    /// IMAGE`). That failure is retried a few times; in a pool where images keep coming and
+    /// going, the listing is then built image by image instead, skipping the ones that vanish.
     fn list_pool(&self) -> Result<HashMap<String, ListedImage>> {
-        const ATTEMPTS: u32 = 5;
+        const ATTEMPTS: u32 = 4;
         let pool = ObjectRef::new(ObjectKind::Pool, self.cluster.pool());
         let mut attempt = 1;
-        let output = loop {
+        let listing = loop {
             match self.rbd(&["ls", "-l", "--format", "json", self.cluster.pool()], &pool) {
                 Err(ProviderError::NotFound {
                     command: Some(command), ..
-                }) if attempt < ATTEMPTS && command.stderr.contains("rbd: error opening ") => {
-                    std::thread::sleep(std::time::Duration::from_millis(50 * u64::from(attempt)));
+                }) if command.stderr.contains("rbd: error opening ") => {
+                    if attempt == ATTEMPTS {
+                        break self.list_pool_by_image()?;
+                    }
+                    std::thread::sleep(Duration::from_millis(50 * u64::from(attempt)));
                     attempt += 1;
                 }
-                Err(ProviderError::NotFound {
-                    command: Some(command), ..
-                }) if command.stderr.contains("rbd: error opening ") => {
-                    return Err(ProviderError::Transient {
-                        reason: format!(
-                            "ceph provider `{}` (pool `{}`): images kept disappearing while the pool was listed",
-                            self.name,
-                            self.cluster.pool()
-                        ),
-                        command: Some(command),
-                    });
+                result => {
+                    let output = result?;
+                    break output::parse_pool_listing(&output.stdout).map_err(|message| self.unreadable(&message))?;
                 }
-                result => break result?,
             }
         };
-        let listing = output::parse_pool_listing(&output.stdout).map_err(|message| self.unreadable(&message))?;
         let provisioned = listing
             .values()
             .map(|image| image.size_bytes)
             .fold(0_u64, u64::saturating_add);
         *self.provisioned.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), provisioned));
+        Ok(listing)
+    }
+
+    /// The pool listing built from `rbd ls` (the names, one atomic read) and, a few images at
+    /// a time, each image's `rbd snap ls` and `rbd info`; images that vanish are left out.
+    fn list_pool_by_image(&self) -> Result<HashMap<String, ListedImage>> {
+        const READERS: usize = 4;
+        let pool = ObjectRef::new(ObjectKind::Pool, self.cluster.pool());
+        let output = self.rbd(&["ls", "--format", "json", self.cluster.pool()], &pool)?;
+        let names: Vec<String> = serde_json::from_slice(&output.stdout)
+            .map_err(|error| self.unreadable(&format!("`rbd ls --format json` printed something else: {error}")))?;
+        let results: Mutex<Vec<(String, Result<ListedImage>)>> = Mutex::new(Vec::new());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..READERS.min(names.len()) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(name) = names.get(i) else { break };
+                        let listed = self.snapshots(name).and_then(|snapshots| {
+                            let size_bytes = self.size_of(&self.cluster.image_spec(name), &ObjectRef::volume(name))?;
+                            Ok(ListedImage {
+                                size_bytes,
+                                snapshots: snapshots
+                                    .into_iter()
+                                    .map(|snapshot| output::ListedSnapshot {
+                                        protected: snapshot.is_protected(),
+                                        name: snapshot.name,
+                                        id: snapshot.id,
+                                        size_bytes: snapshot.size,
+                                    })
+                                    .collect(),
+                            })
+                        });
+                        results
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push((name.clone(), listed));
+                    }
+                });
+            }
+        });
+        let mut listing = HashMap::with_capacity(names.len());
+        for (name, listed) in results.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            match listed {
+                Ok(listed) => {
+                    listing.insert(name, listed);
+                }
+                Err(ProviderError::NotFound { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
         Ok(listing)
     }
 

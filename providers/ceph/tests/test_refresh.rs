@@ -179,3 +179,47 @@ fn ceph_changes_made_with_rbd_to_records_and_qos_are_seen_when_refresh_reads_ima
     assert!(state.properties.bootable);
     assert_eq!(reading.refresh(&[name.clone(), volume_name()]).unwrap().len(), 1);
 }
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_refresh_works_while_other_images_come_and_go() {
+    // `rbd ls -l` fails as a whole when an image disappears between its listing and its
+    // opening; refresh must still answer (this failed with tests running in parallel).
+    let provider = provider();
+    let (name, _) = create_empty(&provider, 1);
+    let _cleanup = Cleanup(&provider, vec![name.clone()]);
+    let doomed: Vec<String> = (0..48)
+        .map(|_| image_spec(&format!("churn-{}", uuid::Uuid::new_v4().simple())))
+        .collect();
+    std::thread::scope(|scope| {
+        for chunk in doomed.chunks(12) {
+            let provider = &provider;
+            scope.spawn(move || {
+                for image in chunk {
+                    rbd(provider, &["create", "--no-progress", "--size", "1G", image]);
+                }
+            });
+        }
+    });
+    let left = std::sync::atomic::AtomicUsize::new(doomed.len());
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for image in &doomed {
+                rbd(&provider, &["rm", "--no-progress", image]);
+                left.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        let mut refreshes = 0;
+        while refreshes < 3 || left.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            let states = provider.refresh(std::slice::from_ref(&name));
+            if states.is_err() {
+                // Let the remover finish, so the pool is left clean, then fail.
+                while left.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            }
+            assert_eq!(states.unwrap().len(), 1);
+            refreshes += 1;
+        }
+    });
+}
