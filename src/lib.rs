@@ -5,6 +5,7 @@ pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod diagnostics;
+pub mod drift;
 pub mod graph;
 pub mod model;
 pub mod plan;

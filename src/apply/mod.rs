@@ -6,6 +6,7 @@
 mod execute;
 mod progress;
 pub mod recover;
+mod refresh_record;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use tokio::task::JoinSet;
 
 pub use execute::{OperationError, Outcome, Step, execute, record};
 pub use progress::{Progress, ProgressStyle};
+pub use refresh_record::drift_commit;
 
 use crate::config::eval::Desired;
 use crate::config::value::{Value, ValueMap};

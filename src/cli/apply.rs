@@ -11,7 +11,7 @@ use super::printer::Printer;
 use crate::apply::{ApplyOptions, ApplyReport, Interrupt, ProgressStyle, Step};
 use crate::config::vars::VarInputs;
 use crate::config::{self, EvalOptions, MissingVars};
-use crate::plan::saved;
+use crate::plan::{Plan, PlanMode, saved};
 
 /// Arguments of `apply`.
 #[derive(Debug, Clone, clap::Args)]
@@ -50,10 +50,10 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
     };
     let Planned {
         plan,
+        prior,
         store,
         lock,
         providers,
-        ..
     } = planned;
     let plan = if let Some(file) = &args.plan_file {
         let file = if file.is_absolute() {
@@ -85,9 +85,17 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
         printer.out(&crate::render::human::render_plan(&plan, printer.color()));
         plan
     };
+    if plan.mode == PlanMode::RefreshOnly {
+        return apply_refresh_only(args, &plan, &prior, store.as_ref(), printer);
+    }
     if !plan.has_changes() || plan.changes.iter().all(crate::plan::Change::is_noop) {
         if args.plan_file.is_some() {
             printer.out("The plan has no changes.\n");
+        }
+        // What the refresh found is still worth keeping.
+        if let Err(e) = store.commit(&crate::apply::drift_commit(&plan.drift, &prior)) {
+            printer.error(&e.to_string());
+            return ExitStatus::Failure;
         }
         return ExitStatus::Success;
     }
@@ -113,6 +121,12 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
             return ExitStatus::Failure;
         }
     };
+    // State follows reality before the first operation, as the plan assumed.
+    if let Err(e) = store.commit(&crate::apply::drift_commit(&plan.drift, &prior)) {
+        printer.error(&format!("state could not be written: {e}"));
+        return ExitStatus::Failure;
+    }
+    drop(prior);
     let output_inputs = inputs.clone();
     let reevaluate_dir = dir.to_path_buf();
     let reevaluate_inputs = inputs;
@@ -211,6 +225,47 @@ async fn watch_signals(interrupt: Interrupt) {
             std::process::exit(130);
         }
     }
+}
+
+/// `apply --refresh-only`: after approval, record the drift in state; change nothing else.
+fn apply_refresh_only(
+    args: &ApplyArgs,
+    plan: &Plan,
+    prior: &[crate::state::ResourceState],
+    store: &dyn crate::state::Store,
+    printer: &mut Printer,
+) -> ExitStatus {
+    if plan.drift.is_empty() {
+        printer.out("\nApply complete! Resources: 0 added, 0 changed, 0 destroyed.\n");
+        return ExitStatus::Success;
+    }
+    if args.plan_file.is_none() && !args.auto_approve {
+        if !args.plan.vars.input {
+            printer.error("updating state needs approval, but input is disabled (--input=false)");
+            printer.message("Pass --auto-approve to record the changes without asking.\n");
+            return ExitStatus::Failure;
+        }
+        printer.message(
+            "\nWould you like to update the blockform state to reflect these detected changes?\n  blockform will write these changes to the state without modifying any real storage objects.\n  Only 'yes' will be accepted to confirm.\n\n  Enter a value: ",
+        );
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        if line.trim() != "yes" {
+            printer.message("\nApply cancelled.\n");
+            return ExitStatus::Failure;
+        }
+    }
+    if let Err(e) = store.commit(&crate::apply::drift_commit(&plan.drift, prior)) {
+        printer.error(&format!("state could not be written: {e}"));
+        return ExitStatus::Failure;
+    }
+    let deleted = plan.drift.iter().filter(|d| d.after.is_none()).count();
+    printer.out(&format!(
+        "\nApply complete! Resources: 0 added, 0 changed, 0 destroyed. State updated: {} changed, {deleted} removed.\n",
+        plan.drift.len() - deleted
+    ));
+    ExitStatus::Success
 }
 
 fn approve(args: &PlanArgs, printer: &mut Printer, destroy: bool) -> bool {

@@ -214,8 +214,13 @@ pub fn make_plan(
         }
     }
     if let Err(e) = crate::graph::build(&plan) {
+        printer.out(&crate::render::human::render_drift(&plan, printer.color()));
         printer.error(&e.to_string());
         return Err(ExitStatus::Failure);
+    }
+    if diagnostics.has_errors() {
+        // What changed outside blockform often explains the error (a volume grown by hand).
+        printer.out(&crate::render::human::render_drift(&plan, printer.color()));
     }
     if report(&diagnostics, &loaded.sources, printer) {
         return Err(ExitStatus::Failure);
@@ -245,7 +250,7 @@ fn report(diagnostics: &Diagnostics, sources: &crate::diagnostics::SourceMap, pr
     true
 }
 
-fn load_config(dir: &Path, options: &EvalOptions, printer: &mut Printer) -> Result<Loaded, ExitStatus> {
+pub(super) fn load_config(dir: &Path, options: &EvalOptions, printer: &mut Printer) -> Result<Loaded, ExitStatus> {
     match config::load(dir, options) {
         Ok(loaded) => {
             if report(&loaded.diagnostics, &loaded.sources, printer) {

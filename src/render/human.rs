@@ -46,6 +46,16 @@ pub fn render_plan(plan: &Plan, color: bool) -> String {
     w.out
 }
 
+/// Renders only the drift section of a plan (shown before errors that stop a plan, so the user
+/// sees what changed outside blockform and led to them).
+pub fn render_drift(plan: &Plan, color: bool) -> String {
+    let mut w = Writer::new(color);
+    if !plan.drift.is_empty() {
+        write_drift(&mut w, &plan.drift, plan.mode == PlanMode::RefreshOnly);
+    }
+    w.out
+}
+
 /// Renders one object of state the way `blockform show` prints it.
 pub fn render_state_resource(resource: &ResourceState) -> String {
     let mut w = Writer::new(false);
