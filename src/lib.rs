@@ -7,6 +7,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod drift;
 pub mod graph;
+pub mod import;
 pub mod model;
 pub mod plan;
 pub mod providers;

@@ -54,6 +54,7 @@ fn known(prior: &[ResourceState]) -> HashMap<Address, blockform::config::value::
 fn load_with(dir: &Path, prior: &[ResourceState]) -> Loaded {
     let options = EvalOptions {
         known: known(prior),
+        allow_undeclared_imports: false,
         ..EvalOptions::default()
     };
     let loaded = load(dir, &options).unwrap_or_else(|(_, d)| panic!("{d:?}"));

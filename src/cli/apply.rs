@@ -88,7 +88,7 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
     if plan.mode == PlanMode::RefreshOnly {
         return apply_refresh_only(args, &plan, &prior, store.as_ref(), printer);
     }
-    if !plan.has_changes() || plan.changes.iter().all(crate::plan::Change::is_noop) {
+    if !plan.has_changes() || (plan.imports.is_empty() && plan.changes.iter().all(crate::plan::Change::is_noop)) {
         if args.plan_file.is_some() {
             printer.out("The plan has no changes.\n");
         }
@@ -121,12 +121,16 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
             return ExitStatus::Failure;
         }
     };
-    // State follows reality before the first operation, as the plan assumed.
-    if let Err(e) = store.commit(&crate::apply::drift_commit(&plan.drift, &prior)) {
+    // State follows reality before the first operation, as the plan assumed, and adopts what
+    // `import` blocks name.
+    let mut first = crate::apply::drift_commit(&plan.drift, &prior);
+    first.put.extend(plan.imports.iter().map(|i| i.record.clone()));
+    if let Err(e) = store.commit(&first) {
         printer.error(&format!("state could not be written: {e}"));
         return ExitStatus::Failure;
     }
     drop(prior);
+    let imported = plan.imports.len();
     let output_inputs = inputs.clone();
     let reevaluate_dir = dir.to_path_buf();
     let reevaluate_inputs = inputs;
@@ -135,6 +139,7 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
             vars: reevaluate_inputs.clone(),
             missing_vars: MissingVars::Unknown,
             known: known_values(records),
+            allow_undeclared_imports: false,
         };
         match config::load(&reevaluate_dir, &options) {
             Ok(loaded) if !loaded.diagnostics.has_errors() => Ok(loaded.desired),
@@ -195,7 +200,7 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
         printer.error(&e);
     }
     drop(lock);
-    summarise(&report, destroy, printer)
+    summarise(&report, destroy, imported, printer)
 }
 
 async fn watch_signals(interrupt: Interrupt) {
@@ -301,6 +306,7 @@ fn record_outputs(dir: &Path, store: &Arc<dyn crate::state::Store>, inputs: VarI
         vars: inputs,
         missing_vars: MissingVars::Unknown,
         known: known_values(&records),
+        allow_undeclared_imports: false,
     };
     let loaded = config::load(dir, &options).map_err(|_| "outputs could not be evaluated".to_owned())?;
     let outputs = loaded
@@ -326,7 +332,7 @@ fn record_outputs(dir: &Path, store: &Arc<dyn crate::state::Store>, inputs: VarI
         .map_err(|e| e.to_string())
 }
 
-fn summarise(report: &ApplyReport, destroy: bool, printer: &mut Printer) -> ExitStatus {
+fn summarise(report: &ApplyReport, destroy: bool, imported: usize, printer: &mut Printer) -> ExitStatus {
     let count = |step: Step| report.done.iter().filter(|d| d.step == step).count();
     let (added, changed, destroyed) = (count(Step::Create), count(Step::Update), count(Step::Delete));
     if !report.failed.is_empty() {
@@ -351,7 +357,12 @@ fn summarise(report: &ApplyReport, destroy: bool, printer: &mut Printer) -> Exit
         "failed"
     };
     printer.out(&format!(
-        "\n{what} {status}! Resources: {added} added, {changed} changed, {destroyed} destroyed{}.\n",
+        "\n{what} {status}! Resources: {}{added} added, {changed} changed, {destroyed} destroyed{}.\n",
+        if imported > 0 {
+            format!("{imported} imported, ")
+        } else {
+            String::new()
+        },
         if report.failed.is_empty() {
             String::new()
         } else {

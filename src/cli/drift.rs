@@ -76,6 +76,7 @@ fn report(dir: &Path, args: &DriftArgs, inputs: VarInputs, printer: &mut Printer
         // Scheduled jobs answer no prompts.
         missing_vars: MissingVars::Error,
         known: known_values(&prior),
+        allow_undeclared_imports: false,
     };
     let loaded = load_config(dir, &options, printer).map_err(|_| String::new())?;
     let providers = Providers::build(&loaded.desired, dir)?;

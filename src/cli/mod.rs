@@ -6,6 +6,7 @@ mod drift;
 mod fmt;
 mod force_unlock;
 mod graph;
+mod import;
 mod output;
 mod plan;
 pub mod printer;
@@ -81,6 +82,8 @@ enum Command {
     Destroy(apply::ApplyArgs),
     /// Report what changed outside blockform: changed, deleted and unmanaged objects (exit 2 on drift).
     Drift(drift::DriftArgs),
+    /// Adopt an existing back-end object into state: `import volume.db dev/volume-5c0e….qcow2`.
+    Import(import::ImportArgs),
     /// Show a saved plan, or the objects in state.
     Show(show::ShowArgs),
     /// Print the plan's operations and their order as DOT.
@@ -202,6 +205,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         Command::Drift(args) => {
             let inputs = args.vars().inputs(&matches);
             drift::run(&dir, &args, inputs, &mut printer)
+        }
+        Command::Import(args) => {
+            let inputs = args.vars().inputs(&matches);
+            import::run(&dir, &args, inputs, &mut printer)
         }
         Command::Show(args) => show::run(&dir, &args, &mut printer),
         Command::Graph(args) => {

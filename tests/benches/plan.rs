@@ -79,6 +79,7 @@ fn applied_state(dir: &Path) -> Vec<ResourceState> {
         dir,
         &EvalOptions {
             known,
+            allow_undeclared_imports: false,
             ..EvalOptions::default()
         },
     )
