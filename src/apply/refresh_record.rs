@@ -75,7 +75,7 @@ mod tests {
         let a = &commit.put[0];
         assert_eq!(a.address, "volume.a");
         assert_eq!(a.backend_id, "volume-volume.a");
-        assert_eq!(a.attributes["size"], serde_json::json!(12.0));
+        assert_eq!(a.attributes["size"], serde_json::json!(12));
         assert_eq!(a.status, "in-use");
         assert_eq!(a.dependencies, ["volume_type.standard"]);
     }
