@@ -157,8 +157,7 @@ pub fn check_capacity(
             continue;
         };
         let size = change
-            .after
-            .as_ref()
+            .planned()
             .and_then(|a| a.get("size"))
             .and_then(Value::as_i64)
             .and_then(|s| u64::try_from(s).ok());

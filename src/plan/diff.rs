@@ -132,12 +132,19 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
     }
 
     let in_config: HashSet<String> = desired.resources.iter().map(|r| r.address.to_string()).collect();
+    plan.changes
+        .reserve_exact(desired.resources.len().max(inputs.prior.len()));
     if options.mode == PlanMode::Normal {
         for instance in &desired.resources {
             let address = instance.address.to_string();
             let prior = prior_by_address.get(address.as_str()).copied();
             let before = prior.and_then(|p| current.remove(p.address.as_str()).flatten());
-            let change = plan_instance(instance, prior, before, options, &context, diagnostics);
+            let mut change = plan_instance(instance, prior, before, options, &context, diagnostics);
+            if change.is_noop() && change.before.is_some() {
+                // Nothing changes: one copy of the values is enough (10,000 volumes hold tens
+                // of MB of them).
+                change.after = None;
+            }
             plan.changes.push(change);
         }
     }

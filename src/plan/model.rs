@@ -166,7 +166,8 @@ pub struct Change {
     pub reason: Option<Reason>,
     /// Attributes before (from state); `None` for creates.
     pub before: Option<ValueMap>,
-    /// Attributes after (from configuration; unknown where known only after apply); `None` for deletes.
+    /// Attributes after (from configuration; unknown where known only after apply); `None` for
+    /// deletes, and for no-ops, whose values are `before` (see [`Change::planned`]).
     pub after: Option<ValueMap>,
     /// Attributes whose change forces the replacement.
     pub replace_paths: Vec<String>,
@@ -184,6 +185,16 @@ pub struct Change {
 }
 
 impl Change {
+    /// The attributes the object has after the change: `after`, or for a no-op (which keeps
+    /// one copy of its values, to keep large plans small) `before`.
+    pub fn planned(&self) -> Option<&ValueMap> {
+        match (&self.after, self.action) {
+            (Some(after), _) => Some(after),
+            (None, Action::NoOp) => self.before.as_ref(),
+            (None, _) => None,
+        }
+    }
+
     /// Whether the change does anything.
     pub fn is_noop(&self) -> bool {
         self.action == Action::NoOp

@@ -107,7 +107,7 @@ fn planned_values(plan: &Plan) -> Json {
         .changes
         .iter()
         .filter_map(|change| {
-            let after = change.after.as_ref()?;
+            let after = change.planned()?;
             let mut resource = resource_header(&change.address, change.provider.as_deref());
             resource.insert("values".into(), known_values(after));
             resource.insert("sensitive_values".into(), structure_tree(after));
@@ -136,7 +136,7 @@ fn resource_change(change: &Change, importing: Option<&str>) -> Json {
     let mut body = change_body(
         change.action.terraform_actions(),
         change.before.as_ref(),
-        change.after.as_ref(),
+        change.planned(),
     );
     if let Some(id) = importing {
         body.insert("importing".into(), json!({ "id": id }));
