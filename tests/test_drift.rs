@@ -1,6 +1,7 @@
 //! Drift and adoption against real qcow2 files: out-of-band changes made with qemu-img appear
 //! in `blockform drift` with the right class and values, `apply --refresh-only` records them,
-//! a baseline silences known drift, and imported objects plan clean.
+//! a baseline silences known drift, and imported objects plan clean. Also plan reports that
+//! need applied objects (a cycle between replacements).
 
 use std::path::Path;
 use std::process::Command;
@@ -379,4 +380,58 @@ fn a_plan_stopped_by_a_storage_rule_shows_the_drift_that_caused_it() {
         "{}",
         plan.stderr
     );
+}
+
+#[test]
+fn a_cycle_between_operations_names_every_member_at_its_block() {
+    let config = r#"
+provider "local" "dev" {
+  path = "./volumes"
+}
+
+resource "volume_type" "standard" {
+  backend = "dev"
+}
+
+resource "volume" "base" {
+  type = volume_type.standard.id
+  size = 1
+}
+
+resource "snapshot" "s" {
+  volume = volume.base.id
+}
+
+resource "volume" "copy" {
+  type   = volume_type.standard.id
+  size   = 1
+  source = { snapshot = snapshot.s.id }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+"#;
+    let dir = project(&[("main.hcl", config)]);
+    let d = dir.path();
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    // The copy must exist before its old self goes, but its old self must go before the
+    // snapshot it came from, which goes before the base is replaced: no order works.
+    let plan = blockform(d, &["plan", "--replace", "volume.base"]);
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stderr.contains("operations form a cycle"), "{}", plan.stderr);
+    for member in ["volume.base", "snapshot.s", "volume.copy"] {
+        assert!(
+            plan.stderr.contains(&format!("{member} is part of the cycle")),
+            "{member}: {}",
+            plan.stderr
+        );
+    }
+    assert!(
+        plan.stderr.contains("main.hcl:"),
+        "the report points at the file: {}",
+        plan.stderr
+    );
+    assert!(plan.stderr.contains("create_before_destroy"), "{}", plan.stderr);
+    assert!(plan.stderr.contains("nothing was changed"), "{}", plan.stderr);
 }

@@ -279,7 +279,25 @@ pub fn make_plan(
     }
     if let Err(e) = crate::graph::build(&plan) {
         printer.out(&crate::render::human::render_drift(&plan, printer.color()));
-        printer.error(&e.to_string());
+        let crate::graph::GraphError::Cycle { members, .. } = &e;
+        let spans: Vec<(String, crate::diagnostics::Span)> = members
+            .iter()
+            .filter_map(|member| {
+                let instance = loaded.desired.resources.iter().find(|r| r.address == *member)?;
+                Some((member.to_string(), instance.span.clone()))
+            })
+            .collect();
+        let mut cycle = crate::diagnostics::Diagnostic::error(e.to_string())
+            .help("the references and ordering rules of these resources contradict each other: often `create_before_destroy` on a resource that depends on one replaced without it (set it on both), or a `depends_on` that points back");
+        if let Some(((first, span), rest)) = spans.split_first() {
+            cycle = cycle.at(span.clone(), format!("{first} is part of the cycle"));
+            for (member, span) in rest {
+                cycle = cycle.related(span.clone(), format!("{member} is part of the cycle"));
+            }
+        }
+        let mut cycle_report = Diagnostics::default();
+        cycle_report.push(cycle);
+        report(&cycle_report, &loaded.sources, printer);
         return Err(ExitStatus::Failure);
     }
     if diagnostics.has_errors() {
