@@ -162,7 +162,7 @@ impl<'a> Evaluator<'a> {
             });
         }
         let mut last_error = None;
-        for arg in call.args.iter() {
+        for arg in &call.args {
             match self.eval(arg, scope) {
                 Ok(value) => return Ok(value),
                 Err(error) => last_error = Some(error),
