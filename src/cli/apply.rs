@@ -43,6 +43,12 @@ impl ApplyArgs {
 pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, printer: &mut Printer) -> ExitStatus {
     let mut plan_args = args.plan.clone();
     plan_args.destroy |= destroy;
+    // A saved plan is applied as it was made: the back ends were read then, and a plan made
+    // against other state or configuration is refused below. Reading them again would only
+    // cost time (and could fail on drift the saved plan already accounts for).
+    if args.plan_file.is_some() {
+        plan_args.refresh = false;
+    }
     let operation = if destroy { "destroy" } else { "apply" };
     let planned = match make_plan(dir, &plan_args, inputs.clone(), operation, printer) {
         Ok(p) => p,
