@@ -3,7 +3,8 @@
 //! wall time of the real binary next to a `plan --refresh=false` of the same configuration and
 //! state (loading alone, the baseline), and the ratio of the two sizes.
 //!
-//! Run with `cargo bench --bench drift` (it builds the release binary first). Target: 10,000
+//! Run with `cargo bench --bench drift` (it builds the release binary first;
+//! `BLOCKFORM_BENCH_KEEP=1` keeps the generated directories). Target: 10,000
 //! volumes in ≤ 2 s.
 #![allow(clippy::print_stdout)]
 
@@ -180,7 +181,11 @@ fn main() {
             (drift.as_secs_f64() - plan.as_secs_f64()) * 1e3
         );
         figures.push(drift);
-        let _ = std::fs::remove_dir_all(&dir);
+        if std::env::var_os("BLOCKFORM_BENCH_KEEP").is_some() {
+            println!("kept {}", dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
     println!(
         "ratio 10,000 / 1,000: {:.2}x (linear is 10x)",
