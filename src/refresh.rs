@@ -14,33 +14,8 @@ use crate::state::ResourceState;
 /// Refreshes every volume and snapshot in state whose provider is live. Errors name the
 /// provider; objects of unavailable providers are left as recorded.
 pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap<String, Observed>, String> {
-    // Volumes by provider; snapshots are read with their volume.
-    let mut names: HashMap<&str, Vec<String>> = HashMap::new();
-    let mut requested: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    for resource in prior {
-        let Some(provider) = resource.provider.as_deref() else {
-            continue;
-        };
-        if providers.get(provider).is_none() {
-            continue;
-        }
-        if resource.address.starts_with("volume.") {
-            names.entry(provider).or_default().push(resource.backend_id.clone());
-            requested.insert(resource.backend_id.as_str());
-        }
-    }
-    let mut volumes: HashMap<String, VolumeState> = HashMap::new();
-    for (provider_name, backend_names) in names {
-        let Some(provider) = providers.get(provider_name) else {
-            continue;
-        };
-        let states = provider
-            .refresh(&backend_names)
-            .map_err(|e| format!("refreshing provider `{provider_name}`: {e}"))?;
-        for state in states {
-            volumes.insert(state.backend_name.clone(), state);
-        }
-    }
+    let (volumes, requested) = read_volumes(prior, providers)?;
+    let requested: std::collections::HashSet<&str> = requested.iter().map(String::as_str).collect();
     let by_id: HashMap<&str, &ResourceState> = prior.iter().map(|r| (r.backend_id.as_str(), r)).collect();
     let mut observed = HashMap::new();
     for resource in prior {
@@ -138,6 +113,42 @@ fn expected_qos(volume: &ResourceState, by_id: &HashMap<&str, &ResourceState>) -
         .unwrap_or_default()
 }
 
+/// Reads every volume in state whose provider is live, one `refresh` call per provider. Returns
+/// what exists by back-end name, and the back-end names that were asked for (a name asked for
+/// and not returned is gone).
+pub fn read_volumes(
+    prior: &[ResourceState],
+    providers: &Providers,
+) -> Result<(HashMap<String, VolumeState>, Vec<String>), String> {
+    let mut names: HashMap<&str, Vec<String>> = HashMap::new();
+    let mut requested = Vec::new();
+    for resource in prior {
+        let Some(provider) = resource.provider.as_deref() else {
+            continue;
+        };
+        if providers.get(provider).is_none() {
+            continue;
+        }
+        if resource.address.starts_with("volume.") {
+            names.entry(provider).or_default().push(resource.backend_id.clone());
+            requested.push(resource.backend_id.clone());
+        }
+    }
+    let mut volumes: HashMap<String, VolumeState> = HashMap::with_capacity(requested.len());
+    for (provider_name, backend_names) in names {
+        let Some(provider) = providers.get(provider_name) else {
+            continue;
+        };
+        let states = provider
+            .refresh(&backend_names)
+            .map_err(|e| format!("refreshing provider `{provider_name}`: {e}"))?;
+        for state in states {
+            volumes.insert(state.backend_name.clone(), state);
+        }
+    }
+    Ok((volumes, requested))
+}
+
 /// The attributes of a volume that a provider can read back, as the configuration writes them.
 pub fn volume_attributes(state: &VolumeState) -> ValueMap {
     let p = &state.properties;
@@ -194,8 +205,7 @@ pub fn check_capacity(
             continue;
         };
         let size = change
-            .after
-            .as_ref()
+            .planned()
             .and_then(|a| a.get("size"))
             .and_then(Value::as_i64)
             .and_then(|s| u64::try_from(s).ok());

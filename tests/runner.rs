@@ -5,6 +5,7 @@ mod common;
 mod test_apply;
 mod test_ceph;
 mod test_cli;
+mod test_drift;
 mod test_fmt;
 mod test_language;
 mod test_loader_properties;

@@ -316,3 +316,54 @@ fn file_reads_relative_to_the_configuration() {
     let loaded = load_ok(dir.path(), &EvalOptions::default());
     assert_eq!(loaded.desired.outputs["motd"].value, s("hello"));
 }
+
+#[test]
+fn try_and_can_turn_errors_into_values() {
+    let dir = project(&[(
+        "main.hcl",
+        &format!(
+            r#"{BASE}
+variable "sizes" {{
+  type    = map(number)
+  default = {{ db = 20 }}
+}}
+
+resource "volume" "db" {{
+  type = volume_type.std.id
+  size = try(var.sizes["db"], 10)
+  tags = [tostring(can(var.sizes["db"])), tostring(can(var.sizes["logs"]))]
+}}
+
+resource "volume" "logs" {{
+  type        = volume_type.std.id
+  size        = try(var.sizes["logs"], var.sizes["db"] / 4)
+  description = try(volume.db.id, "none")
+  bootable    = can(volume.db.id)
+}}
+"#
+        ),
+    )]);
+    let loaded = load_ok(dir.path(), &EvalOptions::default());
+    assert_eq!(attr(&loaded, "volume.db", "size"), &Value::Number(20.0));
+    assert_eq!(
+        attr(&loaded, "volume.db", "tags"),
+        &Value::List(vec![s("true"), s("false")])
+    );
+    assert_eq!(attr(&loaded, "volume.logs", "size"), &Value::Number(5.0));
+    // A value known only after apply is not an error: try keeps it, can cannot answer yet.
+    assert!(attr(&loaded, "volume.logs", "description").is_unknown());
+    assert!(attr(&loaded, "volume.logs", "bootable").is_unknown());
+
+    let failing = project(&[(
+        "main.hcl",
+        &format!(
+            "{BASE}\nresource \"volume\" \"db\" {{\n  type = volume_type.std.id\n  size = try(tonumber(\"x\"), tonumber(\"y\"))\n}}\n"
+        ),
+    )]);
+    let diagnostics = match load(failing.path(), &EvalOptions::default()) {
+        Ok(loaded) => loaded.diagnostics,
+        Err((_, diagnostics)) => diagnostics,
+    };
+    let text = format!("{diagnostics:?}");
+    assert!(text.contains("no argument of `try` could be evaluated"), "{text}");
+}

@@ -54,6 +54,7 @@ fn known(prior: &[ResourceState]) -> HashMap<Address, blockform::config::value::
 fn load_with(dir: &Path, prior: &[ResourceState]) -> Loaded {
     let options = EvalOptions {
         known: known(prior),
+        allow_undeclared_imports: false,
         ..EvalOptions::default()
     };
     let loaded = load(dir, &options).unwrap_or_else(|(_, d)| panic!("{d:?}"));
@@ -408,4 +409,45 @@ fn a_volume_deleted_outside_is_drift_and_created_again() {
     );
     assert!(plan.changes.is_empty());
     assert!(plan.has_changes());
+}
+
+#[test]
+fn replacing_an_object_replaces_what_refers_to_its_id() {
+    let dir = config(&format!(
+        "{DB}\nresource \"volume\" \"copy\" {{\n  type   = volume_type.std.id\n  size   = 10\n  source = {{ snapshot = snapshot.s.id }}\n}}\n\nresource \"volume\" \"other\" {{\n  type = volume_type.std.id\n  size = 1\n}}\n"
+    ));
+    let state = applied(dir.path());
+    let options = PlanOptions {
+        replace: vec![Address::parse("volume.db").unwrap()],
+        ..PlanOptions::default()
+    };
+    let (plan, d) = plan_with(dir.path(), &state, &options);
+    assert!(d.is_empty(), "{d:?}");
+    // The snapshot belongs to the old volume, the copy was made from that snapshot: both go.
+    let snapshot = change(&plan, "snapshot.s");
+    assert_eq!(snapshot.action, Action::DeleteThenCreate);
+    assert_eq!(snapshot.replace_paths, ["volume"]);
+    assert!(snapshot.after.as_ref().unwrap()["volume"].is_unknown());
+    assert_eq!(change(&plan, "volume.copy").action, Action::DeleteThenCreate);
+    assert_eq!(change(&plan, "volume.copy").replace_paths, ["source"]);
+    assert_eq!(
+        change(&plan, "volume.other").action,
+        Action::NoOp,
+        "unrelated objects stay"
+    );
+    assert_eq!(change(&plan, "volume_type.std").action, Action::NoOp);
+
+    // Replacing a type retypes its volumes onto the new one instead of replacing them.
+    let options = PlanOptions {
+        replace: vec![Address::parse("volume_type.std").unwrap()],
+        ..PlanOptions::default()
+    };
+    let (plan, d) = plan_with(dir.path(), &state, &options);
+    assert!(d.is_empty(), "{d:?}");
+    for volume in ["volume.db", "volume.copy", "volume.other"] {
+        let retype = change(&plan, volume);
+        assert_eq!(retype.action, Action::Update, "{volume}");
+        assert!(matches!(retype.storage, Some(StorageAction::Retype { .. })), "{volume}");
+    }
+    assert_eq!(change(&plan, "snapshot.s").action, Action::NoOp);
 }

@@ -6,6 +6,7 @@
 mod execute;
 mod progress;
 pub mod recover;
+mod refresh_record;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use tokio::task::JoinSet;
 
 pub use execute::{OperationError, Outcome, Step, execute, record};
 pub use progress::{Progress, ProgressStyle};
+pub use refresh_record::drift_commit;
 
 use crate::config::eval::Desired;
 use crate::config::value::{Value, ValueMap};
@@ -185,7 +187,7 @@ pub async fn apply(
                 Ok(after) => {
                     // One operation at a time per volume image: qemu-img (like rbd) locks an
                     // image it writes, so a snapshot and an export of one volume cannot overlap.
-                    let values = after.as_ref().or(change.before.as_ref());
+                    let values = after.as_ref().or(change.planned());
                     let touched = records
                         .lock()
                         .map(|r| touched_volumes(change, values, &r))
@@ -438,7 +440,7 @@ fn resolve_after(
     if step == Step::Delete {
         return Ok(None);
     }
-    let Some(after) = &change.after else { return Ok(None) };
+    let Some(after) = change.planned() else { return Ok(None) };
     let address = change.address.to_string();
     let unresolved: Vec<&String> = after
         .iter()

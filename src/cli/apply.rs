@@ -11,7 +11,7 @@ use super::printer::Printer;
 use crate::apply::{ApplyOptions, ApplyReport, Interrupt, ProgressStyle, Step};
 use crate::config::vars::VarInputs;
 use crate::config::{self, EvalOptions, MissingVars};
-use crate::plan::saved;
+use crate::plan::{Plan, PlanMode, saved};
 
 /// Arguments of `apply`.
 #[derive(Debug, Clone, clap::Args)]
@@ -43,6 +43,12 @@ impl ApplyArgs {
 pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, printer: &mut Printer) -> ExitStatus {
     let mut plan_args = args.plan.clone();
     plan_args.destroy |= destroy;
+    // A saved plan is applied as it was made: the back ends were read then, and a plan made
+    // against other state or configuration is refused below. Reading them again would only
+    // cost time (and could fail on drift the saved plan already accounts for).
+    if args.plan_file.is_some() {
+        plan_args.refresh = false;
+    }
     let operation = if destroy { "destroy" } else { "apply" };
     let planned = match make_plan(dir, &plan_args, inputs.clone(), operation, printer) {
         Ok(p) => p,
@@ -50,10 +56,10 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
     };
     let Planned {
         plan,
+        prior,
         store,
         lock,
         providers,
-        ..
     } = planned;
     let plan = if let Some(file) = &args.plan_file {
         let file = if file.is_absolute() {
@@ -85,9 +91,17 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
         printer.out(&crate::render::human::render_plan(&plan, printer.color()));
         plan
     };
-    if !plan.has_changes() || plan.changes.iter().all(crate::plan::Change::is_noop) {
+    if plan.mode == PlanMode::RefreshOnly {
+        return apply_refresh_only(args, &plan, &prior, store.as_ref(), printer);
+    }
+    if !plan.has_changes() || (plan.imports.is_empty() && plan.changes.iter().all(crate::plan::Change::is_noop)) {
         if args.plan_file.is_some() {
             printer.out("The plan has no changes.\n");
+        }
+        // What the refresh found is still worth keeping.
+        if let Err(e) = store.commit(&crate::apply::drift_commit(&plan.drift, &prior)) {
+            printer.error(&e.to_string());
+            return ExitStatus::Failure;
         }
         return ExitStatus::Success;
     }
@@ -113,6 +127,16 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
             return ExitStatus::Failure;
         }
     };
+    // State follows reality before the first operation, as the plan assumed, and adopts what
+    // `import` blocks name.
+    let mut first = crate::apply::drift_commit(&plan.drift, &prior);
+    first.put.extend(plan.imports.iter().map(|i| i.record.clone()));
+    if let Err(e) = store.commit(&first) {
+        printer.error(&format!("state could not be written: {e}"));
+        return ExitStatus::Failure;
+    }
+    drop(prior);
+    let imported = plan.imports.len();
     let output_inputs = inputs.clone();
     let reevaluate_dir = dir.to_path_buf();
     let reevaluate_inputs = inputs;
@@ -121,6 +145,7 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
             vars: reevaluate_inputs.clone(),
             missing_vars: MissingVars::Unknown,
             known: known_values(records),
+            allow_undeclared_imports: false,
         };
         match config::load(&reevaluate_dir, &options) {
             Ok(loaded) if !loaded.diagnostics.has_errors() => Ok(loaded.desired),
@@ -181,7 +206,7 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
         printer.error(&e);
     }
     drop(lock);
-    summarise(&report, destroy, printer)
+    summarise(&report, destroy, imported, printer)
 }
 
 async fn watch_signals(interrupt: Interrupt) {
@@ -211,6 +236,47 @@ async fn watch_signals(interrupt: Interrupt) {
             std::process::exit(130);
         }
     }
+}
+
+/// `apply --refresh-only`: after approval, record the drift in state; change nothing else.
+fn apply_refresh_only(
+    args: &ApplyArgs,
+    plan: &Plan,
+    prior: &[crate::state::ResourceState],
+    store: &dyn crate::state::Store,
+    printer: &mut Printer,
+) -> ExitStatus {
+    if plan.drift.is_empty() {
+        printer.out("\nApply complete! Resources: 0 added, 0 changed, 0 destroyed.\n");
+        return ExitStatus::Success;
+    }
+    if args.plan_file.is_none() && !args.auto_approve {
+        if !args.plan.vars.input {
+            printer.error("updating state needs approval, but input is disabled (--input=false)");
+            printer.message("Pass --auto-approve to record the changes without asking.\n");
+            return ExitStatus::Failure;
+        }
+        printer.message(
+            "\nWould you like to update the blockform state to reflect these detected changes?\n  blockform will write these changes to the state without modifying any real storage objects.\n  Only 'yes' will be accepted to confirm.\n\n  Enter a value: ",
+        );
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        if line.trim() != "yes" {
+            printer.message("\nApply cancelled.\n");
+            return ExitStatus::Failure;
+        }
+    }
+    if let Err(e) = store.commit(&crate::apply::drift_commit(&plan.drift, prior)) {
+        printer.error(&format!("state could not be written: {e}"));
+        return ExitStatus::Failure;
+    }
+    let deleted = plan.drift.iter().filter(|d| d.after.is_none()).count();
+    printer.out(&format!(
+        "\nApply complete! Resources: 0 added, 0 changed, 0 destroyed. State updated: {} changed, {deleted} removed.\n",
+        plan.drift.len() - deleted
+    ));
+    ExitStatus::Success
 }
 
 fn approve(args: &PlanArgs, printer: &mut Printer, destroy: bool) -> bool {
@@ -246,6 +312,7 @@ fn record_outputs(dir: &Path, store: &Arc<dyn crate::state::Store>, inputs: VarI
         vars: inputs,
         missing_vars: MissingVars::Unknown,
         known: known_values(&records),
+        allow_undeclared_imports: false,
     };
     let loaded = config::load(dir, &options).map_err(|_| "outputs could not be evaluated".to_owned())?;
     let outputs = loaded
@@ -271,7 +338,7 @@ fn record_outputs(dir: &Path, store: &Arc<dyn crate::state::Store>, inputs: VarI
         .map_err(|e| e.to_string())
 }
 
-fn summarise(report: &ApplyReport, destroy: bool, printer: &mut Printer) -> ExitStatus {
+fn summarise(report: &ApplyReport, destroy: bool, imported: usize, printer: &mut Printer) -> ExitStatus {
     let count = |step: Step| report.done.iter().filter(|d| d.step == step).count();
     let (added, changed, destroyed) = (count(Step::Create), count(Step::Update), count(Step::Delete));
     if !report.failed.is_empty() {
@@ -296,7 +363,12 @@ fn summarise(report: &ApplyReport, destroy: bool, printer: &mut Printer) -> Exit
         "failed"
     };
     printer.out(&format!(
-        "\n{what} {status}! Resources: {added} added, {changed} changed, {destroyed} destroyed{}.\n",
+        "\n{what} {status}! Resources: {}{added} added, {changed} changed, {destroyed} destroyed{}.\n",
+        if imported > 0 {
+            format!("{imported} imported, ")
+        } else {
+            String::new()
+        },
         if report.failed.is_empty() {
             String::new()
         } else {

@@ -2,9 +2,11 @@
 //! exit codes. Only this module (through [`printer`]) writes to the terminal.
 
 mod apply;
+mod drift;
 mod fmt;
 mod force_unlock;
 mod graph;
+mod import;
 mod output;
 mod plan;
 pub mod printer;
@@ -78,6 +80,10 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Destroy every object in state (`apply --destroy`).
     Destroy(apply::ApplyArgs),
+    /// Report what changed outside blockform: changed, deleted and unmanaged objects (exit 2 on drift).
+    Drift(drift::DriftArgs),
+    /// Adopt an existing back-end object into state: `import volume.db dev/volume-5c0e….qcow2`.
+    Import(import::ImportArgs),
     /// Show a saved plan, or the objects in state.
     Show(show::ShowArgs),
     /// Print the plan's operations and their order as DOT.
@@ -195,6 +201,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         Command::Destroy(args) => {
             let inputs = args.vars().inputs(&matches);
             apply::run(&dir, &args, true, inputs, &mut printer)
+        }
+        Command::Drift(args) => {
+            let inputs = args.vars().inputs(&matches);
+            drift::run(&dir, &args, inputs, &mut printer)
+        }
+        Command::Import(args) => {
+            let inputs = args.vars().inputs(&matches);
+            import::run(&dir, &args, inputs, &mut printer)
         }
         Command::Show(args) => show::run(&dir, &args, &mut printer),
         Command::Graph(args) => {

@@ -53,6 +53,11 @@ pub struct PlanArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Write `resource` blocks for `import` blocks whose target has none to FILE (a new `.hcl`
+    /// file in the configuration directory), then plan with them.
+    #[arg(long, value_name = "FILE")]
+    pub generate_config_out: Option<PathBuf>,
+
     /// How many operations may run at once (used by apply).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub parallelism: usize,
@@ -64,7 +69,7 @@ pub struct PlanArgs {
     pub state: StateArgs,
 }
 
-fn parse_address(text: &str) -> Result<Address, String> {
+pub(super) fn parse_address(text: &str) -> Result<Address, String> {
     Address::parse(text)
         .ok_or_else(|| format!("`{text}` is not a resource address (like `volume.db` or `volume.scratch[\"a\"]`)"))
 }
@@ -107,6 +112,7 @@ pub fn make_plan(
         vars: inputs.clone(),
         missing_vars: MissingVars::Unknown,
         known: known_values(&prior),
+        allow_undeclared_imports: args.generate_config_out.is_some(),
     };
     let interactive = args.vars.input && std::io::stdin().is_terminal();
     if !interactive {
@@ -155,6 +161,64 @@ pub fn make_plan(
             vars: inputs.clone(),
             missing_vars: MissingVars::Error,
             known: known_values(&prior),
+            allow_undeclared_imports: false,
+        };
+        loaded = load_config(dir, &options, printer)?;
+    }
+
+    // `import` blocks: read the objects they adopt; the plan then treats them as existing.
+    let mut diagnostics = Diagnostics::default();
+    if let Some(out) = &args.generate_config_out
+        && !loaded.desired.undeclared_imports.is_empty()
+    {
+        let path = if out.is_absolute() { out.clone() } else { dir.join(out) };
+        let written =
+            crate::import::generate_config(&path, &loaded.desired, &prior, &providers).map_err(|message| {
+                printer.error(&message);
+                ExitStatus::Failure
+            })?;
+        printer.out(&format!(
+            "Wrote configuration for {written} imported object{} to {}; review it, then keep it with the rest.\n\n",
+            if written == 1 { "" } else { "s" },
+            out.display()
+        ));
+        let options = EvalOptions {
+            vars: inputs.clone(),
+            missing_vars: MissingVars::Error,
+            known: known_values(&prior),
+            allow_undeclared_imports: false,
+        };
+        loaded = load_config(dir, &options, printer)?;
+    }
+    let mut imports = Vec::new();
+    if !args.destroy && !args.refresh_only {
+        for import in &loaded.desired.imports {
+            let address = import.to.to_string();
+            if prior.iter().any(|r| r.address == address) {
+                continue;
+            }
+            let Some(instance) = loaded.desired.resources.iter().find(|r| r.address == import.to) else {
+                continue;
+            };
+            match crate::import::read_for(instance, &prior, &providers, &import.id) {
+                Ok(record) => imports.push(crate::plan::PlannedImport {
+                    id: import.id.clone(),
+                    record,
+                }),
+                Err(message) => diagnostics.push(
+                    crate::diagnostics::Diagnostic::error(format!("cannot import `{address}`: {message}"))
+                        .at(import.span.clone(), "this import"),
+                ),
+            }
+        }
+    }
+    if !imports.is_empty() {
+        prior.extend(imports.iter().map(|i| i.record.clone()));
+        let options = EvalOptions {
+            vars: inputs.clone(),
+            missing_vars: MissingVars::Error,
+            known: known_values(&prior),
+            allow_undeclared_imports: false,
         };
         loaded = load_config(dir, &options, printer)?;
     }
@@ -187,8 +251,8 @@ pub fn make_plan(
         targets: args.target.clone(),
         replace: args.replace.clone(),
     };
-    let mut diagnostics = Diagnostics::default();
     let mut plan = plan::diff(&plan_inputs, &plan_options, &mut diagnostics);
+    plan.imports = imports;
     plan.config_digest = plan::saved::config_digest(&loaded.sources);
     if args.refresh {
         let shortfalls = crate::refresh::check_capacity(&plan, &loaded.desired, &providers).map_err(|message| {
@@ -214,8 +278,31 @@ pub fn make_plan(
         }
     }
     if let Err(e) = crate::graph::build(&plan) {
-        printer.error(&e.to_string());
+        printer.out(&crate::render::human::render_drift(&plan, printer.color()));
+        let crate::graph::GraphError::Cycle { members, .. } = &e;
+        let spans: Vec<(String, crate::diagnostics::Span)> = members
+            .iter()
+            .filter_map(|member| {
+                let instance = loaded.desired.resources.iter().find(|r| r.address == *member)?;
+                Some((member.to_string(), instance.span.clone()))
+            })
+            .collect();
+        let mut cycle = crate::diagnostics::Diagnostic::error(e.to_string())
+            .help("the references and ordering rules of these resources contradict each other: often `create_before_destroy` on a resource that depends on one replaced without it (set it on both), or a `depends_on` that points back");
+        if let Some(((first, span), rest)) = spans.split_first() {
+            cycle = cycle.at(span.clone(), format!("{first} is part of the cycle"));
+            for (member, span) in rest {
+                cycle = cycle.related(span.clone(), format!("{member} is part of the cycle"));
+            }
+        }
+        let mut cycle_report = Diagnostics::default();
+        cycle_report.push(cycle);
+        report(&cycle_report, &loaded.sources, printer);
         return Err(ExitStatus::Failure);
+    }
+    if diagnostics.has_errors() {
+        // What changed outside blockform often explains the error (a volume grown by hand).
+        printer.out(&crate::render::human::render_drift(&plan, printer.color()));
     }
     if report(&diagnostics, &loaded.sources, printer) {
         return Err(ExitStatus::Failure);
@@ -245,7 +332,7 @@ fn report(diagnostics: &Diagnostics, sources: &crate::diagnostics::SourceMap, pr
     true
 }
 
-fn load_config(dir: &Path, options: &EvalOptions, printer: &mut Printer) -> Result<Loaded, ExitStatus> {
+pub(super) fn load_config(dir: &Path, options: &EvalOptions, printer: &mut Printer) -> Result<Loaded, ExitStatus> {
     match config::load(dir, options) {
         Ok(loaded) => {
             if report(&loaded.diagnostics, &loaded.sources, printer) {

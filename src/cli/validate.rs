@@ -29,6 +29,7 @@ pub fn run(dir: &Path, args: &ValidateArgs, inputs: VarInputs, printer: &mut Pri
             MissingVars::Error
         },
         known: std::collections::HashMap::new(),
+        allow_undeclared_imports: false,
     };
     let (sources, diagnostics) = match config::load(dir, &options) {
         Ok(loaded) => (loaded.sources, loaded.diagnostics),

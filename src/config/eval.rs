@@ -42,6 +42,9 @@ pub struct EvalOptions {
     pub missing_vars: MissingVars,
     /// Attributes already known for existing objects (from state), by address.
     pub known: HashMap<Address, ValueMap>,
+    /// `import` blocks may target resources no block declares (`plan --generate-config-out`);
+    /// they come out in [`Desired::undeclared_imports`].
+    pub allow_undeclared_imports: bool,
 }
 
 /// A `variable` block.
@@ -181,6 +184,9 @@ pub struct Desired {
     pub outputs: IndexMap<String, OutputValue>,
     /// Import blocks.
     pub imports: Vec<ImportInstance>,
+    /// `import` blocks whose target no resource block declares (only with
+    /// [`EvalOptions::allow_undeclared_imports`]).
+    pub undeclared_imports: Vec<ImportInstance>,
     /// Variables that have no value from any source (unknown unless `MissingVars::Error`).
     pub unset_variables: Vec<String>,
 }
@@ -704,7 +710,9 @@ pub fn evaluate(
         }
     }
     desired.outputs.sort_keys();
-    desired.imports = evaluate_imports(config, &env, diagnostics);
+    let (declared, undeclared) = evaluate_imports(config, &env, options.allow_undeclared_imports, diagnostics);
+    desired.imports = declared;
+    desired.undeclared_imports = undeclared;
     take_instance_attrs(&mut env, &mut desired.resources);
     desired
 }
@@ -1282,8 +1290,14 @@ fn check_variable_validations(config: &Config, env: &Env, diagnostics: &mut Diag
     }
 }
 
-fn evaluate_imports(config: &Config, env: &Env, diagnostics: &mut Diagnostics) -> Vec<ImportInstance> {
+fn evaluate_imports(
+    config: &Config,
+    env: &Env,
+    allow_undeclared: bool,
+    diagnostics: &mut Diagnostics,
+) -> (Vec<ImportInstance>, Vec<ImportInstance>) {
     let mut out = Vec::new();
+    let mut undeclared = Vec::new();
     for (block, file) in &config.imports {
         check_block_attrs(block, &["to", "id"], &[], diagnostics);
         let (Some(to), Some(id)) = (block.attrs.get("to"), block.attrs.get("id")) else {
@@ -1301,11 +1315,11 @@ fn evaluate_imports(config: &Config, env: &Env, diagnostics: &mut Diagnostics) -
             );
             continue;
         };
-        if !env
+        let is_declared = env
             .declared
             .get(&address.kind)
-            .is_some_and(|names| names.contains(&address.name))
-        {
+            .is_some_and(|names| names.contains(&address.name));
+        if !is_declared && !allow_undeclared {
             diagnostics.push(
                 Diagnostic::error(format!(
                     "`import` targets `{address}`, which no resource block declares"
@@ -1321,7 +1335,12 @@ fn evaluate_imports(config: &Config, env: &Env, diagnostics: &mut Diagnostics) -
         let id_value = Evaluator::new(env, *file).eval(&id.expr, &mut Scope::new());
         match id_value {
             Ok(Value::String(s)) if s.split_once('/').is_some_and(|(p, o)| !p.is_empty() && !o.is_empty()) => {
-                out.push(ImportInstance { to: address, id: s, span: block.header_span.clone() });
+                let import = ImportInstance { to: address, id: s, span: block.header_span.clone() };
+                if is_declared {
+                    out.push(import);
+                } else {
+                    undeclared.push(import);
+                }
             }
             Ok(other) => diagnostics.push(
                 Diagnostic::error(format!("an import `id` is `PROVIDER/OBJECT`, got {other}"))
@@ -1331,7 +1350,7 @@ fn evaluate_imports(config: &Config, env: &Env, diagnostics: &mut Diagnostics) -
             Err(e) => diagnostics.push(e.into_diagnostic()),
         }
     }
-    out
+    (out, undeclared)
 }
 
 /// Reads a resource address from a traversal expression (`volume.db`, `volume.x["a"]`).

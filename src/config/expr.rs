@@ -139,6 +139,50 @@ impl<'a> Evaluator<'a> {
         Span::new(self.file, item.span().unwrap_or(0..0))
     }
 
+    /// `try(a, b, …)`: the first argument that evaluates without an error; `can(x)`: whether
+    /// `x` evaluates without one. Both evaluate their arguments lazily, so an error in an
+    /// argument is the answer, not a failure; a value known only after apply keeps the answer
+    /// unknown. (References to undeclared names are still reported: they are not run-time errors.)
+    fn eval_try_or_can(&self, call: &hcl_edit::expr::FuncCall, name_span: Span, scope: &mut Scope) -> Result<Value> {
+        let name = call.name.name.as_str();
+        if call.args.expand_final() {
+            return Err(EvalError::new(name_span, format!("`{name}` does not take `...`")));
+        }
+        if name == "can" {
+            let [arg] = call.args.iter().collect::<Vec<_>>()[..] else {
+                return Err(EvalError::new(
+                    self.span(call),
+                    format!("`can` takes exactly one argument, got {}", call.args.len()),
+                ));
+            };
+            return Ok(match self.eval(arg, scope) {
+                Ok(value) if value.contains_unknown() => Value::Unknown("can(…)".to_owned()),
+                Ok(_) => Value::Bool(true),
+                Err(_) => Value::Bool(false),
+            });
+        }
+        let mut last_error = None;
+        for arg in &call.args {
+            match self.eval(arg, scope) {
+                Ok(value) => return Ok(value),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(match last_error {
+            Some(error) => EvalError::new(
+                self.span(call),
+                format!(
+                    "no argument of `try` could be evaluated; the last one failed: {}",
+                    error.message
+                ),
+            )
+            .with_help(Some(
+                "add a last argument that always works, such as a default value".to_owned(),
+            )),
+            None => EvalError::new(self.span(call), "`try` needs at least one argument"),
+        })
+    }
+
     /// Evaluates an expression.
     pub fn eval(&self, expr: &Expression, scope: &mut Scope) -> Result<Value> {
         match expr {
@@ -198,6 +242,9 @@ impl<'a> Evaluator<'a> {
                 let name_span = self.span(&call.name.name);
                 if call.name.is_namespaced() {
                     return Err(EvalError::new(name_span, "namespaced functions are not supported"));
+                }
+                if matches!(call.name.name.as_str(), "try" | "can") {
+                    return self.eval_try_or_can(call, name_span, scope);
                 }
                 let mut args = Vec::with_capacity(call.args.len());
                 for arg in &call.args {

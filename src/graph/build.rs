@@ -325,7 +325,7 @@ impl<'i, 'p> Builder<'i, 'p> {
             if change.address.kind != ResourceKind::Backup || !change.action.creates() {
                 continue;
             }
-            let Some(after) = change.after.as_ref() else { continue };
+            let Some(after) = change.planned() else { continue };
             let mode = after.get("mode").unwrap_or(&Value::Null);
             if let Some(parent) = after.get("parent").and_then(Value::as_str) {
                 for &p in self.index.named(parent) {
@@ -440,7 +440,7 @@ impl<'i, 'p> Builder<'i, 'p> {
                 continue;
             }
             let ChangeOps { forward, delete } = self.ops[i];
-            let wanted = self.index.attr_targets(change.after.as_ref(), attr);
+            let wanted = self.index.attr_targets(change.planned(), attr);
             for target in &wanted {
                 if self.kind(target.change()) == associated {
                     self.edge(self.ops[target.change()].forward, forward, rule.before_user);
@@ -470,7 +470,7 @@ impl<'i, 'p> Builder<'i, 'p> {
             let ChangeOps { forward, delete } = self.ops[i];
             let mut wanted: Vec<usize> = self
                 .index
-                .value_targets(kind, change.after.as_ref())
+                .value_targets(kind, change.planned())
                 .into_iter()
                 .map(Target::change)
                 .collect();
@@ -555,7 +555,7 @@ fn needs_detach(volume: &Change) -> bool {
             .cloned()
             .unwrap_or(Value::Bool(false))
     };
-    let (before, after) = (bootable(volume.before.as_ref()), bootable(volume.after.as_ref()));
+    let (before, after) = (bootable(volume.before.as_ref()), bootable(volume.planned()));
     after.is_unknown() || before.as_bool().unwrap_or(false) != after.as_bool().unwrap_or(false)
 }
 

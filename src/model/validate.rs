@@ -175,6 +175,23 @@ fn check_provider(provider: &BlockInstance, diagnostics: &mut Diagnostics) {
     }
 }
 
+/// Whether an unknown value's origin is one computed attribute of one resource (`volume.db.id`,
+/// `volume.scratch["a"].id`): what a reference to an object not created yet gives. (A value
+/// that failed to evaluate is unknown too, named after its own attribute, which is no computed one.)
+fn is_resource_attribute(origin: &str) -> bool {
+    let Some((root, rest)) = origin.split_once('.') else {
+        return false;
+    };
+    let Some(kind) = ResourceKind::from_name(root) else {
+        return false;
+    };
+    let Some((_, attribute)) = rest.rsplit_once('.') else {
+        return false;
+    };
+    let schema = super::resource_schema(kind);
+    !rest.contains('*') && schema.computed.contains(&attribute) && schema.attrs.iter().all(|a| a.name != attribute)
+}
+
 fn valid_backend_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= limits::NAME_MAX_CHARS
@@ -186,6 +203,21 @@ fn valid_backend_name(name: &str) -> bool {
 
 /// Checks a value against an attribute type; the error is the label shown under the value.
 fn check_type(value: &Value, ty: AttrType) -> Result<(), String> {
+    if let Value::Unknown(origin) = value
+        && matches!(
+            ty,
+            AttrType::StringList
+                | AttrType::RefList(_)
+                | AttrType::StringMap
+                | AttrType::IntegerMap
+                | AttrType::Object(_)
+        )
+        && is_resource_attribute(origin)
+    {
+        // Known only after apply, but certainly one value: a resource attribute is never a
+        // collection (a splat or a `for` would give a list of them).
+        return Err(format!("got `{origin}`, a single value"));
+    }
     if value.is_unknown() || *value == Value::Null {
         return Ok(());
     }

@@ -132,12 +132,37 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
     }
 
     let in_config: HashSet<String> = desired.resources.iter().map(|r| r.address.to_string()).collect();
+    plan.changes
+        .reserve_exact(desired.resources.len().max(inputs.prior.len()));
     if options.mode == PlanMode::Normal {
+        // The ids of objects this plan replaces, by resource block: a reference to one of them
+        // is known only after apply (the replacement gets a new id), so what refers to it
+        // changes too. Instances come dependencies first, so a replacement is known before
+        // anything that refers to it is planned.
+        let mut replaced: HashMap<(ResourceKind, &str), Vec<String>> = HashMap::new();
         for instance in &desired.resources {
             let address = instance.address.to_string();
             let prior = prior_by_address.get(address.as_str()).copied();
             let before = prior.and_then(|p| current.remove(p.address.as_str()).flatten());
-            let change = plan_instance(instance, prior, before, options, &context, diagnostics);
+            let rewritten = (!replaced.is_empty())
+                .then(|| with_replaced_ids_unknown(instance, &replaced))
+                .flatten();
+            let instance_now = rewritten.as_ref().unwrap_or(instance);
+            let mut change = plan_instance(instance_now, prior, before, options, &context, diagnostics);
+            if change.action.creates()
+                && change.action.destroys()
+                && let Some(prior) = prior
+            {
+                replaced
+                    .entry((instance.address.kind, instance.address.name.as_str()))
+                    .or_default()
+                    .push(prior.backend_id.clone());
+            }
+            if change.is_noop() && change.before.is_some() {
+                // Nothing changes: one copy of the values is enough (10,000 volumes hold tens
+                // of MB of them).
+                change.after = None;
+            }
             plan.changes.push(change);
         }
     }
@@ -223,6 +248,49 @@ pub fn state_attributes(resource: &ResourceState) -> ValueMap {
         .iter()
         .map(|(k, v)| (k.clone(), Value::from_json(v)))
         .collect()
+}
+
+/// A copy of `instance` in which every value holding the id of an object being replaced is
+/// unknown, when it refers to one; `None` when it refers to none.
+fn with_replaced_ids_unknown(
+    instance: &ResourceInstance,
+    replaced: &HashMap<(ResourceKind, &str), Vec<String>>,
+) -> Option<ResourceInstance> {
+    let mut ids: Vec<(&String, String)> = Vec::new();
+    for reference in instance.attr_refs.values().flatten() {
+        let (Some(kind), Some(name)) = (ResourceKind::from_name(&reference.root), reference.name.as_deref()) else {
+            continue;
+        };
+        if let Some(old) = replaced.get(&(kind, name)) {
+            ids.extend(old.iter().map(|id| (id, format!("{kind}.{name}.id"))));
+        }
+    }
+    if ids.is_empty() {
+        return None;
+    }
+    let mut rewritten = instance.clone();
+    let mut changed = false;
+    for value in rewritten.attrs.values_mut() {
+        changed |= unknown_where_id(value, &ids);
+    }
+    changed.then_some(rewritten)
+}
+
+/// Makes unknown every string in `value` that holds one of `ids`; returns whether it did.
+fn unknown_where_id(value: &mut Value, ids: &[(&String, String)]) -> bool {
+    match value {
+        Value::String(text) => {
+            if let Some((_, origin)) = ids.iter().find(|(id, _)| text.contains(id.as_str())) {
+                *value = Value::Unknown(origin.clone());
+                true
+            } else {
+                false
+            }
+        }
+        Value::List(items) => items.iter_mut().fold(false, |acc, v| unknown_where_id(v, ids) | acc),
+        Value::Map(map) => map.values_mut().fold(false, |acc, v| unknown_where_id(v, ids) | acc),
+        _ => false,
+    }
 }
 
 /// Lookups the diff needs across resources.

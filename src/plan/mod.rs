@@ -7,4 +7,4 @@ mod model;
 pub mod saved;
 
 pub use diff::{Observed, PlanInputs, PlanOptions, diff, new_backend_id, state_attributes};
-pub use model::{Action, Change, Drift, OutputChange, Plan, PlanMode, Reason, StorageAction, Summary};
+pub use model::{Action, Change, Drift, OutputChange, Plan, PlanMode, PlannedImport, Reason, StorageAction, Summary};

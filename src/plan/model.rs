@@ -166,7 +166,8 @@ pub struct Change {
     pub reason: Option<Reason>,
     /// Attributes before (from state); `None` for creates.
     pub before: Option<ValueMap>,
-    /// Attributes after (from configuration; unknown where known only after apply); `None` for deletes.
+    /// Attributes after (from configuration; unknown where known only after apply); `None` for
+    /// deletes, and for no-ops, whose values are `before` (see [`Change::planned`]).
     pub after: Option<ValueMap>,
     /// Attributes whose change forces the replacement.
     pub replace_paths: Vec<String>,
@@ -184,6 +185,16 @@ pub struct Change {
 }
 
 impl Change {
+    /// The attributes the object has after the change: `after`, or for a no-op (which keeps
+    /// one copy of its values, to keep large plans small) `before`.
+    pub fn planned(&self) -> Option<&ValueMap> {
+        match (&self.after, self.action) {
+            (Some(after), _) => Some(after),
+            (None, Action::NoOp) => self.before.as_ref(),
+            (None, _) => None,
+        }
+    }
+
     /// Whether the change does anything.
     pub fn is_noop(&self) -> bool {
         self.action == Action::NoOp
@@ -252,6 +263,18 @@ pub struct Plan {
     pub variables: IndexMap<String, Value>,
     /// `--target` addresses, if any.
     pub targets: Vec<String>,
+    /// Existing objects that `import` blocks adopt: recorded in state when the plan is applied.
+    #[serde(default)]
+    pub imports: Vec<PlannedImport>,
+}
+
+/// An object an `import` block adopts, read from its back end at plan time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedImport {
+    /// The `PROVIDER/OBJECT` ID.
+    pub id: String,
+    /// The state record that adopts it.
+    pub record: crate::state::ResourceState,
 }
 
 /// Counts for the summary line.
@@ -267,21 +290,39 @@ pub struct Summary {
     pub storage: Vec<(&'static str, usize)>,
     /// Changes marked as data loss.
     pub data_loss: usize,
+    /// Objects adopted by `import` blocks.
+    pub import: usize,
 }
 
 impl Plan {
+    /// The import ID of the object an `import` block adopts as `address`.
+    pub fn import_id(&self, address: &Address) -> Option<&str> {
+        let address = address.to_string();
+        self.imports
+            .iter()
+            .find(|i| i.record.address == address)
+            .map(|i| i.id.as_str())
+    }
+
     /// Whether the plan changes anything (resources or outputs) — or, for refresh-only plans,
     /// whether it found drift.
     pub fn has_changes(&self) -> bool {
         match self.mode {
             PlanMode::RefreshOnly => !self.drift.is_empty(),
-            _ => self.changes.iter().any(|c| !c.is_noop()) || self.outputs.iter().any(|o| o.before != o.after),
+            _ => {
+                !self.imports.is_empty()
+                    || self.changes.iter().any(|c| !c.is_noop())
+                    || self.outputs.iter().any(|o| o.before != o.after)
+            }
         }
     }
 
     /// The counts of the summary line.
     pub fn summary(&self) -> Summary {
-        let mut summary = Summary::default();
+        let mut summary = Summary {
+            import: self.imports.len(),
+            ..Summary::default()
+        };
         let mut storage: IndexMap<&'static str, usize> =
             ["extend", "retype", "attach", "detach", "backup", "prune", "restore"]
                 .into_iter()

@@ -46,6 +46,16 @@ pub fn render_plan(plan: &Plan, color: bool) -> String {
     w.out
 }
 
+/// Renders only the drift section of a plan (shown before errors that stop a plan, so the user
+/// sees what changed outside blockform and led to them).
+pub fn render_drift(plan: &Plan, color: bool) -> String {
+    let mut w = Writer::new(color);
+    if !plan.drift.is_empty() {
+        write_drift(&mut w, &plan.drift, plan.mode == PlanMode::RefreshOnly);
+    }
+    w.out
+}
+
 /// Renders one object of state the way `blockform show` prints it.
 pub fn render_state_resource(resource: &ResourceState) -> String {
     let mut w = Writer::new(false);
@@ -66,7 +76,11 @@ pub fn render_state_resource(resource: &ResourceState) -> String {
 
 /// The actions of a normal or destroy plan, with outputs and data loss.
 fn write_actions(w: &mut Writer, plan: &Plan) {
-    let changes: Vec<&Change> = plan.changes.iter().filter(|c| !c.is_noop()).collect();
+    let changes: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| !c.is_noop() || plan.import_id(&c.address).is_some())
+        .collect();
     let outputs: Vec<&OutputChange> = plan
         .outputs
         .iter()
@@ -94,7 +108,18 @@ fn write_actions(w: &mut Writer, plan: &Plan) {
         write_legend(w, &changes);
         w.text("blockform will perform the following actions:\n\n");
         for change in &changes {
-            write_change(w, change);
+            match plan.import_id(&change.address) {
+                Some(id) if change.is_noop() => {
+                    let address = w.style.paint("1", &format!("# {}", change.address));
+                    w.text(&format!("  {address} will be imported\n"));
+                    w.text(&format!("    # (from \"{id}\"; it matches its configuration)\n"));
+                }
+                Some(id) => {
+                    write_change(w, change);
+                    w.text(&format!("    # (imported from \"{id}\" first)\n"));
+                }
+                None => write_change(w, change),
+            }
             w.text("\n");
         }
         let summary = wording::summary_line(&plan.summary());

@@ -43,7 +43,10 @@ pub fn plan_document(plan: &Plan, prior: &[ResourceState]) -> Json {
     }
     document.insert(
         "resource_changes".into(),
-        plan.changes.iter().map(resource_change).collect(),
+        plan.changes
+            .iter()
+            .map(|change| resource_change(change, plan.import_id(&change.address)))
+            .collect(),
     );
     if !plan.outputs.is_empty() {
         let outputs: Map<String, Json> = plan
@@ -104,7 +107,7 @@ fn planned_values(plan: &Plan) -> Json {
         .changes
         .iter()
         .filter_map(|change| {
-            let after = change.after.as_ref()?;
+            let after = change.planned()?;
             let mut resource = resource_header(&change.address, change.provider.as_deref());
             resource.insert("values".into(), known_values(after));
             resource.insert("sensitive_values".into(), structure_tree(after));
@@ -128,13 +131,16 @@ fn planned_values(plan: &Plan) -> Json {
 }
 
 /// One entry of `resource_changes`.
-fn resource_change(change: &Change) -> Json {
+fn resource_change(change: &Change, importing: Option<&str>) -> Json {
     let mut entry = resource_header(&change.address, change.provider.as_deref());
     let mut body = change_body(
         change.action.terraform_actions(),
         change.before.as_ref(),
-        change.after.as_ref(),
+        change.planned(),
     );
+    if let Some(id) = importing {
+        body.insert("importing".into(), json!({ "id": id }));
+    }
     if !change.replace_paths.is_empty() {
         let paths: Vec<Vec<&str>> = change.replace_paths.iter().map(|p| p.split('.').collect()).collect();
         body.insert("replace_paths".into(), json!(paths));

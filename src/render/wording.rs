@@ -99,8 +99,13 @@ pub(crate) const DATA_LOSS_HINT: &str =
 
 /// `Plan: 3 to add, 1 to change, 1 to destroy; 2 to extend, 1 to back up.`
 pub(crate) fn summary_line(summary: &Summary) -> String {
+    let imports = if summary.import > 0 {
+        format!("{} to import, ", summary.import)
+    } else {
+        String::new()
+    };
     let mut line = format!(
-        "Plan: {} to add, {} to change, {} to destroy",
+        "Plan: {imports}{} to add, {} to change, {} to destroy",
         summary.add, summary.change, summary.destroy
     );
     let storage: Vec<String> = summary

@@ -2,7 +2,8 @@
 //! configuration and state, for N = 1,000 and 10,000. Prints wall time and peak memory (RSS) of
 //! the real binary, and the ratio of the two sizes (linear scaling is 10×).
 //!
-//! Run with `cargo bench --bench plan` (it builds the release binary first). Targets: 10,000 in
+//! Run with `cargo bench --bench plan` (it builds the release binary first;
+//! `BLOCKFORM_BENCH_KEEP=1` keeps the generated directories for a closer look). Targets: 10,000 in
 //! ≤ 1 s and ≤ 200 MB; time at 10,000 ≤ 11× time at 1,000.
 #![allow(clippy::print_stdout)]
 
@@ -79,6 +80,7 @@ fn applied_state(dir: &Path) -> Vec<ResourceState> {
         dir,
         &EvalOptions {
             known,
+            allow_undeclared_imports: false,
             ..EvalOptions::default()
         },
     )
@@ -186,7 +188,11 @@ fn main() {
             time.as_secs_f64() * 1e3
         );
         figures.push(time);
-        let _ = std::fs::remove_dir_all(&dir);
+        if std::env::var_os("BLOCKFORM_BENCH_KEEP").is_some() {
+            println!("kept {}", dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
     println!(
         "ratio 10,000 / 1,000: {:.2}x (linear is 10x; target <= 11x)",

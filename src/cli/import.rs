@@ -1,0 +1,77 @@
+//! `blockform import ADDR ID`: adopt an existing back-end object into state, reading its real
+//! attributes. The next plan then shows only how the object differs from its configuration.
+
+use std::path::Path;
+
+use super::plan::{known_values, load_config};
+use super::printer::Printer;
+use super::state_args::{StateArgs, open_state};
+use super::{ExitStatus, VarArgs};
+use crate::config::vars::VarInputs;
+use crate::config::{EvalOptions, MissingVars};
+use crate::model::Address;
+use crate::providers::Providers;
+use crate::state::Commit;
+
+/// Arguments of `import`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImportArgs {
+    /// The resource address to adopt the object as, like `volume.db` (its block must exist).
+    #[arg(value_parser = super::plan::parse_address)]
+    address: Address,
+
+    /// PROVIDER/OBJECT as `blockform drift` lists it: `dev/volume-5c0e….qcow2`, `ssd/volume-5c0e…`,
+    /// or PROVIDER/VOLUME@SNAPSHOT for a snapshot.
+    id: String,
+
+    #[command(flatten)]
+    vars: VarArgs,
+
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+impl ImportArgs {
+    /// The variable arguments.
+    pub(super) fn vars(&self) -> &VarArgs {
+        &self.vars
+    }
+}
+
+/// Runs `import`.
+pub fn run(dir: &Path, args: &ImportArgs, inputs: VarInputs, printer: &mut Printer) -> ExitStatus {
+    let result = (|| -> Result<(), String> {
+        let (store, _lock) = open_state(dir, &args.state, "import", true)?;
+        let prior = store.resources().map_err(|e| e.to_string())?;
+        let options = EvalOptions {
+            vars: inputs,
+            missing_vars: MissingVars::Error,
+            known: known_values(&prior),
+            allow_undeclared_imports: false,
+        };
+        let loaded = load_config(dir, &options, printer).map_err(|_| String::new())?;
+        let providers = Providers::build(&loaded.desired, dir)?;
+        printer.out(&format!("{}: Importing from ID \"{}\"...\n", args.address, args.id));
+        let record = crate::import::read(&loaded.desired, &prior, &providers, &args.address, &args.id)?;
+        store
+            .commit(&Commit {
+                put: vec![record],
+                ..Commit::default()
+            })
+            .map_err(|e| format!("state could not be written: {e}"))?;
+        printer.out(&format!(
+            "{}: Import prepared!\n\nImport successful!\n\nThe object is now in the blockform state and will henceforth be managed by blockform.\nRun `blockform plan` to see how it differs from its configuration.\n",
+            args.address
+        ));
+        Ok(())
+    })();
+    match result {
+        Ok(()) => ExitStatus::Success,
+        Err(message) => {
+            if !message.is_empty() {
+                printer.error(&message);
+            }
+            ExitStatus::Failure
+        }
+    }
+}

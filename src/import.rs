@@ -1,0 +1,372 @@
+//! Adopting existing back-end objects into state: `blockform import ADDR ID` and `import`
+//! blocks. An ID is `PROVIDER/OBJECT` (a snapshot: `PROVIDER/VOLUME@SNAPSHOT`), exactly as
+//! `blockform drift` lists unmanaged objects, so a report line can be pasted.
+//!
+//! The record takes every attribute the back end reports (size, name, description, tags,
+//! metadata, bootable, status) from the object itself; what only blockform knows (a volume's
+//! `type` and `source`, a snapshot's name) comes from the resource block, so importing and then
+//! planning shows exactly the differences between the object and its configuration.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use blockform_provider::{Provider, validate_backend_name};
+
+use crate::config::eval::{Desired, ResourceInstance};
+use crate::config::value::{Value, ValueMap};
+use crate::drift::backend_name;
+use crate::model::{Address, ResourceKind, resource_schema};
+use crate::providers::Providers;
+use crate::state::ResourceState;
+
+/// An import ID taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportId {
+    /// The provider block's name.
+    pub provider: String,
+    /// The volume's back-end name.
+    pub volume: String,
+    /// The snapshot's back-end name, for a snapshot.
+    pub snapshot: Option<String>,
+}
+
+/// Splits `PROVIDER/OBJECT[@SNAPSHOT]` and checks the provider exists and the names are valid.
+pub fn parse_id(id: &str, providers: &Providers) -> Result<(ImportId, Arc<dyn Provider>), String> {
+    let Some((provider_name, object)) = id.split_once('/').filter(|(p, o)| !p.is_empty() && !o.is_empty()) else {
+        return Err(format!(
+            "`{id}` is not an import ID: write PROVIDER/OBJECT, the provider block's name and the object's name in the back end (as `blockform drift` lists it, like `dev/volume-5c0e….qcow2`)"
+        ));
+    };
+    let provider = providers
+        .get(provider_name)
+        .ok_or_else(|| providers.missing_reason(provider_name))?;
+    let (volume_object, snapshot) = match object.split_once('@') {
+        Some((volume, snapshot)) => (volume, Some(snapshot.to_owned())),
+        None => (object, None),
+    };
+    let volume = backend_name(provider.kind(), volume_object);
+    for name in std::iter::once(&volume).chain(snapshot.as_ref()) {
+        validate_backend_name(name).map_err(|e| format!("`{id}`: {e}"))?;
+    }
+    Ok((
+        ImportId {
+            provider: provider_name.to_owned(),
+            volume,
+            snapshot,
+        },
+        provider,
+    ))
+}
+
+/// Reads the object `id` names and builds the state record that adopts it as `address`.
+pub fn read(
+    desired: &Desired,
+    prior: &[ResourceState],
+    providers: &Providers,
+    address: &Address,
+    id: &str,
+) -> Result<ResourceState, String> {
+    let Some(instance) = desired.resources.iter().find(|r| r.address == *address) else {
+        return Err(format!(
+            "`{address}` is not in the configuration: add a `resource \"{}\" \"{}\"` block first (or use an `import` block with `plan --generate-config-out=FILE`)",
+            address.kind, address.name
+        ));
+    };
+    read_for(instance, prior, providers, id)
+}
+
+/// Like [`read`], for a configured instance.
+pub fn read_for(
+    instance: &ResourceInstance,
+    prior: &[ResourceState],
+    providers: &Providers,
+    id: &str,
+) -> Result<ResourceState, String> {
+    read_object(
+        &instance.address,
+        &instance.attrs,
+        &instance.depends_on,
+        prior,
+        providers,
+        id,
+    )
+}
+
+/// Reads the object `id` names as `address`, whose configured attributes are `configured`.
+fn read_object(
+    address: &Address,
+    configured: &ValueMap,
+    depends_on: &[(ResourceKind, String)],
+    prior: &[ResourceState],
+    providers: &Providers,
+    id: &str,
+) -> Result<ResourceState, String> {
+    if prior.iter().any(|r| r.address == address.to_string()) {
+        return Err(format!(
+            "`{address}` is already managed by blockform; `blockform state rm {address}` first to adopt another object as it"
+        ));
+    }
+    let (parsed, provider) = parse_id(id, providers)?;
+    let wanted = parsed.snapshot.as_ref().unwrap_or(&parsed.volume);
+    if let Some(owner) = prior
+        .iter()
+        .find(|r| r.backend_id == *wanted && r.provider.as_deref() == Some(&parsed.provider))
+    {
+        return Err(format!("`{id}` is already managed as `{}`", owner.address));
+    }
+    let observed = provider
+        .refresh(std::slice::from_ref(&parsed.volume))
+        .map_err(|e| format!("reading `{id}` from provider `{}`: {e}", parsed.provider))?;
+    let Some(volume) = observed.into_iter().find(|v| v.backend_name == parsed.volume) else {
+        return Err(format!(
+            "provider `{}` has no volume `{}`: `blockform drift` lists the objects that can be imported",
+            parsed.provider, parsed.volume
+        ));
+    };
+    let schema = resource_schema(address.kind);
+    // Configured values first: what only blockform knows.
+    let mut attributes = serde_json::Map::new();
+    for spec in schema.attrs {
+        let value = configured
+            .get(spec.name)
+            .filter(|v| !v.is_unknown())
+            .map_or(serde_json::Value::Null, Value::to_json);
+        attributes.insert(spec.name.to_owned(), value);
+    }
+    let (backend_id, status) = match (address.kind, &parsed.snapshot) {
+        (ResourceKind::Volume, None) => {
+            check_volume_type(address, configured, prior, &parsed.provider)?;
+            for (name, value) in crate::refresh::volume_attributes(&volume) {
+                attributes.insert(name, value.to_json());
+            }
+            attributes.insert("id".into(), serde_json::json!(volume.backend_name));
+            attributes.insert("backend_name".into(), serde_json::json!(volume.backend_name));
+            (volume.backend_name.clone(), volume.status.to_string())
+        }
+        (ResourceKind::Snapshot, Some(snapshot_name)) => {
+            let Some(snapshot) = volume.snapshots.iter().find(|s| s.backend_name == *snapshot_name) else {
+                return Err(format!(
+                    "volume `{}` of provider `{}` has no snapshot `{snapshot_name}`",
+                    parsed.volume, parsed.provider
+                ));
+            };
+            let Some(owner) = prior.iter().find(|r| r.backend_id == parsed.volume) else {
+                return Err(format!(
+                    "the snapshot's volume `{}` is not managed: import the volume first",
+                    parsed.volume
+                ));
+            };
+            let configured_volume = configured.get("volume").and_then(Value::as_str);
+            if configured_volume.is_some_and(|v| v != parsed.volume) {
+                return Err(format!(
+                    "`{address}` is configured on another volume than `{}` ({}), which holds `{snapshot_name}`",
+                    owner.address, parsed.volume
+                ));
+            }
+            attributes.insert("volume".into(), serde_json::json!(parsed.volume));
+            attributes.insert("id".into(), serde_json::json!(snapshot.backend_name));
+            attributes.insert("status".into(), serde_json::json!(snapshot.status.to_string()));
+            attributes.insert("created_at".into(), serde_json::json!(snapshot.created_at_unix_secs));
+            attributes.insert("size".into(), serde_json::json!(snapshot.size_bytes.div_ceil(1 << 30)));
+            (snapshot.backend_name.clone(), snapshot.status.to_string())
+        }
+        (ResourceKind::Volume, Some(_)) => {
+            return Err(format!(
+                "`{id}` names a snapshot; import it as a `snapshot` resource, or drop `@…` to import the volume"
+            ));
+        }
+        (ResourceKind::Snapshot, None) => {
+            return Err(format!(
+                "`{id}` names a volume; a snapshot's ID is PROVIDER/VOLUME@SNAPSHOT"
+            ));
+        }
+        (kind, _) => {
+            return Err(format!(
+                "only volumes and snapshots can be imported; `{kind}` resources are blockform's own records"
+            ));
+        }
+    };
+    let dependencies = depends_on
+        .iter()
+        .map(|(kind, name)| Address::new(*kind, name.clone()).to_string())
+        .collect();
+    Ok(ResourceState {
+        address: address.to_string(),
+        backend_id,
+        provider: Some(parsed.provider),
+        attributes,
+        dependencies,
+        status,
+    })
+}
+
+/// A volume's configured type must live on the provider the ID names.
+fn check_volume_type(
+    address: &Address,
+    configured: &ValueMap,
+    prior: &[ResourceState],
+    provider: &str,
+) -> Result<(), String> {
+    let Some(type_value) = configured.get("type") else {
+        return Ok(());
+    };
+    let Some(type_id) = type_value.as_str() else {
+        return Err(format!(
+            "`{address}`'s volume type does not exist yet: apply it first, then import"
+        ));
+    };
+    let by_id: HashMap<&str, &ResourceState> = prior.iter().map(|r| (r.backend_id.as_str(), r)).collect();
+    let Some(volume_type) = by_id.get(type_id) else {
+        return Ok(());
+    };
+    let backend = volume_type
+        .attributes
+        .get("backend")
+        .and_then(serde_json::Value::as_str);
+    match backend {
+        Some(backend) if backend != provider => Err(format!(
+            "`{address}` uses type `{}`, which lives on provider `{backend}`, but the object is in provider `{provider}`",
+            volume_type.address
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Writes `resource` blocks for the `import` blocks whose target no block declares, from the
+/// objects' real attributes, to a new file. Returns how many blocks it wrote.
+pub fn generate_config(
+    path: &std::path::Path,
+    desired: &Desired,
+    prior: &[ResourceState],
+    providers: &Providers,
+) -> Result<usize, String> {
+    use std::fmt::Write as _;
+    if path.exists() {
+        return Err(format!(
+            "`{}` already exists; --generate-config-out writes a new file only (move it away or name another)",
+            path.display()
+        ));
+    }
+    let mut text = String::new();
+    let mut count = 0;
+    for import in &desired.undeclared_imports {
+        let address = &import.to;
+        let record = read_object(address, &ValueMap::new(), &[], prior, providers, &import.id)
+            .map_err(|e| format!("cannot import `{address}`: {e}"))?;
+        let attribute = |name: &str| record.attributes.get(name).filter(|v| !v.is_null());
+        let _ = writeln!(
+            text,
+            "# Generated by blockform from \"{}\": review before applying.",
+            import.id
+        );
+        let _ = writeln!(text, "resource \"{}\" \"{}\" {{", address.kind, address.name);
+        match address.kind {
+            ResourceKind::Volume => {
+                let provider = record.provider.as_deref().unwrap_or_default();
+                let types: Vec<&str> = desired
+                    .resources
+                    .iter()
+                    .filter(|r| r.address.kind == ResourceKind::VolumeType)
+                    .filter(|r| r.attrs.get("backend").and_then(Value::as_str) == Some(provider))
+                    .map(|r| r.address.name.as_str())
+                    .collect();
+                if let Some(name) = attribute("name") {
+                    let _ = writeln!(text, "  name = {}", hcl(name));
+                }
+                if let Some(description) = attribute("description") {
+                    let _ = writeln!(text, "  description = {}", hcl(description));
+                }
+                match types.as_slice() {
+                    [only] => {
+                        let _ = writeln!(text, "  type = volume_type.{only}.id");
+                    }
+                    [] => {
+                        return Err(format!(
+                            "no volume type uses provider `{provider}`: add a `volume_type` with `backend = \"{provider}\"` so `{address}` can name it"
+                        ));
+                    }
+                    [first, ..] => {
+                        let _ = writeln!(
+                            text,
+                            "  # Types on provider `{provider}`: {}; pick the one this volume has.",
+                            types.join(", ")
+                        );
+                        let _ = writeln!(text, "  type = volume_type.{first}.id");
+                    }
+                }
+                if let Some(size) = attribute("size") {
+                    let _ = writeln!(text, "  size = {size}");
+                }
+                if attribute("bootable").is_some_and(|b| b.as_bool() == Some(true)) {
+                    text.push_str("  bootable = true\n");
+                }
+                if let Some(tags) = attribute("tags").filter(|t| t.as_array().is_some_and(|a| !a.is_empty())) {
+                    let _ = writeln!(text, "  tags = {}", hcl(tags));
+                }
+                if let Some(metadata) = attribute("metadata")
+                    .and_then(serde_json::Value::as_object)
+                    .filter(|m| !m.is_empty())
+                {
+                    text.push_str("  metadata = {\n");
+                    for (key, value) in metadata {
+                        let _ = writeln!(
+                            text,
+                            "    {} = {}",
+                            hcl(&serde_json::Value::String(key.clone())),
+                            hcl(value)
+                        );
+                    }
+                    text.push_str("  }\n");
+                }
+            }
+            ResourceKind::Snapshot => {
+                let volume = attribute("volume")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default();
+                let owner = prior
+                    .iter()
+                    .find(|r| r.backend_id == volume)
+                    .map_or_else(|| format!("\"{volume}\""), |r| format!("{}.id", r.address));
+                let _ = writeln!(text, "  volume = {owner}");
+                let _ = writeln!(
+                    text,
+                    "  name = {}",
+                    hcl(&serde_json::Value::String(address.name.clone()))
+                );
+            }
+            _ => {}
+        }
+        text.push_str("}\n\n");
+        count += 1;
+    }
+    let text = crate::config::format::format_source(&text).unwrap_or(text);
+    std::fs::write(path, text).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+    Ok(count)
+}
+
+/// A JSON value written as HCL: strings quoted with template sequences (`${`, `%{`) escaped.
+fn hcl(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => serde_json::Value::String(s.clone())
+            .to_string()
+            .replace("${", "$${")
+            .replace("%{", "%%{"),
+        serde_json::Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(hcl).collect();
+            format!("[{}]", items.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hcl;
+
+    #[test]
+    fn generated_strings_cannot_start_templates() {
+        assert_eq!(hcl(&serde_json::json!("a ${b} %{c}")), r#""a $${b} %%{c}""#);
+        assert_eq!(hcl(&serde_json::json!(["x", "y\"z"])), r#"["x", "y\"z"]"#);
+        assert_eq!(hcl(&serde_json::json!(21)), "21");
+    }
+}
