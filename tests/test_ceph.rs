@@ -443,3 +443,42 @@ resource "volume" "db" {
     let run = blockform(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
     assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
 }
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_import_adopts_an_image_made_with_rbd() {
+    let cluster = cluster();
+    let image = format!("legacy-{}", std::process::id());
+    let (status, _) = cluster.rbd(&["create", "--no-progress", "--size", "2G", &cluster.image(&image)]);
+    assert_eq!(status, 0);
+    let resources = format!(
+        r#"
+resource "volume_type" "ssd" {{
+  backend = "ssd"
+}}
+
+resource "volume" "legacy" {{
+  name = "{image}"
+  type = volume_type.ssd.id
+  size = 2
+}}
+"#
+    );
+    let config = format!("{}{resources}", cluster.provider_block(""));
+    let dir = project(&[("main.hcl", &config)]);
+    // The type first, then the image is adopted with its real attributes: nothing to do.
+    let run = blockform(dir.path(), &["apply", "--auto-approve", "-target", "volume_type.ssd"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let run = blockform(dir.path(), &["import", "volume.legacy", &format!("ssd/{image}")]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("Import successful!"), "{}", run.stdout);
+    let run = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let run = blockform(dir.path(), &["import", "volume.legacy", "ssd/no-such-image"]);
+    assert_eq!(run.code, 1);
+
+    let run = blockform(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let (status, _) = cluster.rbd(&["info", &cluster.image(&image)]);
+    assert_eq!(status, 2, "the adopted image is deleted with the rest");
+}
