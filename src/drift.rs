@@ -323,10 +323,25 @@ pub fn check(
                     report.missing.push(missing());
                     continue;
                 };
-                let expected_qos = provider
-                    .capabilities()
-                    .qos_backend
-                    .then(|| expected_qos(resource, &by_id));
+                // The limits state holds: those `apply --refresh-only` recorded, or else the
+                // type's rule that apply set.
+                let expected_qos = provider.capabilities().qos_backend.then(|| {
+                    resource
+                        .attributes
+                        .get("qos")
+                        .and_then(serde_json::Value::as_object)
+                        .map_or_else(
+                            || crate::refresh::expected_qos(resource, &by_id),
+                            |recorded| {
+                                recorded
+                                    .iter()
+                                    .filter_map(|(k, v)| {
+                                        Some((k.clone(), v.as_u64().or_else(|| v.as_f64().map(f64_to_u64))?))
+                                    })
+                                    .collect()
+                            },
+                        )
+                });
                 let recorded_snapshots = snapshots_of.get(resource.backend_id.as_str());
                 let mut attributes = volume_drift(resource, real, recorded_snapshots, expected_qos.as_ref());
                 if let Some(instance) = configured.get(&resource.address) {
@@ -482,40 +497,6 @@ fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
         }
         _ => a == b,
     }
-}
-
-/// The back-end limits a volume should have, from state: its type's QoS rule, when that rule
-/// is enforced by the back end (`back-end` or `both`).
-fn expected_qos(volume: &ResourceState, by_id: &HashMap<&str, &ResourceState>) -> QosSpecs {
-    let rule = volume
-        .attributes
-        .get("type")
-        .and_then(serde_json::Value::as_str)
-        .and_then(|type_id| by_id.get(type_id))
-        .and_then(|volume_type| volume_type.attributes.get("qos"))
-        .and_then(serde_json::Value::as_str)
-        .and_then(|qos_id| by_id.get(qos_id));
-    let Some(rule) = rule else {
-        return QosSpecs::default();
-    };
-    let consumer = rule.attributes.get("consumer").and_then(serde_json::Value::as_str);
-    if !matches!(consumer, Some("back-end" | "both")) {
-        return QosSpecs::default();
-    }
-    rule.attributes
-        .get("specs")
-        .and_then(serde_json::Value::as_object)
-        .map(|specs| {
-            specs
-                .iter()
-                .filter_map(|(k, v)| {
-                    v.as_u64()
-                        .or_else(|| v.as_f64().map(f64_to_u64))
-                        .map(|v| (k.clone(), v))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

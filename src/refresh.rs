@@ -83,7 +83,10 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
 }
 
 /// The back-end limits a volume should have: those of its type's rule, as state records them.
-fn expected_qos(volume: &ResourceState, by_id: &HashMap<&str, &ResourceState>) -> blockform_provider::QosSpecs {
+pub(crate) fn expected_qos(
+    volume: &ResourceState,
+    by_id: &HashMap<&str, &ResourceState>,
+) -> blockform_provider::QosSpecs {
     let id_of = |record: &ResourceState, key: &str| {
         record
             .attributes

@@ -482,3 +482,98 @@ resource "volume" "legacy" {{
     let (status, _) = cluster.rbd(&["info", &cluster.image(&image)]);
     assert_eq!(status, 2, "the adopted image is deleted with the rest");
 }
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_drift_reports_changes_made_with_rbd_and_refresh_only_records_them() {
+    let cluster = cluster();
+    let config = format!(
+        "{}{RESOURCES}",
+        cluster.provider_block("  read_image_metadata = true\n")
+    );
+    let dir = project(&[("main.hcl", &config)]);
+    let d = dir.path();
+    let run = blockform(d, &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let run = blockform(d, &["drift"]);
+    assert_eq!(run.code, 0, "in sync after apply:\n{}{}", run.stdout, run.stderr);
+
+    let db = id_of(d, "volume.db");
+    let snapshot = id_of(d, "snapshot.before");
+    let stray = format!("volume-stray-{}", std::process::id());
+    // Behind blockform's back: grow the volume, drop its snapshot, change its limits, and
+    // make an image of its own in the pool.
+    let _ = cluster.rbd(&["snap", "unprotect", &format!("{}@{snapshot}", cluster.image(&db))]);
+    for args in [
+        vec!["resize", "--no-progress", "--size", "2G", &cluster.image(&db)],
+        vec![
+            "snap",
+            "rm",
+            "--no-progress",
+            &format!("{}@{snapshot}", cluster.image(&db)),
+        ],
+        vec![
+            "config",
+            "image",
+            "set",
+            &cluster.image(&db),
+            "rbd_qos_iops_limit",
+            "100",
+        ],
+        vec!["create", "--size", "1G", &cluster.image(&stray)],
+    ] {
+        let (status, _) = cluster.rbd(&args);
+        assert_eq!(status, 0, "rbd {args:?}");
+    }
+
+    let run = blockform(d, &["drift", "--json"]);
+    let _ = cluster.rbd(&["rm", "--no-progress", &cluster.image(&stray)]);
+    assert_eq!(run.code, 2, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let changed = report["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "volume.db")
+        .unwrap_or_else(|| panic!("volume.db changed: {report:#}"));
+    let attribute = |name: &str| {
+        changed["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap_or_else(|| panic!("{name} drift: {changed:#}"))
+            .clone()
+    };
+    assert_eq!(
+        (attribute("size")["state"].as_f64(), attribute("size")["real"].as_f64()),
+        (Some(1.0), Some(2.0))
+    );
+    assert_eq!(attribute("snapshots")["state"], serde_json::json!([snapshot]));
+    assert_eq!(attribute("snapshots")["real"], serde_json::json!([]));
+    assert_eq!(attribute("qos")["state"]["total_iops_sec"], 2000);
+    assert_eq!(attribute("qos")["real"]["total_iops_sec"], 100);
+    let missing: Vec<&str> = report["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(missing, ["snapshot.before"]);
+    let unmanaged: Vec<&str> = report["unmanaged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert!(unmanaged.contains(&format!("ssd/{stray}").as_str()), "{report:#}");
+
+    // Recorded as it is now, the state matches reality again.
+    let run = blockform(d, &["apply", "--refresh-only", "--auto-approve"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let run = blockform(d, &["drift", "--json"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+
+    let run = blockform(d, &["destroy", "--auto-approve", "--allow-data-loss"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+}
