@@ -1,0 +1,3 @@
+//! Backup benchmark (placeholder).
+
+fn main() {}
