@@ -121,7 +121,9 @@ pub fn create_backup(
             }
         }
     };
-    let mut reader = provider.open_reader(&target).map_err(provider_error(request.volume_address))?;
+    let mut reader = provider
+        .open_reader(&target)
+        .map_err(provider_error(request.volume_address))?;
     let (blocks, read_bytes, stored_bytes) = read_blocks(
         store,
         reader.as_mut(),
@@ -146,7 +148,10 @@ pub fn create_backup(
         change_source: change_source.to_owned(),
         read_bytes,
         stored_bytes,
-        blocks: blocks.into_iter().map(|(offset, hash)| BlockRef { offset, hash }).collect(),
+        blocks: blocks
+            .into_iter()
+            .map(|(offset, hash)| BlockRef { offset, hash })
+            .collect(),
     };
     store.write_manifest(&manifest)?;
     // The previous newest backup's marker is no longer what the next incremental counts from.
@@ -164,7 +169,11 @@ fn runs(extents: &[Extent], block_size: u64, size_bytes: u64) -> Vec<Extent> {
     let mut aligned: Vec<Extent> = Vec::new();
     for extent in extents {
         let start = extent.offset / block_size * block_size;
-        let end = extent.end().div_ceil(block_size).saturating_mul(block_size).min(size_bytes);
+        let end = extent
+            .end()
+            .div_ceil(block_size)
+            .saturating_mul(block_size)
+            .min(size_bytes);
         match aligned.last_mut() {
             Some(last) if start <= last.end() => last.length = last.end().max(end) - last.offset,
             _ => aligned.push(Extent {
@@ -211,7 +220,9 @@ fn read_blocks(
                 let length = usize::try_from(run.length).unwrap_or(usize::MAX);
                 let mut buffer = recycle.try_recv().unwrap_or_default();
                 buffer.resize(length, 0);
-                let result = reader.read_exact_at(run.offset, &mut buffer).map(|()| (run.offset, buffer));
+                let result = reader
+                    .read_exact_at(run.offset, &mut buffer)
+                    .map(|()| (run.offset, buffer));
                 let failed = result.is_err();
                 if sender.send(result).is_err() || failed {
                     return;
@@ -381,7 +392,11 @@ mod tests {
             runs(&[extent(0, 10 << 20)], bs, 1 << 30),
             [extent(0, 4 << 20), extent(4 << 20, 4 << 20), extent(8 << 20, 2 << 20)]
         );
-        assert_eq!(runs(&[extent(1000, 10)], bs, 1500), [extent(0, 1500)], "clipped to the volume");
+        assert_eq!(
+            runs(&[extent(1000, 10)], bs, 1500),
+            [extent(0, 1500)],
+            "clipped to the volume"
+        );
         assert_eq!(runs(&[], bs, 1 << 30), []);
     }
 

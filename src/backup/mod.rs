@@ -12,15 +12,15 @@
 
 mod engine;
 mod manifest;
+mod planning;
 pub mod policy;
 mod store;
 
 use std::path::PathBuf;
 
-pub use engine::{
-    BackupRequest, Damage, ProgressFn, RestoreOptions, create_backup, marker_name, restore, verify,
-};
+pub use engine::{BackupRequest, Damage, ProgressFn, RestoreOptions, create_backup, marker_name, restore, verify};
 pub use manifest::{BackupMode, BlockRef, Manifest};
+pub use planning::check_plan;
 pub use store::{Access, BackupStore, GcReport, StoreStats};
 
 use blockform_provider::ProviderError;

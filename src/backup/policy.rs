@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 
 use super::manifest::{BackupMode, Manifest};
+use crate::config::value::{Value, ValueMap};
+use crate::model::parse_duration;
 
 /// A policy's schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +21,37 @@ pub struct PolicySpec {
     pub incremental_every_secs: Option<u64>,
     /// Full chains to retain.
     pub keep: usize,
+}
+
+impl PolicySpec {
+    /// The schedule of a `backup_policy` resource's attributes.
+    pub fn from_attrs(policy_id: &str, attrs: &ValueMap) -> Result<PolicySpec, String> {
+        let duration = |key: &str| -> Result<Option<u64>, String> {
+            match attrs.get(key).and_then(Value::as_str) {
+                None => Ok(None),
+                Some(text) => parse_duration(text)
+                    .map(|d| Some(d.as_secs()))
+                    .map_err(|e| format!("`{key}` = {text:?}: {e}")),
+            }
+        };
+        let full_every_secs = duration("full_every")?.ok_or("the policy has no `full_every`")?;
+        let keep = attrs.get("keep").and_then(Value::as_i64).unwrap_or(1);
+        Ok(PolicySpec {
+            id: policy_id.to_owned(),
+            full_every_secs,
+            incremental_every_secs: duration("incremental_every")?,
+            keep: usize::try_from(keep).unwrap_or(1).max(1),
+        })
+    }
+}
+
+/// The volumes a policy backs up, by back-end id (unknown ones left out).
+pub fn volumes(attrs: &ValueMap) -> Vec<String> {
+    attrs
+        .get("volumes")
+        .and_then(Value::as_list)
+        .map(|list| list.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
 }
 
 /// A backup that is due.
@@ -214,7 +247,10 @@ mod tests {
             schedule(&policy(2), &volumes, &manifests, 2 * DAY).due[0].mode,
             BackupMode::Incremental
         );
-        assert_eq!(schedule(&policy(2), &volumes, &manifests, 7 * DAY).due[0].mode, BackupMode::Full);
+        assert_eq!(
+            schedule(&policy(2), &volumes, &manifests, 7 * DAY).due[0].mode,
+            BackupMode::Full
+        );
     }
 
     #[test]

@@ -509,11 +509,7 @@ impl BackupStore {
             return Ok(());
         }
         let manifests = self.manifests()?;
-        if let Some(child) = manifests
-            .iter()
-            .rev()
-            .find(|m| m.parent.as_deref() == Some(id))
-        {
+        if let Some(child) = manifests.iter().rev().find(|m| m.parent.as_deref() == Some(id)) {
             return Err(BackupError::HasChildren {
                 id: id.to_owned(),
                 child: child.id.clone(),
@@ -558,10 +554,7 @@ impl BackupStore {
         for entry in fs::read_dir(&dir).map_err(io_error(&dir, "list"))? {
             let entry = entry.map_err(io_error(&dir, "list"))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let orphan = name.starts_with('.')
-                || name
-                    .strip_suffix(".pack")
-                    .is_some_and(|stem| !sealed.contains(stem));
+            let orphan = name.starts_with('.') || name.strip_suffix(".pack").is_some_and(|stem| !sealed.contains(stem));
             if orphan {
                 report.bytes_freed += entry.metadata().map(|m| m.len()).unwrap_or(0);
                 fs::remove_file(entry.path()).map_err(io_error(&entry.path(), "delete"))?;
@@ -576,10 +569,7 @@ impl BackupStore {
             }
             let pack_path = dir.join(format!("{name}.pack"));
             let pack_bytes = fs::metadata(&pack_path).map(|m| m.len()).unwrap_or(0);
-            let live_bytes: u64 = live
-                .iter()
-                .map(|e| RECORD_HEADER_BYTES + u64::from(e.2))
-                .sum();
+            let live_bytes: u64 = live.iter().map(|e| RECORD_HEADER_BYTES + u64::from(e.2)).sum();
             // Rewrite only when at least a quarter of the pack is garbage.
             if !live.is_empty() && live_bytes * 4 > pack_bytes * 3 {
                 continue;
