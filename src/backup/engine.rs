@@ -339,8 +339,10 @@ pub struct Damage {
 }
 
 /// Re-reads and re-hashes every block of the given backups; each distinct block is read once.
+/// Progress counts the bytes the backups' blocks cover.
 pub fn verify(store: &mut BackupStore, manifests: &[Manifest], progress: ProgressFn<'_>) -> Result<Vec<Damage>> {
-    let total: u64 = manifests.iter().map(|m| m.blocks.len() as u64).sum();
+    let block_bytes = u64::from(store.block_size());
+    let total: u64 = manifests.iter().map(|m| m.blocks.len() as u64 * block_bytes).sum();
     let mut checked: HashMap<[u8; 32], Option<String>> = HashMap::new();
     let mut damage = Vec::new();
     let mut done = 0;
@@ -362,8 +364,8 @@ pub fn verify(store: &mut BackupStore, manifests: &[Manifest], progress: Progres
                     reason,
                 });
             }
-            done += 1;
-            if done % 256 == 0 {
+            done += block_bytes;
+            if done % (256 * block_bytes) == 0 {
                 progress(done, total);
             }
         }

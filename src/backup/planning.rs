@@ -39,6 +39,7 @@ pub fn check_plan(
     now: u64,
     diagnostics: &mut Diagnostics,
 ) {
+    check_deletes(plan, prior, diagnostics);
     let wanted = plan.changes.iter().any(|c| {
         matches!(c.address.kind, ResourceKind::Backup | ResourceKind::BackupPolicy) && c.action != Action::Delete
     });
@@ -50,6 +51,39 @@ pub fn check_plan(
     for change in &mut plan.changes {
         if change.address.kind == ResourceKind::BackupPolicy && change.action != Action::Delete {
             preview_policy(change, providers, &manifests, prior, now);
+        }
+    }
+}
+
+/// A backup cannot be deleted while an incremental that stays builds on it.
+fn check_deletes(plan: &Plan, prior: &[ResourceState], diagnostics: &mut Diagnostics) {
+    let deleted: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.address.kind == ResourceKind::Backup && c.action.destroys())
+        .filter_map(|c| c.backend_id.as_deref())
+        .collect();
+    for id in &deleted {
+        let child = prior.iter().find(|r| {
+            r.address.starts_with("backup.")
+                && r.attributes.get("parent").and_then(serde_json::Value::as_str) == Some(*id)
+                && !deleted.contains(&r.backend_id.as_str())
+        });
+        if let Some(child) = child {
+            let address = prior
+                .iter()
+                .find(|r| r.backend_id == *id)
+                .map_or(*id, |r| r.address.as_str());
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "`{address}` cannot be deleted: the incremental backup `{}` builds on it and stays",
+                    child.address
+                ))
+                .help(format!(
+                    "delete `{}` as well (incrementals go first, newest first), or keep `{address}`",
+                    child.address
+                )),
+            );
         }
     }
 }
