@@ -168,6 +168,7 @@ pub struct ByteMeter {
     bar: Option<ProgressBar>,
     started: Instant,
     printed_quarters: Mutex<u64>,
+    plain_on_stderr: bool,
 }
 
 impl ByteMeter {
@@ -179,7 +180,15 @@ impl ByteMeter {
             bar,
             started: Instant::now(),
             printed_quarters: Mutex::new(0),
+            plain_on_stderr: false,
         }
+    }
+
+    /// Writes plain lines to stderr, for commands whose stdout is their result.
+    #[must_use]
+    pub fn plain_on_stderr(mut self) -> ByteMeter {
+        self.plain_on_stderr = true;
+        self
     }
 
     /// Records that `done` of `total` bytes are through.
@@ -202,9 +211,14 @@ impl ByteMeter {
                 };
                 if quarter > *printed && done > 0 {
                     *printed = quarter;
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "[{}] {}: {text}", clock(), self.label);
-                    let _ = out.flush();
+                    let line = format!("[{}] {}: {text}\n", clock(), self.label);
+                    if self.plain_on_stderr {
+                        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+                    } else {
+                        let mut out = std::io::stdout().lock();
+                        let _ = out.write_all(line.as_bytes());
+                        let _ = out.flush();
+                    }
                 }
             }
         }

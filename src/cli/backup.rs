@@ -345,7 +345,7 @@ fn verify_command(dir: &Path, args: &VerifyArgs, printer: &mut Printer) -> ExitS
             Ok(m) => m,
             Err(error) => return report_error(printer, &error),
         };
-        let meter = ByteMeter::new(format!("verifying store {name}"), style(), None);
+        let meter = ByteMeter::new(format!("verifying store {name}"), style(), None).plain_on_stderr();
         let mut on_blocks = |done, total| meter.update(done, total);
         match verify(&mut store, &manifests, &mut on_blocks) {
             Ok(found) => damage.extend(found),
@@ -485,7 +485,7 @@ fn restore_command(dir: &Path, args: &RestoreArgs, printer: &mut Printer) -> Exi
             return ExitStatus::Failure;
         }
     }
-    let meter = ByteMeter::new(format!("restoring {}", args.to), style(), None);
+    let meter = ByteMeter::new(format!("restoring {}", args.to), style(), None).plain_on_stderr();
     let mut on_bytes = |done, total| meter.update(done, total);
     let started = std::time::Instant::now();
     let options = RestoreOptions {
