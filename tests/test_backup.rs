@@ -3,6 +3,7 @@
 //! and the store's own checks (verify, gc, delete order, crash safety).
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use crate::common::{TempDir, blockform, blockform_env, project};
 
 const GIB: u64 = 1 << 30;
 const BLOCK: u64 = 64 * 1024;
+const BLOCK_USIZE: usize = 64 * 1024;
 
 const BASE: &str = r#"
 provider "local" "dev" {
@@ -73,7 +75,6 @@ impl Model {
         let path = dir.join("model.raw");
         let file = std::fs::File::create(&path).unwrap();
         file.set_len(size).unwrap();
-        use std::os::unix::fs::FileExt;
         for (offset, data) in &self.blocks {
             file.write_all_at(data, *offset).unwrap();
         }
@@ -127,7 +128,7 @@ fn qemu_io(image: &Path, commands: &[String]) {
 fn change(image: &Path, model: &mut Model, scratch: &Path, seed: u64, write: &[u64], zero: &[u64]) {
     let mut commands = Vec::new();
     for (i, block) in write.iter().enumerate() {
-        let data = random_bytes(seed * 1000 + i as u64, BLOCK as usize);
+        let data = random_bytes(seed * 1000 + i as u64, BLOCK_USIZE);
         let file = scratch.join(format!("pattern-{seed}-{i}"));
         std::fs::write(&file, &data).unwrap();
         commands.push(format!("write -s {} {} {BLOCK}", file.display(), block * BLOCK));
@@ -531,13 +532,11 @@ fn sigkill_during_a_backup_leaves_no_complete_looking_backup_and_the_rerun_succe
     let packs = dir.path().join("backups").join("packs");
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {
-        let written = std::fs::read_dir(&packs)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.metadata().map_or(0, |m| m.len()))
-                    .sum::<u64>()
-            })
-            .unwrap_or(0);
+        let written = std::fs::read_dir(&packs).map_or(0, |d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.metadata().map_or(0, |m| m.len()))
+                .sum::<u64>()
+        });
         if written > 64 << 20 {
             break;
         }
@@ -635,7 +634,7 @@ resource "backup_policy" "nightly" {
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
-/// The library path: a qcow2 bitmap left in use by a SIGKILLed writer is not trusted, and the
+/// The library path: a qcow2 bitmap left in use by a writer killed with SIGKILL is not trusted, and the
 /// incremental falls back to hashing every block, still restoring exactly.
 #[test]
 fn a_bitmap_left_by_a_killed_writer_means_a_hashed_incremental_not_a_wrong_one() {
@@ -700,7 +699,7 @@ fn a_bitmap_left_by_a_killed_writer_means_a_hashed_incremental_not_a_wrong_one()
     while !socket.exists() && started.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let data = random_bytes(99, BLOCK as usize);
+    let data = random_bytes(99, BLOCK_USIZE);
     let pattern = scratch.join("p");
     std::fs::write(&pattern, &data).unwrap();
     let uri = format!("nbd+unix:///?socket={}", socket.display());

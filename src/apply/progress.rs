@@ -205,7 +205,7 @@ impl ByteMeter {
                 let _ = err.flush();
             }
             (ProgressStyle::Plain, _) => {
-                let quarter = if total == 0 { 4 } else { done.saturating_mul(4) / total };
+                let quarter = done.saturating_mul(4).checked_div(total).unwrap_or(4);
                 let Ok(mut printed) = self.printed_quarters.lock() else {
                     return;
                 };

@@ -349,13 +349,12 @@ pub fn verify(store: &mut BackupStore, manifests: &[Manifest], progress: Progres
     progress(0, total);
     for manifest in manifests {
         for block in &manifest.blocks {
-            let verdict = match checked.get(&block.hash) {
-                Some(verdict) => verdict.clone(),
-                None => {
-                    let verdict = store.read_block(&block.hash)?.err();
-                    checked.insert(block.hash, verdict.clone());
-                    verdict
-                }
+            let verdict = if let Some(verdict) = checked.get(&block.hash) {
+                verdict.clone()
+            } else {
+                let verdict = store.read_block(&block.hash)?.err();
+                checked.insert(block.hash, verdict.clone());
+                verdict
             };
             if let Some(reason) = verdict {
                 damage.push(Damage {

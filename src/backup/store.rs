@@ -528,7 +528,7 @@ impl BackupStore {
         let mut pack_bytes = 0;
         for name in &self.packs {
             let path = self.packs_dir().join(format!("{name}.pack"));
-            pack_bytes += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            pack_bytes += fs::metadata(&path).map_or(0, |m| m.len());
         }
         Ok(StoreStats {
             blocks: self.index.len(),
@@ -556,7 +556,7 @@ impl BackupStore {
             let name = entry.file_name().to_string_lossy().into_owned();
             let orphan = name.starts_with('.') || name.strip_suffix(".pack").is_some_and(|stem| !sealed.contains(stem));
             if orphan {
-                report.bytes_freed += entry.metadata().map(|m| m.len()).unwrap_or(0);
+                report.bytes_freed += entry.metadata().map_or(0, |m| m.len());
                 fs::remove_file(entry.path()).map_err(io_error(&entry.path(), "delete"))?;
             }
         }
@@ -568,13 +568,15 @@ impl BackupStore {
                 continue;
             }
             let pack_path = dir.join(format!("{name}.pack"));
-            let pack_bytes = fs::metadata(&pack_path).map(|m| m.len()).unwrap_or(0);
+            let pack_bytes = fs::metadata(&pack_path).map_or(0, |m| m.len());
             let live_bytes: u64 = live.iter().map(|e| RECORD_HEADER_BYTES + u64::from(e.2)).sum();
             // Rewrite only when at least a quarter of the pack is garbage.
             if !live.is_empty() && live_bytes * 4 > pack_bytes * 3 {
                 continue;
             }
-            if !live.is_empty() {
+            if live.is_empty() {
+                report.packs_deleted += 1;
+            } else {
                 let mut source = File::open(&pack_path).map_err(io_error(&pack_path, "open"))?;
                 let mut bytes = Vec::new();
                 source.read_to_end(&mut bytes).map_err(io_error(&pack_path, "read"))?;
@@ -597,8 +599,6 @@ impl BackupStore {
                 }
                 self.seal()?;
                 report.packs_rewritten += 1;
-            } else {
-                report.packs_deleted += 1;
             }
             report.blocks_dropped += dead;
             let index_path = dir.join(format!("{name}.idx"));

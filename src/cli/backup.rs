@@ -2,6 +2,7 @@
 //! check every stored block, restore a backup into an existing volume, and collect garbage.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -236,27 +237,28 @@ fn list(dir: &Path, args: &ListArgs, printer: &mut Printer) -> ExitStatus {
         volumes.sort_unstable();
         volumes.dedup_by(|a, b| a.0 == b.0);
         let mut json_volumes = Vec::new();
-        text.push_str(&format!("Store {name} ({})\n", config.path.display()));
+        let _ = writeln!(text, "Store {name} ({})", config.path.display());
         if selected.is_empty() {
             text.push_str("  no backups\n");
         }
         for (volume, address) in volumes {
-            text.push_str(&format!("  {address} [{volume}]\n"));
+            let _ = writeln!(text, "  {address} [{volume}]");
             let chains = chains_of(&selected, volume);
             let mut json_chains = Vec::new();
             for chain in chains.iter().rev() {
                 let mut json_chain = Vec::new();
                 for (i, m) in chain.iter().rev().enumerate() {
                     let lead = if i + 1 == chain.len() { "└─" } else { "├─" };
-                    text.push_str(&format!(
-                        "    {lead} {}  {:<11}  {}  size {}  stored {}{}\n",
+                    let _ = writeln!(
+                        text,
+                        "    {lead} {}  {:<11}  {}  size {}  stored {}{}",
                         m.id,
                         m.mode.as_str(),
                         time_text(m.created_at),
                         human_bytes(as_f64(m.size_bytes)),
                         human_bytes(as_f64(m.stored_bytes)),
                         m.parent.as_ref().map(|p| format!("  parent {p}")).unwrap_or_default()
-                    ));
+                    );
                     json_chain.push(serde_json::json!({
                         "id": m.id,
                         "mode": m.mode.as_str(),
@@ -310,12 +312,11 @@ fn chains_of<'a>(manifests: &[&'a Manifest], volume: &str) -> Vec<Vec<&'a Manife
     let mut chains: Vec<Vec<&Manifest>> = Vec::new();
     let mut chain_of: HashMap<&str, usize> = HashMap::new();
     for m in manifests.iter().filter(|m| m.volume_backend_id == volume) {
-        let index = match m.parent.as_deref().and_then(|p| chain_of.get(p)) {
-            Some(&i) => i,
-            None => {
-                chains.push(Vec::new());
-                chains.len() - 1
-            }
+        let index = if let Some(&i) = m.parent.as_deref().and_then(|p| chain_of.get(p)) {
+            i
+        } else {
+            chains.push(Vec::new());
+            chains.len() - 1
         };
         chains[index].push(m);
         chain_of.insert(m.id.as_str(), index);
