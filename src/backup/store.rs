@@ -67,6 +67,9 @@ struct Location {
     flags: u8,
 }
 
+/// A sealed pack's name and index entries.
+type SealResult = Result<(String, Vec<IndexEntry>)>;
+
 /// A pack being written.
 struct OpenPack {
     name: String,
@@ -108,6 +111,7 @@ pub struct BackupStore {
     index: HashMap<[u8; 32], Location>,
     pending: HashSet<[u8; 32]>,
     open: Option<OpenPack>,
+    sealing: Vec<std::thread::JoinHandle<SealResult>>,
     readers: HashMap<u32, File>,
 }
 
@@ -223,6 +227,7 @@ impl BackupStore {
             index: HashMap::new(),
             pending: HashSet::new(),
             open: None,
+            sealing: Vec::new(),
             readers: HashMap::new(),
         };
         store.load_index()?;
@@ -329,7 +334,7 @@ impl BackupStore {
         self.pending.insert(hash);
         let added = RECORD_HEADER_BYTES + u64::from(stored);
         if open.length >= PACK_LIMIT_BYTES {
-            self.seal()?;
+            self.seal_in_background();
         }
         Ok(added)
     }
@@ -351,28 +356,52 @@ impl BackupStore {
 
     /// Makes every block put so far durable and readable.
     pub fn seal(&mut self) -> Result<()> {
-        let Some(open) = self.open.take() else {
-            return Ok(());
-        };
+        self.seal_in_background();
+        let mut first_error = None;
+        for sealing in std::mem::take(&mut self.sealing) {
+            let outcome = sealing
+                .join()
+                .unwrap_or_else(|_| Err(io_error(&self.packs_dir(), "seal a pack")(ErrorKind::Other.into())));
+            match outcome {
+                Ok((name, entries)) => self.add_sealed(name, entries),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Starts making the open pack durable on another thread, so the sync of a full pack
+    /// overlaps with filling the next one; `seal` waits for it.
+    fn seal_in_background(&mut self) {
+        let Some(open) = self.open.take() else { return };
         let dir = self.packs_dir();
-        let file = open
-            .file
-            .into_inner()
-            .map_err(|e| io_error(&open.temp_path, "write")(e.into_error()))?;
-        file.sync_all().map_err(io_error(&open.temp_path, "sync"))?;
-        drop(file);
-        let pack_path = dir.join(format!("{}.pack", open.name));
-        fs::rename(&open.temp_path, &pack_path).map_err(io_error(&pack_path, "rename into place"))?;
-        sync_dir(&dir)?;
-        let index = PackIndex {
-            format: STORE_FORMAT,
-            entries: open.entries,
-        };
-        let text = serde_json::to_vec(&index).unwrap_or_default();
-        write_atomic(&dir.join(format!("{}.idx", open.name)), &text)?;
+        self.sealing
+            .push(std::thread::spawn(move || -> Result<(String, Vec<IndexEntry>)> {
+                let file = open
+                    .file
+                    .into_inner()
+                    .map_err(|e| io_error(&open.temp_path, "write")(e.into_error()))?;
+                file.sync_all().map_err(io_error(&open.temp_path, "sync"))?;
+                drop(file);
+                let pack_path = dir.join(format!("{}.pack", open.name));
+                fs::rename(&open.temp_path, &pack_path).map_err(io_error(&pack_path, "rename into place"))?;
+                sync_dir(&dir)?;
+                let index = PackIndex {
+                    format: STORE_FORMAT,
+                    entries: open.entries,
+                };
+                let text = serde_json::to_vec(&index).unwrap_or_default();
+                write_atomic(&dir.join(format!("{}.idx", open.name)), &text)?;
+                Ok((open.name, index.entries))
+            }));
+    }
+
+    fn add_sealed(&mut self, name: String, entries: Vec<IndexEntry>) {
         let pack = u32::try_from(self.packs.len()).unwrap_or(u32::MAX);
-        self.packs.push(open.name);
-        for IndexEntry(hash, offset, stored, raw, flags) in index.entries {
+        self.packs.push(name);
+        for IndexEntry(hash, offset, stored, raw, flags) in entries {
             self.pending.remove(&hash);
             self.index.entry(hash).or_insert(Location {
                 pack,
@@ -382,7 +411,6 @@ impl BackupStore {
                 flags,
             });
         }
-        Ok(())
     }
 
     /// Reads a block's bytes and checks they hash to `hash`; `Err(reason)` names what is wrong.
