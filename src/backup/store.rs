@@ -105,7 +105,7 @@ pub struct StoreStats {
 pub struct BackupStore {
     root: PathBuf,
     block_size: u32,
-    compression: bool,
+    compressors: Option<Compressors>,
     _lock: File,
     packs: Vec<String>,
     index: HashMap<[u8; 32], Location>,
@@ -221,7 +221,7 @@ impl BackupStore {
         let mut store = BackupStore {
             root: root.to_path_buf(),
             block_size: meta.block_size,
-            compression,
+            compressors: if compression { Compressors::new() } else { None },
             _lock: lock,
             packs: Vec::new(),
             index: HashMap::new(),
@@ -306,7 +306,7 @@ impl BackupStore {
         if self.contains(&hash) {
             return Ok(0);
         }
-        let compressed = if self.compression { compress(data) } else { None };
+        let compressed = self.compressors.as_mut().and_then(|c| c.compress(data));
         let (flags, bytes) = match &compressed {
             Some(packed) => (FLAG_ZSTD, packed.as_slice()),
             None => (0, data),
@@ -675,17 +675,32 @@ fn order_parents_first(manifests: &mut Vec<Manifest>) {
     *manifests = ordered;
 }
 
-/// zstd when it saves at least an eighth; a 4 KiB sample first, so random data costs little.
-fn compress(data: &[u8]) -> Option<Vec<u8>> {
-    const SAMPLE: usize = 4096;
-    if data.len() >= 2 * SAMPLE {
-        let sample = zstd::bulk::compress(&data[..SAMPLE], 1).ok()?;
-        if sample.len() * 10 > SAMPLE * 9 {
-            return None;
-        }
+/// Reusable zstd contexts: making one per block would cost more than compressing.
+struct Compressors {
+    sample: zstd::bulk::Compressor<'static>,
+    block: zstd::bulk::Compressor<'static>,
+}
+
+impl Compressors {
+    fn new() -> Option<Compressors> {
+        Some(Compressors {
+            sample: zstd::bulk::Compressor::new(1).ok()?,
+            block: zstd::bulk::Compressor::new(3).ok()?,
+        })
     }
-    let packed = zstd::bulk::compress(data, 3).ok()?;
-    (packed.len() * 8 < data.len() * 7).then_some(packed)
+
+    /// zstd when it saves at least an eighth; a 4 KiB sample first, so random data costs little.
+    fn compress(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+        const SAMPLE: usize = 4096;
+        if data.len() >= 2 * SAMPLE {
+            let sample = self.sample.compress(&data[..SAMPLE]).ok()?;
+            if sample.len() * 10 > SAMPLE * 9 {
+                return None;
+            }
+        }
+        let packed = self.block.compress(data).ok()?;
+        (packed.len() * 8 < data.len() * 7).then_some(packed)
+    }
 }
 
 #[cfg(test)]
