@@ -50,6 +50,12 @@ pub enum BackupError {
         /// Why.
         reason: String,
     },
+    /// Another process is using the store.
+    #[error("backup store `{path}` is in use by a backup, restore or verification")]
+    Busy {
+        /// The store.
+        path: PathBuf,
+    },
     /// No backup has this id.
     #[error("no backup `{id}` in the store `{path}`")]
     NotFound {
@@ -121,6 +127,7 @@ impl BackupError {
                 Some("check the `path` of the backup_store block; an empty directory becomes a store".to_owned())
             }
             BackupError::NotFound { .. } => Some("`blockform backup list` shows the backups in the store".to_owned()),
+            BackupError::Busy { .. } => Some("run `blockform backup gc` again when it has finished".to_owned()),
             BackupError::HasChildren { child, .. } => Some(format!(
                 "delete `{child}` first: incrementals are deleted newest first, then their full"
             )),

@@ -214,10 +214,18 @@ impl BackupStore {
             .open(&lock_path)
             .map_err(io_error(&lock_path, "open the lock file"))?;
         match access {
-            Access::Shared => lock.lock_shared(),
-            Access::Exclusive => lock.lock(),
+            Access::Shared => lock.lock_shared().map_err(io_error(&lock_path, "lock"))?,
+            // Garbage collection does not wait behind a long backup: it says so and stops.
+            Access::Exclusive => match lock.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(BackupError::Busy {
+                        path: root.to_path_buf(),
+                    });
+                }
+                Err(fs::TryLockError::Error(error)) => return Err(io_error(&lock_path, "lock")(error)),
+            },
         }
-        .map_err(io_error(&lock_path, "lock"))?;
         let mut store = BackupStore {
             root: root.to_path_buf(),
             block_size: meta.block_size,
@@ -812,6 +820,17 @@ mod tests {
         assert!(store.read_block(&hc).unwrap().is_err());
         assert!(!dir.join("packs").join(".dead.pack.tmp").exists());
         assert_eq!(store.gc().unwrap().blocks_dropped, 0, "a second gc finds nothing");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn gc_does_not_wait_behind_a_running_backup() {
+        let dir = temp_dir("busy");
+        let backup = BackupStore::open(&dir, Access::Shared, true, true).unwrap();
+        let error = BackupStore::open(&dir, Access::Exclusive, false, true).unwrap_err();
+        assert!(matches!(error, BackupError::Busy { .. }), "{error}");
+        drop(backup);
+        BackupStore::open(&dir, Access::Exclusive, false, true).unwrap();
         fs::remove_dir_all(&dir).unwrap();
     }
 
