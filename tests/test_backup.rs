@@ -743,3 +743,34 @@ fn a_bitmap_left_by_a_killed_writer_means_a_hashed_incremental_not_a_wrong_one()
     let copy = provider.image_path("volume-copy").unwrap();
     assert_eq!(volume_sha256(&copy, &scratch), model.sha256(GIB, &scratch));
 }
+
+#[test]
+fn a_volume_that_grew_since_its_parent_gets_a_full_backup() {
+    let dir = project(&[]);
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    apply(dir.path(), BASE);
+    let image = image_of(dir.path(), "volume.db");
+    let mut model = Model::default();
+    change(&image, &mut model, &scratch, 3, &[0, 9], &[]);
+    apply(dir.path(), &format!("{BASE}{}", backup("full", "full")));
+
+    // The volume grows to 2 GiB and gets data past the old end; the next backup asks for an
+    // incremental but takes a full one.
+    let grown = BASE.replace("size = 1", "size = 2");
+    apply(dir.path(), &format!("{grown}{}", backup("full", "full")));
+    change(&image, &mut model, &scratch, 4, &[20_000], &[]);
+    let config = format!("{grown}{}{}", backup("full", "full"), backup("after", "incremental"));
+    apply(dir.path(), &config);
+    assert_eq!(state_attr(dir.path(), "backup.after", "parent"), "null");
+    let listed = blockform(dir.path(), &["backup", "list", "--json"]);
+    let document: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    let chains = document["stores"][0]["volumes"][0]["chains"].as_array().unwrap();
+    assert_eq!(chains.len(), 2, "the grown volume starts a new chain");
+    assert_eq!(chains[0][0]["mode"], "full");
+    assert_eq!(chains[0][0]["size_bytes"], 2 * GIB);
+
+    apply(dir.path(), &format!("{config}{}", restored("copy", "after", 2)));
+    let copy = image_of(dir.path(), "volume.copy");
+    assert_eq!(volume_sha256(&copy, &scratch), model.sha256(2 * GIB, &scratch));
+}
