@@ -63,7 +63,8 @@ impl Providers {
             providers.stores.insert(
                 name.clone(),
                 StoreConfig {
-                    path: dir.join(path),
+                    // `components` drops the `.` segments of `./dir` joined to `.`.
+                    path: dir.join(path).components().collect(),
                     compression,
                 },
             );

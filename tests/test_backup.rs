@@ -689,8 +689,10 @@ fn a_bitmap_left_by_a_killed_writer_means_a_hashed_incremental_not_a_wrong_one()
 
     // A writer through qemu-nbd changes a block and is killed with SIGKILL.
     let socket = scratch.join("w.sock");
+    // `--persistent`: without it qemu-nbd exits cleanly (storing the bitmaps) when the client
+    // disconnects, and the kill would find nothing to interrupt.
     let mut server = Command::new("qemu-nbd")
-        .args(["-f", "qcow2", "-k"])
+        .args(["-f", "qcow2", "--persistent", "-k"])
         .arg(&socket)
         .arg(&image)
         .spawn()
