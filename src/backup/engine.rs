@@ -49,14 +49,6 @@ fn provider_error(volume: &str) -> impl FnOnce(blockform_provider::ProviderError
     move |source| BackupError::Provider { volume, source }
 }
 
-/// The newest backup of a volume in the store, the parent of its next incremental.
-fn newest_of(store: &BackupStore, volume_backend_id: &str) -> Result<Option<Manifest>> {
-    Ok(store
-        .manifests()?
-        .into_iter()
-        .rfind(|m| m.volume_backend_id == volume_backend_id))
-}
-
 /// Takes a backup. Idempotent: a backup whose manifest exists is returned as it is.
 pub fn create_backup(
     store: &mut BackupStore,
@@ -69,7 +61,9 @@ pub fn create_backup(
     }
     let volume = request.volume_backend_id;
     let target = ReadTarget::volume(volume);
-    let newest = newest_of(store, volume)?;
+    let existing = store.manifests()?;
+    let sequence = existing.iter().map(|m| m.sequence).max().unwrap_or(0) + 1;
+    let newest = existing.into_iter().rfind(|m| m.volume_backend_id == volume);
     let mut parent = match request.mode {
         BackupMode::Full => None,
         BackupMode::Incremental => Some(newest.clone().ok_or_else(|| BackupError::NoFull {
@@ -143,6 +137,7 @@ pub fn create_backup(
         size_bytes,
         block_size: store.block_size(),
         created_at: request.now_unix_secs,
+        sequence,
         policy: request.policy.map(str::to_owned),
         change_marker: marker,
         change_source: change_source.to_owned(),

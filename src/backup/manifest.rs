@@ -56,6 +56,10 @@ pub struct Manifest {
     pub block_size: u32,
     /// When the backup was taken, in seconds since the Unix epoch.
     pub created_at: u64,
+    /// The backup's place in its store's history: one more than any backup before it, so
+    /// backups taken within the same second keep their order.
+    #[serde(default)]
+    pub sequence: u64,
     /// The policy that took it, if any.
     #[serde(default)]
     pub policy: Option<String>,
@@ -146,6 +150,7 @@ mod tests {
             size_bytes: 100_000,
             block_size: 65536,
             created_at: 0,
+            sequence: 1,
             policy: None,
             change_marker: None,
             change_source: "allocation".into(),

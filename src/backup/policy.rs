@@ -172,6 +172,7 @@ mod tests {
             size_bytes: 1 << 30,
             block_size: 65536,
             created_at: at,
+            sequence: u64::try_from(id).unwrap(),
             policy: Some("policy-1".into()),
             change_marker: None,
             change_source: "allocation".into(),

@@ -506,7 +506,7 @@ impl BackupStore {
         Ok(manifest)
     }
 
-    /// Every backup, oldest first.
+    /// Every backup, oldest first (by sequence, then time), each parent before its children.
     pub fn manifests(&self) -> Result<Vec<Manifest>> {
         let dir = self.backups_dir();
         let mut manifests = Vec::new();
@@ -519,7 +519,7 @@ impl BackupStore {
                 manifests.push(self.manifest(id)?);
             }
         }
-        manifests.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        manifests.sort_by(|a, b| (a.sequence, a.created_at, &a.id).cmp(&(b.sequence, b.created_at, &b.id)));
         order_parents_first(&mut manifests);
         Ok(manifests)
     }
@@ -745,6 +745,7 @@ mod tests {
             size_bytes: 1 << 20,
             block_size: BLOCK_SIZE_BYTES,
             created_at: 1,
+            sequence: 0,
             policy: None,
             change_marker: None,
             change_source: "allocation".into(),
@@ -842,6 +843,7 @@ mod tests {
         let mut child = manifest("backup-inc", &[]);
         child.parent = Some("backup-full".into());
         child.created_at = 2;
+        child.sequence = 1;
         store.write_manifest(&full).unwrap();
         store.write_manifest(&child).unwrap();
         let error = store.delete("backup-full").unwrap_err();
