@@ -4,8 +4,8 @@
 //! what it must: for a full backup the allocated ranges, for an incremental the ranges changed
 //! since its parent's marker. When the back end cannot say what changed (no marker, or a bitmap
 //! left inconsistent by a killed writer), the incremental reads every allocated block and keeps
-//! the hashes, which stores only the blocks that differ. Reading runs on its own thread while
-//! the caller's thread hashes, compresses and writes.
+//! the hashes, which stores only the blocks that differ. Reading, hashing and storing run on
+//! three threads, so the read of one run overlaps the hashing and writing of the ones before.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc;
@@ -190,6 +190,8 @@ fn runs(extents: &[Extent], block_size: u64, size_bytes: u64) -> Vec<Extent> {
 }
 
 type ReadResult = std::result::Result<(u64, Vec<u8>), blockform_provider::ProviderError>;
+/// A buffer read and the hash of each of its blocks (`None` for a block of zeros).
+type HashedResult = std::result::Result<(u64, Vec<u8>, Vec<Option<[u8; 32]>>), blockform_provider::ProviderError>;
 
 /// Reads the extents on a second thread and hashes and stores them on this one.
 fn read_blocks(
@@ -206,8 +208,11 @@ fn read_blocks(
     let mut done = 0_u64;
     let mut stored = 0_u64;
     progress(0, total);
+    let chunk_bytes = usize::try_from(block_size).unwrap_or(65536);
+    // Three stages on three threads: read, hash (and spot zeros), store.
     let outcome = std::thread::scope(|scope| -> Result<()> {
         let (sender, receiver) = mpsc::sync_channel::<ReadResult>(4);
+        let (to_store_sender, to_store) = mpsc::sync_channel::<HashedResult>(4);
         let (recycle_sender, recycle) = mpsc::channel::<Vec<u8>>();
         let runs_ref = &runs;
         scope.spawn(move || {
@@ -224,17 +229,34 @@ fn read_blocks(
                 }
             }
         });
-        for result in receiver {
-            let (offset, buffer) = result.map_err(provider_error(volume))?;
-            for (i, chunk) in buffer.chunks(usize::try_from(block_size).unwrap_or(65536)).enumerate() {
-                let at = offset + i as u64 * block_size;
-                if is_zero(chunk) {
-                    blocks.remove(&at);
-                    continue;
+        scope.spawn(move || {
+            for result in receiver {
+                let with_hashes = result.map(|(offset, buffer)| {
+                    let block_hashes = buffer
+                        .chunks(chunk_bytes)
+                        .map(|chunk| (!is_zero(chunk)).then(|| *blake3::hash(chunk).as_bytes()))
+                        .collect();
+                    (offset, buffer, block_hashes)
+                });
+                let failed = with_hashes.is_err();
+                if to_store_sender.send(with_hashes).is_err() || failed {
+                    return;
                 }
-                let hash = *blake3::hash(chunk).as_bytes();
-                stored += store.put(hash, chunk)?;
-                blocks.insert(at, hash);
+            }
+        });
+        for result in to_store {
+            let (offset, buffer, block_hashes) = result.map_err(provider_error(volume))?;
+            for (i, (chunk, hash)) in buffer.chunks(chunk_bytes).zip(block_hashes).enumerate() {
+                let at = offset + i as u64 * block_size;
+                match hash {
+                    None => {
+                        blocks.remove(&at);
+                    }
+                    Some(hash) => {
+                        stored += store.put(hash, chunk)?;
+                        blocks.insert(at, hash);
+                    }
+                }
             }
             done += buffer.len() as u64;
             progress(done, total);
