@@ -2,6 +2,7 @@
 //! providers that drive real back ends.
 
 pub mod apply;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod diagnostics;

@@ -2,11 +2,12 @@
 //! build drives, built from the block's evaluated attributes.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use blockform_provider::{Provider, ProviderConfig, ProviderKind};
 
+use crate::backup::{Access, BackupError, BackupStore};
 use crate::config::eval::Desired;
 
 /// Live providers by block name.
@@ -15,6 +16,24 @@ pub struct Providers {
     live: HashMap<String, Arc<dyn Provider>>,
     /// Blocks whose kind has no implementation in this build, with the kind.
     unavailable: HashMap<String, String>,
+    /// Backup stores by block name.
+    stores: HashMap<String, StoreConfig>,
+}
+
+/// Where a `backup_store` block keeps its backups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The store's directory (absolute, or relative to the configuration directory).
+    pub path: PathBuf,
+    /// Whether blocks are compressed when that helps.
+    pub compression: bool,
+}
+
+impl StoreConfig {
+    /// Opens the store, creating it on first use when `create` is set.
+    pub fn open(&self, access: Access, create: bool) -> Result<BackupStore, BackupError> {
+        BackupStore::open(&self.path, access, create, self.compression)
+    }
 }
 
 impl std::fmt::Debug for Providers {
@@ -22,6 +41,7 @@ impl std::fmt::Debug for Providers {
         f.debug_struct("Providers")
             .field("live", &self.live.keys().collect::<Vec<_>>())
             .field("unavailable", &self.unavailable)
+            .field("stores", &self.stores)
             .finish()
     }
 }
@@ -31,6 +51,24 @@ impl Providers {
     /// configuration directory. A block that cannot be built is an error naming it.
     pub fn build(desired: &Desired, dir: &Path) -> Result<Providers, String> {
         let mut providers = Providers::default();
+        for (name, block) in &desired.stores {
+            let Some(path) = block.attrs.get("path").and_then(crate::config::value::Value::as_str) else {
+                continue;
+            };
+            let compression = block
+                .attrs
+                .get("compression")
+                .and_then(crate::config::value::Value::as_bool)
+                .unwrap_or(true);
+            providers.stores.insert(
+                name.clone(),
+                StoreConfig {
+                    // `components` drops the `.` segments of `./dir` joined to `.`.
+                    path: dir.join(path).components().collect(),
+                    compression,
+                },
+            );
+        }
         for (name, block) in &desired.providers {
             let Some(kind) = ProviderKind::from_label(&block.kind) else {
                 // Hypervisors (libvirt) are not storage providers.
@@ -74,6 +112,16 @@ impl Providers {
     /// A live provider by block name.
     pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
         self.live.get(name).cloned()
+    }
+
+    /// A backup store by block name.
+    pub fn store(&self, name: &str) -> Option<&StoreConfig> {
+        self.stores.get(name)
+    }
+
+    /// Every backup store by name.
+    pub fn stores(&self) -> impl Iterator<Item = (&String, &StoreConfig)> {
+        self.stores.iter()
     }
 
     /// Why a provider is not there: for error messages.

@@ -3,6 +3,7 @@
 
 mod common;
 mod test_apply;
+mod test_backup;
 mod test_ceph;
 mod test_cli;
 mod test_drift;

@@ -58,6 +58,8 @@ pub struct OperationContext<'a> {
     pub records: &'a dyn Fn() -> Vec<ResourceState>,
     /// The configuration directory (image paths are relative to it).
     pub dir: &'a Path,
+    /// Reports bytes done and total of a long data operation (backup, restore).
+    pub on_bytes: &'a (dyn Fn(u64, u64) + Sync),
 }
 
 fn provider_for(change: &Change, context: &OperationContext<'_>) -> Result<Arc<dyn Provider>, OperationError> {
@@ -125,13 +127,22 @@ pub fn execute(
     match kind {
         // A changed rule's back-end limits go to every volume of the types that use it.
         ResourceKind::Qos if step == Step::Update => push_rule(&backend_id, after, context)?,
-        // Rules, types and policies are blockform's own objects: recorded, not created anywhere.
-        ResourceKind::Qos | ResourceKind::VolumeType | ResourceKind::BackupPolicy => {}
+        // Rules and types are blockform's own objects: recorded, not created anywhere.
+        ResourceKind::Qos | ResourceKind::VolumeType => {}
+        // A policy is recorded; each apply takes the backups that are due and prunes.
+        ResourceKind::BackupPolicy => {
+            super::backup::run_policy(&backend_id, after, context)?;
+        }
         ResourceKind::Volume => {
             let provider = provider_for(change, context)?;
             let state = if step == Step::Create {
                 let spec = volume_spec(&backend_id, after, context)?;
-                provider.create_volume(&spec)?
+                match restore_source(after) {
+                    Some(backup_id) => {
+                        super::backup::create_restored_volume(provider.as_ref(), &spec, &backup_id, context)?
+                    }
+                    None => provider.create_volume(&spec)?,
+                }
             } else {
                 if let Some(StorageAction::Extend { to_gib, .. }) = &change.storage {
                     provider.extend_volume(&backend_id, *to_gib)?;
@@ -204,9 +215,11 @@ pub fn execute(
             return Err(OperationError::Precondition(context.providers.missing_reason(&host)));
         }
         ResourceKind::Backup => {
-            return Err(OperationError::Precondition(
-                "backups to a backup store are not supported by this build yet".to_owned(),
-            ));
+            if step == Step::Create {
+                let manifest = super::backup::take(&backend_id, after, context)?;
+                super::backup::computed(&manifest, &mut computed);
+            }
+            // Name and description of a backup are kept in state only.
         }
     }
     computed.insert("status".into(), Value::String(status.clone()));
@@ -298,10 +311,6 @@ fn volume_spec(
                     ImageFormat::Raw
                 };
                 VolumeSource::ImageFile { path, format }
-            } else if source.contains_key("backup") {
-                return Err(OperationError::Precondition(
-                    "restoring a volume from a backup is not supported by this build yet".to_owned(),
-                ));
             } else {
                 VolumeSource::Empty
             }
@@ -396,6 +405,16 @@ fn backend_qos(after: &ValueMap, context: &OperationContext<'_>) -> QosSpecs {
         .unwrap_or_default()
 }
 
+/// The backup a new volume is restored from, if any.
+fn restore_source(after: &ValueMap) -> Option<String> {
+    after
+        .get("source")
+        .and_then(Value::as_map)
+        .and_then(|source| source.get("backup"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
 fn delete(change: &Change, backend_id: &str, context: &OperationContext<'_>) -> Result<(), OperationError> {
     let before = change.before.as_ref();
     match change.address.kind {
@@ -419,8 +438,6 @@ fn delete(change: &Change, backend_id: &str, context: &OperationContext<'_>) -> 
             }
             Ok(())
         }
-        ResourceKind::Backup => Err(OperationError::Precondition(
-            "deleting backups is not supported by this build yet".to_owned(),
-        )),
+        ResourceKind::Backup => super::backup::delete(backend_id, before, context),
     }
 }

@@ -3,6 +3,7 @@
 //! provider (off the async threads), and commit the result in one state transaction. A failed
 //! operation skips everything that depends on it; independent branches go on.
 
+mod backup;
 mod execute;
 mod progress;
 pub mod recover;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 pub use execute::{OperationError, Outcome, Step, execute, record};
-pub use progress::{Progress, ProgressStyle};
+pub use progress::{ByteMeter, Progress, ProgressStyle, describe_bytes, human_bytes};
 pub use refresh_record::drift_commit;
 
 use crate::config::eval::Desired;
@@ -231,6 +232,7 @@ pub async fn apply(
             let records = Arc::clone(&records);
             let dir = options.dir.clone();
             let started = Instant::now();
+            let meter = progress.meter(&change.address, step);
             running.spawn_blocking(move || {
                 let lookup = |id: &str| records.lock().ok().and_then(|r| r.by_id(id));
                 let all = || {
@@ -239,11 +241,13 @@ pub async fn apply(
                         .map(|r| r.by_address.values().cloned().collect())
                         .unwrap_or_default()
                 };
+                let on_bytes = |done, total| meter.update(done, total);
                 let context = execute::OperationContext {
                     providers: &providers,
                     by_id: &lookup,
                     records: &all,
                     dir: &dir,
+                    on_bytes: &on_bytes,
                 };
                 let result = execute(&change, step, after.as_ref(), &context);
                 (op, result, started.elapsed())
@@ -371,6 +375,10 @@ fn touched_volumes(change: &Change, values: Option<&ValueMap>, records: &Records
         }
         ResourceKind::Snapshot | ResourceKind::Image | ResourceKind::Backup => {
             touched.extend(id(values.and_then(|v| v.get("volume"))));
+        }
+        ResourceKind::BackupPolicy => {
+            let volumes = values.and_then(|v| v.get("volumes")).and_then(Value::as_list);
+            touched.extend(volumes.into_iter().flatten().filter_map(|v| id(Some(v))));
         }
         _ => {}
     }

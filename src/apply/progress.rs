@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 
@@ -143,9 +143,138 @@ impl Progress {
         self.line(text);
     }
 
+    /// A meter for the bytes of a running operation, drawn on its line.
+    pub fn meter(&self, address: &Address, step: Step) -> ByteMeter {
+        let bar = self
+            .running
+            .lock()
+            .ok()
+            .and_then(|running| running.get(&format!("{address}/{step:?}")).cloned());
+        ByteMeter::new(address.to_string(), self.style, bar)
+    }
+
     /// Removes the live display.
     pub fn finish(&self) {
         self.overall.finish_and_clear();
         let _ = self.multi.clear();
+    }
+}
+
+/// Bytes done of one long data operation (a backup or restore): throughput and time left, on a
+/// terminal line, or in CI a plain line every quarter of the way.
+pub struct ByteMeter {
+    label: String,
+    style: ProgressStyle,
+    bar: Option<ProgressBar>,
+    started: Instant,
+    printed_quarters: Mutex<u64>,
+    plain_on_stderr: bool,
+}
+
+impl ByteMeter {
+    /// A meter for `label`, drawn on `bar` when there is one.
+    pub fn new(label: String, style: ProgressStyle, bar: Option<ProgressBar>) -> ByteMeter {
+        ByteMeter {
+            label,
+            style,
+            bar,
+            started: Instant::now(),
+            printed_quarters: Mutex::new(0),
+            plain_on_stderr: false,
+        }
+    }
+
+    /// Writes plain lines to stderr, for commands whose stdout is their result.
+    #[must_use]
+    pub fn plain_on_stderr(mut self) -> ByteMeter {
+        self.plain_on_stderr = true;
+        self
+    }
+
+    /// Records that `done` of `total` bytes are through.
+    pub fn update(&self, done: u64, total: u64) {
+        let text = describe_bytes(done, total, self.started.elapsed());
+        match (self.style, &self.bar) {
+            (ProgressStyle::Terminal, Some(bar)) => bar.set_message(format!("{}: {text}", self.label)),
+            (ProgressStyle::Terminal, None) => {
+                let mut err = std::io::stderr().lock();
+                let _ = write!(err, "\r\x1b[2K{}: {text}", self.label);
+                if done >= total {
+                    let _ = writeln!(err);
+                }
+                let _ = err.flush();
+            }
+            (ProgressStyle::Plain, _) => {
+                let quarter = done.saturating_mul(4).checked_div(total).unwrap_or(4);
+                let Ok(mut printed) = self.printed_quarters.lock() else {
+                    return;
+                };
+                if quarter > *printed && done > 0 {
+                    *printed = quarter;
+                    let line = format!("[{}] {}: {text}\n", clock(), self.label);
+                    if self.plain_on_stderr {
+                        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+                    } else {
+                        let mut out = std::io::stdout().lock();
+                        let _ = out.write_all(line.as_bytes());
+                        let _ = out.flush();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `512.0 MiB of 1.0 GiB (50 %), 310.2 MiB/s, 2 s left`.
+pub fn describe_bytes(done: u64, total: u64, elapsed: Duration) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let (done_f, total_f) = (done as f64, total as f64);
+    let seconds = elapsed.as_secs_f64();
+    let rate = if seconds > 0.0 { done_f / seconds } else { 0.0 };
+    let percent = if total == 0 { 100.0 } else { done_f * 100.0 / total_f };
+    let left = if rate > 0.0 && done < total {
+        format!(", {:.0} s left", (total_f - done_f) / rate)
+    } else {
+        String::new()
+    };
+    format!(
+        "{} of {} ({percent:.0} %), {}/s{left}",
+        human_bytes(done_f),
+        human_bytes(total_f),
+        human_bytes(rate)
+    )
+}
+
+/// Bytes in binary units with one decimal.
+pub fn human_bytes(bytes: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value:.0} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod byte_tests {
+    use super::*;
+
+    #[test]
+    fn bytes_read_with_rate_and_time_left() {
+        assert_eq!(
+            describe_bytes(512 << 20, 1 << 30, Duration::from_secs(2)),
+            "512.0 MiB of 1.0 GiB (50 %), 256.0 MiB/s, 2 s left"
+        );
+        assert_eq!(
+            describe_bytes(10, 10, Duration::from_secs(1)),
+            "10 B of 10 B (100 %), 10 B/s"
+        );
+        assert_eq!(describe_bytes(0, 0, Duration::ZERO), "0 B of 0 B (100 %), 0 B/s");
     }
 }

@@ -46,7 +46,19 @@ fn exists(
             let found = provider
                 .refresh(std::slice::from_ref(&intent.backend_id))
                 .map_err(|e| e.to_string())?;
-            Ok(Some(found.iter().any(|v| v.backend_name == intent.backend_id)))
+            let exists = found.iter().any(|v| v.backend_name == intent.backend_id);
+            // A volume being filled from a backup may hold part of the data: it is deleted and
+            // made again rather than adopted.
+            let restoring = intent
+                .attributes
+                .get("source")
+                .and_then(|s| s.get("backup"))
+                .is_some_and(serde_json::Value::is_string);
+            if exists && restoring && intent.action == IntentAction::Create {
+                provider.delete_volume(&intent.backend_id).map_err(|e| e.to_string())?;
+                return Ok(Some(false));
+            }
+            Ok(Some(exists))
         }
         ResourceKind::Snapshot => {
             let Some(provider) = provider else { return Ok(None) };
@@ -73,7 +85,20 @@ fn exists(
             let path = intent.attributes.get("path").and_then(serde_json::Value::as_str);
             Ok(Some(path.is_some_and(|p| std::path::Path::new(p).exists())))
         }
-        ResourceKind::Backup => Ok(None),
+        // A backup exists once its manifest does; blocks of an unfinished one are left to `gc`.
+        ResourceKind::Backup => {
+            let store = intent
+                .attributes
+                .get("store")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|name| providers.store(name));
+            let Some(store) = store else { return Ok(None) };
+            match store.open(crate::backup::Access::Shared, false) {
+                Ok(store) => Ok(Some(store.has_backup(&intent.backend_id))),
+                Err(crate::backup::BackupError::NotAStore { .. }) => Ok(Some(false)),
+                Err(error) => Err(error.to_string()),
+            }
+        }
     }
 }
 

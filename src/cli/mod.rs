@@ -2,6 +2,7 @@
 //! exit codes. Only this module (through [`printer`]) writes to the terminal.
 
 mod apply;
+mod backup;
 mod drift;
 mod fmt;
 mod force_unlock;
@@ -91,6 +92,9 @@ enum Command {
     /// Inspect and change state.
     #[command(subcommand)]
     State(state::StateCommand),
+    /// Inspect backup stores: list chains, verify blocks, restore into a volume, collect garbage.
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
     /// Print output values from state.
     Output(output::OutputArgs),
     /// Remove a stale state lock left by a process that is gone.
@@ -216,6 +220,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
             graph::run(&dir, &args, inputs, &mut printer)
         }
         Command::State(command) => state::run(&dir, &command, &mut printer),
+        Command::Backup(command) => backup::run(&dir, &command, &mut printer),
         Command::Output(args) => output::run(&dir, &args, &mut printer),
         Command::ForceUnlock(args) => force_unlock::run(&dir, &args, &mut printer),
         Command::Version { json } => {

@@ -254,6 +254,10 @@ pub fn make_plan(
     let mut plan = plan::diff(&plan_inputs, &plan_options, &mut diagnostics);
     plan.imports = imports;
     plan.config_digest = plan::saved::config_digest(&loaded.sources);
+    if mode == PlanMode::Normal {
+        let now = crate::backup::now_unix_secs();
+        crate::backup::check_plan(&mut plan, &loaded.desired, &prior, &providers, now, &mut diagnostics);
+    }
     if args.refresh {
         let shortfalls = crate::refresh::check_capacity(&plan, &loaded.desired, &providers).map_err(|message| {
             printer.error(&message);

@@ -1,0 +1,200 @@
+//! The backup operations of an apply: take or delete a `backup`, run a `backup_policy`, and
+//! fill a new volume from a backup. Each runs as one operation of the walker, recorded like
+//! any other (intent first, then the result).
+
+use blockform_provider::{Provider, VolumeSource, VolumeSpec, VolumeState};
+
+use super::execute::{OperationContext, OperationError};
+use crate::backup::policy::{self, PolicySpec};
+use crate::backup::{
+    Access, BackupError, BackupMode, BackupRequest, BackupStore, Manifest, RestoreOptions, create_backup,
+    now_unix_secs, restore,
+};
+use crate::config::value::{Value, ValueMap};
+
+impl From<BackupError> for OperationError {
+    fn from(error: BackupError) -> Self {
+        let message = match error.hint() {
+            Some(hint) => format!("{error} (hint: {hint})"),
+            None => error.to_string(),
+        };
+        OperationError::Precondition(message)
+    }
+}
+
+fn string(attrs: &ValueMap, key: &str) -> Option<String> {
+    attrs.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn open_store(name: &str, context: &OperationContext<'_>, create: bool) -> Result<BackupStore, OperationError> {
+    let config = context
+        .providers
+        .store(name)
+        .ok_or_else(|| OperationError::Precondition(format!("no backup_store block is named `{name}`")))?;
+    Ok(config.open(Access::Shared, create)?)
+}
+
+/// The provider and address of a volume in state, by back-end id.
+fn volume_of(
+    volume_id: &str,
+    context: &OperationContext<'_>,
+) -> Result<(std::sync::Arc<dyn Provider>, String), OperationError> {
+    let record = (context.by_id)(volume_id)
+        .ok_or_else(|| OperationError::Precondition(format!("the volume `{volume_id}` is not in state")))?;
+    let provider_name = record
+        .provider
+        .clone()
+        .ok_or_else(|| OperationError::Precondition(format!("`{}` has no provider", record.address)))?;
+    let provider = context
+        .providers
+        .get(&provider_name)
+        .ok_or_else(|| OperationError::Precondition(context.providers.missing_reason(&provider_name)))?;
+    Ok((provider, record.address))
+}
+
+/// Takes the backup `backup_id` of the resource's volume; returns its manifest.
+pub fn take(backup_id: &str, after: &ValueMap, context: &OperationContext<'_>) -> Result<Manifest, OperationError> {
+    let missing = |what: &str| OperationError::Precondition(format!("the backup's {what} is not known"));
+    let store_name = string(after, "store").ok_or_else(|| missing("store"))?;
+    let volume_id = string(after, "volume").ok_or_else(|| missing("volume"))?;
+    let mode = if string(after, "mode").as_deref() == Some("incremental") {
+        BackupMode::Incremental
+    } else {
+        BackupMode::Full
+    };
+    let (provider, address) = volume_of(&volume_id, context)?;
+    let mut store = open_store(&store_name, context, true)?;
+    let request = BackupRequest {
+        id: backup_id,
+        volume_address: &address,
+        volume_backend_id: &volume_id,
+        mode,
+        policy: None,
+        now_unix_secs: now_unix_secs(),
+    };
+    let mut report = |done, total| (context.on_bytes)(done, total);
+    Ok(create_backup(&mut store, provider.as_ref(), &request, &mut report)?)
+}
+
+/// The computed attributes of a backup record.
+pub fn computed(manifest: &Manifest, computed: &mut ValueMap) {
+    #[allow(clippy::cast_precision_loss)]
+    computed.insert("created_at".into(), Value::Number(manifest.created_at as f64));
+    #[allow(clippy::cast_precision_loss)]
+    computed.insert(
+        "size".into(),
+        Value::Number(manifest.size_bytes.div_ceil(blockform_provider::GIB) as f64),
+    );
+    computed.insert(
+        "parent".into(),
+        manifest.parent.clone().map_or(Value::Null, Value::String),
+    );
+}
+
+/// Deletes a backup from its store; one another backup builds on is refused.
+pub fn delete(
+    backup_id: &str,
+    before: Option<&ValueMap>,
+    context: &OperationContext<'_>,
+) -> Result<(), OperationError> {
+    let Some(store_name) = before.and_then(|b| string(b, "store")) else {
+        return Ok(());
+    };
+    let store = match open_store(&store_name, context, false) {
+        // A store that was never written holds no backup to delete.
+        Err(OperationError::Precondition(message)) if message.contains("holds no `store.json`") => return Ok(()),
+        other => other?,
+    };
+    Ok(store.delete(backup_id)?)
+}
+
+/// Finds the store holding a backup: the one its record names, or any store that has it.
+fn store_with(backup_id: &str, context: &OperationContext<'_>) -> Result<BackupStore, OperationError> {
+    if let Some(record) = (context.by_id)(backup_id)
+        && let Some(name) = record.attributes.get("store").and_then(serde_json::Value::as_str)
+    {
+        return open_store(name, context, false);
+    }
+    for (_, config) in context.providers.stores() {
+        if let Ok(store) = config.open(Access::Shared, false)
+            && store.has_backup(backup_id)
+        {
+            return Ok(store);
+        }
+    }
+    Err(OperationError::Precondition(format!(
+        "no backup store of the configuration holds the backup `{backup_id}`"
+    )))
+}
+
+/// Creates a volume and fills it from a backup; a volume that could not be filled is deleted.
+pub fn create_restored_volume(
+    provider: &dyn Provider,
+    spec: &VolumeSpec,
+    backup_id: &str,
+    context: &OperationContext<'_>,
+) -> Result<VolumeState, OperationError> {
+    let mut store = store_with(backup_id, context)?;
+    let manifest = store.manifest(backup_id)?;
+    if spec.size_gib.saturating_mul(blockform_provider::GIB) < manifest.size_bytes {
+        return Err(BackupError::TargetTooSmall {
+            id: backup_id.to_owned(),
+            volume: spec.backend_name.clone(),
+            backup_bytes: manifest.size_bytes,
+            volume_bytes: spec.size_gib.saturating_mul(blockform_provider::GIB),
+        }
+        .into());
+    }
+    let empty = VolumeSpec {
+        source: VolumeSource::Empty,
+        ..spec.clone()
+    };
+    let state = provider.create_volume(&empty)?;
+    let filled = (|| -> Result<(), OperationError> {
+        let writer = provider.open_writer(&spec.backend_name)?;
+        let mut report = |done, total| (context.on_bytes)(done, total);
+        restore(
+            &mut store,
+            &manifest,
+            writer,
+            &spec.backend_name,
+            RestoreOptions { target_is_zeroed: true },
+            &mut report,
+        )?;
+        Ok(())
+    })();
+    if let Err(error) = filled {
+        let _ = provider.delete_volume(&spec.backend_name);
+        return Err(error);
+    }
+    Ok(state)
+}
+
+/// Runs a policy: takes the backups that are due, then prunes what retention drops. Prunes
+/// wait for every due backup to succeed, so a failed full never costs an old chain.
+pub fn run_policy(policy_id: &str, after: &ValueMap, context: &OperationContext<'_>) -> Result<(), OperationError> {
+    let spec = PolicySpec::from_attrs(policy_id, after).map_err(OperationError::Precondition)?;
+    let store_name = string(after, "store")
+        .ok_or_else(|| OperationError::Precondition("the policy's store is not known".to_owned()))?;
+    let mut store = open_store(&store_name, context, true)?;
+    let now = now_unix_secs();
+    let run = policy::schedule(&spec, &policy::volumes(after), &store.manifests()?, now);
+    for due in &run.due {
+        let (provider, address) = volume_of(&due.volume_backend_id, context)?;
+        let id = crate::plan::new_backend_id(crate::model::ResourceKind::Backup);
+        let request = BackupRequest {
+            id: &id,
+            volume_address: &address,
+            volume_backend_id: &due.volume_backend_id,
+            mode: due.mode,
+            policy: Some(policy_id),
+            now_unix_secs: now,
+        };
+        let mut report = |done, total| (context.on_bytes)(done, total);
+        create_backup(&mut store, provider.as_ref(), &request, &mut report)?;
+    }
+    for pruned in &run.prune {
+        store.delete(&pruned.id)?;
+    }
+    Ok(())
+}
