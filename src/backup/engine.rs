@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc;
 
-use blockform_provider::{ChangedExtents, Extent, Provider, ReadTarget, VolumeReader, VolumeWriter};
+use blockform_provider::{ChangeSource, ChangedExtents, Extent, Provider, ReadTarget, VolumeReader, VolumeWriter};
 
 use super::manifest::{BackupMode, BlockRef, MANIFEST_FORMAT, Manifest};
 use super::store::BackupStore;
@@ -109,7 +109,11 @@ pub fn create_backup(
                             blocks.remove(&key);
                         }
                     }
-                    (blocks, changed, "dirty_bitmap")
+                    let source = match changed.source {
+                        ChangeSource::RbdDiff => "rbd_diff",
+                        ChangeSource::DirtyBitmap | ChangeSource::Unknown => "dirty_bitmap",
+                    };
+                    (blocks, changed, source)
                 }
                 None => (BTreeMap::new(), allocated, "hashed"),
             }
