@@ -763,6 +763,15 @@ fn a_volume_that_grew_since_its_parent_gets_a_full_backup() {
     apply(dir.path(), &format!("{grown}{}", backup("full", "full")));
     change(&image, &mut model, &scratch, 4, &[20_000], &[]);
     let config = format!("{grown}{}{}", backup("full", "full"), backup("after", "incremental"));
+    std::fs::write(dir.path().join("main.hcl"), &config).unwrap();
+    let plan = blockform(dir.path(), &["plan"]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stdout
+            .contains("taken as a full backup: the volume is 2 GiB and its newest backup"),
+        "the plan says the incremental becomes a full one:\n{}",
+        plan.stdout
+    );
     apply(dir.path(), &config);
     assert_eq!(state_attr(dir.path(), "backup.after", "parent"), "null");
     let listed = blockform(dir.path(), &["backup", "list", "--json"]);

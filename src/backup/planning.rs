@@ -48,6 +48,7 @@ pub fn check_plan(
     }
     let manifests = read_stores(providers);
     check_incrementals(plan, desired, prior, &manifests, diagnostics);
+    note_grown_volumes(plan, &manifests);
     for change in &mut plan.changes {
         if change.address.kind == ResourceKind::BackupPolicy && change.action != Action::Delete {
             preview_policy(change, providers, &manifests, prior, now);
@@ -153,6 +154,52 @@ fn check_incrementals(
             .at(span, "no full backup to build on")
             .help("add a backup of the same volume with `mode = \"full\"` (it is taken first), or make this one full"),
         );
+    }
+}
+
+/// An incremental of a volume whose size changed since its newest backup is taken as a full
+/// one (its blocks cannot be laid over the parent's); the plan says so.
+fn note_grown_volumes(plan: &mut Plan, manifests: &HashMap<String, Vec<Manifest>>) {
+    const GIB: f64 = 1_073_741_824.0;
+    let sizes: HashMap<String, f64> = plan
+        .changes
+        .iter()
+        .filter(|c| c.address.kind == ResourceKind::Volume)
+        .filter_map(|c| {
+            let Value::Number(size) = c.planned()?.get("size")? else {
+                return None;
+            };
+            Some((c.backend_id.clone()?, *size))
+        })
+        .collect();
+    for change in plan
+        .changes
+        .iter_mut()
+        .filter(|c| c.address.kind == ResourceKind::Backup && c.action.creates())
+    {
+        let after = change.after.as_ref();
+        if text(after, "mode") != Some("incremental") {
+            continue;
+        }
+        let (Some(volume), Some(store)) = (text(after, "volume"), text(after, "store")) else {
+            continue;
+        };
+        let newest = manifests.get(store).and_then(|list| {
+            list.iter()
+                .filter(|m| m.volume_backend_id == volume)
+                .max_by_key(|m| m.sequence)
+        });
+        let (Some(newest), Some(&size_gib)) = (newest, sizes.get(volume)) else {
+            continue;
+        };
+        #[allow(clippy::cast_precision_loss)]
+        let parent_gib = newest.size_bytes as f64 / GIB;
+        if (size_gib - parent_gib).abs() > f64::EPSILON {
+            change.notes.push(format!(
+                "taken as a full backup: the volume is {size_gib} GiB and its newest backup {} is of {parent_gib} GiB",
+                newest.id
+            ));
+        }
     }
 }
 
