@@ -174,7 +174,19 @@ fn a_pulled_state_pushed_into_another_is_the_same_state() {
     let target = SledStore::open(&dir.path().join("b/state")).unwrap();
     target.replace_all(&serde_json::from_str(&json).unwrap()).unwrap();
     drop(target);
-    let reopened = SledStore::open(&dir.path().join("b/state")).unwrap();
+    // sled releases its file lock when its background flusher has stopped, a moment after the
+    // handle is dropped (another process never sees this: it opens the state once).
+    let started = std::time::Instant::now();
+    let reopened = loop {
+        match SledStore::open(&dir.path().join("b/state")) {
+            Ok(store) => break store,
+            Err(e) if started.elapsed() < std::time::Duration::from_secs(10) => {
+                assert!(matches!(e, blockform::state::StateError::InUse { .. }), "{e}");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("the state stays in use after its handle is dropped: {e}"),
+        }
+    };
     assert_eq!(reopened.export().unwrap(), document);
     assert_eq!(reopened.commit(&operation(20)).unwrap(), 21);
 }

@@ -440,7 +440,7 @@ mod tests {
             store.commit(&put("volume.logs", 5)).unwrap();
             store.meta().unwrap().lineage
         };
-        let store = SledStore::open(&path).unwrap();
+        let store = reopen(&path);
         let meta = store.meta().unwrap();
         assert_eq!((meta.lineage, meta.serial), (lineage, 2));
         assert_eq!(store.resource("volume.db").unwrap(), Some(resource("volume.db", 10)));
@@ -506,8 +506,44 @@ mod tests {
     }
 
     /// Writes `value` under `key` of `tree` behind the store's back.
+    /// Opens a state a handle of this process has just dropped: sled releases its file lock
+    /// once its background flusher stops, a moment later.
+    fn reopen(path: &Path) -> SledStore {
+        let started = std::time::Instant::now();
+        loop {
+            match SledStore::open(path) {
+                Err(StateError::InUse { .. }) if started.elapsed() < std::time::Duration::from_secs(10) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other.unwrap(),
+            }
+        }
+    }
+
+    /// Like [`reopen`], for a state that must fail to open.
+    fn reopen_err(path: &Path) -> StateError {
+        let started = std::time::Instant::now();
+        loop {
+            match SledStore::open(path) {
+                Err(StateError::InUse { .. }) if started.elapsed() < std::time::Duration::from_secs(10) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(error) => return error,
+                Ok(_) => panic!("`{}` opened", path.display()),
+            }
+        }
+    }
+
     fn tamper(path: &Path, tree: &str, key: &str, value: &[u8]) {
-        let db = sled::open(path).unwrap();
+        let started = std::time::Instant::now();
+        let db = loop {
+            match sled::open(path) {
+                Err(_) if started.elapsed() < std::time::Duration::from_secs(10) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other.unwrap(),
+            }
+        };
         db.open_tree(tree).unwrap().insert(key, value).unwrap();
         db.flush().unwrap();
     }
@@ -518,7 +554,7 @@ mod tests {
         let path = dir.path().join("state");
         SledStore::open(&path).unwrap().commit(&put("volume.db", 1)).unwrap();
         tamper(&path, "resources", "volume.bad", b"{\"address\": 7}");
-        let store = SledStore::open(&path).unwrap();
+        let store = reopen(&path);
         let error = store.resources().unwrap_err();
         assert!(
             matches!(&error, StateError::Corrupt { key, .. } if key == "resources/volume.bad"),
@@ -545,7 +581,7 @@ mod tests {
             META_KEY,
             br#"{"format_version": 99, "lineage": "x", "serial": 3, "new_field": true}"#,
         );
-        let error = SledStore::open(&path).unwrap_err();
+        let error = reopen_err(&path);
         assert_eq!(
             error.to_string(),
             format!(
@@ -561,7 +597,7 @@ mod tests {
         let dir = ScratchDir::new("sled-nometa");
         let path = dir.path().join("state");
         tamper(&path, "resources", "volume.db", b"{}");
-        let error = SledStore::open(&path).unwrap_err();
+        let error = reopen_err(&path);
         assert!(
             matches!(&error, StateError::Corrupt { key, .. } if key == "meta/meta"),
             "{error:?}"
