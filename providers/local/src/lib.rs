@@ -10,6 +10,7 @@
 
 mod capacity;
 mod config;
+mod direct;
 mod directory;
 mod export;
 mod inspect;

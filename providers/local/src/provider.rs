@@ -574,11 +574,14 @@ impl Provider for LocalProvider {
             bitmap: None,
             meta_context: None,
         };
-        Ok(Box::new(NbdReader::open(
-            &self.runner,
-            request,
-            ObjectRef::volume(name),
-        )?))
+        let qemu = NbdReader::open(&self.runner, request, ObjectRef::volume(name))?;
+        // The export holds QEMU's image lock while the file is read directly.
+        if target.snapshot_backend_name.is_none()
+            && let Some(map) = crate::direct::ClusterMap::open(&image)?
+        {
+            return Ok(Box::new(crate::direct::DirectReader::new(map, Box::new(qemu))));
+        }
+        Ok(Box::new(qemu))
     }
 
     fn open_writer(&self, backend_name: &str) -> Result<Box<dyn VolumeWriter>> {

@@ -5,6 +5,7 @@ mod support;
 mod test_changed_extents;
 mod test_crash;
 mod test_data;
+mod test_direct_read;
 mod test_header;
 mod test_lifecycle;
 mod test_refresh;
