@@ -101,7 +101,13 @@ pub(crate) fn expected_qos(
     else {
         return blockform_provider::QosSpecs::default();
     };
-    if id_of(rule, "consumer").as_deref() == Some("front-end") {
+    backend_limits(rule)
+}
+
+/// The back-end limits of a QoS rule as state records it: its specs, unless its consumer is
+/// `front-end` (a rule without a consumer is a back-end one, as in Cinder).
+pub(crate) fn backend_limits(rule: &ResourceState) -> blockform_provider::QosSpecs {
+    if rule.attributes.get("consumer").and_then(serde_json::Value::as_str) == Some("front-end") {
         return blockform_provider::QosSpecs::default();
     }
     rule.attributes

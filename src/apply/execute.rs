@@ -382,26 +382,7 @@ fn backend_qos(after: &ValueMap, context: &OperationContext<'_>) -> QosSpecs {
                 .map(str::to_owned)
         })
         .and_then(|qos_id| (context.by_id)(&qos_id));
-    let Some(rule) = rule else {
-        return QosSpecs::default();
-    };
-    let consumer = rule
-        .attributes
-        .get("consumer")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("back-end");
-    if consumer == "front-end" {
-        return QosSpecs::default();
-    }
-    rule.attributes
-        .get("specs")
-        .and_then(serde_json::Value::as_object)
-        .map(|specs| {
-            specs
-                .iter()
-                .filter_map(|(key, value)| Some((key.clone(), value.as_u64()?)))
-                .collect()
-        })
+    rule.map(|rule| crate::refresh::backend_limits(&rule))
         .unwrap_or_default()
 }
 
