@@ -453,7 +453,8 @@ fn volume_drift(
             .get(&name)
             .cloned()
             .unwrap_or(serde_json::Value::Null);
-        if !same_json(&state_json, &real_json) {
+        // Compared as values, so a size recorded as 20 and read as 20.0 is the same.
+        if Value::from_json(&state_json) != value {
             drift.push(AttributeDrift {
                 name,
                 state: state_json,
@@ -483,20 +484,6 @@ fn volume_drift(
         });
     }
     drift
-}
-
-/// JSON equality where `20` and `20.0` are the same number.
-fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
-    match (a, b) {
-        (serde_json::Value::Number(x), serde_json::Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (serde_json::Value::Array(x), serde_json::Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
-        }
-        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
-        }
-        _ => a == b,
-    }
 }
 
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -561,12 +548,13 @@ mod tests {
 
     #[test]
     fn numbers_compare_by_value() {
-        assert!(same_json(&serde_json::json!(20), &serde_json::json!(20.0)));
-        assert!(same_json(
-            &serde_json::json!({"a": [1]}),
-            &serde_json::json!({"a": [1.0]})
-        ));
-        assert!(!same_json(&serde_json::json!(20), &serde_json::json!(21)));
+        let value = |json| Value::from_json(&json);
+        assert_eq!(value(serde_json::json!(20)), value(serde_json::json!(20.0)));
+        assert_eq!(
+            value(serde_json::json!({"a": [1]})),
+            value(serde_json::json!({"a": [1.0]}))
+        );
+        assert_ne!(value(serde_json::json!(20)), value(serde_json::json!(21)));
     }
 
     #[test]

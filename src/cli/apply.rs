@@ -256,14 +256,10 @@ fn apply_refresh_only(
             printer.message("Pass --auto-approve to record the changes without asking.\n");
             return ExitStatus::Failure;
         }
-        printer.message(
+        if !ask_yes(
             "\nWould you like to update the blockform state to reflect these detected changes?\n  blockform will write these changes to the state without modifying any real storage objects.\n  Only 'yes' will be accepted to confirm.\n\n  Enter a value: ",
-        );
-        let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        if line.trim() != "yes" {
-            printer.message("\nApply cancelled.\n");
+            printer,
+        ) {
             return ExitStatus::Failure;
         }
     }
@@ -293,12 +289,21 @@ fn approve(args: &PlanArgs, printer: &mut Printer, destroy: bool) -> bool {
     } else {
         "\nDo you want to perform these actions?\n  blockform will perform the actions described above. Only 'yes' will be accepted to approve.\n\n  Enter a value: "
     };
+    let approved = ask_yes(question, printer);
+    if approved {
+        printer.message("\n");
+    }
+    approved
+}
+
+/// Asks `question` and reads the answer from standard input (like Terraform, also when it is
+/// not a terminal); anything but `yes` cancels.
+fn ask_yes(question: &str, printer: &mut Printer) -> bool {
     printer.message(question);
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
     if line.trim() == "yes" {
-        printer.message("\n");
         true
     } else {
         printer.message("\nApply cancelled.\n");

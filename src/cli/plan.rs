@@ -157,13 +157,7 @@ pub fn make_plan(
             printer.error(&e.to_string());
             ExitStatus::Failure
         })?;
-        let options = EvalOptions {
-            vars: inputs.clone(),
-            missing_vars: MissingVars::Error,
-            known: known_values(&prior),
-            allow_undeclared_imports: false,
-        };
-        loaded = load_config(dir, &options, printer)?;
+        loaded = reload(dir, &inputs, &prior, printer)?;
     }
 
     // `import` blocks: read the objects they adopt; the plan then treats them as existing.
@@ -182,13 +176,7 @@ pub fn make_plan(
             if written == 1 { "" } else { "s" },
             out.display()
         ));
-        let options = EvalOptions {
-            vars: inputs.clone(),
-            missing_vars: MissingVars::Error,
-            known: known_values(&prior),
-            allow_undeclared_imports: false,
-        };
-        loaded = load_config(dir, &options, printer)?;
+        loaded = reload(dir, &inputs, &prior, printer)?;
     }
     let mut imports = Vec::new();
     if !args.destroy && !args.refresh_only {
@@ -214,13 +202,7 @@ pub fn make_plan(
     }
     if !imports.is_empty() {
         prior.extend(imports.iter().map(|i| i.record.clone()));
-        let options = EvalOptions {
-            vars: inputs.clone(),
-            missing_vars: MissingVars::Error,
-            known: known_values(&prior),
-            allow_undeclared_imports: false,
-        };
-        loaded = load_config(dir, &options, printer)?;
+        loaded = reload(dir, &inputs, &prior, printer)?;
     }
 
     let mode = if args.destroy {
@@ -334,6 +316,23 @@ fn report(diagnostics: &Diagnostics, sources: &crate::diagnostics::SourceMap, pr
         if errors == 1 { "" } else { "s" }
     ));
     true
+}
+
+/// Evaluates the configuration again once state holds more objects (recovered or imported
+/// ones, or generated blocks were written): every variable has its value by now.
+fn reload(
+    dir: &Path,
+    inputs: &VarInputs,
+    prior: &[ResourceState],
+    printer: &mut Printer,
+) -> Result<Loaded, ExitStatus> {
+    let options = EvalOptions {
+        vars: inputs.clone(),
+        missing_vars: MissingVars::Error,
+        known: known_values(prior),
+        allow_undeclared_imports: false,
+    };
+    load_config(dir, &options, printer)
 }
 
 pub(super) fn load_config(dir: &Path, options: &EvalOptions, printer: &mut Printer) -> Result<Loaded, ExitStatus> {
