@@ -377,7 +377,7 @@ fn ceph_qos_changed_with_rbd_is_drift_and_apply_sets_it_again() {
     let cluster = cluster();
     let config = format!(
         "{}{}",
-        cluster.provider_block("  read_image_metadata = true\n"),
+        cluster.provider_block(""),
         r#"
 resource "qos" "gold" {
   specs = {
@@ -487,10 +487,7 @@ resource "volume" "legacy" {{
 #[ignore = "needs a Ceph cluster: run tests/run"]
 fn ceph_drift_reports_changes_made_with_rbd_and_refresh_only_records_them() {
     let cluster = cluster();
-    let config = format!(
-        "{}{RESOURCES}",
-        cluster.provider_block("  read_image_metadata = true\n")
-    );
+    let config = format!("{}{RESOURCES}", cluster.provider_block(""));
     let dir = project(&[("main.hcl", &config)]);
     let d = dir.path();
     let run = blockform(d, &["apply", "--auto-approve"]);

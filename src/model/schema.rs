@@ -181,7 +181,6 @@ const CEPH_PROVIDER_ATTRS: &[AttrSpec] = &[
     attr("timeout", AttrType::Duration),
     attr("oversubscription", AttrType::Number),
     attr("capacity_check", AttrType::String),
-    attr("read_image_metadata", AttrType::Bool),
 ];
 const LVM_PROVIDER_ATTRS: &[AttrSpec] = &[
     required("volume_group", AttrType::String),

@@ -1,5 +1,7 @@
-//! How long the ceph provider takes to refresh many volumes: one `rbd ls -l` of the pool and
-//! one read of the index object, whatever the number of volumes.
+//! How long the ceph provider takes to refresh many volumes: one pool reader process that
+//! reads every image's header object, whatever the number of volumes. As a baseline, the same
+//! run times `rbd ls -l --format json` of the pool (which opens every image), the listing the
+//! provider used before.
 //!
 //! Needs a cluster: `BLOCKFORM_TEST_CEPH_CONF` and `BLOCKFORM_TEST_CEPH_KEYRING` (as tests/run
 //! exports them, or from `tests/ceph-up.sh`); without them it says so and exits.
@@ -148,12 +150,35 @@ fn main() {
         }
     }
     report("refresh", count, &mut refreshes);
-    // The CPU the rbd and rados processes used does not depend on what else the machine runs.
+    // The CPU the reader process used does not depend on what else the machine runs.
     report(
         "CPU time (user + system) of the commands of one refresh",
         count,
         &mut cpu,
     );
+    let mut listings = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let listed = Command::new("rbd")
+            .arg("--conf")
+            .arg(&conf)
+            .arg("--keyring")
+            .arg(&keyring)
+            .args(["ls", "-l", "--format", "json", POOL])
+            .output()
+            .is_ok_and(|output| output.status.success());
+        if listed {
+            listings.push(started.elapsed());
+        }
+    }
+    let median = |times: &[Duration]| times.get(times.len() / 2).copied().unwrap_or_default();
+    report("baseline: `rbd ls -l` of the pool", count, &mut listings);
+    if !refreshes.is_empty() && !listings.is_empty() {
+        println!(
+            "refresh is {:.1}x faster than the baseline (medians)",
+            median(&listings).as_secs_f64() / median(&refreshes).as_secs_f64()
+        );
+    }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "load average while measuring: {}",

@@ -6,12 +6,15 @@
 //! `ENOENT`), which is a more reliable signal than their messages; messages are only read to
 //! tell a missing pool from a missing image and to explain configuration failures.
 
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use blockform_provider::{CommandContext, CommandOutput, CommandRunner, ObjectRef, ProviderError, Result};
 
 use crate::config::CephConfig;
+use crate::pool::READER;
 
 /// How long a command that copies data (flatten, import, export, deep copy) may run.
 pub const DATA_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -27,25 +30,19 @@ const EDQUOT: i32 = 122;
 const ESHUTDOWN: i32 = 108;
 const ETIMEDOUT: i32 = 110;
 
-/// The three Ceph command-line tools the provider drives.
+/// How error messages show the pool reader's program text in a command line.
+const READER_SHOWN: &str = "<blockform pool reader>";
+
+/// The Ceph command-line tools the provider drives, and its pool reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
     /// Images, snapshots, metadata, per-image configuration.
     Rbd,
-    /// Raw objects: the provider's index of volume properties.
-    Rados,
     /// Cluster-wide state: pool usage.
     Ceph,
-}
-
-impl Tool {
-    fn program(self) -> &'static str {
-        match self {
-            Self::Rbd => "rbd",
-            Self::Rados => "rados",
-            Self::Ceph => "ceph",
-        }
-    }
+    /// Every image's size, snapshots and metadata at once (see [`crate::pool`]), run by the
+    /// Python interpreter of the `ceph` command.
+    PoolReader,
 }
 
 /// The provider's cluster, as the command-line tools reach it.
@@ -54,6 +51,8 @@ pub struct Cluster {
     provider: String,
     pool: String,
     connection: Vec<String>,
+    /// The interpreter that runs the pool reader.
+    python: Vec<String>,
     connect_timeout: Duration,
     op_timeout: Duration,
     runner: CommandRunner,
@@ -84,6 +83,7 @@ impl Cluster {
             provider: provider.to_owned(),
             pool: config.pool.clone(),
             connection,
+            python: ceph_python(std::env::var_os("PATH").as_deref()),
             connect_timeout,
             op_timeout: config.command_timeout(),
             runner,
@@ -109,10 +109,18 @@ impl Cluster {
     /// The full argv of `tool ARGS`, with the connection and timeout options.
     pub fn argv<S: AsRef<str>>(&self, tool: Tool, words: &[S]) -> Vec<String> {
         let seconds = self.connect_timeout.as_secs().max(1).to_string();
-        let mut argv = vec![tool.program().to_owned()];
+        let mut argv = match tool {
+            Tool::Rbd => vec!["rbd".to_owned()],
+            Tool::Ceph => vec!["ceph".to_owned()],
+            Tool::PoolReader => {
+                let mut argv = self.python.clone();
+                argv.extend(["-c".to_owned(), READER.to_owned()]);
+                argv
+            }
+        };
         argv.extend(self.connection.iter().cloned());
         match tool {
-            Tool::Rbd | Tool::Rados => {
+            Tool::Rbd | Tool::PoolReader => {
                 // One OSD operation never takes minutes on a live cluster: without this limit
                 // a data stream would wait forever for an OSD that died in the middle of it.
                 argv.extend([
@@ -140,9 +148,42 @@ impl Cluster {
         self.run_with(&self.data_runner, tool, args, object)
     }
 
-    /// Runs a metadata command and returns its output whatever its exit status.
-    pub fn output<S: AsRef<str>>(&self, tool: Tool, args: &[S]) -> Result<CommandOutput> {
-        self.runner.output(&self.argv(tool, args))
+    /// Runs the pool reader over the pool (see [`crate::pool`]); its errors show the reader
+    /// by name instead of its program text.
+    pub fn read_pool(&self, object: &ObjectRef) -> Result<CommandOutput> {
+        let argv = self.argv(Tool::PoolReader, &[self.pool.as_str()]);
+        let shown: Vec<String> = argv
+            .iter()
+            .map(|word| {
+                if word == READER {
+                    READER_SHOWN.to_owned()
+                } else {
+                    word.clone()
+                }
+            })
+            .collect();
+        let output = self.runner.output(&argv).map_err(|error| match error {
+            ProviderError::TimedOut { command, timeout_ms } => ProviderError::TimedOut {
+                command: Box::new(CommandContext {
+                    argv: shown.clone(),
+                    ..*command
+                }),
+                timeout_ms,
+            },
+            // Only starting it fails without a command: the interpreter is missing.
+            ProviderError::Fatal { reason, command: None } => ProviderError::fatal(format!(
+                "ceph provider `{}`: cannot start `{}`, the interpreter of the `ceph` command, to read the pool: {}",
+                self.provider,
+                self.python.join(" "),
+                reason.rsplit_once("`: ").map_or(reason.as_str(), |(_, cause)| cause)
+            )),
+            error => error,
+        })?;
+        if output.success() {
+            Ok(output)
+        } else {
+            Err(self.failure(shown, output, object))
+        }
     }
 
     /// A `Command` for callers that stream its pipes (export and import-diff).
@@ -244,6 +285,28 @@ impl Cluster {
     }
 }
 
+/// The interpreter of the `ceph` command on `path`, from its `#!` line: the Python that has
+/// the `rados` binding the pool reader needs (a `python3` found first on `path` may be
+/// another one). Plain `python3` when there is no such command or line.
+fn ceph_python(path: Option<&std::ffi::OsStr>) -> Vec<String> {
+    path.into_iter()
+        .flat_map(std::env::split_paths)
+        .map(|directory| directory.join("ceph"))
+        .find(|file| file.is_file())
+        .and_then(|file| interpreter_line(&file))
+        .unwrap_or_else(|| vec!["python3".to_owned()])
+}
+
+/// The words of a script's `#!` line.
+fn interpreter_line(file: &Path) -> Option<Vec<String>> {
+    let mut line = String::new();
+    BufReader::new(std::fs::File::open(file).ok()?.take(256))
+        .read_line(&mut line)
+        .ok()?;
+    let words: Vec<String> = line.strip_prefix("#!")?.split_whitespace().map(str::to_owned).collect();
+    (!words.is_empty()).then_some(words)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,6 +366,29 @@ mod tests {
         );
         assert_eq!(cluster.image_spec("volume-1"), "volumes/volume-1");
         assert_eq!(cluster.snapshot_spec("volume-1", "s"), "volumes/volume-1@s");
+    }
+
+    #[test]
+    fn the_pool_reader_runs_with_the_interpreter_of_the_ceph_command() {
+        let scratch = std::env::temp_dir().join(format!("blockform-ceph-python-{}", uuid::Uuid::new_v4().simple()));
+        let (empty, bin) = (scratch.join("empty"), scratch.join("bin"));
+        std::fs::create_dir_all(&empty).unwrap();
+        std::fs::create_dir_all(&bin).unwrap();
+        let path = std::env::join_paths([&empty, &bin]).unwrap();
+        assert_eq!(ceph_python(Some(&path)), ["python3"], "no ceph command");
+        std::fs::write(bin.join("ceph"), b"\x7fELF\x02\x01").unwrap();
+        assert_eq!(ceph_python(Some(&path)), ["python3"], "a compiled ceph command");
+        std::fs::write(bin.join("ceph"), b"#! /usr/bin/python3 -s\nimport rados\n").unwrap();
+        assert_eq!(ceph_python(Some(&path)), ["/usr/bin/python3", "-s"]);
+        assert_eq!(ceph_python(None), ["python3"]);
+        std::fs::remove_dir_all(&scratch).unwrap();
+
+        let mut cluster = cluster();
+        cluster.python = vec!["/usr/bin/python3".to_owned()];
+        let argv = cluster.argv(Tool::PoolReader, &["volumes"]);
+        assert_eq!(argv[..3], ["/usr/bin/python3", "-c", READER]);
+        assert_eq!(argv[3..7], ["--conf", "/etc/ceph/ceph.conf", "--id", "cinder"]);
+        assert_eq!(argv.last().map(String::as_str), Some("volumes"));
     }
 
     #[test]

@@ -48,11 +48,6 @@ pub struct CephConfig {
     /// What happens when a volume does not fit in the pool.
     #[serde(default)]
     pub capacity_check: CapacityCheck,
-    /// Whether refresh reads each volume's own metadata (record and `rbd_qos_*` settings)
-    /// rather than the pool's index, so that changes made with `rbd image-meta` or
-    /// `rbd config image` directly show up as drift; about 50 ms of CPU per volume.
-    #[serde(default)]
-    pub read_image_metadata: bool,
 }
 
 impl CephConfig {
@@ -69,7 +64,6 @@ impl CephConfig {
             timeout: None,
             oversubscription: default_oversubscription(),
             capacity_check: CapacityCheck::default(),
-            read_image_metadata: false,
         }
     }
 
@@ -336,7 +330,6 @@ mod tests {
             "timeout": "5m",
             "oversubscription": 20,
             "capacity_check": "error",
-            "read_image_metadata": true,
         })))
         .unwrap();
         assert_eq!(
@@ -350,7 +343,6 @@ mod tests {
         assert_eq!(config.command_timeout(), Duration::from_secs(300));
         assert!((config.oversubscription - 20.0).abs() < f64::EPSILON);
         assert_eq!(config.capacity_check, CapacityCheck::Error);
-        assert!(config.read_image_metadata);
     }
 
     #[test]
@@ -378,7 +370,7 @@ mod tests {
             messages,
             [
                 "invalid attributes for ceph provider `ssd`: missing field `pool`",
-                "invalid attributes for ceph provider `ssd`: unknown field `path`, expected one of `pool`, `conf`, `user`, `keyring`, `cluster`, `flatten_clones`, `connect_timeout`, `timeout`, `oversubscription`, `capacity_check`, `read_image_metadata`",
+                "invalid attributes for ceph provider `ssd`: unknown field `path`, expected one of `pool`, `conf`, `user`, `keyring`, `cluster`, `flatten_clones`, `connect_timeout`, `timeout`, `oversubscription`, `capacity_check`",
                 "`pool` of ceph provider `ssd` cannot be `-v`: it must not start with `-` or `.`",
                 "`pool` of ceph provider `ssd` cannot be `a b`: use letters, digits, `.`, `_` and `-`",
                 "`user` of ceph provider `ssd` cannot be `client.admin`: give the user without the `client.` prefix (`admin`, not `client.admin`)",

@@ -1,66 +1,10 @@
 //! What the tools print with `--format json`, parsed into the few fields the provider reads:
-//! the pool listing (`rbd ls -l`, images and their snapshots in one call), snapshot lists,
-//! image metadata, changed extents (`rbd diff`), clone children, and pool usage (`ceph df`).
+//! snapshot lists, image metadata, changed extents (`rbd diff`), clone children, and pool
+//! usage (`ceph df`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
-
-/// One image of a pool listing, with its snapshots in the order `rbd` lists them (by id).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListedImage {
-    /// The image size in bytes.
-    pub size_bytes: u64,
-    /// Its snapshots, oldest first.
-    pub snapshots: Vec<ListedSnapshot>,
-}
-
-/// One snapshot of a pool listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedSnapshot {
-    /// The snapshot name.
-    pub name: String,
-    /// Its id, which grows with every snapshot of the image.
-    pub id: u64,
-    /// The image size when it was taken.
-    pub size_bytes: u64,
-    /// Whether it is protected (a clone parent).
-    pub protected: bool,
-}
-
-#[derive(Deserialize)]
-struct LsEntry {
-    image: String,
-    size: u64,
-    #[serde(default)]
-    snapshot: Option<String>,
-    #[serde(default)]
-    snapshot_id: Option<u64>,
-    #[serde(default)]
-    protected: Option<String>,
-}
-
-/// Parses `rbd ls -l --format json POOL`: one entry per image and one per snapshot.
-pub fn parse_pool_listing(stdout: &[u8]) -> Result<HashMap<String, ListedImage>, String> {
-    let entries: Vec<LsEntry> = parse("rbd ls -l", stdout)?;
-    let mut images: HashMap<String, ListedImage> = HashMap::with_capacity(entries.len());
-    for entry in entries {
-        let image = images.entry(entry.image).or_default();
-        match entry.snapshot {
-            None => image.size_bytes = entry.size,
-            Some(name) => image.snapshots.push(ListedSnapshot {
-                name,
-                id: entry.snapshot_id.unwrap_or(0),
-                size_bytes: entry.size,
-                protected: entry.protected.as_deref() == Some("true"),
-            }),
-        }
-    }
-    for image in images.values_mut() {
-        image.snapshots.sort_by_key(|snapshot| snapshot.id);
-    }
-    Ok(images)
-}
 
 /// One snapshot of `rbd snap ls --format json`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -264,39 +208,6 @@ fn days_from_civil(year: i64, month: u64, day: u64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pool_listing_groups_snapshots_under_their_image() {
-        let stdout = br#"[{"image":"volume-a","id":"102a8dc81851","size":1073741824,"format":2},{"image":"volume-a","id":"102a8dc81851","snapshot":"snapshot-2","snapshot_id":5,"size":1073741824,"format":2,"protected":"true"},{"image":"volume-a","id":"102a8dc81851","snapshot":"snapshot-1","snapshot_id":4,"size":536870912,"format":2,"protected":"false"},{"image":"b","id":"1","size":4096,"format":2,"lock_type":"exclusive"}]"#;
-        let images = parse_pool_listing(stdout).unwrap();
-        assert_eq!(images.len(), 2);
-        let a = &images["volume-a"];
-        assert_eq!(a.size_bytes, 1 << 30);
-        assert_eq!(
-            a.snapshots,
-            [
-                ListedSnapshot {
-                    name: "snapshot-1".into(),
-                    id: 4,
-                    size_bytes: 512 << 20,
-                    protected: false
-                },
-                ListedSnapshot {
-                    name: "snapshot-2".into(),
-                    id: 5,
-                    size_bytes: 1 << 30,
-                    protected: true
-                }
-            ]
-        );
-        assert_eq!(images["b"].size_bytes, 4096);
-        assert!(parse_pool_listing(b"[]").unwrap().is_empty());
-        let error = parse_pool_listing(b"rbd: oops").unwrap_err();
-        assert!(
-            error.starts_with("`rbd ls -l --format json` printed something"),
-            "{error}"
-        );
-    }
 
     #[test]
     fn snapshot_lists_carry_their_timestamps() {

@@ -1,9 +1,9 @@
 //! `CephProvider`: the `Provider` implementation over an RBD pool.
 //!
 //! Every change runs the real `rbd` (create, clone, flatten, resize, snap, import, export,
-//! image-meta, config image); observation lists the pool once with `rbd ls -l` and reads the
-//! provider's index object once (see [`crate::index`]); data moves through `rbd export` and
-//! `rbd import-diff` streams (see [`crate::stream`]).
+//! image-meta, config image); observation reads the whole pool in one process (see
+//! [`crate::pool`]); data moves through `rbd export` and `rbd import-diff` streams (see
+//! [`crate::stream`]).
 //!
 //! Crash safety of `create_volume`: the image is built under `NAME.partial`, gets its
 //! `blockform` metadata, and only then is renamed to its final name, so an image under a
@@ -34,9 +34,10 @@ use blockform_provider::{
 
 use crate::cli::{Cluster, DATA_TIMEOUT, Tool};
 use crate::config::{CapacityCheck, CephConfig, ConfigError};
-use crate::index::{self, INDEX_OBJECT, Index, META_KEY, Record};
-use crate::output::{self, ListedImage, SnapshotEntry};
+use crate::output::{self, SnapshotEntry};
+use crate::pool::{self, ListedImage};
 use crate::qos;
+use crate::record::{META_KEY, OWNER, Record};
 use crate::stream::{ExportReader, ImportDiffWriter};
 
 /// Volumes larger than this cannot be turned into images (SPEC: image from a volume).
@@ -59,12 +60,9 @@ pub struct CephProvider {
     cluster: Cluster,
     /// The sum of the image sizes of the latest pool listing and when it was taken, so that
     /// capacity checks right after a refresh (plan) or during an apply do not list the pool
-    /// again: `rbd ls -l` opens every image, seconds for a thousand of them.
+    /// again.
     provisioned: Mutex<Option<(Instant, u64)>>,
 }
-
-/// An image's metadata: its `blockform` record and `conf_*` settings among others.
-type ImageMeta = BTreeMap<String, String>;
 
 /// How long a pool listing's provisioned total serves capacity checks.
 const PROVISIONED_MAX_AGE: Duration = Duration::from_secs(60);
@@ -129,90 +127,17 @@ impl CephProvider {
         ))
     }
 
-    /// Lists the pool once: every image with its size and snapshots.
-    ///
-    /// `rbd ls -l` reads the image names first and then opens each image; one deleted or
-    /// renamed in between makes the whole listing fail with ENOENT (`rbd: error opening
-    /// IMAGE`). That failure is retried a few times; in a pool where images keep coming and
-    /// going, the listing is then built image by image instead, skipping the ones that vanish.
+    /// Reads the whole pool at once: every image with its size, snapshots and metadata. An
+    /// image removed while the pool is read is left out.
     fn list_pool(&self) -> Result<HashMap<String, ListedImage>> {
-        const ATTEMPTS: u32 = 4;
         let pool = ObjectRef::new(ObjectKind::Pool, self.cluster.pool());
-        let mut attempt = 1;
-        let listing = loop {
-            match self.rbd(&["ls", "-l", "--format", "json", self.cluster.pool()], &pool) {
-                Err(ProviderError::NotFound {
-                    command: Some(command), ..
-                }) if command.stderr.contains("rbd: error opening ") => {
-                    if attempt == ATTEMPTS {
-                        break self.list_pool_by_image()?;
-                    }
-                    std::thread::sleep(Duration::from_millis(50 * u64::from(attempt)));
-                    attempt += 1;
-                }
-                result => {
-                    let output = result?;
-                    break output::parse_pool_listing(&output.stdout).map_err(|message| self.unreadable(&message))?;
-                }
-            }
-        };
+        let output = self.cluster.read_pool(&pool)?;
+        let listing = pool::parse(&output.stdout).map_err(|message| self.unreadable(&message))?;
         let provisioned = listing
             .values()
             .map(|image| image.size_bytes)
             .fold(0_u64, u64::saturating_add);
         *self.provisioned.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), provisioned));
-        Ok(listing)
-    }
-
-    /// The pool listing built from `rbd ls` (the names, one atomic read) and, a few images at
-    /// a time, each image's `rbd snap ls` and `rbd info`; images that vanish are left out.
-    fn list_pool_by_image(&self) -> Result<HashMap<String, ListedImage>> {
-        const READERS: usize = 4;
-        let pool = ObjectRef::new(ObjectKind::Pool, self.cluster.pool());
-        let output = self.rbd(&["ls", "--format", "json", self.cluster.pool()], &pool)?;
-        let names: Vec<String> = serde_json::from_slice(&output.stdout)
-            .map_err(|error| self.unreadable(&format!("`rbd ls --format json` printed something else: {error}")))?;
-        let results: Mutex<Vec<(String, Result<ListedImage>)>> = Mutex::new(Vec::new());
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            for _ in 0..READERS.min(names.len()) {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(name) = names.get(i) else { break };
-                        let listed = self.snapshots(name).and_then(|snapshots| {
-                            let size_bytes = self.size_of(&self.cluster.image_spec(name), &ObjectRef::volume(name))?;
-                            Ok(ListedImage {
-                                size_bytes,
-                                snapshots: snapshots
-                                    .into_iter()
-                                    .map(|snapshot| output::ListedSnapshot {
-                                        protected: snapshot.is_protected(),
-                                        name: snapshot.name,
-                                        id: snapshot.id,
-                                        size_bytes: snapshot.size,
-                                    })
-                                    .collect(),
-                            })
-                        });
-                        results
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .push((name.clone(), listed));
-                    }
-                });
-            }
-        });
-        let mut listing = HashMap::with_capacity(names.len());
-        for (name, listed) in results.into_inner().unwrap_or_else(PoisonError::into_inner) {
-            match listed {
-                Ok(listed) => {
-                    listing.insert(name, listed);
-                }
-                Err(ProviderError::NotFound { .. }) => {}
-                Err(error) => return Err(error),
-            }
-        }
         Ok(listing)
     }
 
@@ -239,47 +164,6 @@ impl CephProvider {
         }
     }
 
-    /// Reads the whole index; a pool without one has an empty index.
-    fn read_index(&self) -> Result<Index> {
-        let args = ["--pool", self.cluster.pool(), "listomapvals", INDEX_OBJECT];
-        let output = self.cluster.output(Tool::Rados, &args)?;
-        if !output.success() {
-            if output.stderr.contains("(2) No such file or directory") {
-                return Ok(Index::default());
-            }
-            let object = ObjectRef::new(ObjectKind::Other, INDEX_OBJECT);
-            return Err(self
-                .cluster
-                .failure(self.cluster.argv(Tool::Rados, &args), output, &object));
-        }
-        index::parse_listing(&output.stdout).map_err(|message| self.unreadable(&message))
-    }
-
-    fn write_index(&self, key: &str, value: &str) -> Result<()> {
-        let object = ObjectRef::new(ObjectKind::Other, INDEX_OBJECT);
-        self.cluster.run(
-            Tool::Rados,
-            &["--pool", self.cluster.pool(), "setomapval", INDEX_OBJECT, key, value],
-            &object,
-        )?;
-        Ok(())
-    }
-
-    fn remove_index_keys(&self, keys: &[String]) -> Result<()> {
-        for key in keys {
-            let args = ["--pool", self.cluster.pool(), "rmomapkey", INDEX_OBJECT, key.as_str()];
-            let output = self.cluster.output(Tool::Rados, &args)?;
-            // A missing index object has no keys to remove.
-            if !output.success() && !output.stderr.contains("(2) No such file or directory") {
-                let object = ObjectRef::new(ObjectKind::Other, INDEX_OBJECT);
-                return Err(self
-                    .cluster
-                    .failure(self.cluster.argv(Tool::Rados, &args), output, &object));
-            }
-        }
-        Ok(())
-    }
-
     /// Reads an image's metadata: the `blockform` record and the `conf_*` settings.
     fn image_meta(&self, image: &str) -> Result<BTreeMap<String, String>> {
         let spec = self.cluster.image_spec(image);
@@ -290,41 +174,10 @@ impl CephProvider {
         output::parse_image_meta(&output.stdout).map_err(|message| self.unreadable(&message))
     }
 
-    /// Reads the metadata of several images, a few at a time; `None` for an image that is gone.
-    fn image_metas<'a>(&self, images: &[&'a str]) -> Result<HashMap<&'a str, Option<ImageMeta>>> {
-        const READERS: usize = 4;
-        let results: Mutex<Vec<(&str, Result<ImageMeta>)>> = Mutex::new(Vec::new());
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            for _ in 0..READERS.min(images.len()) {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(&image) = images.get(i) else { break };
-                        let meta = self.image_meta(image);
-                        results
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .push((image, meta));
-                    }
-                });
-            }
-        });
-        let mut metas = HashMap::with_capacity(images.len());
-        for (image, meta) in results.into_inner().unwrap_or_else(PoisonError::into_inner) {
-            match meta {
-                Ok(meta) => metas.insert(image, Some(meta)),
-                Err(ProviderError::NotFound { .. }) => metas.insert(image, None),
-                Err(error) => return Err(error),
-            };
-        }
-        Ok(metas)
-    }
-
     fn set_record_meta(&self, image: &str, record: &Record) -> Result<()> {
         let spec = self.cluster.image_spec(image);
         self.rbd(
-            &["image-meta", "set", &spec, META_KEY, &record.meta_json()],
+            &["image-meta", "set", &spec, META_KEY, &record.to_json()],
             &ObjectRef::volume(image),
         )?;
         Ok(())
@@ -354,7 +207,7 @@ impl CephProvider {
         let snapshots = self.snapshots(name)?;
         Ok(VolumeState {
             backend_name: name.to_owned(),
-            properties: properties_of(name, record_of(&meta).as_ref()),
+            properties: properties_of(name, Record::of(&meta).as_ref()),
             virtual_size_bytes: size_bytes,
             allocated_bytes: None,
             status: VolumeStatus::Available,
@@ -396,20 +249,18 @@ impl CephProvider {
 
     /// Removes an image and everything that keeps it from being removed: its snapshots, after
     /// flattening their clones and unprotecting them. A missing image is success.
-    fn remove_image(&self, image: &str) -> Result<Vec<String>> {
+    fn remove_image(&self, image: &str) -> Result<()> {
         let snapshots = match self.snapshots(image) {
             Ok(snapshots) => snapshots,
-            Err(ProviderError::NotFound { .. }) => return Ok(Vec::new()),
+            Err(ProviderError::NotFound { .. }) => return Ok(()),
             Err(error) => return Err(error),
         };
-        let mut removed = Vec::with_capacity(snapshots.len());
         for snapshot in &snapshots {
             self.remove_snapshot(image, &snapshot.name, snapshot.is_protected())?;
-            removed.push(snapshot.name.clone());
         }
         let spec = self.cluster.image_spec(image);
         match self.rbd(&["rm", "--no-progress", &spec], &ObjectRef::volume(image)) {
-            Ok(_) | Err(ProviderError::NotFound { .. }) => Ok(removed),
+            Ok(_) | Err(ProviderError::NotFound { .. }) => Ok(()),
             Err(ProviderError::Busy { object, command, .. }) => Err(ProviderError::Busy {
                 object,
                 reason: format!(
@@ -611,8 +462,8 @@ impl CephProvider {
         Ok(())
     }
 
-    /// Makes an image's `rbd_qos_*` settings exactly `specs`; returns its metadata as it was.
-    fn write_qos(&self, image: &str, specs: &QosSpecs) -> Result<BTreeMap<String, String>> {
+    /// Makes an image's `rbd_qos_*` settings exactly `specs`.
+    fn write_qos(&self, image: &str, specs: &QosSpecs) -> Result<()> {
         let object = ObjectRef::volume(image);
         let settings = qos::to_settings(specs).map_err(|reason| {
             invalid_state(
@@ -644,7 +495,7 @@ impl CephProvider {
                 None => {}
             }
         }
-        Ok(meta)
+        Ok(())
     }
 
     /// Returns the finished volume of an earlier attempt at the same create, if there is one.
@@ -655,14 +506,14 @@ impl CephProvider {
             Err(ProviderError::NotFound { .. }) => return Ok(None),
             Err(error) => return Err(error),
         };
-        if !record_of(&meta).is_some_and(|record| record.is_owned()) {
+        if !Record::of(&meta).is_some_and(|record| record.is_owned()) {
             return Err(conflict(
                 object,
                 format!(
                     "image `{}` exists but is not managed by blockform (no `{META_KEY}` image metadata with \
                      `\"managed_by\": \"{}\"`)",
                     self.cluster.image_spec(name),
-                    index::OWNER
+                    OWNER
                 ),
             ));
         }
@@ -677,10 +528,8 @@ impl CephProvider {
                 ),
             ));
         }
-        let mut record = Record::owned(spec.properties.clone(), Some(spec.volume_type.clone()));
+        let record = Record::owned(spec.properties.clone(), Some(spec.volume_type.clone()));
         self.set_record_meta(name, &record)?;
-        record.qos = qos::from_image_meta(&meta);
-        self.write_index(name, &record.to_json())?;
         self.observe(name).map(Some)
     }
 }
@@ -705,96 +554,59 @@ impl Provider for CephProvider {
         }
     }
 
-    /// One `rbd ls -l` and one index read for the whole pool; an image's own metadata is read
-    /// only when the index has no entry for it, and its snapshot list only when the index
-    /// lacks the creation time of one of its snapshots (both happen for images made outside
-    /// blockform, such as an image being imported).
+    /// One read of the whole pool (see [`crate::pool`]): sizes, snapshots with their times,
+    /// the `blockform` record and the `rbd_qos_*` settings of every image, so a change made
+    /// with `rbd` outside blockform (`resize`, `snap rm`, `image-meta set`, `config image
+    /// set`) is seen like any other.
     fn refresh(&self, backend_names: &[String]) -> Result<Vec<VolumeState>> {
         for name in backend_names {
             validate_backend_name(name)?;
         }
         let listing = self.list_pool()?;
-        let index = self.read_index()?;
-        let unindexed: Vec<&str> = backend_names
+        Ok(backend_names
             .iter()
-            .filter(|name| listing.contains_key(name.as_str()))
-            .filter(|name| self.config.read_image_metadata || !index.records.contains_key(name.as_str()))
-            .map(String::as_str)
-            .collect();
-        let mut metas = self.image_metas(&unindexed)?;
-        let mut states = Vec::with_capacity(backend_names.len());
-        for name in backend_names {
-            let Some(listed) = listing.get(name) else { continue };
-            let (record, qos) = match metas.remove(name.as_str()) {
-                Some(Some(meta)) => (record_of(&meta), qos::from_image_meta(&meta)),
-                // Deleted since the listing: gone, like any image that was not listed.
-                Some(None) => continue,
-                None => match index.records.get(name) {
-                    Some(record) => (Some(record.clone()), record.qos.clone()),
-                    None => continue,
-                },
-            };
-            let mut times: HashMap<&str, u64> = listed
-                .snapshots
-                .iter()
-                .filter_map(|snapshot| {
-                    index
-                        .snapshot_times
-                        .get(&(name.clone(), snapshot.name.clone()))
-                        .map(|&seconds| (snapshot.name.as_str(), seconds))
+            .filter_map(|name| {
+                let listed = listing.get(name)?;
+                Some(VolumeState {
+                    backend_name: name.clone(),
+                    properties: properties_of(name, Record::of(&listed.meta).as_ref()),
+                    virtual_size_bytes: listed.size_bytes,
+                    allocated_bytes: None,
+                    status: VolumeStatus::Available,
+                    snapshots: listed
+                        .snapshots
+                        .iter()
+                        .map(|snapshot| {
+                            snapshot_state(
+                                name,
+                                snapshot.name.clone(),
+                                snapshot.size_bytes,
+                                snapshot.created_at_unix_secs,
+                            )
+                        })
+                        .collect(),
+                    qos: qos::from_image_meta(&listed.meta),
+                    attachment: None,
                 })
-                .collect();
-            let listed_snapshots;
-            if times.len() < listed.snapshots.len() {
-                listed_snapshots = match self.snapshots(name) {
-                    Ok(snapshots) => snapshots,
-                    Err(ProviderError::NotFound { .. }) => continue,
-                    Err(error) => return Err(error),
-                };
-                for snapshot in &listed_snapshots {
-                    times
-                        .entry(snapshot.name.as_str())
-                        .or_insert_with(|| snapshot.created_at_unix_secs());
-                }
-            }
-            states.push(VolumeState {
-                backend_name: name.clone(),
-                properties: properties_of(name, record.as_ref()),
-                virtual_size_bytes: listed.size_bytes,
-                allocated_bytes: None,
-                status: VolumeStatus::Available,
-                snapshots: listed
-                    .snapshots
-                    .iter()
-                    .map(|snapshot| {
-                        let created = times.get(snapshot.name.as_str()).copied().unwrap_or(0);
-                        snapshot_state(name, snapshot.name.clone(), snapshot.size_bytes, created)
-                    })
-                    .collect(),
-                qos,
-                attachment: None,
-            });
-        }
-        Ok(states)
+            })
+            .collect())
     }
 
-    /// Images that carry blockform's marker or the `volume-` prefix, with their snapshots.
-    /// Ownership comes from the index alone, so a pool shared with thousands of other
-    /// `volume-` images (Cinder names its images that way too) costs two commands; an image
-    /// whose create was interrupted after its rename is owned once the create is run again.
+    /// Images that carry blockform's marker or the `volume-` prefix, with their snapshots
+    /// (Cinder names its images `volume-` too: they are listed, as not owned). An image whose
+    /// create was interrupted after its rename is owned once the create is run again.
     fn inventory(&self) -> Result<Vec<InventoryItem>> {
         let listing = self.list_pool()?;
-        let index = self.read_index()?;
         let mut names: Vec<&String> = listing.keys().collect();
         names.sort();
         let mut items = Vec::new();
         for name in names {
-            let owned = index.records.get(name).is_some_and(Record::is_owned);
+            let listed = &listing[name];
+            let owned = Record::of(&listed.meta).is_some_and(|record| record.is_owned());
             let volume_like = name.starts_with(VOLUME_PREFIX) && !name.ends_with(PARTIAL_SUFFIX);
             if !owned && !volume_like {
                 continue;
             }
-            let listed = &listing[name];
             items.push(InventoryItem {
                 backend_name: name.clone(),
                 kind: ObjectKind::Volume,
@@ -856,12 +668,12 @@ impl Provider for CephProvider {
         self.enforce_capacity(&object, size_bytes)?;
 
         let partial = format!("{name}{PARTIAL_SUFFIX}");
-        let mut record = Record::owned(spec.properties.clone(), Some(spec.volume_type.clone()));
+        let record = Record::owned(spec.properties.clone(), Some(spec.volume_type.clone()));
         let built = match self.build_image(spec, &partial, size_bytes, source_bytes) {
             // A partial image is what an interrupted attempt left behind: start over.
             Err(ProviderError::Conflict { .. }) => self
                 .remove_image(&partial)
-                .and_then(|_| self.build_image(spec, &partial, size_bytes, source_bytes)),
+                .and_then(|()| self.build_image(spec, &partial, size_bytes, source_bytes)),
             built => built,
         };
         let built = built
@@ -882,9 +694,7 @@ impl Provider for CephProvider {
             let _ = self.remove_image(&partial);
             return Err(error);
         }
-        record.qos = QosSpecs::default();
         self.add_provisioned(size_bytes);
-        self.write_index(name, &record.to_json())?;
         Ok(VolumeState {
             backend_name: name.to_owned(),
             properties: spec.properties.clone(),
@@ -929,11 +739,8 @@ impl Provider for CephProvider {
     fn update_volume_metadata(&self, backend_name: &str, properties: &VolumeProperties) -> Result<VolumeState> {
         validate_backend_name(backend_name)?;
         let meta = self.image_meta(backend_name)?;
-        let volume_type = record_of(&meta).and_then(|record| record.volume_type);
-        let mut record = Record::owned(properties.clone(), volume_type);
-        self.set_record_meta(backend_name, &record)?;
-        record.qos = qos::from_image_meta(&meta);
-        self.write_index(backend_name, &record.to_json())?;
+        let volume_type = Record::of(&meta).and_then(|record| record.volume_type);
+        self.set_record_meta(backend_name, &Record::owned(properties.clone(), volume_type))?;
         self.observe(backend_name)
     }
 
@@ -955,20 +762,14 @@ impl Provider for CephProvider {
             Err(ProviderError::NotFound { .. }) => None,
             Err(error) => return Err(error),
         };
-        let removed = self.remove_image(backend_name)?;
+        self.remove_image(backend_name)?;
         if let Some(parent) = parent
             && parent.pool == self.cluster.pool()
             && parent.snapshot == format!("{backend_name}{SOURCE_SNAPSHOT_SUFFIX}")
         {
             self.remove_snapshot(&parent.image, &parent.snapshot, true)?;
         }
-        let mut keys = vec![backend_name.to_owned()];
-        keys.extend(
-            removed
-                .iter()
-                .map(|snapshot| index::snapshot_key(backend_name, snapshot)),
-        );
-        self.remove_index_keys(&keys)
+        Ok(())
     }
 
     fn open_reader(&self, target: &ReadTarget) -> Result<Box<dyn VolumeReader>> {
@@ -1032,16 +833,11 @@ impl Provider for CephProvider {
             &["snap", "create", "--no-progress", &snapshot_spec],
             &ObjectRef::snapshot(name),
         )?;
-        let state = find(self.snapshots(volume)?).ok_or_else(|| {
+        find(self.snapshots(volume)?).ok_or_else(|| {
             self.unreadable(&format!(
                 "`rbd snap create {snapshot_spec}` succeeded but `rbd snap ls` does not list it"
             ))
-        })?;
-        self.write_index(
-            &index::snapshot_key(volume, name),
-            &state.created_at_unix_secs.to_string(),
-        )?;
-        Ok(state)
+        })
     }
 
     /// Flattens the snapshot's clones and unprotects it first when it is protected.
@@ -1056,18 +852,13 @@ impl Provider for CephProvider {
         if let Some(snapshot) = snapshots.iter().find(|s| s.name == snapshot_backend_name) {
             self.remove_snapshot(volume_backend_name, snapshot_backend_name, snapshot.is_protected())?;
         }
-        self.remove_index_keys(&[index::snapshot_key(volume_backend_name, snapshot_backend_name)])
+        Ok(())
     }
 
     /// Sets exactly the `rbd_qos_*` settings `specs` asks for and removes the others.
     fn apply_qos(&self, backend_name: &str, specs: &QosSpecs) -> Result<()> {
         validate_backend_name(backend_name)?;
-        let meta = self.write_qos(backend_name, specs)?;
-        if let Some(mut record) = record_of(&meta) {
-            record.qos = specs.clone();
-            self.write_index(backend_name, &record.to_json())?;
-        }
-        Ok(())
+        self.write_qos(backend_name, specs)
     }
 
     fn export_image(&self, spec: &ImageExportSpec) -> Result<ExportedImage> {
@@ -1211,12 +1002,6 @@ impl Provider for CephProvider {
         changed.normalize();
         Ok(changed)
     }
-}
-
-/// The `blockform` record in an image's metadata, if it has a readable one.
-fn record_of(meta: &BTreeMap<String, String>) -> Option<Record> {
-    meta.get(META_KEY)
-        .and_then(|json| serde_json::from_str::<Record>(json).ok())
 }
 
 /// The properties refresh reports: the record's, or just the image name without one.

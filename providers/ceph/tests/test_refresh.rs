@@ -139,7 +139,7 @@ fn ceph_inventory_lists_owned_volumes_and_unowned_volume_images() {
 
 #[test]
 #[ignore = "needs a Ceph cluster: run tests/run"]
-fn ceph_changes_made_with_rbd_to_records_and_qos_are_seen_when_refresh_reads_images() {
+fn ceph_changes_made_with_rbd_to_records_and_qos_are_seen_by_refresh() {
     let provider = provider();
     let (name, _) = create_empty(&provider, 1);
     let _cleanup = Cleanup(&provider, vec![name.clone()]);
@@ -166,25 +166,25 @@ fn ceph_changes_made_with_rbd_to_records_and_qos_are_seen_when_refresh_reads_ima
         ],
     );
 
-    // The default refresh trusts the pool index blockform keeps: it does not see them.
+    // Refresh reads every image's header, where `rbd` keeps both: it reports what is there.
     let state = provider.refresh(std::slice::from_ref(&name)).unwrap().remove(0);
-    assert_eq!(state.qos.get("total_iops_sec"), Some(2000));
-    assert_eq!(state.properties.name, "data");
-
-    // With read_image_metadata, refresh reads the image itself and reports what is there.
-    let reading = crate::support::provider_with(|config| config.read_image_metadata = true);
-    let state = reading.refresh(std::slice::from_ref(&name)).unwrap().remove(0);
     assert_eq!(state.qos.get("total_iops_sec"), Some(50));
     assert_eq!(state.properties.name, "renamed");
     assert!(state.properties.bootable);
-    assert_eq!(reading.refresh(&[name.clone(), volume_name()]).unwrap().len(), 1);
+    assert_eq!(provider.refresh(&[name.clone(), volume_name()]).unwrap().len(), 1);
+
+    // A setting removed with `rbd config image remove` is gone from the refreshed limits.
+    rbd(&provider, &["config", "image", "remove", &spec, "rbd_qos_iops_limit"]);
+    let state = provider.refresh(std::slice::from_ref(&name)).unwrap().remove(0);
+    assert!(state.qos.is_empty(), "{:?}", state.qos);
 }
 
 #[test]
 #[ignore = "needs a Ceph cluster: run tests/run"]
 fn ceph_refresh_works_while_other_images_come_and_go() {
-    // `rbd ls -l` fails as a whole when an image disappears between its listing and its
-    // opening; refresh must still answer (this failed with tests running in parallel).
+    // An image can disappear between the read of the pool's directory and the read of its
+    // header; refresh must still answer (`rbd ls -l` failed as a whole in that case, which
+    // happened with tests running in parallel).
     let provider = provider();
     let (name, _) = create_empty(&provider, 1);
     let _cleanup = Cleanup(&provider, vec![name.clone()]);
