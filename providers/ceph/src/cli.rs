@@ -1,6 +1,6 @@
-//! Running `rbd`, `rados` and `ceph` against the provider's cluster: the connection options
-//! every call carries, the timeouts, and the translation of a failed call into a typed
-//! `ProviderError` that names the provider, the pool, the command line and its stderr.
+//! Running `rbd`, `ceph` and the pool reader against the provider's cluster: the connection
+//! options every call carries, the timeouts, and the translation of a failed call into a
+//! typed `ProviderError` that names the provider, the pool, the command line and its stderr.
 //!
 //! The tools exit with the errno of the failure (`rbd info` of a missing image exits 2,
 //! `ENOENT`), which is a more reliable signal than their messages; messages are only read to
