@@ -680,3 +680,123 @@ fn ceph_full_and_incremental_backups_of_an_rbd_volume_restore_byte_exact() {
     let run = blockform(d, &["destroy", "--auto-approve", "--allow-data-loss"]);
     assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
 }
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_a_backup_holds_the_volume_as_it_was_when_the_backup_started() {
+    use blockform::backup::{Access, BackupMode, BackupRequest, BackupStore, RestoreOptions, create_backup, restore};
+    use blockform_provider::{
+        GIB, Provider, ProviderConfig, ProviderKind, ReadTarget, VolumeProperties, VolumeSource, VolumeSpec,
+    };
+
+    let cluster = cluster();
+    let mut attributes = serde_json::Map::new();
+    attributes.insert("pool".into(), cluster.pool.clone().into());
+    attributes.insert("conf".into(), cluster.conf.clone().into());
+    attributes.insert("keyring".into(), cluster.keyring.clone().into());
+    attributes.insert("user".into(), "admin".into());
+    let provider = blockform_provider_ceph::CephProvider::from_config(&ProviderConfig {
+        kind: ProviderKind::Ceph,
+        name: "ssd".into(),
+        attributes,
+    })
+    .unwrap();
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let (source, copy_full, copy_next) = (
+        format!("volume-{suffix}"),
+        format!("volume-{suffix}-full"),
+        format!("volume-{suffix}-next"),
+    );
+    let create = |name: &str| {
+        provider
+            .create_volume(&VolumeSpec {
+                backend_name: name.to_owned(),
+                properties: VolumeProperties {
+                    name: name.to_owned(),
+                    ..VolumeProperties::default()
+                },
+                size_gib: 1,
+                volume_type: "ssd".into(),
+                extra_specs: std::collections::BTreeMap::new(),
+                source: VolumeSource::Empty,
+            })
+            .unwrap();
+    };
+    let write = |name: &str, byte: u8| {
+        let mut writer = provider.open_writer(name).unwrap();
+        writer.write_all_at(GIB / 2, &vec![byte; 4 << 20]).unwrap();
+        writer.finish().unwrap();
+    };
+    let read = |name: &str| {
+        let mut reader = provider.open_reader(&ReadTarget::volume(name)).unwrap();
+        let mut bytes = vec![0; 4 << 20];
+        reader.read_exact_at(GIB / 2, &mut bytes).unwrap();
+        bytes
+    };
+    create(&source);
+    write(&source, 0xaa);
+
+    let dir = crate::common::TempDir::new();
+    let mut store = BackupStore::open(&dir.path().join("store"), Access::Shared, true, true).unwrap();
+    let request = |id: &'static str, mode| BackupRequest {
+        id,
+        volume_address: "volume.db",
+        volume_backend_id: &source,
+        mode,
+        policy: None,
+        now_unix_secs: 1,
+    };
+    // Someone writes to the volume once the backup has started (its first progress report
+    // comes after the change marker is made and before any byte is read).
+    let mut written = false;
+    let mut write_once = |_: u64, _: u64| {
+        if !written {
+            write(&source, 0xbb);
+            written = true;
+        }
+    };
+    let full = create_backup(
+        &mut store,
+        &provider,
+        &request("backup-full", BackupMode::Full),
+        &mut write_once,
+    )
+    .unwrap();
+    assert!(written);
+    let mut quiet = |_: u64, _: u64| {};
+    let next = create_backup(
+        &mut store,
+        &provider,
+        &request("backup-next", BackupMode::Incremental),
+        &mut quiet,
+    )
+    .unwrap();
+    assert_eq!(next.mode, BackupMode::Incremental);
+    assert_eq!(next.change_source, "rbd_diff");
+
+    for (name, manifest) in [(&copy_full, &full), (&copy_next, &next)] {
+        create(name);
+        let writer = provider.open_writer(name).unwrap();
+        restore(
+            &mut store,
+            manifest,
+            writer,
+            name,
+            RestoreOptions { target_is_zeroed: true },
+            &mut quiet,
+        )
+        .unwrap();
+    }
+    let (at_full, at_next) = (read(&copy_full), read(&copy_next));
+    for name in [&source, &copy_full, &copy_next] {
+        provider.delete_volume(name).unwrap();
+    }
+    assert!(
+        at_full.iter().all(|&byte| byte == 0xaa),
+        "the full backup holds the data from before the write made while it ran"
+    );
+    assert!(
+        at_next.iter().all(|&byte| byte == 0xbb),
+        "the next incremental holds that write"
+    );
+}

@@ -10,7 +10,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc;
 
-use blockform_provider::{ChangeSource, ChangedExtents, Extent, Provider, ReadTarget, VolumeReader, VolumeWriter};
+use blockform_provider::{
+    ChangeMarker, ChangeSource, ChangedExtents, Extent, Provider, ReadTarget, VolumeReader, VolumeWriter,
+};
 
 use super::manifest::{BackupMode, BlockRef, MANIFEST_FORMAT, Manifest};
 use super::store::BackupStore;
@@ -60,7 +62,6 @@ pub fn create_backup(
         return store.manifest(request.id);
     }
     let volume = request.volume_backend_id;
-    let target = ReadTarget::volume(volume);
     let existing = store.manifests()?;
     let sequence = existing.iter().map(|m| m.sequence).max().unwrap_or(0) + 1;
     let newest = existing.into_iter().rfind(|m| m.volume_backend_id == volume);
@@ -72,6 +73,14 @@ pub fn create_backup(
     };
     // Changes are counted from before the read starts, so the next incremental misses nothing.
     let marker = provider.create_change_marker(volume, &marker_name(request.id)).ok();
+    // A marker that is a snapshot (RBD) is the volume frozen as the backup starts: reading it
+    // gives one point in time however long the read takes and whatever is written meanwhile
+    // (that goes into the next incremental). A dirty bitmap (qcow2) freezes nothing, so the
+    // live volume is read.
+    let target = match &marker {
+        Some(ChangeMarker::Snapshot { backend_name }) => ReadTarget::snapshot(volume, backend_name),
+        Some(ChangeMarker::DirtyBitmap { .. }) | None => ReadTarget::volume(volume),
+    };
     let allocated = provider
         .changed_extents(&target, None)
         .map_err(provider_error(request.volume_address))?;

@@ -124,7 +124,9 @@ pub trait Provider: Send + Sync {
         Err(unsupported(self.kind(), self.name(), "detach_volume"))
     }
 
-    /// Starts tracking changes to a volume from now, under `marker_name`.
+    /// Starts tracking changes to a volume from now, under `marker_name`. A
+    /// [`ChangeMarker::Snapshot`] must also be readable as `ReadTarget::snapshot`: a backup
+    /// reads the volume as it was when its marker was made from it.
     fn create_change_marker(&self, backend_name: &str, marker_name: &str) -> Result<ChangeMarker> {
         let _ = (backend_name, marker_name);
         Err(unsupported(self.kind(), self.name(), "create_change_marker"))
