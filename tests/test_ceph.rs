@@ -660,6 +660,17 @@ fn ceph_full_and_incremental_backups_of_an_rbd_volume_restore_byte_exact() {
     apply(format!("{base}\n{full}\n{incremental}"));
     let at_daily = export_hash(&cluster, d, &db);
     assert_ne!(at_full, at_daily);
+    // The backups' marker snapshot on the image is blockform's own: neither a change to the
+    // volume's snapshots nor an unmanaged object.
+    let (status, listed) = cluster.rbd(&["snap", "ls", &cluster.image(&db)]);
+    assert_eq!(status, 0);
+    assert!(listed.contains("blockform-"), "{listed}");
+    let run = blockform(d, &["plan", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let run = blockform(d, &["drift", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(report["changed"].as_array().unwrap().is_empty(), "{report:#}");
+    assert!(!report["unmanaged"].to_string().contains(&db), "{report:#}");
 
     let list = blockform(d, &["backup", "list", "--json"]);
     assert_eq!(list.code, 0, "{}", list.stderr);

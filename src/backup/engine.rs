@@ -43,7 +43,7 @@ pub struct BackupRequest<'a> {
 
 /// The name of the change marker a backup starts on its volume.
 pub fn marker_name(backup_id: &str) -> String {
-    format!("blockform-{backup_id}")
+    format!("{}{backup_id}", blockform_provider::CHANGE_MARKER_PREFIX)
 }
 
 fn provider_error(volume: &str) -> impl FnOnce(blockform_provider::ProviderError) -> BackupError {

@@ -29,7 +29,7 @@ use blockform_provider::{
     Extent, GIB, ImageExportSpec, ImageFormat, InventoryItem, ObjectKind, ObjectRef, Provider, ProviderConfig,
     ProviderError, ProviderKind, QosSpecs, ReadTarget, Result, SnapshotSpec, SnapshotState, SnapshotStatus,
     VolumeProperties, VolumeReader, VolumeSource, VolumeSpec, VolumeState, VolumeStatus, VolumeWriter,
-    validate_backend_name,
+    is_change_marker, validate_backend_name,
 };
 
 use crate::cli::{Cluster, DATA_TIMEOUT, Tool};
@@ -213,6 +213,7 @@ impl CephProvider {
             status: VolumeStatus::Available,
             snapshots: snapshots
                 .iter()
+                .filter(|snapshot| !is_internal_snapshot(&snapshot.name))
                 .map(|snapshot| {
                     snapshot_state(
                         name,
@@ -576,6 +577,7 @@ impl Provider for CephProvider {
                     snapshots: listed
                         .snapshots
                         .iter()
+                        .filter(|snapshot| !is_internal_snapshot(&snapshot.name))
                         .map(|snapshot| {
                             snapshot_state(
                                 name,
@@ -614,13 +616,19 @@ impl Provider for CephProvider {
                 size_bytes: listed.size_bytes,
                 owned,
             });
-            items.extend(listed.snapshots.iter().map(|snapshot| InventoryItem {
-                backend_name: snapshot.name.clone(),
-                kind: ObjectKind::Snapshot,
-                volume_backend_name: Some(name.clone()),
-                size_bytes: snapshot.size_bytes,
-                owned: owned && snapshot.name.starts_with("snapshot-"),
-            }));
+            items.extend(
+                listed
+                    .snapshots
+                    .iter()
+                    .filter(|s| !is_internal_snapshot(&s.name))
+                    .map(|snapshot| InventoryItem {
+                        backend_name: snapshot.name.clone(),
+                        kind: ObjectKind::Snapshot,
+                        volume_backend_name: Some(name.clone()),
+                        size_bytes: snapshot.size_bytes,
+                        owned: owned && snapshot.name.starts_with("snapshot-"),
+                    }),
+            );
         }
         Ok(items)
     }
@@ -1015,6 +1023,13 @@ fn properties_of(name: &str, record: Option<&Record>) -> VolumeProperties {
     )
 }
 
+/// Whether a snapshot is blockform's own rather than one of the volume's: a backup's change
+/// marker, or the temporary source of a volume cloned from a volume. Refresh, observation and
+/// inventory leave these out (deleting the volume removes them with it).
+fn is_internal_snapshot(name: &str) -> bool {
+    is_change_marker(name) || name.ends_with(SOURCE_SNAPSHOT_SUFFIX)
+}
+
 fn snapshot_state(volume: &str, name: String, size_bytes: u64, created_at_unix_secs: u64) -> SnapshotState {
     SnapshotState {
         backend_name: name,
@@ -1128,6 +1143,14 @@ fn conflict(object: &ObjectRef, reason: String) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backup_markers_and_temporary_clone_sources_are_not_volume_snapshots() {
+        assert!(is_internal_snapshot("blockform-backup-1"));
+        assert!(is_internal_snapshot("volume-2.source"));
+        assert!(!is_internal_snapshot("snapshot-1"));
+        assert!(!is_internal_snapshot("nightly"));
+    }
 
     #[test]
     fn sizes_read_as_gib_when_whole() {

@@ -300,6 +300,16 @@ fn ceph_volume_from_volume_is_independent_and_leaves_no_snapshot() {
             assert_eq!(source_snapshots, serde_json::json!([]));
         } else {
             assert_eq!(parent(&provider, &copy), Some(format!("{source}@{copy}.source")));
+            // The temporary snapshot is blockform's own, not one of the source volume's.
+            let refreshed = provider.refresh(std::slice::from_ref(&source)).unwrap();
+            assert_eq!(refreshed[0].snapshots, []);
+            assert!(
+                !provider
+                    .inventory()
+                    .unwrap()
+                    .iter()
+                    .any(|item| item.backend_name.ends_with(".source"))
+            );
             // Deleting the clone takes its temporary snapshot of the source with it.
             provider.delete_volume(&copy).unwrap();
             assert_eq!(

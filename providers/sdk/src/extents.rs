@@ -36,6 +36,15 @@ pub enum ChangeSource {
     Unknown,
 }
 
+/// The prefix of every change marker's name: a provider whose markers are snapshots leaves
+/// them out of the snapshots it reports, as they are blockform's own and not the volume's.
+pub const CHANGE_MARKER_PREFIX: &str = "blockform-";
+
+/// Whether a snapshot name is that of a change marker.
+pub fn is_change_marker(snapshot_backend_name: &str) -> bool {
+    snapshot_backend_name.starts_with(CHANGE_MARKER_PREFIX)
+}
+
 /// The point changes are counted from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

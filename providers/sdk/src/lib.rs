@@ -30,7 +30,7 @@ pub use command::{CommandOutput, CommandRunner, DEFAULT_TIMEOUT, Transport, shel
 pub use config::{ProviderConfig, ProviderKind};
 pub use data::{ReadTarget, VolumeReader, VolumeWriter};
 pub use error::{CommandContext, ProviderError, Result};
-pub use extents::{ChangeMarker, ChangeSource, ChangedExtents, Extent};
+pub use extents::{CHANGE_MARKER_PREFIX, ChangeMarker, ChangeSource, ChangedExtents, Extent, is_change_marker};
 pub use image::{ExportedImage, ImageExportSpec, ImageFormat};
 pub use inventory::InventoryItem;
 pub use name::{BACKEND_NAME_MAX_LEN, validate_backend_name};
