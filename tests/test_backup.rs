@@ -785,3 +785,61 @@ fn a_volume_that_grew_since_its_parent_gets_a_full_backup() {
     let copy = image_of(dir.path(), "volume.copy");
     assert_eq!(volume_sha256(&copy, &scratch), model.sha256(2 * GIB, &scratch));
 }
+
+/// The names of the persistent dirty bitmaps of a qcow2 file.
+fn bitmaps(image: &Path) -> Vec<String> {
+    let out = Command::new("qemu-img")
+        .args(["info", "--output=json", "-U"])
+        .arg(image)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    info["format-specific"]["data"]["bitmaps"]
+        .as_array()
+        .map(|bitmaps| {
+            bitmaps
+                .iter()
+                .filter_map(|bitmap| bitmap["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn deleting_the_newest_backup_removes_its_change_marker_from_the_volume() {
+    let dir = project(&[]);
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let mut model = Model::default();
+    let with_full = format!("{BASE}{}", backup("full", "full"));
+    apply(dir.path(), &with_full);
+    let image = image_of(dir.path(), "volume.db");
+    let full_id = state_attr(dir.path(), "backup.full", "id");
+    assert_eq!(bitmaps(&image), [format!("blockform-{full_id}")]);
+
+    // The newest backup's marker follows the chain: an incremental replaces it with its own.
+    change(&image, &mut model, &scratch, 1, &[1, 2], &[]);
+    let with_both = format!("{with_full}{}", backup("daily", "incremental"));
+    apply(dir.path(), &with_both);
+    let daily_id = state_attr(dir.path(), "backup.daily", "id");
+    assert_eq!(bitmaps(&image), [format!("blockform-{daily_id}")]);
+
+    // Deleting that backup leaves no marker tracking changes for nothing.
+    std::fs::write(dir.path().join("main.hcl"), &with_full).unwrap();
+    let run = blockform(dir.path(), &["apply", "--auto-approve", "--allow-data-loss"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(bitmaps(&image), Vec::<String>::new());
+    // The next incremental then reads and hashes the volume, and is right.
+    change(&image, &mut model, &scratch, 2, &[3], &[]);
+    apply(dir.path(), &with_both);
+    let listed = blockform(dir.path(), &["backup", "list", "--json"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(listed.stdout.contains("\"hashed\""), "{}", listed.stdout);
+    let run = apply(dir.path(), &format!("{with_both}{}", restored("copy", "daily", 1)));
+    assert!(run.stdout.contains("Apply complete!"), "{}", run.stdout);
+    assert_eq!(
+        volume_sha256(&image_of(dir.path(), "volume.copy"), &scratch),
+        model.sha256(GIB, &scratch)
+    );
+}

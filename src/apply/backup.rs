@@ -91,7 +91,9 @@ pub fn computed(manifest: &Manifest, computed: &mut ValueMap) {
     );
 }
 
-/// Deletes a backup from its store; one another backup builds on is refused.
+/// Deletes a backup from its store; one another backup builds on is refused. The change
+/// marker it left on its volume (the newest backup of a volume keeps one for the next
+/// incremental) goes too: no backup counts from it any more.
 pub fn delete(
     backup_id: &str,
     before: Option<&ValueMap>,
@@ -105,7 +107,22 @@ pub fn delete(
         Err(OperationError::Precondition(message)) if message.contains("holds no `store.json`") => return Ok(()),
         other => other?,
     };
-    Ok(store.delete(backup_id)?)
+    let manifest = store.manifest(backup_id).ok();
+    store.delete(backup_id)?;
+    if let Some(manifest) = manifest {
+        remove_marker(&manifest, context);
+    }
+    Ok(())
+}
+
+/// Removes a deleted backup's change marker from its volume, if both are still there. A
+/// marker that cannot be removed now (a volume in use) is left: it only costs the space of
+/// the changes it tracks, and removing its volume removes it.
+fn remove_marker(manifest: &Manifest, context: &OperationContext<'_>) {
+    let Some(marker) = &manifest.change_marker else { return };
+    if let Ok((provider, _)) = volume_of(&manifest.volume_backend_id, context) {
+        let _ = provider.delete_change_marker(&manifest.volume_backend_id, marker);
+    }
 }
 
 /// Finds the store holding a backup: the one its record names, or any store that has it.
@@ -194,7 +211,11 @@ pub fn run_policy(policy_id: &str, after: &ValueMap, context: &OperationContext<
         create_backup(&mut store, provider.as_ref(), &request, &mut report)?;
     }
     for pruned in &run.prune {
+        let manifest = store.manifest(&pruned.id).ok();
         store.delete(&pruned.id)?;
+        if let Some(manifest) = manifest {
+            remove_marker(&manifest, context);
+        }
     }
     Ok(())
 }
