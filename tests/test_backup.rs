@@ -843,3 +843,67 @@ fn deleting_the_newest_backup_removes_its_change_marker_from_the_volume() {
         model.sha256(GIB, &scratch)
     );
 }
+
+#[test]
+fn a_backup_that_fails_leaves_no_change_marker_and_its_rerun_succeeds() {
+    let dir = TempDir::new();
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let mut attributes = serde_json::Map::new();
+    attributes.insert(
+        "path".into(),
+        serde_json::Value::String(dir.path().join("volumes").display().to_string()),
+    );
+    let provider = LocalProvider::from_config(&ProviderConfig {
+        kind: ProviderKind::Local,
+        name: "dev".into(),
+        attributes,
+    })
+    .unwrap();
+    provider
+        .create_volume(&VolumeSpec {
+            backend_name: "volume-src".to_owned(),
+            properties: VolumeProperties {
+                name: "src".to_owned(),
+                ..VolumeProperties::default()
+            },
+            size_gib: 1,
+            volume_type: "std".into(),
+            extra_specs: BTreeMap::new(),
+            source: VolumeSource::Empty,
+        })
+        .unwrap();
+    let image = provider.image_path("volume-src").unwrap();
+    let mut model = Model::default();
+    change(&image, &mut model, &scratch, 1, &[1, 2, 3], &[]);
+
+    let root = dir.path().join("store");
+    let mut store = BackupStore::open(&root, Access::Shared, true, true).unwrap();
+    let request = BackupRequest {
+        id: "backup-a",
+        volume_address: "volume.src",
+        volume_backend_id: "volume-src",
+        mode: BackupMode::Full,
+        policy: None,
+        now_unix_secs: 1,
+    };
+    let mut quiet = |_: u64, _: u64| {};
+    // The manifest cannot be written: a file stands where the store keeps its manifests.
+    let manifests = root.join("backups");
+    let kept = root.join("backups.kept");
+    std::fs::rename(&manifests, &kept).unwrap();
+    std::fs::write(&manifests, b"in the way").unwrap();
+    let error = create_backup(&mut store, &provider, &request, &mut quiet).unwrap_err();
+    assert!(!error.to_string().is_empty());
+    assert_eq!(
+        bitmaps(&image),
+        Vec::<String>::new(),
+        "the failed backup's marker is gone"
+    );
+
+    std::fs::remove_file(&manifests).unwrap();
+    std::fs::rename(&kept, &manifests).unwrap();
+    let full = create_backup(&mut store, &provider, &request, &mut quiet).unwrap();
+    assert_eq!(full.blocks.len(), 3);
+    assert_eq!(bitmaps(&image), ["blockform-backup-a"]);
+}
