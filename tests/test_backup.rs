@@ -888,11 +888,11 @@ fn a_backup_that_fails_leaves_no_change_marker_and_its_rerun_succeeds() {
         now_unix_secs: 1,
     };
     let mut quiet = |_: u64, _: u64| {};
-    // The manifest cannot be written: a file stands where the store keeps its manifests.
-    let manifests = root.join("backups");
-    let kept = root.join("backups.kept");
-    std::fs::rename(&manifests, &kept).unwrap();
-    std::fs::write(&manifests, b"in the way").unwrap();
+    // The blocks cannot be stored: a file stands where the store keeps its packs.
+    let packs = root.join("packs");
+    let kept = root.join("packs.kept");
+    std::fs::rename(&packs, &kept).unwrap();
+    std::fs::write(&packs, b"in the way").unwrap();
     let error = create_backup(&mut store, &provider, &request, &mut quiet).unwrap_err();
     assert!(!error.to_string().is_empty());
     assert_eq!(
@@ -901,8 +901,8 @@ fn a_backup_that_fails_leaves_no_change_marker_and_its_rerun_succeeds() {
         "the failed backup's marker is gone"
     );
 
-    std::fs::remove_file(&manifests).unwrap();
-    std::fs::rename(&kept, &manifests).unwrap();
+    std::fs::remove_file(&packs).unwrap();
+    std::fs::rename(&kept, &packs).unwrap();
     let full = create_backup(&mut store, &provider, &request, &mut quiet).unwrap();
     assert_eq!(full.blocks.len(), 3);
     assert_eq!(bitmaps(&image), ["blockform-backup-a"]);
