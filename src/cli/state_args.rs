@@ -166,7 +166,21 @@ mod tests {
         let message = open_state(dir.path(), &unlocked, "plan", false).err().unwrap();
         assert!(message.contains("is in use by another process"), "{message}");
         drop((store, lock));
-        let (_store, lock) = open_state(dir.path(), &unlocked, "plan", false).unwrap();
+        // sled releases its file lock once its background flusher stops, a moment after the
+        // handle is dropped (another process never sees this: it opens the state once).
+        let started = std::time::Instant::now();
+        let lock = loop {
+            match open_state(dir.path(), &unlocked, "plan", false) {
+                Ok((_store, lock)) => break lock,
+                Err(message)
+                    if message.contains("is in use by another process")
+                        && started.elapsed() < std::time::Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(message) => panic!("{message}"),
+            }
+        };
         assert!(lock.is_none());
     }
 }
