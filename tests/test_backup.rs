@@ -634,25 +634,21 @@ resource "backup_policy" "nightly" {
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
-/// The library path: a qcow2 bitmap left in use by a writer killed with SIGKILL is not trusted, and the
-/// incremental falls back to hashing every block, still restoring exactly.
-#[test]
-fn a_bitmap_left_by_a_killed_writer_means_a_hashed_incremental_not_a_wrong_one() {
-    let dir = TempDir::new();
-    let scratch = dir.path().join("scratch");
-    std::fs::create_dir_all(&scratch).unwrap();
+/// A local provider keeping its volumes in `path`, for tests that drive the library.
+fn local_provider(path: &Path) -> LocalProvider {
     let mut attributes = serde_json::Map::new();
-    attributes.insert(
-        "path".into(),
-        serde_json::Value::String(dir.path().join("volumes").display().to_string()),
-    );
-    let provider = LocalProvider::from_config(&ProviderConfig {
+    attributes.insert("path".into(), serde_json::Value::String(path.display().to_string()));
+    LocalProvider::from_config(&ProviderConfig {
         kind: ProviderKind::Local,
         name: "dev".into(),
         attributes,
     })
-    .unwrap();
-    let spec = |name: &str| VolumeSpec {
+    .unwrap()
+}
+
+/// An empty 1 GiB volume of that back-end name.
+fn empty_volume(name: &str) -> VolumeSpec {
+    VolumeSpec {
         backend_name: name.to_owned(),
         properties: VolumeProperties {
             name: name.to_owned(),
@@ -662,8 +658,18 @@ fn a_bitmap_left_by_a_killed_writer_means_a_hashed_incremental_not_a_wrong_one()
         volume_type: "std".into(),
         extra_specs: BTreeMap::new(),
         source: VolumeSource::Empty,
-    };
-    provider.create_volume(&spec("volume-src")).unwrap();
+    }
+}
+
+/// The library path: a qcow2 bitmap left in use by a writer killed with SIGKILL is not trusted, and the
+/// incremental falls back to hashing every block, still restoring exactly.
+#[test]
+fn a_bitmap_left_by_a_killed_writer_means_a_hashed_incremental_not_a_wrong_one() {
+    let dir = TempDir::new();
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let provider = local_provider(&dir.path().join("volumes"));
+    provider.create_volume(&empty_volume("volume-src")).unwrap();
     let image = provider.image_path("volume-src").unwrap();
     let mut model = Model::default();
     change(&image, &mut model, &scratch, 1, &[1, 2, 3, 100], &[]);
@@ -731,7 +737,7 @@ fn a_bitmap_left_by_a_killed_writer_means_a_hashed_incremental_not_a_wrong_one()
     assert_eq!(incremental.mode, BackupMode::Incremental);
     assert_eq!(incremental.stored_bytes, BLOCK + 41, "only the changed block is stored");
 
-    provider.create_volume(&spec("volume-copy")).unwrap();
+    provider.create_volume(&empty_volume("volume-copy")).unwrap();
     let writer = provider.open_writer("volume-copy").unwrap();
     restore(
         &mut store,
@@ -849,30 +855,8 @@ fn a_backup_that_fails_leaves_no_change_marker_and_its_rerun_succeeds() {
     let dir = TempDir::new();
     let scratch = dir.path().join("scratch");
     std::fs::create_dir_all(&scratch).unwrap();
-    let mut attributes = serde_json::Map::new();
-    attributes.insert(
-        "path".into(),
-        serde_json::Value::String(dir.path().join("volumes").display().to_string()),
-    );
-    let provider = LocalProvider::from_config(&ProviderConfig {
-        kind: ProviderKind::Local,
-        name: "dev".into(),
-        attributes,
-    })
-    .unwrap();
-    provider
-        .create_volume(&VolumeSpec {
-            backend_name: "volume-src".to_owned(),
-            properties: VolumeProperties {
-                name: "src".to_owned(),
-                ..VolumeProperties::default()
-            },
-            size_gib: 1,
-            volume_type: "std".into(),
-            extra_specs: BTreeMap::new(),
-            source: VolumeSource::Empty,
-        })
-        .unwrap();
+    let provider = local_provider(&dir.path().join("volumes"));
+    provider.create_volume(&empty_volume("volume-src")).unwrap();
     let image = provider.image_path("volume-src").unwrap();
     let mut model = Model::default();
     change(&image, &mut model, &scratch, 1, &[1, 2, 3], &[]);

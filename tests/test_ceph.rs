@@ -59,6 +59,21 @@ impl Cluster {
     fn image(&self, name: &str) -> String {
         format!("{}/{name}", self.pool)
     }
+
+    /// The provider `ssd` of [`Self::provider_block`], for tests that drive it directly.
+    fn provider(&self) -> blockform_provider_ceph::CephProvider {
+        let mut attributes = serde_json::Map::new();
+        attributes.insert("pool".into(), self.pool.clone().into());
+        attributes.insert("conf".into(), self.conf.clone().into());
+        attributes.insert("keyring".into(), self.keyring.clone().into());
+        attributes.insert("user".into(), "admin".into());
+        blockform_provider_ceph::CephProvider::from_config(&blockform_provider::ProviderConfig {
+            kind: blockform_provider::ProviderKind::Ceph,
+            name: "ssd".into(),
+            attributes,
+        })
+        .unwrap()
+    }
 }
 
 const RESOURCES: &str = r#"
@@ -597,7 +612,7 @@ fn export_hash(cluster: &Cluster, dir: &std::path::Path, image: &str) -> blake3:
 #[test]
 #[ignore = "needs a Ceph cluster: run tests/run"]
 fn ceph_full_and_incremental_backups_of_an_rbd_volume_restore_byte_exact() {
-    use blockform_provider::{Provider, ProviderConfig, ProviderKind};
+    use blockform_provider::Provider;
 
     let cluster = cluster();
     let base = format!(
@@ -619,17 +634,7 @@ fn ceph_full_and_incremental_backups_of_an_rbd_volume_restore_byte_exact() {
     let db = id_of(d, "volume.db");
 
     // Data written into the image through the provider (rbd import-diff underneath).
-    let mut attributes = serde_json::Map::new();
-    attributes.insert("pool".into(), cluster.pool.clone().into());
-    attributes.insert("conf".into(), cluster.conf.clone().into());
-    attributes.insert("keyring".into(), cluster.keyring.clone().into());
-    attributes.insert("user".into(), "admin".into());
-    let provider = blockform_provider_ceph::CephProvider::from_config(&ProviderConfig {
-        kind: ProviderKind::Ceph,
-        name: "ssd".into(),
-        attributes,
-    })
-    .unwrap();
+    let provider = cluster.provider();
     let pattern = |seed: u64, length: usize| -> Vec<u8> {
         let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
         (0..length)
@@ -696,22 +701,10 @@ fn ceph_full_and_incremental_backups_of_an_rbd_volume_restore_byte_exact() {
 #[ignore = "needs a Ceph cluster: run tests/run"]
 fn ceph_a_backup_holds_the_volume_as_it_was_when_the_backup_started() {
     use blockform::backup::{Access, BackupMode, BackupRequest, BackupStore, RestoreOptions, create_backup, restore};
-    use blockform_provider::{
-        GIB, Provider, ProviderConfig, ProviderKind, ReadTarget, VolumeProperties, VolumeSource, VolumeSpec,
-    };
+    use blockform_provider::{GIB, Provider, ReadTarget, VolumeProperties, VolumeSource, VolumeSpec};
 
     let cluster = cluster();
-    let mut attributes = serde_json::Map::new();
-    attributes.insert("pool".into(), cluster.pool.clone().into());
-    attributes.insert("conf".into(), cluster.conf.clone().into());
-    attributes.insert("keyring".into(), cluster.keyring.clone().into());
-    attributes.insert("user".into(), "admin".into());
-    let provider = blockform_provider_ceph::CephProvider::from_config(&ProviderConfig {
-        kind: ProviderKind::Ceph,
-        name: "ssd".into(),
-        attributes,
-    })
-    .unwrap();
+    let provider = cluster.provider();
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     let (source, copy_full, copy_next) = (
         format!("volume-{suffix}"),

@@ -35,7 +35,7 @@ use blockform_provider::{
 use crate::cli::{Cluster, DATA_TIMEOUT, Tool};
 use crate::config::{CapacityCheck, CephConfig, ConfigError};
 use crate::output::{self, SnapshotEntry};
-use crate::pool::{self, ListedImage};
+use crate::pool::{self, ListedImage, ListedSnapshot};
 use crate::qos;
 use crate::record::{META_KEY, OWNER, Record};
 use crate::stream::{ExportReader, ImportDiffWriter};
@@ -204,28 +204,25 @@ impl CephProvider {
         let object = ObjectRef::volume(name);
         let size_bytes = self.size_of(&self.cluster.image_spec(name), &object)?;
         let meta = self.image_meta(name)?;
-        let snapshots = self.snapshots(name)?;
-        Ok(VolumeState {
-            backend_name: name.to_owned(),
-            properties: properties_of(name, Record::of(&meta).as_ref()),
-            virtual_size_bytes: size_bytes,
-            allocated_bytes: None,
-            status: VolumeStatus::Available,
-            snapshots: snapshots
-                .iter()
-                .filter(|snapshot| !is_internal_snapshot(&snapshot.name))
-                .map(|snapshot| {
-                    snapshot_state(
-                        name,
-                        snapshot.name.clone(),
-                        snapshot.size,
-                        snapshot.created_at_unix_secs(),
-                    )
-                })
-                .collect(),
-            qos: qos::from_image_meta(&meta),
-            attachment: None,
-        })
+        let snapshots = self
+            .snapshots(name)?
+            .into_iter()
+            .map(|snapshot| ListedSnapshot {
+                id: snapshot.id,
+                size_bytes: snapshot.size,
+                protected: snapshot.is_protected(),
+                created_at_unix_secs: snapshot.created_at_unix_secs(),
+                name: snapshot.name,
+            })
+            .collect();
+        Ok(volume_state(
+            name,
+            &ListedImage {
+                size_bytes,
+                snapshots,
+                meta,
+            },
+        ))
     }
 
     /// Refuses `requested_bytes` that do not fit when `capacity_check = "error"`.
@@ -566,31 +563,7 @@ impl Provider for CephProvider {
         let listing = self.list_pool()?;
         Ok(backend_names
             .iter()
-            .filter_map(|name| {
-                let listed = listing.get(name)?;
-                Some(VolumeState {
-                    backend_name: name.clone(),
-                    properties: properties_of(name, Record::of(&listed.meta).as_ref()),
-                    virtual_size_bytes: listed.size_bytes,
-                    allocated_bytes: None,
-                    status: VolumeStatus::Available,
-                    snapshots: listed
-                        .snapshots
-                        .iter()
-                        .filter(|snapshot| !is_internal_snapshot(&snapshot.name))
-                        .map(|snapshot| {
-                            snapshot_state(
-                                name,
-                                snapshot.name.clone(),
-                                snapshot.size_bytes,
-                                snapshot.created_at_unix_secs,
-                            )
-                        })
-                        .collect(),
-                    qos: qos::from_image_meta(&listed.meta),
-                    attachment: None,
-                })
-            })
+            .filter_map(|name| Some(volume_state(name, listing.get(name)?)))
             .collect())
     }
 
@@ -1021,6 +994,33 @@ fn properties_of(name: &str, record: Option<&Record>) -> VolumeProperties {
         },
         |record| record.properties.clone(),
     )
+}
+
+/// What a volume is, from its image: size, record, snapshots (blockform's own left out) and
+/// QoS settings.
+fn volume_state(name: &str, image: &ListedImage) -> VolumeState {
+    VolumeState {
+        backend_name: name.to_owned(),
+        properties: properties_of(name, Record::of(&image.meta).as_ref()),
+        virtual_size_bytes: image.size_bytes,
+        allocated_bytes: None,
+        status: VolumeStatus::Available,
+        snapshots: image
+            .snapshots
+            .iter()
+            .filter(|snapshot| !is_internal_snapshot(&snapshot.name))
+            .map(|snapshot| {
+                snapshot_state(
+                    name,
+                    snapshot.name.clone(),
+                    snapshot.size_bytes,
+                    snapshot.created_at_unix_secs,
+                )
+            })
+            .collect(),
+        qos: qos::from_image_meta(&image.meta),
+        attachment: None,
+    }
 }
 
 /// Whether a snapshot is blockform's own rather than one of the volume's: a backup's change
