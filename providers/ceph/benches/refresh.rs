@@ -124,13 +124,16 @@ fn main() {
         }
     });
     let setup = started.elapsed();
-    let per_volume = setup * u32::try_from(CREATORS).unwrap_or(1) / u32::try_from(count.max(1)).unwrap_or(u32::MAX);
-    println!(
-        "created {count} volumes with {CREATORS} threads in {:.1} s ({:.0} ms per volume per thread), {} failed",
-        setup.as_secs_f64(),
-        per_volume.as_secs_f64() * 1000.0,
-        failures.load(Ordering::Relaxed)
-    );
+    let created = names.iter().filter(|name| !existing.contains(*name)).count();
+    if created > 0 {
+        let per_volume = setup * u32::try_from(CREATORS).unwrap_or(1) / u32::try_from(created).unwrap_or(u32::MAX);
+        println!(
+            "created {created} volumes with {CREATORS} threads in {:.1} s ({:.0} ms per volume per thread), {} failed",
+            setup.as_secs_f64(),
+            per_volume.as_secs_f64() * 1000.0,
+            failures.load(Ordering::Relaxed)
+        );
+    }
 
     let mut refreshes = Vec::with_capacity(RUNS);
     let mut cpu = Vec::with_capacity(RUNS);
