@@ -451,3 +451,43 @@ fn replacing_an_object_replaces_what_refers_to_its_id() {
     }
     assert_eq!(change(&plan, "snapshot.s").action, Action::NoOp);
 }
+
+#[test]
+fn deleting_a_snapshot_an_unflattened_ceph_clone_depends_on_says_the_clone_is_flattened() {
+    let setup = |flatten: &str, with_snapshot: bool| {
+        let source = if with_snapshot {
+            "resource \"snapshot\" \"s\" {\n  volume = volume.db.id\n}\n"
+        } else {
+            ""
+        };
+        let clone_source = if with_snapshot {
+            "  source = { snapshot = snapshot.s.id }\n"
+        } else {
+            ""
+        };
+        format!(
+            "provider \"ceph\" \"ssd\" {{\n  pool = \"rbd\"\n  conf = \"ceph.conf\"\n{flatten}}}\n\n\
+             resource \"volume_type\" \"c\" {{\n  backend = \"ssd\"\n}}\n\n\
+             resource \"volume\" \"db\" {{\n  type = volume_type.c.id\n  size = 1\n}}\n\n{source}\n\
+             resource \"volume\" \"clone\" {{\n  type = volume_type.c.id\n  size = 1\n{clone_source}\
+             \n  lifecycle {{\n    ignore_changes = [source]\n  }}\n}}\n"
+        )
+    };
+    for (flatten, noted) in [("  flatten_clones = false\n", true), ("", false)] {
+        let dir = project(&[("main.hcl", &setup(flatten, true))]);
+        let state = applied(dir.path());
+        std::fs::write(dir.path().join("main.hcl"), setup(flatten, false)).unwrap();
+        let (plan, d) = plan_with(dir.path(), &state, &PlanOptions::default());
+        assert!(!d.has_errors(), "{d:?}");
+        let snapshot = change(&plan, "snapshot.s");
+        assert_eq!(snapshot.action, Action::Delete);
+        assert_eq!(change(&plan, "volume.clone").action, Action::NoOp);
+        let expected = "`volume.clone` still depends on it (provider `ssd` has `flatten_clones = false`): \
+                        it is flattened first, which copies its data";
+        if noted {
+            assert_eq!(snapshot.notes, [expected]);
+        } else {
+            assert!(snapshot.notes.is_empty(), "{:?}", snapshot.notes);
+        }
+    }
+}

@@ -219,6 +219,7 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         });
     }
     plan.changes.extend(deletes);
+    note_flattened_clones(&mut plan, inputs.prior, desired);
 
     if !options.targets.is_empty() {
         apply_targets(&mut plan, &options.targets);
@@ -621,6 +622,60 @@ fn plan_volume_update(
                 from: old_type.to_template_string().unwrap_or_default(),
                 to: new_type.to_template_string().unwrap_or_else(|| new_type.to_string()),
             });
+        }
+    }
+}
+
+/// Deleting (or replacing) a snapshot or volume that Ceph clones still depend on, because
+/// their provider keeps clones unflattened (`flatten_clones = false`), flattens those clones
+/// first: a copy of their data the plan says in advance. Clones deleted by the same plan are
+/// not counted. The provider's current setting stands for the one the clone was made under.
+fn note_flattened_clones(plan: &mut Plan, prior: &[ResourceState], desired: &Desired) {
+    let keeps_clones = |provider: &str| {
+        desired.providers.get(provider).is_some_and(|block| {
+            block.kind == "ceph" && block.attrs.get("flatten_clones").and_then(Value::as_bool) == Some(false)
+        })
+    };
+    let destroyed: HashSet<&str> = plan
+        .changes
+        .iter()
+        .filter(|change| change.action.destroys())
+        .filter_map(|change| change.backend_id.as_deref())
+        .collect();
+    let clones: Vec<(&str, &str, &str, &str)> = prior
+        .iter()
+        .filter(|r| r.address.starts_with("volume.") && !destroyed.contains(r.backend_id.as_str()))
+        .filter_map(|r| {
+            let provider = r.provider.as_deref().filter(|p| keeps_clones(p))?;
+            let source = r.attributes.get("source")?.as_object()?;
+            let (kind, id) = source.iter().next()?;
+            Some((r.address.as_str(), kind.as_str(), id.as_str()?, provider))
+        })
+        .collect();
+    for change in plan.changes.iter_mut().filter(|change| change.action.destroys()) {
+        let kind = match change.address.kind {
+            ResourceKind::Snapshot => "snapshot",
+            ResourceKind::Volume => "volume",
+            _ => continue,
+        };
+        let Some(id) = change.backend_id.as_deref() else {
+            continue;
+        };
+        let dependent: Vec<(&str, &str)> = clones
+            .iter()
+            .filter(|(_, source_kind, source_id, _)| *source_kind == kind && *source_id == id)
+            .map(|(address, _, _, provider)| (*address, *provider))
+            .collect();
+        if let Some((_, provider)) = dependent.first() {
+            let addresses: Vec<String> = dependent.iter().map(|(address, _)| format!("`{address}`")).collect();
+            change.notes.push(format!(
+                "{} still {} on it (provider `{provider}` has `flatten_clones = false`): {} flattened first, \
+                 which copies {} data",
+                addresses.join(", "),
+                if dependent.len() == 1 { "depends" } else { "depend" },
+                if dependent.len() == 1 { "it is" } else { "they are" },
+                if dependent.len() == 1 { "its" } else { "their" },
+            ));
         }
     }
 }
