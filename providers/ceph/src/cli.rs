@@ -287,13 +287,15 @@ impl Cluster {
 
 /// The interpreter of the `ceph` command on `path`, from its `#!` line: the Python that has
 /// the `rados` binding the pool reader needs (a `python3` found first on `path` may be
-/// another one). Plain `python3` when there is no such command or line.
+/// another one). Plain `python3` when there is no such command, or when it is not a Python
+/// script (a shell wrapper, say).
 fn ceph_python(path: Option<&std::ffi::OsStr>) -> Vec<String> {
     path.into_iter()
         .flat_map(std::env::split_paths)
         .map(|directory| directory.join("ceph"))
         .find(|file| file.is_file())
         .and_then(|file| interpreter_line(&file))
+        .filter(|words| words.iter().take(2).any(|word| word.contains("python")))
         .unwrap_or_else(|| vec!["python3".to_owned()])
 }
 
@@ -378,6 +380,10 @@ mod tests {
         assert_eq!(ceph_python(Some(&path)), ["python3"], "no ceph command");
         std::fs::write(bin.join("ceph"), b"\x7fELF\x02\x01").unwrap();
         assert_eq!(ceph_python(Some(&path)), ["python3"], "a compiled ceph command");
+        std::fs::write(bin.join("ceph"), b"#!/bin/sh\nexec podman run ceph \"$@\"\n").unwrap();
+        assert_eq!(ceph_python(Some(&path)), ["python3"], "a shell wrapper");
+        std::fs::write(bin.join("ceph"), b"#!/usr/bin/env python3\nimport rados\n").unwrap();
+        assert_eq!(ceph_python(Some(&path)), ["/usr/bin/env", "python3"]);
         std::fs::write(bin.join("ceph"), b"#! /usr/bin/python3 -s\nimport rados\n").unwrap();
         assert_eq!(ceph_python(Some(&path)), ["/usr/bin/python3", "-s"]);
         assert_eq!(ceph_python(None), ["python3"]);
@@ -389,6 +395,37 @@ mod tests {
         assert_eq!(argv[..3], ["/usr/bin/python3", "-c", READER]);
         assert_eq!(argv[3..7], ["--conf", "/etc/ceph/ceph.conf", "--id", "cinder"]);
         assert_eq!(argv.last().map(String::as_str), Some("volumes"));
+    }
+
+    #[test]
+    fn a_python_without_the_rados_binding_is_a_clear_error() {
+        let mut cluster = cluster();
+        // `-S` leaves out the site packages, where Debian's python3-rados lives.
+        cluster.python = vec!["python3".to_owned(), "-S".to_owned()];
+        let error = cluster.read_pool(&ObjectRef::volume("volume-1")).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            !message.contains("import json"),
+            "the program text is not shown: {message}"
+        );
+        if message.contains("cannot start `python3 -S`") {
+            // No Python on this machine at all: said as such.
+            assert!(message.contains("the interpreter of the `ceph` command"), "{message}");
+        } else {
+            assert!(message.contains(" -c '<blockform pool reader>' --conf "), "{message}");
+            assert!(
+                message.contains("cannot import the Python `rados` module that comes with the `ceph` command"),
+                "{message}"
+            );
+        }
+
+        cluster.python = vec!["/nonexistent/python3".to_owned()];
+        let error = cluster.read_pool(&ObjectRef::volume("volume-1")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "ceph provider `ssd`: cannot start `/nonexistent/python3`, the interpreter of the `ceph` command, \
+             to read the pool: No such file or directory (os error 2)"
+        );
     }
 
     #[test]
