@@ -40,8 +40,6 @@ pub struct ListedSnapshot {
     pub id: u64,
     /// The image size when it was taken.
     pub size_bytes: u64,
-    /// Whether it is protected (a clone parent).
-    pub protected: bool,
     /// When it was taken, in seconds since the epoch (0 for snapshots older than the field).
     pub created_at_unix_secs: u64,
 }
@@ -59,8 +57,6 @@ const METADATA_PREFIX: &str = "metadata_";
 /// `cls::rbd::SnapshotNamespaceType::USER`: snapshots people take. Group, trash and mirror
 /// snapshots are RBD's own and are left out, as `rbd snap ls` leaves them out.
 const USER_NAMESPACE: u32 = 0;
-/// `RBD_PROTECTION_STATUS_PROTECTED`.
-const PROTECTED: u8 = 2;
 
 /// Parses what [`READER`] prints: one JSON object per line and image.
 pub fn parse(stdout: &[u8]) -> Result<HashMap<String, ListedImage>, String> {
@@ -124,11 +120,10 @@ fn decode_snapshot(bytes: &[u8]) -> Result<Option<ListedSnapshot>, String> {
             decoder.framed()?;
         }
     }
-    let protected = if version >= 3 {
-        decoder.u8()? == PROTECTED
-    } else {
-        false
-    };
+    if version >= 3 {
+        // The protection status: the provider reads it with `rbd snap ls` where it matters.
+        decoder.u8()?;
+    }
     if version >= 4 {
         decoder.u64()?;
     }
@@ -143,7 +138,6 @@ fn decode_snapshot(bytes: &[u8]) -> Result<Option<ListedSnapshot>, String> {
         name,
         id,
         size_bytes,
-        protected,
         created_at_unix_secs,
     }))
 }
@@ -236,14 +230,12 @@ mod tests {
                     name: "s1".to_owned(),
                     id: 4,
                     size_bytes: 1 << 30,
-                    protected: true,
                     created_at_unix_secs: 0x6b09_5ae3,
                 },
                 ListedSnapshot {
                     name: "s2".to_owned(),
                     id: 5,
                     size_bytes: 2 << 30,
-                    protected: false,
                     created_at_unix_secs: 0x6b09_5ae4,
                 },
             ]
@@ -291,7 +283,6 @@ mod tests {
         assert_eq!(image.snapshots.len(), 1, "the trash snapshot is left out");
         assert_eq!(image.snapshots[0].name, "old");
         assert_eq!(image.snapshots[0].size_bytes, 5 << 30);
-        assert!(!image.snapshots[0].protected);
         assert_eq!(image.snapshots[0].created_at_unix_secs, 1_600_000_000);
     }
 

@@ -210,7 +210,6 @@ impl CephProvider {
             .map(|snapshot| ListedSnapshot {
                 id: snapshot.id,
                 size_bytes: snapshot.size,
-                protected: snapshot.is_protected(),
                 created_at_unix_secs: snapshot.created_at_unix_secs(),
                 name: snapshot.name,
             })
