@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use blockform_provider::{CommandContext, CommandOutput, CommandRunner, ObjectRef, ProviderError, Result};
+use blockform_provider::{CommandContext, CommandOutput, CommandRunner, ObjectRef, ProviderError, Result, shell_quote};
 
 use crate::config::CephConfig;
 use crate::pool::READER;
@@ -170,13 +170,19 @@ impl Cluster {
                 }),
                 timeout_ms,
             },
-            // Only starting it fails without a command: the interpreter is missing.
-            ProviderError::Fatal { reason, command: None } => ProviderError::fatal(format!(
+            // The interpreter is missing (or not executable).
+            ProviderError::Fatal { reason, command: None } if reason.starts_with("cannot start ") => {
+                ProviderError::fatal(format!(
                 "ceph provider `{}`: cannot start `{}`, the interpreter of the `ceph` command, to read the pool: {}",
                 self.provider,
                 self.python.join(" "),
-                reason.rsplit_once("`: ").map_or(reason.as_str(), |(_, cause)| cause)
-            )),
+                    reason.rsplit_once("`: ").map_or(reason.as_str(), |(_, cause)| cause)
+                ))
+            }
+            // Any other failure to run it names it by its program text: show it by name.
+            ProviderError::Fatal { reason, command: None } => {
+                ProviderError::fatal(reason.replace(&shell_quote(READER), READER_SHOWN))
+            }
             error => error,
         })?;
         if output.success() {
