@@ -65,7 +65,7 @@ pub fn create_backup(
     let existing = store.manifests()?;
     let sequence = existing.iter().map(|m| m.sequence).max().unwrap_or(0) + 1;
     let newest = existing.into_iter().rfind(|m| m.volume_backend_id == volume);
-    let mut parent = match request.mode {
+    let parent = match request.mode {
         BackupMode::Full => None,
         BackupMode::Incremental => Some(newest.clone().ok_or_else(|| BackupError::NoFull {
             volume: request.volume_address.to_owned(),
@@ -73,98 +73,7 @@ pub fn create_backup(
     };
     // Changes are counted from before the read starts, so the next incremental misses nothing.
     let marker = provider.create_change_marker(volume, &marker_name(request.id)).ok();
-    let written = (|| -> Result<Manifest> {
-        // A marker that is a snapshot (RBD) is the volume frozen as the backup starts: reading it
-        // gives one point in time however long the read takes and whatever is written meanwhile
-        // (that goes into the next incremental). A dirty bitmap (qcow2) freezes nothing, so the
-        // live volume is read.
-        let target = match &marker {
-            Some(ChangeMarker::Snapshot { backend_name }) => ReadTarget::snapshot(volume, backend_name),
-            Some(ChangeMarker::DirtyBitmap { .. }) | None => ReadTarget::volume(volume),
-        };
-        let allocated = provider
-            .changed_extents(&target, None)
-            .map_err(provider_error(request.volume_address))?;
-        let size_bytes = allocated.volume_size_bytes;
-        // A volume that grew (or changed size at all) since its parent gets a full backup.
-        if parent.as_ref().is_some_and(|p| p.size_bytes != size_bytes) {
-            parent = None;
-        }
-        let mode = if parent.is_some() {
-            BackupMode::Incremental
-        } else {
-            BackupMode::Full
-        };
-        let block_size = u64::from(store.block_size());
-        let (blocks, to_read, change_source) = match &parent {
-            None => (BTreeMap::new(), allocated, "allocation"),
-            Some(parent) => {
-                let changed = match &parent.change_marker {
-                    Some(since) => Some(
-                        provider
-                            .changed_extents(&target, Some(since))
-                            .map_err(provider_error(request.volume_address))?,
-                    )
-                    .filter(|c| !c.must_hash_everything() && c.volume_size_bytes == size_bytes),
-                    None => None,
-                };
-                match changed {
-                    Some(changed) => {
-                        let mut blocks: BTreeMap<u64, [u8; 32]> =
-                            parent.blocks.iter().map(|b| (b.offset, b.hash)).collect();
-                        for extent in &changed.extents {
-                            let first = extent.offset / block_size * block_size;
-                            let keys: Vec<u64> = blocks.range(first..extent.end()).map(|(k, _)| *k).collect();
-                            for key in keys {
-                                blocks.remove(&key);
-                            }
-                        }
-                        let source = match changed.source {
-                            ChangeSource::RbdDiff => "rbd_diff",
-                            ChangeSource::DirtyBitmap | ChangeSource::Unknown => "dirty_bitmap",
-                        };
-                        (blocks, changed, source)
-                    }
-                    None => (BTreeMap::new(), allocated, "hashed"),
-                }
-            }
-        };
-        let mut reader = provider
-            .open_reader(&target)
-            .map_err(provider_error(request.volume_address))?;
-        let (blocks, read_bytes, stored_bytes) = read_blocks(
-            store,
-            reader.as_mut(),
-            &to_read,
-            blocks,
-            request.volume_address,
-            progress,
-        )?;
-        drop(reader);
-        let manifest = Manifest {
-            format: MANIFEST_FORMAT,
-            id: request.id.to_owned(),
-            volume_address: request.volume_address.to_owned(),
-            volume_backend_id: volume.to_owned(),
-            mode,
-            parent: parent.as_ref().map(|p| p.id.clone()),
-            size_bytes,
-            block_size: store.block_size(),
-            created_at: request.now_unix_secs,
-            sequence,
-            policy: request.policy.map(str::to_owned),
-            change_marker: marker.clone(),
-            change_source: change_source.to_owned(),
-            read_bytes,
-            stored_bytes,
-            blocks: blocks
-                .into_iter()
-                .map(|(offset, hash)| BlockRef { offset, hash })
-                .collect(),
-        };
-        store.write_manifest(&manifest)?;
-        Ok(manifest)
-    })();
+    let written = read_backup(store, provider, request, marker.as_ref(), parent, sequence, progress);
     let manifest = match written {
         Ok(manifest) => manifest,
         Err(error) => {
@@ -183,6 +92,110 @@ pub fn create_backup(
     {
         let _ = provider.delete_change_marker(volume, old);
     }
+    Ok(manifest)
+}
+
+/// Reads a backup's blocks into the store and writes its manifest: everything a backup does
+/// after its change marker is made.
+fn read_backup(
+    store: &mut BackupStore,
+    provider: &dyn Provider,
+    request: &BackupRequest<'_>,
+    marker: Option<&ChangeMarker>,
+    mut parent: Option<Manifest>,
+    sequence: u64,
+    progress: ProgressFn<'_>,
+) -> Result<Manifest> {
+    let volume = request.volume_backend_id;
+    // A marker that is a snapshot (RBD) is the volume frozen as the backup starts: reading it
+    // gives one point in time however long the read takes and whatever is written meanwhile
+    // (that goes into the next incremental). A dirty bitmap (qcow2) freezes nothing, so the
+    // live volume is read.
+    let target = match marker {
+        Some(ChangeMarker::Snapshot { backend_name }) => ReadTarget::snapshot(volume, backend_name),
+        Some(ChangeMarker::DirtyBitmap { .. }) | None => ReadTarget::volume(volume),
+    };
+    let allocated = provider
+        .changed_extents(&target, None)
+        .map_err(provider_error(request.volume_address))?;
+    let size_bytes = allocated.volume_size_bytes;
+    // A volume that grew (or changed size at all) since its parent gets a full backup.
+    if parent.as_ref().is_some_and(|p| p.size_bytes != size_bytes) {
+        parent = None;
+    }
+    let mode = if parent.is_some() {
+        BackupMode::Incremental
+    } else {
+        BackupMode::Full
+    };
+    let block_size = u64::from(store.block_size());
+    let (blocks, to_read, change_source) = match &parent {
+        None => (BTreeMap::new(), allocated, "allocation"),
+        Some(parent) => {
+            let changed = match &parent.change_marker {
+                Some(since) => Some(
+                    provider
+                        .changed_extents(&target, Some(since))
+                        .map_err(provider_error(request.volume_address))?,
+                )
+                .filter(|c| !c.must_hash_everything() && c.volume_size_bytes == size_bytes),
+                None => None,
+            };
+            match changed {
+                Some(changed) => {
+                    let mut blocks: BTreeMap<u64, [u8; 32]> =
+                        parent.blocks.iter().map(|b| (b.offset, b.hash)).collect();
+                    for extent in &changed.extents {
+                        let first = extent.offset / block_size * block_size;
+                        let keys: Vec<u64> = blocks.range(first..extent.end()).map(|(k, _)| *k).collect();
+                        for key in keys {
+                            blocks.remove(&key);
+                        }
+                    }
+                    let source = match changed.source {
+                        ChangeSource::RbdDiff => "rbd_diff",
+                        ChangeSource::DirtyBitmap | ChangeSource::Unknown => "dirty_bitmap",
+                    };
+                    (blocks, changed, source)
+                }
+                None => (BTreeMap::new(), allocated, "hashed"),
+            }
+        }
+    };
+    let mut reader = provider
+        .open_reader(&target)
+        .map_err(provider_error(request.volume_address))?;
+    let (blocks, read_bytes, stored_bytes) = read_blocks(
+        store,
+        reader.as_mut(),
+        &to_read,
+        blocks,
+        request.volume_address,
+        progress,
+    )?;
+    drop(reader);
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        id: request.id.to_owned(),
+        volume_address: request.volume_address.to_owned(),
+        volume_backend_id: volume.to_owned(),
+        mode,
+        parent: parent.as_ref().map(|p| p.id.clone()),
+        size_bytes,
+        block_size: store.block_size(),
+        created_at: request.now_unix_secs,
+        sequence,
+        policy: request.policy.map(str::to_owned),
+        change_marker: marker.cloned(),
+        change_source: change_source.to_owned(),
+        read_bytes,
+        stored_bytes,
+        blocks: blocks
+            .into_iter()
+            .map(|(offset, hash)| BlockRef { offset, hash })
+            .collect(),
+    };
+    store.write_manifest(&manifest)?;
     Ok(manifest)
 }
 
