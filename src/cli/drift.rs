@@ -4,14 +4,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::plan::{known_values, load_config};
+use super::plan::load_against_state;
 use super::printer::Printer;
 use super::state_args::{StateArgs, open_state};
 use super::{ExitStatus, VarArgs};
 use crate::config::vars::VarInputs;
-use crate::config::{EvalOptions, MissingVars};
 use crate::drift::{Baseline, DriftReport};
-use crate::providers::Providers;
 
 /// Where the baseline lives unless `--baseline` says otherwise, under the configuration directory.
 pub const DEFAULT_BASELINE: &str = ".blockform/drift-baseline.json";
@@ -71,15 +69,7 @@ fn report(dir: &Path, args: &DriftArgs, inputs: VarInputs, printer: &mut Printer
     let (store, lock) = open_state(dir, &args.state, "drift", false)?;
     let prior = store.resources().map_err(|e| e.to_string())?;
     let intents = store.intents().map_err(|e| e.to_string())?;
-    let options = EvalOptions {
-        vars: inputs,
-        // Scheduled jobs answer no prompts.
-        missing_vars: MissingVars::Error,
-        known: known_values(&prior),
-        allow_undeclared_imports: false,
-    };
-    let loaded = load_config(dir, &options, printer).map_err(|_| String::new())?;
-    let providers = Providers::build(&loaded.desired, dir)?;
+    let (loaded, providers) = load_against_state(dir, &prior, inputs, printer)?;
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let mut report = crate::drift::check(&loaded.desired, &prior, &intents, &providers, &now)?;
     drop(lock);

@@ -3,14 +3,12 @@
 
 use std::path::Path;
 
-use super::plan::{known_values, load_config};
+use super::plan::load_against_state;
 use super::printer::Printer;
 use super::state_args::{StateArgs, open_state};
 use super::{ExitStatus, VarArgs};
 use crate::config::vars::VarInputs;
-use crate::config::{EvalOptions, MissingVars};
 use crate::model::Address;
-use crate::providers::Providers;
 use crate::state::Commit;
 
 /// Arguments of `import`.
@@ -43,14 +41,7 @@ pub fn run(dir: &Path, args: &ImportArgs, inputs: VarInputs, printer: &mut Print
     let result = (|| -> Result<(), String> {
         let (store, _lock) = open_state(dir, &args.state, "import", true)?;
         let prior = store.resources().map_err(|e| e.to_string())?;
-        let options = EvalOptions {
-            vars: inputs,
-            missing_vars: MissingVars::Error,
-            known: known_values(&prior),
-            allow_undeclared_imports: false,
-        };
-        let loaded = load_config(dir, &options, printer).map_err(|_| String::new())?;
-        let providers = Providers::build(&loaded.desired, dir)?;
+        let (loaded, providers) = load_against_state(dir, &prior, inputs, printer)?;
         printer.out(&format!("{}: Importing from ID \"{}\"...\n", args.address, args.id));
         let record = crate::import::read(&loaded.desired, &prior, &providers, &args.address, &args.id)?;
         store

@@ -373,6 +373,27 @@ fn prompt(name: &str, loaded: &Loaded, printer: &mut Printer) -> String {
     line.trim_end_matches(['\n', '\r']).to_owned()
 }
 
+/// The configuration evaluated with the values of the objects in state known, and the providers
+/// it declares: what the commands that work on existing objects (`drift`, `import`) start
+/// from. A variable without a value is an error, as they answer no prompts. A configuration
+/// that does not evaluate has been reported to `printer`: the error is then empty.
+pub(super) fn load_against_state(
+    dir: &Path,
+    prior: &[ResourceState],
+    vars: VarInputs,
+    printer: &mut Printer,
+) -> Result<(Loaded, Providers), String> {
+    let options = EvalOptions {
+        vars,
+        missing_vars: MissingVars::Error,
+        known: known_values(prior),
+        allow_undeclared_imports: false,
+    };
+    let loaded = load_config(dir, &options, printer).map_err(|_| String::new())?;
+    let providers = Providers::build(&loaded.desired, dir)?;
+    Ok((loaded, providers))
+}
+
 /// The values that objects in state give references: their ids and other computed attributes.
 pub fn known_values(prior: &[ResourceState]) -> HashMap<Address, ValueMap> {
     let mut known = HashMap::with_capacity(prior.len());
