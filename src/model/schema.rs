@@ -172,6 +172,7 @@ const LOCAL_PROVIDER_ATTRS: &[AttrSpec] = &[
 ];
 const CEPH_PROVIDER_ATTRS: &[AttrSpec] = &[
     required("pool", AttrType::String),
+    attr("namespace", AttrType::String),
     attr("conf", AttrType::String),
     attr("user", AttrType::String),
     attr("keyring", AttrType::String),

@@ -50,6 +50,7 @@ pub enum Tool {
 pub struct Cluster {
     provider: String,
     pool: String,
+    namespace: Option<String>,
     connection: Vec<String>,
     /// The interpreter that runs the pool reader.
     python: Vec<String>,
@@ -82,6 +83,7 @@ impl Cluster {
         Self {
             provider: provider.to_owned(),
             pool: config.pool.clone(),
+            namespace: config.namespace.clone(),
             connection,
             python: ceph_python(std::env::var_os("PATH").as_deref()),
             connect_timeout,
@@ -96,14 +98,27 @@ impl Cluster {
         &self.pool
     }
 
-    /// `POOL/IMAGE`, the image spec `rbd` takes.
-    pub fn image_spec(&self, image: &str) -> String {
-        format!("{}/{image}", self.pool)
+    /// The namespace, if the volumes live in one.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
     }
 
-    /// `POOL/IMAGE@SNAPSHOT`.
+    /// Where the volumes are, as messages name it: `POOL` or `POOL/NAMESPACE`.
+    pub fn location(&self) -> String {
+        match &self.namespace {
+            Some(namespace) => format!("{}/{namespace}", self.pool),
+            None => self.pool.clone(),
+        }
+    }
+
+    /// `POOL[/NAMESPACE]/IMAGE`, the image spec `rbd` takes.
+    pub fn image_spec(&self, image: &str) -> String {
+        format!("{}/{image}", self.location())
+    }
+
+    /// `POOL[/NAMESPACE]/IMAGE@SNAPSHOT`.
     pub fn snapshot_spec(&self, image: &str, snapshot: &str) -> String {
-        format!("{}/{image}@{snapshot}", self.pool)
+        format!("{}/{image}@{snapshot}", self.location())
     }
 
     /// The full argv of `tool ARGS`, with the connection and timeout options.
@@ -151,7 +166,12 @@ impl Cluster {
     /// Runs the pool reader over the pool (see [`crate::pool`]); its errors show the reader
     /// by name instead of its program text.
     pub fn read_pool(&self, object: &ObjectRef) -> Result<CommandOutput> {
-        let argv = self.argv(Tool::PoolReader, &[self.pool.as_str()]);
+        let mut words: Vec<&str> = Vec::new();
+        if let Some(namespace) = &self.namespace {
+            words.extend(["--namespace", namespace.as_str()]);
+        }
+        words.push(self.pool.as_str());
+        let argv = self.argv(Tool::PoolReader, &words);
         let shown: Vec<String> = argv
             .iter()
             .map(|word| {
@@ -224,13 +244,22 @@ impl Cluster {
             status,
             stderr,
         }));
-        let at = format!("ceph provider `{}` (pool `{}`)", self.provider, self.pool);
+        let at = format!("ceph provider `{}` (pool `{}`)", self.provider, self.location());
         if lower.contains("unable to open config file")
             || lower.contains("did not load config file")
             || lower.contains("error reading config file")
         {
             return ProviderError::Fatal {
                 reason: format!("{at}: cannot read the cluster configuration (check `conf` and `cluster`)"),
+                command,
+            };
+        }
+        if lower.contains("namespace '") && lower.contains("does not exist") {
+            return ProviderError::Fatal {
+                reason: format!(
+                    "{at}: the namespace does not exist (create it with `rbd namespace create {}`)",
+                    self.location()
+                ),
                 command,
             };
         }

@@ -20,6 +20,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct CephConfig {
     /// The RBD pool holding the volumes.
     pub pool: String,
+    /// The RBD namespace of the pool the volumes live in (`rbd namespace create`), to share
+    /// a pool between tenants; the pool's default namespace without it.
+    #[serde(default)]
+    pub namespace: Option<String>,
     /// The cluster configuration file (`--conf`); the Ceph default search path without it.
     #[serde(default)]
     pub conf: Option<PathBuf>,
@@ -55,6 +59,7 @@ impl CephConfig {
     pub fn new(pool: impl Into<String>) -> Self {
         Self {
             pool: pool.into(),
+            namespace: None,
             conf: None,
             user: None,
             keyring: None,
@@ -91,10 +96,12 @@ impl CephConfig {
             value,
             reason: reason.to_owned(),
         };
-        // Pool, user and cluster names become single argv words of rbd/ceph; these are the
-        // characters Ceph itself allows in them, and a leading `-` would read as an option.
+        // Pool, namespace, user and cluster names become single argv words of rbd/ceph; these
+        // are the characters Ceph itself allows in them, and a leading `-` would read as an
+        // option.
         for (attribute, value) in [
             ("pool", Some(self.pool.as_str())),
+            ("namespace", self.namespace.as_deref()),
             ("user", self.user.as_deref()),
             ("cluster", self.cluster.as_deref()),
         ] {
@@ -321,6 +328,7 @@ mod tests {
     fn every_attribute_is_read() {
         let config = CephConfig::from_provider_config(&block(json!({
             "pool": "volumes-ssd",
+            "namespace": "tenant-a",
             "conf": "/etc/ceph/ceph.conf",
             "user": "cinder",
             "keyring": "/etc/ceph/ceph.client.cinder.keyring",
@@ -337,6 +345,7 @@ mod tests {
             Some(std::path::Path::new("/etc/ceph/ceph.conf"))
         );
         assert_eq!(config.user.as_deref(), Some("cinder"));
+        assert_eq!(config.namespace.as_deref(), Some("tenant-a"));
         assert_eq!(config.cluster.as_deref(), Some("ceph"));
         assert!(!config.flatten_clones);
         assert_eq!(config.connect_timeout(), Duration::from_secs(3));
@@ -352,6 +361,7 @@ mod tests {
             json!({"pool": "v", "path": "/x"}),
             json!({"pool": "-v"}),
             json!({"pool": "a b"}),
+            json!({"pool": "v", "namespace": "a/b"}),
             json!({"pool": "v", "user": "client.admin"}),
             json!({"pool": "v", "cluster": "$(x)"}),
             json!({"pool": "v", "conf": "-c"}),
@@ -370,9 +380,10 @@ mod tests {
             messages,
             [
                 "invalid attributes for ceph provider `ssd`: missing field `pool`",
-                "invalid attributes for ceph provider `ssd`: unknown field `path`, expected one of `pool`, `conf`, `user`, `keyring`, `cluster`, `flatten_clones`, `connect_timeout`, `timeout`, `oversubscription`, `capacity_check`",
+                "invalid attributes for ceph provider `ssd`: unknown field `path`, expected one of `pool`, `namespace`, `conf`, `user`, `keyring`, `cluster`, `flatten_clones`, `connect_timeout`, `timeout`, `oversubscription`, `capacity_check`",
                 "`pool` of ceph provider `ssd` cannot be `-v`: it must not start with `-` or `.`",
                 "`pool` of ceph provider `ssd` cannot be `a b`: use letters, digits, `.`, `_` and `-`",
+                "`namespace` of ceph provider `ssd` cannot be `a/b`: use letters, digits, `.`, `_` and `-`",
                 "`user` of ceph provider `ssd` cannot be `client.admin`: give the user without the `client.` prefix (`admin`, not `client.admin`)",
                 "`cluster` of ceph provider `ssd` cannot be `$(x)`: use letters, digits, `.`, `_` and `-`",
                 "`conf` of ceph provider `ssd` cannot be `-c`: the path must not be empty or start with `-`",

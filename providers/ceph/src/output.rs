@@ -107,6 +107,9 @@ pub struct ImageInfo {
 pub struct Parent {
     /// Its pool.
     pub pool: String,
+    /// Its namespace (empty for none).
+    #[serde(default)]
+    pub pool_namespace: String,
     /// Its image.
     pub image: String,
     /// The snapshot.
@@ -252,6 +255,7 @@ mod tests {
             clone.parent,
             Some(Parent {
                 pool: "rbd".into(),
+                pool_namespace: String::new(),
                 image: "p".into(),
                 snapshot: "s".into()
             })

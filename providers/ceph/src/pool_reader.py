@@ -5,7 +5,7 @@
 # `rbd ls -l` opens every image instead, which costs milliseconds of CPU each.
 #
 # Usage: python3 -c SCRIPT [--cluster NAME] [--conf PATH] [--id USER]
-#                          [--OPTION VALUE ...] POOL
+#                          [--namespace NAMESPACE] [--OPTION VALUE ...] POOL
 # Prints one JSON object per line and image: {"image": NAME, "omap": {KEY: HEX}}
 # with the header keys `size`, `snapshot_*` and `metadata_*`; the values are the
 # raw bytes RBD stores, decoded by the provider. An image removed while the pool
@@ -94,6 +94,16 @@ def read_all(ioctx, oid, prefix, first_after=""):
         after = batch[-1][0]
 
 
+def has_namespace(ioctx, namespace):
+    try:
+        with rados.ReadOpCtx() as op:
+            values, _ = ioctx.get_omap_vals_by_keys(op, ("name_" + namespace,))
+            ioctx.operate_read_op(op, "rbd_namespace")
+            return any(True for _ in values)
+    except rados.ObjectNotFound:
+        return False
+
+
 def image_ids(ioctx):
     try:
         entries = read_all(ioctx, "rbd_directory", "name_")
@@ -151,12 +161,19 @@ def read_headers(ioctx, ids):
 
 def main():
     options, pool = parse_args(sys.argv[1:])
+    namespace = options.pop("namespace", None)
     cluster = connect(options)
     try:
         try:
             ioctx = cluster.open_ioctx(pool)
         except rados.Error as error:
             fail("error opening pool '%s': (%d) %s" % (pool, errno_of(error), error), errno_of(error))
+        if namespace:
+            # A namespace that does not exist would read as an empty one: every volume would
+            # look deleted. The pool's `rbd_namespace` object lists the namespaces.
+            if not has_namespace(ioctx, namespace):
+                fail("namespace '%s' does not exist." % namespace, ENOENT)
+            ioctx.set_namespace(namespace)
         try:
             read_headers(ioctx, image_ids(ioctx))
         except rados.Error as error:

@@ -123,14 +123,14 @@ impl CephProvider {
         ProviderError::fatal(format!(
             "ceph provider `{}` (pool `{}`): {message}",
             self.name,
-            self.cluster.pool()
+            self.cluster.location()
         ))
     }
 
     /// Reads the whole pool at once: every image with its size, snapshots and metadata. An
     /// image removed while the pool is read is left out.
     fn list_pool(&self) -> Result<HashMap<String, ListedImage>> {
-        let pool = ObjectRef::new(ObjectKind::Pool, self.cluster.pool());
+        let pool = ObjectRef::new(ObjectKind::Pool, self.cluster.location());
         let output = self.cluster.read_pool(&pool)?;
         let listing = pool::parse(&output.stdout).map_err(|message| self.unreadable(&message))?;
         let provisioned = listing
@@ -236,7 +236,7 @@ impl CephProvider {
                 reason: format!(
                     "ceph provider `{}` (pool `{}`): {shortfall} (capacity_check = \"error\")",
                     self.name,
-                    self.cluster.pool()
+                    self.cluster.location()
                 ),
                 command: None,
             });
@@ -263,7 +263,7 @@ impl CephProvider {
                 reason: format!(
                     "ceph provider `{}` (pool `{}`): a client still has it open (see `rbd status {spec}`)",
                     self.name,
-                    self.cluster.pool()
+                    self.cluster.location()
                 ),
                 command,
             }),
@@ -468,7 +468,7 @@ impl CephProvider {
                 format!(
                     "ceph provider `{}` (pool `{}`): {reason}",
                     self.name,
-                    self.cluster.pool()
+                    self.cluster.location()
                 ),
             )
         })?;
@@ -745,6 +745,7 @@ impl Provider for CephProvider {
         self.remove_image(backend_name)?;
         if let Some(parent) = parent
             && parent.pool == self.cluster.pool()
+            && parent.pool_namespace == self.cluster.namespace().unwrap_or_default()
             && parent.snapshot == format!("{backend_name}{SOURCE_SNAPSHOT_SUFFIX}")
         {
             self.remove_snapshot(&parent.image, &parent.snapshot, true)?;

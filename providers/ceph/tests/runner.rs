@@ -9,4 +9,5 @@ mod support;
 mod test_data;
 mod test_errors;
 mod test_lifecycle;
+mod test_namespace;
 mod test_refresh;

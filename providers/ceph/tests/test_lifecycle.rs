@@ -8,7 +8,7 @@ use blockform_provider_ceph::{CapacityCheck, META_KEY};
 
 use crate::support::{
     Cleanup, NEEDS_CLUSTER, create_empty, export_bytes, image_spec, properties, provider, provider_with, random_bytes,
-    rbd, rbd_json, rbd_status, snapshot_name, spec, volume_name,
+    rbd, rbd_json, rbd_status, snapshot_name, spec, volume_name, write_bytes,
 };
 
 fn snapshot(provider: &impl Provider, volume: &str) -> String {
@@ -22,13 +22,6 @@ fn snapshot(provider: &impl Provider, volume: &str) -> String {
         })
         .unwrap();
     name
-}
-
-/// Writes `data` at `offset` through the provider's writer.
-fn write(provider: &impl Provider, volume: &str, offset: u64, data: &[u8]) {
-    let mut writer = provider.open_writer(volume).unwrap();
-    writer.write_all_at(offset, data).unwrap();
-    writer.finish().unwrap();
 }
 
 fn parent(provider: &blockform_provider_ceph::CephProvider, volume: &str) -> Option<String> {
@@ -192,7 +185,7 @@ fn ceph_snapshot_clone_flatten_then_delete_in_order() {
     let clone = volume_name();
     let _cleanup = Cleanup(&provider, vec![source.clone(), clone.clone()]);
     let data = random_bytes(5 << 20);
-    write(&provider, &source, 3 << 20, &data);
+    write_bytes(&provider, &source, 3 << 20, &data);
     provider
         .apply_qos(&source, &[("total_iops_sec", 100)].into_iter().collect())
         .unwrap();
@@ -203,7 +196,7 @@ fn ceph_snapshot_clone_flatten_then_delete_in_order() {
     assert!(listed[0].snapshots[0].created_at_unix_secs > 1_700_000_000);
 
     // Changes after the snapshot do not reach the clone.
-    write(&provider, &source, 3 << 20, &[0xee; 4096]);
+    write_bytes(&provider, &source, 3 << 20, &[0xee; 4096]);
     let state = provider
         .create_volume(&spec(
             &clone,
@@ -250,7 +243,7 @@ fn ceph_deleting_a_volume_whose_snapshot_has_a_clone_flattens_the_clone_first() 
     let clone = volume_name();
     let _cleanup = Cleanup(&provider, vec![source.clone(), clone.clone()]);
     let data = random_bytes(1 << 20);
-    write(&provider, &source, 0, &data);
+    write_bytes(&provider, &source, 0, &data);
     let snap = snapshot(&provider, &source);
     provider
         .create_volume(&spec(
@@ -282,7 +275,7 @@ fn ceph_volume_from_volume_is_independent_and_leaves_no_snapshot() {
         let copy = volume_name();
         let _cleanup = Cleanup(&provider, vec![source.clone(), copy.clone()]);
         let data = random_bytes(2 << 20);
-        write(&provider, &source, GIB - (2 << 20), &data);
+        write_bytes(&provider, &source, GIB - (2 << 20), &data);
         provider
             .create_volume(&spec(
                 &copy,
@@ -354,7 +347,7 @@ fn ceph_images_export_and_import_byte_for_byte() {
     let imported = volume_name();
     let _cleanup = Cleanup(&provider, vec![name.clone(), imported.clone()]);
     let data = random_bytes(3 << 20);
-    write(&provider, &name, 7 << 20, &data);
+    write_bytes(&provider, &name, 7 << 20, &data);
     let dir = std::env::temp_dir().join(format!("blockform-ceph-image-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let raw = dir.join("disk.raw");

@@ -115,6 +115,13 @@ pub fn export_bytes(provider: &CephProvider, spec: &str) -> Vec<u8> {
     bytes
 }
 
+/// Writes `data` at `offset` through the provider's writer.
+pub fn write_bytes(provider: &impl Provider, volume: &str, offset: u64, data: &[u8]) {
+    let mut writer = provider.open_writer(volume).unwrap();
+    writer.write_all_at(offset, data).unwrap();
+    writer.finish().unwrap();
+}
+
 /// Random bytes from the kernel.
 pub fn random_bytes(length: usize) -> Vec<u8> {
     let mut bytes = vec![0_u8; length];
