@@ -1,28 +1,14 @@
 //! Volumes, snapshots, clones and QoS through the provider API, checked with the real `rbd`.
 
 use blockform_provider::{
-    GIB, ImageExportSpec, ImageFormat, Provider, ProviderError, QosSpecs, ReadTarget, SnapshotSpec, VolumeProperties,
-    VolumeSource,
+    GIB, ImageExportSpec, ImageFormat, Provider, ProviderError, QosSpecs, ReadTarget, VolumeProperties, VolumeSource,
 };
 use blockform_provider_ceph::{CapacityCheck, META_KEY};
 
 use crate::support::{
     Cleanup, NEEDS_CLUSTER, create_empty, export_bytes, image_spec, properties, provider, provider_with, random_bytes,
-    rbd, rbd_json, rbd_status, snapshot_name, spec, volume_name, write_bytes,
+    rbd, rbd_json, rbd_status, spec, take_snapshot, volume_name, write_bytes,
 };
-
-fn snapshot(provider: &impl Provider, volume: &str) -> String {
-    let name = snapshot_name();
-    provider
-        .create_snapshot(&SnapshotSpec {
-            backend_name: name.clone(),
-            volume_backend_name: volume.to_owned(),
-            name: "s".into(),
-            description: None,
-        })
-        .unwrap();
-    name
-}
 
 fn parent(provider: &blockform_provider_ceph::CephProvider, volume: &str) -> Option<String> {
     let info = rbd_json(provider, &["info", &image_spec(volume)]);
@@ -189,7 +175,7 @@ fn ceph_snapshot_clone_flatten_then_delete_in_order() {
     provider
         .apply_qos(&source, &[("total_iops_sec", 100)].into_iter().collect())
         .unwrap();
-    let snap = snapshot(&provider, &source);
+    let snap = take_snapshot(&provider, &source);
     let listed = provider.refresh(std::slice::from_ref(&source)).unwrap();
     assert_eq!(listed[0].snapshots.len(), 1);
     assert_eq!(listed[0].snapshots[0].backend_name, snap);
@@ -244,7 +230,7 @@ fn ceph_deleting_a_volume_whose_snapshot_has_a_clone_flattens_the_clone_first() 
     let _cleanup = Cleanup(&provider, vec![source.clone(), clone.clone()]);
     let data = random_bytes(1 << 20);
     write_bytes(&provider, &source, 0, &data);
-    let snap = snapshot(&provider, &source);
+    let snap = take_snapshot(&provider, &source);
     provider
         .create_volume(&spec(
             &clone,

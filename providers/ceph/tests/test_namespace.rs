@@ -2,10 +2,10 @@
 //! inside it, refresh and inventory see only it, and a namespace that does not exist is an
 //! error rather than an empty listing (which would make every volume look deleted).
 
-use blockform_provider::{GIB, Provider, ProviderError, SnapshotSpec, VolumeSource};
+use blockform_provider::{GIB, Provider, ProviderError, VolumeSource};
 
 use crate::support::{
-    Cleanup, config, create_empty, export_bytes, provider, provider_with, rbd, rbd_status, snapshot_name, spec,
+    Cleanup, config, create_empty, export_bytes, provider, provider_with, rbd, rbd_status, spec, take_snapshot,
     volume_name, write_bytes,
 };
 
@@ -40,15 +40,7 @@ fn ceph_volumes_in_a_namespace_live_and_are_seen_only_there() {
     let in_namespace = format!("{pool}/{namespace}/{name}");
     let data = crate::support::random_bytes(1 << 20);
     write_bytes(&tenant, &name, 0, &data);
-    let snapshot = snapshot_name();
-    tenant
-        .create_snapshot(&SnapshotSpec {
-            backend_name: snapshot.clone(),
-            volume_backend_name: name.clone(),
-            name: "s".into(),
-            description: None,
-        })
-        .unwrap();
+    let snapshot = take_snapshot(&tenant, &name);
     tenant
         .create_volume(&spec(
             &copy,

@@ -1,9 +1,9 @@
 //! Refresh and inventory: changes made with `rbd` behind blockform's back, and images
 //! blockform did not create, are reported as they really are.
 
-use blockform_provider::{GIB, ObjectKind, Provider, SnapshotSpec, VolumeProperties};
+use blockform_provider::{GIB, ObjectKind, Provider, VolumeProperties};
 
-use crate::support::{Cleanup, create_empty, image_spec, provider, rbd, snapshot_name, volume_name};
+use crate::support::{Cleanup, create_empty, image_spec, provider, rbd, take_snapshot, volume_name};
 
 #[test]
 #[ignore = "needs a Ceph cluster: run tests/run"]
@@ -11,18 +11,8 @@ fn ceph_refresh_sees_an_out_of_band_resize_and_snapshot_removal() {
     let provider = provider();
     let (name, _) = create_empty(&provider, 1);
     let _cleanup = Cleanup(&provider, vec![name.clone()]);
-    let kept = snapshot_name();
-    let removed = snapshot_name();
-    for snapshot in [&kept, &removed] {
-        provider
-            .create_snapshot(&SnapshotSpec {
-                backend_name: snapshot.clone(),
-                volume_backend_name: name.clone(),
-                name: "s".into(),
-                description: None,
-            })
-            .unwrap();
-    }
+    let kept = take_snapshot(&provider, &name);
+    let removed = take_snapshot(&provider, &name);
     let before = provider.refresh(std::slice::from_ref(&name)).unwrap();
     let names: Vec<&str> = before[0].snapshots.iter().map(|s| s.backend_name.as_str()).collect();
     assert_eq!(names, [kept.as_str(), removed.as_str()]);

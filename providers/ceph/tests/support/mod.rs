@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::Command;
 
-use blockform_provider::{Provider, VolumeProperties, VolumeSource, VolumeSpec, VolumeState};
+use blockform_provider::{Provider, SnapshotSpec, VolumeProperties, VolumeSource, VolumeSpec, VolumeState};
 use blockform_provider_ceph::{CephConfig, CephProvider};
 
 /// The reason every cluster test gives for being ignored under plain `cargo test`.
@@ -113,6 +113,20 @@ pub fn export_bytes(provider: &CephProvider, spec: &str) -> Vec<u8> {
     let bytes = fs::read(&path).unwrap();
     let _ = fs::remove_file(&path);
     bytes
+}
+
+/// Takes a snapshot of a volume through the provider; returns its backend name.
+pub fn take_snapshot(provider: &impl Provider, volume: &str) -> String {
+    let name = snapshot_name();
+    provider
+        .create_snapshot(&SnapshotSpec {
+            backend_name: name.clone(),
+            volume_backend_name: volume.to_owned(),
+            name: "s".into(),
+            description: None,
+        })
+        .unwrap();
+    name
 }
 
 /// Writes `data` at `offset` through the provider's writer.
