@@ -661,10 +661,17 @@ fn empty_volume(name: &str) -> VolumeSpec {
     }
 }
 
-/// The library path: a qcow2 bitmap left in use by a writer killed with SIGKILL is not trusted, and the
-/// incremental falls back to hashing every block, still restoring exactly.
-#[test]
-fn a_bitmap_left_by_a_killed_writer_means_a_hashed_incremental_not_a_wrong_one() {
+/// A local provider in a scratch directory with the 1 GiB volume `volume-src`, random data
+/// written in the blocks given, and the model of its content.
+struct Source {
+    dir: TempDir,
+    scratch: PathBuf,
+    provider: LocalProvider,
+    image: PathBuf,
+    model: Model,
+}
+
+fn source_volume(blocks: &[u64]) -> Source {
     let dir = TempDir::new();
     let scratch = dir.path().join("scratch");
     std::fs::create_dir_all(&scratch).unwrap();
@@ -672,7 +679,27 @@ fn a_bitmap_left_by_a_killed_writer_means_a_hashed_incremental_not_a_wrong_one()
     provider.create_volume(&empty_volume("volume-src")).unwrap();
     let image = provider.image_path("volume-src").unwrap();
     let mut model = Model::default();
-    change(&image, &mut model, &scratch, 1, &[1, 2, 3, 100], &[]);
+    change(&image, &mut model, &scratch, 1, blocks, &[]);
+    Source {
+        dir,
+        scratch,
+        provider,
+        image,
+        model,
+    }
+}
+
+/// The library path: a qcow2 bitmap left in use by a writer killed with SIGKILL is not trusted, and the
+/// incremental falls back to hashing every block, still restoring exactly.
+#[test]
+fn a_bitmap_left_by_a_killed_writer_means_a_hashed_incremental_not_a_wrong_one() {
+    let Source {
+        dir,
+        scratch,
+        provider,
+        image,
+        mut model,
+    } = source_volume(&[1, 2, 3, 100]);
 
     let mut store = BackupStore::open(&dir.path().join("store"), Access::Shared, true, true).unwrap();
     let request = |id: &'static str, mode| BackupRequest {
@@ -852,14 +879,9 @@ fn deleting_the_newest_backup_removes_its_change_marker_from_the_volume() {
 
 #[test]
 fn a_backup_that_fails_leaves_no_change_marker_and_its_rerun_succeeds() {
-    let dir = TempDir::new();
-    let scratch = dir.path().join("scratch");
-    std::fs::create_dir_all(&scratch).unwrap();
-    let provider = local_provider(&dir.path().join("volumes"));
-    provider.create_volume(&empty_volume("volume-src")).unwrap();
-    let image = provider.image_path("volume-src").unwrap();
-    let mut model = Model::default();
-    change(&image, &mut model, &scratch, 1, &[1, 2, 3], &[]);
+    let Source {
+        dir, provider, image, ..
+    } = source_volume(&[1, 2, 3]);
 
     let root = dir.path().join("store");
     let mut store = BackupStore::open(&root, Access::Shared, true, true).unwrap();
