@@ -1,10 +1,10 @@
 //! The settings of a `provider "ceph" "NAME" { ... }` block: the pool, how to reach and
 //! authenticate to the cluster, how long to wait for it, and what clones and capacity checks do.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use blockform_provider::CapacityCheck;
 use blockform_provider::{ProviderConfig, ProviderError, ProviderKind};
 use serde::{Deserialize, Serialize};
 
@@ -213,36 +213,6 @@ mod duration_text {
         humantime::parse_duration(&text)
             .map(Some)
             .map_err(|error| serde::de::Error::custom(format!("`{text}` is not a duration such as \"10s\": {error}")))
-    }
-}
-
-/// What the provider does when a volume would not fit in the pool.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CapacityCheck {
-    /// The engine warns; the volume is created.
-    #[default]
-    Warn,
-    /// `create_volume` and `extend_volume` refuse before touching anything.
-    Error,
-    /// Nothing is checked.
-    Off,
-}
-
-impl CapacityCheck {
-    /// The value as the configuration spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Warn => "warn",
-            Self::Error => "error",
-            Self::Off => "off",
-        }
-    }
-}
-
-impl fmt::Display for CapacityCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

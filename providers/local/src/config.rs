@@ -1,9 +1,9 @@
 //! The settings of a `provider "local" "NAME" { ... }` block: the directory that holds the
 //! volumes and how strictly new volumes are checked against the free space there.
 
-use std::fmt;
 use std::path::PathBuf;
 
+pub use blockform_provider::CapacityCheck;
 use blockform_provider::{ProviderConfig, ProviderError, ProviderKind};
 use serde::{Deserialize, Serialize};
 
@@ -61,36 +61,6 @@ impl LocalConfig {
 
 fn default_oversubscription() -> f64 {
     1.0
-}
-
-/// What the provider does when a volume would not fit in the directory's file system.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CapacityCheck {
-    /// The engine warns (the provider cannot print); the volume is created.
-    #[default]
-    Warn,
-    /// `create_volume` and `extend_volume` refuse before touching anything.
-    Error,
-    /// Nothing is checked.
-    Off,
-}
-
-impl CapacityCheck {
-    /// The value as the configuration spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Warn => "warn",
-            Self::Error => "error",
-            Self::Off => "off",
-        }
-    }
-}
-
-impl fmt::Display for CapacityCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// A provider block that cannot configure a local provider.

@@ -1,6 +1,8 @@
 //! How much room a back end has: raw capacity, free space, and how far thin provisioning has
 //! promised beyond it.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 /// The capacity of a pool, volume group or directory.
@@ -28,6 +30,37 @@ impl Capacity {
         )]
         let ratio = self.provisioned_bytes as f64 / self.total_bytes as f64;
         Some(ratio)
+    }
+}
+
+/// What a provider does when a volume would not fit in its pool, volume group or directory
+/// (the `capacity_check` attribute of its block).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapacityCheck {
+    /// The engine warns (a provider cannot print); the volume is created.
+    #[default]
+    Warn,
+    /// `create_volume` and `extend_volume` refuse before touching anything.
+    Error,
+    /// Nothing is checked.
+    Off,
+}
+
+impl CapacityCheck {
+    /// The value as the configuration spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Warn => "warn",
+            Self::Error => "error",
+            Self::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for CapacityCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

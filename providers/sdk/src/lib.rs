@@ -25,7 +25,7 @@ pub mod snapshot;
 pub mod volume;
 
 pub use attachment::{AttachmentSpec, AttachmentState};
-pub use capacity::Capacity;
+pub use capacity::{Capacity, CapacityCheck};
 pub use command::{CommandOutput, CommandRunner, DEFAULT_TIMEOUT, Transport, shell_quote};
 pub use config::{ProviderConfig, ProviderKind};
 pub use data::{ReadTarget, VolumeReader, VolumeWriter};
