@@ -172,20 +172,22 @@ impl Cluster {
         }
         words.push(self.pool.as_str());
         let argv = self.argv(Tool::PoolReader, &words);
-        let shown: Vec<String> = argv
-            .iter()
-            .map(|word| {
-                if word == READER {
-                    READER_SHOWN.to_owned()
-                } else {
-                    word.clone()
-                }
-            })
-            .collect();
+        // The command line as errors show it, built only for an error.
+        let shown = || -> Vec<String> {
+            argv.iter()
+                .map(|word| {
+                    if word == READER {
+                        READER_SHOWN.to_owned()
+                    } else {
+                        word.clone()
+                    }
+                })
+                .collect()
+        };
         let output = self.runner.output(&argv).map_err(|error| match error {
             ProviderError::TimedOut { command, timeout_ms } => ProviderError::TimedOut {
                 command: Box::new(CommandContext {
-                    argv: shown.clone(),
+                    argv: shown(),
                     ..*command
                 }),
                 timeout_ms,
@@ -208,7 +210,7 @@ impl Cluster {
         if output.success() {
             Ok(output)
         } else {
-            Err(self.failure(shown, output, object))
+            Err(self.failure(shown(), output, object))
         }
     }
 
