@@ -913,3 +913,70 @@ fn a_backup_that_fails_leaves_no_change_marker_and_its_rerun_succeeds() {
     assert_eq!(full.blocks.len(), 3);
     assert_eq!(bitmaps(&image), ["blockform-backup-a"]);
 }
+
+/// Issue 13 (3): a restore refused for a damaged block must not have written anything. The
+/// damaged block sits late in the backup (past the first 4 MiB write run), so a restore that
+/// checked blocks only as it wrote them would already have overwritten the target's start.
+#[test]
+fn a_restore_refused_for_a_damaged_block_leaves_the_target_untouched() {
+    let dir = project(&[]);
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let with_other = format!("{BASE}\nresource \"volume\" \"other\" {{\n  type = volume_type.std.id\n  size = 1\n}}\n");
+    apply(dir.path(), &with_other);
+    let image = image_of(dir.path(), "volume.db");
+    let blocks: Vec<u64> = (0..160).collect();
+    change(&image, &mut Model::default(), &scratch, 3, &blocks, &[]);
+    let config = format!("{with_other}{}", backup("full", "full"));
+    apply(dir.path(), &config);
+    let id = state_attr(dir.path(), "backup.full", "id");
+
+    // The target holds other data, whose checksum must survive the refused restore.
+    let target = image_of(dir.path(), "volume.other");
+    change(
+        &target,
+        &mut Model::default(),
+        &scratch,
+        9,
+        &(0..200).collect::<Vec<_>>(),
+        &[],
+    );
+    let before = volume_sha256(&target, &scratch);
+
+    // Flip a byte three quarters into the only pack: a block about 7.5 MiB into the volume.
+    let packs = dir.path().join("backups").join("packs");
+    let pack = std::fs::read_dir(&packs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "pack"))
+        .unwrap();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let at = bytes.len() * 3 / 4;
+    bytes[at] ^= 0x01;
+    std::fs::write(&pack, &bytes).unwrap();
+
+    let run = blockform(
+        dir.path(),
+        &[
+            "backup",
+            "restore",
+            &id,
+            "--to",
+            "volume.other",
+            "--auto-approve",
+            "--allow-data-loss",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(&format!("backup `{id}` is damaged at offset ")),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("partly overwritten"), "{}", run.stderr);
+    assert_eq!(
+        volume_sha256(&target, &scratch),
+        before,
+        "the refused restore wrote nothing into the target"
+    );
+}

@@ -325,8 +325,10 @@ pub struct RestoreOptions {
 
 /// Writes a backup's bytes into a volume; the volume must be at least as large as the backup.
 ///
-/// Every block is read back and checked against its hash before anything is written, run by
-/// run, so damage is reported with the backup and offset instead of being restored.
+/// Every block of the backup is read back and checked against its hash before the first byte
+/// is written, so a damaged backup is refused with the backup and offset and leaves the target
+/// as it was. The write pass checks each block again; should one have been damaged in between,
+/// the error says which range of the target was already overwritten.
 pub fn restore(
     store: &mut BackupStore,
     manifest: &Manifest,
@@ -345,31 +347,50 @@ pub fn restore(
         });
     }
     let block_size = u64::from(manifest.block_size);
-    let total = manifest.size_bytes;
-    progress(0, total);
+    // Progress counts the check of the stored blocks, then the write of the whole volume.
+    let checked_bytes = check_blocks(store, manifest, &mut *progress)?;
+    let total = checked_bytes + manifest.size_bytes;
     let mut run: Vec<u8> = Vec::with_capacity(usize::try_from(RUN_BYTES).unwrap_or(1 << 22));
     let mut run_start = 0_u64;
     let mut position = 0_u64;
+    // Everything below this offset of the target has been overwritten.
+    let mut written_end = 0_u64;
     let failed = |e| provider_error(target_name)(e);
     for block in &manifest.blocks {
         if block.offset != position || run.len() as u64 >= RUN_BYTES {
             if !run.is_empty() {
                 writer.write_all_at(run_start, &run).map_err(failed)?;
+                written_end = run_start + run.len() as u64;
                 run.clear();
             }
             if block.offset > position && !options.target_is_zeroed {
                 writer.write_zeroes(position, block.offset - position).map_err(failed)?;
+                written_end = block.offset;
             }
             run_start = block.offset;
         }
-        let data = store.read_block(&block.hash)?.map_err(|reason| BackupError::Damaged {
-            id: manifest.id.clone(),
-            offset: block.offset,
-            reason,
-        })?;
+        let data = match store.read_block(&block.hash)? {
+            Ok(data) => data,
+            Err(reason) if written_end == 0 => {
+                return Err(BackupError::Damaged {
+                    id: manifest.id.clone(),
+                    offset: block.offset,
+                    reason,
+                });
+            }
+            Err(reason) => {
+                return Err(BackupError::DamagedDuringRestore {
+                    id: manifest.id.clone(),
+                    offset: block.offset,
+                    reason,
+                    volume: target_name.to_owned(),
+                    written_end,
+                });
+            }
+        };
         run.extend_from_slice(&data);
         position = block.offset + block_size.min(manifest.size_bytes - block.offset);
-        progress(position, total);
+        progress(checked_bytes + position, total);
     }
     if !run.is_empty() {
         writer.write_all_at(run_start, &run).map_err(failed)?;
@@ -382,6 +403,34 @@ pub fn restore(
     writer.finish().map_err(failed)?;
     progress(total, total);
     Ok(())
+}
+
+/// Reads and checks every distinct block a backup needs; returns the bytes the check covers.
+/// The first damaged block (in volume order) is the error.
+fn check_blocks(store: &mut BackupStore, manifest: &Manifest, progress: ProgressFn<'_>) -> Result<u64> {
+    let block_bytes = u64::from(store.block_size());
+    let total = manifest.blocks.len() as u64 * block_bytes;
+    let estimate = total + manifest.size_bytes;
+    progress(0, estimate);
+    let mut checked: std::collections::HashSet<[u8; 32]> = std::collections::HashSet::new();
+    let mut done = 0_u64;
+    for block in &manifest.blocks {
+        if checked.insert(block.hash)
+            && let Err(reason) = store.read_block(&block.hash)?
+        {
+            return Err(BackupError::Damaged {
+                id: manifest.id.clone(),
+                offset: block.offset,
+                reason,
+            });
+        }
+        done += block_bytes;
+        if done % (256 * block_bytes) == 0 {
+            progress(done, estimate);
+        }
+    }
+    progress(total, estimate);
+    Ok(total)
 }
 
 /// A damaged block of a backup.

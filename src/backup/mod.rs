@@ -82,6 +82,23 @@ pub enum BackupError {
         /// What is wrong.
         reason: String,
     },
+    /// A block turned out damaged while a restore was writing (it passed the check before the
+    /// first write): the target holds part of the backup.
+    #[error(
+        "backup `{id}` is damaged at offset {offset}: {reason}; the volume `{volume}` is now partly overwritten (bytes 0 to {written_end} hold the backup's data, the rest its old data)"
+    )]
+    DamagedDuringRestore {
+        /// The backup.
+        id: String,
+        /// The first byte of the damaged block.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+        /// The target volume.
+        volume: String,
+        /// The end of the range of the target already overwritten.
+        written_end: u64,
+    },
     /// An incremental backup was asked for where there is nothing to build on.
     #[error("volume `{volume}` has no full backup in the store for an incremental to build on")]
     NoFull {
@@ -135,6 +152,9 @@ impl BackupError {
                 "restore from an older chain, and take a new full backup; `blockform backup verify --all` lists every damaged block"
                     .to_owned(),
             ),
+            BackupError::DamagedDuringRestore { volume, .. } => Some(format!(
+                "the volume `{volume}` no longer holds consistent data: restore it again from another backup"
+            )),
             BackupError::NoFull { .. } => Some("take a full backup first (`mode = \"full\"`)".to_owned()),
             BackupError::TargetTooSmall { backup_bytes, .. } => Some(format!(
                 "extend the volume to at least {} GiB first, or restore into a new volume",
