@@ -74,7 +74,7 @@ pub fn open_state(
     } else {
         None
     };
-    let store = SledStore::open(&path).map_err(|e| e.to_string())?;
+    let store = SledStore::open(&path).map_err(|e| e.with_hint())?;
     Ok((Box::new(store), lock))
 }
 

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::records::{FORMAT_VERSION, Intent, Meta, OutputState, ResourceState, StateDocument};
-use super::store::{Commit, StateError, Store, check_format_version, check_unique_addresses, sort_intents};
+use super::store::{
+    Commit, Owners, StateError, Store, check_format_version, check_unique_addresses, check_unique_owners, sort_intents,
+};
 
 /// A state kept in memory; nothing survives the process.
 #[derive(Debug)]
@@ -95,6 +97,7 @@ impl Store for MemoryStore {
         if commit.is_empty() {
             return Ok(state.meta.serial);
         }
+        Owners::of(state.resources.values()).check(commit)?;
         for address in &commit.remove {
             state.resources.remove(address);
         }
@@ -129,6 +132,7 @@ impl Store for MemoryStore {
     fn replace_all(&self, document: &StateDocument) -> Result<(), StateError> {
         check_format_version(&self.location(), document.meta.format_version)?;
         check_unique_addresses(document)?;
+        check_unique_owners(document)?;
         let mut state = self.lock();
         state.meta = Meta {
             format_version: FORMAT_VERSION,

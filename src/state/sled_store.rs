@@ -13,7 +13,9 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::records::{FORMAT_VERSION, Intent, Meta, OutputState, ResourceState, StateDocument};
-use super::store::{Commit, StateError, Store, check_format_version, check_unique_addresses, sort_intents};
+use super::store::{
+    Commit, Owners, StateError, Store, check_format_version, check_unique_addresses, check_unique_owners, sort_intents,
+};
 
 /// The key of the one record in the `meta` tree.
 const META_KEY: &str = "meta";
@@ -29,8 +31,9 @@ pub struct SledStore {
     outputs: sled::Tree,
     /// Serializes writers in this process. Replacing all outputs needs the current keys, which
     /// a sled transaction cannot list, so they are read just before it under this lock (other
-    /// processes are kept out by sled's own file lock).
-    writer: Mutex<()>,
+    /// processes are kept out by sled's own file lock). It also holds which address owns each
+    /// back-end object, read at the first commit and kept up to date by every commit after it.
+    writer: Mutex<Option<Owners>>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -42,9 +45,36 @@ impl std::fmt::Debug for SledStore {
 }
 
 impl SledStore {
-    /// Whether a state database exists at `path` (opening one creates it; this does not).
+    /// Whether a state database exists at `path`, complete or not: a non-empty directory
+    /// (opening one creates it; this does not). An incomplete one must not be read as no state.
     pub fn exists(path: &Path) -> bool {
-        path.join("db").is_file()
+        path.join("db").is_file() || std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_some())
+    }
+
+    /// Refuses a database directory without its `db` file: sled would open it as an empty
+    /// state (or fail later with its own "Read corrupted data"), and an empty state plans to
+    /// create every object again.
+    fn check_complete(path: &Path, location: &str) -> Result<(), StateError> {
+        let Ok(entries) = std::fs::read_dir(path) else {
+            return Ok(());
+        };
+        let mut found: Vec<String> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        if found.is_empty() || found.iter().any(|name| name == "db") {
+            return Ok(());
+        }
+        found.sort();
+        let shown: Vec<String> = found.iter().take(5).map(|name| format!("`{name}`")).collect();
+        let mut shown = shown.join(", ");
+        if found.len() > 5 {
+            shown.push_str(", …");
+        }
+        Err(StateError::Incomplete {
+            location: location.to_owned(),
+            found: shown,
+        })
     }
 
     /// Opens the state at `path`, creating the directories and a new state (fresh lineage,
@@ -54,6 +84,7 @@ impl SledStore {
         if path.is_file() {
             return Err(StateError::NotADatabase { location });
         }
+        SledStore::check_complete(path, &location)?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StateError::CreateDir {
                 location: parent.display().to_string(),
@@ -73,7 +104,7 @@ impl SledStore {
             db,
             path: path.to_owned(),
             location,
-            writer: Mutex::new(()),
+            writer: Mutex::new(None),
         };
         store.initialize()?;
         Ok(store)
@@ -118,9 +149,9 @@ impl SledStore {
         self.db.flush().map(drop).map_err(|e| self.storage(&e))
     }
 
-    fn writer(&self) -> std::sync::MutexGuard<'_, ()> {
-        // The guard protects no data, so a panic elsewhere while holding it leaves nothing
-        // inconsistent.
+    fn writer(&self) -> std::sync::MutexGuard<'_, Option<Owners>> {
+        // The owners are replaced only after a commit succeeded, so a panic elsewhere while
+        // holding the guard leaves nothing inconsistent.
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -217,9 +248,15 @@ impl Store for SledStore {
     }
 
     fn commit(&self, commit: &Commit) -> Result<u64, StateError> {
-        let _writer = self.writer();
+        let mut writer = self.writer();
         if commit.is_empty() {
             return Ok(self.meta()?.serial);
+        }
+        if writer.is_none() {
+            *writer = Some(Owners::of(&self.resources()?));
+        }
+        if let Some(owners) = writer.as_ref() {
+            owners.check(commit)?;
         }
         let puts = encode_all("resources", commit.put.iter().map(|r| (r.address.as_str(), r)))?;
         let intents = encode_all("intents", commit.put_intents.iter().map(|i| (i.id.as_str(), i)))?;
@@ -257,6 +294,11 @@ impl Store for SledStore {
             trees.meta.insert(META_KEY, bytes)?;
             Ok(meta.serial)
         })
+        .inspect(|_| {
+            if let Some(owners) = writer.as_mut() {
+                owners.apply(commit);
+            }
+        })
     }
 
     fn export(&self) -> Result<StateDocument, StateError> {
@@ -273,7 +315,8 @@ impl Store for SledStore {
     fn replace_all(&self, document: &StateDocument) -> Result<(), StateError> {
         check_format_version(&self.location, document.meta.format_version)?;
         check_unique_addresses(document)?;
-        let _writer = self.writer();
+        check_unique_owners(document)?;
+        let mut writer = self.writer();
         let meta = encode(
             "meta",
             META_KEY,
@@ -307,7 +350,9 @@ impl Store for SledStore {
             }
             trees.meta.insert(META_KEY, meta.as_slice())?;
             Ok(())
-        })
+        })?;
+        *writer = Some(Owners::of(&document.resources));
+        Ok(())
     }
 }
 
@@ -319,6 +364,15 @@ fn storage_error(location: &str, error: &sled::Error) -> StateError {
     {
         return StateError::InUse {
             location: location.to_owned(),
+        };
+    }
+    if let sled::Error::Corruption { at, .. } = error {
+        return StateError::Damaged {
+            location: location.to_owned(),
+            detail: match at {
+                Some(at) => format!("sled found damaged data at {at}"),
+                None => "sled found damaged data".to_owned(),
+            },
         };
     }
     StateError::Storage {
@@ -590,6 +644,80 @@ mod tests {
                 path.display()
             )
         );
+    }
+
+    #[test]
+    fn a_database_without_its_db_file_is_refused_not_read_as_empty() {
+        let dir = ScratchDir::new("sled-incomplete");
+        let path = dir.path().join("state");
+        SledStore::open(&path).unwrap().commit(&put("volume.db", 1)).unwrap();
+        // Wait until sled has let go of the files, then lose the records.
+        drop(reopen(&path));
+        std::fs::remove_file(path.join("db")).unwrap();
+        assert!(SledStore::exists(&path), "an incomplete database still exists");
+        let error = reopen_err(&path);
+        assert!(matches!(error, StateError::Incomplete { .. }), "{error:?}");
+        let location = path.display();
+        let message = error.with_hint();
+        assert!(
+            message.starts_with(&format!(
+                "the state database `{location}` is incomplete: its `db` file is missing (the directory holds only \
+                 `blobs`, `conf`"
+            )),
+            "{message}"
+        );
+        assert!(
+            message.ends_with(&format!(
+                "); blockform will not read it as an empty state\n  help: if you have a copy from `blockform state \
+                 pull`, move `{location}` aside and run `blockform state push COPY`; without one, move it aside and \
+                 adopt the existing objects with `blockform import` (`blockform drift` lists them, `owned` ones carry \
+                 their address)"
+            )),
+            "{message}"
+        );
+        assert!(!path.join("db").exists(), "refusing it wrote nothing");
+        // An empty directory is no state at all, and opening it makes a new one.
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        assert!(!SledStore::exists(&empty));
+        assert_eq!(SledStore::open(&empty).unwrap().meta().unwrap().serial, 0);
+    }
+
+    #[test]
+    fn a_damaged_database_is_named_with_a_way_out() {
+        let dir = ScratchDir::new("sled-damaged");
+        let path = dir.path().join("state");
+        SledStore::open(&path).unwrap().commit(&put("volume.db", 1)).unwrap();
+        drop(reopen(&path));
+        let db = path.join("db");
+        let mut bytes = std::fs::read(&db).unwrap();
+        for byte in bytes.iter_mut().skip(16) {
+            *byte ^= 0x5a;
+        }
+        std::fs::write(&db, bytes).unwrap();
+        let message = match reopen_err_or_store(&path) {
+            Err(error) => error.with_hint(),
+            Ok(store) => store.resources().map(|_| ()).unwrap_err().with_hint(),
+        };
+        assert!(
+            message.starts_with(&format!("the state database `{}` is damaged", path.display())),
+            "{message}"
+        );
+        assert!(message.contains("blockform state push COPY"), "{message}");
+        assert!(!message.contains("backtrace"), "{message}");
+    }
+
+    /// Like [`reopen`], for a state that may fail to open.
+    fn reopen_err_or_store(path: &Path) -> Result<SledStore, StateError> {
+        let started = std::time::Instant::now();
+        loop {
+            match SledStore::open(path) {
+                Err(StateError::InUse { .. }) if started.elapsed() < std::time::Duration::from_secs(10) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
     }
 
     #[test]

@@ -78,6 +78,156 @@ pub enum StateError {
         /// The address.
         address: String,
     },
+    /// Two addresses would own one back-end object: removing either would delete the object
+    /// the other still manages.
+    #[error(
+        "`{address}` cannot be recorded as the owner of `{object}`: `{owner}` already owns it, and two addresses \
+         must never manage one object"
+    )]
+    SharedObject {
+        /// The address being recorded.
+        address: String,
+        /// The address that owns the object.
+        owner: String,
+        /// The object, as `PROVIDER/BACKEND_ID`.
+        object: String,
+    },
+    /// The database directory lacks the file that holds the records, so it cannot be read as
+    /// the state it was (reading it as empty would plan to create every object again).
+    #[error(
+        "the state database `{location}` is incomplete: its `db` file is missing (the directory holds only {found}); \
+         blockform will not read it as an empty state"
+    )]
+    Incomplete {
+        /// The state path.
+        location: String,
+        /// What the directory holds, for the message.
+        found: String,
+    },
+    /// The storage engine found damaged data.
+    #[error("the state database `{location}` is damaged: its records cannot be read back ({detail})")]
+    Damaged {
+        /// The state path.
+        location: String,
+        /// Where sled found it, in words.
+        detail: String,
+    },
+}
+
+impl StateError {
+    /// How to get out of it, when there is a way.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            StateError::Incomplete { location, .. } | StateError::Damaged { location, .. } => Some(format!(
+                "if you have a copy from `blockform state pull`, move `{location}` aside and run `blockform state push \
+                 COPY`; without one, move it aside and adopt the existing objects with `blockform import` \
+                 (`blockform drift` lists them, `owned` ones carry their address)"
+            )),
+            StateError::SharedObject { .. } => Some(
+                "keep one owner: `blockform state rm` the other address, or remove the duplicate `import` block"
+                    .to_owned(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The message and, on a second line, the hint: what the CLI prints.
+    pub fn with_hint(&self) -> String {
+        match self.hint() {
+            Some(hint) => format!("{self}\n  help: {hint}"),
+            None => self.to_string(),
+        }
+    }
+}
+
+/// Which address owns each back-end object, so a commit can refuse to give one object a second
+/// owner without reading the whole state each time. Objects are keyed by provider and back-end
+/// id; records without a back-end id own nothing.
+#[derive(Debug, Default)]
+pub(super) struct Owners {
+    by_object: std::collections::HashMap<(Option<String>, String), String>,
+    by_address: std::collections::HashMap<String, (Option<String>, String)>,
+}
+
+impl Owners {
+    /// The owners of `resources`; the first record of an object owns it.
+    pub(super) fn of<'a>(resources: impl IntoIterator<Item = &'a ResourceState>) -> Owners {
+        let mut owners = Owners::default();
+        for resource in resources {
+            owners.insert(resource);
+        }
+        owners
+    }
+
+    fn key(resource: &ResourceState) -> Option<(Option<String>, String)> {
+        (!resource.backend_id.is_empty()).then(|| (resource.provider.clone(), resource.backend_id.clone()))
+    }
+
+    fn insert(&mut self, resource: &ResourceState) {
+        if let Some(key) = Owners::key(resource) {
+            self.by_object
+                .entry(key.clone())
+                .or_insert_with(|| resource.address.clone());
+            self.by_address.insert(resource.address.clone(), key);
+        }
+    }
+
+    /// Refuses a commit after which two addresses would own one object.
+    pub(super) fn check(&self, commit: &Commit) -> Result<(), StateError> {
+        let replaced: std::collections::HashSet<&str> = commit
+            .remove
+            .iter()
+            .map(String::as_str)
+            .chain(commit.put.iter().map(|r| r.address.as_str()))
+            .collect();
+        let mut new: std::collections::HashMap<(Option<String>, String), &str> = std::collections::HashMap::new();
+        for resource in &commit.put {
+            let Some(key) = Owners::key(resource) else { continue };
+            let existing = self
+                .by_object
+                .get(&key)
+                .map(String::as_str)
+                .filter(|owner| !replaced.contains(owner));
+            if let Some(owner) = existing.or_else(|| new.get(&key).copied()) {
+                return Err(shared(resource, owner));
+            }
+            new.insert(key, &resource.address);
+        }
+        Ok(())
+    }
+
+    /// Records a commit that [`Owners::check`] accepted and the store applied.
+    pub(super) fn apply(&mut self, commit: &Commit) {
+        for address in commit.remove.iter().chain(commit.put.iter().map(|r| &r.address)) {
+            if let Some(key) = self.by_address.remove(address)
+                && self.by_object.get(&key) == Some(address)
+            {
+                self.by_object.remove(&key);
+            }
+        }
+        for resource in &commit.put {
+            self.insert(resource);
+        }
+    }
+}
+
+fn shared(resource: &ResourceState, owner: &str) -> StateError {
+    StateError::SharedObject {
+        address: resource.address.clone(),
+        owner: owner.to_owned(),
+        object: match &resource.provider {
+            Some(provider) => format!("{provider}/{}", resource.backend_id),
+            None => resource.backend_id.clone(),
+        },
+    }
+}
+
+/// Refuses a document in which two addresses own one back-end object.
+pub(super) fn check_unique_owners(document: &StateDocument) -> Result<(), StateError> {
+    Owners::default().check(&Commit {
+        put: document.resources.clone(),
+        ..Commit::default()
+    })
 }
 
 /// One atomic change to the state: what a finished operation (or a `state` command) writes.
@@ -181,7 +331,8 @@ macro_rules! store_conformance_tests {
             outputs_are_replaced_as_a_set,
             listings_are_sorted,
             export_and_replace_all_round_trip,
-            replace_all_refuses_bad_documents
+            replace_all_refuses_bad_documents,
+            one_object_never_has_two_owners
         );
     };
     (@each $fresh:expr; $($check:ident),+) => {
@@ -425,5 +576,73 @@ pub(crate) mod conformance {
             Err(StateError::DuplicateAddress { address }) if address == "volume.a"
         ));
         assert_eq!(store.export().unwrap(), before);
+    }
+
+    /// No commit or document may give one back-end object a second address: removing either
+    /// would delete what the other still manages. Moving an object (remove and put in one
+    /// commit) and rewriting a record in place stay possible.
+    pub fn one_object_never_has_two_owners(store: &dyn Store) {
+        let owning = |address: &str, backend_id: &str| ResourceState {
+            backend_id: backend_id.to_owned(),
+            ..resource(address, 1)
+        };
+        store.commit(&put(vec![owning("volume.a", "volume-1")])).unwrap();
+        let before = store.export().unwrap();
+        let error = store.commit(&put(vec![owning("volume.b", "volume-1")])).unwrap_err();
+        assert!(
+            matches!(&error, StateError::SharedObject { address, owner, object }
+                if address == "volume.b" && owner == "volume.a" && object == "local.dev/volume-1"),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.with_hint(),
+            "`volume.b` cannot be recorded as the owner of `local.dev/volume-1`: `volume.a` already owns it, and two \
+             addresses must never manage one object\n  help: keep one owner: `blockform state rm` the other address, \
+             or remove the duplicate `import` block"
+        );
+        // Two new records of one object in one commit.
+        assert!(matches!(
+            store.commit(&put(vec![
+                owning("volume.c", "volume-2"),
+                owning("volume.d", "volume-2")
+            ])),
+            Err(StateError::SharedObject { .. })
+        ));
+        assert_eq!(store.export().unwrap(), before, "a refused commit writes nothing");
+        // The same id on another provider is another object.
+        let elsewhere = ResourceState {
+            provider: Some("local.other".to_owned()),
+            ..owning("volume.e", "volume-1")
+        };
+        store.commit(&put(vec![elsewhere])).unwrap();
+        // A move frees the object for its new address; a rewrite keeps it.
+        store
+            .commit(&Commit {
+                put: vec![owning("volume.moved", "volume-1")],
+                remove: vec!["volume.a".to_owned()],
+                ..Commit::default()
+            })
+            .unwrap();
+        store.commit(&put(vec![owning("volume.moved", "volume-1")])).unwrap();
+        store.commit(&put(vec![owning("volume.a", "volume-3")])).unwrap();
+        assert!(matches!(
+            store.commit(&put(vec![owning("volume.a", "volume-1")])),
+            Err(StateError::SharedObject { owner, .. }) if owner == "volume.moved"
+        ));
+        // Once its owner is forgotten, an object can be recorded again.
+        store
+            .commit(&Commit {
+                remove: vec!["volume.moved".to_owned()],
+                ..Commit::default()
+            })
+            .unwrap();
+        store.commit(&put(vec![owning("volume.a", "volume-1")])).unwrap();
+        // A pushed document is held to the same rule.
+        let mut document = store.export().unwrap();
+        document.resources.push(owning("volume.z", "volume-1"));
+        assert!(matches!(
+            store.replace_all(&document),
+            Err(StateError::SharedObject { .. })
+        ));
     }
 }
