@@ -980,3 +980,83 @@ fn a_restore_refused_for_a_damaged_block_leaves_the_target_untouched() {
         "the refused restore wrote nothing into the target"
     );
 }
+
+/// A tmpfs mounted for the life of a test, as a small real file system that runs out of space.
+struct SmallFs(PathBuf);
+
+impl SmallFs {
+    fn mount(path: &Path, size: &str) -> SmallFs {
+        std::fs::create_dir_all(path).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "this test mounts a {size} tmpfs to fill it, which needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallFs(path.to_owned())
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Issue 13 (6): a backup that fails for a full store removes its temporary pack, so the next
+/// small backup fits. The full disk is real: the store is an 8 MiB tmpfs and the volume holds
+/// 24 MiB of data that does not compress, so writing the pack fails with ENOSPC.
+#[test]
+fn a_backup_that_fills_the_store_removes_its_temporary_pack_and_the_next_one_fits() {
+    let dir = project(&[]);
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let store = SmallFs::mount(&dir.path().join("backups"), "8M");
+    let with_small = format!("{BASE}\nresource \"volume\" \"small\" {{\n  type = volume_type.std.id\n  size = 1\n}}\n");
+    apply(dir.path(), &with_small);
+    let blocks: Vec<u64> = (0..384).collect();
+    change(
+        &image_of(dir.path(), "volume.db"),
+        &mut Model::default(),
+        &scratch,
+        4,
+        &blocks,
+        &[],
+    );
+    change(
+        &image_of(dir.path(), "volume.small"),
+        &mut Model::default(),
+        &scratch,
+        5,
+        &[0],
+        &[],
+    );
+
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        format!("{with_small}{}", backup("big", "full")),
+    )
+    .unwrap();
+    let run = blockform(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("No space left on device"), "{}", run.stderr);
+    let leftovers: Vec<String> = std::fs::read_dir(store.0.join("packs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.') || name.ends_with(".tmp"))
+        .collect();
+    assert_eq!(
+        leftovers,
+        Vec::<String>::new(),
+        "the failed backup's temporary pack is gone"
+    );
+
+    let small =
+        "\nresource \"backup\" \"small\" {\n  volume = volume.small.id\n  store  = \"nas\"\n  mode   = \"full\"\n}\n";
+    let run = apply(dir.path(), &format!("{with_small}{small}"));
+    assert!(run.stdout.contains("backup.small: Backed up"), "{}", run.stdout);
+}

@@ -77,6 +77,8 @@ pub fn create_backup(
     let manifest = match written {
         Ok(manifest) => manifest,
         Err(error) => {
+            // Its unsealed blocks are of no use to anyone; a full disk is free again at once.
+            store.discard_unsealed();
             // A marker no manifest refers to would track changes for nothing (a policy's next
             // attempt has a new id); the rerun of this backup makes its marker again.
             if let Some(marker) = &marker {

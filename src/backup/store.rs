@@ -153,7 +153,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&temp);
         return Err(io_error(&temp, "write")(error));
     }
-    fs::rename(&temp, path).map_err(io_error(path, "rename into place"))?;
+    if let Err(error) = fs::rename(&temp, path) {
+        let _ = fs::remove_file(&temp);
+        return Err(io_error(path, "rename into place")(error));
+    }
     sync_dir(dir)
 }
 
@@ -333,7 +336,12 @@ impl BackupStore {
         header[33..37].copy_from_slice(&raw.to_le_bytes());
         header[37..41].copy_from_slice(&stored.to_le_bytes());
         let offset = open.length;
-        write_record(&mut open.file, &header, bytes).map_err(io_error(&open.temp_path, "write"))?;
+        if let Err(error) = write_record(&mut open.file, &header, bytes) {
+            // A pack with a torn record is no use to anyone: drop it with the blocks it held.
+            let error = io_error(&open.temp_path, "write")(error);
+            self.discard_open_pack();
+            return Err(error);
+        }
         open.length += RECORD_HEADER_BYTES + u64::from(stored);
         open.entries.push(IndexEntry(hash, offset, stored, raw, flags));
         self.pending.insert(hash);
@@ -347,9 +355,11 @@ impl BackupStore {
     fn start_pack(&self) -> Result<OpenPack> {
         let name = uuid::Uuid::new_v4().simple().to_string();
         let temp_path = self.packs_dir().join(format!(".{name}.pack.tmp"));
-        let file = File::create(&temp_path).map_err(io_error(&temp_path, "create"))?;
-        let mut file = file;
-        file.write_all(PACK_MAGIC).map_err(io_error(&temp_path, "write"))?;
+        let mut file = File::create(&temp_path).map_err(io_error(&temp_path, "create"))?;
+        if let Err(error) = file.write_all(PACK_MAGIC) {
+            let _ = fs::remove_file(&temp_path);
+            return Err(io_error(&temp_path, "write")(error));
+        }
         Ok(OpenPack {
             name,
             temp_path,
@@ -357,6 +367,29 @@ impl BackupStore {
             length: PACK_MAGIC.len() as u64,
             entries: Vec::new(),
         })
+    }
+
+    /// Forgets and removes every block put but not yet sealed, after a backup failed: the pack
+    /// being filled is deleted (its space is free again at once), packs already sealing finish.
+    pub fn discard_unsealed(&mut self) {
+        for sealing in std::mem::take(&mut self.sealing) {
+            // A pack that failed to seal removed its own files; one that sealed is `gc`'s.
+            if let Ok(Ok((name, entries))) = sealing.join() {
+                self.add_sealed(name, entries);
+            }
+        }
+        self.discard_open_pack();
+    }
+
+    /// Removes the pack being filled; its blocks are no longer in the store.
+    fn discard_open_pack(&mut self) {
+        if let Some(open) = self.open.take() {
+            for IndexEntry(hash, ..) in &open.entries {
+                self.pending.remove(hash);
+            }
+            drop(open.file);
+            let _ = fs::remove_file(&open.temp_path);
+        }
     }
 
     /// Makes every block put so far durable and readable.
@@ -385,17 +418,28 @@ impl BackupStore {
         self.sealing
             .push(std::thread::spawn(move || -> Result<(String, Vec<IndexEntry>)> {
                 let file = open.file;
-                file.sync_all().map_err(io_error(&open.temp_path, "sync"))?;
+                if let Err(error) = file.sync_all() {
+                    let _ = fs::remove_file(&open.temp_path);
+                    return Err(io_error(&open.temp_path, "sync")(error));
+                }
                 drop(file);
                 let pack_path = dir.join(format!("{}.pack", open.name));
-                fs::rename(&open.temp_path, &pack_path).map_err(io_error(&pack_path, "rename into place"))?;
-                sync_dir(&dir)?;
+                if let Err(error) = fs::rename(&open.temp_path, &pack_path) {
+                    let _ = fs::remove_file(&open.temp_path);
+                    return Err(io_error(&pack_path, "rename into place")(error));
+                }
                 let index = PackIndex {
                     format: STORE_FORMAT,
                     entries: open.entries,
                 };
                 let text = serde_json::to_vec(&index).unwrap_or_default();
-                write_atomic(&dir.join(format!("{}.idx", open.name)), &text)?;
+                let indexed =
+                    sync_dir(&dir).and_then(|()| write_atomic(&dir.join(format!("{}.idx", open.name)), &text));
+                if let Err(error) = indexed {
+                    // A pack without its index is read by nobody: it is this store's own scratch.
+                    let _ = fs::remove_file(&pack_path);
+                    return Err(error);
+                }
                 Ok((open.name, index.entries))
             }));
     }
@@ -644,6 +688,15 @@ impl BackupStore {
         self.readers.clear();
         self.load_index()?;
         Ok(report)
+    }
+}
+
+impl Drop for BackupStore {
+    /// A pack still being filled holds blocks no manifest can refer to (a manifest is written
+    /// only after every pack it needs is sealed): a backup that failed or was abandoned removes
+    /// it, so its space is free for the next backup at once, not only after `gc`.
+    fn drop(&mut self) {
+        self.discard_unsealed();
     }
 }
 
