@@ -8,6 +8,7 @@ mod test_ceph;
 mod test_cli;
 mod test_drift;
 mod test_fmt;
+mod test_hardening;
 mod test_language;
 mod test_loader_properties;
 mod test_plan;

@@ -58,6 +58,11 @@ pub struct PlanArgs {
     #[arg(long, value_name = "FILE")]
     pub generate_config_out: Option<PathBuf>,
 
+    /// Create volumes even where their provider holds a volume blockform made with the same
+    /// name that no state records (a lost state); without it such a plan is refused.
+    #[arg(long)]
+    pub allow_duplicates: bool,
+
     /// How many operations may run at once (used by apply).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub parallelism: usize,
@@ -189,10 +194,35 @@ pub fn make_plan(
                 continue;
             };
             match crate::import::read_for(instance, &prior, &providers, &import.id) {
-                Ok(record) => imports.push(crate::plan::PlannedImport {
-                    id: import.id.clone(),
-                    record,
-                }),
+                Ok(record) => {
+                    // Two ids can name one object (`dev/volume-1.qcow2`, `dev/volume-1`).
+                    let twice = imports.iter().find(|other: &&crate::plan::PlannedImport| {
+                        other.record.backend_id == record.backend_id && other.record.provider == record.provider
+                    });
+                    if let Some(other) = twice {
+                        let other_span = loaded
+                            .desired
+                            .imports
+                            .iter()
+                            .find(|i| i.id == other.id)
+                            .map(|i| i.span.clone());
+                        let mut d = crate::diagnostics::Diagnostic::error(format!(
+                            "`{}` and `{}` import one object, `{}`",
+                            other.record.address, address, import.id
+                        ))
+                        .at(import.span.clone(), format!("imports it as `{address}`"))
+                        .help("one object has one address: remove one of the two `import` blocks");
+                        if let Some(span) = other_span {
+                            d = d.related(span, format!("imports it as `{}`", other.record.address));
+                        }
+                        diagnostics.push(d);
+                        continue;
+                    }
+                    imports.push(crate::plan::PlannedImport {
+                        id: import.id.clone(),
+                        record,
+                    });
+                }
                 Err(message) => diagnostics.push(
                     crate::diagnostics::Diagnostic::error(format!("cannot import `{address}`: {message}"))
                         .at(import.span.clone(), "this import"),
@@ -236,6 +266,12 @@ pub fn make_plan(
     let mut plan = plan::diff(&plan_inputs, &plan_options, &mut diagnostics);
     plan.imports = imports;
     plan.config_digest = plan::saved::config_digest(&loaded.sources);
+    if mode == PlanMode::Normal && args.refresh && !args.allow_duplicates {
+        refuse_duplicates(&plan, &prior, &loaded.desired, &providers, &mut diagnostics).map_err(|message| {
+            printer.error(&message);
+            ExitStatus::Failure
+        })?;
+    }
     if mode == PlanMode::Normal {
         let now = crate::backup::now_unix_secs();
         crate::backup::check_plan(&mut plan, &loaded.desired, &prior, &providers, now, &mut diagnostics);
@@ -300,6 +336,25 @@ pub fn make_plan(
         lock,
         providers,
     })
+}
+
+/// An error at each planned volume create that would duplicate a volume blockform made and no
+/// state records (see [`crate::plan::unrecorded`]).
+fn refuse_duplicates(
+    plan: &Plan,
+    prior: &[ResourceState],
+    desired: &crate::config::eval::Desired,
+    providers: &Providers,
+    diagnostics: &mut Diagnostics,
+) -> Result<(), String> {
+    for found in crate::plan::unrecorded::find(plan, prior, providers)? {
+        let mut d = crate::diagnostics::Diagnostic::error(found.message()).help(found.hint());
+        if let Some(instance) = desired.resource(&found.address) {
+            d = d.at(instance.span.clone(), "would create a second copy");
+        }
+        diagnostics.push(d);
+    }
+    Ok(())
 }
 
 /// Prints diagnostics; returns whether any is an error (then the run stops, changing nothing).

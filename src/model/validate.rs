@@ -83,6 +83,7 @@ pub fn validate(desired: &Desired, diagnostics: &mut Diagnostics) {
             check_block(&format!("backup store `{name}`"), store, &schema, &mut found);
         }
     }
+    check_import_ids(desired, &mut found);
     let attached = attached_volumes(desired, &mut found);
     let by_address: ByAddress<'_> = desired.resources.iter().map(|r| (r.address.to_string(), r)).collect();
     for instance in &desired.resources {
@@ -95,6 +96,29 @@ pub fn validate(desired: &Desired, diagnostics: &mut Diagnostics) {
     for d in found {
         if seen.insert((d.summary.clone(), d.span.clone())) {
             diagnostics.push(d);
+        }
+    }
+}
+
+/// Two `import` blocks may not adopt one object: both addresses would own it, and removing
+/// either block would delete what the other still manages.
+fn check_import_ids(desired: &Desired, diagnostics: &mut Diagnostics) {
+    let mut first: HashMap<&str, &crate::config::eval::ImportInstance> = HashMap::new();
+    for import in desired.imports.iter().chain(&desired.undeclared_imports) {
+        match first.get(import.id.as_str()) {
+            Some(earlier) if earlier.to != import.to => diagnostics.push(
+                Diagnostic::error(format!(
+                    "`{}` is imported twice: as `{}` and as `{}`",
+                    import.id, earlier.to, import.to
+                ))
+                .at(import.span.clone(), format!("imports it as `{}`", import.to))
+                .related(earlier.span.clone(), format!("imports it as `{}`", earlier.to))
+                .help("one object has one address: remove one of the two `import` blocks"),
+            ),
+            Some(_) => {}
+            None => {
+                first.insert(&import.id, import);
+            }
         }
     }
 }
