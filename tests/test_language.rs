@@ -367,3 +367,143 @@ resource "volume" "logs" {{
     let text = format!("{diagnostics:?}");
     assert!(text.contains("no argument of `try` could be evaluated"), "{text}");
 }
+
+/// `x[count.index]` and `x[each.key]` name one instance: each instance's value comes from the
+/// instance with its own index or key (known ids and unknown ones alike), the resource depends
+/// on the referenced resource, and the operation graph orders each snapshot after its own
+/// volume only.
+#[test]
+fn count_index_and_each_key_references_pick_their_own_instance() {
+    use blockform::config::value::ValueMap;
+    use blockform::diagnostics::Diagnostics;
+    use blockform::graph::OpKind;
+    use blockform::plan::{PlanInputs, PlanOptions, diff};
+
+    let dir = project(&[(
+        "main.hcl",
+        &format!(
+            r#"{BASE}
+resource "volume" "data" {{
+  count = 3
+  name  = "data-${{count.index}}"
+  type  = volume_type.std.id
+  size  = 10 + count.index
+}}
+
+resource "snapshot" "snap" {{
+  count       = 3
+  volume      = volume.data[count.index].id
+  description = "of ${{volume.data[count.index].name}}, ${{volume.data[count.index].size}} GiB"
+}}
+
+resource "volume" "keyed" {{
+  for_each = toset(["b", "a", "c"])
+  name     = "keyed-${{each.key}}"
+  type     = volume_type.std.id
+  size     = 1
+}}
+
+resource "snapshot" "ksnap" {{
+  for_each    = toset(["a", "b", "c"])
+  volume      = volume.keyed[each.key].id
+  description = "of ${{volume.keyed[each.key].name}}"
+}}
+"#
+        ),
+    )]);
+
+    // Nothing created yet: each reference is the unknown id of its own instance.
+    let loaded = load_ok(dir.path(), &EvalOptions::default());
+    for i in 0..3 {
+        assert_eq!(
+            attr(&loaded, &format!("snapshot.snap[{i}]"), "volume"),
+            &Value::Unknown(format!("volume.data[{i}].id"))
+        );
+        assert_eq!(
+            attr(&loaded, &format!("snapshot.snap[{i}]"), "description"),
+            &s(&format!("of data-{i}, {} GiB", 10 + i))
+        );
+    }
+    for key in ["a", "b", "c"] {
+        assert_eq!(
+            attr(&loaded, &format!("snapshot.ksnap[\"{key}\"]"), "volume"),
+            &Value::Unknown(format!("volume.keyed[\"{key}\"].id"))
+        );
+        assert_eq!(
+            attr(&loaded, &format!("snapshot.ksnap[\"{key}\"]"), "description"),
+            &s(&format!("of keyed-{key}"))
+        );
+    }
+    for (address, dependency) in [("snapshot.snap[1]", "data"), ("snapshot.ksnap[\"b\"]", "keyed")] {
+        let instance = loaded.desired.resource(&Address::parse(address).unwrap()).unwrap();
+        assert_eq!(instance.depends_on, [(ResourceKind::Volume, dependency.to_owned())]);
+    }
+
+    // The operation graph: each snapshot's create waits for its own volume's create only.
+    let outputs = std::collections::BTreeMap::new();
+    let observed = std::collections::HashMap::new();
+    let inputs = PlanInputs {
+        desired: &loaded.desired,
+        prior: &[],
+        prior_outputs: &outputs,
+        observed: &observed,
+        lineage: String::new(),
+        serial: 0,
+    };
+    let plan = diff(&inputs, &PlanOptions::default(), &mut Diagnostics::default());
+    let graph = blockform::graph::build(&plan).expect("the plan has no cycle");
+    let create = |address: &str| {
+        graph
+            .find(&Address::parse(address).unwrap(), OpKind::Create)
+            .unwrap_or_else(|| panic!("{address} is created"))
+    };
+    let pairs = [
+        ("volume.data[0]", "snapshot.snap[0]"),
+        ("volume.data[1]", "snapshot.snap[1]"),
+        ("volume.data[2]", "snapshot.snap[2]"),
+        ("volume.keyed[\"a\"]", "snapshot.ksnap[\"a\"]"),
+        ("volume.keyed[\"b\"]", "snapshot.ksnap[\"b\"]"),
+        ("volume.keyed[\"c\"]", "snapshot.ksnap[\"c\"]"),
+    ];
+    for (volume, snapshot) in pairs {
+        for (other, _) in pairs {
+            let edge = graph.edge(create(other), create(snapshot));
+            assert_eq!(edge.is_some(), other == volume, "{other} → {snapshot}: {edge:?}");
+        }
+    }
+
+    // Volumes that exist: each snapshot gets its own volume's id.
+    let mut known = std::collections::HashMap::new();
+    for (address, id) in [
+        ("volume.data[0]", "vol-0"),
+        ("volume.data[1]", "vol-1"),
+        ("volume.data[2]", "vol-2"),
+        ("volume.keyed[\"a\"]", "vol-a"),
+        ("volume.keyed[\"b\"]", "vol-b"),
+        ("volume.keyed[\"c\"]", "vol-c"),
+    ] {
+        known.insert(
+            Address::parse(address).unwrap(),
+            ValueMap::from_iter([("id".to_owned(), s(id))]),
+        );
+    }
+    let loaded = load_ok(
+        dir.path(),
+        &EvalOptions {
+            known,
+            ..EvalOptions::default()
+        },
+    );
+    for i in 0..3 {
+        assert_eq!(
+            attr(&loaded, &format!("snapshot.snap[{i}]"), "volume"),
+            &s(&format!("vol-{i}"))
+        );
+    }
+    for key in ["a", "b", "c"] {
+        assert_eq!(
+            attr(&loaded, &format!("snapshot.ksnap[\"{key}\"]"), "volume"),
+            &s(&format!("vol-{key}"))
+        );
+    }
+}

@@ -729,8 +729,8 @@ fn take_instance_attrs(env: &mut Env, instances: &mut [ResourceInstance]) {
         };
         let slot = match (resource, &instance.address.key) {
             (ResourceValue::Single(v), InstanceKey::None) => Some(v),
-            (ResourceValue::Counted(items), InstanceKey::Index(i)) => items.get_mut(*i),
-            (ResourceValue::Keyed(map), InstanceKey::Key(k)) => map.get_mut(k),
+            (ResourceValue::Counted(Value::List(items)), InstanceKey::Index(i)) => items.get_mut(*i),
+            (ResourceValue::Keyed(Value::Map(map)), InstanceKey::Key(k)) => map.get_mut(k),
             _ => None,
         };
         if let Some(Value::Map(attrs)) = slot.map(std::mem::take) {
@@ -1070,9 +1070,9 @@ fn evaluate_resource(
         });
     }
     let value = if block.attrs.contains_key("count") {
-        ResourceValue::Counted(values)
+        ResourceValue::Counted(Value::List(values))
     } else if block.attrs.contains_key("for_each") {
-        ResourceValue::Keyed(
+        ResourceValue::Keyed(Value::Map(
             instances
                 .iter()
                 .zip(values)
@@ -1087,7 +1087,7 @@ fn evaluate_resource(
                     )
                 })
                 .collect(),
-        )
+        ))
     } else {
         ResourceValue::Single(values.pop().unwrap_or(Value::Null))
     };

@@ -54,14 +54,19 @@ impl EvalError {
 }
 
 /// A resource as seen by references: every instance's attributes.
+///
+/// Each kind of resource holds its instances as the [`Value`] a reference sees, so that
+/// `volume.data[count.index].id` borrows the one instance it names: a reference costs the same
+/// whatever the number of instances (copying the list per reference made `count` and
+/// `for_each` configurations quadratic).
 #[derive(Debug, Clone)]
 pub enum ResourceValue {
     /// A resource without `count` or `for_each`: one object.
     Single(Value),
-    /// A resource with `count`: a list of objects.
-    Counted(Vec<Value>),
-    /// A resource with `for_each`: objects by key.
-    Keyed(IndexMap<String, Value>),
+    /// A resource with `count`: a [`Value::List`] of objects.
+    Counted(Value),
+    /// A resource with `for_each`: a [`Value::Map`] of objects by key.
+    Keyed(Value),
     /// A resource whose instances cannot be known yet (its `count` or `for_each` is unknown, or
     /// it takes part in a cycle).
     Unknown,
@@ -70,9 +75,7 @@ pub enum ResourceValue {
 impl ResourceValue {
     fn to_value(&self, origin: &str) -> Cow<'_, Value> {
         match self {
-            ResourceValue::Single(v) => Cow::Borrowed(v),
-            ResourceValue::Counted(items) => Cow::Owned(Value::List(items.clone())),
-            ResourceValue::Keyed(map) => Cow::Owned(Value::Map(map.clone())),
+            ResourceValue::Single(v) | ResourceValue::Counted(v) | ResourceValue::Keyed(v) => Cow::Borrowed(v),
             ResourceValue::Unknown => Cow::Owned(Value::Unknown(origin.to_owned())),
         }
     }
