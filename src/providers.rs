@@ -10,6 +10,16 @@ use blockform_provider::{Provider, ProviderConfig, ProviderKind};
 use crate::backup::{Access, BackupError, BackupStore};
 use crate::config::eval::Desired;
 
+/// The back-end QoS keys the providers of a kind (a provider block's label) enforce, as the
+/// provider's crate declares them; `None` when back-end limits are only recorded (the local
+/// provider: qcow2 files have no limits) or the kind is not built, so any key is accepted.
+pub fn backend_qos_support(kind: &str) -> Option<blockform_provider::BackendQosSupport> {
+    match ProviderKind::from_label(kind)? {
+        ProviderKind::Ceph => Some(blockform_provider_ceph::BACKEND_QOS),
+        ProviderKind::Local | ProviderKind::Lvm => None,
+    }
+}
+
 /// Live providers by block name.
 #[derive(Default, Clone)]
 pub struct Providers {

@@ -247,6 +247,14 @@ pub enum ConfigError {
         /// Which rule it breaks.
         reason: String,
     },
+    /// `BLOCKFORM_CEPH_FAULT` holds something that is not a fault (see [`crate::fault`]).
+    #[error("ceph provider `{provider}`: {reason}")]
+    Fault {
+        /// The block's name.
+        provider: String,
+        /// What is wrong with the value.
+        reason: String,
+    },
     /// A file the block names does not exist.
     #[error("the `{attribute}` file `{}` of ceph provider `{provider}` cannot be read: {source}", .path.display())]
     File {

@@ -13,6 +13,7 @@
 
 mod cli;
 mod config;
+pub mod fault;
 mod output;
 mod pool;
 mod provider;
@@ -22,5 +23,5 @@ mod stream;
 
 pub use config::{CapacityCheck, CephConfig, ConfigError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 pub use provider::{CephProvider, MAX_IMAGE_EXPORT_BYTES, VOLUME_PREFIX, shortfall};
-pub use qos::RBD_QOS_SETTINGS;
+pub use qos::{BACKEND_QOS, BACKEND_QOS_KEYS, RBD_QOS_SETTINGS};
 pub use record::{META_KEY, OWNER};

@@ -34,6 +34,7 @@ use blockform_provider::{
 
 use crate::cli::{Cluster, DATA_TIMEOUT, Tool};
 use crate::config::{CapacityCheck, CephConfig, ConfigError};
+use crate::fault::Fault;
 use crate::output::{self, SnapshotEntry};
 use crate::pool::{self, ListedImage, ListedSnapshot};
 use crate::qos;
@@ -62,6 +63,8 @@ pub struct CephProvider {
     /// capacity checks right after a refresh (plan) or during an apply do not list the pool
     /// again.
     provisioned: Mutex<Option<(Instant, u64)>>,
+    /// A fault injected for a crash test (see [`crate::fault`]); `None` in normal use.
+    fault: Option<Fault>,
 }
 
 /// How long a pool listing's provisioned total serves capacity checks.
@@ -84,13 +87,31 @@ impl CephProvider {
                 });
             }
         }
+        let fault = Fault::from_env().map_err(|reason| ConfigError::Fault {
+            provider: name.clone(),
+            reason,
+        })?;
         let cluster = Cluster::new(&name, &config);
         Ok(Self {
             name,
             config,
             cluster,
             provisioned: Mutex::new(None),
+            fault,
         })
+    }
+
+    /// The same provider with a fault injected at one step, for crash tests (see
+    /// [`crate::fault`]); `None` removes one the environment set.
+    #[must_use]
+    pub fn with_fault(mut self, fault: Option<Fault>) -> Self {
+        self.fault = fault;
+        self
+    }
+
+    /// A fault injection point: does nothing unless a test injected a fault at `step`.
+    fn fault_point(&self, step: &str) -> Result<()> {
+        self.fault.as_ref().map_or(Ok(()), |fault| fault.at(step))
     }
 
     /// A provider from an evaluated `provider "ceph" "NAME" { ... }` block.
@@ -277,12 +298,7 @@ impl CephProvider {
         let object = ObjectRef::snapshot(snapshot);
         if protected {
             self.flatten_children(image, snapshot)?;
-            match self.rbd(&["snap", "unprotect", &spec], &object) {
-                Ok(_) => {}
-                // Already unprotected (EINVAL) is what we want.
-                Err(error) if error.command().is_some_and(|command| command.status == Some(22)) => {}
-                Err(error) => return Err(error),
-            }
+            self.unprotect(&spec, &object)?;
         }
         match self.rbd(&["snap", "rm", "--no-progress", &spec], &object) {
             Ok(_) | Err(ProviderError::NotFound { .. }) => Ok(()),
@@ -340,7 +356,8 @@ impl CephProvider {
         }
     }
 
-    /// Writes the new image under `partial`, `size_bytes` long, from its source.
+    /// Writes the new image under `partial`, `size_bytes` long, from its source. What it made
+    /// before a failure is left for [`Self::discard_interrupted`], which the caller runs.
     fn build_image(&self, spec: &VolumeSpec, partial: &str, size_bytes: u64, source_bytes: u64) -> Result<()> {
         let object = ObjectRef::volume(&spec.backend_name);
         let partial_spec = self.cluster.image_spec(partial);
@@ -348,26 +365,34 @@ impl CephProvider {
         match &spec.source {
             VolumeSource::Empty => {
                 self.rbd(&["create", "--no-progress", "--size", &size, &partial_spec], &object)?;
-                return Ok(());
+                return self.fault_point("create");
             }
             VolumeSource::Snapshot {
                 volume_backend_name,
                 snapshot_backend_name,
             } => self.clone_snapshot(volume_backend_name, snapshot_backend_name, partial, false)?,
             VolumeSource::Volume { backend_name } => {
-                let snapshot = format!("{}{SOURCE_SNAPSHOT_SUFFIX}", spec.backend_name);
+                let snapshot = source_snapshot(&spec.backend_name);
                 let snapshot_spec = self.cluster.snapshot_spec(backend_name, &snapshot);
-                match self.rbd(&["snap", "create", "--no-progress", &snapshot_spec], &object) {
-                    // Left by an interrupted attempt: it is as good as a new one.
-                    Ok(_) | Err(ProviderError::Conflict { .. }) => {}
+                let take = || self.rbd(&["snap", "create", "--no-progress", &snapshot_spec], &object);
+                match take() {
+                    Ok(_) => {}
+                    // Left by an interrupted attempt: it holds the source as it was then, so
+                    // it is replaced (after the image cloned from it).
+                    Err(ProviderError::Conflict { .. }) => {
+                        self.remove_image(partial)?;
+                        self.remove_snapshot(backend_name, &snapshot, true)?;
+                        take()?;
+                    }
                     Err(error) => return Err(error),
                 }
-                if let Err(error) = self.clone_snapshot(backend_name, &snapshot, partial, true) {
-                    let _ = self.remove_snapshot(backend_name, &snapshot, true);
-                    return Err(error);
-                }
+                self.fault_point("source-snapshot")?;
+                self.clone_snapshot(backend_name, &snapshot, partial, true)?;
             }
-            VolumeSource::ImageFile { path, format } => self.import_image_file(path, *format, partial, &object)?,
+            VolumeSource::ImageFile { path, format } => {
+                self.import_image_file(path, *format, partial, &object)?;
+                self.fault_point("import")?;
+            }
         }
         if matches!(spec.source, VolumeSource::Snapshot { .. } | VolumeSource::Volume { .. }) {
             // `rbd clone` copies the parent's metadata, its QoS settings included; a new volume
@@ -376,6 +401,7 @@ impl CephProvider {
         }
         if source_bytes < size_bytes {
             self.rbd(&["resize", "--no-progress", "--size", &size, &partial_spec], &object)?;
+            self.fault_point("resize")?;
         }
         Ok(())
     }
@@ -394,8 +420,10 @@ impl CephProvider {
         if !entry.is_protected() {
             self.rbd(&["snap", "protect", &snapshot_spec], &snapshot_object)?;
         }
+        self.fault_point("protect")?;
         let partial_spec = self.cluster.image_spec(partial);
         self.rbd(&["clone", &snapshot_spec, &partial_spec], &ObjectRef::volume(partial))?;
+        self.fault_point("clone")?;
         if !self.config.flatten_clones {
             return Ok(());
         }
@@ -403,8 +431,15 @@ impl CephProvider {
             &["flatten", "--no-progress", &partial_spec],
             &ObjectRef::volume(partial),
         )?;
+        self.fault_point("flatten")?;
         if temporary {
-            self.remove_snapshot(image, snapshot, true)?;
+            self.unprotect(&snapshot_spec, &snapshot_object)?;
+            self.fault_point("unprotect")?;
+            match self.rbd(&["snap", "rm", "--no-progress", &snapshot_spec], &snapshot_object) {
+                Ok(_) | Err(ProviderError::NotFound { .. }) => {}
+                Err(error) => return Err(error),
+            }
+            self.fault_point("source-snapshot-removed")?;
         } else if !entry.is_protected() {
             // Unprotect only what this clone protected, and only when no other clone needs it.
             let output = self.rbd(&["children", "--format", "json", &snapshot_spec], &snapshot_object)?;
@@ -414,6 +449,132 @@ impl CephProvider {
             }
         }
         Ok(())
+    }
+
+    /// `rbd snap unprotect`; a snapshot that is not protected (EINVAL) is success.
+    fn unprotect(&self, snapshot_spec: &str, object: &ObjectRef) -> Result<()> {
+        match self.rbd(&["snap", "unprotect", snapshot_spec], object) {
+            Err(error) if error.command().is_none_or(|command| command.status != Some(22)) => Err(error),
+            _ => Ok(()),
+        }
+    }
+
+    /// The parent snapshot of an image, `None` for an image that is not a clone or does not
+    /// exist.
+    fn parent_of(&self, image: &str) -> Result<Option<output::Parent>> {
+        match self.rbd(
+            &["info", "--format", "json", &self.cluster.image_spec(image)],
+            &ObjectRef::volume(image),
+        ) {
+            Ok(output) => Ok(output::parse_info(&output.stdout)
+                .map_err(|message| self.unreadable(&message))?
+                .parent),
+            Err(ProviderError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Whether `parent` is the temporary source snapshot of `name` in this pool (namespace).
+    fn is_own_source_snapshot(&self, parent: &output::Parent, name: &str) -> bool {
+        parent.pool == self.cluster.pool()
+            && parent.pool_namespace == self.cluster.namespace().unwrap_or_default()
+            && parent.snapshot == source_snapshot(name)
+    }
+
+    /// Removes what an unfinished create of `name` left behind: the image `NAME.partial` being
+    /// built and the temporary snapshot `NAME.source` of the volume it was cloned from (on
+    /// `source` when the caller knows it, otherwise wherever the pool listing finds one). A
+    /// temporary snapshot that a finished `NAME` still has as its parent (a clone kept
+    /// unflattened) belongs to that volume and stays. Nothing to remove is success.
+    fn discard_interrupted(&self, name: &str, source: Option<&str>) -> Result<()> {
+        // The partial image first: it is the clone that would keep the snapshot protected.
+        self.remove_image(&format!("{name}{PARTIAL_SUFFIX}"))?;
+        let snapshot = source_snapshot(name);
+        let holders: Vec<String> = match source {
+            Some(source) => vec![source.to_owned()],
+            None => self
+                .list_pool()?
+                .into_iter()
+                .filter(|(_, image)| image.snapshots.iter().any(|listed| listed.name == snapshot))
+                .map(|(holder, _)| holder)
+                .collect(),
+        };
+        if holders.is_empty() {
+            return Ok(());
+        }
+        let kept = self
+            .parent_of(name)?
+            .filter(|parent| self.is_own_source_snapshot(parent, name))
+            .map(|parent| parent.image);
+        for holder in holders {
+            if kept.as_deref() == Some(holder.as_str()) {
+                continue;
+            }
+            let snapshots = match self.snapshots(&holder) {
+                Ok(snapshots) => snapshots,
+                Err(ProviderError::NotFound { .. }) => continue,
+                Err(error) => return Err(error),
+            };
+            if let Some(entry) = snapshots.iter().find(|entry| entry.name == snapshot) {
+                self.remove_snapshot(&holder, &snapshot, entry.is_protected())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes a create that failed: the volume when this attempt had already renamed it into
+    /// place, then everything [`Self::discard_interrupted`] removes. Returns the create's
+    /// error, saying what could not be removed when the undo failed too.
+    fn undo_create(&self, name: &str, source: &VolumeSource, renamed: bool, error: ProviderError) -> ProviderError {
+        let source = match source {
+            VolumeSource::Volume { backend_name } => Some(backend_name.as_str()),
+            _ => None,
+        };
+        let undone = if renamed { self.delete_volume(name) } else { Ok(()) }
+            .and_then(|()| self.discard_interrupted(name, source));
+        let Err(cleanup) = undone else { return error };
+        let note = format!(
+            "what this attempt made of `{name}` could not all be removed ({cleanup}); the next create of \
+             `{name}` or `blockform drift` finds what is left"
+        );
+        match error {
+            ProviderError::Busy {
+                object,
+                reason,
+                command,
+            } => ProviderError::Busy {
+                object,
+                reason: format!("{reason}; {note}"),
+                command,
+            },
+            ProviderError::Conflict {
+                object,
+                reason,
+                command,
+            } => ProviderError::Conflict {
+                object,
+                reason: format!("{reason}; {note}"),
+                command,
+            },
+            ProviderError::InvalidState {
+                object,
+                reason,
+                command,
+            } => ProviderError::InvalidState {
+                object,
+                reason: format!("{reason}; {note}"),
+                command,
+            },
+            ProviderError::Transient { reason, command } => ProviderError::Transient {
+                reason: format!("{reason}; {note}"),
+                command,
+            },
+            ProviderError::Fatal { reason, command } => ProviderError::Fatal {
+                reason: format!("{reason}; {note}"),
+                command,
+            },
+            other => ProviderError::fatal(format!("{other}; {note}")),
+        }
     }
 
     /// Imports an image file as `partial`; qcow2 files are converted to raw first.
@@ -483,6 +644,7 @@ impl CephProvider {
                     let value = value.to_string();
                     if current != Some(value.as_str()) {
                         self.rbd(&["config", "image", "set", &spec, setting, &value], &object)?;
+                        self.fault_point("qos-set")?;
                     }
                 }
                 None if current.is_some() => match self.rbd(&["config", "image", "remove", &spec, setting], &object) {
@@ -649,15 +811,20 @@ impl Provider for CephProvider {
 
         let partial = format!("{name}{PARTIAL_SUFFIX}");
         let record = Record::owned(spec.properties.clone(), Some(spec.volume_type.clone()));
+        let source_volume = match &spec.source {
+            VolumeSource::Volume { backend_name } => Some(backend_name.as_str()),
+            _ => None,
+        };
         let built = match self.build_image(spec, &partial, size_bytes, source_bytes) {
             // A partial image is what an interrupted attempt left behind: start over.
             Err(ProviderError::Conflict { .. }) => self
-                .remove_image(&partial)
+                .discard_interrupted(name, source_volume)
                 .and_then(|()| self.build_image(spec, &partial, size_bytes, source_bytes)),
             built => built,
         };
         let built = built
             .and_then(|()| self.set_record_meta(&partial, &record))
+            .and_then(|()| self.fault_point("record"))
             .and_then(|()| {
                 let (from, to) = (self.cluster.image_spec(&partial), self.cluster.image_spec(name));
                 self.rbd(&["rename", &from, &to], &object).map_err(|error| match error {
@@ -670,9 +837,11 @@ impl Provider for CephProvider {
                 })
             });
         if let Err(error) = built {
-            // Undo what this attempt wrote; what cannot be removed the next attempt replaces.
-            let _ = self.remove_image(&partial);
-            return Err(error);
+            // Undo what this attempt made: no partial image, no temporary snapshot stays.
+            return Err(self.undo_create(name, &spec.source, false, error));
+        }
+        if let Err(error) = self.fault_point("rename") {
+            return Err(self.undo_create(name, &spec.source, true, error));
         }
         self.add_provisioned(size_bytes);
         Ok(VolumeState {
@@ -730,27 +899,21 @@ impl Provider for CephProvider {
         validate_backend_name(backend_name)?;
         // A clone made with flatten_clones = false from a volume keeps a temporary snapshot of
         // its source, which goes with it.
-        let parent = match self.rbd(
-            &["info", "--format", "json", &self.cluster.image_spec(backend_name)],
-            &ObjectRef::volume(backend_name),
-        ) {
-            Ok(output) => {
-                output::parse_info(&output.stdout)
-                    .map_err(|message| self.unreadable(&message))?
-                    .parent
-            }
-            Err(ProviderError::NotFound { .. }) => None,
-            Err(error) => return Err(error),
-        };
+        let parent = self.parent_of(backend_name)?;
         self.remove_image(backend_name)?;
         if let Some(parent) = parent
-            && parent.pool == self.cluster.pool()
-            && parent.pool_namespace == self.cluster.namespace().unwrap_or_default()
-            && parent.snapshot == format!("{backend_name}{SOURCE_SNAPSHOT_SUFFIX}")
+            && self.is_own_source_snapshot(&parent, backend_name)
         {
             self.remove_snapshot(&parent.image, &parent.snapshot, true)?;
         }
         Ok(())
+    }
+
+    /// Removes the image `NAME.partial` an interrupted create was building and the temporary
+    /// snapshot `NAME.source` it took of the volume it cloned, wherever in the pool that is.
+    fn discard_interrupted_create(&self, backend_name: &str) -> Result<()> {
+        validate_backend_name(backend_name)?;
+        self.discard_interrupted(backend_name, None)
     }
 
     fn open_reader(&self, target: &ReadTarget) -> Result<Box<dyn VolumeReader>> {
@@ -983,6 +1146,11 @@ impl Provider for CephProvider {
         changed.normalize();
         Ok(changed)
     }
+}
+
+/// The temporary snapshot of its source a volume cloned from a volume is made from.
+fn source_snapshot(name: &str) -> String {
+    format!("{name}{SOURCE_SNAPSHOT_SUFFIX}")
 }
 
 /// The properties refresh reports: the record's, or just the image name without one.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use blockform_provider::QosSpecs;
+use blockform_provider::{BackendQosSupport, QosSpecs};
 
 /// The RBD image setting of each QoS key, in the order of `QOS_KEYS`.
 pub const RBD_QOS_SETTINGS: [(&str, &str); 12] = [
@@ -21,6 +21,35 @@ pub const RBD_QOS_SETTINGS: [(&str, &str); 12] = [
     ("write_iops_sec_max", "rbd_qos_write_iops_burst"),
 ];
 
+/// The QoS keys RBD enforces: the first of each pair of [`RBD_QOS_SETTINGS`].
+pub const BACKEND_QOS_KEYS: [&str; RBD_QOS_SETTINGS.len()] = {
+    let mut keys = [""; RBD_QOS_SETTINGS.len()];
+    let mut index = 0;
+    while index < keys.len() {
+        keys[index] = RBD_QOS_SETTINGS[index].0;
+        index += 1;
+    }
+    keys
+};
+
+/// What the Ceph provider enforces as back-end QoS, for the engine to check rules against
+/// before anything is created.
+pub const BACKEND_QOS: BackendQosSupport = BackendQosSupport {
+    keys: &BACKEND_QOS_KEYS,
+    refusal,
+};
+
+/// Why RBD cannot enforce `key`.
+pub fn refusal(key: &str) -> String {
+    if key == "size_iops_sec" {
+        "`size_iops_sec` has no RBD equivalent (librbd limits are per image, not per GiB); use it with \
+         `consumer = \"front-end\"`"
+            .to_owned()
+    } else {
+        format!("`{key}` is not a QoS key RBD can enforce")
+    }
+}
+
 /// The prefix under which `rbd config image set` stores a setting in the image metadata.
 pub const CONFIG_META_PREFIX: &str = "conf_";
 
@@ -37,13 +66,7 @@ pub fn to_settings(specs: &QosSpecs) -> Result<BTreeMap<&'static str, u64>, Stri
     let mut settings = BTreeMap::new();
     for (key, value) in &specs.limits {
         let Some(setting) = rbd_setting(key) else {
-            return Err(if key == "size_iops_sec" {
-                "`size_iops_sec` has no RBD equivalent (librbd limits are per image, not per GiB); \
-                 use it with `consumer = \"front-end\"`"
-                    .to_owned()
-            } else {
-                format!("`{key}` is not a QoS key RBD can enforce")
-            });
+            return Err(refusal(key));
         };
         if *value == 0 {
             return Err(format!("`{key}` must be a positive number, not 0"));
@@ -84,6 +107,14 @@ mod tests {
         assert_eq!(rbd_setting("read_bytes_sec"), Some("rbd_qos_read_bps_limit"));
         assert_eq!(rbd_setting("write_bytes_sec_max"), Some("rbd_qos_write_bps_burst"));
         assert_eq!(rbd_setting("size_iops_sec"), None);
+        assert_eq!(BACKEND_QOS_KEYS, QOS_KEYS[..12]);
+        assert_eq!(BACKEND_QOS.refusal_of("total_iops_sec"), None);
+        assert!(
+            BACKEND_QOS
+                .refusal_of("size_iops_sec")
+                .unwrap()
+                .starts_with("`size_iops_sec` has no RBD equivalent")
+        );
     }
 
     #[test]

@@ -36,6 +36,6 @@ pub use inventory::InventoryItem;
 pub use name::{BACKEND_NAME_MAX_LEN, validate_backend_name};
 pub use object::{ObjectKind, ObjectRef};
 pub use provider::{Capabilities, Provider};
-pub use qos::{QOS_KEYS, QosConsumer, QosSpecs};
+pub use qos::{BackendQosSupport, QOS_KEYS, QosConsumer, QosSpecs};
 pub use snapshot::{SnapshotSpec, SnapshotState, SnapshotStatus};
 pub use volume::{GIB, VolumeProperties, VolumeSource, VolumeSpec, VolumeState, VolumeStatus};

@@ -73,6 +73,17 @@ pub trait Provider: Send + Sync {
     /// Creates a volume under `spec.backend_name`, filled from its source.
     fn create_volume(&self, spec: &VolumeSpec) -> Result<VolumeState>;
 
+    /// Removes what an interrupted [`create_volume`](Self::create_volume) of `backend_name`
+    /// may have left besides the volume itself (an image being built, a temporary snapshot
+    /// of the volume it was cloned from). Recovery calls it when a create was interrupted and
+    /// the volume does not exist, before the create is planned again under a new name; a
+    /// finished volume and what it needs are left alone, and nothing to remove is success.
+    ///
+    /// The default does nothing, for providers whose create leaves no temporary object.
+    fn discard_interrupted_create(&self, backend_name: &str) -> Result<()> {
+        crate::validate_backend_name(backend_name)
+    }
+
     /// Grows a volume to `new_size_gib`; the same size is a no-op, a smaller one `InvalidState`.
     fn extend_volume(&self, backend_name: &str, new_size_gib: u64) -> Result<VolumeState>;
 
@@ -136,6 +147,14 @@ pub trait Provider: Send + Sync {
     fn delete_change_marker(&self, backend_name: &str, marker: &ChangeMarker) -> Result<()> {
         let _ = (backend_name, marker);
         Err(unsupported(self.kind(), self.name(), "delete_change_marker"))
+    }
+
+    /// The change markers on a volume (those named with [`crate::CHANGE_MARKER_PREFIX`]), so
+    /// recovery can remove the ones no backup refers to (left by a backup that was killed). A
+    /// missing volume has none. The default lists none.
+    fn change_markers(&self, backend_name: &str) -> Result<Vec<ChangeMarker>> {
+        crate::validate_backend_name(backend_name)?;
+        Ok(Vec::new())
     }
 
     /// Lists the ranges of `target` that may differ from `since` (or from zeros without it).

@@ -68,6 +68,23 @@ impl<K: Into<String>> FromIterator<(K, u64)> for QosSpecs {
     }
 }
 
+/// The back-end QoS keys a kind of provider can enforce, declared by its crate, so that the
+/// engine refuses a rule the back end could not enforce before anything is created.
+#[derive(Debug, Clone, Copy)]
+pub struct BackendQosSupport {
+    /// The keys it enforces, in [`QOS_KEYS`] order.
+    pub keys: &'static [&'static str],
+    /// Why it cannot enforce a key that is not among them, as one sentence.
+    pub refusal: fn(&str) -> String,
+}
+
+impl BackendQosSupport {
+    /// Why `key` cannot be enforced, or `None` when it can.
+    pub fn refusal_of(&self, key: &str) -> Option<String> {
+        (!self.keys.contains(&key)).then(|| (self.refusal)(key))
+    }
+}
+
 /// Where the limits of a `qos` resource are enforced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum QosConsumer {
