@@ -5,6 +5,7 @@ mod common;
 mod test_apply;
 mod test_backup;
 mod test_ceph;
+mod test_ceph_recovery;
 mod test_cli;
 mod test_drift;
 mod test_fmt;

@@ -152,8 +152,15 @@ pub fn execute(
             // Back-end limits of the volume's type live on the volume itself (Ceph: rbd_qos_*).
             if provider.capabilities().qos_backend {
                 let specs = backend_qos(after, context);
-                if specs != state.qos {
-                    provider.apply_qos(&backend_id, &specs)?;
+                if specs != state.qos
+                    && let Err(error) = provider.apply_qos(&backend_id, &specs)
+                {
+                    // A volume this step created is not recorded when the step fails: it
+                    // must not stay in the back end either.
+                    if step == Step::Create {
+                        let _ = provider.delete_volume(&backend_id);
+                    }
+                    return Err(error.into());
                 }
             }
             computed.insert("backend_name".into(), Value::String(state.backend_name.clone()));

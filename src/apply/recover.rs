@@ -47,6 +47,9 @@ fn exists(
                 .refresh(std::slice::from_ref(&intent.backend_id))
                 .map_err(|e| e.to_string())?;
             let exists = found.iter().any(|v| v.backend_name == intent.backend_id);
+            if intent.action != IntentAction::Create {
+                return Ok(Some(exists));
+            }
             // A volume being filled from a backup may hold part of the data: it is deleted and
             // made again rather than adopted.
             let restoring = intent
@@ -54,11 +57,19 @@ fn exists(
                 .get("source")
                 .and_then(|s| s.get("backup"))
                 .is_some_and(serde_json::Value::is_string);
-            if exists && restoring && intent.action == IntentAction::Create {
-                provider.delete_volume(&intent.backend_id).map_err(|e| e.to_string())?;
-                return Ok(Some(false));
+            if exists && !restoring {
+                return Ok(Some(true));
             }
-            Ok(Some(exists))
+            if exists {
+                provider.delete_volume(&intent.backend_id).map_err(|e| e.to_string())?;
+            }
+            // The plan makes the volume again under a new name: what the unfinished create
+            // left (Ceph: the image being built, a snapshot of the cloned volume) would stay
+            // forever.
+            provider
+                .discard_interrupted_create(&intent.backend_id)
+                .map_err(|e| e.to_string())?;
+            Ok(Some(false))
         }
         ResourceKind::Snapshot => {
             let Some(provider) = provider else { return Ok(None) };

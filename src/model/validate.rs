@@ -511,6 +511,7 @@ fn check_resource_rules(
                     ),
                 }
             }
+            check_backend_qos(desired, instance, diagnostics);
         }
         ResourceKind::Volume => check_volume(desired, by_address, instance, diagnostics),
         ResourceKind::Attachment => {
@@ -843,6 +844,76 @@ fn check_qos(instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
                         .help(format!("set either `{total}` or `read_{unit}`/`write_{unit}`")),
                 );
             }
+        }
+    }
+}
+
+/// The back-end limits of a type's QoS rule must be ones its back end enforces, as the
+/// provider's crate declares them (RBD has no per-GiB limit): otherwise apply would fail
+/// only after the volume is created. Reported at the key in the rule's `specs`.
+fn check_backend_qos(desired: &Desired, instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
+    let Some(Value::String(backend)) = instance.attrs.get("backend") else {
+        return;
+    };
+    let Some(provider) = desired.providers.get(backend) else {
+        return;
+    };
+    let Some(support) = crate::providers::backend_qos_support(&provider.kind) else {
+        return;
+    };
+    let what = resource_what(instance);
+    let qos_span = instance
+        .attr_spans
+        .get("qos")
+        .cloned()
+        .unwrap_or_else(|| instance.span.clone());
+    let refs = instance.attr_refs.get("qos").map(Vec::as_slice).unwrap_or_default();
+    let rules = refs
+        .iter()
+        .filter(|reference| reference.root == ResourceKind::Qos.name())
+        .filter_map(|reference| reference.name.as_deref())
+        .flat_map(|name| {
+            desired
+                .resources
+                .iter()
+                .filter(move |rule| rule.address.kind == ResourceKind::Qos && rule.address.name == name)
+        });
+    for rule in rules {
+        if rule.attrs.get("consumer").and_then(Value::as_str) == Some("front-end") {
+            continue;
+        }
+        let Some(Value::Map(specs)) = rule.attrs.get("specs") else {
+            continue;
+        };
+        let specs_span = rule
+            .attr_spans
+            .get("specs")
+            .cloned()
+            .unwrap_or_else(|| rule.span.clone());
+        // Unknown keys are reported by the rule's own check.
+        for key in specs.keys().filter(|key| QOS_KEYS.contains(&key.as_str())) {
+            let Some(reason) = support.refusal_of(key) else {
+                continue;
+            };
+            let key_span = rule
+                .attr_spans
+                .get(&format!("specs.{key}"))
+                .cloned()
+                .unwrap_or_else(|| specs_span.clone());
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "QoS key `{key}` of {} cannot be enforced by the {} provider `{backend}` that {what} uses",
+                    resource_what(rule),
+                    provider.kind
+                ))
+                .at(key_span, format!("{} cannot enforce `{key}`", provider.kind))
+                .related(qos_span.clone(), format!("{what} applies this rule on `{backend}`"))
+                .help(format!(
+                    "{reason}; the back-end keys a {} provider enforces are {}",
+                    provider.kind,
+                    support.keys.join(", ")
+                )),
+            );
         }
     }
 }
