@@ -11,7 +11,7 @@
 //! A baseline (a file of entry fingerprints) silences known drift until it changes. The JSON
 //! form is versioned by [`FORMAT_VERSION`]; README.md documents every field.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use blockform_provider::{ObjectKind, ProviderKind, QosSpecs, VolumeState};
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::eval::Desired;
 use crate::config::value::Value;
-use crate::model::{Address, ResourceKind};
+use crate::model::{Address, ResourceKind, UNMANAGED_SNAPSHOTS};
 use crate::providers::Providers;
 use crate::state::{Intent, ResourceState};
 
@@ -273,14 +273,16 @@ pub fn check(
     let configured: HashMap<String, &crate::config::eval::ResourceInstance> =
         desired.resources.iter().map(|r| (r.address.to_string(), r)).collect();
     let by_id: HashMap<&str, &ResourceState> = prior.iter().map(|r| (r.backend_id.as_str(), r)).collect();
-    // Snapshots in state by the volume they belong to.
-    let mut snapshots_of: HashMap<&str, BTreeSet<&str>> = HashMap::new();
-    for resource in prior.iter().filter(|r| r.address.starts_with("snapshot.")) {
-        if let Some(volume) = resource.attributes.get("volume").and_then(serde_json::Value::as_str) {
-            snapshots_of
-                .entry(volume)
-                .or_default()
-                .insert(resource.backend_id.as_str());
+    // Snapshots taken outside blockform that a refresh already recorded on their volume
+    // (`unmanaged_snapshots`, what `apply --refresh-only` writes): known, so not drift.
+    let mut recorded_unmanaged: HashSet<(&str, &str)> = HashSet::new();
+    for resource in prior.iter().filter(|r| r.address.starts_with("volume.")) {
+        let names = resource
+            .attributes
+            .get(UNMANAGED_SNAPSHOTS)
+            .and_then(serde_json::Value::as_array);
+        for name in names.into_iter().flatten().filter_map(serde_json::Value::as_str) {
+            recorded_unmanaged.insert((resource.backend_id.as_str(), name));
         }
     }
 
@@ -342,8 +344,7 @@ pub fn check(
                             },
                         )
                 });
-                let recorded_snapshots = snapshots_of.get(resource.backend_id.as_str());
-                let mut attributes = volume_drift(resource, real, recorded_snapshots, expected_qos.as_ref());
+                let mut attributes = volume_drift(resource, real, expected_qos.as_ref());
                 if let Some(instance) = configured.get(&resource.address) {
                     for attribute in &mut attributes {
                         attribute.config = instance
@@ -381,8 +382,17 @@ pub fn check(
     }
 
     // Unmanaged: everything an inventory lists that no record or pending operation names.
-    let mut known: HashSet<&str> = prior.iter().map(|r| r.backend_id.as_str()).collect();
-    known.extend(intents.iter().map(|i| i.backend_id.as_str()));
+    // Known by provider and name: an object of the same name on another provider (left behind
+    // by a move between back ends) is not the recorded one.
+    let mut known: HashSet<(&str, &str)> = prior
+        .iter()
+        .map(|r| (r.provider.as_deref().unwrap_or_default(), r.backend_id.as_str()))
+        .collect();
+    known.extend(
+        intents
+            .iter()
+            .map(|i| (i.provider.as_deref().unwrap_or_default(), i.backend_id.as_str())),
+    );
     let mut names: Vec<&String> = providers.iter().map(|(name, _)| name).collect();
     names.sort();
     for name in names {
@@ -394,7 +404,7 @@ pub fn check(
             Err(e) => return Err(format!("listing what provider `{name}` holds: {e}")),
         };
         for item in items {
-            if known.contains(item.backend_name.as_str()) {
+            if known.contains(&(name.as_str(), item.backend_name.as_str())) {
                 continue;
             }
             let (kind, id, volume) = match (&item.kind, &item.volume_backend_name) {
@@ -408,15 +418,25 @@ pub fn check(
                     format!("{name}/{}", object_name(provider.kind(), &item.backend_name)),
                     None,
                 ),
+                // A file an interrupted operation left beside a volume (the local provider's
+                // partial files and sidecars), by file name; known when its volume is.
+                (ObjectKind::Other, Some(volume)) => {
+                    if known.contains(&(name.as_str(), volume.as_str())) {
+                        continue;
+                    }
+                    ("other", format!("{name}/{}", item.backend_name), None)
+                }
                 _ => (
                     "other",
                     format!("{name}/{}", object_name(provider.kind(), &item.backend_name)),
                     None,
                 ),
             };
-            // A snapshot of an unmanaged volume is part of that volume.
+            // A snapshot of an unmanaged volume is part of that volume; one that a refresh
+            // recorded on its managed volume is known.
             if let Some(volume) = &volume
-                && !known.contains(volume.as_str())
+                && (!known.contains(&(name.as_str(), volume.as_str()))
+                    || recorded_unmanaged.contains(&(volume.as_str(), item.backend_name.as_str())))
             {
                 continue;
             }
@@ -439,12 +459,7 @@ pub fn check(
 }
 
 /// The attributes of a volume whose real value differs from the recorded one.
-fn volume_drift(
-    resource: &ResourceState,
-    real: &VolumeState,
-    recorded_snapshots: Option<&BTreeSet<&str>>,
-    expected_qos: Option<&QosSpecs>,
-) -> Vec<AttributeDrift> {
+fn volume_drift(resource: &ResourceState, real: &VolumeState, expected_qos: Option<&QosSpecs>) -> Vec<AttributeDrift> {
     let mut drift = Vec::new();
     for (name, value) in crate::refresh::volume_attributes(real) {
         let real_json = value.to_json();
@@ -462,16 +477,6 @@ fn volume_drift(
                 config: None,
             });
         }
-    }
-    let recorded: BTreeSet<&str> = recorded_snapshots.cloned().unwrap_or_default();
-    let present: BTreeSet<&str> = real.snapshots.iter().map(|s| s.backend_name.as_str()).collect();
-    if recorded != present {
-        drift.push(AttributeDrift {
-            name: "snapshots".to_owned(),
-            state: serde_json::json!(recorded),
-            real: serde_json::json!(present),
-            config: None,
-        });
     }
     if let Some(expected) = expected_qos
         && *expected != real.qos

@@ -1,12 +1,12 @@
 //! Refresh: what really exists, read through the providers in batches (one listing per
 //! provider, never one call per object), turned into [`Observed`] values for the plan.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use blockform_provider::VolumeState;
 
 use crate::config::value::{Value, ValueMap};
-use crate::model::{Address, ResourceKind};
+use crate::model::{Address, ResourceKind, UNMANAGED_SNAPSHOTS};
 use crate::plan::Observed;
 use crate::providers::Providers;
 use crate::state::ResourceState;
@@ -17,6 +17,7 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
     let (volumes, requested) = read_volumes(prior, providers)?;
     let requested: std::collections::HashSet<&str> = requested.iter().map(String::as_str).collect();
     let by_id: HashMap<&str, &ResourceState> = prior.iter().map(|r| (r.backend_id.as_str(), r)).collect();
+    let managed = managed_snapshots(prior);
     let mut observed = HashMap::new();
     for resource in prior {
         let Some(provider) = resource.provider.as_deref() else {
@@ -46,6 +47,17 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
                                 .collect();
                             attrs.insert("qos".into(), Value::Map(limits));
                         }
+                        let unmanaged = unmanaged_snapshots(state, managed.get(resource.backend_id.as_str()));
+                        // Null when there are none: the diff then leaves a state without the
+                        // attribute alone and clears one that had some.
+                        attrs.insert(
+                            UNMANAGED_SNAPSHOTS.into(),
+                            if unmanaged.is_empty() {
+                                Value::Null
+                            } else {
+                                Value::List(unmanaged.into_iter().map(Value::String).collect())
+                            },
+                        );
                         Observed::Exists(attrs)
                     }
                     None => Observed::Missing,
@@ -80,6 +92,30 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
         }
     }
     Ok(observed)
+}
+
+/// The back-end names of the snapshots state records, by the volume they belong to.
+pub(crate) fn managed_snapshots(prior: &[ResourceState]) -> HashMap<&str, HashSet<&str>> {
+    let mut managed: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for resource in prior.iter().filter(|r| r.address.starts_with("snapshot.")) {
+        if let Some(volume) = resource.attributes.get("volume").and_then(serde_json::Value::as_str) {
+            managed.entry(volume).or_default().insert(resource.backend_id.as_str());
+        }
+    }
+    managed
+}
+
+/// The names of a volume's snapshots that no state record owns, sorted.
+pub(crate) fn unmanaged_snapshots(volume: &VolumeState, managed: Option<&HashSet<&str>>) -> Vec<String> {
+    let mut names: Vec<String> = volume
+        .snapshots
+        .iter()
+        .map(|s| s.backend_name.as_str())
+        .filter(|name| !managed.is_some_and(|m| m.contains(name)))
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names
 }
 
 /// The back-end limits a volume should have: those of its type's rule, as state records them.

@@ -15,4 +15,5 @@ mod test_loader_properties;
 mod test_plan;
 mod test_state;
 mod test_state_cli;
+mod test_trust;
 mod test_validate;

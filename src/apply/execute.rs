@@ -12,7 +12,7 @@ use blockform_provider::{
 };
 
 use crate::config::value::{Value, ValueMap};
-use crate::model::{ResourceKind, resource_schema};
+use crate::model::{ResourceKind, UNMANAGED_SNAPSHOTS, resource_schema};
 use crate::plan::{Change, StorageAction};
 use crate::providers::Providers;
 use crate::state::ResourceState;
@@ -62,11 +62,23 @@ pub struct OperationContext<'a> {
     pub on_bytes: &'a (dyn Fn(u64, u64) + Sync),
 }
 
+/// The provider a create or update goes to.
 fn provider_for(change: &Change, context: &OperationContext<'_>) -> Result<Arc<dyn Provider>, OperationError> {
-    let name = change
-        .provider
-        .as_deref()
-        .ok_or_else(|| OperationError::Precondition(format!("`{}` has no provider", change.address)))?;
+    provider_named(change, change.provider.as_deref(), context)
+}
+
+/// The provider that holds the existing object: what a delete goes to (for a retype across
+/// back ends, not the new object's).
+fn existing_provider_for(change: &Change, context: &OperationContext<'_>) -> Result<Arc<dyn Provider>, OperationError> {
+    provider_named(change, change.existing_provider(), context)
+}
+
+fn provider_named(
+    change: &Change,
+    name: Option<&str>,
+    context: &OperationContext<'_>,
+) -> Result<Arc<dyn Provider>, OperationError> {
+    let name = name.ok_or_else(|| OperationError::Precondition(format!("`{}` has no provider", change.address)))?;
     context
         .providers
         .get(name)
@@ -114,7 +126,13 @@ pub fn execute(
     context: &OperationContext<'_>,
 ) -> Result<Outcome, OperationError> {
     let kind = change.address.kind;
-    let backend_id = change.backend_id.clone().unwrap_or_default();
+    let backend_id = if step == Step::Create {
+        change.create_id()
+    } else {
+        change.backend_id.as_deref()
+    }
+    .unwrap_or_default()
+    .to_owned();
     if step == Step::Delete {
         delete(change, &backend_id, context)?;
         return Ok(Outcome::Removed);
@@ -230,11 +248,17 @@ pub fn execute(
         }
     }
     computed.insert("status".into(), Value::String(status.clone()));
-    Ok(Outcome::Put(record(change, after, &computed, status)))
+    if kind == ResourceKind::Volume && step == Step::Update {
+        // What a refresh recorded about the object itself stays with it.
+        if let Some(unmanaged) = change.before.as_ref().and_then(|b| b.get(UNMANAGED_SNAPSHOTS)) {
+            computed.insert(UNMANAGED_SNAPSHOTS.into(), unmanaged.clone());
+        }
+    }
+    Ok(Outcome::Put(record(change, step, after, &computed, status)))
 }
 
 /// The state record of a resource after an operation.
-pub fn record(change: &Change, after: &ValueMap, computed: &ValueMap, status: String) -> ResourceState {
+pub fn record(change: &Change, step: Step, after: &ValueMap, computed: &ValueMap, status: String) -> ResourceState {
     let schema = resource_schema(change.address.kind);
     let mut attributes = serde_json::Map::new();
     for spec in schema.attrs {
@@ -252,9 +276,17 @@ pub fn record(change: &Change, after: &ValueMap, computed: &ValueMap, status: St
             value.map_or(serde_json::Value::Null, Value::to_json),
         );
     }
+    if let Some(unmanaged) = computed.get(UNMANAGED_SNAPSHOTS) {
+        attributes.insert(UNMANAGED_SNAPSHOTS.to_owned(), unmanaged.to_json());
+    }
+    let backend_id = if step == Step::Create {
+        change.create_id()
+    } else {
+        change.backend_id.as_deref()
+    };
     ResourceState {
         address: change.address.to_string(),
-        backend_id: change.backend_id.clone().unwrap_or_default(),
+        backend_id: backend_id.unwrap_or_default().to_owned(),
         provider: change.provider.clone(),
         attributes,
         dependencies: change.depends_on.iter().map(ToString::to_string).collect(),
@@ -407,10 +439,10 @@ fn delete(change: &Change, backend_id: &str, context: &OperationContext<'_>) -> 
     let before = change.before.as_ref();
     match change.address.kind {
         ResourceKind::Qos | ResourceKind::VolumeType | ResourceKind::BackupPolicy | ResourceKind::Attachment => Ok(()),
-        ResourceKind::Volume => Ok(provider_for(change, context)?.delete_volume(backend_id)?),
+        ResourceKind::Volume => Ok(existing_provider_for(change, context)?.delete_volume(backend_id)?),
         ResourceKind::Snapshot => {
             let volume = before.and_then(|b| string(b, "volume")).unwrap_or_default();
-            Ok(provider_for(change, context)?.delete_snapshot(&volume, backend_id)?)
+            Ok(existing_provider_for(change, context)?.delete_snapshot(&volume, backend_id)?)
         }
         ResourceKind::Image => {
             if let Some(path) = before.and_then(|b| string(b, "path")) {

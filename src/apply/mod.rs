@@ -279,7 +279,15 @@ pub async fn apply(
             }
             commit.remove_intents.push(intent_ids.remove(&op).unwrap_or_default());
             match &result {
-                Ok(Outcome::Put(record)) => commit.put.push(record.clone()),
+                Ok(Outcome::Put(record)) => {
+                    commit.put.push(record.clone());
+                    // The old half of a create-before-destroy replacement is no longer in state:
+                    // an intent to delete it is recorded with the new record, so a run killed
+                    // before the delete finishes it instead of leaving an orphan.
+                    if change.action == Action::CreateThenDelete && step_of(ops[op].kind) == Step::Create {
+                        commit.put_intents.push(intent_for(change, Step::Delete, None));
+                    }
+                }
                 // The old half of a create-before-destroy replacement leaves the new record alone.
                 Ok(Outcome::Removed) if change.action != Action::CreateThenDelete => {
                     commit.remove.push(change.address.to_string());
@@ -359,6 +367,7 @@ fn touched_volumes(change: &Change, values: Option<&ValueMap>, records: &Records
     match change.address.kind {
         ResourceKind::Volume => {
             touched.extend(change.backend_id.clone());
+            touched.extend(change.replacement_id.clone());
             let source = values.and_then(|v| v.get("source")).and_then(Value::as_map);
             if let Some(source) = source {
                 touched.extend(id(source.get("volume")));
@@ -401,16 +410,39 @@ fn skip_dependents(graph: &OperationGraph, op: usize, blocked: &mut HashSet<usiz
 }
 
 fn intent_for(change: &Change, step: Step, after: Option<&ValueMap>) -> Intent {
+    // The delete half of a create-before-destroy replacement has one intent from the moment
+    // its new half is recorded until it finishes (see the commit loop).
+    let id = if step == Step::Delete && change.action == Action::CreateThenDelete {
+        format!("deposed-{}", change.backend_id.as_deref().unwrap_or_default())
+    } else {
+        uuid::Uuid::new_v4().to_string()
+    };
+    // A delete records what the object was, so recovery can find it (a snapshot's volume).
+    let after = after.or(if step == Step::Delete {
+        change.before.as_ref()
+    } else {
+        None
+    });
     Intent {
-        id: uuid::Uuid::new_v4().to_string(),
+        id,
         address: change.address.to_string(),
         action: match step {
             Step::Create => IntentAction::Create,
             Step::Update => IntentAction::Update,
             Step::Delete => IntentAction::Delete,
         },
-        backend_id: change.backend_id.clone().unwrap_or_default(),
-        provider: change.provider.clone(),
+        backend_id: if step == Step::Create {
+            change.create_id()
+        } else {
+            change.backend_id.as_deref()
+        }
+        .unwrap_or_default()
+        .to_owned(),
+        provider: if step == Step::Create {
+            change.provider.clone()
+        } else {
+            change.existing_provider().map(str::to_owned)
+        },
         started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         attributes: after
             .map(|a| a.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())

@@ -18,12 +18,14 @@ pub struct Recovery {
     pub forgotten: Vec<String>,
     /// Intents dropped because the operation never reached the back end (or changed nothing lasting).
     pub dropped: Vec<String>,
+    /// Replaced objects whose announced delete was finished.
+    pub deleted: Vec<String>,
 }
 
 impl Recovery {
     /// Whether anything was recovered.
     pub fn is_empty(&self) -> bool {
-        self.adopted.is_empty() && self.forgotten.is_empty() && self.dropped.is_empty()
+        self.adopted.is_empty() && self.forgotten.is_empty() && self.dropped.is_empty() && self.deleted.is_empty()
     }
 }
 
@@ -157,11 +159,50 @@ pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, Rec
                 commit.remove.push(intent.address.clone());
                 recovery.forgotten.push(intent.address.clone());
             }
+            // The old object of a replacement whose new object is already recorded: no state
+            // record names it any more, so the delete the plan announced is finished here
+            // rather than leaving an orphan.
+            (IntentAction::Delete, true)
+                if by_address
+                    .get(intent.address.as_str())
+                    .is_none_or(|r| r.backend_id != intent.backend_id) =>
+            {
+                finish_delete(&intent, address.kind, providers).map_err(|message| RecoverError::Provider {
+                    address: intent.address.clone(),
+                    message,
+                })?;
+                recovery
+                    .deleted
+                    .push(format!("{} [{}]", intent.address, intent.backend_id));
+            }
             _ => recovery.dropped.push(intent.address.clone()),
         }
         store.commit(&commit)?;
     }
     Ok(recovery)
+}
+
+/// Deletes the replaced object an intent names (a volume or a snapshot; blockform's own
+/// objects exist only in state, and a replaced backup or image stays for `backup gc` or the
+/// user).
+fn finish_delete(intent: &Intent, kind: ResourceKind, providers: &Providers) -> Result<(), String> {
+    let Some(provider) = intent.provider.as_deref().and_then(|p| providers.get(p)) else {
+        return Ok(());
+    };
+    match kind {
+        ResourceKind::Volume => provider.delete_volume(&intent.backend_id).map_err(|e| e.to_string()),
+        ResourceKind::Snapshot => {
+            let volume = intent
+                .attributes
+                .get("volume")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            provider
+                .delete_snapshot(volume, &intent.backend_id)
+                .map_err(|e| e.to_string())
+        }
+        _ => Ok(()),
+    }
 }
 
 fn adopted_record(intent: &Intent, kind: ResourceKind) -> ResourceState {

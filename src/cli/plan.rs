@@ -158,6 +158,11 @@ pub fn make_plan(
                 "Recovered from an interrupted run: {forgotten} was deleted; removed from state.\n"
             ));
         }
+        for deleted in &recovery.deleted {
+            printer.message(&format!(
+                "Recovered from an interrupted run: the replaced object of {deleted} is deleted, as its plan said.\n"
+            ));
+        }
         (meta, prior) = store.meta().and_then(|m| Ok((m, store.resources()?))).map_err(|e| {
             printer.error(&e.to_string());
             ExitStatus::Failure

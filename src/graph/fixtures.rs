@@ -56,6 +56,8 @@ pub(super) fn change(at: &str, action: Action) -> Change {
         provider: Some("ssd".to_owned()),
         backend_id: Some(id(at)),
         depends_on: Vec::new(),
+        replacement_id: None,
+        prior_provider: None,
     }
 }
 

@@ -7,6 +7,11 @@ mod schema;
 mod validate;
 
 pub use address::{Address, InstanceKey};
+
+/// A volume attribute that refresh fills in and state keeps, but no configuration sets: the
+/// names of the volume's snapshots that no state record owns (taken outside blockform). The
+/// plan refuses to delete a volume that has any: blockform deletes only what it owns.
+pub const UNMANAGED_SNAPSHOTS: &str = "unmanaged_snapshots";
 pub use duration::{DurationError, parse_duration};
 pub use schema::{
     AttrSpec, AttrType, BlockSchema, LIFECYCLE_ATTRS, PROVIDER_KINDS, STORE_KINDS, provider_schema, resource_schema,

@@ -513,7 +513,7 @@ fn check_resource_rules(
             }
             check_backend_qos(desired, instance, diagnostics);
         }
-        ResourceKind::Volume => check_volume(desired, by_address, instance, diagnostics),
+        ResourceKind::Volume => check_volume(desired, instance, diagnostics),
         ResourceKind::Attachment => {
             if let Some(Value::String(host)) = attrs.get("host") {
                 match desired.providers.get(host) {
@@ -918,12 +918,7 @@ fn check_backend_qos(desired: &Desired, instance: &ResourceInstance, diagnostics
     }
 }
 
-fn check_volume(
-    desired: &Desired,
-    by_address: &ByAddress<'_>,
-    instance: &ResourceInstance,
-    diagnostics: &mut Diagnostics,
-) {
+fn check_volume(desired: &Desired, instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
     let what = resource_what(instance);
     let span = |key: &str| {
         instance
@@ -1025,46 +1020,9 @@ fn check_volume(
                 .at(span("source"), "not a path"),
             ),
         },
-        "snapshot" | "volume" | "backup" => {
-            let Some(size) = size else { return };
-            let Some(source_instance) = identity(value).and_then(|id| instance_of(by_address, &id)) else {
-                return;
-            };
-            // The size of the data the new volume starts from: a snapshot's or backup's volume, or the cloned volume.
-            let origin = if key.as_str() == "volume" {
-                Some(source_instance)
-            } else {
-                source_instance
-                    .attrs
-                    .get("volume")
-                    .and_then(identity)
-                    .and_then(|id| instance_of(by_address, &id))
-            };
-            let Some(origin) = origin else { return };
-            let Some(source_size) = origin.attrs.get("size").and_then(Value::as_i64) else {
-                return;
-            };
-            if size < source_size {
-                diagnostics.push(
-                    Diagnostic::error(format!(
-                        "{what} is {size} GiB but its source `{}` holds {source_size} GiB",
-                        source_instance.address
-                    ))
-                    .at(span("size"), format!("{size} GiB is smaller than {source_size} GiB"))
-                    .related(
-                        origin
-                            .attr_spans
-                            .get("size")
-                            .cloned()
-                            .unwrap_or_else(|| origin.span.clone()),
-                        "source size set here",
-                    )
-                    .help(format!(
-                        "a volume made from a {key} must be at least as large as it: set `size = {source_size}` or more"
-                    )),
-                );
-            }
-        }
+        // The size rule (a volume made from a snapshot, backup or volume is at least as large as
+        // its source) depends on the source as it is when the volume is made, which state knows:
+        // the plan checks it, for creates only (src/plan/diff.rs).
         _ => {}
     }
 }

@@ -12,7 +12,7 @@ use super::model::{Action, Change, Drift, OutputChange, Plan, PlanMode, Reason, 
 use crate::config::eval::{Desired, ResourceInstance};
 use crate::config::value::{Value, ValueMap};
 use crate::diagnostics::{Diagnostic, Diagnostics};
-use crate::model::{Address, InstanceKey, ResourceKind, identity, resource_schema};
+use crate::model::{Address, InstanceKey, ResourceKind, UNMANAGED_SNAPSHOTS, identity, resource_schema};
 use crate::state::{OutputState, ResourceState};
 
 /// What a refresh found for one object in state.
@@ -107,6 +107,10 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
             Some(Observed::Exists(seen)) => {
                 let mut after = before.clone();
                 for (k, v) in seen {
+                    // A null for an attribute state never had (no unmanaged snapshots) adds nothing.
+                    if matches!(v, Value::Null) && !before.contains_key(k) {
+                        continue;
+                    }
                     after.insert(k.clone(), v.clone());
                 }
                 if after != before
@@ -134,6 +138,9 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
     let in_config: HashSet<String> = desired.resources.iter().map(|r| r.address.to_string()).collect();
     plan.changes
         .reserve_exact(desired.resources.len().max(inputs.prior.len()));
+    // What each change found wrong, kept apart so that targeting reports only the problems of
+    // what it plans.
+    let mut per_change: Vec<Diagnostics> = Vec::new();
     if options.mode == PlanMode::Normal {
         // The ids of objects this plan replaces, by resource block: a reference to one of them
         // is known only after apply (the replacement gets a new id), so what refers to it
@@ -148,9 +155,12 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
                 .then(|| with_replaced_ids_unknown(instance, &replaced))
                 .flatten();
             let instance_now = rewritten.as_ref().unwrap_or(instance);
-            let mut change = plan_instance(instance_now, prior, before, options, &context, diagnostics);
+            let mut found = Diagnostics::default();
+            let mut change = plan_instance(instance_now, prior, before, options, &context, &mut found);
+            per_change.push(found);
+            // A replacement, or an object deleted outside blockform that is made again: either
+            // way it gets a new id, and what refers to the old one must wait for the new one.
             if change.action.creates()
-                && change.action.destroys()
                 && let Some(prior) = prior
             {
                 replaced
@@ -198,11 +208,13 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
                 _ => Reason::DeleteBecauseNoResourceConfig,
             }
         };
+        let mut found = Diagnostics::default();
         if let Some(instance) = context.by_address.get(&resource.address)
             && instance.lifecycle.prevent_destroy
         {
-            diagnostics.push(prevent_destroy_error(instance, "destroy"));
+            found.push(prevent_destroy_error(instance, "destroy"));
         }
+        per_change.push(found);
         deletes.push(Change {
             data_loss: address.kind.holds_data(),
             storage: (address.kind == ResourceKind::Attachment).then_some(StorageAction::Detach),
@@ -210,6 +222,8 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
             provider: resource.provider.clone(),
             backend_id: Some(resource.backend_id.clone()),
             depends_on: resource.dependencies.iter().filter_map(|d| Address::parse(d)).collect(),
+            replacement_id: None,
+            prior_provider: None,
             address,
             action: Action::Delete,
             reason: Some(reason),
@@ -221,9 +235,13 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
     plan.changes.extend(deletes);
     note_flattened_clones(&mut plan, inputs.prior, desired);
 
-    if !options.targets.is_empty() {
-        apply_targets(&mut plan, &options.targets);
+    let kept = (!options.targets.is_empty()).then(|| apply_targets(&mut plan, &options.targets));
+    for (i, found) in per_change.into_iter().enumerate() {
+        if kept.as_ref().is_none_or(|kept| kept.contains(&i)) {
+            diagnostics.extend(found);
+        }
     }
+    check_unmanaged_snapshots(&mut plan, &context, diagnostics);
     check_types_in_use(&plan, &context, diagnostics);
     plan.outputs = if options.mode == PlanMode::Destroy {
         inputs
@@ -374,6 +392,45 @@ impl<'a> Context<'a> {
     }
 }
 
+/// Whether a volume's recorded source and its configured one name the same object: the same
+/// kind of source, and the same resource (by block), even if that resource's id changed. The
+/// recorded id's resource comes from state, or, when state no longer has that id (the source
+/// was made again), from the volume's recorded dependencies.
+fn same_source(old: &Value, new: &Value, prior: &ResourceState, context: &Context<'_>) -> bool {
+    let (Some(old), Some(new)) = (old.as_map(), new.as_map()) else {
+        return false;
+    };
+    if old.len() != 1 || new.len() != 1 {
+        return false;
+    }
+    let (Some((old_key, old_value)), Some((new_key, new_value))) = (old.iter().next(), new.iter().next()) else {
+        return false;
+    };
+    if old_key != new_key || !matches!(old_key.as_str(), "snapshot" | "volume" | "backup") {
+        return false;
+    }
+    let block_of = |address: &str| Address::parse(address).map(|a| (a.kind, a.name));
+    let new_block = match new_value {
+        Value::Unknown(origin) => origin.strip_suffix(".id").and_then(block_of),
+        Value::String(id) => context.by_id.get(id.as_str()).and_then(|r| block_of(&r.address)),
+        _ => None,
+    };
+    let Some(new_block) = new_block else {
+        return false;
+    };
+    match old_value {
+        Value::String(id) => match context.by_id.get(id.as_str()) {
+            Some(record) => block_of(&record.address) == Some(new_block),
+            None => prior
+                .dependencies
+                .iter()
+                .filter_map(|d| block_of(d))
+                .any(|block| block == new_block),
+        },
+        _ => false,
+    }
+}
+
 /// A new deterministic back-end name for an object of this kind (`volume-<uuid>`).
 pub fn new_backend_id(kind: ResourceKind) -> String {
     let prefix = match kind {
@@ -414,6 +471,8 @@ fn plan_instance(
         provider,
         backend_id: None,
         depends_on,
+        replacement_id: None,
+        prior_provider: None,
     };
     let schema = resource_schema(kind);
     let Some(before) = before else {
@@ -446,6 +505,7 @@ fn plan_instance(
             _ => None,
         };
         check_source_size(instance, context, diagnostics);
+        check_source_backend(instance, change.provider.as_deref(), context, diagnostics);
         return change;
     };
     let prior = prior.expect("a before value comes from a prior record");
@@ -462,6 +522,15 @@ fn plan_instance(
         if let Some(old) = before.get(*computed) {
             after.insert((*computed).to_owned(), old.clone());
         }
+    }
+    // A volume's source matters only when it is made (the volume is independent of it): a new
+    // id of the same source (re-created, or replaced in this plan) changes nothing.
+    if kind == ResourceKind::Volume
+        && let (Some(old), Some(new)) = (before.get("source"), after.get("source"))
+        && old != new
+        && same_source(old, new, prior, context)
+    {
+        after.insert("source".to_owned(), old.clone());
     }
     let mut changed: Vec<&str> = schema
         .attrs
@@ -527,6 +596,12 @@ fn plan_instance(
         };
         change.data_loss = kind.holds_data();
         change.storage = None;
+        // The new object gets a name of its own: with create_before_destroy both exist at
+        // once, and a retype across back ends puts it on another provider.
+        change.replacement_id = Some(new_backend_id(kind));
+        if prior.provider != change.provider {
+            change.prior_provider.clone_from(&prior.provider);
+        }
         if instance.lifecycle.prevent_destroy {
             diagnostics.push(prevent_destroy_error(instance, "replace"));
         }
@@ -680,6 +755,85 @@ fn note_flattened_clones(plan: &mut Plan, prior: &[ResourceState], desired: &Des
     }
 }
 
+/// Deleting a volume deletes its snapshots with it (RBD, qcow2), and clones made from them
+/// lose their parent. Snapshots blockform does not own are not its to delete: the plan names
+/// them and refuses (the guide's rule: no volume delete while snapshots exist).
+fn check_unmanaged_snapshots(plan: &mut Plan, context: &Context<'_>, diagnostics: &mut Diagnostics) {
+    for change in plan
+        .changes
+        .iter_mut()
+        .filter(|c| c.address.kind == ResourceKind::Volume && c.action.destroys())
+    {
+        let Some(Value::List(names)) = change.before.as_ref().and_then(|b| b.get(UNMANAGED_SNAPSHOTS)) else {
+            continue;
+        };
+        let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
+        if names.is_empty() {
+            continue;
+        }
+        let listed = names.join(", ");
+        let count = if names.len() == 1 {
+            "1 snapshot".to_owned()
+        } else {
+            format!("{} snapshots", names.len())
+        };
+        let what = if change.action == Action::Delete {
+            "deleting"
+        } else {
+            "replacing"
+        };
+        change.notes.push(format!(
+            "`{}` has {count} not managed by blockform: {listed}; {what} it would delete {}",
+            change.address,
+            if names.len() == 1 { "it" } else { "them" }
+        ));
+        let provider = change.existing_provider().unwrap_or_default().to_owned();
+        // The IDs `import` takes, as `drift` lists them.
+        let object = context
+            .desired
+            .providers
+            .get(&provider)
+            .and_then(|block| blockform_provider::ProviderKind::from_label(&block.kind))
+            .map_or_else(
+                || change.backend_id.clone().unwrap_or_default(),
+                |kind| crate::drift::object_name(kind, change.backend_id.as_deref().unwrap_or_default()),
+            );
+        let ids: Vec<String> = names.iter().map(|name| format!("{provider}/{object}@{name}")).collect();
+        let mut diagnostic = Diagnostic::error(format!(
+            "`{}` has {count} not managed by blockform: {listed}",
+            change.address
+        ))
+        .detail(format!(
+            "{what} the volume would delete {} with it (and flatten or orphan any clone made from {}); \
+             blockform deletes only what it owns",
+            if names.len() == 1 {
+                "that snapshot"
+            } else {
+                "those snapshots"
+            },
+            if names.len() == 1 { "it" } else { "them" },
+        ))
+        .help(format!(
+            "delete the snapshot{s} in the back end yourself if {it} can go, or adopt {it} \
+             (`blockform import snapshot.NAME ID`, ID: {ids}) so the plan deletes {it} as a managed object",
+            s = if names.len() == 1 { "" } else { "s" },
+            ids = ids.join(", "),
+            it = if names.len() == 1 { "it" } else { "them" },
+        ));
+        if let Some(instance) = context.by_address.get(&change.address.to_string()) {
+            diagnostic = diagnostic.at(
+                instance.span.clone(),
+                "this volume has snapshots blockform does not own",
+            );
+        }
+        diagnostics.push(diagnostic);
+    }
+}
+
+/// A new volume made from a snapshot, backup or volume must be at least as large as its source
+/// as it is when the volume is made: the size a snapshot or backup recorded when it was taken,
+/// an existing volume's size now, or the configured size of a source this plan creates. Only
+/// creates are checked: growing a source later does not make a volume made from it wrong.
 fn check_source_size(instance: &ResourceInstance, context: &Context<'_>, diagnostics: &mut Diagnostics) {
     if instance.address.kind != ResourceKind::Volume {
         return;
@@ -690,30 +844,111 @@ fn check_source_size(instance: &ResourceInstance, context: &Context<'_>, diagnos
     let Some(source) = instance.attrs.get("source").and_then(Value::as_map) else {
         return;
     };
+    let configured_size = |volume: &ResourceInstance| {
+        let size = volume.attrs.get("size").and_then(Value::as_i64)?;
+        let span = volume
+            .attr_spans
+            .get("size")
+            .cloned()
+            .unwrap_or_else(|| volume.span.clone());
+        Some((size, Some(span)))
+    };
     for key in ["snapshot", "backup", "volume"] {
-        let Some(Value::String(id)) = source.get(key) else {
+        let Some(value) = source.get(key) else {
             continue;
         };
-        let Some(state) = context.by_id.get(id.as_str()) else {
+        let found = match value {
+            Value::String(id) => context.by_id.get(id.as_str()).and_then(|state| {
+                let size = state.attributes.get("size").and_then(serde_json::Value::as_i64)?;
+                Some((state.address.clone(), size, None))
+            }),
+            Value::Unknown(_) => context.referenced(value).and_then(|source_instance| {
+                let origin = if key == "volume" {
+                    Some(source_instance)
+                } else {
+                    source_instance.attrs.get("volume").and_then(|v| context.referenced(v))
+                };
+                let (size, span) = configured_size(origin?)?;
+                Some((source_instance.address.to_string(), size, span))
+            }),
+            _ => None,
+        };
+        let Some((source_address, source_size, source_span)) = found else {
             continue;
         };
-        let source_size = state.attributes.get("size").and_then(serde_json::Value::as_i64);
-        if let Some(source_size) = source_size
-            && size < source_size
-        {
+        if size < source_size {
             let span = instance
                 .attr_spans
                 .get("size")
                 .cloned()
                 .unwrap_or_else(|| instance.span.clone());
+            let mut diagnostic = Diagnostic::error(format!(
+                "`{}` is {size} GiB but its source `{source_address}` holds {source_size} GiB",
+                instance.address
+            ))
+            .at(span, format!("{size} GiB is smaller than {source_size} GiB"))
+            .help(format!(
+                "a volume made from a {key} must be at least as large as it: set `size = {source_size}` or more"
+            ));
+            if let Some(source_span) = source_span {
+                diagnostic = diagnostic.related(source_span, "source size set here");
+            }
+            diagnostics.push(diagnostic);
+        }
+    }
+}
+
+/// A clone or a volume made from a snapshot is made by the back end that holds its source: a
+/// type on another back end cannot be served (a backup can: it is restored through the data
+/// path of any provider).
+fn check_source_backend(
+    instance: &ResourceInstance,
+    provider: Option<&str>,
+    context: &Context<'_>,
+    diagnostics: &mut Diagnostics,
+) {
+    if instance.address.kind != ResourceKind::Volume {
+        return;
+    }
+    let (Some(provider), Some(source)) = (provider, instance.attrs.get("source").and_then(Value::as_map)) else {
+        return;
+    };
+    for key in ["snapshot", "volume"] {
+        let Some(value) = source.get(key) else {
+            continue;
+        };
+        let found = match value {
+            Value::String(id) => context
+                .by_id
+                .get(id.as_str())
+                .and_then(|r| Some((r.address.clone(), r.provider.clone()?))),
+            Value::Unknown(_) => context
+                .referenced(value)
+                .and_then(|r| Some((r.address.to_string(), context.provider_of(r)?))),
+            _ => None,
+        };
+        let Some((source_address, source_provider)) = found else {
+            continue;
+        };
+        if source_provider != provider {
+            let span = instance
+                .attr_spans
+                .get("source")
+                .cloned()
+                .unwrap_or_else(|| instance.span.clone());
             diagnostics.push(
                 Diagnostic::error(format!(
-                    "`{}` is {size} GiB but its source `{}` holds {source_size} GiB",
-                    instance.address, state.address
+                    "`{}` would be made from `{source_address}` on back end `{source_provider}`, but its type puts it on `{provider}`",
+                    instance.address
                 ))
-                .at(span, format!("{size} GiB is smaller than {source_size} GiB"))
+                .at(span, format!("the source is on `{source_provider}`"))
+                .detail(format!(
+                    "a {} is made by the back end that holds its source; `{provider}` cannot read `{source_provider}`'s objects",
+                    if key == "snapshot" { "volume from a snapshot" } else { "clone" }
+                ))
                 .help(format!(
-                    "a volume made from a {key} must be at least as large as it: set `size = {source_size}` or more"
+                    "give the volume a type on `{source_provider}`, or back up `{source_address}` and restore the \
+                     backup with `source = {{ backup = backup.NAME.id }}` (backups cross back ends)"
                 )),
             );
         }
@@ -806,8 +1041,8 @@ fn output_changes(desired: &Desired, prior: &std::collections::BTreeMap<String, 
 }
 
 /// Keeps only the targeted changes and what they depend on (transitively); the rest become
-/// no-ops that are left out of the plan.
-fn apply_targets(plan: &mut Plan, targets: &[Address]) {
+/// no-ops that are left out of the plan. Returns the indices of the kept changes.
+fn apply_targets(plan: &mut Plan, targets: &[Address]) -> HashSet<usize> {
     let matches = |address: &Address, target: &Address| {
         address.kind == target.kind
             && address.name == target.name
@@ -848,4 +1083,5 @@ fn apply_targets(plan: &mut Plan, targets: &[Address]) {
         "resource targeting is in effect: the plan may be incomplete; use --target only to recover from mistakes, not routinely"
             .to_owned(),
     );
+    keep
 }

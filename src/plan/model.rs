@@ -182,6 +182,14 @@ pub struct Change {
     /// The resources this instance depends on (from configuration, or from state for deletes).
     #[serde(with = "address_list")]
     pub depends_on: Vec<Address>,
+    /// For a replacement: the back-end name its create half gives the new object (`backend_id`
+    /// stays the existing object's, which the delete half removes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement_id: Option<String>,
+    /// For a replacement whose new object goes to another provider (a retype across back ends):
+    /// the provider that holds the existing object (`provider` is the new object's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_provider: Option<String>,
 }
 
 impl Change {
@@ -193,6 +201,17 @@ impl Change {
             (None, Action::NoOp) => self.before.as_ref(),
             (None, _) => None,
         }
+    }
+
+    /// The back-end name the create half of this change uses: the replacement's new name, or
+    /// `backend_id`.
+    pub fn create_id(&self) -> Option<&str> {
+        self.replacement_id.as_deref().or(self.backend_id.as_deref())
+    }
+
+    /// The provider that holds the existing object (what updates and deletes go to).
+    pub fn existing_provider(&self) -> Option<&str> {
+        self.prior_provider.as_deref().or(self.provider.as_deref())
     }
 
     /// Whether the change does anything.

@@ -48,6 +48,8 @@ pub(crate) fn change(at: &str, action: Action) -> Change {
         provider: Some("ssd".to_owned()),
         backend_id: None,
         depends_on: Vec::new(),
+        replacement_id: None,
+        prior_provider: None,
     }
 }
 
