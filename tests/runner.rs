@@ -6,6 +6,7 @@ mod test_apply;
 mod test_backup;
 mod test_ceph;
 mod test_ceph_recovery;
+mod test_ceph_trust;
 mod test_cli;
 mod test_drift;
 mod test_fmt;
