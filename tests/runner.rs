@@ -13,6 +13,7 @@ mod test_fmt;
 mod test_hardening;
 mod test_language;
 mod test_loader_properties;
+mod test_local_crash;
 mod test_plan;
 mod test_state;
 mod test_state_cli;

@@ -1,7 +1,9 @@
 //! Recovery after a run that was killed: every intent left in state names an operation that
 //! may or may not have reached the back end. The object is looked up by its deterministic name
 //! and adopted (it exists, so it is recorded) or forgotten (it does not, so the plan makes it
-//! again). No duplicate, no orphan, no lost record.
+//! again), and what an unfinished operation left beside it (partial files, sidecars, temporary
+//! snapshots, change markers of backups that were never finished) is removed. No duplicate, no
+//! orphan, no lost record.
 
 use std::collections::HashMap;
 
@@ -124,6 +126,7 @@ pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, Rec
     }
     let prior = store.resources()?;
     let by_address: HashMap<&str, &ResourceState> = prior.iter().map(|r| (r.address.as_str(), r)).collect();
+    let mut backups_interrupted = false;
     for intent in intents {
         let Some(address) = Address::parse(&intent.address) else {
             store.commit(&Commit {
@@ -140,6 +143,7 @@ pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, Rec
             // The provider is not available: keep the intent for a run that has it.
             continue;
         };
+        backups_interrupted |= matches!(address.kind, ResourceKind::Backup | ResourceKind::BackupPolicy);
         let mut commit = Commit {
             remove_intents: vec![intent.id.clone()],
             ..Commit::default()
@@ -179,7 +183,45 @@ pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, Rec
         }
         store.commit(&commit)?;
     }
+    if backups_interrupted {
+        remove_orphan_markers(&prior, providers);
+    }
     Ok(recovery)
+}
+
+/// Removes the change markers no backup refers to from the volumes in state: a backup killed
+/// after it made its marker leaves one that tracks changes for a backup that never existed.
+/// Nothing is removed when a store cannot be read (which backups exist is then not known);
+/// a marker that cannot be removed now (its volume in use) is left for the next recovery.
+fn remove_orphan_markers(prior: &[ResourceState], providers: &Providers) {
+    let mut stores = Vec::new();
+    for (_, config) in providers.stores() {
+        match config.open(crate::backup::Access::Shared, false) {
+            Ok(store) => stores.push(store),
+            Err(crate::backup::BackupError::NotAStore { .. }) => {}
+            Err(_) => return,
+        }
+    }
+    for record in prior.iter().filter(|r| r.address.starts_with("volume.")) {
+        let Some(provider) = record.provider.as_deref().and_then(|p| providers.get(p)) else {
+            continue;
+        };
+        let Ok(markers) = provider.change_markers(&record.backend_id) else {
+            continue;
+        };
+        for marker in markers {
+            let name = match &marker {
+                blockform_provider::ChangeMarker::DirtyBitmap { name } => name,
+                blockform_provider::ChangeMarker::Snapshot { backend_name } => backend_name,
+            };
+            let Some(backup_id) = name.strip_prefix(blockform_provider::CHANGE_MARKER_PREFIX) else {
+                continue;
+            };
+            if !stores.iter().any(|store| store.has_backup(backup_id)) {
+                let _ = provider.delete_change_marker(&record.backend_id, &marker);
+            }
+        }
+    }
 }
 
 /// Deletes the replaced object an intent names (a volume or a snapshot; blockform's own

@@ -427,7 +427,7 @@ fn check_blocks(store: &mut BackupStore, manifest: &Manifest, progress: Progress
             });
         }
         done += block_bytes;
-        if done % (256 * block_bytes) == 0 {
+        if done.is_multiple_of(256 * block_bytes) {
             progress(done, estimate);
         }
     }

@@ -2,13 +2,16 @@
 //!
 //! A volume `NAME` is the image `NAME.qcow2` and the sidecar `NAME.json`. While they are being
 //! written they are called `.NAME.qcow2.partial` and `.NAME.json.partial`: hidden, never listed
-//! as volumes, and removed by the next attempt to create the same volume. Paths are absolute,
+//! as volumes, and removed by the next attempt to create the same volume or by recovery after
+//! an interrupted run; until then the inventory reports them (and sidecars without an image)
+//! as leftovers, so drift shows them. Paths are absolute,
 //! so no argument built from them can be read as an option or a `protocol:` by QEMU tools.
 
 use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
 
 /// The extension of volume images.
 const IMAGE_SUFFIX: &str = ".qcow2";
@@ -32,6 +35,74 @@ pub struct Listing {
     pub images: Vec<String>,
     /// Backend names that have a sidecar.
     pub sidecars: HashSet<String>,
+    /// Hidden partial files (`.NAME.qcow2.partial`, `.NAME.json.partial`) as (file name, NAME),
+    /// sorted: what an interrupted create or sidecar update left.
+    pub partials: Vec<(String, String)>,
+}
+
+impl Listing {
+    /// Sidecars without an image, sorted: what an interrupted create or delete left.
+    pub fn orphan_sidecars(&self) -> Vec<&str> {
+        let images: HashSet<&str> = self.images.iter().map(String::as_str).collect();
+        let mut orphans: Vec<&str> = self
+            .sidecars
+            .iter()
+            .map(String::as_str)
+            .filter(|name| !images.contains(name))
+            .collect();
+        orphans.sort_unstable();
+        orphans
+    }
+}
+
+/// Makes directory changes durable with as few `fsync`s of the directory as possible: callers
+/// that ask while one is running share the next one (a group commit), so a wave of parallel
+/// creates costs about one or two directory syncs instead of one per volume. When `sync`
+/// returns, every change its caller made before calling it is durable.
+#[derive(Debug, Default)]
+pub struct DirectorySync {
+    state: Mutex<SyncState>,
+    done: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    /// Requests made so far; each request's changes precede its number.
+    requested: u64,
+    /// Every request up to this one is covered by a finished sync.
+    completed: u64,
+    /// A sync is running.
+    running: bool,
+}
+
+impl DirectorySync {
+    /// Syncs `directory` once every change made before this call is covered.
+    pub fn sync(&self, directory: &Path) -> io::Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.requested += 1;
+        let mine = state.requested;
+        loop {
+            if state.completed >= mine {
+                return Ok(());
+            }
+            if state.running {
+                state = self.done.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            // Everything requested so far was changed before this sync starts.
+            let covers = state.requested;
+            state.running = true;
+            drop(state);
+            let result = fs::File::open(directory).and_then(|dir| dir.sync_all());
+            state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            state.running = false;
+            if result.is_ok() {
+                state.completed = state.completed.max(covers);
+            }
+            self.done.notify_all();
+            result?;
+        }
+    }
 }
 
 impl VolumeDirectory {
@@ -76,7 +147,14 @@ impl VolumeDirectory {
             let Some(file_name) = file_name.to_str() else {
                 continue;
             };
-            if file_name.starts_with('.') {
+            if let Some(hidden) = file_name.strip_prefix('.') {
+                let volume = hidden.strip_suffix(".partial").and_then(|name| {
+                    name.strip_suffix(IMAGE_SUFFIX)
+                        .or_else(|| name.strip_suffix(SIDECAR_SUFFIX))
+                });
+                if let Some(volume) = volume.filter(|volume| volume.starts_with(VOLUME_PREFIX)) {
+                    listing.partials.push((file_name.to_owned(), volume.to_owned()));
+                }
                 continue;
             }
             if let Some(name) = file_name.strip_suffix(IMAGE_SUFFIX) {
@@ -86,6 +164,7 @@ impl VolumeDirectory {
             }
         }
         listing.images.sort_unstable();
+        listing.partials.sort_unstable();
         Ok(listing)
     }
 }

@@ -1,8 +1,10 @@
 //! Serving one qcow2 file (or one of its internal snapshots, or one of its dirty bitmaps) with
 //! `qemu-nbd` on a private unix socket, and the volume reader and writer built on it.
 //!
-//! qemu-nbd runs as a child process for as long as the reader or writer lives: the socket sits
-//! in a fresh directory only this user can enter, qemu-nbd serves exactly one client and exits
+//! qemu-nbd runs as a child process for as long as the reader or writer lives, and dies with
+//! blockform even when blockform is killed (see [`DEATH_SIGNAL_WRAPPER`]): the socket sits
+//! in a fresh directory only this user can enter (named after blockform's process, so the next
+//! run removes the directories of killed runs), qemu-nbd serves exactly one client and exits
 //! when that client disconnects, which is also when it writes its dirty bitmaps back and clears
 //! their `in_use` flag. Its stderr goes to a file in the same directory so that errors can
 //! quote it. The process is started through the SDK runner's `Command`, so it gets the same
@@ -35,8 +37,58 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(120);
 const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 /// The longest temporary directory the socket is put under: 107 bytes minus
-/// `/blockform-nbd-<32 hex digits>/nbd.sock`.
-const MAX_TEMP_DIR_BYTES: usize = 107 - 56;
+/// `/blockform-nbd-<pid, up to 10 digits>-<32 hex digits>/nbd.sock`.
+const MAX_TEMP_DIR_BYTES: usize = 107 - 67;
+
+/// The prefix of the private directories qemu-nbd sockets are put in.
+const DIRECTORY_PREFIX: &str = "blockform-nbd-";
+
+/// What qemu-nbd is started through so that it dies with the thread that started it:
+/// util-linux's `setpriv` sets the parent-death signal (`PR_SET_PDEATHSIG`) and then runs
+/// qemu-nbd, which keeps it. Without it a SIGKILL of blockform between starting qemu-nbd and
+/// connecting to it would leave qemu-nbd waiting for a client forever, holding the image's
+/// lock. (The signal follows the thread that forked: an export must not outlive the thread
+/// that started it, which holds for every caller in blockform, each of which opens, uses and
+/// closes an export within one call.)
+const DEATH_SIGNAL_WRAPPER: [&str; 4] = ["setpriv", "--pdeathsig", "KILL", "--"];
+
+/// Whether stale socket directories were looked for by this process already.
+static SWEPT: std::sync::Once = std::sync::Once::new();
+
+/// The socket directory for a new export, named after this process.
+fn new_socket_directory() -> PathBuf {
+    // A unix socket path has at most 107 bytes; a long `TMPDIR` would not leave room.
+    let mut temp = std::env::temp_dir();
+    if temp.as_os_str().len() > MAX_TEMP_DIR_BYTES {
+        temp = PathBuf::from("/tmp");
+    }
+    SWEPT.call_once(|| sweep_stale_directories(&temp));
+    temp.join(format!(
+        "{DIRECTORY_PREFIX}{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ))
+}
+
+/// Removes the socket directories of blockform processes that are gone (killed before they
+/// could remove their own); their qemu-nbd died with them. Directories of live processes are
+/// left alone, and anything that is not such a directory too.
+fn sweep_stale_directories(temp: &std::path::Path) {
+    let Ok(entries) = fs::read_dir(temp) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|name| name.strip_prefix(DIRECTORY_PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split_once('-').and_then(|(pid, _)| pid.parse::<u32>().ok()) else {
+            continue;
+        };
+        let alive = pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
 
 /// What to serve.
 #[derive(Debug, Clone, Copy)]
@@ -251,12 +303,7 @@ struct Server {
 
 impl Server {
     fn spawn(runner: &CommandRunner, request: ExportRequest<'_>, object: ObjectRef) -> Result<Self> {
-        // A unix socket path has at most 107 bytes; a long `TMPDIR` would not leave room.
-        let mut temp = std::env::temp_dir();
-        if temp.as_os_str().len() > MAX_TEMP_DIR_BYTES {
-            temp = PathBuf::from("/tmp");
-        }
-        let directory = temp.join(format!("blockform-nbd-{}", uuid::Uuid::new_v4().simple()));
+        let directory = new_socket_directory();
         DirBuilder::new().mode(0o700).create(&directory).map_err(|error| {
             ProviderError::fatal(format!(
                 "cannot create the directory `{}` for the qemu-nbd socket: {error}",
@@ -292,12 +339,30 @@ impl Server {
         };
         let stderr = File::create(server.stderr_path())
             .map_err(|error| server.failure(&format!("cannot create its stderr file: {error}")))?;
-        let mut command = runner.command(&server.argv)?;
+        let wrapped: Vec<&str> = DEATH_SIGNAL_WRAPPER
+            .iter()
+            .copied()
+            .chain(server.argv.iter().map(String::as_str))
+            .collect();
+        let mut command = runner.command(&wrapped)?;
+        let stderr_copy = stderr
+            .try_clone()
+            .map_err(|error| server.failure(&format!("cannot create its stderr file: {error}")))?;
         command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
-        let child = command
-            .spawn()
-            .map_err(|error| server.failure(&format!("cannot start it: {error}")))?;
+        let child = match command.spawn() {
+            Ok(child) => child,
+            // No util-linux `setpriv`: qemu-nbd runs without the parent-death signal.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let mut command = runner.command(&server.argv)?;
+                command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr_copy);
+                command
+                    .spawn()
+                    .map_err(|error| server.failure(&format!("cannot start it: {error}")))?
+            }
+            Err(error) => return Err(server.failure(&format!("cannot start it: {error}"))),
+        };
         server.child = Some(child);
+        crate::fault::point("export");
         Ok(server)
     }
 

@@ -13,6 +13,7 @@ mod config;
 mod direct;
 mod directory;
 mod export;
+pub mod fault;
 mod inspect;
 mod nbd;
 mod provider;

@@ -23,8 +23,9 @@ use blockform_provider::{
 
 use crate::capacity::{self, CapacityShortfall};
 use crate::config::{CapacityCheck, ConfigError, LocalConfig};
-use crate::directory::{self, VOLUME_PREFIX, VolumeDirectory};
+use crate::directory::{self, DirectorySync, VOLUME_PREFIX, VolumeDirectory};
 use crate::export::{Export, ExportRequest, NbdReader, NbdWriter};
+use crate::fault;
 use crate::inspect::{self, ImageInfo, InspectError};
 use crate::nbd::{STATE_DIRTY, STATE_ZERO};
 use crate::qcow2::{Header, Snapshot};
@@ -40,6 +41,7 @@ pub struct LocalProvider {
     name: String,
     config: LocalConfig,
     directory: VolumeDirectory,
+    directory_sync: DirectorySync,
     runner: CommandRunner,
     qemu_img: QemuImg,
 }
@@ -69,6 +71,7 @@ impl LocalProvider {
             name,
             config,
             directory: VolumeDirectory::new(root),
+            directory_sync: DirectorySync::default(),
             qemu_img: QemuImg::new(runner.clone()),
             runner,
         })
@@ -135,10 +138,85 @@ impl LocalProvider {
         sidecar::read(&self.directory.sidecar(name)).map_err(|error| sidecar_failure(&error))
     }
 
+    /// Replaces a sidecar, durably.
     fn write_sidecar(&self, name: &str, sidecar: &Sidecar) -> Result<()> {
         let path = self.directory.sidecar(name);
         sidecar::write(&path, &self.directory.partial_sidecar(name), sidecar)
-            .map_err(|error| io_failure(&format!("write `{}`", path.display()), &error))
+            .map_err(|error| io_failure(&format!("write `{}`", path.display()), &error))?;
+        self.sync_directory()
+    }
+
+    /// Makes the directory's entries durable (shared with parallel callers).
+    fn sync_directory(&self) -> Result<()> {
+        let root = self.directory.root();
+        self.directory_sync
+            .sync(root)
+            .map_err(|error| io_failure(&format!("sync `{}`", root.display()), &error))
+    }
+
+    /// Moves a finished image from its partial name into place, never replacing a file that is
+    /// there: one atomic rename where the file system supports `RENAME_NOREPLACE`, so no crash
+    /// leaves both names; a hard link and an unlink elsewhere.
+    fn move_into_place(&self, partial: &Path, image: &Path, object: &ObjectRef) -> Result<()> {
+        let appeared = || {
+            conflict(
+                object,
+                format!("`{}` appeared while it was being created", image.display()),
+            )
+        };
+        let root = self.directory.root();
+        match rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            partial,
+            rustix::fs::CWD,
+            image,
+            rustix::fs::RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::EXIST) => return Err(appeared()),
+            // The file system has no RENAME_NOREPLACE.
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::OPNOTSUPP) => {}
+            Err(error) => {
+                return Err(io_failure(
+                    &format!("move `{}` into place in `{}`", image.display(), root.display()),
+                    &io::Error::from(error),
+                ));
+            }
+        }
+        fs::hard_link(partial, image).map_err(|error| {
+            if error.kind() == io::ErrorKind::AlreadyExists {
+                appeared()
+            } else {
+                io_failure(&format!("link `{}` into place", image.display()), &error)
+            }
+        })?;
+        directory::remove_if_exists(partial)
+            .map(drop)
+            .map_err(|error| io_failure(&format!("remove `{}`", partial.display()), &error))
+    }
+
+    /// Removes every file of volume `name` but its image: the partial image, the sidecar and
+    /// its temporary file; returns the names of the files removed.
+    fn remove_leftovers(&self, name: &str, with_sidecar: bool) -> Result<Vec<String>> {
+        let mut paths = vec![self.directory.partial_image(name), self.directory.partial_sidecar(name)];
+        if with_sidecar {
+            paths.push(self.directory.sidecar(name));
+        }
+        let mut removed = Vec::new();
+        for path in paths {
+            if directory::remove_if_exists(&path)
+                .map_err(|error| io_failure(&format!("remove `{}`", path.display()), &error))?
+            {
+                removed.push(
+                    path.file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                );
+            }
+        }
+        if !removed.is_empty() {
+            self.sync_directory()?;
+        }
+        Ok(removed)
     }
 
     /// The state of a volume whose image was just inspected.
@@ -407,6 +485,26 @@ impl Provider for LocalProvider {
                 }),
             }
         }
+        // What interrupted creates, updates and deletes left: named by file, with the volume
+        // they belong to, so drift lists those of volumes no state or pending operation owns.
+        let leftover = |file_name: String, volume: &str, owned: bool| InventoryItem {
+            size_bytes: fs::metadata(self.directory.root().join(&file_name)).map_or(0, |metadata| metadata.len()),
+            backend_name: file_name,
+            kind: ObjectKind::Other,
+            volume_backend_name: Some(volume.to_owned()),
+            owned,
+        };
+        for (file_name, volume) in &listing.partials {
+            // Only blockform writes files under these hidden names.
+            items.push(leftover(file_name.clone(), volume, true));
+        }
+        for volume in listing.orphan_sidecars() {
+            if !volume.starts_with(VOLUME_PREFIX) {
+                continue;
+            }
+            let owned = sidecar::read(&self.directory.sidecar(volume)).is_ok_and(|s| s.is_some_and(|s| s.is_owned()));
+            items.push(leftover(format!("{volume}.json"), volume, owned));
+        }
         Ok(items)
     }
 
@@ -458,36 +556,26 @@ impl Provider for LocalProvider {
         }
         self.enforce_capacity(&object, size_bytes)?;
 
-        // Ownership first: an image never exists without its sidecar.
+        // Ownership first: an image never exists without its sidecar, durably (the directory
+        // sync in `write_sidecar` orders the sidecar's entry before the image's).
         let sidecar = Sidecar::owned(spec.properties.clone(), Some(spec.volume_type.clone()));
         self.write_sidecar(name, &sidecar)?;
+        fault::point("sidecar");
         let partial = self.directory.partial_image(name);
         let image = self.directory.image(name);
         let built = directory::remove_if_exists(&partial)
             .map_err(|error| io_failure(&format!("remove `{}`", partial.display()), &error))
             .and_then(|_| self.build_image(&source, &partial, size_bytes, &object))
-            // A hard link never replaces an existing file, unlike a rename.
-            .and_then(|()| {
-                fs::hard_link(&partial, &image).map_err(|error| {
-                    if error.kind() == io::ErrorKind::AlreadyExists {
-                        conflict(
-                            &object,
-                            format!("`{}` appeared while it was being created", image.display()),
-                        )
-                    } else {
-                        io_failure(&format!("link `{}` into place", image.display()), &error)
-                    }
-                })
-            });
+            .inspect(|()| fault::point("image"))
+            .and_then(|()| self.move_into_place(&partial, &image, &object));
         if let Err(error) = built {
             // Undo what this attempt wrote; what cannot be removed the next attempt replaces.
             let _ = directory::remove_if_exists(&partial);
             let _ = directory::remove_if_exists(&self.directory.sidecar(name));
             return Err(error);
         }
-        directory::remove_if_exists(&partial)
-            .and_then(|_| sidecar::sync_parent(&image))
-            .map_err(|error| io_failure(&format!("finish `{}`", image.display()), &error))?;
+        fault::point("link");
+        self.sync_directory()?;
         let info = self.inspect_volume(name)?;
         Ok(volume_state(name, &info, Some(&sidecar)))
     }
@@ -543,17 +631,28 @@ impl Provider for LocalProvider {
             // Missing, or unreadable: neither stops the files from being removed.
             _ => {}
         }
+        // The image first: a sidecar left by a crash is a leftover recovery removes, while an
+        // image without its sidecar would read as a file blockform does not own.
         let image = self.directory.image(backend_name);
-        for path in [
-            image.clone(),
-            self.directory.partial_image(backend_name),
-            self.directory.sidecar(backend_name),
-            self.directory.partial_sidecar(backend_name),
-        ] {
-            directory::remove_if_exists(&path)
-                .map_err(|error| io_failure(&format!("remove `{}`", path.display()), &error))?;
-        }
-        sidecar::sync_parent(&image).map_err(|error| io_failure(&format!("sync `{}`", image.display()), &error))
+        directory::remove_if_exists(&image)
+            .map_err(|error| io_failure(&format!("remove `{}`", image.display()), &error))?;
+        fault::point("delete-image");
+        self.remove_leftovers(backend_name, true)?;
+        self.sync_directory()
+    }
+
+    /// Removes what an interrupted create or delete of `backend_name` left: the partial image,
+    /// the sidecar's temporary file, and, when there is no image, the sidecar. A finished
+    /// volume keeps its image and sidecar.
+    fn discard_interrupted_create(&self, backend_name: &str) -> Result<()> {
+        validate_backend_name(backend_name)?;
+        let image = self.directory.image(backend_name);
+        let has_image = match fs::symlink_metadata(&image) {
+            Ok(_) => true,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => false,
+            Err(error) => return Err(io_failure(&format!("read `{}`", image.display()), &error)),
+        };
+        self.remove_leftovers(backend_name, !has_image).map(drop)
     }
 
     fn open_reader(&self, target: &ReadTarget) -> Result<Box<dyn VolumeReader>> {
@@ -711,6 +810,7 @@ impl Provider for LocalProvider {
             None => {}
         }
         self.qemu_img.add_bitmap(utf8(&image)?, marker_name, &object)?;
+        fault::point("marker");
         Ok(marker)
     }
 
@@ -732,6 +832,20 @@ impl Provider for LocalProvider {
         }
         self.qemu_img
             .remove_bitmap(utf8(&image)?, name, &ObjectRef::volume(backend_name))
+    }
+
+    fn change_markers(&self, backend_name: &str) -> Result<Vec<ChangeMarker>> {
+        validate_backend_name(backend_name)?;
+        let bitmaps = match inspect::read_bitmaps(&self.directory.image(backend_name)) {
+            Ok((_, bitmaps)) => bitmaps,
+            Err(error) if error.is_not_found() => return Ok(Vec::new()),
+            Err(error) => return Err(inspect_failure(&error, backend_name)),
+        };
+        Ok(bitmaps
+            .into_iter()
+            .filter(|bitmap| blockform_provider::is_change_marker(&bitmap.name))
+            .map(|bitmap| ChangeMarker::DirtyBitmap { name: bitmap.name })
+            .collect())
     }
 
     /// Without a marker: the allocated ranges (`base:allocation`, everything not reading as

@@ -3,7 +3,8 @@
 //! marker that tells blockform's volumes from other files in the directory.
 //!
 //! Sidecars are replaced atomically (temporary file, fsync, rename, fsync of the directory), so
-//! a crash leaves either the old or the new one, never a torn file. The create path writes the
+//! a crash leaves either the old or the new one, never a torn file; a temporary file left by a
+//! crash is removed by recovery. The create path writes the
 //! sidecar before the image is renamed into place: a complete image without a sidecar was
 //! therefore not made by blockform.
 
@@ -87,25 +88,26 @@ pub fn read(path: &Path) -> Result<Option<Sidecar>, SidecarError> {
         })
 }
 
-/// Replaces `path` with `sidecar`, atomically and durably; `temporary` is the scratch file.
+/// Replaces `path` with `sidecar` atomically; `temporary` is the scratch file. The content is
+/// durable on return, the rename once the directory is synced (the caller's
+/// [`DirectorySync`](crate::directory::DirectorySync), so parallel writers share it).
 pub fn write(path: &Path, temporary: &Path, sidecar: &Sidecar) -> io::Result<()> {
     let mut json = serde_json::to_vec_pretty(sidecar).map_err(io::Error::other)?;
     json.push(b'\n');
-    write_atomically(path, temporary, &json)
-}
-
-/// Writes `bytes` to `temporary`, flushes it to disk and renames it over `path`.
-pub fn write_atomically(path: &Path, temporary: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new()
+    let written = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .open(temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(temporary, path)?;
-    sync_parent(path)
+        .open(temporary)
+        .and_then(|mut file| {
+            file.write_all(&json)?;
+            file.sync_all()
+        })
+        .and_then(|()| fs::rename(temporary, path));
+    if written.is_err() {
+        let _ = fs::remove_file(temporary);
+    }
+    written
 }
 
 /// Flushes the directory entry changes (creations, renames, removals) of `path`'s directory.
