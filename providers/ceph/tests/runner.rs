@@ -10,4 +10,5 @@ mod test_data;
 mod test_errors;
 mod test_lifecycle;
 mod test_namespace;
+mod test_recovery;
 mod test_refresh;

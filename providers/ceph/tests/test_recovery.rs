@@ -1,0 +1,243 @@
+//! Creates that fail or were interrupted: whatever step a create fails after, it leaves no
+//! image, partial image or temporary snapshot behind and can be run again; what an
+//! interrupted one left is removed by `discard_interrupted_create`; and a temporary source
+//! snapshot an interrupted clone left is never reused for a later clone (it holds the
+//! source as it was then). Failures are injected at the provider's fault points
+//! ([`blockform_provider_ceph::fault`]) on one provider, so other tests are not affected.
+
+use blockform_provider::{Provider, ReadTarget, VolumeSource};
+use blockform_provider_ceph::CephProvider;
+use blockform_provider_ceph::fault::{Fault, FaultMode};
+
+use crate::support::{
+    Cleanup, create_empty, image_spec, provider, provider_with, random_bytes, rbd, rbd_json, rbd_status, spec,
+    take_snapshot, volume_name, write_bytes,
+};
+
+/// The names of the snapshots of an image.
+fn snapshot_names(provider: &CephProvider, image: &str) -> Vec<String> {
+    rbd_json(provider, &["snap", "ls", &image_spec(image)])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|snapshot| snapshot["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Whether an image exists in the test pool.
+fn exists(provider: &CephProvider, image: &str) -> bool {
+    let (status, _, stderr) = rbd_status(provider, &["info", &image_spec(image)]);
+    assert!(
+        status == Some(0) || stderr.contains("No such file"),
+        "rbd info {image}: {stderr}"
+    );
+    status == Some(0)
+}
+
+/// The first `length` bytes of a volume, read through the provider.
+fn head(provider: &CephProvider, volume: &str, length: usize) -> Vec<u8> {
+    let mut reader = provider.open_reader(&ReadTarget::volume(volume)).unwrap();
+    let mut bytes = vec![0; length];
+    reader.read_exact_at(0, &mut bytes).unwrap();
+    bytes
+}
+
+/// Asserts that nothing of a create of `name` from `source` remains.
+fn assert_nothing_left(provider: &CephProvider, name: &str, source: &str, context: &str) {
+    assert!(!exists(provider, name), "{context}: `{name}` exists");
+    assert!(
+        !exists(provider, &format!("{name}.partial")),
+        "{context}: `{name}.partial` exists"
+    );
+    let temporary = format!("{name}.source");
+    assert!(
+        !snapshot_names(provider, source).contains(&temporary),
+        "{context}: `{source}@{temporary}` exists"
+    );
+}
+
+fn fail_after(step: &'static str) -> Fault {
+    Fault {
+        mode: FaultMode::Fail,
+        step,
+    }
+}
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_a_clone_that_fails_after_any_step_leaves_nothing_and_can_be_made_again() {
+    let cases: [(bool, &[&'static str]); 2] = [
+        (
+            true,
+            &[
+                "source-snapshot",
+                "protect",
+                "clone",
+                "flatten",
+                "unprotect",
+                "source-snapshot-removed",
+                "resize",
+                "record",
+                "rename",
+            ],
+        ),
+        (
+            false,
+            &["source-snapshot", "protect", "clone", "resize", "record", "rename"],
+        ),
+    ];
+    for (flatten, steps) in cases {
+        let provider = provider_with(|config| config.flatten_clones = flatten);
+        let (source, _) = create_empty(&provider, 1);
+        let mut cleanup = Cleanup(&provider, vec![source.clone()]);
+        let data = random_bytes(4096);
+        write_bytes(&provider, &source, 0, &data);
+        for step in steps {
+            let context = format!("flatten_clones = {flatten}, failing after `{step}`");
+            let name = volume_name();
+            cleanup.1.push(name.clone());
+            let volume = spec(
+                &name,
+                2,
+                VolumeSource::Volume {
+                    backend_name: source.clone(),
+                },
+            );
+            let failing = provider_with(|config| config.flatten_clones = flatten).with_fault(Some(fail_after(step)));
+            let error = failing.create_volume(&volume).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("injected fault after step `{step}`")),
+                "{context}: {error}"
+            );
+            assert_nothing_left(&provider, &name, &source, &context);
+
+            // The same create runs again from nothing.
+            provider.create_volume(&volume).unwrap();
+            assert!(
+                head(&provider, &name, data.len()) == data,
+                "{context}: the clone's data differ"
+            );
+            provider.delete_volume(&name).unwrap();
+            assert_nothing_left(&provider, &name, &source, &format!("{context}, after the delete"));
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_an_empty_volume_or_a_clone_of_a_snapshot_that_fails_after_any_step_leaves_nothing() {
+    let provider = provider();
+    let (source, _) = create_empty(&provider, 1);
+    let mut cleanup = Cleanup(&provider, vec![source.clone()]);
+    let snapshot = take_snapshot(&provider, &source);
+    for step in ["create", "record", "rename"] {
+        let name = volume_name();
+        cleanup.1.push(name.clone());
+        let failing = crate::support::provider().with_fault(Some(fail_after(step)));
+        failing.create_volume(&spec(&name, 1, VolumeSource::Empty)).unwrap_err();
+        assert_nothing_left(&provider, &name, &source, &format!("empty, failing after `{step}`"));
+    }
+    for step in ["protect", "clone", "flatten", "resize", "record", "rename"] {
+        let name = volume_name();
+        cleanup.1.push(name.clone());
+        let volume = spec(
+            &name,
+            2,
+            VolumeSource::Snapshot {
+                volume_backend_name: source.clone(),
+                snapshot_backend_name: snapshot.clone(),
+            },
+        );
+        let failing = crate::support::provider().with_fault(Some(fail_after(step)));
+        failing.create_volume(&volume).unwrap_err();
+        assert_nothing_left(
+            &provider,
+            &name,
+            &source,
+            &format!("from a snapshot, failing after `{step}`"),
+        );
+        assert_eq!(snapshot_names(&provider, &source), std::slice::from_ref(&snapshot));
+    }
+}
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_discard_interrupted_create_removes_a_partial_clone_and_its_source_snapshot_only() {
+    let provider = provider();
+    let (source, _) = create_empty(&provider, 1);
+    let mut cleanup = Cleanup(&provider, vec![source.clone()]);
+
+    // What a create killed after `rbd clone` leaves: a protected temporary snapshot of the
+    // source and the partial image cloned from it.
+    let name = volume_name();
+    let temporary = format!("{}@{name}.source", image_spec(&source));
+    rbd(&provider, &["snap", "create", "--no-progress", &temporary]);
+    rbd(&provider, &["snap", "protect", &temporary]);
+    rbd(
+        &provider,
+        &["clone", &temporary, &image_spec(&format!("{name}.partial"))],
+    );
+    provider.discard_interrupted_create(&name).unwrap();
+    assert_nothing_left(&provider, &name, &source, "after discard_interrupted_create");
+    // Nothing left is success.
+    provider.discard_interrupted_create(&name).unwrap();
+
+    // A finished clone kept unflattened needs its temporary snapshot: it stays.
+    let unflattened = provider_with(|config| config.flatten_clones = false);
+    let clone = volume_name();
+    cleanup.1.push(clone.clone());
+    unflattened
+        .create_volume(&spec(
+            &clone,
+            1,
+            VolumeSource::Volume {
+                backend_name: source.clone(),
+            },
+        ))
+        .unwrap();
+    unflattened.discard_interrupted_create(&clone).unwrap();
+    assert!(exists(&provider, &clone));
+    assert_eq!(snapshot_names(&provider, &source), [format!("{clone}.source")]);
+}
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_a_clone_run_again_after_an_interruption_copies_the_source_as_it_is_now() {
+    let provider = provider();
+    let (source, _) = create_empty(&provider, 1);
+    let mut cleanup = Cleanup(&provider, vec![source.clone()]);
+    let before = random_bytes(4096);
+    write_bytes(&provider, &source, 0, &before);
+
+    // An attempt killed after it took its temporary snapshot, then the source changes.
+    let name = volume_name();
+    cleanup.1.push(name.clone());
+    rbd(
+        &provider,
+        &[
+            "snap",
+            "create",
+            "--no-progress",
+            &format!("{}@{name}.source", image_spec(&source)),
+        ],
+    );
+    let now = random_bytes(4096);
+    write_bytes(&provider, &source, 0, &now);
+
+    provider
+        .create_volume(&spec(
+            &name,
+            1,
+            VolumeSource::Volume {
+                backend_name: source.clone(),
+            },
+        ))
+        .unwrap();
+    assert!(
+        head(&provider, &name, now.len()) == now,
+        "the clone must hold the source as it is now, not as the left snapshot holds it"
+    );
+    assert_eq!(snapshot_names(&provider, &source), Vec::<String>::new());
+}
