@@ -426,14 +426,6 @@ pub fn check(
                     }
                     ("other", format!("{name}/{}", item.backend_name), None)
                 }
-                // A file an interrupted operation left beside a volume (the local provider's
-                // partial files and sidecars), by file name; known when its volume is.
-                (ObjectKind::Other, Some(volume)) => {
-                    if known.contains(&(name.as_str(), volume.as_str())) {
-                        continue;
-                    }
-                    ("other", format!("{name}/{}", item.backend_name), None)
-                }
                 _ => (
                     "other",
                     format!("{name}/{}", object_name(provider.kind(), &item.backend_name)),
