@@ -262,15 +262,136 @@ impl IntoIterator for Diagnostics {
     }
 }
 
+/// Lines longer than this (in bytes) are not drawn whole under a diagnostic: only a window of
+/// them around the offending text. miette formats columns with a width that must stay below
+/// 65,536, and nobody reads a line of that length anyway.
+const MAX_DRAWN_LINE: usize = 1_000;
+
+/// How much of a long line is shown before the offending text, in bytes (at most).
+const WINDOW_BEFORE: usize = 60;
+
+/// How much of a long line is shown from the start of the offending text, in bytes (at most).
+const WINDOW_LENGTH: usize = 240;
+
 /// A diagnostic joined with its source text, ready for miette to draw.
 #[derive(Debug)]
 pub struct Report {
     summary: String,
     severity: Severity,
     help: Option<String>,
-    source: Option<NamedSource<Arc<str>>>,
+    source: Option<Source>,
     labels: Vec<LabeledSpan>,
     related: Vec<Report>,
+}
+
+/// The text miette draws a diagnostic over: a whole file, or a window of one long line.
+#[derive(Debug)]
+enum Source {
+    Whole(NamedSource<Arc<str>>),
+    Window(Window),
+}
+
+/// A part of one long line, drawn with the line and column numbers it has in its file.
+#[derive(Debug)]
+struct Window {
+    name: String,
+    text: Arc<str>,
+    /// The byte range of the file shown.
+    range: Range<usize>,
+    /// 0-based line of the window.
+    line: usize,
+    /// 0-based column (in characters) where the window starts.
+    column: usize,
+}
+
+impl SourceCode for Source {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        match self {
+            Source::Whole(source) => source.read_span(span, context_lines_before, context_lines_after),
+            Source::Window(window) => {
+                // The window is the whole context; the column is that of the span's start, which
+                // miette shows in the header.
+                let start = span.offset().clamp(window.range.start, window.range.end);
+                let column = window.column + window.text[window.range.start..start].chars().count();
+                Ok(Box::new(miette::MietteSpanContents::new_named(
+                    window.name.clone(),
+                    &window.text.as_bytes()[window.range.clone()],
+                    (window.range.start, window.range.len()).into(),
+                    window.line,
+                    column,
+                    1,
+                )))
+            }
+        }
+    }
+}
+
+/// The line of `text` holding byte `at`, as a byte range without its line break.
+fn line_around(text: &str, at: usize) -> Range<usize> {
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    start..end
+}
+
+/// The largest char boundary of `text` at or below `at`.
+fn floor_boundary(text: &str, mut at: usize) -> usize {
+    at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// Whether a span touches a line too long to draw whole, or has one next to it (miette draws a
+/// line of context before and after).
+fn on_long_line(text: &str, span: &Span) -> bool {
+    let start = floor_boundary(text, span.range.start);
+    let end = floor_boundary(text, span.range.end.max(start));
+    let first = line_around(text, start);
+    let last = line_around(text, end);
+    let mut lines = vec![first.clone(), last.clone()];
+    if first.start > 0 {
+        lines.push(line_around(text, first.start - 1));
+    }
+    if last.end < text.len() {
+        lines.push(line_around(text, last.end + 1));
+    }
+    lines.iter().any(|line| line.len() > MAX_DRAWN_LINE)
+}
+
+/// The source and label to draw `span` with: the whole file, or, on a long line, a window of it
+/// around the span's start (the label cut to the window).
+fn drawn(sources: &SourceMap, span: &Span, label: Option<String>) -> (Source, LabeledSpan) {
+    let file = sources.file(span.file);
+    let text = &file.text;
+    if !on_long_line(text, span) {
+        let source = NamedSource::new(file.name.clone(), Arc::clone(text)).with_language("hcl");
+        return (Source::Whole(source), labeled(span, label));
+    }
+    let start = floor_boundary(text, span.range.start);
+    let line = line_around(text, start);
+    let from = floor_boundary(text, start.saturating_sub(WINDOW_BEFORE).max(line.start));
+    let to = floor_boundary(text, (start + WINDOW_LENGTH).min(line.end));
+    let end = floor_boundary(text, span.range.end.clamp(start, to));
+    let position = position_in(text, from);
+    let window = Window {
+        name: file.name.clone(),
+        text: Arc::clone(text),
+        range: from..to,
+        line: position.line - 1,
+        column: position.column - 1,
+    };
+    let note = format!("(part of a {}-character line)", text[line].chars().count());
+    let label = Some(match label {
+        Some(label) => format!("{label} {note}"),
+        None => note,
+    });
+    (Source::Window(window), LabeledSpan::new(label, start, end - start))
 }
 
 impl Report {
@@ -284,21 +405,26 @@ impl Report {
         let mut labels = Vec::new();
         let mut related = Vec::new();
         let source = diagnostic.span.as_ref().map(|span| {
-            labels.push(labeled(span, diagnostic.label.clone()));
-            let file = sources.file(span.file);
-            NamedSource::new(file.name.clone(), Arc::clone(&file.text)).with_language("hcl")
+            let (source, label) = drawn(sources, span, diagnostic.label.clone());
+            labels.push(label);
+            source
         });
+        let whole = matches!(source, Some(Source::Whole(_)));
         for (span, label) in &diagnostic.related {
             match &diagnostic.span {
-                Some(primary) if primary.file == span.file => labels.push(labeled(span, Some(label.clone()))),
+                Some(primary)
+                    if whole && primary.file == span.file && !on_long_line(&sources.file(span.file).text, span) =>
+                {
+                    labels.push(labeled(span, Some(label.clone())));
+                }
                 _ => {
-                    let file = sources.file(span.file);
+                    let (source, drawn_label) = drawn(sources, span, Some(label.clone()));
                     related.push(Report {
                         summary: label.clone(),
                         severity: Severity::Warning,
                         help: None,
-                        source: Some(NamedSource::new(file.name.clone(), Arc::clone(&file.text))),
-                        labels: vec![labeled(span, Some(label.clone()))],
+                        source: Some(source),
+                        labels: vec![drawn_label],
                         related: Vec::new(),
                     });
                 }
@@ -477,6 +603,50 @@ mod tests {
                 column: 4,
                 byte: 10
             }
+        );
+    }
+
+    /// A diagnostic at column `column` of line 2 of a file whose line 2 is `length` long.
+    fn far_right(column: usize, length: usize) -> (Diagnostics, SourceMap) {
+        let mut sources = SourceMap::default();
+        let line = format!("{}bad{}", "x".repeat(column - 1), "y".repeat(length - column - 2));
+        let file = sources.add("main.hcl".into(), "main.hcl".into(), format!("a = 1\n{line}\nb = 2\n"));
+        let start = 6 + column - 1;
+        let diagnostic = Diagnostic::error("something is wrong")
+            .at(Span::new(file, start..start + 3), "here")
+            .related(Span::new(file, 0..1), "and here")
+            .help("fix it");
+        (diagnostic.into(), sources)
+    }
+
+    #[test]
+    fn a_diagnostic_far_along_a_long_line_is_drawn_in_a_window_with_its_real_position() {
+        for (column, length) in [(70_000, 80_000), (65_536, 65_540), (2_000, 3_000), (1, 100_000)] {
+            let (diagnostics, sources) = far_right(column, length);
+            let text = render_human(&diagnostics, &sources, false);
+            assert!(text.contains(&format!("[main.hcl:2:{column}]")), "{column}: {text}");
+            assert!(text.contains("bad"), "{text}");
+            assert!(
+                text.contains(&format!("here (part of a {length}-character line)")),
+                "{text}"
+            );
+            assert!(text.contains("and here"), "the related place is still shown: {text}");
+            assert!(text.contains("help: fix it"), "{text}");
+            assert!(
+                text.len() < 4_000,
+                "the long line is not drawn whole: {} bytes",
+                text.len()
+            );
+            let json = validate_document(&diagnostics, &sources);
+            let range = json.diagnostics[0].range.as_ref().unwrap();
+            assert_eq!((range.start.line, range.start.column), (2, column));
+        }
+        // Short lines are drawn whole, as before.
+        let (diagnostics, sources) = far_right(10, 200);
+        let text = render_human(&diagnostics, &sources, false);
+        assert!(
+            text.contains("2 │ xxxxxxxxxbad") && !text.contains("part of a"),
+            "{text}"
         );
     }
 

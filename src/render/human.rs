@@ -59,7 +59,11 @@ pub fn render_drift(plan: &Plan, color: bool) -> String {
 /// Renders one object of state the way `blockform show` prints it.
 pub fn render_state_resource(resource: &ResourceState) -> String {
     let mut w = Writer::new(false);
-    w.text(&format!("# {} ({}):\n", resource.address, resource.status));
+    w.text(&format!(
+        "# {} ({}):\n",
+        clean(&resource.address),
+        clean(&resource.status)
+    ));
     match Address::parse(&resource.address) {
         Some(address) => w.text(&format!("resource {:?} {:?} {{\n", address.kind.name(), address.name)),
         None => w.text(&format!("resource {:?} {{\n", resource.address)),
@@ -110,13 +114,16 @@ fn write_actions(w: &mut Writer, plan: &Plan) {
         for change in &changes {
             match plan.import_id(&change.address) {
                 Some(id) if change.is_noop() => {
-                    let address = w.style.paint("1", &format!("# {}", change.address));
+                    let address = w.style.paint("1", &format!("# {}", clean(&change.address.to_string())));
                     w.text(&format!("  {address} will be imported\n"));
-                    w.text(&format!("    # (from \"{id}\"; it matches its configuration)\n"));
+                    w.text(&format!(
+                        "    # (from \"{}\"; it matches its configuration)\n",
+                        clean(id)
+                    ));
                 }
                 Some(id) => {
                     write_change(w, change);
-                    w.text(&format!("    # (imported from \"{id}\" first)\n"));
+                    w.text(&format!("    # (imported from \"{}\" first)\n", clean(id)));
                 }
                 None => write_change(w, change),
             }
@@ -168,17 +175,17 @@ fn write_legend(w: &mut Writer, changes: &[&Change]) {
 
 /// One change: the `# address will be …` lines, then its resource block.
 fn write_change(w: &mut Writer, change: &Change) {
-    let address = w.style.paint("1", &format!("# {}", change.address));
-    w.text(&format!("  {address} {}\n", wording::heading(change)));
+    let address = w.style.paint("1", &format!("# {}", clean(&change.address.to_string())));
+    w.text(&format!("  {address} {}\n", clean(&wording::heading(change))));
     if let Some(reason) = wording::reason(change) {
-        w.text(&format!("  # ({reason})\n"));
+        w.text(&format!("  # ({})\n", clean(&reason)));
     }
     if change.data_loss {
         let mark = w.style.paint("1;31", "# DATA LOSS:");
-        w.text(&format!("  {mark} {}\n", wording::data_loss(change)));
+        w.text(&format!("  {mark} {}\n", clean(wording::data_loss(change))));
     }
     for note in &change.notes {
-        w.text(&format!("  # Note: {note}\n"));
+        w.text(&format!("  # Note: {}\n", clean(note)));
     }
     let extend = match change.storage {
         Some(StorageAction::Extend { from_gib, to_gib }) => Some((from_gib, to_gib)),
@@ -219,7 +226,7 @@ fn write_drift(w: &mut Writer, drift: &[Drift], refresh_only: bool) {
         extend: None,
     };
     for object in drift {
-        let address = w.style.paint("1", &format!("# {}", object.address));
+        let address = w.style.paint("1", &format!("# {}", clean(&object.address.to_string())));
         if let Some(after) = &object.after {
             w.text(&format!("  {address} has changed\n"));
             write_resource(w, "~", &object.address, Some(&object.before), Some(after), &options);
@@ -240,9 +247,9 @@ fn write_drift(w: &mut Writer, drift: &[Drift], refresh_only: bool) {
 
 /// `  + db_id = (known after apply)`, aligned on `=`.
 fn write_outputs(w: &mut Writer, outputs: &[&OutputChange]) {
-    let width = outputs.iter().map(|o| o.name.chars().count()).max().unwrap_or(0);
+    let width = align_width(outputs.iter().map(|o| o.name.as_str()));
     for output in outputs {
-        let head = format!("{:width$} = ", output.name);
+        let head = format!("{} = ", padded(&output.name, width));
         let before = present(output.before.as_ref());
         let after = present(output.after.as_ref());
         if output.sensitive {
@@ -269,19 +276,22 @@ fn write_data_loss(w: &mut Writer, changes: &[&Change]) {
     if losses.is_empty() {
         return;
     }
-    let width = losses
+    let addresses: Vec<String> = losses
         .iter()
-        .map(|c| c.address.to_string().chars().count())
-        .max()
-        .unwrap_or(0);
+        .map(|c| clean(&c.address.to_string()).into_owned())
+        .collect();
+    let width = align_width(addresses.iter().map(String::as_str));
     let title = w.style.paint("1;31", "Warning:");
     let rest = w.style.paint("1", "This plan destroys data");
     w.text(&format!(
         "\n╷\n│ {title} {rest}\n│\n│ The following actions destroy data:\n"
     ));
-    for change in losses {
-        let address = change.address.to_string();
-        w.text(&format!("│   {address:width$}  {}\n", wording::data_loss(change)));
+    for (change, address) in losses.iter().zip(&addresses) {
+        w.text(&format!(
+            "│   {}  {}\n",
+            padded(address, width),
+            clean(wording::data_loss(change))
+        ));
     }
     w.text(&format!("│\n│ {DATA_LOSS_HINT}\n╵\n"));
 }
@@ -289,7 +299,10 @@ fn write_data_loss(w: &mut Writer, changes: &[&Change]) {
 /// Terraform's warning box; the text up to its first `: ` is the title, the rest the detail.
 fn write_warning(w: &mut Writer, warning: &str) {
     let label = w.style.paint("1;33", "Warning:");
-    let (title, detail) = warning.split_once(": ").map_or((warning, None), |(t, d)| (t, Some(d)));
+    let warning = clean_lines(warning);
+    let (title, detail) = warning
+        .split_once(": ")
+        .map_or((&*warning, None), |(t, d)| (t, Some(d)));
     let title = w.style.paint("1", title);
     w.text(&format!("\n╷\n│ {label} {title}\n"));
     if let Some(detail) = detail {
@@ -337,13 +350,10 @@ struct EntryOptions<'a> {
 /// Every present entry with one marker: all `+` for a create, all `-` for a delete.
 fn write_all(w: &mut Writer, indent: usize, marker: Marker, values: &ValueMap, tail: &str) {
     let shown: Vec<(&String, &Value)> = values.iter().filter(|(_, v)| !matches!(v, Value::Null)).collect();
-    let width = shown
-        .iter()
-        .map(|(k, _)| key_text(k).chars().count())
-        .max()
-        .unwrap_or(0);
-    for (key, value) in shown {
-        let head = format!("{:width$} = ", key_text(key));
+    let keys: Vec<String> = shown.iter().map(|(k, _)| key_text(k)).collect();
+    let width = align_width(keys.iter().map(String::as_str));
+    for ((_, value), key) in shown.into_iter().zip(&keys) {
+        let head = format!("{} = ", padded(key, width));
         write_value(w, indent, marker, &head, value, tail);
     }
 }
@@ -361,13 +371,10 @@ fn write_entries(w: &mut Writer, indent: usize, before: &ValueMap, after: &Value
             hidden += 1;
         }
     }
-    let width = shown
-        .iter()
-        .map(|(name, _, _)| key_text(name).chars().count())
-        .max()
-        .unwrap_or(0);
-    for (name, old, new) in shown {
-        let head = format!("{:width$} = ", key_text(name));
+    let keys: Vec<String> = shown.iter().map(|(name, _, _)| key_text(name)).collect();
+    let width = align_width(keys.iter().map(String::as_str));
+    for ((name, old, new), key) in shown.into_iter().zip(&keys) {
+        let head = format!("{} = ", padded(key, width));
         let tail = if options.forces.iter().any(|p| p == name) {
             " # forces replacement"
         } else {
@@ -432,6 +439,10 @@ fn write_diff(w: &mut Writer, indent: usize, head: &str, before: &Value, after: 
         }
         (Value::String(old), Value::String(new)) if old.contains('\n') || new.contains('\n') => {
             w.line(indent, Marker::Change, &format!("{head}<<-EOT"));
+            // Line breaks are `\n` or `\r\n`; any other control character (a lone `\r`
+            // included) is escaped before diffing, so it shows where it is.
+            let old = clean_lines(&old.replace("\r\n", "\n")).into_owned();
+            let new = clean_lines(&new.replace("\r\n", "\n")).into_owned();
             let diff = TextDiff::from_lines(old.as_str(), new.as_str());
             for line in diff.iter_all_changes() {
                 let text = line.value();
@@ -473,6 +484,62 @@ fn write_value(w: &mut Writer, indent: usize, marker: Marker, head: &str, value:
         }
         other => w.line(indent, marker, &format!("{head}{other}{tail}")),
     }
+}
+
+/// Keys longer than this are left out of the alignment on `=` (and not padded): one very long
+/// key would push every other line far to the right.
+const MAX_ALIGNED: usize = 64;
+
+/// The column to align `=` at for these names: the longest one up to [`MAX_ALIGNED`].
+fn align_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names
+        .map(|name| name.chars().count())
+        .filter(|&n| n <= MAX_ALIGNED)
+        .max()
+        .unwrap_or(0)
+}
+
+/// `text` padded with spaces to `width` characters. (Not `{:width$}`: a width above 65,535
+/// panics in `format!`.)
+fn padded(text: &str, width: usize) -> String {
+    let missing = width.saturating_sub(text.chars().count());
+    let mut out = String::with_capacity(text.len() + missing);
+    out.push_str(text);
+    out.extend(std::iter::repeat_n(' ', missing));
+    out
+}
+
+/// Whether a character must not reach the terminal as it is: control characters (ESC, CR,
+/// NUL, line breaks, …; tabs are harmless) and the bidirectional overrides that reorder what is
+/// shown.
+fn is_unsafe(c: char) -> bool {
+    (c.is_control() && c != '\t') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// User text as it may be printed on one line: unsafe characters escaped as in a string
+/// literal (`\u{1b}`, `\r`, `\n`).
+pub(crate) fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(is_unsafe) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_unsafe(c) {
+            // As `{:?}` writes them in quoted strings, so a value reads the same everywhere.
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Like [`clean`], keeping line breaks (for multi-paragraph messages).
+fn clean_lines(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(|c| c != '\n' && is_unsafe(c)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(text.split('\n').map(clean).collect::<Vec<_>>().join("\n"))
 }
 
 /// A map key as written in HCL: bare when it is an identifier, quoted otherwise.
@@ -558,7 +625,13 @@ impl Writer {
             Marker::Change => "~",
             Marker::Same => " ",
         };
-        let line = format!("{:indent$}  {} {text}", "", self.style.symbol(symbol));
+        // User text is printed with its control characters escaped: a value must not move the
+        // cursor or rewrite the lines an approver reads.
+        let line = [
+            " ".repeat(indent),
+            format!("  {} {}", self.style.symbol(symbol), clean(text)),
+        ]
+        .concat();
         self.out.push_str(line.trim_end());
         self.out.push('\n');
     }
@@ -623,6 +696,76 @@ mod tests {
         Changes to Outputs:
           + db_id = (known after apply)
         "#);
+    }
+
+    #[test]
+    fn control_characters_in_user_text_are_escaped_everywhere() {
+        let hostile = "ok\u{1b}[2J\u{1b}[H\rfake line\u{0}\u{202e}end";
+        let mut create = create_volume();
+        if let Some(after) = create.after.as_mut() {
+            after.insert("description".into(), s(&format!("first\n{hostile}\nlast\n")));
+            after.insert("metadata".into(), object([(hostile, s(hostile))]));
+        }
+        create.notes.push(format!("note {hostile}"));
+        let mut update = update_description();
+        if let Some(after) = update.after.as_mut() {
+            after.insert("description".into(), s(&format!("SSD pool\n{hostile}\n")));
+        }
+        let mut plan = plan(vec![create, update]);
+        plan.outputs = vec![OutputChange {
+            name: "o".to_owned(),
+            before: None,
+            after: Some(s(&format!("a\n{hostile}"))),
+            sensitive: false,
+        }];
+        plan.warnings.push(format!("Careful: {hostile}"));
+        let text = render_plan(&plan, false);
+        for raw in ['\u{1b}', '\r', '\u{0}', '\u{202e}'] {
+            assert!(!text.contains(raw), "{raw:?} reached the output:\n{text}");
+        }
+        let escaped = "ok\\u{1b}[2J\\u{1b}[H\\rfake line\\0\\u{202e}end";
+        // In the heredoc of a create, of a diff, of an output; in a map key and value; in a note
+        // and a warning.
+        assert!(text.matches(escaped).count() >= 7, "{text}");
+        assert!(text.contains(&format!("          {escaped}\n")), "heredoc line: {text}");
+        // With colours, the only escape sequences are the renderer's own.
+        let coloured = render_plan(&plan, true);
+        assert!(
+            !coloured.contains("\u{1b}[2J") && !coloured.contains('\r'),
+            "{coloured}"
+        );
+    }
+
+    #[test]
+    fn keys_and_output_names_of_any_length_render_without_overflowing_a_width() {
+        let long = "k".repeat(70_000);
+        let mut create = create_volume();
+        if let Some(after) = create.after.as_mut() {
+            after.insert("metadata".into(), object([(long.as_str(), s("v")), ("short", s("w"))]));
+        }
+        let mut plan = plan(vec![create]);
+        plan.outputs = vec![
+            OutputChange {
+                name: long.clone(),
+                before: None,
+                after: Some(s("x")),
+                sensitive: false,
+            },
+            OutputChange {
+                name: "b".to_owned(),
+                before: None,
+                after: Some(s("y")),
+                sensitive: false,
+            },
+        ];
+        let text = render_plan(&plan, false);
+        assert!(text.contains(&format!("{long} = \"v\"")), "the long key is shown whole");
+        // The long key is left out of the alignment: the short ones stay aligned among themselves.
+        assert!(text.contains("  + short = \"w\""), "{}", &text[text.len() - 600..]);
+        assert!(text.contains("+ b = \"y\""), "{}", &text[text.len() - 600..]);
+        let mut loss = delete_volume();
+        loss.address = address(&format!("volume.x[\"{long}\"]"));
+        assert!(render_plan(&crate::render::fixtures::plan(vec![loss]), false).contains(&long));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt::{self, Write as _};
 
-use super::human;
+use super::human::{self, clean};
 use super::wording::{self, DATA_LOSS_HINT, present};
 use crate::plan::{Change, Plan, PlanMode};
 
@@ -46,8 +46,8 @@ fn write_summary(out: &mut String, plan: &Plan) -> fmt::Result {
                 out,
                 "| `{}` | `{}` | {} | {} |",
                 change.action.symbol(),
-                change.address,
-                cell(what(change)),
+                clean(&change.address.to_string()),
+                cell(&what(change)),
                 if change.data_loss { "**yes**" } else { "" }
             )?;
         }
@@ -66,7 +66,12 @@ fn write_summary(out: &mut String, plan: &Plan) -> fmt::Result {
     if !losses.is_empty() {
         out.push_str("\n#### Data loss\n\nThe following actions destroy data:\n\n");
         for change in losses {
-            writeln!(out, "- `{}`: {}", change.address, wording::data_loss(change))?;
+            writeln!(
+                out,
+                "- `{}`: {}",
+                clean(&change.address.to_string()),
+                clean(wording::data_loss(change))
+            )?;
         }
         writeln!(out, "\n{DATA_LOSS_HINT}")?;
     }
@@ -93,7 +98,7 @@ fn write_refresh_only(out: &mut String, plan: &Plan) -> fmt::Result {
         } else {
             ("-", "deleted")
         };
-        writeln!(out, "| `{symbol}` | `{}` | {what} |", drift.address)?;
+        writeln!(out, "| `{symbol}` | `{}` | {what} |", clean(&drift.address.to_string()))?;
     }
     out.push_str("\nApplying this plan records the new values in state; it changes no storage objects.\n");
     write_warnings(out, &plan.warnings)?;
@@ -103,7 +108,7 @@ fn write_refresh_only(out: &mut String, plan: &Plan) -> fmt::Result {
 
 fn write_warnings(out: &mut String, warnings: &[String]) -> fmt::Result {
     for warning in warnings {
-        writeln!(out, "\n> **Warning:** {warning}")?;
+        writeln!(out, "\n> **Warning:** {}", clean(warning))?;
     }
     Ok(())
 }
@@ -111,12 +116,16 @@ fn write_warnings(out: &mut String, warnings: &[String]) -> fmt::Result {
 /// The full terminal plan, without colours, folded away.
 fn write_details(out: &mut String, plan: &Plan) {
     let text = human::render_plan(plan, false);
-    out.push_str("\n<details><summary>Full plan</summary>\n\n```\n");
+    // A fence longer than any run of backticks in the plan (a value can hold "```"), so no
+    // value can close it and write Markdown of its own.
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    let _ = write!(out, "\n<details><summary>Full plan</summary>\n\n{fence}\n");
     out.push_str(&text);
     if !text.ends_with('\n') {
         out.push('\n');
     }
-    out.push_str("```\n\n</details>\n");
+    let _ = write!(out, "{fence}\n\n</details>\n");
 }
 
 /// The heading of the change without its `will be`/`must be`: `created`, `extended from …`.
@@ -128,8 +137,9 @@ fn what(change: &Change) -> String {
         .map_or_else(|| heading.clone(), str::to_owned)
 }
 
-/// Text safe inside a table cell.
-fn cell(text: String) -> String {
+/// Text safe inside a table cell: no control characters, pipes escaped.
+fn cell(text: &str) -> String {
+    let text = clean(text).into_owned();
     if text.contains('|') {
         text.replace('|', "\\|")
     } else {
@@ -350,8 +360,26 @@ mod tests {
     }
 
     #[test]
+    fn user_text_cannot_reach_the_terminal_raw_or_close_the_code_fence() {
+        let mut change = crate::render::fixtures::update_description();
+        if let Some(after) = change.after.as_mut() {
+            after.insert(
+                "description".into(),
+                crate::render::fixtures::s("```\n</details>\n# pwned \u{1b}[2J\r\n"),
+            );
+        }
+        let mut plan = crate::render::fixtures::plan(vec![change]);
+        plan.warnings.push("Careful: \u{1b}]0;title\u{7}".to_owned());
+        let text = plan_summary(&plan);
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text}");
+        assert!(text.contains("\n````\n"), "a four-backtick fence: {text}");
+        assert!(text.ends_with("````\n\n</details>\n"), "{text}");
+        assert_eq!(text.matches("</details>").count(), 2, "{text}");
+    }
+
+    #[test]
     fn table_cells_escape_pipes() {
-        assert_eq!(cell("a | b".to_owned()), "a \\| b");
+        assert_eq!(cell("a | b"), "a \\| b");
     }
 
     #[test]
