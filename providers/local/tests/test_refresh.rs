@@ -159,6 +159,7 @@ fn inventory_lists_owned_and_unmanaged_files() {
             "1G",
         ],
     );
+    // What an interrupted create left is listed by file, with its volume, as blockform's own.
     fs::write(directory.join(".volume-x.qcow2.partial"), b"").unwrap();
 
     let mut items = provider.inventory().unwrap();
@@ -177,6 +178,7 @@ fn inventory_lists_owned_and_unmanaged_files() {
         item("volume-claimed", ObjectKind::Volume, None, GIB, false),
         item("volume-foreign", ObjectKind::Volume, None, 2 * GIB, false),
         item("volume-garbage", ObjectKind::Other, None, 12, false),
+        item(".volume-x.qcow2.partial", ObjectKind::Other, Some("volume-x"), 0, true),
     ];
     expected.sort_by(|a, b| a.backend_name.cmp(&b.backend_name));
     assert_eq!(items, expected);
