@@ -106,6 +106,9 @@ fn read_object(
             "`{address}` is already managed by blockform; `blockform state rm {address}` first to adopt another object as it"
         ));
     }
+    if address.kind == ResourceKind::Backup {
+        return read_backup(address, configured, depends_on, prior, providers, id);
+    }
     let (parsed, provider) = parse_id(id, providers)?;
     let wanted = parsed.snapshot.as_ref().unwrap_or(&parsed.volume);
     if let Some(owner) = prior
@@ -182,7 +185,7 @@ fn read_object(
         }
         (kind, _) => {
             return Err(format!(
-                "only volumes and snapshots can be imported; `{kind}` resources are blockform's own records"
+                "only volumes, snapshots and backups can be imported; `{kind}` resources are blockform's own records"
             ));
         }
     };
@@ -197,6 +200,95 @@ fn read_object(
         attributes,
         dependencies,
         status,
+    })
+}
+
+/// Adopts a backup a store holds (`STORE/BACKUP`, as `blockform backup list` shows it): one
+/// whose `backup` resource was removed, or that a destroyed policy kept. Its volume, store and
+/// mode come from the backup itself; configured values that disagree are refused, as they
+/// would make the next plan replace (that is, delete) it.
+fn read_backup(
+    address: &Address,
+    configured: &ValueMap,
+    depends_on: &[(ResourceKind, String)],
+    prior: &[ResourceState],
+    providers: &Providers,
+    id: &str,
+) -> Result<ResourceState, String> {
+    let Some((store_name, backup_id)) = id.split_once('/').filter(|(s, b)| !s.is_empty() && !b.is_empty()) else {
+        return Err(format!(
+            "`{id}` is not a backup's import ID: write STORE/BACKUP, the backup_store block's name and the backup's id (as `blockform backup list` shows them)"
+        ));
+    };
+    let config = providers
+        .store(store_name)
+        .ok_or_else(|| format!("no backup_store block is named `{store_name}`"))?;
+    if let Some(owner) = prior
+        .iter()
+        .find(|r| r.address.starts_with("backup.") && r.backend_id == backup_id)
+    {
+        return Err(format!("`{id}` is already managed as `{}`", owner.address));
+    }
+    let store = config
+        .open(crate::backup::Access::Shared, false)
+        .map_err(|e| format!("reading store `{store_name}`: {e}"))?;
+    if !store.has_backup(backup_id) {
+        return Err(format!(
+            "store `{store_name}` holds no backup `{backup_id}`: `blockform backup list` shows the backups"
+        ));
+    }
+    let manifest = store
+        .manifest(backup_id)
+        .map_err(|e| format!("reading backup `{backup_id}`: {e}"))?;
+    let disagree = |name: &str, real: &str| match configured.get(name) {
+        Some(Value::String(value)) if value != real => Some(value.clone()),
+        _ => None,
+    };
+    if let Some(volume) = disagree("volume", &manifest.volume_backend_id) {
+        return Err(format!(
+            "`{address}` is configured on volume `{volume}`, but `{backup_id}` is a backup of `{}` ({}): set `volume` to it",
+            manifest.volume_backend_id, manifest.volume_address
+        ));
+    }
+    if disagree("store", store_name).is_some() {
+        return Err(format!(
+            "`{address}` is configured on another store than `{store_name}`, which holds `{backup_id}`"
+        ));
+    }
+    if disagree("mode", manifest.mode.as_str()).is_some() {
+        return Err(format!(
+            "`{backup_id}` is a {} backup: set `mode = \"{}\"` in `{address}`",
+            manifest.mode.as_str(),
+            manifest.mode.as_str()
+        ));
+    }
+    let schema = resource_schema(address.kind);
+    let mut attributes = serde_json::Map::new();
+    for spec in schema.attrs {
+        let value = configured
+            .get(spec.name)
+            .filter(|v| !v.is_unknown())
+            .map_or(serde_json::Value::Null, Value::to_json);
+        attributes.insert(spec.name.to_owned(), value);
+    }
+    attributes.insert("volume".into(), serde_json::json!(manifest.volume_backend_id));
+    attributes.insert("store".into(), serde_json::json!(store_name));
+    attributes.insert("mode".into(), serde_json::json!(manifest.mode.as_str()));
+    attributes.insert("id".into(), serde_json::json!(manifest.id));
+    attributes.insert("status".into(), serde_json::json!("available"));
+    attributes.insert("created_at".into(), serde_json::json!(manifest.created_at));
+    attributes.insert("size".into(), serde_json::json!(manifest.size_bytes.div_ceil(1 << 30)));
+    attributes.insert("parent".into(), serde_json::json!(manifest.parent));
+    Ok(ResourceState {
+        address: address.to_string(),
+        backend_id: manifest.id.clone(),
+        provider: Some(store_name.to_owned()),
+        attributes,
+        dependencies: depends_on
+            .iter()
+            .map(|(kind, name)| Address::new(*kind, name.clone()).to_string())
+            .collect(),
+        status: "available".into(),
     })
 }
 
@@ -249,10 +341,16 @@ pub fn generate_config(
     }
     let mut text = String::new();
     let mut count = 0;
-    for import in &desired.undeclared_imports {
+    // Volumes first: a snapshot imported with its volume finds it among them.
+    let mut imports: Vec<_> = desired.undeclared_imports.iter().collect();
+    imports.sort_by_key(|import| import.to.kind != ResourceKind::Volume);
+    let mut known = prior.to_vec();
+    for import in imports {
         let address = &import.to;
-        let record = read_object(address, &ValueMap::new(), &[], prior, providers, &import.id)
+        let record = read_object(address, &ValueMap::new(), &[], &known, providers, &import.id)
             .map_err(|e| format!("cannot import `{address}`: {e}"))?;
+        known.push(record.clone());
+        let prior = known.as_slice();
         let attribute = |name: &str| record.attributes.get(name).filter(|v| !v.is_null());
         let _ = writeln!(
             text,
@@ -328,10 +426,11 @@ pub fn generate_config(
                     .find(|r| r.backend_id == volume)
                     .map_or_else(|| format!("\"{volume}\""), |r| format!("{}.id", r.address));
                 let _ = writeln!(text, "  volume = {owner}");
+                // The snapshot's own name in the back end, not the block's label.
                 let _ = writeln!(
                     text,
                     "  name = {}",
-                    hcl(&serde_json::Value::String(address.name.clone()))
+                    hcl(&serde_json::Value::String(record.backend_id.clone()))
                 );
             }
             _ => {}

@@ -149,7 +149,7 @@ fn ceph_a_retype_from_local_files_to_rbd_deletes_the_old_file() {
     assert_ne!(new, old);
     assert!(!d.join(format!("dev/{old}.qcow2")).exists(), "the old file is deleted");
     assert!(!d.join(format!("dev/{old}.json")).exists(), "with its sidecar");
-    assert_eq!(ns.images(), [new.clone()]);
+    assert_eq!(ns.images(), [new]);
 
     // And back: the RBD image is deleted from the pool.
     std::fs::write(d.join("main.hcl"), format!("{base}{}", volume("local"))).unwrap();

@@ -23,9 +23,10 @@ fn qemu_img(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// The text without white space (the diagnostics renderer wraps long lines, also at hyphens).
+/// The text without white space and the diagnostics renderer's margin (it wraps long lines,
+/// also at hyphens).
 fn squashed(text: &str) -> String {
-    text.split_whitespace().collect()
+    text.chars().filter(|c| !c.is_whitespace() && *c != '│').collect()
 }
 
 fn state(dir: &Path) -> serde_json::Value {
@@ -58,8 +59,9 @@ fn files(dir: &Path) -> Vec<String> {
         })
         .unwrap_or_default();
     all.sort();
-    let volumes: Vec<String> = all.iter().filter(|n| n.ends_with(".qcow2")).cloned().collect();
-    for other in all.iter().filter(|n| !n.ends_with(".qcow2")) {
+    let is_volume = |name: &&String| Path::new(name.as_str()).extension().is_some_and(|e| e == "qcow2");
+    let volumes: Vec<String> = all.iter().filter(is_volume).cloned().collect();
+    for other in all.iter().filter(|n| !is_volume(n)) {
         let volume = other.strip_suffix(".json").map(|v| format!("{v}.qcow2"));
         assert!(
             volume.is_some_and(|v| volumes.contains(&v)),
@@ -433,4 +435,239 @@ fn targeting_ignores_the_rules_of_what_it_does_not_plan() {
     let targeted = blockform(d, &["plan", "--target", "volume.grown"]);
     assert_eq!(targeted.code, 1);
     assert!(targeted.stderr.contains("cannot shrink"), "{}", targeted.stderr);
+}
+
+const WITH_STORE: &str = r#"
+provider "local" "dev" {
+  path = "./volumes"
+}
+
+backup_store "dir" "nas" {
+  path = "./backups"
+}
+
+resource "volume_type" "std" {
+  backend = "dev"
+}
+"#;
+
+fn qemu_io(image: &Path, command: &str) -> Run {
+    let output = Command::new("qemu-io")
+        .args(["-f", "qcow2", "-c", command, image.to_str().unwrap()])
+        .output()
+        .expect("qemu-io runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn volume_file(dir: &Path, address: &str) -> std::path::PathBuf {
+    dir.join(format!("volumes/{}.qcow2", backend_id(dir, address)))
+}
+
+/// The ids of the backups `backup list --json` shows.
+fn listed_backups(dir: &Path) -> Vec<String> {
+    let list = blockform(dir, &["backup", "list", "--json"]);
+    ok(&list);
+    let mut ids = Vec::new();
+    collect_ids(&serde_json::from_str(&list.stdout).unwrap(), &mut ids);
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+fn collect_ids(value: &serde_json::Value, ids: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::String(id)) = map.get("id")
+                && id.starts_with("backup-")
+            {
+                ids.push(id.clone());
+            }
+            map.values().for_each(|v| collect_ids(v, ids));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_ids(v, ids)),
+        _ => {}
+    }
+}
+
+const POLICY: &str = r#"
+resource "volume" "db" {
+  type = volume_type.std.id
+  size = 1
+}
+
+resource "backup_policy" "nightly" {
+  volumes    = [volume.db.id]
+  store      = "nas"
+  full_every = "7d"
+  keep       = 1
+}
+"#;
+
+#[test]
+fn a_destroyed_policy_keeps_its_backups_restorable_by_id_and_backup_delete_removes_one() {
+    let dir = project(&[("main.hcl", &format!("{WITH_STORE}{POLICY}"))]);
+    let d = dir.path();
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    let written = qemu_io(&volume_file(d, "volume.db"), "write -P 0xab 0 1M");
+    assert_eq!(written.code, 0, "{}", written.stderr);
+    // A second run of the policy is not due for 7 days: replace the policy's backup with one
+    // of the written volume by destroying and making the policy again.
+    std::fs::write(
+        d.join("main.hcl"),
+        format!(
+            "{WITH_STORE}{}",
+            POLICY.replace("keep       = 1", "keep       = 1\n  on_destroy = \"delete\"")
+        ),
+    )
+    .unwrap();
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    std::fs::write(
+        d.join("main.hcl"),
+        format!(
+            "{WITH_STORE}{}",
+            &POLICY[..POLICY.find("resource \"backup_policy\"").unwrap()]
+        ),
+    )
+    .unwrap();
+    let plan = blockform(d, &["plan"]);
+    assert!(
+        plan.stdout.contains("deletes its 1 backup from store `nas`"),
+        "{}",
+        plan.stdout
+    );
+    ok(&blockform(d, &["apply", "--auto-approve", "--allow-data-loss"]));
+    assert_eq!(
+        listed_backups(d),
+        Vec::<String>::new(),
+        "on_destroy = \"delete\" deleted it"
+    );
+
+    // Made again, with the data written; destroyed with the default: the backup stays.
+    std::fs::write(d.join("main.hcl"), format!("{WITH_STORE}{POLICY}")).unwrap();
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    let backups = listed_backups(d);
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    let backup = backups[0].clone();
+    let volume_only = &POLICY[..POLICY.find("resource \"backup_policy\"").unwrap()];
+    std::fs::write(d.join("main.hcl"), format!("{WITH_STORE}{volume_only}")).unwrap();
+    let plan = blockform(d, &["plan"]);
+    assert!(
+        plan.stdout.contains(&format!(
+            "keeps its 1 backup in store `nas` (on_destroy = \"keep\"): {backup}"
+        )),
+        "{}",
+        plan.stdout
+    );
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    assert_eq!(listed_backups(d), std::slice::from_ref(&backup));
+
+    // The volume goes too: the plan says its backup outlives it.
+    std::fs::write(d.join("main.hcl"), WITH_STORE).unwrap();
+    let plan = blockform(d, &["plan"]);
+    assert!(
+        squashed(&plan.stdout).contains(&squashed(&format!(
+            "its 1 backup in store `nas` outlive it: the newest, {backup}"
+        ))),
+        "{}",
+        plan.stdout
+    );
+    ok(&blockform(d, &["apply", "--auto-approve", "--allow-data-loss"]));
+
+    // Restored by its id into a new volume: the bytes are back.
+    let restored = format!(
+        "{WITH_STORE}\nresource \"volume\" \"back\" {{\n  type   = volume_type.std.id\n  size   = 1\n  source = {{ backup = \"{backup}\" }}\n}}\n"
+    );
+    std::fs::write(d.join("main.hcl"), &restored).unwrap();
+    ok(&blockform(d, &["validate"]));
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    let read = qemu_io(&volume_file(d, "volume.back"), "read -P 0xab 0 1M");
+    assert!(
+        read.code == 0 && !read.stdout.contains("Pattern verification failed"),
+        "{}{}",
+        read.stdout,
+        read.stderr
+    );
+    assert_converged(d);
+
+    // An id no store holds, or a volume too small for the backup: plan-time errors.
+    let missing = restored.replace(&backup, "backup-00000000-0000-0000-0000-000000000000");
+    std::fs::write(d.join("main.hcl"), missing.replace("\"back\"", "\"other\"")).unwrap();
+    let plan = blockform(d, &["plan"]);
+    assert_eq!(plan.code, 1);
+    assert!(
+        squashed(&plan.stderr).contains("whichnobackupstoreoftheconfigurationholds"),
+        "{}",
+        plan.stderr
+    );
+    std::fs::write(d.join("main.hcl"), &restored).unwrap();
+
+    // `backup delete` deletes a backup nothing manages.
+    let refused = blockform(d, &["backup", "delete", &backup, "--auto-approve"]);
+    assert_eq!(refused.code, 1, "--auto-approve alone is not enough");
+    ok(&blockform(
+        d,
+        &["backup", "delete", &backup, "--auto-approve", "--allow-data-loss"],
+    ));
+    assert_eq!(listed_backups(d), Vec::<String>::new());
+}
+
+#[test]
+fn a_kept_backup_is_imported_and_a_managed_one_cannot_be_deleted_by_hand() {
+    let dir = project(&[("main.hcl", &format!("{WITH_STORE}{POLICY}"))]);
+    let d = dir.path();
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    let backup = listed_backups(d)[0].clone();
+    let volume = backend_id(d, "volume.db");
+    let volume_only = &POLICY[..POLICY.find("resource \"backup_policy\"").unwrap()];
+    let adopted = format!(
+        "{WITH_STORE}{volume_only}\nresource \"backup\" \"kept\" {{\n  volume = volume.db.id\n  store  = \"nas\"\n}}\n"
+    );
+    std::fs::write(d.join("main.hcl"), &adopted).unwrap();
+    ok(&blockform(d, &["state", "rm", "backup_policy.nightly"]));
+    let import = blockform(d, &["import", "backup.kept", &format!("nas/{backup}")]);
+    ok(&import);
+    assert_eq!(backend_id(d, "backup.kept"), backup);
+    assert_eq!(record(d, "backup.kept")["attributes"]["volume"], volume.as_str());
+    assert_converged(d);
+    let refused = blockform(d, &["backup", "delete", &backup, "--auto-approve", "--allow-data-loss"]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("is managed as `backup.kept`"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(listed_backups(d), [backup]);
+}
+
+#[test]
+fn a_volume_and_its_snapshot_are_imported_by_blocks_in_one_plan() {
+    let dir = project(&[(
+        "main.hcl",
+        &format!("{ONE_BACKEND}\nresource \"volume\" \"seed\" {{\n  type = volume_type.std.id\n  size = 1\n}}\n"),
+    )]);
+    let d = dir.path();
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    let id = backend_id(d, "volume.seed");
+    let file = volume_file(d, "volume.seed");
+    qemu_img(&["snapshot", "-c", "golden", file.to_str().unwrap()]);
+    ok(&blockform(d, &["state", "rm", "volume.seed"]));
+    let imports = format!(
+        "{ONE_BACKEND}\nimport {{\n  to = volume.adopted\n  id = \"dev/{id}.qcow2\"\n}}\n\nimport {{\n  to = snapshot.golden_copy\n  id = \"dev/{id}.qcow2@golden\"\n}}\n"
+    );
+    std::fs::write(d.join("main.hcl"), &imports).unwrap();
+    let plan = blockform(d, &["plan", "--generate-config-out=generated.hcl"]);
+    ok(&plan);
+    let generated = std::fs::read_to_string(d.join("generated.hcl")).unwrap();
+    assert!(
+        generated.contains("name   = \"golden\""),
+        "the snapshot's real name: {generated}"
+    );
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    assert_eq!(backend_id(d, "volume.adopted"), id);
+    assert_eq!(backend_id(d, "snapshot.golden_copy"), "golden");
+    assert_converged(d);
 }

@@ -219,3 +219,36 @@ pub fn run_policy(policy_id: &str, after: &ValueMap, context: &OperationContext<
     }
     Ok(())
 }
+
+/// Deletes every backup a policy took from its store, incrementals before what they build on
+/// (a destroyed policy with `on_destroy = "delete"`). Their change markers go with them.
+pub fn delete_policy_backups(
+    policy_id: &str,
+    before: Option<&ValueMap>,
+    context: &OperationContext<'_>,
+) -> Result<(), OperationError> {
+    let Some(store_name) = before.and_then(|b| string(b, "store")) else {
+        return Ok(());
+    };
+    let store = match open_store(&store_name, context, false) {
+        Err(OperationError::Precondition(message)) if message.contains("holds no `store.json`") => return Ok(()),
+        other => other?,
+    };
+    let mut left: Vec<Manifest> = store
+        .manifests()?
+        .into_iter()
+        .filter(|m| m.policy.as_deref() == Some(policy_id))
+        .collect();
+    // Newest first: an incremental always comes after its parent.
+    left.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then_with(|| b.sequence.cmp(&a.sequence))
+    });
+    for manifest in &left {
+        store.delete(&manifest.id)?;
+        remove_marker(manifest, context);
+    }
+    left.clear();
+    Ok(())
+}

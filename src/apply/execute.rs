@@ -438,6 +438,10 @@ fn restore_source(after: &ValueMap) -> Option<String> {
 fn delete(change: &Change, backend_id: &str, context: &OperationContext<'_>) -> Result<(), OperationError> {
     let before = change.before.as_ref();
     match change.address.kind {
+        // A policy's backups stay in its store unless it says otherwise (`on_destroy`).
+        ResourceKind::BackupPolicy if crate::backup::lifecycle::deletes_its_backups(before) => {
+            super::backup::delete_policy_backups(backend_id, before, context)
+        }
         ResourceKind::Qos | ResourceKind::VolumeType | ResourceKind::BackupPolicy | ResourceKind::Attachment => Ok(()),
         ResourceKind::Volume => Ok(existing_provider_for(change, context)?.delete_volume(backend_id)?),
         ResourceKind::Snapshot => {

@@ -11,6 +11,7 @@
 //! changed since its parent.
 
 mod engine;
+pub mod lifecycle;
 mod manifest;
 mod planning;
 pub mod policy;

@@ -16,7 +16,7 @@ use crate::providers::Providers;
 use crate::state::ResourceState;
 
 /// The manifests of each store that could be read, by store name.
-fn read_stores(providers: &Providers) -> HashMap<String, Vec<Manifest>> {
+pub(crate) fn read_stores(providers: &Providers) -> HashMap<String, Vec<Manifest>> {
     providers
         .stores()
         .filter_map(|(name, config)| {

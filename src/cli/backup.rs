@@ -1,5 +1,6 @@
-//! `blockform backup list|verify|restore|gc`: inspect the backup stores of the configuration,
-//! check every stored block, restore a backup into an existing volume, and collect garbage.
+//! `blockform backup list|verify|restore|delete|gc`: inspect the backup stores of the
+//! configuration, check every stored block, restore a backup into an existing volume, delete a
+//! backup no resource manages (one that outlived its volume or its policy), and collect garbage.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -26,8 +27,29 @@ pub enum BackupCommand {
     Verify(VerifyArgs),
     /// Restore a backup into an existing, detached volume (its data is overwritten).
     Restore(RestoreArgs),
+    /// Delete a backup that no `backup` resource manages (one kept after its volume or its
+    /// policy was destroyed); its blocks are freed by `gc`.
+    Delete(DeleteArgs),
     /// Delete stored blocks that no backup refers to.
     Gc(GcArgs),
+}
+
+/// Arguments of `backup delete`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeleteArgs {
+    /// The backup to delete (its id, as `backup list` shows it).
+    backup: String,
+
+    /// Delete without asking for confirmation (needs --allow-data-loss as well).
+    #[arg(long)]
+    auto_approve: bool,
+
+    /// With --auto-approve: confirm that the backup's data is lost.
+    #[arg(long)]
+    allow_data_loss: bool,
+
+    #[command(flatten)]
+    stores: StoreArgs,
 }
 
 /// Which stores a command looks at.
@@ -196,8 +218,98 @@ pub fn run(dir: &Path, command: &BackupCommand, printer: &mut Printer) -> ExitSt
         BackupCommand::List(args) => list(dir, args, printer),
         BackupCommand::Verify(args) => verify_command(dir, args, printer),
         BackupCommand::Restore(args) => restore_command(dir, args, printer),
+        BackupCommand::Delete(args) => delete_command(dir, args, printer),
         BackupCommand::Gc(args) => gc(dir, args, printer),
     }
+}
+
+/// Asks for `yes` on the terminal; `false` (and a message) for anything else.
+fn confirm(question: &str, printer: &mut Printer) -> bool {
+    printer.message(&format!(
+        "\n{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+    ));
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    line.trim() == "yes"
+}
+
+fn delete_command(dir: &Path, args: &DeleteArgs, printer: &mut Printer) -> ExitStatus {
+    let context = match load(dir, &args.stores, "backup delete", printer) {
+        Ok(c) => c,
+        Err(status) => return status,
+    };
+    if let Some(owner) = context
+        .records
+        .iter()
+        .find(|r| r.address.starts_with("backup.") && r.backend_id == args.backup)
+    {
+        printer.error(&format!("backup `{}` is managed as `{}`", args.backup, owner.address));
+        printer.message(&format!(
+            "  help: remove its `resource` block and apply (the plan shows what goes), or `blockform state rm {}` to stop managing it first\n",
+            owner.address
+        ));
+        return ExitStatus::Failure;
+    }
+    let mut found: Option<(String, BackupStore, Manifest)> = None;
+    for (name, config) in context.stores(&args.stores) {
+        match open_existing(config, Access::Shared) {
+            Ok(Some(store)) if store.has_backup(&args.backup) => match store.manifest(&args.backup) {
+                Ok(manifest) => {
+                    found = Some((name.clone(), store, manifest));
+                    break;
+                }
+                Err(error) => return report_error(printer, &error),
+            },
+            Ok(_) => {}
+            Err(error) => return report_error(printer, &error),
+        }
+    }
+    let Some((store_name, store, manifest)) = found else {
+        printer.error(&format!(
+            "no store of the configuration holds a backup `{}`",
+            args.backup
+        ));
+        printer.message("  help: `blockform backup list` shows the backups\n");
+        return ExitStatus::Failure;
+    };
+    printer.out(&format!(
+        "Backup {} ({} of {}, taken {}, {}) will be deleted from store `{store_name}`.\nDATA LOSS: it can no longer be restored.\n",
+        manifest.id,
+        manifest.mode.as_str(),
+        manifest.volume_address,
+        time_text(manifest.created_at),
+        human_bytes(as_f64(manifest.size_bytes)),
+    ));
+    if args.auto_approve {
+        if !args.allow_data_loss {
+            printer.error("deleting a backup loses its data, and --auto-approve alone does not allow that");
+            printer.message("Add --allow-data-loss to confirm, or answer the question interactively.\n");
+            return ExitStatus::Failure;
+        }
+    } else if !confirm("Do you want to delete this backup?", printer) {
+        printer.message("\nDelete cancelled.\n");
+        return ExitStatus::Failure;
+    }
+    if let Err(error) = store.delete(&manifest.id) {
+        return report_error(printer, &error);
+    }
+    // The change marker it left on its volume counts changes for no backup any more.
+    if let Some(marker) = &manifest.change_marker
+        && let Some(volume) = context
+            .records
+            .iter()
+            .find(|r| r.address.starts_with("volume.") && r.backend_id == manifest.volume_backend_id)
+        && let Some(provider) = volume.provider.as_deref().and_then(|p| context.providers.get(p))
+    {
+        let _ = provider.delete_change_marker(&volume.backend_id, marker);
+    }
+    drop(context.lock);
+    printer.out(&format!(
+        "Deleted backup {} from store `{store_name}`; `blockform backup gc` frees its blocks.\n",
+        manifest.id
+    ));
+    ExitStatus::Success
 }
 
 fn time_text(secs: u64) -> String {

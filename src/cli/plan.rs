@@ -190,7 +190,11 @@ pub fn make_plan(
     }
     let mut imports = Vec::new();
     if !args.destroy && !args.refresh_only {
-        for import in &loaded.desired.imports {
+        // Volumes first: a snapshot imported in the same plan finds its volume among them.
+        let mut blocks: Vec<_> = loaded.desired.imports.iter().collect();
+        blocks.sort_by_key(|import| import.to.kind != crate::model::ResourceKind::Volume);
+        let mut known = prior.clone();
+        for import in blocks {
             let address = import.to.to_string();
             if prior.iter().any(|r| r.address == address) {
                 continue;
@@ -198,7 +202,7 @@ pub fn make_plan(
             let Some(instance) = loaded.desired.resources.iter().find(|r| r.address == import.to) else {
                 continue;
             };
-            match crate::import::read_for(instance, &prior, &providers, &import.id) {
+            match crate::import::read_for(instance, &known, &providers, &import.id) {
                 Ok(record) => {
                     // Two ids can name one object (`dev/volume-1.qcow2`, `dev/volume-1`).
                     let twice = imports.iter().find(|other: &&crate::plan::PlannedImport| {
@@ -223,6 +227,7 @@ pub fn make_plan(
                         diagnostics.push(d);
                         continue;
                     }
+                    known.push(record.clone());
                     imports.push(crate::plan::PlannedImport {
                         id: import.id.clone(),
                         record,
@@ -280,6 +285,9 @@ pub fn make_plan(
     if mode == PlanMode::Normal {
         let now = crate::backup::now_unix_secs();
         crate::backup::check_plan(&mut plan, &loaded.desired, &prior, &providers, now, &mut diagnostics);
+    }
+    if mode != PlanMode::RefreshOnly {
+        crate::backup::lifecycle::check_plan(&mut plan, &loaded.desired, &prior, &providers, &mut diagnostics);
     }
     if args.refresh {
         let shortfalls = crate::refresh::check_capacity(&plan, &loaded.desired, &providers).map_err(|message| {

@@ -156,6 +156,7 @@ const BACKUP_POLICY_ATTRS: &[AttrSpec] = &[
     attr("incremental_every", AttrType::Duration),
     required("keep", AttrType::Integer),
     attr("force", AttrType::Bool),
+    attr("on_destroy", AttrType::String),
 ];
 const IMAGE_ATTRS: &[AttrSpec] = &[
     required("volume", AttrType::Ref(ResourceKind::Volume)),

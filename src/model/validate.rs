@@ -380,6 +380,15 @@ fn check_reference_kind(
     if resource_refs.is_empty() && refs.iter().any(|r| matches!(r.root.as_str(), "var" | "local" | "each")) {
         return;
     }
+    // A backup outlives its volume: once the volume is gone, the backup names it by the id it
+    // was taken from.
+    if instance.address.kind == ResourceKind::Backup
+        && attr == "volume"
+        && refs.is_empty()
+        && matches!(instance.attrs.get(attr), Some(Value::String(_)))
+    {
+        return;
+    }
     let (label, found) = match resource_refs.first() {
         Some(other) => (format!("this refers to a {}", other.root), Some(other)),
         None => ("not a reference".to_owned(), None),
@@ -580,6 +589,18 @@ fn check_resource_rules(
         }
         ResourceKind::BackupPolicy => {
             check_store(desired, instance, diagnostics);
+            if let Some(Value::String(on_destroy)) = attrs.get("on_destroy")
+                && on_destroy != "keep"
+                && on_destroy != "delete"
+            {
+                diagnostics.push(
+                    Diagnostic::error(format!("`on_destroy` must be \"keep\" or \"delete\", got {on_destroy:?}"))
+                        .at(span("on_destroy"), "unknown choice")
+                        .help(
+                            "\"keep\" (the default) leaves the policy's backups in the store when the policy is destroyed; \"delete\" deletes them with it",
+                        ),
+                );
+            }
             if let Some(keep) = attrs.get("keep").and_then(Value::as_i64)
                 && keep < 1
             {
@@ -987,7 +1008,10 @@ fn check_volume(desired: &Desired, instance: &ResourceInstance, diagnostics: &mu
             .collect();
         let by_variable =
             resource_refs.is_empty() && refs.iter().any(|r| matches!(r.root.as_str(), "var" | "local" | "each"));
-        if !by_variable && !resource_refs.iter().any(|r| r.root == kind.name()) {
+        // A backup in a store, by its id (`blockform backup list`): it may have outlived its
+        // volume and its `backup` resource; the plan checks that a store holds it.
+        let stored_backup = key.as_str() == "backup" && refs.is_empty() && matches!(value, Value::String(_));
+        if !by_variable && !stored_backup && !resource_refs.iter().any(|r| r.root == kind.name()) {
             diagnostics.push(
                 Diagnostic::error(format!("`source.{key}` of {what} must refer to a {kind}"))
                     .at(
