@@ -1023,8 +1023,11 @@ fn check_volume(desired: &Desired, instance: &ResourceInstance, diagnostics: &mu
             return;
         }
     }
-    match key.as_str() {
-        "image" => match value {
+    // The size rule (a volume made from a snapshot, backup or volume is at least as large as
+    // its source) depends on the source as it is when the volume is made, which state knows:
+    // the plan checks it, for creates only (src/plan/diff.rs).
+    if key.as_str() == "image" {
+        match value {
             Value::String(path) => {
                 let full = desired_dir_path(desired, path);
                 if !full.is_file() {
@@ -1043,11 +1046,7 @@ fn check_volume(desired: &Desired, instance: &ResourceInstance, diagnostics: &mu
                 ))
                 .at(span("source"), "not a path"),
             ),
-        },
-        // The size rule (a volume made from a snapshot, backup or volume is at least as large as
-        // its source) depends on the source as it is when the volume is made, which state knows:
-        // the plan checks it, for creates only (src/plan/diff.rs).
-        _ => {}
+        }
     }
 }
 
