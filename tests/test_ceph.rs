@@ -357,9 +357,10 @@ resource "volume" "db" {
     let elapsed = started.elapsed();
     assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
+    // The first read of the cluster fails (the listing of what the provider holds).
     assert!(
         run.stderr
-            .contains("reading the capacity of provider `ssd`: temporary failure: ceph provider `ssd` (pool `"),
+            .contains("provider `ssd`: temporary failure: ceph provider `ssd` (pool `"),
         "{}",
         run.stderr
     );
@@ -376,11 +377,11 @@ resource "volume" "db" {
     let dir = project(&[("main.hcl", &format!("{block}{resources}"))]);
     let run = blockform(dir.path(), &["plan", "-no-color"]);
     assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    // Found before the cluster is asked, at the line that names the file.
     assert!(
-        run.stderr.contains("provider `ssd`: the `conf` file `")
-            && run
-                .stderr
-                .contains("missing.conf` of ceph provider `ssd` cannot be read: No such file or directory"),
+        run.stderr
+            .contains("`conf` of provider `ssd` is invalid: the file `./missing.conf` does not exist")
+            && run.stderr.contains("main.hcl:3:10"),
         "{}",
         run.stderr
     );
@@ -440,6 +441,9 @@ resource "volume" "db" {
         "{}",
         run.stdout
     );
+    // The limits that are set again are known: the rule's.
+    assert!(run.stdout.contains("~ total_iops_sec = 50 -> 2000"), "{}", run.stdout);
+    assert!(!run.stdout.contains("(known after apply)"), "{}", run.stdout);
     assert!(
         run.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
         "{}",

@@ -671,3 +671,25 @@ fn a_volume_and_its_snapshot_are_imported_by_blocks_in_one_plan() {
     assert_eq!(backend_id(d, "snapshot.golden_copy"), "golden");
     assert_converged(d);
 }
+
+#[test]
+fn switching_a_rule_to_front_end_says_that_back_end_limits_go() {
+    let config = |consumer: &str| {
+        format!(
+            "{ONE_BACKEND}\nresource \"qos\" \"gold\" {{\n  consumer = \"{consumer}\"\n  specs = {{\n    total_iops_sec = 500\n  }}\n}}\n\nresource \"volume_type\" \"limited\" {{\n  backend = \"dev\"\n  qos     = qos.gold.id\n}}\n"
+        )
+    };
+    let dir = project(&[("main.hcl", &config("back-end"))]);
+    let d = dir.path();
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    std::fs::write(d.join("main.hcl"), config("front-end")).unwrap();
+    let plan = blockform(d, &["plan"]);
+    ok(&plan);
+    assert!(
+        squashed(&plan.stdout).contains(&squashed("its limits are removed from the back end of every volume")),
+        "{}",
+        plan.stdout
+    );
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    assert_converged(d);
+}

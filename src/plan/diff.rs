@@ -383,6 +383,22 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// The back-end limits a volume with these values gets from its type's QoS rule, as the
+    /// configuration has them: the rule's specs, none for a front-end rule or a type without
+    /// one; `None` when the type or rule is not known yet.
+    fn backend_limits(&self, volume: &ValueMap) -> Option<Value> {
+        let volume_type = self.referenced(volume.get("type")?)?;
+        let Some(rule) = volume_type.attrs.get("qos").filter(|v| !matches!(v, Value::Null)) else {
+            return Some(Value::Map(ValueMap::new()));
+        };
+        let rule = self.referenced(rule)?;
+        if rule.attrs.get("consumer").and_then(Value::as_str) == Some("front-end") {
+            return Some(Value::Map(ValueMap::new()));
+        }
+        let specs = rule.attrs.get("specs")?;
+        (!specs.contains_unknown()).then(|| specs.clone())
+    }
+
     fn is_attached(&self, instance: &ResourceInstance, before: Option<&ValueMap>) -> bool {
         let mut ids = vec![format!("{}.id", instance.address)];
         if let Some(Value::String(id)) = before.and_then(|b| b.get("id")) {
@@ -542,7 +558,10 @@ fn plan_instance(
     // Refresh reports `qos` only when a volume's back-end limits differ from its type's rule
     // (changed behind blockform's back): an update sets them again.
     if kind == ResourceKind::Volume && before.contains_key("qos") {
-        after.insert("qos".to_owned(), Value::Unknown(format!("{}.qos", instance.address)));
+        let limits = context
+            .backend_limits(&after)
+            .unwrap_or_else(|| Value::Unknown(format!("{}.qos", instance.address)));
+        after.insert("qos".to_owned(), limits);
         changed.push("qos");
         change
             .notes
@@ -572,6 +591,27 @@ fn plan_instance(
             &mut replace,
             diagnostics,
         );
+    }
+    if kind == ResourceKind::Qos && changed.contains(&"consumer") && !changed.contains(&"specs") {
+        let consumer = |values: &ValueMap| {
+            values
+                .get("consumer")
+                .and_then(Value::as_str)
+                .unwrap_or("back-end")
+                .to_owned()
+        };
+        let (old, new) = (consumer(&before), consumer(&after));
+        if old != "front-end" && new == "front-end" {
+            change.notes.push(
+                "its limits are removed from the back end of every volume of the types that use this rule \
+                 (front-end limits reach attached volumes only after they are re-attached)"
+                    .to_owned(),
+            );
+        } else if old == "front-end" && new != "front-end" {
+            change
+                .notes
+                .push("its limits are set in the back end of every volume of the types that use this rule".to_owned());
+        }
     }
     if kind == ResourceKind::Qos && changed.contains(&"specs") {
         let consumer = after.get("consumer").and_then(Value::as_str).unwrap_or("back-end");
