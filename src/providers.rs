@@ -8,7 +8,7 @@ use std::sync::Arc;
 use blockform_provider::{Provider, ProviderConfig, ProviderKind};
 
 use crate::backup::{Access, BackupError, BackupStore};
-use crate::config::eval::Desired;
+use crate::config::eval::{BlockInstance, Desired};
 
 /// The back-end QoS keys the providers of a kind (a provider block's label) enforce, as the
 /// provider's crate declares them; `None` when back-end limits are only recorded (the local
@@ -17,6 +17,53 @@ pub fn backend_qos_support(kind: &str) -> Option<blockform_provider::BackendQosS
     match ProviderKind::from_label(kind)? {
         ProviderKind::Ceph => Some(blockform_provider_ceph::BACKEND_QOS),
         ProviderKind::Local | ProviderKind::Lvm => None,
+    }
+}
+
+/// The configuration a provider of `kind` is built from: the block's attributes converted to
+/// their types (`oversubscription = "2"`), file paths relative to the configuration directory
+/// `dir` made absolute (an empty path stays empty, for the provider to refuse).
+pub fn provider_config(kind: ProviderKind, name: &str, block: &BlockInstance, dir: &Path) -> ProviderConfig {
+    let schema = crate::model::provider_schema(&block.kind);
+    let mut attributes: serde_json::Map<String, serde_json::Value> = block
+        .attrs
+        .iter()
+        .map(|(k, v)| {
+            let ty = schema.as_ref().and_then(|s| s.attr(k)).map(|spec| spec.ty);
+            let value = match ty {
+                Some(ty) => crate::model::convert(v.clone(), ty),
+                None => v.clone(),
+            };
+            (k.clone(), value.to_json())
+        })
+        .collect();
+    for key in ["path", "conf", "keyring"] {
+        if let Some(serde_json::Value::String(path)) = attributes.get_mut(key)
+            && !path.is_empty()
+            && Path::new(path.as_str()).is_relative()
+        {
+            *path = dir.join(path.as_str()).display().to_string();
+        }
+    }
+    ProviderConfig {
+        kind,
+        name: name.to_owned(),
+        attributes,
+    }
+}
+
+/// What is wrong with the attributes of a provider block, as its provider's crate sees it
+/// (types, values, for Ceph the `conf` and `keyring` files): what `validate` reports at each
+/// attribute. Kinds this build does not drive are not checked.
+pub fn config_problems(name: &str, block: &BlockInstance, dir: &Path) -> Vec<blockform_provider::ConfigProblem> {
+    let Some(kind) = ProviderKind::from_label(&block.kind) else {
+        return Vec::new();
+    };
+    let config = provider_config(kind, name, block, dir);
+    match kind {
+        ProviderKind::Local => blockform_provider_local::LocalConfig::problems(&config),
+        ProviderKind::Ceph => blockform_provider_ceph::CephConfig::problems(&config, true),
+        ProviderKind::Lvm => Vec::new(),
     }
 }
 
@@ -85,21 +132,7 @@ impl Providers {
                 providers.unavailable.insert(name.clone(), block.kind.clone());
                 continue;
             };
-            let mut attributes: serde_json::Map<String, serde_json::Value> =
-                block.attrs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
-            // File paths in a provider block are relative to the configuration directory.
-            for key in ["path", "conf", "keyring"] {
-                if let Some(serde_json::Value::String(path)) = attributes.get_mut(key)
-                    && Path::new(path.as_str()).is_relative()
-                {
-                    *path = dir.join(path.as_str()).display().to_string();
-                }
-            }
-            let config = ProviderConfig {
-                kind,
-                name: name.clone(),
-                attributes,
-            };
+            let config = provider_config(kind, name, block, dir);
             match kind {
                 ProviderKind::Local => {
                     let provider = blockform_provider_local::LocalProvider::from_config(&config)

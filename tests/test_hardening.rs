@@ -42,7 +42,7 @@ fn qcow2_files(dir: &Path) -> Vec<String> {
             entries
                 .filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|name| name.ends_with(".qcow2"))
+                .filter(|name| std::path::Path::new(name).extension().is_some_and(|e| e == "qcow2"))
                 .collect()
         })
         .unwrap_or_default();
@@ -214,10 +214,99 @@ fn two_import_blocks_for_one_object_are_refused() {
     failed(&plan);
     assert!(
         plan.stderr
-            .contains("`volume.c` and `volume.d` import one object, `dev/volume-found`"),
+            .contains("`volume.c` and `volume.d` import one object, `dev/volume-found`")
+            || plan
+                .stderr
+                .contains("cannot import `volume.d`: `dev/volume-found` is already managed as `volume.c`"),
         "{}",
         plan.stderr
     );
+    assert!(plan.stderr.contains("[imports.hcl:14:1]"), "{}", plan.stderr);
     let list = blockform(d, &["state", "list"]);
     assert!(!list.stdout.contains("volume.c"), "{}", list.stdout);
+}
+
+#[test]
+fn provider_blocks_and_values_are_checked_by_validate_at_their_line() {
+    let config = r#"
+provider "local" "dev" {
+  path             = ""
+  oversubscription = "2"
+}
+
+provider "ceph" "c" {
+  pool = "volumes"
+  user = "client.admin"
+  conf = "missing.conf"
+}
+
+resource "volume_type" "standard" {
+  backend = "dev"
+}
+
+resource "volume" "numeric_string" {
+  type = volume_type.standard.id
+  size = "10"
+}
+
+resource "volume" "huge" {
+  type = volume_type.standard.id
+  size = 18446744073709551616
+}
+
+resource "volume" "device" {
+  type   = volume_type.standard.id
+  size   = 1
+  source = { image = "/dev/zero" }
+}
+"#;
+    let dir = project(&[("main.hcl", config)]);
+    let run = blockform(dir.path(), &["validate"]);
+    failed(&run);
+    let e = &run.stderr;
+    for (message, at) in [
+        (
+            "`path` of provider `dev` is invalid: it must name a directory, not be empty",
+            "[main.hcl:3:22]",
+        ),
+        (
+            "`user` of provider `c` is invalid: it cannot be `client.admin`: give the user without",
+            "[main.hcl:9:10]",
+        ),
+        ("`conf` of provider `c` is invalid: the file", "[main.hcl:10:10]"),
+        ("`size` of `volume.huge` is too large", "[main.hcl:24:10]"),
+        ("image `/dev/zero` is not a regular file", "[main.hcl:30:12]"),
+    ] {
+        assert!(e.contains(message), "{message}: {e}");
+        assert!(e.contains(at), "{message} at {at}: {e}");
+    }
+    assert!(
+        !e.contains("`oversubscription` of provider"),
+        "\"2\" is the number 2: {e}"
+    );
+    assert!(
+        !e.contains("`size` of `volume.numeric_string`"),
+        "\"10\" is the number 10: {e}"
+    );
+    // A number too large for a number is one, not a syntax error.
+    let dir2 = project(&[("main.hcl", "locals {\n  x = 1e400\n}\n")]);
+    let run = blockform(dir2.path(), &["validate"]);
+    failed(&run);
+    assert!(
+        run.stderr.contains("the number `1e400` is out of range"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("[main.hcl:2:7]"), "{}", run.stderr);
+    // `plan` refuses what `validate` only warns about: a file missing on this machine.
+    let dir = project(&[(
+        "main.hcl",
+        "provider \"ceph\" \"c\" {\n  pool = \"volumes\"\n  conf = \"missing.conf\"\n}\n",
+    )]);
+    let validate = blockform(dir.path(), &["validate"]);
+    ok(&validate);
+    assert!(validate.stderr.contains("does not exist"), "{}", validate.stderr);
+    let plan = blockform(dir.path(), &["plan"]);
+    failed(&plan);
+    assert!(plan.stderr.contains("[main.hcl:3:10]"), "{}", plan.stderr);
 }

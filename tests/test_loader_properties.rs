@@ -1,5 +1,6 @@
 //! Property tests: whatever bytes or broken configurations the loader is given, it reports and
-//! never panics or overflows the stack. Together more than 10,000 cases per run.
+//! never panics or overflows the stack, and what it reports renders (and points at the source)
+//! whatever the line lengths. Together about 11,000 cases per run.
 
 use std::path::Path;
 
@@ -163,5 +164,70 @@ proptest! {
             let (_, diagnostics) = result.expect_err("invalid UTF-8 is an error");
             prop_assert!(diagnostics.iter().any(|d| d.summary.starts_with("`main.hcl` is not valid UTF-8")));
         }
+    }
+}
+
+/// Pieces that stretch a line or a key far past what a terminal shows: diagnostics on them
+/// must still render (miette's widths overflow past column 65,535).
+const LONG_TOKENS: [&str; 4] = ["        ", "kkkkkkkkkkkkkkkk", "\"\u{1b}[2J\r\"", "1e400"];
+
+/// Loads `text` like `validate` does and renders its diagnostics for people and as JSON:
+/// nothing panics, and every error points at source text.
+fn validate_and_render(text: &str) -> Result<(), TestCaseError> {
+    let (sources, diagnostics) = match load_texts(
+        Path::new("/nonexistent-blockform-dir"),
+        &[("main.hcl".to_owned(), text.to_owned())],
+        &EvalOptions::default(),
+    ) {
+        Ok(loaded) => (loaded.sources, loaded.diagnostics),
+        Err(failed) => failed,
+    };
+    let _ = blockform::diagnostics::render_human(&diagnostics, &sources, false);
+    let _ = blockform::diagnostics::validate_document(&diagnostics, &sources);
+    for diagnostic in diagnostics.iter().filter(|d| d.is_error()) {
+        prop_assert!(
+            diagnostic.span.is_some(),
+            "an error without a place: {}",
+            diagnostic.summary
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Mutated configurations with some pieces repeated thousands of times (lines of 70,000
+    /// characters and more, long keys, control characters, huge numbers) load, and their
+    /// diagnostics render, without a panic; every error is located.
+    #[test]
+    fn diagnostics_of_mutated_configurations_render_and_are_located(
+        mutations in proptest::collection::vec(mutation(), 0..4),
+        long in proptest::collection::vec((any::<usize>(), 0..LONG_TOKENS.len(), 1usize..6_000), 1..3),
+    ) {
+        let mut text = apply(EXAMPLE, &mutations);
+        for (at, token, times) in long {
+            let mut at = at % (text.len() + 1);
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            text.insert_str(at, &LONG_TOKENS[token].repeat(times));
+        }
+        validate_and_render(&text)?;
+    }
+}
+
+/// The cases the fuzzing run found, kept as they were: a diagnostic past column 65,535, a
+/// metadata key and an output name that long.
+#[test]
+fn diagnostics_past_column_65535_render() {
+    let padding = " ".repeat(70_000);
+    let key = "k".repeat(70_000);
+    for text in [
+        format!("resource \"volume\" \"x\" {{\n  size = 1{padding}nonsense\n}}\n"),
+        format!("output \"{key}\" {{\n  value = 1\n}}\n"),
+        format!("resource \"volume\" \"x\" {{\n  metadata = {{ {key} = 1 }}{padding}\n  size = \"x\"\n}}\n"),
+    ] {
+        validate_and_render(&text).unwrap();
     }
 }

@@ -138,6 +138,32 @@ pub fn make_plan(
 
     // The syntax trees are not needed past evaluation; a large configuration frees a lot here.
     loaded.config = crate::config::Config::default();
+    // Files a provider block names must be here to plan (`validate` only warns about them).
+    let mut missing = Diagnostics::default();
+    for (name, block) in &loaded.desired.providers {
+        for problem in crate::providers::config_problems(name, block, dir) {
+            if !problem.on_this_host {
+                continue;
+            }
+            let attribute = problem.attribute.unwrap_or_default();
+            let span = block
+                .attr_spans
+                .get(&attribute)
+                .cloned()
+                .unwrap_or_else(|| block.span.clone());
+            missing.push(
+                crate::diagnostics::Diagnostic::error(format!(
+                    "`{attribute}` of provider `{name}` is invalid: {}",
+                    problem.message
+                ))
+                .at(span, "not on this machine")
+                .help("plan where the file is, or correct the path"),
+            );
+        }
+    }
+    if report(&missing, &loaded.sources, printer) {
+        return Err(ExitStatus::Failure);
+    }
     let providers = Providers::build(&loaded.desired, dir).map_err(|message| {
         printer.error(&message);
         ExitStatus::Failure

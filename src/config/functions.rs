@@ -1439,6 +1439,10 @@ fn file(call: &Call<'_>) -> Result<Value, FunctionError> {
     if metadata.is_dir() {
         return Err(fail("is a directory"));
     }
+    // A FIFO or a device would block the read or never end: only regular files are read.
+    if !metadata.is_file() {
+        return Err(fail("is not a regular file (a FIFO, socket or device)"));
+    }
     let too_big = || {
         fail(&format!(
             "is larger than {} MiB, the most `file` reads",
@@ -2320,6 +2324,29 @@ mod tests {
         assert_eq!(
             read(n(1.0)).unwrap_err().message,
             "argument 1 of `file` must be a string, got a number"
+        );
+        // A FIFO would block the read forever; a device never ends.
+        let fifo = dir.join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let error = read(s("fifo")).unwrap_err().message;
+        assert_eq!(
+            error,
+            format!(
+                "argument 1 of `file` names `{}`, which is not a regular file (a FIFO, socket or device)",
+                shown("fifo")
+            )
+        );
+        assert!(
+            read(s("/dev/zero"))
+                .unwrap_err()
+                .message
+                .contains("is not a regular file")
         );
     }
 }

@@ -197,11 +197,40 @@ pub fn syntax_error(file: FileId, text: &str, error: &hcl_edit::parser::Error) -
                 .help("remove one of the two");
         }
     }
+    if let Some(literal) = number_out_of_range(text, start) {
+        return Diagnostic::error(format!("the number `{}` is out of range", &text[literal.clone()]))
+            .at(Span::new(file, literal), "too large for a number")
+            .help("numbers go up to about 1.8e308; sizes are whole GiB, at most 65536");
+    }
     let mut diagnostic = Diagnostic::error(format!("syntax error: {message}")).at(Span::new(file, start..end), "here");
     if message.contains("nesting") || message.contains("depth") {
         diagnostic = diagnostic.help("flatten the expression: blocks and expressions nest at most 64 levels deep");
     }
     diagnostic
+}
+
+/// The numeric literal around byte `at` when it is too large for a number (`1e400`): the parser
+/// stops inside it and reports a syntax error at its exponent.
+fn number_out_of_range(text: &str, at: usize) -> Option<std::ops::Range<usize>> {
+    let bytes = text.as_bytes();
+    let numeric = |b: u8| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-');
+    let mut start = at.min(bytes.len());
+    while start > 0 && numeric(bytes[start - 1]) {
+        start -= 1;
+    }
+    while start < at && !bytes[start].is_ascii_digit() {
+        start += 1;
+    }
+    let mut end = at.min(bytes.len());
+    while end < bytes.len() && numeric(bytes[end]) {
+        end += 1;
+    }
+    let literal = text.get(start..end)?;
+    literal
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_infinite())
+        .map(|_| start..end)
 }
 
 fn line_col_to_byte(text: &str, line: usize, column: usize) -> usize {
@@ -214,6 +243,9 @@ fn line_col_to_byte(text: &str, line: usize, column: usize) -> usize {
     let offset: usize = rest.chars().take(column.saturating_sub(1)).map(char::len_utf8).sum();
     line_start + offset
 }
+
+/// The longest block label (a resource, output or variable name), in characters.
+const MAX_LABEL_CHARS: usize = crate::model::limits::NAME_MAX_CHARS;
 
 fn span_of(file: FileId, item: &impl hcl_edit::Span) -> Span {
     Span::new(file, item.span().unwrap_or(0..0))
@@ -261,7 +293,7 @@ fn convert_block(file: FileId, block: Block, diagnostics: &mut Diagnostics) -> R
     let ident_span = span_of(file, &block.ident);
     let label_spans: Vec<Span> = block.labels.iter().map(|l| span_of(file, l)).collect();
     let header_end = label_spans.last().map_or(ident_span.range.end, |s| s.range.end);
-    let labels = block
+    let labels: Vec<String> = block
         .labels
         .iter()
         .map(|label| match label {
@@ -269,6 +301,19 @@ fn convert_block(file: FileId, block: Block, diagnostics: &mut Diagnostics) -> R
             BlockLabel::String(string) => string.value().clone(),
         })
         .collect();
+    for (label, span) in labels.iter().zip(&label_spans) {
+        let length = label.chars().count();
+        if length > MAX_LABEL_CHARS {
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "a `{}` block label has {length} characters; names have at most {MAX_LABEL_CHARS}",
+                    block.ident.as_str()
+                ))
+                .at(span.clone(), "too long")
+                .help("use a shorter name"),
+            );
+        }
+    }
     let ident = block.ident.as_str().to_owned();
     let (attrs, blocks) = convert_body(file, block.body, diagnostics);
     RawBlock {

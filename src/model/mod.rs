@@ -14,8 +14,8 @@ pub use address::{Address, InstanceKey};
 pub const UNMANAGED_SNAPSHOTS: &str = "unmanaged_snapshots";
 pub use duration::{DurationError, parse_duration};
 pub use schema::{
-    AttrSpec, AttrType, BlockSchema, LIFECYCLE_ATTRS, PROVIDER_KINDS, STORE_KINDS, provider_schema, resource_schema,
-    store_schema,
+    AttrSpec, AttrType, BlockSchema, LIFECYCLE_ATTRS, PROVIDER_KINDS, STORE_KINDS, convert, provider_schema,
+    resource_schema, store_schema,
 };
 pub use validate::{QOS_CONSUMERS, QOS_KEYS, fill_defaults, identity, validate};
 

@@ -5,6 +5,7 @@
 //! in `validate`.
 
 use super::ResourceKind;
+use crate::config::value::{Value, ValueMap};
 
 /// The type an attribute's value must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,5 +262,84 @@ pub fn store_schema(kind: &str) -> Option<BlockSchema> {
             computed: &[],
         }),
         _ => None,
+    }
+}
+
+/// Converts a value to an attribute's type the way Terraform converts primitives: a number or
+/// bool where a string is expected becomes its text, a string holding a number where a number
+/// is expected becomes that number (`size = "10"`), `"true"`/`"false"` where a bool is
+/// expected becomes the bool; the same for the values of a map of whole numbers (QoS specs).
+/// Anything else is left as it is, for the type check to report.
+pub fn convert(value: Value, ty: AttrType) -> Value {
+    match (ty, value) {
+        (AttrType::String, value @ (Value::Number(_) | Value::Bool(_))) => {
+            Value::String(value.to_template_string().unwrap_or_default())
+        }
+        (AttrType::Integer | AttrType::Number, Value::String(text)) => match parse_number(&text) {
+            Some(number) => Value::Number(number),
+            None => Value::String(text),
+        },
+        (AttrType::Bool, Value::String(text)) => match text.as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => Value::String(text),
+        },
+        (AttrType::IntegerMap, Value::Map(map)) => Value::Map(
+            map.into_iter()
+                .map(|(k, v)| (k, convert(v, AttrType::Integer)))
+                .collect(),
+        ),
+        (_, value) => value,
+    }
+}
+
+/// Converts every attribute of `attrs` that `schema` declares to its type (see [`convert`]).
+pub fn convert_all(schema: &BlockSchema, attrs: &mut ValueMap) {
+    for spec in schema.attrs {
+        if let Some(slot) = attrs.get_mut(spec.name) {
+            *slot = convert(std::mem::take(slot), spec.ty);
+        }
+    }
+}
+
+/// A number written as a string, as Terraform reads one: decimal digits, an optional sign,
+/// fraction and exponent, nothing around them.
+fn parse_number(text: &str) -> Option<f64> {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+        && text.chars().any(|c| c.is_ascii_digit());
+    text.parse::<f64>().ok().filter(|n| plain && n.is_finite())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primitives_convert_to_the_attribute_type_as_in_terraform() {
+        let s = |text: &str| Value::String(text.to_owned());
+        assert_eq!(convert(s("10"), AttrType::Integer), Value::Number(10.0));
+        assert_eq!(convert(s("2.5"), AttrType::Number), Value::Number(2.5));
+        assert_eq!(convert(s("1e3"), AttrType::Integer), Value::Number(1000.0));
+        for text in ["", " 10", "ten", "inf", "NaN", "0x10", "1e400"] {
+            assert_eq!(convert(s(text), AttrType::Integer), s(text), "{text:?} stays a string");
+        }
+        assert_eq!(convert(Value::Number(1.0), AttrType::String), s("1"));
+        assert_eq!(convert(Value::Bool(true), AttrType::String), s("true"));
+        assert_eq!(convert(s("false"), AttrType::Bool), Value::Bool(false));
+        assert_eq!(convert(s("yes"), AttrType::Bool), s("yes"));
+        let specs = Value::Map([("total_iops_sec".to_owned(), s("100"))].into_iter().collect());
+        assert_eq!(
+            convert(specs, AttrType::IntegerMap),
+            Value::Map(
+                [("total_iops_sec".to_owned(), Value::Number(100.0))]
+                    .into_iter()
+                    .collect()
+            )
+        );
+        let unknown = Value::Unknown("volume.db.id".to_owned());
+        assert_eq!(convert(unknown.clone(), AttrType::Integer), unknown);
     }
 }

@@ -32,8 +32,10 @@ pub const QOS_KEYS: &[&str] = &[
 /// QoS consumers.
 pub const QOS_CONSUMERS: &[&str] = &["back-end", "front-end", "both"];
 
-/// Fills in the defaults of unset attributes, so plans compare complete objects.
+/// Converts attributes to their types as Terraform does (`size = "10"`), then fills in the
+/// defaults of unset ones, so plans compare complete objects.
 pub fn fill_defaults(kind: ResourceKind, label: &str, attrs: &mut ValueMap) {
+    super::schema::convert_all(&resource_schema(kind), attrs);
     let mut set_default = |key: &str, value: Value| {
         if let Some(slot) = attrs.get_mut(key)
             && *slot == Value::Null
@@ -77,6 +79,7 @@ pub fn validate(desired: &Desired, diagnostics: &mut Diagnostics) {
             check_block(&format!("provider `{name}`"), provider, &schema, &mut found);
         }
         check_provider(provider, &mut found);
+        check_provider_config(name, provider, &desired.base_dir, &mut found);
     }
     for (name, store) in &desired.stores {
         if let Some(schema) = store_schema(&store.kind) {
@@ -136,19 +139,61 @@ fn check_block(what: &str, block: &BlockInstance, schema: &BlockSchema, diagnost
                 }
             }
             Some(value) => {
-                if let Err(message) = check_type(value, spec.ty) {
+                let value = super::schema::convert(value.clone(), spec.ty);
+                if let Err(message) = check_type(&value, spec.ty) {
                     let span = block
                         .attr_spans
                         .get(spec.name)
                         .cloned()
                         .unwrap_or_else(|| block.span.clone());
                     diagnostics.push(
-                        Diagnostic::error(format!("`{}` of {what} must be {}", spec.name, spec.ty.describe()))
-                            .at(span, message),
+                        Diagnostic::error(type_error_summary(spec.name, what, spec.ty, &message)).at(span, message),
                     );
                 }
             }
         }
+    }
+}
+
+/// What the provider's own crate finds wrong with the block, at the attribute it is about;
+/// attributes the checks above already reported are left out.
+fn check_provider_config(name: &str, provider: &BlockInstance, dir: &std::path::Path, diagnostics: &mut Diagnostics) {
+    let reported: Vec<Span> = diagnostics.iter().filter_map(|d| d.span.clone()).collect();
+    for problem in crate::providers::config_problems(name, provider, dir) {
+        let span = problem
+            .attribute
+            .as_ref()
+            .and_then(|a| provider.attr_spans.get(a))
+            .cloned()
+            .unwrap_or_else(|| provider.span.clone());
+        if problem.attribute.is_some() && reported.contains(&span) {
+            continue;
+        }
+        let summary = match &problem.attribute {
+            Some(attribute) => format!("`{attribute}` of provider `{name}` is invalid: {}", problem.message),
+            None => format!("provider `{name}` is invalid: {}", problem.message),
+        };
+        diagnostics.push(provider_problem_diagnostic(
+            summary,
+            span,
+            &provider.kind,
+            problem.on_this_host,
+        ));
+    }
+}
+
+/// A problem with a provider block, located. One about this machine (a `conf` file that is not
+/// here) is only a warning under `validate`, which may run where the cluster's files are not;
+/// `plan` reports it as an error.
+pub fn provider_problem_diagnostic(summary: String, span: Span, kind: &str, on_this_host: bool) -> Diagnostic {
+    if on_this_host {
+        Diagnostic::warning(summary)
+            .at(span, "not on this machine")
+            .help("`plan` and `apply` need the file where they run")
+    } else {
+        Diagnostic::error(summary)
+            .at(span, "invalid")
+            .help(format!("see what a `{kind}` provider block takes in the README"))
     }
 }
 
@@ -225,6 +270,21 @@ fn valid_backend_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// The largest whole number an integer attribute takes ([`Value::as_i64`]'s limit).
+const MAX_WHOLE_NUMBER: &str = "9000000000000000";
+
+/// How the type check's label starts for a whole number beyond [`MAX_WHOLE_NUMBER`].
+const TOO_LARGE: &str = "too large";
+
+/// The summary of a type error: "must be …", or "is too large" for a whole number that is.
+fn type_error_summary(name: &str, what: &str, ty: AttrType, label: &str) -> String {
+    if ty == AttrType::Integer && label.starts_with(TOO_LARGE) {
+        format!("`{name}` of {what} is too large")
+    } else {
+        format!("`{name}` of {what} must be {}", ty.describe())
+    }
+}
+
 /// Checks a value against an attribute type; the error is the label shown under the value.
 fn check_type(value: &Value, ty: AttrType) -> Result<(), String> {
     if let Value::Unknown(origin) = value
@@ -252,9 +312,12 @@ fn check_type(value: &Value, ty: AttrType) -> Result<(), String> {
             Value::Number(_) | Value::Bool(_) if ty == AttrType::String => Ok(()),
             _ => Err(got()),
         },
-        AttrType::Integer => match value.as_i64() {
-            Some(_) => Ok(()),
-            None => Err(got()),
+        AttrType::Integer => match value {
+            _ if value.as_i64().is_some() => Ok(()),
+            Value::Number(n) if n.fract() == 0.0 || n.is_infinite() => Err(format!(
+                "{TOO_LARGE}: whole numbers here are at most {MAX_WHOLE_NUMBER}"
+            )),
+            _ => Err(got()),
         },
         AttrType::Number => match value {
             Value::Number(_) => Ok(()),
@@ -332,10 +395,8 @@ fn check_resource_types(instance: &ResourceInstance, schema: &BlockSchema, diagn
                     let span = bad_key
                         .and_then(|k| instance.attr_spans.get(&format!("{}.{k}", spec.name)).cloned())
                         .unwrap_or(span);
-                    diagnostics.push(
-                        Diagnostic::error(format!("`{}` of {what} must be {}", spec.name, spec.ty.describe()))
-                            .at(span, label),
-                    );
+                    diagnostics
+                        .push(Diagnostic::error(type_error_summary(spec.name, &what, spec.ty, &label)).at(span, label));
                     continue;
                 }
                 match spec.ty {
@@ -1030,12 +1091,26 @@ fn check_volume(desired: &Desired, instance: &ResourceInstance, diagnostics: &mu
         match value {
             Value::String(path) => {
                 let full = desired_dir_path(desired, path);
-                if !full.is_file() {
-                    diagnostics.push(
-                        Diagnostic::error(format!("image file `{path}` does not exist"))
-                            .at(span("source"), "no such file")
-                            .help("paths are relative to the configuration directory"),
-                    );
+                let problem = match std::fs::metadata(&full) {
+                    Ok(metadata) if metadata.is_file() => None,
+                    Ok(_) => Some((
+                        format!("image `{path}` is not a regular file"),
+                        "not a file",
+                        "an image is a file (raw or qcow2), not a directory, device or FIFO",
+                    )),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some((
+                        format!("image file `{path}` does not exist"),
+                        "no such file",
+                        "paths are relative to the configuration directory",
+                    )),
+                    Err(e) => Some((
+                        format!("image file `{path}` cannot be read: {e}"),
+                        "unreadable",
+                        "check the file's permissions",
+                    )),
+                };
+                if let Some((summary, label, help)) = problem {
+                    diagnostics.push(Diagnostic::error(summary).at(span("source"), label).help(help));
                 }
             }
             Value::Unknown(_) => {}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use blockform_provider::CapacityCheck;
-use blockform_provider::{ProviderConfig, ProviderError, ProviderKind};
+use blockform_provider::{ConfigProblem, ProviderConfig, ProviderError, ProviderKind, problems_by_attribute};
 use serde::{Deserialize, Serialize};
 
 /// How long a cluster may take to answer when the block does not say.
@@ -86,6 +86,40 @@ impl CephConfig {
         })?;
         ceph.validate(&config.name)?;
         Ok(ceph)
+    }
+
+    /// What is wrong with each attribute of an evaluated `provider "ceph"` block (relative paths
+    /// resolved), for `validate` to show at the attribute. With `check_files`, the `conf` and
+    /// `keyring` files must exist and be regular files.
+    pub fn problems(config: &ProviderConfig, check_files: bool) -> Vec<ConfigProblem> {
+        let mut problems = problems_by_attribute(config, &[("pool", serde_json::json!("volumes"))], |block| {
+            Self::from_provider_config(block).map(drop).map_err(|e| e.reason())
+        });
+        if !check_files {
+            return problems;
+        }
+        for attribute in ["conf", "keyring"] {
+            let Some(serde_json::Value::String(path)) = config.attributes.get(attribute) else {
+                continue;
+            };
+            if problems.iter().any(|p| p.attribute.as_deref() == Some(attribute)) {
+                continue;
+            }
+            let problem = match std::fs::metadata(path) {
+                Ok(metadata) if metadata.is_file() => continue,
+                Ok(_) => format!("`{path}` is not a regular file"),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    format!("the file `{path}` does not exist")
+                }
+                Err(error) => format!("the file `{path}` cannot be read: {error}"),
+            };
+            problems.push(ConfigProblem {
+                attribute: Some(attribute.to_owned()),
+                message: problem,
+                on_this_host: true,
+            });
+        }
+        problems
     }
 
     /// Checks what serde cannot: names that reach the command line, paths, ratios, timeouts.
@@ -269,6 +303,17 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// What is wrong, without naming the provider (for a diagnostic that points at it).
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Attributes { source, .. } => source.to_string(),
+            Self::Invalid { value, reason, .. } => format!("it cannot be `{}`: {reason}", value.escape_debug()),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl From<ConfigError> for ProviderError {
     fn from(error: ConfigError) -> Self {
         Self::fatal(error.to_string())
@@ -369,6 +414,45 @@ mod tests {
                 "`timeout` of ceph provider `ssd` cannot be `10ms`: it must be at least 1s",
                 "`oversubscription` of ceph provider `ssd` cannot be `0`: it must be a positive number",
             ]
+        );
+    }
+
+    #[test]
+    fn problems_name_the_attribute_they_are_about() {
+        let problems = |attributes, check_files| {
+            CephConfig::problems(&block(attributes), check_files)
+                .into_iter()
+                .map(|p| (p.attribute.unwrap_or_default(), p.message))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(problems(json!({"pool": "v", "user": "cinder"}), true), []);
+        assert_eq!(
+            problems(
+                json!({"pool": true, "user": "client.admin", "conf": "/nonexistent/ceph.conf", "keyring": "/"}),
+                true
+            ),
+            [
+                (
+                    "pool".to_owned(),
+                    "invalid type: boolean `true`, expected a string".to_owned()
+                ),
+                (
+                    "user".to_owned(),
+                    "it cannot be `client.admin`: give the user without the `client.` prefix (`admin`, not \
+                     `client.admin`)"
+                        .to_owned()
+                ),
+                (
+                    "conf".to_owned(),
+                    "the file `/nonexistent/ceph.conf` does not exist".to_owned()
+                ),
+                ("keyring".to_owned(), "`/` is not a regular file".to_owned()),
+            ]
+        );
+        assert_eq!(
+            problems(json!({"pool": "v", "conf": "/nonexistent/ceph.conf"}), false),
+            [],
+            "files are checked only when asked"
         );
     }
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 pub use blockform_provider::CapacityCheck;
-use blockform_provider::{ProviderConfig, ProviderError, ProviderKind};
+use blockform_provider::{ConfigProblem, ProviderConfig, ProviderError, ProviderKind, problems_by_attribute};
 use serde::{Deserialize, Serialize};
 
 /// The attributes of a local provider block.
@@ -47,8 +47,21 @@ impl LocalConfig {
         Ok(local)
     }
 
-    /// Checks the values serde cannot: a positive, finite oversubscription ratio.
+    /// What is wrong with each attribute of an evaluated `provider "local"` block (paths as
+    /// written, relative ones resolved), for `validate` to show at the attribute.
+    pub fn problems(config: &ProviderConfig) -> Vec<ConfigProblem> {
+        problems_by_attribute(config, &[("path", serde_json::json!("/"))], |block| {
+            Self::from_provider_config(block).map(drop).map_err(|e| e.reason())
+        })
+    }
+
+    /// Checks the values serde cannot: a path, a positive, finite oversubscription ratio.
     pub fn validate(&self, provider: &str) -> Result<(), ConfigError> {
+        if self.path.as_os_str().is_empty() {
+            return Err(ConfigError::EmptyPath {
+                provider: provider.to_owned(),
+            });
+        }
         if !(self.oversubscription.is_finite() && self.oversubscription > 0.0) {
             return Err(ConfigError::Oversubscription {
                 provider: provider.to_owned(),
@@ -90,6 +103,12 @@ pub enum ConfigError {
         /// The value given.
         value: f64,
     },
+    /// `path` is the empty string.
+    #[error("the path of local provider `{provider}` is empty")]
+    EmptyPath {
+        /// The block's name.
+        provider: String,
+    },
     /// The path cannot be passed to `qemu-img`.
     #[error("the path `{}` of local provider `{provider}` is not valid UTF-8", .path.display())]
     PathNotUtf8 {
@@ -108,6 +127,18 @@ pub enum ConfigError {
         /// What the operating system said.
         source: std::io::Error,
     },
+}
+
+impl ConfigError {
+    /// What is wrong, without naming the provider (for a diagnostic that points at it).
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Attributes { source, .. } => source.to_string(),
+            Self::Oversubscription { value, .. } => format!("it must be a positive number, not {value}"),
+            Self::EmptyPath { .. } => "it must name a directory, not be empty".to_owned(),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl From<ConfigError> for ProviderError {
@@ -180,6 +211,43 @@ mod tests {
                 "`oversubscription` of local provider `default` must be a positive number, not -1.5",
             ]
         );
+    }
+
+    #[test]
+    fn problems_name_the_attribute_they_are_about() {
+        let problems = |attributes| {
+            LocalConfig::problems(&block(attributes))
+                .into_iter()
+                .map(|p| (p.attribute, p.message))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(problems(json!({"path": "/v", "oversubscription": 2})), []);
+        assert_eq!(
+            problems(json!({"path": 1, "oversubscription": -1, "capacity_check": "maybe"})),
+            [
+                (
+                    Some("capacity_check".to_owned()),
+                    "unknown variant `maybe`, expected one of `warn`, `error`, `off`".to_owned()
+                ),
+                (
+                    Some("oversubscription".to_owned()),
+                    "it must be a positive number, not -1".to_owned()
+                ),
+                (
+                    Some("path".to_owned()),
+                    "invalid type: integer `1`, expected path string".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(
+            problems(json!({"path": ""})),
+            [(
+                Some("path".to_owned()),
+                "it must name a directory, not be empty".to_owned()
+            )]
+        );
+        // A value not known yet is not checked.
+        assert_eq!(problems(json!({"path": null})), []);
     }
 
     #[test]

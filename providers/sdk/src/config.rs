@@ -61,6 +61,68 @@ impl ProviderConfig {
     }
 }
 
+/// One thing wrong with a provider block, found before the provider is built: the attribute it
+/// is about (`None` for the block as a whole) and what is wrong, for the engine to show at the
+/// attribute's value in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The attribute, or `None` for the block.
+    pub attribute: Option<String>,
+    /// What is wrong, without the provider's name (the engine points at the block).
+    pub message: String,
+    /// Whether it is about the machine rather than the block (a file that does not exist
+    /// here may exist where blockform runs): `validate` warns, `plan` refuses.
+    pub on_this_host: bool,
+}
+
+/// Checks each attribute of `config` on its own with `check` (which reads a whole block and
+/// says what is wrong with it): the attribute is put into a block that has only `required`
+/// besides it (values known to be valid), so a failure is that attribute's. When every
+/// attribute passes on its own, the whole block is checked once more (for rules that relate
+/// several). Attributes whose value is `null` (not known yet) are left out.
+pub fn problems_by_attribute(
+    config: &ProviderConfig,
+    required: &[(&str, serde_json::Value)],
+    check: impl Fn(&ProviderConfig) -> Result<(), String>,
+) -> Vec<ConfigProblem> {
+    let mut problems = Vec::new();
+    for (name, value) in &config.attributes {
+        if value.is_null() {
+            continue;
+        }
+        let mut attributes: serde_json::Map<String, serde_json::Value> = required
+            .iter()
+            .filter(|(key, _)| key != name)
+            .map(|(key, valid)| ((*key).to_owned(), valid.clone()))
+            .collect();
+        attributes.insert(name.clone(), value.clone());
+        let alone = ProviderConfig {
+            attributes,
+            ..config.clone()
+        };
+        if let Err(message) = check(&alone) {
+            problems.push(ConfigProblem {
+                attribute: Some(name.clone()),
+                message,
+                on_this_host: false,
+            });
+        }
+    }
+    let complete = required.iter().all(|(key, _)| config.attributes.contains_key(*key))
+        && config.attributes.values().all(|v| !v.is_null());
+    if problems.is_empty()
+        && complete
+        && let Err(message) = check(config)
+    {
+        problems.push(ConfigProblem {
+            attribute: None,
+            message,
+            on_this_host: false,
+        });
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -27,7 +27,7 @@ pub mod volume;
 pub use attachment::{AttachmentSpec, AttachmentState};
 pub use capacity::{Capacity, CapacityCheck};
 pub use command::{CommandOutput, CommandRunner, DEFAULT_TIMEOUT, Transport, shell_quote};
-pub use config::{ProviderConfig, ProviderKind};
+pub use config::{ConfigProblem, ProviderConfig, ProviderKind, problems_by_attribute};
 pub use data::{ReadTarget, VolumeReader, VolumeWriter};
 pub use error::{CommandContext, ProviderError, Result};
 pub use extents::{CHANGE_MARKER_PREFIX, ChangeMarker, ChangeSource, ChangedExtents, Extent, is_change_marker};
