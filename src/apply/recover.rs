@@ -143,6 +143,20 @@ pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, Rec
             // The provider is not available: keep the intent for a run that has it.
             continue;
         };
+        // A delete that did not finish may have left the volume's other files (the local
+        // provider's sidecar) once the volume itself is gone.
+        if address.kind == ResourceKind::Volume
+            && intent.action == IntentAction::Delete
+            && !found
+            && let Some(provider) = intent.provider.as_deref().and_then(|p| providers.get(p))
+        {
+            provider
+                .discard_interrupted_create(&intent.backend_id)
+                .map_err(|e| RecoverError::Provider {
+                    address: intent.address.clone(),
+                    message: e.to_string(),
+                })?;
+        }
         backups_interrupted |= matches!(address.kind, ResourceKind::Backup | ResourceKind::BackupPolicy);
         let mut commit = Commit {
             remove_intents: vec![intent.id.clone()],

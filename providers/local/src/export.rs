@@ -85,7 +85,34 @@ fn sweep_stale_directories(temp: &std::path::Path) {
         };
         let alive = pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists();
         if !alive && entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            stop_servers_of(&entry.path());
             let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Kills the qemu-nbd still serving on a socket in `directory` (its blockform is gone: it
+/// started before the parent-death signal was set, or without `setpriv`), so that it no
+/// longer holds its image's lock.
+fn stop_servers_of(directory: &std::path::Path) {
+    let socket = format!("--socket={}", directory.join("nbd.sock").display());
+    let Ok(processes) = fs::read_dir("/proc") else { return };
+    for process in processes.flatten() {
+        let Some(pid) = process.file_name().to_str().and_then(|name| name.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = fs::read(process.path().join("cmdline")) else {
+            continue;
+        };
+        let mut words = cmdline.split(|&byte| byte == 0);
+        let is_qemu_nbd = words
+            .next()
+            .is_some_and(|program| program == b"qemu-nbd" || program.ends_with(b"/qemu-nbd"));
+        if is_qemu_nbd
+            && words.any(|word| word == socket.as_bytes())
+            && let Some(pid) = rustix::process::Pid::from_raw(pid)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
     }
 }
@@ -361,7 +388,16 @@ impl Server {
             }
             Err(error) => return Err(server.failure(&format!("cannot start it: {error}"))),
         };
+        // Only once setpriv has set the signal and run qemu-nbd does qemu-nbd die with us: wait
+        // for that (a few milliseconds) before going on, so no later kill can leave it behind.
+        let pid = child.id();
         server.child = Some(child);
+        let started = Instant::now();
+        while fs::read(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.starts_with(b"setpriv"))
+            && started.elapsed() < START_TIMEOUT
+        {
+            thread::sleep(Duration::from_millis(1));
+        }
         crate::fault::point("export");
         Ok(server)
     }

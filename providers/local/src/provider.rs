@@ -556,10 +556,15 @@ impl Provider for LocalProvider {
         }
         self.enforce_capacity(&object, size_bytes)?;
 
-        // Ownership first: an image never exists without its sidecar, durably (the directory
-        // sync in `write_sidecar` orders the sidecar's entry before the image's).
+        // Ownership first: the sidecar is renamed into place before the image. Both entries
+        // are made durable by one directory sync (shared with parallel creates) before this
+        // returns, so before the engine records the volume. Should a power loss keep the
+        // image's entry but not the sidecar's, the create's intent is still in state and
+        // recovery adopts the image by its name.
         let sidecar = Sidecar::owned(spec.properties.clone(), Some(spec.volume_type.clone()));
-        self.write_sidecar(name, &sidecar)?;
+        let sidecar_path = self.directory.sidecar(name);
+        sidecar::write(&sidecar_path, &self.directory.partial_sidecar(name), &sidecar)
+            .map_err(|error| io_failure(&format!("write `{}`", sidecar_path.display()), &error))?;
         fault::point("sidecar");
         let partial = self.directory.partial_image(name);
         let image = self.directory.image(name);
