@@ -516,11 +516,7 @@ pub fn run(dir: &Path, args: &PlanArgs, inputs: VarInputs, printer: &mut Printer
     };
     let plan = &planned.plan;
     if args.json {
-        let document = crate::render::json::plan_document(plan, &planned.prior);
-        printer.out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&document).unwrap_or_default()
-        ));
+        printer.out_stream(|out| crate::render::json::write_plan_document(out, plan, &planned.prior));
     } else {
         printer.out(&crate::render::human::render_plan(plan, printer.color()));
     }

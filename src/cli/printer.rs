@@ -30,6 +30,14 @@ impl Printer {
         let _ = stdout.flush();
     }
 
+    /// Writes command output (stdout) as `write` produces it, through one buffer: for documents
+    /// too large to build as one string first. A closed pipe simply stops the output.
+    pub fn out_stream(&mut self, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+        let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        let _ = write(&mut stdout);
+        let _ = stdout.flush();
+    }
+
     /// Writes a message for people (stderr).
     pub fn message(&mut self, text: &str) {
         let mut stderr = std::io::stderr().lock();

@@ -72,11 +72,7 @@ pub fn run(dir: &Path, args: &ShowArgs, printer: &mut Printer) -> ExitStatus {
         }
     };
     if args.json {
-        let document = crate::render::json::plan_document(&plan, &prior);
-        printer.out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&document).unwrap_or_default()
-        ));
+        printer.out_stream(|out| crate::render::json::write_plan_document(out, &plan, &prior));
     } else if args.markdown {
         printer.out(&crate::render::markdown::plan_summary(&plan));
     } else {

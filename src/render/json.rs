@@ -7,6 +7,11 @@
 //! `after_unknown`, whose objects leave out known attributes and whose arrays keep one entry per
 //! element; `planned_values` leaves unknown attributes out.
 
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::rc::Rc;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value as Json, json};
 
 use crate::config::value::{Value, ValueMap};
@@ -25,56 +30,155 @@ const ENGINE_PROVIDER: &str = "blockform";
 
 /// The plan as Terraform's `show -json` plan document; `prior` is the state it was made against.
 pub fn plan_document(plan: &Plan, prior: &[ResourceState]) -> Json {
-    let mut document = Map::new();
-    document.insert("format_version".into(), json!(PLAN_FORMAT_VERSION));
-    document.insert("blockform_version".into(), json!(env!("CARGO_PKG_VERSION")));
+    serde_json::to_value(plan_parts(plan, prior)).unwrap_or(Json::Null)
+}
+
+/// Writes [`plan_document`] pretty-printed, with a final newline, without building it: each
+/// resource's entry is made, written and dropped in turn, so a plan of 100,000 resources needs
+/// memory for one entry, not for the whole document. The bytes are those of
+/// `serde_json::to_string_pretty(&plan_document(plan, prior))` followed by a newline.
+///
+/// # Errors
+/// When `out` fails.
+pub fn write_plan_document(out: &mut (impl Write + ?Sized), plan: &Plan, prior: &[ResourceState]) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &plan_parts(plan, prior))?;
+    out.write_all(b"\n")
+}
+
+/// A JSON document whose long arrays are made while it is serialized.
+enum Part<'a> {
+    /// A value made beforehand (small).
+    Json(Json),
+    /// An array whose elements are made one by one as they are written.
+    Seq(Box<dyn Fn() -> Box<dyn Iterator<Item = Json> + 'a> + 'a>),
+    /// An object; its keys are written in the order a [`Map`] keeps them, so the document is
+    /// the same as the one `serde_json::Value` would make.
+    Object(Vec<(&'static str, Part<'a>)>),
+}
+
+impl<'a> Part<'a> {
+    fn seq<I: Iterator<Item = Json> + 'a>(items: impl Fn() -> I + 'a) -> Part<'a> {
+        Part::Seq(Box::new(move || Box::new(items())))
+    }
+}
+
+impl Serialize for Part<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Part::Json(value) => value.serialize(serializer),
+            Part::Seq(items) => serializer.collect_seq(items()),
+            Part::Object(entries) => {
+                let order: Map<String, Json> = entries.iter().map(|(k, _)| ((*k).to_owned(), Json::Null)).collect();
+                let mut map = serializer.serialize_map(Some(order.len()))?;
+                for key in order.keys() {
+                    if let Some((key, part)) = entries.iter().find(|(k, _)| k == key) {
+                        map.serialize_entry(key, part)?;
+                    }
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// The plan document, its resource arrays left to be made while it is written.
+fn plan_parts<'a>(plan: &'a Plan, prior: &'a [ResourceState]) -> Part<'a> {
+    let mut document = vec![
+        ("format_version", Part::Json(json!(PLAN_FORMAT_VERSION))),
+        ("blockform_version", Part::Json(json!(env!("CARGO_PKG_VERSION")))),
+    ];
     if !plan.variables.is_empty() {
         let variables: Map<String, Json> = plan
             .variables
             .iter()
             .map(|(name, value)| (name.clone(), json!({ "value": value.to_json() })))
             .collect();
-        document.insert("variables".into(), Json::Object(variables));
+        document.push(("variables", Part::Json(Json::Object(variables))));
     }
-    document.insert("planned_values".into(), planned_values(plan));
+    document.push(("planned_values", planned_values(plan)));
     if !plan.drift.is_empty() {
-        let drift = plan.drift.iter().map(|d| drift_change(d, plan, prior)).collect();
-        document.insert("resource_drift".into(), Json::Array(drift));
-    }
-    document.insert(
-        "resource_changes".into(),
-        plan.changes
+        // Looked up by address once, not searched for every drifted object.
+        let providers: HashMap<&Address, Option<&str>> = plan
+            .changes
             .iter()
-            .map(|change| resource_change(change, plan.import_id(&change.address)))
+            .map(|c| (&c.address, c.provider.as_deref()))
+            .rev()
+            .collect();
+        let prior_providers: HashMap<&str, Option<&str>> = prior
+            .iter()
+            .map(|r| (r.address.as_str(), r.provider.as_deref()))
+            .rev()
+            .collect();
+        let provider = Rc::new(move |drift: &Drift| {
+            providers.get(&drift.address).copied().flatten().or_else(|| {
+                prior_providers
+                    .get(drift.address.to_string().as_str())
+                    .copied()
+                    .flatten()
+            })
+        });
+        document.push((
+            "resource_drift",
+            Part::seq(move || {
+                let provider = Rc::clone(&provider);
+                plan.drift.iter().map(move |d| drift_change(d, provider(d)))
+            }),
+        ));
+    }
+    let imports: Rc<HashMap<String, &str>> = Rc::new(
+        plan.imports
+            .iter()
+            .map(|i| (i.record.address.clone(), i.id.as_str()))
+            .rev()
             .collect(),
     );
+    document.push((
+        "resource_changes",
+        Part::seq(move || {
+            let imports = Rc::clone(&imports);
+            plan.changes.iter().map(move |change| {
+                let importing = if imports.is_empty() {
+                    None
+                } else {
+                    imports.get(&change.address.to_string()).copied()
+                };
+                resource_change(change, importing)
+            })
+        }),
+    ));
     if !plan.outputs.is_empty() {
         let outputs: Map<String, Json> = plan
             .outputs
             .iter()
             .map(|o| (o.name.clone(), output_change(o)))
             .collect();
-        document.insert("output_changes".into(), Json::Object(outputs));
+        document.push(("output_changes", Part::Json(Json::Object(outputs))));
     }
-    document.insert(
-        "prior_state".into(),
-        json!({
-            "format_version": STATE_FORMAT_VERSION,
-            "values": { "root_module": { "resources": prior.iter().map(state_resource).collect::<Vec<_>>() } },
-        }),
-    );
-    document.insert("applyable".into(), json!(plan.has_changes()));
-    document.insert("complete".into(), json!(plan.targets.is_empty()));
-    document.insert("errored".into(), json!(false));
+    document.push((
+        "prior_state",
+        Part::Object(vec![
+            ("format_version", Part::Json(json!(STATE_FORMAT_VERSION))),
+            (
+                "values",
+                Part::Object(vec![(
+                    "root_module",
+                    Part::Object(vec![("resources", Part::seq(|| prior.iter().map(state_resource)))]),
+                )]),
+            ),
+        ]),
+    ));
+    document.push(("applyable", Part::Json(json!(plan.has_changes()))));
+    document.push(("complete", Part::Json(json!(plan.targets.is_empty()))));
+    document.push(("errored", Part::Json(json!(false))));
     let summary = plan.summary();
     let storage: Map<String, Json> = summary
         .storage
         .iter()
         .map(|(verb, n)| ((*verb).to_owned(), json!(n)))
         .collect();
-    document.insert(
-        "blockform".into(),
-        json!({
+    document.push((
+        "blockform",
+        Part::Json(json!({
             "mode": plan.mode,
             "lineage": plan.lineage,
             "serial": plan.serial,
@@ -87,9 +191,9 @@ pub fn plan_document(plan: &Plan, prior: &[ResourceState]) -> Json {
                 "storage": storage,
                 "data_loss": summary.data_loss,
             },
-        }),
-    );
-    Json::Object(document)
+        })),
+    ));
+    Part::Object(document)
 }
 
 /// The objects in state as Terraform's `show -json` state document.
@@ -102,18 +206,7 @@ pub fn state_document(prior: &[ResourceState]) -> Json {
 }
 
 /// `planned_values`: every object as it will be after apply, unknown attributes left out.
-fn planned_values(plan: &Plan) -> Json {
-    let resources: Vec<Json> = plan
-        .changes
-        .iter()
-        .filter_map(|change| {
-            let after = change.planned()?;
-            let mut resource = resource_header(&change.address, change.provider.as_deref());
-            resource.insert("values".into(), known_values(after));
-            resource.insert("sensitive_values".into(), structure_tree(after));
-            Some(Json::Object(resource))
-        })
-        .collect();
+fn planned_values(plan: &Plan) -> Part<'_> {
     let outputs: Map<String, Json> = plan
         .outputs
         .iter()
@@ -127,7 +220,19 @@ fn planned_values(plan: &Plan) -> Json {
             Some((output.name.clone(), Json::Object(planned)))
         })
         .collect();
-    json!({ "outputs": outputs, "root_module": { "resources": resources } })
+    let resources = Part::seq(|| {
+        plan.changes.iter().filter_map(|change| {
+            let after = change.planned()?;
+            let mut resource = resource_header(&change.address, change.provider.as_deref());
+            resource.insert("values".into(), known_values(after));
+            resource.insert("sensitive_values".into(), structure_tree(after));
+            Some(Json::Object(resource))
+        })
+    });
+    Part::Object(vec![
+        ("outputs", Part::Json(Json::Object(outputs))),
+        ("root_module", Part::Object(vec![("resources", resources)])),
+    ])
 }
 
 /// One entry of `resource_changes`.
@@ -163,20 +268,9 @@ fn resource_change(change: &Change, importing: Option<&str>) -> Json {
 }
 
 /// One entry of `resource_drift`: `update` when the object changed, `delete` when it is gone.
-fn drift_change(drift: &Drift, plan: &Plan, prior: &[ResourceState]) -> Json {
-    let address = drift.address.to_string();
-    let provider = plan
-        .changes
-        .iter()
-        .find(|c| c.address == drift.address)
-        .and_then(|c| c.provider.clone())
-        .or_else(|| {
-            prior
-                .iter()
-                .find(|r| r.address == address)
-                .and_then(|r| r.provider.clone())
-        });
-    let mut entry = resource_header(&drift.address, provider.as_deref());
+/// `provider` is the provider of the change for the same address, or else of its state record.
+fn drift_change(drift: &Drift, provider: Option<&str>) -> Json {
+    let mut entry = resource_header(&drift.address, provider);
     let actions: &[&str] = if drift.after.is_some() {
         &["update"]
     } else {
@@ -353,6 +447,67 @@ mod tests {
             dependencies: vec!["volume_type.std".to_owned()],
             status: "available".to_owned(),
         }
+    }
+
+    /// The document written entry by entry is byte for byte the one `serde_json` prints from
+    /// [`plan_document`]: same keys in the same order, same indentation, a final newline.
+    #[test]
+    fn the_streamed_document_is_the_pretty_printed_one() {
+        let mut drifted = drift();
+        drifted.push(crate::plan::Drift {
+            address: address("volume.scratch[\"c\"]"),
+            before: map([("name", s("scratch-c"))]),
+            after: None,
+        });
+        let mut plan = Plan {
+            drift: drifted,
+            outputs: outputs(),
+            warnings: vec!["a warning".to_owned()],
+            targets: vec!["volume.db".to_owned()],
+            imports: vec![crate::plan::PlannedImport {
+                id: "ssd/volume-5c0e".to_owned(),
+                record: ResourceState {
+                    address: "volume.db".to_owned(),
+                    ..prior_volume()
+                },
+            }],
+            ..plan(vec![
+                create_volume(),
+                update_description(),
+                extend_volume(),
+                retype_volume(),
+                replace_volume(),
+                replace_snapshot(),
+                delete_volume(),
+                delete_qos(),
+                attach(),
+                detach(),
+                backup(),
+                prune(),
+                restore(),
+                unchanged_type(),
+            ])
+        };
+        plan.variables.insert("db_size".to_owned(), n(100.0));
+        plan.variables.insert("names".to_owned(), list([s("a"), s("b")]));
+        for (plan, prior) in [
+            (plan.clone(), vec![prior_volume()]),
+            (self::plan(Vec::new()), Vec::new()),
+        ] {
+            let expected = format!(
+                "{}\n",
+                serde_json::to_string_pretty(&plan_document(&plan, &prior)).unwrap()
+            );
+            let mut streamed = Vec::new();
+            write_plan_document(&mut streamed, &plan, &prior).unwrap();
+            assert_eq!(String::from_utf8(streamed).unwrap(), expected);
+        }
+        let document = plan_document(&plan, &[prior_volume()]);
+        assert_eq!(
+            document["resource_changes"][0]["change"]["importing"],
+            json!({ "id": "ssd/volume-5c0e" })
+        );
+        assert_eq!(document["resource_drift"][2]["provider_name"], json!("ssd"));
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! Benchmark: a no-op `blockform plan --refresh=false` with N volumes and N snapshots in
 //! configuration and state, for N = 1,000 and 10,000. Prints wall time and peak memory (RSS) of
-//! the real binary, and the ratio of the two sizes (linear scaling is 10×).
+//! the real binary, and the ratio of the two sizes (linear scaling is 10×). Then the same plan of
+//! 100,000 volumes (no snapshots) with `--json`, next to the plain plan of the same directory as
+//! the baseline.
 //!
 //! Run with `cargo bench --bench plan` (it builds the release binary first;
-//! `BLOCKFORM_BENCH_KEEP=1` keeps the generated directories for a closer look). Targets: 10,000 in
-//! ≤ 1 s and ≤ 200 MB; time at 10,000 ≤ 11× time at 1,000.
+//! `BLOCKFORM_BENCH_KEEP=1` keeps the generated directories for a closer look;
+//! `BLOCKFORM_BENCH_JSON=0` leaves out the 100,000-volume part, which takes about a minute to set
+//! up). Targets: 10,000 in ≤ 0.4 s and ≤ 200 MB; time at 10,000 ≤ 11× time at 1,000; `--json` of
+//! 100,000 close to the plain plan in time and memory.
 #![allow(clippy::print_stdout)]
 
 use std::fmt::Write as _;
@@ -22,8 +26,9 @@ use blockform::state::{ResourceState, SledStore, StateDocument, Store};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const RUNS: usize = 5;
+const JSON_RUNS: usize = 3;
 
-fn configuration(volumes: usize) -> String {
+fn configuration(volumes: usize, snapshots: bool) -> String {
     let mut text = String::from(
         "provider \"local\" \"dev\" {\n  path = \"./volumes\"\n}\n\nresource \"qos\" \"gold\" {\n  specs = {\n    total_iops_sec = 1000\n  }\n}\n\n\
          resource \"volume_type\" \"std\" {\n  backend = \"dev\"\n  qos     = qos.gold.id\n}\n\n",
@@ -31,10 +36,15 @@ fn configuration(volumes: usize) -> String {
     for v in 0..volumes {
         let _ = write!(
             text,
-            "resource \"volume\" \"v{v}\" {{\n  name = \"vol-{v}\"\n  type = volume_type.std.id\n  size = {}\n  tags = [\"bench\"]\n}}\n\n\
-             resource \"snapshot\" \"s{v}\" {{\n  volume      = volume.v{v}.id\n  description = \"nightly\"\n}}\n\n",
+            "resource \"volume\" \"v{v}\" {{\n  name = \"vol-{v}\"\n  type = volume_type.std.id\n  size = {}\n  tags = [\"bench\"]\n}}\n\n",
             10 + v % 50
         );
+        if snapshots {
+            let _ = write!(
+                text,
+                "resource \"snapshot\" \"s{v}\" {{\n  volume      = volume.v{v}.id\n  description = \"nightly\"\n}}\n\n"
+            );
+        }
     }
     text
 }
@@ -109,11 +119,11 @@ fn applied_state(dir: &Path) -> Vec<ResourceState> {
     records
 }
 
-fn setup(volumes: usize) -> PathBuf {
+fn setup(volumes: usize, snapshots: bool) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("blockform-bench-plan-{volumes}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temporary directory");
-    std::fs::write(dir.join("main.hcl"), configuration(volumes)).expect("write the configuration");
+    std::fs::write(dir.join("main.hcl"), configuration(volumes, snapshots)).expect("write the configuration");
     let records = applied_state(&dir);
     let store = SledStore::open(&dir.join(".blockform/state")).expect("open state");
     let meta = store.meta().expect("meta");
@@ -128,10 +138,11 @@ fn setup(volumes: usize) -> PathBuf {
 }
 
 /// Runs the plan once; returns wall time and peak RSS in bytes (sampled from /proc).
-fn run_plan(binary: &Path, dir: &Path) -> (Duration, u64) {
+fn run_plan(binary: &Path, dir: &Path, extra: &[&str]) -> (Duration, u64) {
     let start = Instant::now();
     let mut child = Command::new(binary)
         .args(["plan", "--refresh=false", "--detailed-exitcode", "--input=false"])
+        .args(extra)
         .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -152,7 +163,7 @@ fn run_plan(binary: &Path, dir: &Path) -> (Duration, u64) {
             assert_eq!(status.code(), Some(0), "the plan has no changes");
             break;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(1));
     }
     (start.elapsed(), peak)
 }
@@ -172,15 +183,8 @@ fn main() {
     let binary = root.join("target/release/blockform");
     let mut figures = Vec::new();
     for volumes in [1_000, 10_000] {
-        let dir = setup(volumes);
-        let mut times = Vec::new();
-        let mut peak = 0;
-        for _ in 0..RUNS {
-            let (time, rss) = run_plan(&binary, &dir);
-            times.push(time);
-            peak = peak.max(rss);
-        }
-        let time = median(times);
+        let dir = setup(volumes, true);
+        let (time, peak) = measure(&binary, &dir, &[], RUNS);
         #[allow(clippy::cast_precision_loss)]
         let mb = peak as f64 / 1_048_576.0;
         println!(
@@ -188,15 +192,59 @@ fn main() {
             time.as_secs_f64() * 1e3
         );
         figures.push(time);
-        if std::env::var_os("BLOCKFORM_BENCH_KEEP").is_some() {
-            println!("kept {}", dir.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
+        done_with(&dir);
     }
     println!(
         "ratio 10,000 / 1,000: {:.2}x (linear is 10x; target <= 11x)",
         figures[1].as_secs_f64() / figures[0].as_secs_f64()
     );
-    println!("targets: 10,000 in <= 1000 ms and <= 200 MB");
+    println!("targets: 10,000 in <= 400 ms and <= 200 MB");
+    if std::env::var_os("BLOCKFORM_BENCH_JSON").is_some_and(|v| v == "0") {
+        return;
+    }
+
+    println!();
+    let volumes = 100_000;
+    let dir = setup(volumes, false);
+    let (plain, plain_peak) = measure(&binary, &dir, &[], JSON_RUNS);
+    let (json, json_peak) = measure(&binary, &dir, &["--json"], JSON_RUNS);
+    #[allow(clippy::cast_precision_loss)]
+    let mib = |bytes: u64| bytes as f64 / 1_048_576.0;
+    println!(
+        "baseline  no-op plan, {volumes} volumes, --refresh=false:        {:>7.1} ms (median of {JSON_RUNS}), peak RSS {:.0} MiB",
+        plain.as_secs_f64() * 1e3,
+        mib(plain_peak)
+    );
+    println!(
+        "          no-op plan, {volumes} volumes, --refresh=false --json: {:>7.1} ms (median of {JSON_RUNS}), peak RSS {:.0} MiB",
+        json.as_secs_f64() * 1e3,
+        mib(json_peak)
+    );
+    #[allow(clippy::cast_precision_loss)]
+    let memory = json_peak as f64 / plain_peak as f64;
+    println!(
+        "ratio --json / plain: {:.2}x time, {memory:.2}x peak RSS",
+        json.as_secs_f64() / plain.as_secs_f64()
+    );
+    done_with(&dir);
+}
+
+/// Median wall time and the highest peak RSS of `runs` plans.
+fn measure(binary: &Path, dir: &Path, extra: &[&str], runs: usize) -> (Duration, u64) {
+    let mut times = Vec::new();
+    let mut peak = 0;
+    for _ in 0..runs {
+        let (time, rss) = run_plan(binary, dir, extra);
+        times.push(time);
+        peak = peak.max(rss);
+    }
+    (median(times), peak)
+}
+
+fn done_with(dir: &Path) {
+    if std::env::var_os("BLOCKFORM_BENCH_KEEP").is_some() {
+        println!("kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
