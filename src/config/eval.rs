@@ -553,7 +553,7 @@ pub fn evaluate(
     check_variable_validations(config, &env, diagnostics);
     env.declared_locals = config.locals.iter().map(|(a, _)| a.name.clone()).collect();
     for (kind, decl) in &config.resources {
-        env.declared.entry(*kind).or_default().push(decl.name.clone());
+        env.declared.entry(*kind).or_default().insert(decl.name.clone());
     }
 
     // The graph: an edge from every item to each item it refers to.
@@ -1198,7 +1198,11 @@ fn depends_on(block: &RawBlock, file: FileId, diagnostics: &mut Diagnostics, env
             .and_then(|r| Some((ResourceKind::from_name(&r.root)?, r.name.clone()?, r.span.clone())));
         match resource {
             Some((kind, name, span)) => {
-                if env.declared.get(&kind).is_some_and(|names| names.contains(&name)) {
+                if env
+                    .declared
+                    .get(&kind)
+                    .is_some_and(|names| names.contains(name.as_str()))
+                {
                     out.push((kind, name));
                 } else {
                     diagnostics.push(
@@ -1318,7 +1322,7 @@ fn evaluate_imports(
         let is_declared = env
             .declared
             .get(&address.kind)
-            .is_some_and(|names| names.contains(&address.name));
+            .is_some_and(|names| names.contains(address.name.as_str()));
         if !is_declared && !allow_undeclared {
             diagnostics.push(
                 Diagnostic::error(format!(

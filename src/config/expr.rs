@@ -11,7 +11,7 @@ use std::path::Path;
 
 use hcl_edit::expr::{BinaryOperator, Expression, ForExpr, ObjectKey, TraversalOperator, UnaryOperator};
 use hcl_edit::template::{Directive, Element, Template};
-use indexmap::IndexMap;
+use indexmap::{IndexMap, IndexSet};
 
 use super::functions::{self, FunctionContext};
 use super::value::{Value, ValueMap};
@@ -89,11 +89,11 @@ pub struct Env {
     /// Local values by name.
     pub locals: IndexMap<String, Value>,
     /// Declared local names (a declared local that has no value yet is unknown).
-    pub declared_locals: Vec<String>,
+    pub declared_locals: IndexSet<String>,
     /// Resources by kind and name, once evaluated.
     pub resources: HashMap<ResourceKind, HashMap<String, ResourceValue>>,
     /// Declared resource names per kind (evaluated or not).
-    pub declared: HashMap<ResourceKind, Vec<String>>,
+    pub declared: HashMap<ResourceKind, IndexSet<String>>,
     /// Directory that `file()` and `path.module` refer to.
     pub base_dir: std::path::PathBuf,
 }
@@ -420,20 +420,31 @@ impl<'a> Evaluator<'a> {
                         format!("`{root}` must be followed by a name, like `{root}.example`"),
                     ));
                 };
-                let (map, declared): (&IndexMap<String, Value>, Vec<&str>) = if root == "var" {
-                    (&self.env.vars, self.env.vars.keys().map(String::as_str).collect())
+                // The declared names are looked up, and listed only for an error's suggestion:
+                // listing them for every reference made many references quadratic.
+                let map = if root == "var" {
+                    &self.env.vars
                 } else {
-                    (
-                        &self.env.locals,
-                        self.env.declared_locals.iter().map(String::as_str).collect(),
-                    )
+                    &self.env.locals
+                };
+                let is_declared = |name: &str| {
+                    if root == "var" {
+                        self.env.vars.contains_key(name)
+                    } else {
+                        self.env.declared_locals.contains(name)
+                    }
                 };
                 match map.get(name) {
                     Some(v) => (Cow::Borrowed(v), &operators[1..]),
-                    None if declared.contains(&name) => {
+                    None if is_declared(name) => {
                         (Cow::Owned(Value::Unknown(format!("{root}.{name}"))), &operators[1..])
                     }
                     None => {
+                        let declared: Vec<&str> = if root == "var" {
+                            self.env.vars.keys().map(String::as_str).collect()
+                        } else {
+                            self.env.declared_locals.iter().map(String::as_str).collect()
+                        };
                         let what = if root == "var" { "variable" } else { "local value" };
                         return Err(EvalError::new(
                             whole_span(1),
@@ -490,8 +501,8 @@ impl<'a> Evaluator<'a> {
                     if let Some(value) = self.env.resources.get(&kind).and_then(|m| m.get(name)) {
                         (value.to_value(&format!("{root}.{name}")), &operators[1..])
                     } else {
-                        let declared = self.env.declared.get(&kind).map(Vec::as_slice).unwrap_or_default();
-                        if declared.iter().any(|n| n == name) {
+                        let declared = self.env.declared.get(&kind);
+                        if declared.is_some_and(|names| names.contains(name)) {
                             (Cow::Owned(Value::Unknown(format!("{root}.{name}"))), &operators[1..])
                         } else {
                             return Err(EvalError::new(
@@ -499,9 +510,10 @@ impl<'a> Evaluator<'a> {
                                 format!("reference to undeclared resource `{root}.{name}`"),
                             )
                             .with_help(
-                                super::load::suggestion(name, declared.iter().map(String::as_str)).or_else(|| {
-                                    Some(format!("declare it with a `resource \"{root}\" \"{name}\" {{}}` block"))
-                                }),
+                                super::load::suggestion(name, declared.into_iter().flatten().map(String::as_str))
+                                    .or_else(|| {
+                                        Some(format!("declare it with a `resource \"{root}\" \"{name}\" {{}}` block"))
+                                    }),
                             ));
                         }
                     }

@@ -8,6 +8,7 @@
 //! a JSON object. Values from `--var` and the environment are literal strings for variables of
 //! type string, number, bool or any, and HCL expressions for lists, maps and objects.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
@@ -74,6 +75,11 @@ enum Source {
     },
 }
 
+/// The declared variable names, for lookups by name (a file or the command line can assign many).
+fn declared_names(config: &Config) -> HashSet<&str> {
+    config.variables.iter().map(|v| v.name.as_str()).collect()
+}
+
 /// Gives every declared variable its value, reporting bad and missing values.
 pub fn resolve(
     config: &Config,
@@ -84,9 +90,10 @@ pub fn resolve(
     unset: &mut Vec<String>,
 ) -> IndexMap<String, Value> {
     let mut assigned: IndexMap<String, Source> = IndexMap::new();
+    let declared = declared_names(config);
     for (name, raw) in &inputs.env {
         // Unknown names in the environment are ignored: the environment is shared with other tools.
-        if config.variables.iter().any(|v| &v.name == name) {
+        if declared.contains(name.as_str()) {
             assigned.insert(
                 name.clone(),
                 Source::Raw {
@@ -102,7 +109,7 @@ pub fn resolve(
     for arg in &inputs.args {
         match arg {
             VarArg::Assign(a) => {
-                if config.variables.iter().any(|v| v.name == a.name) {
+                if declared.contains(a.name.as_str()) {
                     assigned.insert(
                         a.name.clone(),
                         Source::Raw {
@@ -267,11 +274,12 @@ fn load_vars_file(
         }
     };
     let file = sources.add(path.to_path_buf(), name.clone(), text.as_str());
+    let declared = declared_names(config);
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
         match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(serde_json::Value::Object(map)) => {
                 for (key, json) in map {
-                    if config.variables.iter().any(|v| v.name == key) {
+                    if declared.contains(key.as_str()) {
                         assigned.insert(
                             key,
                             Source::Value {
@@ -311,7 +319,7 @@ fn load_vars_file(
         ..Env::default()
     };
     for attr in parsed.attrs.values() {
-        if !config.variables.iter().any(|v| v.name == attr.name) {
+        if !declared.contains(attr.name.as_str()) {
             diagnostics.push(undeclared_in_file(
                 &attr.name,
                 &name,
