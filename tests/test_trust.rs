@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{Run, blockform, project};
+use crate::common::{Run, blockform, blockform_env, project};
 
 fn ok(run: &Run) {
     assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
@@ -692,4 +692,36 @@ fn switching_a_rule_to_front_end_says_that_back_end_limits_go() {
     );
     ok(&blockform(d, &["apply", "--auto-approve"]));
     assert_converged(d);
+}
+
+#[test]
+fn a_create_before_destroy_replacement_killed_at_either_half_is_finished_by_the_next_run() {
+    let config = format!(
+        "{ONE_BACKEND}\nresource \"volume\" \"db\" {{\n  type = volume_type.std.id\n  size = 1\n  lifecycle {{\n    create_before_destroy = true\n  }}\n}}\n"
+    );
+    // `link`: the new volume is in place, the old one not yet deleted; `delete-image`: the old
+    // volume's image is gone, its sidecar not yet.
+    for step in ["link", "delete-image"] {
+        let dir = project(&[("main.hcl", &config)]);
+        let d = dir.path();
+        ok(&blockform(d, &["apply", "--auto-approve"]));
+        let old = backend_id(d, "volume.db");
+        let fault = format!("abort-after:{step}");
+        let killed = blockform_env(
+            d,
+            &["apply", "--auto-approve", "--allow-data-loss", "--replace", "volume.db"],
+            &[("BLOCKFORM_LOCAL_FAULT", &fault)],
+        );
+        assert_eq!(killed.code, -1, "{step}: the run stops:\n{}{}", killed.stdout, killed.stderr);
+        let plan = blockform(d, &["plan", "--detailed-exitcode"]);
+        assert_eq!(plan.code, 0, "{step}: recovered, nothing left to do:\n{}{}", plan.stdout, plan.stderr);
+        let new = backend_id(d, "volume.db");
+        assert_ne!(new, old, "{step}");
+        assert_eq!(
+            files(&d.join("volumes")),
+            [format!("{new}.qcow2")],
+            "{step}: the old volume is deleted as the plan said, the new one is recorded"
+        );
+        assert_converged(d);
+    }
 }

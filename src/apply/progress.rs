@@ -118,11 +118,13 @@ impl Progress {
         self.stop(address, step);
         self.overall.inc(1);
         let (_, done) = verbs(step, change);
-        let id = change
-            .backend_id
-            .as_deref()
-            .map(|id| format!(" [{id}]"))
-            .unwrap_or_default();
+        let id = if step == Step::Create {
+            change.create_id()
+        } else {
+            change.backend_id.as_deref()
+        }
+        .map(|id| format!(" [{id}]"))
+        .unwrap_or_default();
         self.line(&format!("{address}: {done} in {:.2} s{id}", elapsed.as_secs_f64()));
     }
 

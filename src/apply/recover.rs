@@ -164,6 +164,24 @@ pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, Rec
         };
         match (intent.action, found) {
             (IntentAction::Create, true) => {
+                // The new half of a create-before-destroy replacement: state still records the
+                // old object under the address. The plan that was approved deletes it once the
+                // new one exists, so recovery does (first, then records the new one: killed in
+                // between, the next recovery adopts the new one again and finds the old gone).
+                if let Some(old) = by_address
+                    .get(intent.address.as_str())
+                    .filter(|r| r.backend_id != intent.backend_id)
+                {
+                    let volume = old.attributes.get("volume").and_then(serde_json::Value::as_str);
+                    delete_object(address.kind, &old.backend_id, old.provider.as_deref(), volume, providers)
+                        .map_err(|message| RecoverError::Provider {
+                            address: intent.address.clone(),
+                            message,
+                        })?;
+                    recovery
+                        .deleted
+                        .push(format!("{} [{}]", intent.address, old.backend_id));
+                }
                 commit.put.push(adopted_record(&intent, address.kind));
                 recovery
                     .adopted
@@ -242,21 +260,26 @@ fn remove_orphan_markers(prior: &[ResourceState], providers: &Providers) {
 /// objects exist only in state, and a replaced backup or image stays for `backup gc` or the
 /// user).
 fn finish_delete(intent: &Intent, kind: ResourceKind, providers: &Providers) -> Result<(), String> {
-    let Some(provider) = intent.provider.as_deref().and_then(|p| providers.get(p)) else {
+    let volume = intent.attributes.get("volume").and_then(serde_json::Value::as_str);
+    delete_object(kind, &intent.backend_id, intent.provider.as_deref(), volume, providers)
+}
+
+/// Deletes a volume, or a snapshot of `volume`, through its provider.
+fn delete_object(
+    kind: ResourceKind,
+    backend_id: &str,
+    provider: Option<&str>,
+    volume: Option<&str>,
+    providers: &Providers,
+) -> Result<(), String> {
+    let Some(provider) = provider.and_then(|p| providers.get(p)) else {
         return Ok(());
     };
     match kind {
-        ResourceKind::Volume => provider.delete_volume(&intent.backend_id).map_err(|e| e.to_string()),
-        ResourceKind::Snapshot => {
-            let volume = intent
-                .attributes
-                .get("volume")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default();
-            provider
-                .delete_snapshot(volume, &intent.backend_id)
-                .map_err(|e| e.to_string())
-        }
+        ResourceKind::Volume => provider.delete_volume(backend_id).map_err(|e| e.to_string()),
+        ResourceKind::Snapshot => provider
+            .delete_snapshot(volume.unwrap_or_default(), backend_id)
+            .map_err(|e| e.to_string()),
         _ => Ok(()),
     }
 }
