@@ -263,3 +263,29 @@ fn ceph_drift_and_refresh_only_agree_on_a_snapshot_made_with_rbd() {
     assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
     assert_converged(d);
 }
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_a_retype_records_the_new_type_in_the_image_meta() {
+    let ns = Namespace::new("retype-meta");
+    let config = |ty: &str| {
+        format!(
+            "{}\nresource \"volume_type\" \"gold\" {{\n  name    = \"gold\"\n  backend = \"ssd\"\n}}\n\nresource \"volume\" \"db\" {{\n  type = volume_type.{ty}.id\n  size = 1\n}}\n",
+            ns.provider_block()
+        )
+    };
+    let dir = project(&[("main.hcl", &config("ssd"))]);
+    let d = dir.path();
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    let image = backend_id(d, "volume.db");
+    let record = || -> serde_json::Value {
+        let text = ns.must(&["image-meta", "get", &ns.spec(&image), "blockform"]);
+        serde_json::from_str(text.trim()).unwrap()
+    };
+    assert_eq!(record()["volume_type"], "ssd");
+    std::fs::write(d.join("main.hcl"), config("gold")).unwrap();
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    assert_eq!(record()["volume_type"], "gold");
+    assert_converged(d);
+    ok(&blockform(d, &["destroy", "--auto-approve", "--allow-data-loss"]));
+}

@@ -712,9 +712,17 @@ fn a_create_before_destroy_replacement_killed_at_either_half_is_finished_by_the_
             &["apply", "--auto-approve", "--allow-data-loss", "--replace", "volume.db"],
             &[("BLOCKFORM_LOCAL_FAULT", &fault)],
         );
-        assert_eq!(killed.code, -1, "{step}: the run stops:\n{}{}", killed.stdout, killed.stderr);
+        assert_eq!(
+            killed.code, -1,
+            "{step}: the run stops:\n{}{}",
+            killed.stdout, killed.stderr
+        );
         let plan = blockform(d, &["plan", "--detailed-exitcode"]);
-        assert_eq!(plan.code, 0, "{step}: recovered, nothing left to do:\n{}{}", plan.stdout, plan.stderr);
+        assert_eq!(
+            plan.code, 0,
+            "{step}: recovered, nothing left to do:\n{}{}",
+            plan.stdout, plan.stderr
+        );
         let new = backend_id(d, "volume.db");
         assert_ne!(new, old, "{step}");
         assert_eq!(
@@ -724,4 +732,29 @@ fn a_create_before_destroy_replacement_killed_at_either_half_is_finished_by_the_
         );
         assert_converged(d);
     }
+}
+
+#[test]
+fn a_retype_records_the_new_type_with_the_volume() {
+    let config = |ty: &str| {
+        format!(
+            "{ONE_BACKEND}\nresource \"volume_type\" \"gold\" {{\n  name    = \"gold\"\n  backend = \"dev\"\n}}\n\nresource \"volume\" \"db\" {{\n  type = volume_type.{ty}.id\n  size = 1\n}}\n"
+        )
+    };
+    let dir = project(&[("main.hcl", &config("std"))]);
+    let d = dir.path();
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    let sidecar = || -> serde_json::Value {
+        let path = d.join(format!("volumes/{}.json", backend_id(d, "volume.db")));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    assert_eq!(sidecar()["volume_type"], "std");
+    std::fs::write(d.join("main.hcl"), config("gold")).unwrap();
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    assert_eq!(
+        sidecar()["volume_type"],
+        "gold",
+        "the back end's own record follows the retype"
+    );
+    assert_converged(d);
 }

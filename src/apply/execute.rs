@@ -165,7 +165,17 @@ pub fn execute(
                 if let Some(StorageAction::Extend { to_gib, .. }) = &change.storage {
                     provider.extend_volume(&backend_id, *to_gib)?;
                 }
-                provider.update_volume_metadata(&backend_id, &properties(after))?
+                // A retype records the new type's name with the volume (sidecar, image-meta).
+                let retyped = change
+                    .before
+                    .as_ref()
+                    .and_then(|before| before.get("type"))
+                    .is_some_and(|old| Some(old) != after.get("type"));
+                let type_name = retyped
+                    .then(|| string(after, "type").and_then(|id| (context.by_id)(&id)))
+                    .flatten()
+                    .map(|volume_type| type_name(&volume_type));
+                provider.update_volume_metadata(&backend_id, &properties(after), type_name.as_deref())?
             };
             // Back-end limits of the volume's type live on the volume itself (Ceph: rbd_qos_*).
             if provider.capabilities().qos_backend {
@@ -294,6 +304,16 @@ pub fn record(change: &Change, step: Step, after: &ValueMap, computed: &ValueMap
     }
 }
 
+/// The name a volume type is recorded under in the back end (its `name`).
+fn type_name(volume_type: &ResourceState) -> String {
+    volume_type
+        .attributes
+        .get("name")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn volume_spec(
     backend_id: &str,
     after: &ValueMap,
@@ -302,12 +322,7 @@ fn volume_spec(
     let missing = |what: &str| OperationError::Precondition(format!("the volume's {what} is not in state"));
     let type_id = string(after, "type").ok_or_else(|| missing("type"))?;
     let volume_type = (context.by_id)(&type_id).ok_or_else(|| missing("type"))?;
-    let type_name = volume_type
-        .attributes
-        .get("name")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_owned();
+    let type_name = type_name(&volume_type);
     let extra_specs: BTreeMap<String, String> = volume_type
         .attributes
         .get("extra_specs")

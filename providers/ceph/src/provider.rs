@@ -885,10 +885,17 @@ impl Provider for CephProvider {
     }
 
     /// Also takes over an image that had no record (an import): it then carries the marker.
-    fn update_volume_metadata(&self, backend_name: &str, properties: &VolumeProperties) -> Result<VolumeState> {
+    fn update_volume_metadata(
+        &self,
+        backend_name: &str,
+        properties: &VolumeProperties,
+        volume_type: Option<&str>,
+    ) -> Result<VolumeState> {
         validate_backend_name(backend_name)?;
-        let meta = self.image_meta(backend_name)?;
-        let volume_type = Record::of(&meta).and_then(|record| record.volume_type);
+        let volume_type = match volume_type {
+            Some(volume_type) => Some(volume_type.to_owned()),
+            None => Record::of(&self.image_meta(backend_name)?).and_then(|record| record.volume_type),
+        };
         self.set_record_meta(backend_name, &Record::owned(properties.clone(), volume_type))?;
         self.observe(backend_name)
     }

@@ -65,7 +65,7 @@ fn ceph_volume_lifecycle_create_update_extend_delete() {
         tags: vec![],
         metadata: std::collections::BTreeMap::default(),
     };
-    let state = provider.update_volume_metadata(&name, &renamed).unwrap();
+    let state = provider.update_volume_metadata(&name, &renamed, None).unwrap();
     assert_eq!(state.properties, renamed);
     assert_eq!(
         provider.refresh(std::slice::from_ref(&name)).unwrap()[0].properties,

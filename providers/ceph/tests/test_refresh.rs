@@ -94,7 +94,7 @@ fn ceph_refresh_of_an_image_made_outside_blockform_reports_its_real_attributes()
         name: "legacy".into(),
         ..VolumeProperties::default()
     };
-    provider.update_volume_metadata(&name, &properties).unwrap();
+    provider.update_volume_metadata(&name, &properties, None).unwrap();
     let state = provider.refresh(std::slice::from_ref(&name)).unwrap().remove(0);
     assert_eq!(state.properties, properties);
     assert_eq!(state.qos.get("total_iops_sec"), Some(300));

@@ -614,10 +614,18 @@ impl Provider for LocalProvider {
     }
 
     /// Also takes over a file that had no sidecar (an import): it then carries the marker.
-    fn update_volume_metadata(&self, backend_name: &str, properties: &VolumeProperties) -> Result<VolumeState> {
+    fn update_volume_metadata(
+        &self,
+        backend_name: &str,
+        properties: &VolumeProperties,
+        volume_type: Option<&str>,
+    ) -> Result<VolumeState> {
         validate_backend_name(backend_name)?;
         let info = self.inspect_volume(backend_name)?;
-        let volume_type = self.read_sidecar(backend_name)?.and_then(|sidecar| sidecar.volume_type);
+        let volume_type = match volume_type {
+            Some(volume_type) => Some(volume_type.to_owned()),
+            None => self.read_sidecar(backend_name)?.and_then(|sidecar| sidecar.volume_type),
+        };
         let sidecar = Sidecar::owned(properties.clone(), volume_type);
         self.write_sidecar(backend_name, &sidecar)?;
         Ok(volume_state(backend_name, &info, Some(&sidecar)))

@@ -61,7 +61,7 @@ fn an_empty_volume_lives_from_create_to_delete() {
         tags: vec![],
         metadata: [("k".to_owned(), "v".to_owned())].into(),
     };
-    let state = provider.update_volume_metadata(&name, &updated).unwrap();
+    let state = provider.update_volume_metadata(&name, &updated, None).unwrap();
     assert_eq!(state.properties, updated);
     assert_eq!(
         provider.refresh(std::slice::from_ref(&name)).unwrap()[0].properties,
@@ -107,7 +107,7 @@ fn missing_volumes_are_not_found_and_bad_names_never_reach_a_command() {
     for error in [
         provider.extend_volume(&missing, 2).unwrap_err(),
         provider
-            .update_volume_metadata(&missing, &VolumeProperties::default())
+            .update_volume_metadata(&missing, &VolumeProperties::default(), None)
             .unwrap_err(),
         provider
             .open_reader(&blockform_provider::ReadTarget::volume(missing.clone()))

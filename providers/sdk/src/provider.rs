@@ -87,8 +87,14 @@ pub trait Provider: Send + Sync {
     /// Grows a volume to `new_size_gib`; the same size is a no-op, a smaller one `InvalidState`.
     fn extend_volume(&self, backend_name: &str, new_size_gib: u64) -> Result<VolumeState>;
 
-    /// Replaces the name, description, bootable flag, tags and metadata recorded with a volume.
-    fn update_volume_metadata(&self, backend_name: &str, properties: &VolumeProperties) -> Result<VolumeState>;
+    /// Replaces the name, description, bootable flag, tags and metadata recorded with a volume,
+    /// and its volume type when `volume_type` is given (a retype; `None` keeps the recorded one).
+    fn update_volume_metadata(
+        &self,
+        backend_name: &str,
+        properties: &VolumeProperties,
+        volume_type: Option<&str>,
+    ) -> Result<VolumeState>;
 
     /// Deletes a detached volume without snapshots; a missing volume is success.
     fn delete_volume(&self, backend_name: &str) -> Result<()>;
@@ -238,7 +244,12 @@ mod tests {
             Err(ProviderError::not_found(ObjectRef::volume(backend_name)))
         }
 
-        fn update_volume_metadata(&self, backend_name: &str, _properties: &VolumeProperties) -> Result<VolumeState> {
+        fn update_volume_metadata(
+            &self,
+            backend_name: &str,
+            _properties: &VolumeProperties,
+            _volume_type: Option<&str>,
+        ) -> Result<VolumeState> {
             Err(ProviderError::not_found(ObjectRef::volume(backend_name)))
         }
 
