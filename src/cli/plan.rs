@@ -123,7 +123,7 @@ pub fn make_plan(
     if !interactive {
         options.missing_vars = MissingVars::Error;
     }
-    let mut loaded = load_config(dir, &options, printer)?;
+    let mut loaded = load_to_plan(dir, &options, printer)?;
     if interactive && !loaded.desired.unset_variables.is_empty() {
         for name in loaded.desired.unset_variables.clone() {
             let value = prompt(&name, &loaded, printer);
@@ -131,7 +131,7 @@ pub fn make_plan(
         }
         options.vars = inputs.clone();
         options.missing_vars = MissingVars::Error;
-        loaded = load_config(dir, &options, printer)?;
+        loaded = load_to_plan(dir, &options, printer)?;
     }
     // The ids of existing objects are in the evaluated configuration now.
     drop(options);
@@ -426,12 +426,39 @@ fn reload(
         known: known_values(prior),
         allow_undeclared_imports: false,
     };
-    load_config(dir, &options, printer)
+    load_to_plan(dir, &options, printer)
 }
 
 pub(super) fn load_config(dir: &Path, options: &EvalOptions, printer: &mut Printer) -> Result<Loaded, ExitStatus> {
+    load_and_report(dir, options, false, printer)
+}
+
+/// Loads and reports the configuration for a plan: a file a provider block names that is not
+/// on this machine is a warning of `validate`, and the plan reports it as an error of its own,
+/// once.
+fn load_to_plan(dir: &Path, options: &EvalOptions, printer: &mut Printer) -> Result<Loaded, ExitStatus> {
+    load_and_report(dir, options, true, printer)
+}
+
+fn load_and_report(
+    dir: &Path,
+    options: &EvalOptions,
+    planning: bool,
+    printer: &mut Printer,
+) -> Result<Loaded, ExitStatus> {
     match config::load(dir, options) {
-        Ok(loaded) => {
+        Ok(mut loaded) => {
+            if planning {
+                let mut kept = Diagnostics::default();
+                for diagnostic in std::mem::take(&mut loaded.diagnostics) {
+                    let about_this_machine = diagnostic.severity == crate::diagnostics::Severity::Warning
+                        && diagnostic.label.as_deref() == Some("not on this machine");
+                    if !about_this_machine {
+                        kept.push(diagnostic);
+                    }
+                }
+                loaded.diagnostics = kept;
+            }
             if report(&loaded.diagnostics, &loaded.sources, printer) {
                 Err(ExitStatus::Failure)
             } else {

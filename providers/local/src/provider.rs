@@ -574,15 +574,24 @@ impl Provider for LocalProvider {
             .inspect(|()| fault::point("image"))
             .and_then(|()| self.move_into_place(&partial, &image, &object));
         if let Err(error) = built {
-            // Undo what this attempt wrote; what cannot be removed the next attempt replaces.
+            // Undo what this attempt wrote; what cannot be removed `drift` lists as blockform's
+            // leftover.
             let _ = directory::remove_if_exists(&partial);
             let _ = directory::remove_if_exists(&self.directory.sidecar(name));
             return Err(error);
         }
         fault::point("link");
-        self.sync_directory()?;
-        let info = self.inspect_volume(name)?;
-        Ok(volume_state(name, &info, Some(&sidecar)))
+        // The volume exists now: a create that fails from here removes it, or it would be left
+        // outside state (the engine forgets a failed create, and a retry uses a new name).
+        let finished = self.sync_directory().and_then(|()| self.inspect_volume(name));
+        match finished {
+            Ok(info) => Ok(volume_state(name, &info, Some(&sidecar))),
+            Err(error) => {
+                let _ = directory::remove_if_exists(&image);
+                let _ = directory::remove_if_exists(&self.directory.sidecar(name));
+                Err(error)
+            }
+        }
     }
 
     fn extend_volume(&self, backend_name: &str, new_size_gib: u64) -> Result<VolumeState> {
