@@ -169,7 +169,10 @@ fn read_object(
             attributes.insert("volume".into(), serde_json::json!(parsed.volume));
             attributes.insert("id".into(), serde_json::json!(snapshot.backend_name));
             attributes.insert("status".into(), serde_json::json!(snapshot.status.to_string()));
-            attributes.insert("created_at".into(), serde_json::json!(snapshot.created_at_unix_secs));
+            attributes.insert(
+                "created_at".into(),
+                serde_json::json!(crate::model::timestamp(snapshot.created_at_unix_secs)),
+            );
             attributes.insert("size".into(), serde_json::json!(snapshot.size_bytes.div_ceil(1 << 30)));
             (snapshot.backend_name.clone(), snapshot.status.to_string())
         }
@@ -276,7 +279,10 @@ fn read_backup(
     attributes.insert("mode".into(), serde_json::json!(manifest.mode.as_str()));
     attributes.insert("id".into(), serde_json::json!(manifest.id));
     attributes.insert("status".into(), serde_json::json!("available"));
-    attributes.insert("created_at".into(), serde_json::json!(manifest.created_at));
+    attributes.insert(
+        "created_at".into(),
+        serde_json::json!(crate::model::timestamp(manifest.created_at)),
+    );
     attributes.insert("size".into(), serde_json::json!(manifest.size_bytes.div_ceil(1 << 30)));
     attributes.insert("parent".into(), serde_json::json!(manifest.parent));
     Ok(ResourceState {

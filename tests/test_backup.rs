@@ -1047,7 +1047,7 @@ fn a_backup_that_fills_the_store_removes_its_temporary_pack_and_the_next_one_fit
     let leftovers: Vec<String> = std::fs::read_dir(store.0.join("packs"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with('.') || name.ends_with(".tmp"))
+        .filter(|name| name.starts_with('.') || Path::new(name).extension().is_some_and(|e| e == "tmp"))
         .collect();
     assert_eq!(
         leftovers,

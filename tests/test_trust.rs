@@ -758,3 +758,46 @@ fn a_retype_records_the_new_type_with_the_volume() {
     );
     assert_converged(d);
 }
+
+#[test]
+fn plans_and_state_show_times_sizes_types_and_policy_runs_in_plain_terms() {
+    let config = |ty: &str| {
+        format!(
+            "{WITH_STORE}\nresource \"volume_type\" \"gold\" {{\n  backend = \"dev\"\n}}\n\nresource \"volume\" \"db\" {{\n  type = volume_type.{ty}.id\n  size = 1\n}}\n\nresource \"snapshot\" \"s\" {{\n  volume = volume.db.id\n}}\n\nresource \"image\" \"img\" {{\n  volume = volume.db.id\n}}\n\nresource \"backup_policy\" \"nightly\" {{\n  volumes    = [volume.db.id]\n  store      = \"nas\"\n  full_every = \"1s\"\n  keep       = 1\n}}\n"
+        )
+    };
+    let dir = project(&[("main.hcl", &config("std"))]);
+    let d = dir.path();
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    let created = record(d, "snapshot.s")["attributes"]["created_at"].clone();
+    let text = created.as_str().unwrap_or_default();
+    assert!(
+        text.len() == 20 && text.ends_with('Z') && text.as_bytes()[10] == b'T',
+        "RFC 3339: {created}"
+    );
+    assert_eq!(record(d, "image.img")["attributes"]["size"], 1, "GiB, as volumes");
+    let backup = listed_backups(d)[0].clone();
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(d.join("main.hcl"), config("gold")).unwrap();
+    let plan = blockform(d, &["plan"]);
+    ok(&plan);
+    assert!(
+        plan.stdout
+            .contains("# volume.db will be retyped from volume_type.std to volume_type.gold"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("# backup_policy.nightly will run (take the backups that are due)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains(&format!("# DATA LOSS: prunes full backup {backup} of volume.db")),
+        "the data loss names the backup: {}",
+        plan.stdout
+    );
+}

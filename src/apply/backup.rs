@@ -78,8 +78,10 @@ pub fn take(backup_id: &str, after: &ValueMap, context: &OperationContext<'_>) -
 
 /// The computed attributes of a backup record.
 pub fn computed(manifest: &Manifest, computed: &mut ValueMap) {
-    #[allow(clippy::cast_precision_loss)]
-    computed.insert("created_at".into(), Value::Number(manifest.created_at as f64));
+    computed.insert(
+        "created_at".into(),
+        Value::String(crate::model::timestamp(manifest.created_at)),
+    );
     #[allow(clippy::cast_precision_loss)]
     computed.insert(
         "size".into(),

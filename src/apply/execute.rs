@@ -211,8 +211,10 @@ pub fn execute(
                     "size".into(),
                     Value::Number(state.size_bytes.div_ceil(blockform_provider::GIB) as f64),
                 );
-                #[allow(clippy::cast_precision_loss)]
-                computed.insert("created_at".into(), Value::Number(state.created_at_unix_secs as f64));
+                computed.insert(
+                    "created_at".into(),
+                    Value::String(crate::model::timestamp(state.created_at_unix_secs)),
+                );
                 status = state.status.to_string();
             }
             // Name, description and metadata of a snapshot are kept in state only.
@@ -242,8 +244,12 @@ pub fn execute(
                 destination,
             })?;
             computed.insert("path".into(), Value::String(exported.path.display().to_string()));
+            // In GiB, rounded up, as every other size blockform shows.
             #[allow(clippy::cast_precision_loss)]
-            computed.insert("size".into(), Value::Number(exported.file_size_bytes as f64));
+            computed.insert(
+                "size".into(),
+                Value::Number(exported.file_size_bytes.div_ceil(blockform_provider::GIB) as f64),
+            );
         }
         ResourceKind::Attachment => {
             let host = change.provider.clone().unwrap_or_default();

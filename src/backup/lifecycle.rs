@@ -22,10 +22,6 @@ pub fn deletes_its_backups(values: Option<&crate::config::value::ValueMap>) -> b
     values.and_then(|v| v.get("on_destroy")).and_then(Value::as_str) == Some("delete")
 }
 
-fn time_text(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)).to_string()
-}
-
 /// `N backups` / `1 backup`.
 fn count(n: usize) -> String {
     if n == 1 {
@@ -258,7 +254,7 @@ fn note_volume_deletes(plan: &mut Plan, prior: &[ResourceState], all: &[(&str, &
                     format!(" ({})", managed.join(", "))
                 },
                 newest.id,
-                time_text(newest.created_at),
+                crate::model::timestamp(newest.created_at),
                 newest.id
             ));
         }

@@ -262,9 +262,7 @@ fn preview_policy(
             pruned.mode.as_str(),
             pruned.id,
             name_of(&pruned.volume_backend_id),
-            humantime::format_rfc3339_seconds(
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(pruned.created_at)
-            )
+            crate::model::timestamp(pruned.created_at)
         ));
     }
     if !run.prune.is_empty() {

@@ -278,7 +278,7 @@ fn delete_command(dir: &Path, args: &DeleteArgs, printer: &mut Printer) -> ExitS
         manifest.id,
         manifest.mode.as_str(),
         manifest.volume_address,
-        time_text(manifest.created_at),
+        crate::model::timestamp(manifest.created_at),
         human_bytes(as_f64(manifest.size_bytes)),
     ));
     if args.auto_approve {
@@ -310,10 +310,6 @@ fn delete_command(dir: &Path, args: &DeleteArgs, printer: &mut Printer) -> ExitS
         manifest.id
     ));
     ExitStatus::Success
-}
-
-fn time_text(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)).to_string()
 }
 
 fn list(dir: &Path, args: &ListArgs, printer: &mut Printer) -> ExitStatus {
@@ -367,7 +363,7 @@ fn list(dir: &Path, args: &ListArgs, printer: &mut Printer) -> ExitStatus {
                         "    {lead} {}  {:<11}  {}  size {}  stored {}{}",
                         m.id,
                         m.mode.as_str(),
-                        time_text(m.created_at),
+                        crate::model::timestamp(m.created_at),
                         human_bytes(as_f64(m.size_bytes)),
                         human_bytes(as_f64(m.stored_bytes)),
                         m.parent.as_ref().map(|p| format!("  parent {p}")).unwrap_or_default()
@@ -375,7 +371,7 @@ fn list(dir: &Path, args: &ListArgs, printer: &mut Printer) -> ExitStatus {
                     json_chain.push(serde_json::json!({
                         "id": m.id,
                         "mode": m.mode.as_str(),
-                        "created_at": time_text(m.created_at),
+                        "created_at": crate::model::timestamp(m.created_at),
                         "size_bytes": m.size_bytes,
                         "stored_bytes": m.stored_bytes,
                         "read_bytes": m.read_bytes,
@@ -579,7 +575,7 @@ fn restore_command(dir: &Path, args: &RestoreArgs, printer: &mut Printer) -> Exi
         manifest.id,
         manifest.mode.as_str(),
         manifest.volume_address,
-        time_text(manifest.created_at),
+        crate::model::timestamp(manifest.created_at),
         args.to,
         human_bytes(as_f64(manifest.size_bytes)),
     ));

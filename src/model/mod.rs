@@ -8,6 +8,12 @@ mod validate;
 
 pub use address::{Address, InstanceKey};
 
+/// A time as blockform writes it in state and output: RFC 3339 in UTC, to the second
+/// (`2026-12-05T16:16:37Z`).
+pub fn timestamp(unix_secs: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_secs)).to_string()
+}
+
 /// A volume attribute that refresh fills in and state keeps, but no configuration sets: the
 /// names of the volume's snapshots that no state record owns (taken outside blockform). The
 /// plan refuses to delete a volume that has any: blockform deletes only what it owns.

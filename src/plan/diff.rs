@@ -733,10 +733,19 @@ fn plan_volume_update(
                 old_backend.unwrap_or_default()
             ));
         } else if change.storage.is_none() {
-            change.storage = Some(StorageAction::Retype {
-                from: old_type.to_template_string().unwrap_or_default(),
-                to: new_type.to_template_string().unwrap_or_else(|| new_type.to_string()),
-            });
+            // Said with the types' addresses: their ids mean nothing to a reader.
+            let from = old_type
+                .as_str()
+                .and_then(|id| context.by_id.get(id))
+                .map(|t| t.address.clone())
+                .or_else(|| old_type.to_template_string())
+                .unwrap_or_default();
+            let to = context
+                .referenced(&new_type)
+                .map(|t| t.address.to_string())
+                .or_else(|| new_type.to_template_string())
+                .unwrap_or_else(|| new_type.to_string());
+            change.storage = Some(StorageAction::Retype { from, to });
         }
     }
 }

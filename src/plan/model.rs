@@ -80,9 +80,9 @@ pub enum StorageAction {
     },
     /// A volume changes type within its back end.
     Retype {
-        /// Old type id.
+        /// Old type (its address, or its id when it is no longer in state).
         from: String,
-        /// New type id.
+        /// New type (its address).
         to: String,
     },
     /// A volume is attached to an instance.

@@ -145,8 +145,8 @@ pub(crate) fn retype_volume() -> Change {
     after.insert("type".into(), s("type-fast"));
     Change {
         storage: Some(StorageAction::Retype {
-            from: "type-std".to_owned(),
-            to: "type-fast".to_owned(),
+            from: "volume_type.std".to_owned(),
+            to: "volume_type.fast".to_owned(),
         }),
         before: Some(before),
         after: Some(after),

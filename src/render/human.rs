@@ -182,7 +182,7 @@ fn write_change(w: &mut Writer, change: &Change) {
     }
     if change.data_loss {
         let mark = w.style.paint("1;31", "# DATA LOSS:");
-        w.text(&format!("  {mark} {}\n", clean(wording::data_loss(change))));
+        w.text(&format!("  {mark} {}\n", clean(&wording::data_loss(change))));
     }
     for note in &change.notes {
         w.text(&format!("  # Note: {}\n", clean(note)));
@@ -290,7 +290,7 @@ fn write_data_loss(w: &mut Writer, changes: &[&Change]) {
         w.text(&format!(
             "│   {}  {}\n",
             padded(address, width),
-            clean(wording::data_loss(change))
+            clean(&wording::data_loss(change))
         ));
     }
     w.text(&format!("│\n│ {DATA_LOSS_HINT}\n╵\n"));
@@ -832,7 +832,7 @@ mod tests {
 
         blockform will perform the following actions:
 
-          # volume.cache will be retyped
+          # volume.cache will be retyped from volume_type.std to volume_type.fast
           ~ resource "volume" "cache" {
                 name = "cache"
               ~ type = "type-std" -> "type-fast"

@@ -70,7 +70,7 @@ fn write_summary(out: &mut String, plan: &Plan) -> fmt::Result {
                 out,
                 "- `{}`: {}",
                 clean(&change.address.to_string()),
-                clean(wording::data_loss(change))
+                clean(&wording::data_loss(change))
             )?;
         }
         writeln!(out, "\n{DATA_LOSS_HINT}")?;

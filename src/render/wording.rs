@@ -23,7 +23,9 @@ pub(crate) fn heading(change: &Change) -> String {
                 also_updated("size")
             )
         }
-        (Some(StorageAction::Retype { .. }), Action::Update) => format!("will be retyped{}", also_updated("type")),
+        (Some(StorageAction::Retype { from, to }), Action::Update) => {
+            format!("will be retyped from {from} to {to}{}", also_updated("type"))
+        }
         (Some(StorageAction::Attach), Action::Create) => "will be attached".to_owned(),
         (Some(StorageAction::Detach), Action::Delete) => "will be detached".to_owned(),
         (Some(StorageAction::Backup), Action::Create) => {
@@ -41,6 +43,21 @@ pub(crate) fn heading(change: &Change) -> String {
         (Some(StorageAction::Restore), Action::Create) => "will be created from a backup".to_owned(),
         (_, Action::NoOp) => "has no changes".to_owned(),
         (_, Action::Create) => "will be created".to_owned(),
+        (Some(StorageAction::Backup | StorageAction::Prune), Action::Update)
+            if change.address.kind == ResourceKind::BackupPolicy =>
+        {
+            let verb = if change.storage == Some(StorageAction::Backup) {
+                "will run (take the backups that are due"
+            } else {
+                "will run (prune what retention drops"
+            };
+            let updated = if changed_attributes(change).is_empty() {
+                ""
+            } else {
+                " and be updated in-place"
+            };
+            format!("{verb}){updated}")
+        }
         (_, Action::Update) => "will be updated in-place".to_owned(),
         (_, Action::DeleteThenCreate | Action::CreateThenDelete) if change.reason == Some(Reason::ReplaceByRequest) => {
             "will be replaced, as requested".to_owned()
@@ -73,9 +90,27 @@ pub(crate) fn reason(change: &Change) -> Option<String> {
 }
 
 /// What data a data-loss change destroys, in one clause.
-pub(crate) fn data_loss(change: &Change) -> &'static str {
+pub(crate) fn data_loss(change: &Change) -> std::borrow::Cow<'static, str> {
+    // A policy's run prunes, and a destroyed policy may delete, backups the plan names.
+    if change.address.kind == ResourceKind::BackupPolicy {
+        let lost: Vec<&str> = change
+            .notes
+            .iter()
+            .filter(|note| note.starts_with("prunes ") || note.starts_with("deletes its "))
+            .map(String::as_str)
+            .collect();
+        if !lost.is_empty() {
+            let one = lost.len() == 1 && lost[0].starts_with("prunes ");
+            let restorable = if one {
+                "it can no longer be restored"
+            } else {
+                "they can no longer be restored"
+            };
+            return format!("{}; {restorable}", lost.join("; ")).into();
+        }
+    }
     let replaced = matches!(change.action, Action::DeleteThenCreate | Action::CreateThenDelete);
-    match (change.address.kind, replaced) {
+    let text = match (change.address.kind, replaced) {
         _ if change.storage == Some(StorageAction::Prune) => {
             "retention deletes this backup; it can no longer be restored"
         }
@@ -90,7 +125,8 @@ pub(crate) fn data_loss(change: &Change) -> &'static str {
             "the backup is destroyed and taken again; the old copy can no longer be restored"
         }
         _ => "its data is destroyed",
-    }
+    };
+    text.into()
 }
 
 /// The hint shown wherever data loss is listed.
