@@ -801,3 +801,18 @@ fn plans_and_state_show_times_sizes_types_and_policy_runs_in_plain_terms() {
         plan.stdout
     );
 }
+
+#[test]
+fn planning_a_new_configuration_writes_nothing() {
+    let volume = "\nresource \"volume\" \"db\" {\n  type = volume_type.std.id\n  size = 1\n}\n";
+    let dir = project(&[("main.hcl", &format!("{ONE_BACKEND}{volume}"))]);
+    let d = dir.path();
+    for args in [&["plan", "--refresh=false"][..], &["plan"], &["validate"], &["drift"]] {
+        let run = blockform(d, args);
+        assert!(run.code == 0 || run.code == 2, "{args:?}: {}{}", run.stdout, run.stderr);
+        assert!(!d.join("volumes").exists(), "{args:?} made the provider's directory");
+    }
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    assert_eq!(files(&d.join("volumes")).len(), 1);
+    assert_converged(d);
+}

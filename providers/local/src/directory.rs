@@ -140,7 +140,12 @@ impl VolumeDirectory {
     /// Lists the images and sidecars in the directory with one `readdir` pass.
     pub fn list(&self) -> io::Result<Listing> {
         let mut listing = Listing::default();
-        for entry in fs::read_dir(&self.root)? {
+        // A directory no volume was made in yet holds nothing.
+        let entries = match fs::read_dir(&self.root) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(listing),
+            other => other?,
+        };
+        for entry in entries {
             let entry = entry?;
             let file_name = entry.file_name();
             // Names blockform writes are ASCII; anything else is no volume of ours.

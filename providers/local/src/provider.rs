@@ -47,7 +47,8 @@ pub struct LocalProvider {
 }
 
 impl LocalProvider {
-    /// A provider named `name` over `config.path`, which is created if missing.
+    /// A provider named `name` over `config.path`. A missing directory is created by the first
+    /// volume made in it, not before: planning writes nothing.
     pub fn new(name: impl Into<String>, config: LocalConfig) -> Result<Self, ConfigError> {
         let name = name.into();
         config.validate(&name)?;
@@ -56,10 +57,9 @@ impl LocalProvider {
             path: config.path.clone(),
             source,
         };
-        fs::create_dir_all(&config.path).map_err(directory_error)?;
         // Absolute and free of symlinks: QEMU tools then never read a path as an option or a
         // `protocol:` prefix, and every message names the real place.
-        let root = fs::canonicalize(&config.path).map_err(directory_error)?;
+        let root = canonical_even_if_missing(&config.path).map_err(directory_error)?;
         if root.to_str().is_none() {
             return Err(ConfigError::PathNotUtf8 {
                 provider: name,
@@ -509,7 +509,14 @@ impl Provider for LocalProvider {
     }
 
     fn capacity(&self) -> Result<Capacity> {
-        let root = utf8(self.directory.root())?;
+        // A directory not made yet has the space of the file system it will be made on.
+        let existing = self
+            .directory
+            .root()
+            .ancestors()
+            .find(|dir| dir.exists())
+            .unwrap_or(self.directory.root());
+        let root = utf8(existing)?;
         let output = self
             .runner
             .clone()
@@ -555,6 +562,8 @@ impl Provider for LocalProvider {
             ));
         }
         self.enforce_capacity(&object, size_bytes)?;
+        let root = self.directory.root();
+        fs::create_dir_all(root).map_err(|error| io_failure(&format!("create `{}`", root.display()), &error))?;
 
         // Ownership first: the sidecar is renamed into place before the image. Both entries
         // are made durable by one directory sync (shared with parallel creates) before this
@@ -1052,4 +1061,30 @@ mod tests {
             ProviderError::InvalidName { .. }
         ));
     }
+}
+
+/// `path` made absolute and free of symlinks, whether or not it exists yet: its nearest existing
+/// ancestor canonicalized, with the rest (which cannot hold a symlink) joined to it.
+fn canonical_even_if_missing(path: &Path) -> io::Result<PathBuf> {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    };
+    let mut missing = Vec::new();
+    let mut existing = absolute.as_path();
+    while !existing.exists() {
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                missing.push(name.to_owned());
+                existing = parent;
+            }
+            _ => break,
+        }
+    }
+    let mut canonical = fs::canonicalize(existing)?;
+    for name in missing.iter().rev() {
+        canonical.push(name);
+    }
+    Ok(canonical)
 }

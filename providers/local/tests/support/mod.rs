@@ -36,8 +36,10 @@ impl Drop for TempDir {
 }
 
 /// A provider over `<dir>/volumes` and the directory itself.
+/// A provider over a new, existing directory (tests put files in it before any create).
 pub fn provider() -> (LocalProvider, TempDir) {
     let dir = TempDir::new();
+    std::fs::create_dir_all(dir.join("volumes")).unwrap();
     let provider = LocalProvider::new("default", LocalConfig::new(dir.join("volumes"))).unwrap();
     (provider, dir)
 }
