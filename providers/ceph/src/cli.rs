@@ -9,12 +9,14 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use blockform_provider::{CommandContext, CommandOutput, CommandRunner, ObjectRef, ProviderError, Result, shell_quote};
 
 use crate::config::CephConfig;
 use crate::pool::READER;
+use crate::worker::{Failure, PROGRAM, PROGRAM_SHOWN, Request, Worker};
 
 /// How long a command that copies data (flatten, import, export, deep copy) may run.
 pub const DATA_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -43,6 +45,9 @@ pub enum Tool {
     /// Every image's size, snapshots and metadata at once (see [`crate::pool`]), run by the
     /// Python interpreter of the `ceph` command.
     PoolReader,
+    /// The long-lived connection image operations go through (see [`crate::worker`]), run
+    /// by the same interpreter.
+    Worker,
 }
 
 /// The provider's cluster, as the command-line tools reach it.
@@ -58,6 +63,8 @@ pub struct Cluster {
     op_timeout: Duration,
     runner: CommandRunner,
     data_runner: CommandRunner,
+    /// Shared by every clone of the cluster: one worker per provider.
+    worker: Arc<Worker>,
 }
 
 impl Cluster {
@@ -80,7 +87,7 @@ impl Cluster {
         // The runner's timeout is the last resort: the tools give up on the monitors first and
         // say why, which is the better message.
         let runner = CommandRunner::local().with_timeout(config.command_timeout() + connect_timeout);
-        Self {
+        let mut cluster = Self {
             provider: provider.to_owned(),
             pool: config.pool.clone(),
             namespace: config.namespace.clone(),
@@ -90,6 +97,138 @@ impl Cluster {
             op_timeout: config.command_timeout(),
             runner,
             data_runner: CommandRunner::local().with_timeout(DATA_TIMEOUT),
+            worker: Arc::new(Worker::new(Vec::new(), Duration::ZERO)),
+        };
+        cluster.worker = Arc::new(Worker::new(cluster.worker_argv(), cluster.call_timeout()));
+        cluster
+    }
+
+    /// How long a metadata call may take: the operation timeout after the connection's.
+    fn call_timeout(&self) -> Duration {
+        self.op_timeout + self.connect_timeout
+    }
+
+    /// The worker's command line: the connection, the namespace, the pool.
+    fn worker_argv(&self) -> Vec<String> {
+        let mut words: Vec<&str> = Vec::new();
+        if let Some(namespace) = &self.namespace {
+            words.extend(["--namespace", namespace.as_str()]);
+        }
+        words.push(self.pool.as_str());
+        self.argv(Tool::Worker, &words)
+    }
+
+    /// The provider's worker.
+    pub fn worker(&self) -> &Worker {
+        &self.worker
+    }
+
+    /// Runs a metadata operation through the worker; a refusal is an error about `object`.
+    pub fn call(&self, request: &Request<'_>, object: &ObjectRef) -> Result<serde_json::Value> {
+        self.call_within(request, object, self.call_timeout())
+    }
+
+    /// Runs an operation that copies data (flatten) through the worker, under the long timeout.
+    pub fn call_data(&self, request: &Request<'_>, object: &ObjectRef) -> Result<serde_json::Value> {
+        self.call_within(request, object, DATA_TIMEOUT)
+    }
+
+    /// Runs an operation through the worker and reads its answer as `T`.
+    pub fn call_for<T: serde::de::DeserializeOwned>(&self, request: &Request<'_>, object: &ObjectRef) -> Result<T> {
+        let answer = self.call(request, object)?;
+        serde_json::from_value(answer).map_err(|error| {
+            ProviderError::fatal(format!(
+                "ceph provider `{}` (pool `{}`): the ceph worker's answer to `{}` does not read: {error}",
+                self.provider,
+                self.location(),
+                blockform_provider::command::command_line(&request.shown(&self.location())),
+            ))
+        })
+    }
+
+    fn call_within(&self, request: &Request<'_>, object: &ObjectRef, timeout: Duration) -> Result<serde_json::Value> {
+        self.worker
+            .call(request, timeout)
+            .map_err(|failure| self.worker_failure(request, failure, object, timeout))
+    }
+
+    /// The typed error of a call that has no answer.
+    fn worker_failure(
+        &self,
+        request: &Request<'_>,
+        failure: Failure,
+        object: &ObjectRef,
+        timeout: Duration,
+    ) -> ProviderError {
+        let shown_worker = || -> Vec<String> {
+            self.worker
+                .argv()
+                .iter()
+                .map(|word| {
+                    if word == PROGRAM {
+                        PROGRAM_SHOWN.to_owned()
+                    } else {
+                        word.clone()
+                    }
+                })
+                .collect()
+        };
+        let at = format!("ceph provider `{}` (pool `{}`)", self.provider, self.location());
+        let context = |status: Option<i32>, stderr: String| {
+            Some(Box::new(CommandContext {
+                argv: request.shown(&self.location()),
+                remote: None,
+                status,
+                stderr,
+            }))
+        };
+        match failure {
+            Failure::Spawn(error) => ProviderError::fatal(format!(
+                "ceph provider `{}`: cannot start `{}`, the interpreter of the `ceph` command, to run the ceph worker: {error}",
+                self.provider,
+                self.python.join(" "),
+            )),
+            Failure::Start { status, stderr } => self.failure(
+                shown_worker(),
+                CommandOutput {
+                    stdout: Vec::new(),
+                    stderr,
+                    status,
+                },
+                object,
+            ),
+            Failure::StartTimedOut => ProviderError::TimedOut {
+                command: Box::new(CommandContext {
+                    argv: shown_worker(),
+                    remote: None,
+                    status: None,
+                    stderr: String::new(),
+                }),
+                timeout_ms: millis(self.call_timeout()),
+            },
+            Failure::Call { errno, message } => self.errno_failure(
+                &at,
+                Some(errno),
+                &message.to_ascii_lowercase(),
+                context(Some(errno), message),
+                object,
+            ),
+            Failure::Ended { status, stderr } => ProviderError::Transient {
+                reason: format!(
+                    "{at}: the ceph worker ended during the call, so whether it was carried out is unknown \
+                     (the next run finds out)"
+                ),
+                command: context(status, stderr),
+            },
+            Failure::TimedOut => ProviderError::TimedOut {
+                command: Box::new(CommandContext {
+                    argv: request.shown(&self.location()),
+                    remote: None,
+                    status: None,
+                    stderr: String::new(),
+                }),
+                timeout_ms: millis(timeout),
+            },
         }
     }
 
@@ -132,10 +271,15 @@ impl Cluster {
                 argv.extend(["-c".to_owned(), READER.to_owned()]);
                 argv
             }
+            Tool::Worker => {
+                let mut argv = self.python.clone();
+                argv.extend(["-c".to_owned(), PROGRAM.to_owned()]);
+                argv
+            }
         };
         argv.extend(self.connection.iter().cloned());
         match tool {
-            Tool::Rbd | Tool::PoolReader => {
+            Tool::Rbd | Tool::PoolReader | Tool::Worker => {
                 // One OSD operation never takes minutes on a live cluster: without this limit
                 // a data stream would wait forever for an OSD that died in the middle of it.
                 argv.extend([
@@ -271,6 +415,19 @@ impl Cluster {
                 command,
             };
         }
+        self.errno_failure(&at, status, &lower, command, object)
+    }
+
+    /// The typed error of a failure with errno `status` (an exit status of the tools, or the
+    /// errno librbd returned to the worker) and the lowercased message `lower`.
+    fn errno_failure(
+        &self,
+        at: &str,
+        status: Option<i32>,
+        lower: &str,
+        command: Option<Box<CommandContext>>,
+        object: &ObjectRef,
+    ) -> ProviderError {
         match status {
             Some(ENOENT) => ProviderError::NotFound {
                 object: object.clone(),
@@ -320,6 +477,11 @@ impl Cluster {
             },
         }
     }
+}
+
+/// A duration in whole milliseconds, for `TimedOut`.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The interpreter of the `ceph` command on `path`, from its `#!` line: the Python that has

@@ -4,8 +4,10 @@
 //!
 //! Without a fault, a point does nothing. A fault comes from the environment of the process,
 //! `BLOCKFORM_CEPH_FAULT=abort-after:STEP` (the process aborts at once: no cleanup runs, like
-//! a kill) or `fail-after:STEP` (the point returns an error, so the operation's own error
-//! handling runs), which is how the `blockform` binary is tested; or from
+//! a kill), `fail-after:STEP` (the point returns an error, so the operation's own error
+//! handling runs) or `kill-worker-after:STEP` (the provider's worker process, see
+//! [`crate::worker`], is killed with SIGKILL during the call that follows the step, so that
+//! call ends without an answer), which is how the `blockform` binary is tested; or from
 //! [`CephProvider::with_fault`](crate::CephProvider::with_fault) for one provider, which is
 //! how in-process tests do it (the environment is shared by every thread of a process).
 //!
@@ -48,6 +50,8 @@ pub enum FaultMode {
     Abort,
     /// The step's point returns an error.
     Fail,
+    /// The worker is killed during the next call.
+    KillWorker,
 }
 
 /// A fault at one step.
@@ -68,7 +72,10 @@ impl Fault {
         let (mode, step) = match text.split_once(':') {
             Some(("abort-after", step)) => (FaultMode::Abort, step),
             Some(("fail-after", step)) => (FaultMode::Fail, step),
-            _ => return Err("it must be `abort-after:STEP` or `fail-after:STEP`".to_owned()),
+            Some(("kill-worker-after", step)) => (FaultMode::KillWorker, step),
+            _ => {
+                return Err("it must be `abort-after:STEP`, `fail-after:STEP` or `kill-worker-after:STEP`".to_owned());
+            }
         };
         let step = STEPS
             .iter()
@@ -92,6 +99,12 @@ impl Fault {
         }
     }
 
+    /// Whether the worker is to be killed during the call after `step`; the provider, which
+    /// owns the worker, does that.
+    pub fn kills_worker_at(&self, step: &str) -> bool {
+        self.mode == FaultMode::KillWorker && self.step == step
+    }
+
     /// Acts at `step` when the fault is for it.
     ///
     /// # Errors
@@ -109,6 +122,7 @@ impl Fault {
             FaultMode::Fail => Err(ProviderError::fatal(format!(
                 "injected fault after step `{step}` ({self})"
             ))),
+            FaultMode::KillWorker => Ok(()),
         }
     }
 }
@@ -118,6 +132,7 @@ impl fmt::Display for Fault {
         let mode = match self.mode {
             FaultMode::Abort => "abort-after",
             FaultMode::Fail => "fail-after",
+            FaultMode::KillWorker => "kill-worker-after",
         };
         write!(f, "{mode}:{}", self.step)
     }
@@ -145,7 +160,14 @@ mod tests {
         );
         assert_eq!(
             Fault::parse("kill:clone").unwrap_err(),
-            "it must be `abort-after:STEP` or `fail-after:STEP`"
+            "it must be `abort-after:STEP`, `fail-after:STEP` or `kill-worker-after:STEP`"
+        );
+        let kill = Fault::parse("kill-worker-after:clone").unwrap();
+        assert_eq!(kill.to_string(), "kill-worker-after:clone");
+        assert!(kill.kills_worker_at("clone") && !kill.kills_worker_at("flatten"));
+        assert!(
+            kill.at("clone").is_ok(),
+            "the provider kills its worker, the step goes on"
         );
         assert!(
             Fault::parse("fail-after:clones")

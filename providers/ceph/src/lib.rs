@@ -20,6 +20,7 @@ mod provider;
 mod qos;
 mod record;
 mod stream;
+mod worker;
 
 pub use config::{CapacityCheck, CephConfig, ConfigError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 pub use provider::{CephProvider, MAX_IMAGE_EXPORT_BYTES, VOLUME_PREFIX, shortfall};

@@ -35,17 +35,21 @@ use blockform_provider::{
 use crate::cli::{Cluster, DATA_TIMEOUT, Tool};
 use crate::config::{CapacityCheck, CephConfig, ConfigError};
 use crate::fault::Fault;
-use crate::output::{self, SnapshotEntry};
+use crate::output;
 use crate::pool::{self, ListedImage, ListedSnapshot};
 use crate::qos;
 use crate::record::{META_KEY, OWNER, Record};
 use crate::stream::{ExportReader, ImportDiffWriter};
+use crate::worker::{ImageStat, Parent, Request, SnapshotChild, SnapshotInfo};
 
 /// Volumes larger than this cannot be turned into images (SPEC: image from a volume).
 pub const MAX_IMAGE_EXPORT_BYTES: u64 = 300 * GIB;
 
 /// The prefix of the volume names blockform creates; inventory lists such images as volumes.
 pub const VOLUME_PREFIX: &str = "volume-";
+
+/// librbd's answer to unprotecting a snapshot that is not protected.
+const EINVAL: i32 = 22;
 
 /// The suffix of an image being built.
 const PARTIAL_SUFFIX: &str = ".partial";
@@ -111,7 +115,17 @@ impl CephProvider {
 
     /// A fault injection point: does nothing unless a test injected a fault at `step`.
     fn fault_point(&self, step: &str) -> Result<()> {
-        self.fault.as_ref().map_or(Ok(()), |fault| fault.at(step))
+        let Some(fault) = &self.fault else { return Ok(()) };
+        if fault.kills_worker_at(step) {
+            self.cluster.worker().kill_during_next_call();
+        }
+        fault.at(step)
+    }
+
+    /// The process id of the provider's worker while one runs, for tests that check it
+    /// ends with its provider (see [`crate::worker`]).
+    pub fn worker_pid(&self) -> Option<u32> {
+        self.cluster.worker().pid()
     }
 
     /// A provider from an evaluated `provider "ceph" "NAME" { ... }` block.
@@ -133,6 +147,25 @@ impl CephProvider {
 
     fn rbd(&self, args: &[&str], object: &ObjectRef) -> Result<CommandOutput> {
         self.cluster.run(Tool::Rbd, args, object)
+    }
+
+    /// Runs one operation through the worker (see [`crate::worker`]).
+    fn call(&self, request: &Request<'_>, object: &ObjectRef) -> Result<()> {
+        self.cluster.call(request, object).map(|_| ())
+    }
+
+    /// An image's size, snapshots (oldest first) and parent, with its metadata when `meta`.
+    fn stat(&self, image: &str, meta: bool) -> Result<ImageStat> {
+        let mut stat: ImageStat = self.cluster.call_for(
+            &Request::Stat {
+                image,
+                snapshot: None,
+                meta,
+            },
+            &ObjectRef::volume(image),
+        )?;
+        stat.snapshots.sort_by_key(|snapshot| snapshot.id);
+        Ok(stat)
     }
 
     fn rbd_data(&self, args: &[&str], object: &ObjectRef) -> Result<CommandOutput> {
@@ -187,60 +220,58 @@ impl CephProvider {
 
     /// Reads an image's metadata: the `blockform` record and the `conf_*` settings.
     fn image_meta(&self, image: &str) -> Result<BTreeMap<String, String>> {
-        let spec = self.cluster.image_spec(image);
-        let output = self.rbd(
-            &["image-meta", "list", "--format", "json", &spec],
-            &ObjectRef::volume(image),
-        )?;
-        output::parse_image_meta(&output.stdout).map_err(|message| self.unreadable(&message))
+        self.stat(image, true).map(|stat| stat.meta)
     }
 
     fn set_record_meta(&self, image: &str, record: &Record) -> Result<()> {
-        let spec = self.cluster.image_spec(image);
-        self.rbd(
-            &["image-meta", "set", &spec, META_KEY, &record.to_json()],
+        self.call(
+            &Request::MetaSet {
+                image,
+                key: META_KEY,
+                value: &record.to_json(),
+            },
             &ObjectRef::volume(image),
+        )
+    }
+
+    fn snapshots(&self, image: &str) -> Result<Vec<SnapshotInfo>> {
+        self.stat(image, false).map(|stat| stat.snapshots)
+    }
+
+    /// The size of an image, or of one of its snapshots; a missing one is `NotFound` for
+    /// `object`.
+    fn size_of(&self, image: &str, snapshot: Option<&str>, object: &ObjectRef) -> Result<u64> {
+        let stat: ImageStat = self.cluster.call_for(
+            &Request::Stat {
+                image,
+                snapshot,
+                meta: false,
+            },
+            object,
         )?;
-        Ok(())
+        Ok(stat.size)
     }
 
-    fn snapshots(&self, image: &str) -> Result<Vec<SnapshotEntry>> {
-        let spec = self.cluster.image_spec(image);
-        let output = self.rbd(&["snap", "ls", "--format", "json", &spec], &ObjectRef::volume(image))?;
-        let mut snapshots = output::parse_snapshots(&output.stdout).map_err(|message| self.unreadable(&message))?;
-        snapshots.sort_by_key(|snapshot| snapshot.id);
-        Ok(snapshots)
-    }
-
-    /// The size of an image or snapshot; a missing one is `NotFound` for `object`.
-    fn size_of(&self, spec: &str, object: &ObjectRef) -> Result<u64> {
-        let output = self.rbd(&["info", "--format", "json", spec], object)?;
-        output::parse_info(&output.stdout)
-            .map(|info| info.size)
-            .map_err(|message| self.unreadable(&message))
-    }
-
-    /// Observes one volume with per-image reads, for the answer of an operation on it.
+    /// Observes one volume in one read through the worker, for the answer of an operation
+    /// on it.
     fn observe(&self, name: &str) -> Result<VolumeState> {
-        let object = ObjectRef::volume(name);
-        let size_bytes = self.size_of(&self.cluster.image_spec(name), &object)?;
-        let meta = self.image_meta(name)?;
-        let snapshots = self
-            .snapshots(name)?
+        let stat = self.stat(name, true)?;
+        let snapshots = stat
+            .snapshots
             .into_iter()
             .map(|snapshot| ListedSnapshot {
                 id: snapshot.id,
                 size_bytes: snapshot.size,
-                created_at_unix_secs: snapshot.created_at_unix_secs(),
+                created_at_unix_secs: snapshot.created_at_unix_secs,
                 name: snapshot.name,
             })
             .collect();
         Ok(volume_state(
             name,
             &ListedImage {
-                size_bytes,
+                size_bytes: stat.size,
                 snapshots,
-                meta,
+                meta: stat.meta,
             },
         ))
     }
@@ -273,11 +304,16 @@ impl CephProvider {
             Err(ProviderError::NotFound { .. }) => return Ok(()),
             Err(error) => return Err(error),
         };
-        for snapshot in &snapshots {
-            self.remove_snapshot(image, &snapshot.name, snapshot.is_protected())?;
+        self.remove_image_with(image, &snapshots)
+    }
+
+    /// [`Self::remove_image`] of an image whose snapshots were just read.
+    fn remove_image_with(&self, image: &str, snapshots: &[SnapshotInfo]) -> Result<()> {
+        for snapshot in snapshots {
+            self.remove_snapshot(image, &snapshot.name, snapshot.protected)?;
         }
         let spec = self.cluster.image_spec(image);
-        match self.rbd(&["rm", "--no-progress", &spec], &ObjectRef::volume(image)) {
+        match self.call(&Request::Remove { image }, &ObjectRef::volume(image)) {
             Ok(_) | Err(ProviderError::NotFound { .. }) => Ok(()),
             Err(ProviderError::Busy { object, command, .. }) => Err(ProviderError::Busy {
                 object,
@@ -294,13 +330,12 @@ impl CephProvider {
 
     /// Removes a snapshot: flattens its clones and unprotects it first when it is protected.
     fn remove_snapshot(&self, image: &str, snapshot: &str, protected: bool) -> Result<()> {
-        let spec = self.cluster.snapshot_spec(image, snapshot);
         let object = ObjectRef::snapshot(snapshot);
         if protected {
             self.flatten_children(image, snapshot)?;
-            self.unprotect(&spec, &object)?;
+            self.unprotect(image, snapshot)?;
         }
-        match self.rbd(&["snap", "rm", "--no-progress", &spec], &object) {
+        match self.call(&Request::SnapRemove { image, snapshot }, &object) {
             Ok(_) | Err(ProviderError::NotFound { .. }) => Ok(()),
             Err(error) => Err(error),
         }
@@ -308,12 +343,17 @@ impl CephProvider {
 
     /// Flattens every clone of a snapshot, so the snapshot can go without breaking them.
     fn flatten_children(&self, image: &str, snapshot: &str) -> Result<()> {
-        let spec = self.cluster.snapshot_spec(image, snapshot);
-        let output = self.rbd(&["children", "--format", "json", &spec], &ObjectRef::snapshot(snapshot))?;
-        let children = output::parse_children(&output.stdout).map_err(|message| self.unreadable(&message))?;
-        for child in children {
+        for child in self.children(image, snapshot)? {
             let child_spec = child.spec();
-            self.rbd_data(&["flatten", "--no-progress", &child_spec], &ObjectRef::volume(&child.image))
+            self.cluster
+                .call_data(
+                    &Request::Flatten {
+                        image: &child.image,
+                        pool: Some(&child.pool),
+                        namespace: Some(&child.pool_namespace),
+                    },
+                    &ObjectRef::volume(&child.image),
+                )
                 .map_err(|error| match error {
                     ProviderError::Fatal { reason, command } => ProviderError::Fatal {
                         reason: format!(
@@ -327,6 +367,12 @@ impl CephProvider {
         Ok(())
     }
 
+    /// The clones of a snapshot.
+    fn children(&self, image: &str, snapshot: &str) -> Result<Vec<SnapshotChild>> {
+        self.cluster
+            .call_for(&Request::Children { image, snapshot }, &ObjectRef::snapshot(snapshot))
+    }
+
     /// Checks a new volume's source and returns its size in bytes.
     fn source_size(&self, source: &VolumeSource, name: &str) -> Result<u64> {
         match source {
@@ -338,7 +384,8 @@ impl CephProvider {
                 validate_backend_name(volume_backend_name)?;
                 validate_backend_name(snapshot_backend_name)?;
                 self.size_of(
-                    &self.cluster.snapshot_spec(volume_backend_name, snapshot_backend_name),
+                    volume_backend_name,
+                    Some(snapshot_backend_name),
                     &ObjectRef::snapshot(snapshot_backend_name),
                 )
             }
@@ -350,7 +397,7 @@ impl CephProvider {
                         "a volume cannot be cloned from itself".to_owned(),
                     ));
                 }
-                self.size_of(&self.cluster.image_spec(backend_name), &ObjectRef::volume(backend_name))
+                self.size_of(backend_name, None, &ObjectRef::volume(backend_name))
             }
             VolumeSource::ImageFile { path, format } => image_file_size(path, *format),
         }
@@ -360,11 +407,15 @@ impl CephProvider {
     /// before a failure is left for [`Self::discard_interrupted`], which the caller runs.
     fn build_image(&self, spec: &VolumeSpec, partial: &str, size_bytes: u64, source_bytes: u64) -> Result<()> {
         let object = ObjectRef::volume(&spec.backend_name);
-        let partial_spec = self.cluster.image_spec(partial);
-        let size = format!("{}G", size_bytes / GIB);
         match &spec.source {
             VolumeSource::Empty => {
-                self.rbd(&["create", "--no-progress", "--size", &size, &partial_spec], &object)?;
+                self.call(
+                    &Request::Create {
+                        image: partial,
+                        size: size_bytes,
+                    },
+                    &object,
+                )?;
                 return self.fault_point("create");
             }
             VolumeSource::Snapshot {
@@ -373,10 +424,17 @@ impl CephProvider {
             } => self.clone_snapshot(volume_backend_name, snapshot_backend_name, partial, false)?,
             VolumeSource::Volume { backend_name } => {
                 let snapshot = source_snapshot(&spec.backend_name);
-                let snapshot_spec = self.cluster.snapshot_spec(backend_name, &snapshot);
-                let take = || self.rbd(&["snap", "create", "--no-progress", &snapshot_spec], &object);
+                let take = || {
+                    self.call(
+                        &Request::SnapCreate {
+                            image: backend_name,
+                            snapshot: &snapshot,
+                        },
+                        &object,
+                    )
+                };
                 match take() {
-                    Ok(_) => {}
+                    Ok(()) => {}
                     // Left by an interrupted attempt: it holds the source as it was then, so
                     // it is replaced (after the image cloned from it).
                     Err(ProviderError::Conflict { .. }) => {
@@ -400,7 +458,13 @@ impl CephProvider {
             self.write_qos(partial, &QosSpecs::default())?;
         }
         if source_bytes < size_bytes {
-            self.rbd(&["resize", "--no-progress", "--size", &size, &partial_spec], &object)?;
+            self.call(
+                &Request::Resize {
+                    image: partial,
+                    size: size_bytes,
+                },
+                &object,
+            )?;
             self.fault_point("resize")?;
         }
         Ok(())
@@ -410,72 +474,77 @@ impl CephProvider {
     /// `flatten_clones`, flattens the clone and then removes the snapshot when it is a
     /// `temporary` one, or unprotects it when this clone protected it and no other needs it.
     fn clone_snapshot(&self, image: &str, snapshot: &str, partial: &str, temporary: bool) -> Result<()> {
-        let snapshot_spec = self.cluster.snapshot_spec(image, snapshot);
         let snapshot_object = ObjectRef::snapshot(snapshot);
         let entry = self
             .snapshots(image)?
             .into_iter()
             .find(|entry| entry.name == snapshot)
             .ok_or_else(|| ProviderError::not_found(snapshot_object.clone()))?;
-        if !entry.is_protected() {
-            self.rbd(&["snap", "protect", &snapshot_spec], &snapshot_object)?;
+        if !entry.protected {
+            self.call(&Request::SnapProtect { image, snapshot }, &snapshot_object)?;
         }
         self.fault_point("protect")?;
-        let partial_spec = self.cluster.image_spec(partial);
-        self.rbd(&["clone", &snapshot_spec, &partial_spec], &ObjectRef::volume(partial))?;
+        self.call(
+            &Request::Clone {
+                image,
+                snapshot,
+                to: partial,
+            },
+            &ObjectRef::volume(partial),
+        )?;
         self.fault_point("clone")?;
         if !self.config.flatten_clones {
             return Ok(());
         }
-        self.rbd_data(
-            &["flatten", "--no-progress", &partial_spec],
+        self.cluster.call_data(
+            &Request::Flatten {
+                image: partial,
+                pool: None,
+                namespace: None,
+            },
             &ObjectRef::volume(partial),
         )?;
         self.fault_point("flatten")?;
         if temporary {
-            self.unprotect(&snapshot_spec, &snapshot_object)?;
+            self.unprotect(image, snapshot)?;
             self.fault_point("unprotect")?;
-            match self.rbd(&["snap", "rm", "--no-progress", &snapshot_spec], &snapshot_object) {
-                Ok(_) | Err(ProviderError::NotFound { .. }) => {}
+            match self.call(&Request::SnapRemove { image, snapshot }, &snapshot_object) {
+                Ok(()) | Err(ProviderError::NotFound { .. }) => {}
                 Err(error) => return Err(error),
             }
             self.fault_point("source-snapshot-removed")?;
-        } else if !entry.is_protected() {
+        } else if !entry.protected {
             // Unprotect only what this clone protected, and only when no other clone needs it.
-            let output = self.rbd(&["children", "--format", "json", &snapshot_spec], &snapshot_object)?;
-            let children = output::parse_children(&output.stdout).map_err(|message| self.unreadable(&message))?;
-            if children.is_empty() {
-                self.rbd(&["snap", "unprotect", &snapshot_spec], &snapshot_object)?;
+            if self.children(image, snapshot)?.is_empty() {
+                self.call(&Request::SnapUnprotect { image, snapshot }, &snapshot_object)?;
             }
         }
         Ok(())
     }
 
-    /// `rbd snap unprotect`; a snapshot that is not protected (EINVAL) is success.
-    fn unprotect(&self, snapshot_spec: &str, object: &ObjectRef) -> Result<()> {
-        match self.rbd(&["snap", "unprotect", snapshot_spec], object) {
-            Err(error) if error.command().is_none_or(|command| command.status != Some(22)) => Err(error),
+    /// Unprotects a snapshot; one that is not protected (EINVAL) is success.
+    fn unprotect(&self, image: &str, snapshot: &str) -> Result<()> {
+        match self.call(
+            &Request::SnapUnprotect { image, snapshot },
+            &ObjectRef::snapshot(snapshot),
+        ) {
+            Err(error) if error.command().is_none_or(|command| command.status != Some(EINVAL)) => Err(error),
             _ => Ok(()),
         }
     }
 
     /// The parent snapshot of an image, `None` for an image that is not a clone or does not
     /// exist.
-    fn parent_of(&self, image: &str) -> Result<Option<output::Parent>> {
-        match self.rbd(
-            &["info", "--format", "json", &self.cluster.image_spec(image)],
-            &ObjectRef::volume(image),
-        ) {
-            Ok(output) => Ok(output::parse_info(&output.stdout)
-                .map_err(|message| self.unreadable(&message))?
-                .parent),
+    fn parent_of(&self, image: &str) -> Result<Option<Parent>> {
+        match self.stat(image, false) {
+            Ok(stat) => Ok(stat.parent),
             Err(ProviderError::NotFound { .. }) => Ok(None),
             Err(error) => Err(error),
         }
     }
 
     /// Whether `parent` is the temporary source snapshot of `name` in this pool (namespace).
-    fn is_own_source_snapshot(&self, parent: &output::Parent, name: &str) -> bool {
+    fn is_own_source_snapshot(&self, parent: &Parent, name: &str) -> bool {
         parent.pool == self.cluster.pool()
             && parent.pool_namespace == self.cluster.namespace().unwrap_or_default()
             && parent.snapshot == source_snapshot(name)
@@ -516,7 +585,7 @@ impl CephProvider {
                 Err(error) => return Err(error),
             };
             if let Some(entry) = snapshots.iter().find(|entry| entry.name == snapshot) {
-                self.remove_snapshot(&holder, &snapshot, entry.is_protected())?;
+                self.remove_snapshot(&holder, &snapshot, entry.protected)?;
             }
         }
         Ok(())
@@ -634,21 +703,28 @@ impl CephProvider {
             )
         })?;
         let meta = self.image_meta(image)?;
-        let spec = self.cluster.image_spec(image);
         for (_, setting) in qos::RBD_QOS_SETTINGS {
-            let current = meta
-                .get(&format!("{}{setting}", qos::CONFIG_META_PREFIX))
-                .map(String::as_str);
+            // `rbd config image set` stores a setting as the image metadata `conf_SETTING`,
+            // which librbd checks and applies.
+            let key = format!("{}{setting}", qos::CONFIG_META_PREFIX);
+            let current = meta.get(&key).map(String::as_str);
             match settings.get(setting) {
                 Some(value) => {
                     let value = value.to_string();
                     if current != Some(value.as_str()) {
-                        self.rbd(&["config", "image", "set", &spec, setting, &value], &object)?;
+                        self.call(
+                            &Request::MetaSet {
+                                image,
+                                key: &key,
+                                value: &value,
+                            },
+                            &object,
+                        )?;
                         self.fault_point("qos-set")?;
                     }
                 }
-                None if current.is_some() => match self.rbd(&["config", "image", "remove", &spec, setting], &object) {
-                    Ok(_) | Err(ProviderError::NotFound { .. }) => {}
+                None if current.is_some() => match self.call(&Request::MetaRemove { image, key: &key }, &object) {
+                    Ok(()) | Err(ProviderError::NotFound { .. }) => {}
                     Err(error) => return Err(error),
                 },
                 None => {}
@@ -660,12 +736,12 @@ impl CephProvider {
     /// Returns the finished volume of an earlier attempt at the same create, if there is one.
     fn adopt(&self, spec: &VolumeSpec, size_bytes: u64, object: &ObjectRef) -> Result<Option<VolumeState>> {
         let name = spec.backend_name.as_str();
-        let meta = match self.image_meta(name) {
-            Ok(meta) => meta,
+        let stat = match self.stat(name, true) {
+            Ok(stat) => stat,
             Err(ProviderError::NotFound { .. }) => return Ok(None),
             Err(error) => return Err(error),
         };
-        if !Record::of(&meta).is_some_and(|record| record.is_owned()) {
+        if !Record::of(&stat.meta).is_some_and(|record| record.is_owned()) {
             return Err(conflict(
                 object,
                 format!(
@@ -676,7 +752,7 @@ impl CephProvider {
                 ),
             ));
         }
-        let current = self.size_of(&self.cluster.image_spec(name), object)?;
+        let current = stat.size;
         if current != size_bytes {
             return Err(conflict(
                 object,
@@ -826,8 +902,11 @@ impl Provider for CephProvider {
             .and_then(|()| self.set_record_meta(&partial, &record))
             .and_then(|()| self.fault_point("record"))
             .and_then(|()| {
-                let (from, to) = (self.cluster.image_spec(&partial), self.cluster.image_spec(name));
-                self.rbd(&["rename", &from, &to], &object).map_err(|error| match error {
+                let rename = Request::Rename {
+                    image: &partial,
+                    to: name,
+                };
+                self.call(&rename, &object).map_err(|error| match error {
                     ProviderError::Conflict { object, command, .. } => ProviderError::Conflict {
                         object,
                         reason: "an image of that name appeared while it was being created".to_owned(),
@@ -863,8 +942,7 @@ impl Provider for CephProvider {
         let new_bytes = new_size_gib
             .checked_mul(GIB)
             .ok_or_else(|| invalid_state(&object, format!("{new_size_gib} GiB is too large")))?;
-        let spec = self.cluster.image_spec(backend_name);
-        let current_bytes = self.size_of(&spec, &object)?;
+        let current_bytes = self.size_of(backend_name, None, &object)?;
         if new_bytes < current_bytes {
             return Err(invalid_state(
                 &object,
@@ -877,8 +955,13 @@ impl Provider for CephProvider {
         }
         if new_bytes > current_bytes {
             self.enforce_capacity(&object, new_bytes - current_bytes)?;
-            let size = format!("{new_size_gib}G");
-            self.rbd(&["resize", "--no-progress", "--size", &size, &spec], &object)?;
+            self.call(
+                &Request::Resize {
+                    image: backend_name,
+                    size: new_bytes,
+                },
+                &object,
+            )?;
             self.add_provisioned(new_bytes - current_bytes);
         }
         self.observe(backend_name)
@@ -906,9 +989,13 @@ impl Provider for CephProvider {
         validate_backend_name(backend_name)?;
         // A clone made with flatten_clones = false from a volume keeps a temporary snapshot of
         // its source, which goes with it.
-        let parent = self.parent_of(backend_name)?;
-        self.remove_image(backend_name)?;
-        if let Some(parent) = parent
+        let stat = match self.stat(backend_name, false) {
+            Ok(stat) => stat,
+            Err(ProviderError::NotFound { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        self.remove_image_with(backend_name, &stat.snapshots)?;
+        if let Some(parent) = stat.parent
             && self.is_own_source_snapshot(&parent, backend_name)
         {
             self.remove_snapshot(&parent.image, &parent.snapshot, true)?;
@@ -936,7 +1023,7 @@ impl Provider for CephProvider {
             }
             None => (self.cluster.image_spec(name), ObjectRef::volume(name)),
         };
-        let size_bytes = self.size_of(&spec, &object)?;
+        let size_bytes = self.size_of(name, target.snapshot_backend_name.as_deref(), &object)?;
         Ok(Box::new(ExportReader::new(
             self.cluster.clone(),
             spec,
@@ -949,7 +1036,7 @@ impl Provider for CephProvider {
         validate_backend_name(backend_name)?;
         let object = ObjectRef::volume(backend_name);
         let spec = self.cluster.image_spec(backend_name);
-        let size_bytes = self.size_of(&spec, &object)?;
+        let size_bytes = self.size_of(backend_name, None, &object)?;
         Ok(Box::new(ImportDiffWriter::open(
             self.cluster.clone(),
             spec,
@@ -963,30 +1050,26 @@ impl Provider for CephProvider {
         let name = spec.backend_name.as_str();
         validate_backend_name(volume)?;
         validate_backend_name(name)?;
-        let find = |snapshots: Vec<SnapshotEntry>| {
+        let find = |snapshots: Vec<SnapshotInfo>| {
             snapshots
                 .into_iter()
                 .find(|snapshot| snapshot.name == name)
-                .map(|snapshot| {
-                    snapshot_state(
-                        volume,
-                        snapshot.name.clone(),
-                        snapshot.size,
-                        snapshot.created_at_unix_secs(),
-                    )
-                })
+                .map(|snapshot| snapshot_state(volume, snapshot.name, snapshot.size, snapshot.created_at_unix_secs))
         };
         if let Some(state) = find(self.snapshots(volume)?) {
             return Ok(state);
         }
-        let snapshot_spec = self.cluster.snapshot_spec(volume, name);
-        self.rbd(
-            &["snap", "create", "--no-progress", &snapshot_spec],
+        self.call(
+            &Request::SnapCreate {
+                image: volume,
+                snapshot: name,
+            },
             &ObjectRef::snapshot(name),
         )?;
         find(self.snapshots(volume)?).ok_or_else(|| {
             self.unreadable(&format!(
-                "`rbd snap create {snapshot_spec}` succeeded but `rbd snap ls` does not list it"
+                "snapshot `{}` was created but the image does not list it",
+                self.cluster.snapshot_spec(volume, name)
             ))
         })
     }
@@ -1001,7 +1084,7 @@ impl Provider for CephProvider {
             Err(error) => return Err(error),
         };
         if let Some(snapshot) = snapshots.iter().find(|s| s.name == snapshot_backend_name) {
-            self.remove_snapshot(volume_backend_name, snapshot_backend_name, snapshot.is_protected())?;
+            self.remove_snapshot(volume_backend_name, snapshot_backend_name, snapshot.protected)?;
         }
         Ok(())
     }
@@ -1017,7 +1100,7 @@ impl Provider for CephProvider {
         validate_backend_name(name)?;
         let object = ObjectRef::volume(name);
         let image_spec = self.cluster.image_spec(name);
-        let size_bytes = self.size_of(&image_spec, &object)?;
+        let size_bytes = self.size_of(name, None, &object)?;
         if size_bytes > MAX_IMAGE_EXPORT_BYTES {
             return Err(invalid_state(
                 &object,
@@ -1090,9 +1173,11 @@ impl Provider for CephProvider {
         if self.snapshots(backend_name)?.iter().any(|s| s.name == marker_name) {
             return Ok(marker);
         }
-        let spec = self.cluster.snapshot_spec(backend_name, marker_name);
-        self.rbd(
-            &["snap", "create", "--no-progress", &spec],
+        self.call(
+            &Request::SnapCreate {
+                image: backend_name,
+                snapshot: marker_name,
+            },
             &ObjectRef::new(ObjectKind::ChangeMarker, marker_name),
         )?;
         Ok(marker)
@@ -1123,7 +1208,7 @@ impl Provider for CephProvider {
             }
             None => (self.cluster.image_spec(name), ObjectRef::volume(name)),
         };
-        let size_bytes = self.size_of(&spec, &object)?;
+        let size_bytes = self.size_of(name, target.snapshot_backend_name.as_deref(), &object)?;
         let mut args = vec!["diff", "--format", "json"];
         match since {
             None => {}
