@@ -67,7 +67,14 @@ fn main() {
         pool,
         namespace,
     };
-    if let Err(error) = bench.rbd(&["namespace", "create", "--pool", &bench.pool, "--namespace", &bench.namespace]) {
+    if let Err(error) = bench.rbd(&[
+        "namespace",
+        "create",
+        "--pool",
+        &bench.pool,
+        "--namespace",
+        &bench.namespace,
+    ]) {
         println!("operations bench skipped: cannot create its namespace: {error}");
         return;
     }
@@ -108,7 +115,12 @@ fn main() {
             })
         });
         drop(provider);
-        let rbd = bench.rbd.iter().map(|word| shell_quote(word)).collect::<Vec<_>>().join(" ");
+        let rbd = bench
+            .rbd
+            .iter()
+            .map(|word| shell_quote(word))
+            .collect::<Vec<_>>()
+            .join(" ");
         let script = format!(
             "{rbd} snap create --no-progress \"$1@snapshot\" && {rbd} snap protect \"$1@snapshot\" && \
              {rbd} clone \"$1@snapshot\" \"$1-clone\""
@@ -226,7 +238,10 @@ impl Bench {
         }
         let status = child.wait().expect("xargs runs");
         if !status.success() {
-            println!("`xargs ... {}` failed: {status}", names.first().map_or("", String::as_str));
+            println!(
+                "`xargs ... {}` failed: {status}",
+                names.first().map_or("", String::as_str)
+            );
         }
     }
 
@@ -244,7 +259,14 @@ impl Bench {
             let _ = self.rbd(&["snap", "purge", "--no-progress", &format!("{}/{image}", self.location)]);
             let _ = self.rbd(&["rm", "--no-progress", &format!("{}/{image}", self.location)]);
         }
-        match self.rbd(&["namespace", "remove", "--pool", &self.pool, "--namespace", &self.namespace]) {
+        match self.rbd(&[
+            "namespace",
+            "remove",
+            "--pool",
+            &self.pool,
+            "--namespace",
+            &self.namespace,
+        ]) {
             Ok(_) => println!("removed the namespace {}", self.location),
             Err(error) => println!("could not remove the namespace {}: {error}", self.location),
         }
