@@ -126,16 +126,8 @@ fn read_object(
             parsed.provider, parsed.volume
         ));
     };
-    let schema = resource_schema(address.kind);
     // Configured values first: what only blockform knows.
-    let mut attributes = serde_json::Map::new();
-    for spec in schema.attrs {
-        let value = configured
-            .get(spec.name)
-            .filter(|v| !v.is_unknown())
-            .map_or(serde_json::Value::Null, Value::to_json);
-        attributes.insert(spec.name.to_owned(), value);
-    }
+    let mut attributes = configured_attributes(address.kind, configured);
     let (backend_id, status) = match (address.kind, &parsed.snapshot) {
         (ResourceKind::Volume, None) => {
             check_volume_type(address, configured, prior, &parsed.provider)?;
@@ -206,6 +198,21 @@ fn read_object(
     })
 }
 
+/// The record's attributes as the resource block configures them (known values only).
+fn configured_attributes(kind: ResourceKind, configured: &ValueMap) -> serde_json::Map<String, serde_json::Value> {
+    resource_schema(kind)
+        .attrs
+        .iter()
+        .map(|spec| {
+            let value = configured
+                .get(spec.name)
+                .filter(|v| !v.is_unknown())
+                .map_or(serde_json::Value::Null, Value::to_json);
+            (spec.name.to_owned(), value)
+        })
+        .collect()
+}
+
 /// Adopts a backup a store holds (`STORE/BACKUP`, as `blockform backup list` shows it): one
 /// whose `backup` resource was removed, or that a destroyed policy kept. Its volume, store and
 /// mode come from the backup itself; configured values that disagree are refused, as they
@@ -265,15 +272,7 @@ fn read_backup(
             manifest.mode.as_str()
         ));
     }
-    let schema = resource_schema(address.kind);
-    let mut attributes = serde_json::Map::new();
-    for spec in schema.attrs {
-        let value = configured
-            .get(spec.name)
-            .filter(|v| !v.is_unknown())
-            .map_or(serde_json::Value::Null, Value::to_json);
-        attributes.insert(spec.name.to_owned(), value);
-    }
+    let mut attributes = configured_attributes(address.kind, configured);
     attributes.insert("volume".into(), serde_json::json!(manifest.volume_backend_id));
     attributes.insert("store".into(), serde_json::json!(store_name));
     attributes.insert("mode".into(), serde_json::json!(manifest.mode.as_str()));

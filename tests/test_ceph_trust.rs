@@ -5,11 +5,10 @@
 //! Each test works in an RBD namespace of its own (so `drift` sees only its images) and removes
 //! it at the end. Ignored under plain `cargo test`; `tests/run` runs them with the cluster.
 
-use std::path::Path;
 use std::process::Command;
 
 use crate::common::{Run, blockform, project};
-use crate::test_trust::assert_converged;
+use crate::test_trust::{assert_converged, backend_id};
 
 fn ok(run: &Run) {
     assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
@@ -113,21 +112,6 @@ impl Drop for Namespace {
     fn drop(&mut self) {
         self.purge();
     }
-}
-
-fn backend_id(dir: &Path, address: &str) -> String {
-    let pulled = blockform(dir, &["state", "pull"]);
-    ok(&pulled);
-    let document: serde_json::Value = serde_json::from_str(&pulled.stdout).unwrap();
-    document["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["address"] == address)
-        .unwrap_or_else(|| panic!("{address} is in state"))["backend_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 #[test]

@@ -35,7 +35,7 @@ fn state(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&pulled.stdout).unwrap()
 }
 
-fn record(dir: &Path, address: &str) -> serde_json::Value {
+pub fn record(dir: &Path, address: &str) -> serde_json::Value {
     state(dir)["resources"]
         .as_array()
         .unwrap()
@@ -45,7 +45,8 @@ fn record(dir: &Path, address: &str) -> serde_json::Value {
         .clone()
 }
 
-fn backend_id(dir: &Path, address: &str) -> String {
+/// The back-end id state records for `address`.
+pub fn backend_id(dir: &Path, address: &str) -> String {
     record(dir, address)["backend_id"].as_str().unwrap().to_owned()
 }
 

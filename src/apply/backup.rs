@@ -93,6 +93,21 @@ pub fn computed(manifest: &Manifest, computed: &mut ValueMap) {
     );
 }
 
+/// The store a deleted backup or policy kept its backups in, as its record names it; `None`
+/// when it names none or the store was never written (it holds nothing to delete).
+fn store_of_deleted(
+    before: Option<&ValueMap>,
+    context: &OperationContext<'_>,
+) -> Result<Option<BackupStore>, OperationError> {
+    let Some(store_name) = before.and_then(|b| string(b, "store")) else {
+        return Ok(None);
+    };
+    match open_store(&store_name, context, false) {
+        Err(OperationError::Precondition(message)) if message.contains("holds no `store.json`") => Ok(None),
+        other => other.map(Some),
+    }
+}
+
 /// Deletes a backup from its store; one another backup builds on is refused. The change
 /// marker it left on its volume (the newest backup of a volume keeps one for the next
 /// incremental) goes too: no backup counts from it any more.
@@ -101,13 +116,8 @@ pub fn delete(
     before: Option<&ValueMap>,
     context: &OperationContext<'_>,
 ) -> Result<(), OperationError> {
-    let Some(store_name) = before.and_then(|b| string(b, "store")) else {
+    let Some(store) = store_of_deleted(before, context)? else {
         return Ok(());
-    };
-    let store = match open_store(&store_name, context, false) {
-        // A store that was never written holds no backup to delete.
-        Err(OperationError::Precondition(message)) if message.contains("holds no `store.json`") => return Ok(()),
-        other => other?,
     };
     let manifest = store.manifest(backup_id).ok();
     store.delete(backup_id)?;
@@ -229,12 +239,8 @@ pub fn delete_policy_backups(
     before: Option<&ValueMap>,
     context: &OperationContext<'_>,
 ) -> Result<(), OperationError> {
-    let Some(store_name) = before.and_then(|b| string(b, "store")) else {
+    let Some(store) = store_of_deleted(before, context)? else {
         return Ok(());
-    };
-    let store = match open_store(&store_name, context, false) {
-        Err(OperationError::Precondition(message)) if message.contains("holds no `store.json`") => return Ok(()),
-        other => other?,
     };
     let mut left: Vec<Manifest> = store
         .manifests()?

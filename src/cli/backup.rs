@@ -234,6 +234,28 @@ fn confirm(question: &str, printer: &mut Printer) -> bool {
     line.trim() == "yes"
 }
 
+/// The store of the selected ones that holds backup `id`, with its name and the manifest.
+fn find_backup(
+    context: &Context,
+    stores: &StoreArgs,
+    id: &str,
+    printer: &mut Printer,
+) -> Result<(String, BackupStore, Manifest), ExitStatus> {
+    for (name, config) in context.stores(stores) {
+        match open_existing(config, Access::Shared) {
+            Ok(Some(store)) if store.has_backup(id) => match store.manifest(id) {
+                Ok(manifest) => return Ok((name.clone(), store, manifest)),
+                Err(error) => return Err(report_error(printer, &error)),
+            },
+            Ok(_) => {}
+            Err(error) => return Err(report_error(printer, &error)),
+        }
+    }
+    printer.error(&format!("no store of the configuration holds a backup `{id}`"));
+    printer.message("  help: `blockform backup list` shows the backups\n");
+    Err(ExitStatus::Failure)
+}
+
 fn delete_command(dir: &Path, args: &DeleteArgs, printer: &mut Printer) -> ExitStatus {
     let context = match load(dir, &args.stores, "backup delete", printer) {
         Ok(c) => c,
@@ -251,27 +273,9 @@ fn delete_command(dir: &Path, args: &DeleteArgs, printer: &mut Printer) -> ExitS
         ));
         return ExitStatus::Failure;
     }
-    let mut found: Option<(String, BackupStore, Manifest)> = None;
-    for (name, config) in context.stores(&args.stores) {
-        match open_existing(config, Access::Shared) {
-            Ok(Some(store)) if store.has_backup(&args.backup) => match store.manifest(&args.backup) {
-                Ok(manifest) => {
-                    found = Some((name.clone(), store, manifest));
-                    break;
-                }
-                Err(error) => return report_error(printer, &error),
-            },
-            Ok(_) => {}
-            Err(error) => return report_error(printer, &error),
-        }
-    }
-    let Some((store_name, store, manifest)) = found else {
-        printer.error(&format!(
-            "no store of the configuration holds a backup `{}`",
-            args.backup
-        ));
-        printer.message("  help: `blockform backup list` shows the backups\n");
-        return ExitStatus::Failure;
+    let (store_name, store, manifest) = match find_backup(&context, &args.stores, &args.backup, printer) {
+        Ok(found) => found,
+        Err(status) => return status,
     };
     printer.out(&format!(
         "Backup {} ({} of {}, taken {}, {}) will be deleted from store `{store_name}`.\nDATA LOSS: it can no longer be restored.\n",
@@ -528,27 +532,9 @@ fn restore_command(dir: &Path, args: &RestoreArgs, printer: &mut Printer) -> Exi
         printer.message("  help: remove the attachment from the configuration and apply, then restore\n");
         return ExitStatus::Failure;
     }
-    let mut found: Option<(BackupStore, Manifest)> = None;
-    for (_, config) in context.stores(&args.stores) {
-        match open_existing(config, Access::Shared) {
-            Ok(Some(store)) if store.has_backup(&args.backup) => match store.manifest(&args.backup) {
-                Ok(manifest) => {
-                    found = Some((store, manifest));
-                    break;
-                }
-                Err(error) => return report_error(printer, &error),
-            },
-            Ok(_) => {}
-            Err(error) => return report_error(printer, &error),
-        }
-    }
-    let Some((mut store, manifest)) = found else {
-        printer.error(&format!(
-            "no store of the configuration holds a backup `{}`",
-            args.backup
-        ));
-        printer.message("  help: `blockform backup list` shows the backups\n");
-        return ExitStatus::Failure;
+    let (_, mut store, manifest) = match find_backup(&context, &args.stores, &args.backup, printer) {
+        Ok(found) => found,
+        Err(status) => return status,
     };
     let Some(provider) = target.provider.as_deref().and_then(|p| context.providers.get(p)) else {
         printer.error(&format!("the provider of `{}` is not available", args.to));
