@@ -21,6 +21,7 @@
 #![expect(clippy::print_stdout, reason = "a bench binary prints its figures")]
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -112,7 +113,7 @@ fn main() {
                         snapshot_backend_name: snapshot,
                     },
                 ))
-            })
+            });
         });
         drop(provider);
         let rbd = bench
@@ -227,7 +228,10 @@ impl Bench {
     }
 
     fn feed(&self, mut command: Command, names: &[String]) {
-        let specs: String = names.iter().map(|name| format!("{}/{name}\n", self.location)).collect();
+        let specs = names.iter().fold(String::new(), |mut specs, name| {
+            let _ = writeln!(specs, "{}/{name}", self.location);
+            specs
+        });
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::null())

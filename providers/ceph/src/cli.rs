@@ -1,10 +1,12 @@
-//! Running `rbd`, `ceph` and the pool reader against the provider's cluster: the connection
-//! options every call carries, the timeouts, and the translation of a failed call into a
-//! typed `ProviderError` that names the provider, the pool, the command line and its stderr.
+//! Running `rbd`, `ceph`, the pool reader and the worker against the provider's cluster: the
+//! connection options every call carries, the timeouts, and the translation of a failed call
+//! into a typed `ProviderError` that names the provider, the pool, the command line (for the
+//! worker, the call as the `rbd` command that does the same) and the cluster's message.
 //!
 //! The tools exit with the errno of the failure (`rbd info` of a missing image exits 2,
-//! `ENOENT`), which is a more reliable signal than their messages; messages are only read to
-//! tell a missing pool from a missing image and to explain configuration failures.
+//! `ENOENT`), and the worker answers a failed call with librbd's errno; both are read the same
+//! way, which is a more reliable signal than the messages. Messages are only read to tell a
+//! missing pool from a missing image and to explain configuration failures.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -625,6 +627,66 @@ mod tests {
             "ceph provider `ssd`: cannot start `/nonexistent/python3`, the interpreter of the `ceph` command, \
              to read the pool: No such file or directory (os error 2)"
         );
+    }
+
+    #[test]
+    fn worker_errors_show_the_call_and_never_the_program_text() {
+        let mut cluster = cluster();
+        // `-S` leaves out the site packages, where Debian's python3-rbd lives.
+        cluster.python = vec!["python3".to_owned(), "-S".to_owned()];
+        cluster.worker = Arc::new(Worker::new(cluster.worker_argv(), Duration::from_secs(30)));
+        let request = Request::SnapCreate {
+            image: "volume-1",
+            snapshot: "s",
+        };
+        assert_eq!(
+            request.shown(&cluster.location()),
+            ["<blockform ceph worker>", "snap", "create", "volumes/volume-1@s"]
+        );
+        let error = cluster.call(&request, &ObjectRef::volume("volume-1")).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            !message.contains("import json"),
+            "the program text is not shown: {message}"
+        );
+        if message.contains("cannot start `python3 -S`") {
+            assert!(message.contains("to run the ceph worker"), "{message}");
+        } else {
+            assert!(message.contains(" -c '<blockform ceph worker>' --conf "), "{message}");
+            assert!(
+                message
+                    .contains("cannot import the Python `rados` and `rbd` modules that come with the `ceph` command"),
+                "{message}"
+            );
+        }
+
+        let refused = cluster.worker_failure(
+            &request,
+            Failure::Call {
+                errno: 17,
+                message: "[errno 17] RBD image already exists (error creating snapshot b's' from b'volume-1')"
+                    .to_owned(),
+            },
+            &ObjectRef::snapshot("s"),
+            Duration::from_secs(1),
+        );
+        assert!(matches!(refused, ProviderError::Conflict { .. }), "{refused}");
+        assert_eq!(
+            refused.to_string(),
+            "snapshot `s` conflicts with an existing object: it already exists in ceph provider `ssd` (pool `volumes`): \
+             `'<blockform ceph worker>' snap create volumes/volume-1@s` exited with status 17: \
+             [errno 17] RBD image already exists (error creating snapshot b's' from b'volume-1')"
+        );
+        let ended = cluster.worker_failure(
+            &request,
+            Failure::Ended {
+                status: None,
+                stderr: String::new(),
+            },
+            &ObjectRef::snapshot("s"),
+            Duration::from_secs(1),
+        );
+        assert!(ended.is_retryable(), "{ended}");
     }
 
     #[test]

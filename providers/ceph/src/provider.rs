@@ -1,9 +1,10 @@
 //! `CephProvider`: the `Provider` implementation over an RBD pool.
 //!
-//! Every change runs the real `rbd` (create, clone, flatten, resize, snap, import, export,
-//! image-meta, config image); observation reads the whole pool in one process (see
-//! [`crate::pool`]); data moves through `rbd export` and `rbd import-diff` streams (see
-//! [`crate::stream`]).
+//! Every change is a call of the provider's worker (create, clone, flatten, resize, snapshot,
+//! image metadata and `conf_rbd_qos_*` settings, rename, remove; see [`crate::worker`]), and
+//! so is the read-back an operation answers with; refresh reads the whole pool in one process
+//! (see [`crate::pool`]); data moves through `rbd import`, `rbd export` and `rbd import-diff`
+//! (see [`crate::stream`]).
 //!
 //! Crash safety of `create_volume`: the image is built under `NAME.partial`, gets its
 //! `blockform` metadata, and only then is renamed to its final name, so an image under a
@@ -314,7 +315,7 @@ impl CephProvider {
         }
         let spec = self.cluster.image_spec(image);
         match self.call(&Request::Remove { image }, &ObjectRef::volume(image)) {
-            Ok(_) | Err(ProviderError::NotFound { .. }) => Ok(()),
+            Ok(()) | Err(ProviderError::NotFound { .. }) => Ok(()),
             Err(ProviderError::Busy { object, command, .. }) => Err(ProviderError::Busy {
                 object,
                 reason: format!(
@@ -336,7 +337,7 @@ impl CephProvider {
             self.unprotect(image, snapshot)?;
         }
         match self.call(&Request::SnapRemove { image, snapshot }, &object) {
-            Ok(_) | Err(ProviderError::NotFound { .. }) => Ok(()),
+            Ok(()) | Err(ProviderError::NotFound { .. }) => Ok(()),
             Err(error) => Err(error),
         }
     }

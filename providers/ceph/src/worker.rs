@@ -421,7 +421,6 @@ impl Process {
 }
 
 /// Starts the worker (under `setpriv --pdeathsig KILL` when there is one) with its pipes.
-#[expect(clippy::type_complexity, reason = "the three pieces of a started process, used once")]
 fn spawn(
     argv: &[String],
 ) -> Result<(Arc<Mutex<Child>>, std::process::ChildStdout, std::process::ChildStderr), Failure> {
