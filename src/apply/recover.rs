@@ -173,11 +173,17 @@ pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, Rec
                     .filter(|r| r.backend_id != intent.backend_id)
                 {
                     let volume = old.attributes.get("volume").and_then(serde_json::Value::as_str);
-                    delete_object(address.kind, &old.backend_id, old.provider.as_deref(), volume, providers)
-                        .map_err(|message| RecoverError::Provider {
-                            address: intent.address.clone(),
-                            message,
-                        })?;
+                    delete_object(
+                        address.kind,
+                        &old.backend_id,
+                        old.provider.as_deref(),
+                        volume,
+                        providers,
+                    )
+                    .map_err(|message| RecoverError::Provider {
+                        address: intent.address.clone(),
+                        message,
+                    })?;
                     recovery
                         .deleted
                         .push(format!("{} [{}]", intent.address, old.backend_id));

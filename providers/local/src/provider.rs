@@ -1037,32 +1037,6 @@ fn conflict(object: &ObjectRef, reason: String) -> ProviderError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_as_gib_when_whole() {
-        assert_eq!(size_text(3 * GIB), "3 GiB");
-        assert_eq!(size_text(GIB + 1), "1073741825 bytes");
-        assert_eq!(size_text(0), "0 GiB");
-    }
-
-    #[test]
-    fn snapshot_names_that_qemu_img_would_read_as_ids_are_refused() {
-        assert!(validate_snapshot_name("snapshot-1").is_ok());
-        assert!(validate_snapshot_name("1a").is_ok());
-        assert_eq!(
-            validate_snapshot_name("12").unwrap_err().to_string(),
-            "invalid name `12`: a snapshot name must not be all digits (qemu-img would read it as a snapshot ID)"
-        );
-        assert!(matches!(
-            validate_snapshot_name("-x").unwrap_err(),
-            ProviderError::InvalidName { .. }
-        ));
-    }
-}
-
 /// `path` made absolute and free of symlinks, whether or not it exists yet: its nearest existing
 /// ancestor canonicalized, with the rest (which cannot hold a symlink) joined to it.
 fn canonical_even_if_missing(path: &Path) -> io::Result<PathBuf> {
@@ -1087,4 +1061,30 @@ fn canonical_even_if_missing(path: &Path) -> io::Result<PathBuf> {
         canonical.push(name);
     }
     Ok(canonical)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_gib_when_whole() {
+        assert_eq!(size_text(3 * GIB), "3 GiB");
+        assert_eq!(size_text(GIB + 1), "1073741825 bytes");
+        assert_eq!(size_text(0), "0 GiB");
+    }
+
+    #[test]
+    fn snapshot_names_that_qemu_img_would_read_as_ids_are_refused() {
+        assert!(validate_snapshot_name("snapshot-1").is_ok());
+        assert!(validate_snapshot_name("1a").is_ok());
+        assert_eq!(
+            validate_snapshot_name("12").unwrap_err().to_string(),
+            "invalid name `12`: a snapshot name must not be all digits (qemu-img would read it as a snapshot ID)"
+        );
+        assert!(matches!(
+            validate_snapshot_name("-x").unwrap_err(),
+            ProviderError::InvalidName { .. }
+        ));
+    }
 }

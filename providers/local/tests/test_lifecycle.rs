@@ -452,7 +452,10 @@ fn capacity_check_error_refuses_volumes_that_do_not_fit_before_writing() {
         "{message}"
     );
     assert!(message.ends_with("(capacity_check = \"error\")"), "{message}");
-    assert!(!provider.directory().exists(), "nothing was written, not even the directory");
+    assert!(
+        !provider.directory().exists(),
+        "nothing was written, not even the directory"
+    );
 
     let (small, _) = create_empty(&provider, 1);
     let error = provider.extend_volume(&small, total_gib + 2).unwrap_err();
