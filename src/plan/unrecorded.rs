@@ -4,6 +4,8 @@
 //! blockform's ownership marker and the `name` they were given; a planned create whose name
 //! matches such a volume, on the provider it would be created on, is almost certainly the same
 //! volume, and the plan says so instead of creating a duplicate (`import` adopts the old one).
+//! Only a state that records no volume on that provider is checked (a lost state records
+//! none): states that share a pool or directory each keep volumes of their own.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -89,6 +91,14 @@ pub fn find(plan: &Plan, prior: &[ResourceState], providers: &Providers) -> Resu
             .filter(|r| r.provider.as_deref() == Some(provider_name))
             .map(|r| r.backend_id.as_str())
             .collect();
+        // A state that records volumes on this provider was not lost: another state sharing the
+        // pool or directory may own volumes of the same names, and they are not duplicates.
+        if prior
+            .iter()
+            .any(|r| r.address.starts_with("volume.") && r.provider.as_deref() == Some(provider_name))
+        {
+            continue;
+        }
         let candidates: Vec<String> = provider
             .inventory()
             .map_err(|e| format!("listing the objects of provider `{provider_name}`: {e}"))?
