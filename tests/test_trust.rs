@@ -571,7 +571,7 @@ fn a_destroyed_policy_keeps_its_backups_restorable_by_id_and_backup_delete_remov
     let plan = blockform(d, &["plan"]);
     assert!(
         squashed(&plan.stdout).contains(&squashed(&format!(
-            "its 1 backup in store `nas` outlive it: the newest, {backup}"
+            "its 1 backup in store `nas` outlives it: the newest, {backup}"
         ))),
         "{}",
         plan.stdout
@@ -815,5 +815,37 @@ fn planning_a_new_configuration_writes_nothing() {
     }
     ok(&blockform(d, &["apply", "--auto-approve"]));
     assert_eq!(files(&d.join("volumes")).len(), 1);
+    assert_converged(d);
+}
+
+#[test]
+fn a_backup_is_kept_when_its_volume_is_replaced_or_made_again() {
+    let config = format!(
+        "{WITH_STORE}\nresource \"volume\" \"db\" {{\n  type = volume_type.std.id\n  size = 1\n}}\n\nresource \"backup\" \"b\" {{\n  volume = volume.db.id\n  store  = \"nas\"\n}}\n"
+    );
+    let dir = project(&[("main.hcl", &config)]);
+    let d = dir.path();
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    let backup = backend_id(d, "backup.b");
+    let plan = blockform(d, &["plan", "--replace", "volume.db"]);
+    ok(&plan);
+    assert!(!plan.stdout.contains("# backup.b"), "the backup stays: {}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains("its 1 backup in store `nas` outlives it (backup.b)"),
+        "{}",
+        plan.stdout
+    );
+    ok(&blockform(
+        d,
+        &["apply", "--auto-approve", "--allow-data-loss", "--replace", "volume.db"],
+    ));
+    // Deleted outside blockform, made again: the backup stays too.
+    let file = volume_file(d, "volume.db");
+    std::fs::remove_file(&file).unwrap();
+    std::fs::remove_file(file.with_extension("json")).unwrap();
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    assert_eq!(backend_id(d, "backup.b"), backup);
+    assert_eq!(listed_backups(d), [backup]);
     assert_converged(d);
 }

@@ -245,9 +245,10 @@ fn note_volume_deletes(plan: &mut Plan, prior: &[ResourceState], all: &[(&str, &
             let newest = list[0];
             let managed: Vec<&str> = list.iter().filter_map(|m| owners.get(m.id.as_str()).copied()).collect();
             change.notes.push(format!(
-                "its {} in store `{store}` outlive it{}: the newest, {} (taken {}), restores into a new volume with \
+                "its {} in store `{store}` {} it{}: the newest, {} (taken {}), restores into a new volume with \
                  `source = {{ backup = \"{}\" }}`",
                 count(list.len()),
+                if list.len() == 1 { "outlives" } else { "outlive" },
                 if managed.is_empty() {
                     String::new()
                 } else {

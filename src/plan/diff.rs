@@ -422,11 +422,17 @@ fn same_source(old: &Value, new: &Value, prior: &ResourceState, context: &Contex
     let (Some((old_key, old_value)), Some((new_key, new_value))) = (old.iter().next(), new.iter().next()) else {
         return false;
     };
-    if old_key != new_key || !matches!(old_key.as_str(), "snapshot" | "volume" | "backup") {
-        return false;
-    }
+    old_key == new_key
+        && matches!(old_key.as_str(), "snapshot" | "volume" | "backup")
+        && same_object(old_value, new_value, prior, context)
+}
+
+/// Whether a recorded id and a configured reference name the same resource (by block), even if
+/// that resource's id changed: the recorded id's resource comes from state, or, when state no
+/// longer has that id, from the recorded dependencies of the object that holds the reference.
+fn same_object(old: &Value, new: &Value, prior: &ResourceState, context: &Context<'_>) -> bool {
     let block_of = |address: &str| Address::parse(address).map(|a| (a.kind, a.name));
-    let new_block = match new_value {
+    let new_block = match new {
         Value::Unknown(origin) => origin.strip_suffix(".id").and_then(block_of),
         Value::String(id) => context.by_id.get(id.as_str()).and_then(|r| block_of(&r.address)),
         _ => None,
@@ -434,7 +440,7 @@ fn same_source(old: &Value, new: &Value, prior: &ResourceState, context: &Contex
     let Some(new_block) = new_block else {
         return false;
     };
-    match old_value {
+    match old {
         Value::String(id) => match context.by_id.get(id.as_str()) {
             Some(record) => block_of(&record.address) == Some(new_block),
             None => prior
@@ -547,6 +553,15 @@ fn plan_instance(
         && same_source(old, new, prior, context)
     {
         after.insert("source".to_owned(), old.clone());
+    }
+    // Likewise a backup holds its volume's data as it was when it was taken: a volume made
+    // again or replaced does not make the backup go (backups outlive their volume).
+    if kind == ResourceKind::Backup
+        && let (Some(old), Some(new)) = (before.get("volume"), after.get("volume"))
+        && old != new
+        && same_object(old, new, prior, context)
+    {
+        after.insert("volume".to_owned(), old.clone());
     }
     let mut changed: Vec<&str> = schema
         .attrs
