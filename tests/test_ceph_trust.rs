@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use crate::common::{Run, blockform, project};
+use crate::common::{Run, blockform, blockform_env, project};
 use crate::test_trust::{assert_converged, backend_id};
 
 fn ok(run: &Run) {
@@ -270,6 +270,43 @@ fn ceph_a_retype_records_the_new_type_in_the_image_meta() {
     std::fs::write(d.join("main.hcl"), config("gold")).unwrap();
     ok(&blockform(d, &["apply", "--auto-approve"]));
     assert_eq!(record()["volume_type"], "gold");
+    assert_converged(d);
+    ok(&blockform(d, &["destroy", "--auto-approve", "--allow-data-loss"]));
+}
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_a_backup_killed_after_its_marker_leaves_no_marker_behind() {
+    let ns = Namespace::new("marker");
+    let config = format!(
+        "{}\nbackup_store \"dir\" \"nas\" {{\n  path = \"./backups\"\n}}\n\nresource \"volume\" \"db\" {{\n  type = volume_type.ssd.id\n  size = 1\n}}\n",
+        ns.provider_block()
+    );
+    let backup = "\nresource \"backup\" \"b\" {\n  volume = volume.db.id\n  store  = \"nas\"\n}\n";
+    let dir = project(&[("main.hcl", &config)]);
+    let d = dir.path();
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    let image = backend_id(d, "volume.db");
+    std::fs::write(d.join("main.hcl"), format!("{config}{backup}")).unwrap();
+    let killed = blockform_env(
+        d,
+        &["apply", "--auto-approve"],
+        &[("BLOCKFORM_CEPH_FAULT", "abort-after:marker")],
+    );
+    assert_eq!(killed.code, -1, "the run stops:\n{}{}", killed.stdout, killed.stderr);
+    assert!(
+        ns.snapshots(&image).contains("blockform-"),
+        "the marker of the backup that never finished is there"
+    );
+    // The next run removes it, then takes the backup (with a marker of its own).
+    let plan = blockform(d, &["plan"]);
+    ok(&plan);
+    assert!(!ns.snapshots(&image).contains("blockform-"), "{}", ns.snapshots(&image));
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    let marker = format!("blockform-{}", backend_id(d, "backup.b"));
+    let snapshots = ns.snapshots(&image);
+    assert_eq!(snapshots.matches("blockform-").count(), 1, "{snapshots}");
+    assert!(snapshots.contains(&marker), "{snapshots}");
     assert_converged(d);
     ok(&blockform(d, &["destroy", "--auto-approve", "--allow-data-loss"]));
 }

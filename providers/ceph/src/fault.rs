@@ -17,7 +17,8 @@
 //! clone's parent snapshot protected), `clone` (`NAME.partial` cloned), `flatten`,
 //! `unprotect` (the temporary snapshot unprotected), `source-snapshot-removed`, `resize`,
 //! `record` (the `blockform` metadata written on `NAME.partial`), `rename` (the image renamed
-//! to `NAME`: the volume exists), and `qos-set` (one `rbd_qos_*` setting written).
+//! to `NAME`: the volume exists), and `qos-set` (one `rbd_qos_*` setting written). One more
+//! point is not part of a create: `marker` (a backup took its change-marker snapshot).
 
 use std::fmt;
 use std::io::Write;
@@ -28,7 +29,7 @@ use blockform_provider::ProviderError;
 pub const FAULT_ENV: &str = "BLOCKFORM_CEPH_FAULT";
 
 /// Every fault point, in the order a create passes them.
-pub const STEPS: [&str; 12] = [
+pub const STEPS: [&str; 13] = [
     "create",
     "import",
     "source-snapshot",
@@ -41,6 +42,7 @@ pub const STEPS: [&str; 12] = [
     "record",
     "rename",
     "qos-set",
+    "marker",
 ];
 
 /// What happens at the fault's step.

@@ -1181,6 +1181,7 @@ impl Provider for CephProvider {
             },
             &ObjectRef::new(ObjectKind::ChangeMarker, marker_name),
         )?;
+        self.fault_point("marker")?;
         Ok(marker)
     }
 
@@ -1191,6 +1192,24 @@ impl Provider for CephProvider {
             return Ok(());
         };
         self.delete_snapshot(backend_name, snapshot)
+    }
+
+    /// The backup markers among the image's snapshots (`blockform-BACKUP_ID`), so recovery can
+    /// remove those of backups that were killed before they existed; a missing image has none.
+    fn change_markers(&self, backend_name: &str) -> Result<Vec<ChangeMarker>> {
+        validate_backend_name(backend_name)?;
+        let snapshots = match self.snapshots(backend_name) {
+            Ok(snapshots) => snapshots,
+            Err(ProviderError::NotFound { .. }) => return Ok(Vec::new()),
+            Err(error) => return Err(error),
+        };
+        Ok(snapshots
+            .into_iter()
+            .filter(|snapshot| is_change_marker(&snapshot.name))
+            .map(|snapshot| ChangeMarker::Snapshot {
+                backend_name: snapshot.name,
+            })
+            .collect())
     }
 
     /// `rbd diff --format json [--from-snap MARKER] IMAGE[@SNAPSHOT]`: without a marker, the
