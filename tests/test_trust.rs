@@ -849,3 +849,38 @@ fn a_backup_is_kept_when_its_volume_is_replaced_or_made_again() {
     assert_eq!(listed_backups(d), [backup]);
     assert_converged(d);
 }
+
+#[test]
+fn a_replaced_volume_that_cannot_be_deleted_yet_does_not_block_the_next_runs() {
+    let config = format!(
+        "{ONE_BACKEND}\nresource \"volume\" \"db\" {{\n  type = volume_type.std.id\n  size = 1\n  lifecycle {{\n    create_before_destroy = true\n  }}\n}}\n"
+    );
+    let dir = project(&[("main.hcl", &config)]);
+    let d = dir.path();
+    ok(&blockform(d, &["apply", "--auto-approve"]));
+    let old = volume_file(d, "volume.db");
+    let killed = blockform_env(
+        d,
+        &["apply", "--auto-approve", "--allow-data-loss", "--replace", "volume.db"],
+        &[("BLOCKFORM_LOCAL_FAULT", "abort-after:link")],
+    );
+    assert_eq!(killed.code, -1, "{}{}", killed.stdout, killed.stderr);
+    // Someone snapshots the old volume meanwhile: the local provider refuses to delete it.
+    qemu_img(&["snapshot", "-c", "hold", old.to_str().unwrap()]);
+    let plan = blockform(d, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "the plan goes on:\n{}{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stderr.contains("the next run tries to delete it again"),
+        "{}",
+        plan.stderr
+    );
+    assert!(old.exists());
+    assert_ne!(volume_file(d, "volume.db"), old, "the new volume is recorded");
+    // Once the snapshot is gone, the next run finishes the delete.
+    qemu_img(&["snapshot", "-d", "hold", old.to_str().unwrap()]);
+    let plan = blockform(d, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert!(!old.exists(), "{}", plan.stderr);
+    assert_eq!(files(&d.join("volumes")).len(), 1);
+    assert_converged(d);
+}

@@ -22,12 +22,19 @@ pub struct Recovery {
     pub dropped: Vec<String>,
     /// Replaced objects whose announced delete was finished.
     pub deleted: Vec<String>,
+    /// Replaced objects whose delete could not be finished now (with why): their intent stays
+    /// and a later run tries again.
+    pub pending: Vec<String>,
 }
 
 impl Recovery {
     /// Whether anything was recovered.
     pub fn is_empty(&self) -> bool {
-        self.adopted.is_empty() && self.forgotten.is_empty() && self.dropped.is_empty() && self.deleted.is_empty()
+        self.adopted.is_empty()
+            && self.forgotten.is_empty()
+            && self.dropped.is_empty()
+            && self.deleted.is_empty()
+            && self.pending.is_empty()
     }
 }
 
@@ -173,20 +180,34 @@ pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, Rec
                     .filter(|r| r.backend_id != intent.backend_id)
                 {
                     let volume = old.attributes.get("volume").and_then(serde_json::Value::as_str);
-                    delete_object(
+                    match delete_object(
                         address.kind,
                         &old.backend_id,
                         old.provider.as_deref(),
                         volume,
                         providers,
-                    )
-                    .map_err(|message| RecoverError::Provider {
-                        address: intent.address.clone(),
-                        message,
-                    })?;
-                    recovery
-                        .deleted
-                        .push(format!("{} [{}]", intent.address, old.backend_id));
+                    ) {
+                        Ok(()) => recovery
+                            .deleted
+                            .push(format!("{} [{}]", intent.address, old.backend_id)),
+                        // Not now (the old object is busy, its provider answers no): an intent
+                        // to delete it stays, and a later run tries again.
+                        Err(message) => {
+                            commit.put_intents.push(Intent {
+                                id: format!("deposed-{}", old.backend_id),
+                                address: intent.address.clone(),
+                                action: IntentAction::Delete,
+                                backend_id: old.backend_id.clone(),
+                                provider: old.provider.clone(),
+                                started_at: intent.started_at.clone(),
+                                attributes: old.attributes.clone(),
+                                dependencies: old.dependencies.clone(),
+                            });
+                            recovery
+                                .pending
+                                .push(format!("{} [{}]: {message}", intent.address, old.backend_id));
+                        }
+                    }
                 }
                 commit.put.push(adopted_record(&intent, address.kind));
                 recovery
@@ -209,13 +230,18 @@ pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, Rec
                     .get(intent.address.as_str())
                     .is_none_or(|r| r.backend_id != intent.backend_id) =>
             {
-                finish_delete(&intent, address.kind, providers).map_err(|message| RecoverError::Provider {
-                    address: intent.address.clone(),
-                    message,
-                })?;
-                recovery
-                    .deleted
-                    .push(format!("{} [{}]", intent.address, intent.backend_id));
+                match finish_delete(&intent, address.kind, providers) {
+                    Ok(()) => recovery
+                        .deleted
+                        .push(format!("{} [{}]", intent.address, intent.backend_id)),
+                    // The intent stays: a later run tries again; nothing else waits for it.
+                    Err(message) => {
+                        commit.remove_intents.clear();
+                        recovery
+                            .pending
+                            .push(format!("{} [{}]: {message}", intent.address, intent.backend_id));
+                    }
+                }
             }
             _ => recovery.dropped.push(intent.address.clone()),
         }

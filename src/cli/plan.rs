@@ -189,6 +189,11 @@ pub fn make_plan(
                 "Recovered from an interrupted run: the replaced object of {deleted} is deleted, as its plan said.\n"
             ));
         }
+        for pending in &recovery.pending {
+            printer.message(&format!(
+                "Warning: the replaced object of {pending}; it stays, and the next run tries to delete it again.\n"
+            ));
+        }
         (meta, prior) = store.meta().and_then(|m| Ok((m, store.resources()?))).map_err(|e| {
             printer.error(&e.to_string());
             ExitStatus::Failure
