@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 
 /// The Python program that reads the pool (see the module documentation).
-pub const READER: &str = include_str!("pool_reader.py");
+pub const READER: &str = concat!(include_str!("rados_connect.py"), include_str!("pool_reader.py"));
 
 /// One image of a pool.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The worker's program text.
-pub const PROGRAM: &str = include_str!("worker.py");
+pub const PROGRAM: &str = concat!(include_str!("rados_connect.py"), include_str!("worker.py"));
 
 /// How command lines in messages show the worker instead of its program text.
 pub const PROGRAM_SHOWN: &str = "<blockform ceph worker>";
