@@ -2,7 +2,6 @@
 //! and the checks that need no back end.
 
 mod address;
-mod duration;
 mod schema;
 mod validate;
 
@@ -18,7 +17,7 @@ pub fn timestamp(unix_secs: u64) -> String {
 /// names of the volume's snapshots that no state record owns (taken outside blockform). The
 /// plan refuses to delete a volume that has any: blockform deletes only what it owns.
 pub const UNMANAGED_SNAPSHOTS: &str = "unmanaged_snapshots";
-pub use duration::{DurationError, parse_duration};
+pub use blockform_provider::{DurationError, parse_duration};
 pub use schema::{
     AttrSpec, AttrType, BlockSchema, LIFECYCLE_ATTRS, PROVIDER_KINDS, STORE_KINDS, convert, provider_schema,
     resource_schema, store_schema,

@@ -235,7 +235,7 @@ mod duration_text {
     #[expect(clippy::ref_option, reason = "serde's `with` passes the field by reference")]
     pub fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
         match value {
-            Some(duration) => serializer.serialize_str(&humantime::format_duration(*duration).to_string()),
+            Some(duration) => serializer.serialize_str(&blockform_provider::format_duration(*duration)),
             None => serializer.serialize_none(),
         }
     }
@@ -244,9 +244,10 @@ mod duration_text {
         let Some(text) = Option::<String>::deserialize(deserializer)? else {
             return Ok(None);
         };
-        humantime::parse_duration(&text)
+        // The grammar of every duration blockform reads (`10s`, `2m`, `500ms`).
+        blockform_provider::parse_duration(&text)
             .map(Some)
-            .map_err(|error| serde::de::Error::custom(format!("`{text}` is not a duration such as \"10s\": {error}")))
+            .map_err(|error| serde::de::Error::custom(error.to_string()))
     }
 }
 
@@ -372,6 +373,9 @@ mod tests {
         assert_eq!(config.cluster.as_deref(), Some("ceph"));
         assert!(!config.flatten_clones);
         assert_eq!(config.connect_timeout(), Duration::from_secs(3));
+        // The grammar of every blockform duration, as policies write them.
+        let compact = CephConfig::from_provider_config(&block(json!({"pool": "v", "timeout": "1m30s"}))).unwrap();
+        assert_eq!(compact.timeout, Some(Duration::from_secs(90)));
         assert_eq!(config.command_timeout(), Duration::from_secs(300));
         assert!((config.oversubscription - 20.0).abs() < f64::EPSILON);
         assert_eq!(config.capacity_check, CapacityCheck::Error);
@@ -410,7 +414,7 @@ mod tests {
                 "`user` of ceph provider `ssd` cannot be `client.admin`: give the user without the `client.` prefix (`admin`, not `client.admin`)",
                 "`cluster` of ceph provider `ssd` cannot be `$(x)`: use letters, digits, `.`, `_` and `-`",
                 "`conf` of ceph provider `ssd` cannot be `-c`: the path must not be empty or start with `-`",
-                "invalid attributes for ceph provider `ssd`: `soon` is not a duration such as \"10s\": expected number at 0",
+                "invalid attributes for ceph provider `ssd`: `soon` is not a duration: use a number followed by a unit (ms, s, m, h, d, w), like `24h`, `7d` or `500ms`",
                 "`timeout` of ceph provider `ssd` cannot be `10ms`: it must be at least 1s",
                 "`oversubscription` of ceph provider `ssd` cannot be `0`: it must be a positive number",
             ]
