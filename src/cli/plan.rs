@@ -104,13 +104,22 @@ pub fn make_plan(
 ) -> Result<Planned, ExitStatus> {
     // Only apply creates state; planning a new configuration writes nothing.
     let create = matches!(operation, "apply" | "destroy");
-    let (store, lock) = open_state(dir, &args.state, operation, create).map_err(|message| {
+    // Reading state (opening the database, decoding every record) and parsing the files need
+    // nothing from each other: they run at once. Evaluation then needs both.
+    let (state, parsed) = std::thread::scope(|scope| {
+        let state = scope.spawn(|| -> Result<_, String> {
+            let (store, lock) = open_state(dir, &args.state, operation, create)?;
+            let read =
+                || -> Result<_, crate::state::StateError> { Ok((store.meta()?, store.resources()?, store.outputs()?)) };
+            let (meta, prior, outputs) = read().map_err(|e| e.to_string())?;
+            Ok((store, lock, meta, prior, outputs))
+        });
+        let parsed = config::parse(dir);
+        (state.join(), parsed)
+    });
+    let state = state.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    let (store, lock, mut meta, mut prior, prior_outputs) = state.map_err(|message| {
         printer.error(&message);
-        ExitStatus::Failure
-    })?;
-    let read = || -> Result<_, crate::state::StateError> { Ok((store.meta()?, store.resources()?, store.outputs()?)) };
-    let (mut meta, mut prior, prior_outputs) = read().map_err(|e| {
-        printer.error(&e.to_string());
         ExitStatus::Failure
     })?;
     let mut options = EvalOptions {
@@ -123,7 +132,7 @@ pub fn make_plan(
     if !interactive {
         options.missing_vars = MissingVars::Error;
     }
-    let mut loaded = load_to_plan(dir, &options, printer)?;
+    let mut loaded = report_to_plan(parsed.map(|parsed| config::evaluate(dir, parsed, &options)), printer)?;
     if interactive && !loaded.desired.unset_variables.is_empty() {
         for name in loaded.desired.unset_variables.clone() {
             let value = prompt(&name, &loaded, printer);
@@ -451,7 +460,23 @@ fn load_and_report(
     planning: bool,
     printer: &mut Printer,
 ) -> Result<Loaded, ExitStatus> {
-    match config::load(dir, options) {
+    report_loaded(config::load(dir, options), planning, printer)
+}
+
+/// Reports a configuration loaded for a plan (see [`load_to_plan`]).
+fn report_to_plan(
+    loaded: Result<Loaded, (crate::diagnostics::SourceMap, Diagnostics)>,
+    printer: &mut Printer,
+) -> Result<Loaded, ExitStatus> {
+    report_loaded(loaded, true, printer)
+}
+
+fn report_loaded(
+    loaded: Result<Loaded, (crate::diagnostics::SourceMap, Diagnostics)>,
+    planning: bool,
+    printer: &mut Printer,
+) -> Result<Loaded, ExitStatus> {
+    match loaded {
         Ok(mut loaded) => {
             if planning {
                 let mut kept = Diagnostics::default();

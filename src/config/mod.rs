@@ -33,12 +33,34 @@ pub struct Loaded {
 /// Syntax errors stop before evaluation (a half-parsed file would only add noise); every other
 /// error is collected, so one run reports all of them.
 pub fn load(dir: &Path, options: &EvalOptions) -> Result<Loaded, (SourceMap, Diagnostics)> {
+    parse(dir).map(|parsed| evaluate(dir, parsed, options))
+}
+
+/// The files of a configuration, read and parsed, not evaluated yet: what needs nothing from
+/// state (a plan reads state meanwhile).
+pub struct Parsed {
+    files: Vec<load::ParsedFile>,
+    sources: SourceMap,
+    diagnostics: Diagnostics,
+}
+
+/// Reads and parses the `*.hcl` files of `dir`; syntax errors are the `Err`.
+pub fn parse(dir: &Path) -> Result<Parsed, (SourceMap, Diagnostics)> {
     let mut sources = SourceMap::default();
     let mut diagnostics = Diagnostics::default();
     let Some(files) = load::load_dir(dir, &mut sources, &mut diagnostics) else {
         return Err((sources, diagnostics));
     };
-    Ok(evaluate_files(dir, files, sources, diagnostics, options))
+    Ok(Parsed {
+        files,
+        sources,
+        diagnostics,
+    })
+}
+
+/// Evaluates and validates parsed files (see [`load`]).
+pub fn evaluate(dir: &Path, parsed: Parsed, options: &EvalOptions) -> Loaded {
+    evaluate_files(dir, parsed.files, parsed.sources, parsed.diagnostics, options)
 }
 
 /// Loads, evaluates and validates a configuration given as texts (name, text), as if they were
