@@ -62,23 +62,34 @@ pub struct OperationContext<'a> {
     pub on_bytes: &'a (dyn Fn(u64, u64) + Sync),
 }
 
-/// The provider a create or update goes to.
-fn provider_for(change: &Change, context: &OperationContext<'_>) -> Result<Arc<dyn Provider>, OperationError> {
-    provider_named(change, change.provider.as_deref(), context)
+/// The back-end name an operation works on: the new object's for a create (a replacement's
+/// new name), the existing object's otherwise.
+pub(super) fn object_id(change: &Change, step: Step) -> &str {
+    if step == Step::Create {
+        change.create_id()
+    } else {
+        change.backend_id.as_deref()
+    }
+    .unwrap_or_default()
 }
 
-/// The provider that holds the existing object: what a delete goes to (for a retype across
-/// back ends, not the new object's).
-fn existing_provider_for(change: &Change, context: &OperationContext<'_>) -> Result<Arc<dyn Provider>, OperationError> {
-    provider_named(change, change.existing_provider(), context)
+/// The provider block an operation goes to: the new object's for a create, the one that holds
+/// the existing object otherwise (for a retype across back ends, not the new object's).
+pub(super) fn object_provider(change: &Change, step: Step) -> Option<&str> {
+    if step == Step::Create {
+        change.provider.as_deref()
+    } else {
+        change.existing_provider()
+    }
 }
 
-fn provider_named(
+fn provider_for(
     change: &Change,
-    name: Option<&str>,
+    step: Step,
     context: &OperationContext<'_>,
 ) -> Result<Arc<dyn Provider>, OperationError> {
-    let name = name.ok_or_else(|| OperationError::Precondition(format!("`{}` has no provider", change.address)))?;
+    let name = object_provider(change, step)
+        .ok_or_else(|| OperationError::Precondition(format!("`{}` has no provider", change.address)))?;
     context
         .providers
         .get(name)
@@ -126,13 +137,7 @@ pub fn execute(
     context: &OperationContext<'_>,
 ) -> Result<Outcome, OperationError> {
     let kind = change.address.kind;
-    let backend_id = if step == Step::Create {
-        change.create_id()
-    } else {
-        change.backend_id.as_deref()
-    }
-    .unwrap_or_default()
-    .to_owned();
+    let backend_id = object_id(change, step).to_owned();
     if step == Step::Delete {
         delete(change, &backend_id, context)?;
         return Ok(Outcome::Removed);
@@ -152,7 +157,7 @@ pub fn execute(
             super::backup::run_policy(&backend_id, after, context)?;
         }
         ResourceKind::Volume => {
-            let provider = provider_for(change, context)?;
+            let provider = provider_for(change, step, context)?;
             let state = if step == Step::Create {
                 let spec = volume_spec(&backend_id, after, context)?;
                 match restore_source(after) {
@@ -195,7 +200,7 @@ pub fn execute(
             status = state.status.to_string();
         }
         ResourceKind::Snapshot => {
-            let provider = provider_for(change, context)?;
+            let provider = provider_for(change, step, context)?;
             let volume = string(after, "volume")
                 .ok_or_else(|| OperationError::Precondition(format!("`{}` has no volume", change.address)))?;
             if step == Step::Create {
@@ -220,7 +225,7 @@ pub fn execute(
             // Name, description and metadata of a snapshot are kept in state only.
         }
         ResourceKind::Image => {
-            let provider = provider_for(change, context)?;
+            let provider = provider_for(change, step, context)?;
             let volume = string(after, "volume")
                 .ok_or_else(|| OperationError::Precondition(format!("`{}` has no volume", change.address)))?;
             let format = if string(after, "format").as_deref() == Some("qcow2") {
@@ -264,12 +269,6 @@ pub fn execute(
         }
     }
     computed.insert("status".into(), Value::String(status.clone()));
-    if kind == ResourceKind::Volume && step == Step::Update {
-        // What a refresh recorded about the object itself stays with it.
-        if let Some(unmanaged) = change.before.as_ref().and_then(|b| b.get(UNMANAGED_SNAPSHOTS)) {
-            computed.insert(UNMANAGED_SNAPSHOTS.into(), unmanaged.clone());
-        }
-    }
     Ok(Outcome::Put(record(change, step, after, &computed, status)))
 }
 
@@ -292,17 +291,15 @@ pub fn record(change: &Change, step: Step, after: &ValueMap, computed: &ValueMap
             value.map_or(serde_json::Value::Null, Value::to_json),
         );
     }
-    if let Some(unmanaged) = computed.get(UNMANAGED_SNAPSHOTS) {
+    // What a refresh recorded about the object itself stays with it through an update.
+    if step == Step::Update
+        && let Some(unmanaged) = change.before.as_ref().and_then(|b| b.get(UNMANAGED_SNAPSHOTS))
+    {
         attributes.insert(UNMANAGED_SNAPSHOTS.to_owned(), unmanaged.to_json());
     }
-    let backend_id = if step == Step::Create {
-        change.create_id()
-    } else {
-        change.backend_id.as_deref()
-    };
     ResourceState {
         address: change.address.to_string(),
-        backend_id: backend_id.unwrap_or_default().to_owned(),
+        backend_id: object_id(change, step).to_owned(),
         provider: change.provider.clone(),
         attributes,
         dependencies: change.depends_on.iter().map(ToString::to_string).collect(),
@@ -464,10 +461,10 @@ fn delete(change: &Change, backend_id: &str, context: &OperationContext<'_>) -> 
             super::backup::delete_policy_backups(backend_id, before, context)
         }
         ResourceKind::Qos | ResourceKind::VolumeType | ResourceKind::BackupPolicy | ResourceKind::Attachment => Ok(()),
-        ResourceKind::Volume => Ok(existing_provider_for(change, context)?.delete_volume(backend_id)?),
+        ResourceKind::Volume => Ok(provider_for(change, Step::Delete, context)?.delete_volume(backend_id)?),
         ResourceKind::Snapshot => {
             let volume = before.and_then(|b| string(b, "volume")).unwrap_or_default();
-            Ok(existing_provider_for(change, context)?.delete_snapshot(&volume, backend_id)?)
+            Ok(provider_for(change, Step::Delete, context)?.delete_snapshot(&volume, backend_id)?)
         }
         ResourceKind::Image => {
             if let Some(path) = before.and_then(|b| string(b, "path")) {

@@ -431,18 +431,8 @@ fn intent_for(change: &Change, step: Step, after: Option<&ValueMap>) -> Intent {
             Step::Update => IntentAction::Update,
             Step::Delete => IntentAction::Delete,
         },
-        backend_id: if step == Step::Create {
-            change.create_id()
-        } else {
-            change.backend_id.as_deref()
-        }
-        .unwrap_or_default()
-        .to_owned(),
-        provider: if step == Step::Create {
-            change.provider.clone()
-        } else {
-            change.existing_provider().map(str::to_owned)
-        },
+        backend_id: execute::object_id(change, step).to_owned(),
+        provider: execute::object_provider(change, step).map(str::to_owned),
         started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         attributes: after
             .map(|a| a.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())

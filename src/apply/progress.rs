@@ -118,13 +118,10 @@ impl Progress {
         self.stop(address, step);
         self.overall.inc(1);
         let (_, done) = verbs(step, change);
-        let id = if step == Step::Create {
-            change.create_id()
-        } else {
-            change.backend_id.as_deref()
-        }
-        .map(|id| format!(" [{id}]"))
-        .unwrap_or_default();
+        let id = Some(super::execute::object_id(change, step))
+            .filter(|id| !id.is_empty())
+            .map(|id| format!(" [{id}]"))
+            .unwrap_or_default();
         self.line(&format!("{address}: {done} in {:.2} s{id}", elapsed.as_secs_f64()));
     }
 
