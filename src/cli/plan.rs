@@ -132,7 +132,11 @@ pub fn make_plan(
     if !interactive {
         options.missing_vars = MissingVars::Error;
     }
-    let mut loaded = report_to_plan(parsed.map(|parsed| config::evaluate(dir, parsed, &options)), printer)?;
+    let mut loaded = report_loaded(
+        parsed.map(|parsed| config::evaluate(dir, parsed, &options)),
+        true,
+        printer,
+    )?;
     if interactive && !loaded.desired.unset_variables.is_empty() {
         for name in loaded.desired.unset_variables.clone() {
             let value = prompt(&name, &loaded, printer);
@@ -444,33 +448,17 @@ fn reload(
 }
 
 pub(super) fn load_config(dir: &Path, options: &EvalOptions, printer: &mut Printer) -> Result<Loaded, ExitStatus> {
-    load_and_report(dir, options, false, printer)
+    report_loaded(config::load(dir, options), false, printer)
 }
 
-/// Loads and reports the configuration for a plan: a file a provider block names that is not
-/// on this machine is a warning of `validate`, and the plan reports it as an error of its own,
-/// once.
+/// Loads and reports the configuration for a plan (see [`report_loaded`]).
 fn load_to_plan(dir: &Path, options: &EvalOptions, printer: &mut Printer) -> Result<Loaded, ExitStatus> {
-    load_and_report(dir, options, true, printer)
+    report_loaded(config::load(dir, options), true, printer)
 }
 
-fn load_and_report(
-    dir: &Path,
-    options: &EvalOptions,
-    planning: bool,
-    printer: &mut Printer,
-) -> Result<Loaded, ExitStatus> {
-    report_loaded(config::load(dir, options), planning, printer)
-}
-
-/// Reports a configuration loaded for a plan (see [`load_to_plan`]).
-fn report_to_plan(
-    loaded: Result<Loaded, (crate::diagnostics::SourceMap, Diagnostics)>,
-    printer: &mut Printer,
-) -> Result<Loaded, ExitStatus> {
-    report_loaded(loaded, true, printer)
-}
-
+/// Prints what loading found; `Err` when it found errors. For a plan (`planning`), a file a
+/// provider block names that is not on this machine is not repeated as `validate`'s warning:
+/// the plan reports it as an error of its own.
 fn report_loaded(
     loaded: Result<Loaded, (crate::diagnostics::SourceMap, Diagnostics)>,
     planning: bool,
