@@ -252,6 +252,16 @@ pub fn object_name(kind: ProviderKind, backend_name: &str) -> String {
     }
 }
 
+/// The ID `import` takes for a volume, or one of its snapshots: `PROVIDER/OBJECT[@SNAPSHOT]`
+/// (`dev/volume-5c0e….qcow2@before`), as `drift` lists it.
+pub fn import_id(provider: &str, kind: ProviderKind, volume: &str, snapshot: Option<&str>) -> String {
+    let object = object_name(kind, volume);
+    match snapshot {
+        Some(snapshot) => format!("{provider}/{object}@{snapshot}"),
+        None => format!("{provider}/{object}"),
+    }
+}
+
 /// The back-end name an ID's object part stands for (the inverse of [`object_name`]).
 pub fn backend_name(kind: ProviderKind, object: &str) -> String {
     match kind {
@@ -410,12 +420,12 @@ pub fn check(
             let (kind, id, volume) = match (&item.kind, &item.volume_backend_name) {
                 (ObjectKind::Snapshot, Some(volume)) => (
                     "snapshot",
-                    format!("{name}/{}@{}", object_name(provider.kind(), volume), item.backend_name),
+                    import_id(name, provider.kind(), volume, Some(&item.backend_name)),
                     Some(volume.clone()),
                 ),
                 (ObjectKind::Volume, _) => (
                     "volume",
-                    format!("{name}/{}", object_name(provider.kind(), &item.backend_name)),
+                    import_id(name, provider.kind(), &item.backend_name, None),
                     None,
                 ),
                 // A file an interrupted operation left beside a volume (the local provider's
@@ -428,7 +438,7 @@ pub fn check(
                 }
                 _ => (
                     "other",
-                    format!("{name}/{}", object_name(provider.kind(), &item.backend_name)),
+                    import_id(name, provider.kind(), &item.backend_name, None),
                     None,
                 ),
             };

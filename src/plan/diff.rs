@@ -836,10 +836,11 @@ fn check_unmanaged_snapshots(plan: &mut Plan, context: &Context<'_>, diagnostics
             continue;
         }
         let listed = names.join(", ");
-        let count = if names.len() == 1 {
-            "1 snapshot".to_owned()
+        // The words that change with the number of snapshots.
+        let (count, it, those, s) = if names.len() == 1 {
+            ("1 snapshot".to_owned(), "it", "that snapshot", "")
         } else {
-            format!("{} snapshots", names.len())
+            (format!("{} snapshots", names.len()), "them", "those snapshots", "s")
         };
         let what = if change.action == Action::Delete {
             "deleting"
@@ -847,42 +848,36 @@ fn check_unmanaged_snapshots(plan: &mut Plan, context: &Context<'_>, diagnostics
             "replacing"
         };
         change.notes.push(format!(
-            "`{}` has {count} not managed by blockform: {listed}; {what} it would delete {}",
-            change.address,
-            if names.len() == 1 { "it" } else { "them" }
+            "`{}` has {count} not managed by blockform: {listed}; {what} it would delete {it}",
+            change.address
         ));
         let provider = change.existing_provider().unwrap_or_default().to_owned();
         // The IDs `import` takes, as `drift` lists them.
-        let object = context
+        let volume = change.backend_id.as_deref().unwrap_or_default();
+        let kind = context
             .desired
             .providers
             .get(&provider)
-            .and_then(|block| blockform_provider::ProviderKind::from_label(&block.kind))
-            .map_or_else(
-                || change.backend_id.clone().unwrap_or_default(),
-                |kind| crate::drift::object_name(kind, change.backend_id.as_deref().unwrap_or_default()),
-            );
-        let ids: Vec<String> = names.iter().map(|name| format!("{provider}/{object}@{name}")).collect();
+            .and_then(|block| blockform_provider::ProviderKind::from_label(&block.kind));
+        let ids: Vec<String> = names
+            .iter()
+            .map(|name| match kind {
+                Some(kind) => crate::drift::import_id(&provider, kind, volume, Some(name)),
+                None => format!("{provider}/{volume}@{name}"),
+            })
+            .collect();
         let mut diagnostic = Diagnostic::error(format!(
             "`{}` has {count} not managed by blockform: {listed}",
             change.address
         ))
         .detail(format!(
-            "{what} the volume would delete {} with it (and flatten or orphan any clone made from {}); \
-             blockform deletes only what it owns",
-            if names.len() == 1 {
-                "that snapshot"
-            } else {
-                "those snapshots"
-            },
-            if names.len() == 1 { "it" } else { "them" },
+            "{what} the volume would delete {those} with it (and flatten or orphan any clone made from {it}); \
+             blockform deletes only what it owns"
         ))
         .help(format!(
             "delete the snapshot{s} in the back end yourself if {it} can go, or adopt {it} \
              (`blockform import snapshot.NAME ID`, ID: {ids}) so the plan deletes {it} as a managed object",
-            s = if names.len() == 1 { "" } else { "s" },
             ids = ids.join(", "),
-            it = if names.len() == 1 { "it" } else { "them" },
         ));
         if let Some(instance) = context.by_address.get(&change.address.to_string()) {
             diagnostic = diagnostic.at(

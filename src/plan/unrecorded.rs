@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use blockform_provider::{ObjectKind, ProviderKind};
+use blockform_provider::ObjectKind;
 
 use super::{Action, Plan};
 use crate::model::{Address, ResourceKind};
@@ -86,11 +86,6 @@ pub fn find(plan: &Plan, prior: &[ResourceState], providers: &Providers) -> Resu
         let Some(provider) = providers.get(provider_name) else {
             continue;
         };
-        let recorded: HashSet<&str> = prior
-            .iter()
-            .filter(|r| r.provider.as_deref() == Some(provider_name))
-            .map(|r| r.backend_id.as_str())
-            .collect();
         // A state that records volumes on this provider was not lost: another state sharing the
         // pool or directory may own volumes of the same names, and they are not duplicates.
         if prior
@@ -103,9 +98,8 @@ pub fn find(plan: &Plan, prior: &[ResourceState], providers: &Providers) -> Resu
             .inventory()
             .map_err(|e| format!("listing the objects of provider `{provider_name}`: {e}"))?
             .into_iter()
-            .filter(|item| {
-                item.kind == ObjectKind::Volume && item.owned && !recorded.contains(item.backend_name.as_str())
-            })
+            // No volume on this provider is recorded: every owned one is unrecorded.
+            .filter(|item| item.kind == ObjectKind::Volume && item.owned)
             .map(|item| item.backend_name)
             .collect();
         if candidates.is_empty() {
@@ -131,14 +125,9 @@ pub fn find(plan: &Plan, prior: &[ResourceState], providers: &Providers) -> Resu
                 backend_name: volume.backend_name.clone(),
                 name: name.to_owned(),
                 size_gib: volume.size_gib(),
-                import_id: format!("{provider_name}/{}", object_name(kind, &volume.backend_name)),
+                import_id: crate::drift::import_id(provider_name, kind, &volume.backend_name, None),
             });
         }
     }
     Ok(found)
-}
-
-/// The object part of an import id: the file name for qcow2 files, the image name otherwise.
-fn object_name(kind: ProviderKind, backend_name: &str) -> String {
-    crate::drift::object_name(kind, backend_name)
 }
