@@ -40,6 +40,30 @@ pub fn blockform_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
+/// Fails the test, with what the run printed, unless it exited with 0.
+pub fn ok(run: &Run) {
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+}
+
+/// The state record of `address` (as `state pull` prints it) in the configuration `dir`.
+pub fn state_record(dir: &Path, address: &str) -> serde_json::Value {
+    let pulled = blockform(dir, &["state", "pull"]);
+    ok(&pulled);
+    let document: serde_json::Value = serde_json::from_str(&pulled.stdout).unwrap();
+    document["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == address)
+        .unwrap_or_else(|| panic!("{address} is in state"))
+        .clone()
+}
+
+/// The back-end id state records for `address`.
+pub fn backend_id(dir: &Path, address: &str) -> String {
+    state_record(dir, address)["backend_id"].as_str().unwrap().to_owned()
+}
+
 /// The repository's root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -7,12 +7,8 @@
 
 use std::process::Command;
 
-use crate::common::{Run, blockform, blockform_env, project};
-use crate::test_trust::{assert_converged, backend_id};
-
-fn ok(run: &Run) {
-    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-}
+use crate::common::{backend_id, blockform, blockform_env, ok, project};
+use crate::test_trust::assert_converged;
 
 /// A namespace of the test pool for one test; its images and the namespace go on drop.
 struct Namespace {

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{Run, blockform, project};
+use crate::common::{backend_id, blockform, ok, project};
 
 const CONFIG: &str = r#"
 provider "local" "dev" {
@@ -34,25 +34,6 @@ resource "snapshot" "s" {
   name   = "s"
 }
 "#;
-
-fn ok(run: &Run) {
-    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-}
-
-fn backend_id(dir: &Path, address: &str) -> String {
-    let pulled = blockform(dir, &["state", "pull"]);
-    ok(&pulled);
-    let document: serde_json::Value = serde_json::from_str(&pulled.stdout).unwrap();
-    document["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["address"] == address)
-        .unwrap_or_else(|| panic!("{address} is in state"))["backend_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 fn qemu_img(args: &[&str]) {
     let status = Command::new("qemu-img").args(args).status().expect("qemu-img runs");

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{Run, blockform, project};
+use crate::common::{Run, blockform, ok, project};
 
 const CONFIG: &str = r#"
 provider "local" "dev" {
@@ -27,10 +27,6 @@ resource "volume" "b" {
   size = 1
 }
 "#;
-
-fn ok(run: &Run) {
-    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-}
 
 fn failed(run: &Run) {
     assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);

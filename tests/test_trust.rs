@@ -7,11 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{Run, blockform, blockform_env, project};
-
-fn ok(run: &Run) {
-    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-}
+use crate::common::{Run, backend_id, blockform, blockform_env, ok, project, state_record as record};
 
 fn qemu_img(args: &[&str]) -> String {
     let output = Command::new("qemu-img").args(args).output().expect("qemu-img runs");
@@ -27,27 +23,6 @@ fn qemu_img(args: &[&str]) -> String {
 /// also at hyphens).
 fn squashed(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace() && *c != '│').collect()
-}
-
-fn state(dir: &Path) -> serde_json::Value {
-    let pulled = blockform(dir, &["state", "pull"]);
-    ok(&pulled);
-    serde_json::from_str(&pulled.stdout).unwrap()
-}
-
-pub fn record(dir: &Path, address: &str) -> serde_json::Value {
-    state(dir)["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["address"] == address)
-        .unwrap_or_else(|| panic!("{address} is in state"))
-        .clone()
-}
-
-/// The back-end id state records for `address`.
-pub fn backend_id(dir: &Path, address: &str) -> String {
-    record(dir, address)["backend_id"].as_str().unwrap().to_owned()
 }
 
 /// The volume files of a provider directory; every other file is the sidecar of one of them.
