@@ -364,29 +364,13 @@ fn killed_clone_steps_are_recovered(flatten: bool, steps: &[&str]) {
 #[test]
 #[ignore = "needs a Ceph cluster: run tests/run"]
 fn ceph_an_apply_killed_after_any_step_of_a_flattened_clone_is_recovered_without_leftovers() {
-    killed_clone_steps_are_recovered(
-        true,
-        &[
-            "source-snapshot",
-            "protect",
-            "clone",
-            "flatten",
-            "unprotect",
-            "source-snapshot-removed",
-            "resize",
-            "record",
-            "rename",
-        ],
-    );
+    killed_clone_steps_are_recovered(true, blockform_provider_ceph::fault::clone_steps(true));
 }
 
 #[test]
 #[ignore = "needs a Ceph cluster: run tests/run"]
 fn ceph_an_apply_killed_after_any_step_of_an_unflattened_clone_is_recovered_without_leftovers() {
-    killed_clone_steps_are_recovered(
-        false,
-        &["source-snapshot", "protect", "clone", "resize", "record", "rename"],
-    );
+    killed_clone_steps_are_recovered(false, blockform_provider_ceph::fault::clone_steps(false));
 }
 
 /// The processes whose command line mentions `needle`.

@@ -45,6 +45,26 @@ pub const STEPS: [&str; 13] = [
     "marker",
 ];
 
+/// The steps a volume cloned from a volume passes, in order: with `flatten_clones` (the clone
+/// is flattened and the temporary snapshot removed) or without.
+pub fn clone_steps(flatten: bool) -> &'static [&'static str] {
+    if flatten {
+        &[
+            "source-snapshot",
+            "protect",
+            "clone",
+            "flatten",
+            "unprotect",
+            "source-snapshot-removed",
+            "resize",
+            "record",
+            "rename",
+        ]
+    } else {
+        &["source-snapshot", "protect", "clone", "resize", "record", "rename"]
+    }
+}
+
 /// What happens at the fault's step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultMode {
