@@ -10,6 +10,7 @@ mod test_ceph_trust;
 mod test_cli;
 mod test_drift;
 mod test_fmt;
+mod test_golden;
 mod test_hardening;
 mod test_language;
 mod test_loader_properties;

@@ -1025,6 +1025,8 @@ fn evaluate_resource(
             deps.push(dep);
         }
     }
+    // By address, so that state and plans list dependencies in the same order on every run.
+    deps.sort_by(|(ak, an), (bk, bn)| (ak.name(), an).cmp(&(bk.name(), bn)));
     let mut reported: Vec<Span> = Vec::new();
     for (key, mut scope) in keys {
         let address = Address {
