@@ -279,7 +279,7 @@ pub fn check(
     providers: &Providers,
     now: &str,
 ) -> Result<DriftReport, String> {
-    let (volumes, _) = crate::refresh::read_volumes(prior, providers)?;
+    let (volumes, _) = crate::refresh::read_volumes(prior, providers).map_err(|e| e.to_string())?;
     let configured: HashMap<String, &crate::config::eval::ResourceInstance> =
         desired.resources.iter().map(|r| (r.address.to_string(), r)).collect();
     let by_id: HashMap<&str, &ResourceState> = prior.iter().map(|r| (r.backend_id.as_str(), r)).collect();

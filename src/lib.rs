@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod diagnostics;
 pub mod drift;
+pub mod engine;
 pub mod graph;
 pub mod import;
 pub mod model;

@@ -180,6 +180,16 @@ impl Providers {
         }
     }
 
+    /// The same providers with each live one replaced by `wrap(provider)`: how an apply adds
+    /// retries (see `crate::apply::retry`) or a test a fault.
+    #[must_use]
+    pub fn map_live(mut self, wrap: impl Fn(Arc<dyn Provider>) -> Arc<dyn Provider>) -> Providers {
+        for provider in self.live.values_mut() {
+            *provider = wrap(Arc::clone(provider));
+        }
+        self
+    }
+
     /// Every live provider by name.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<dyn Provider>)> {
         self.live.iter()

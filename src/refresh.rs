@@ -13,7 +13,7 @@ use crate::state::ResourceState;
 
 /// Refreshes every volume and snapshot in state whose provider is live. Errors name the
 /// provider; objects of unavailable providers are left as recorded.
-pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap<String, Observed>, String> {
+pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap<String, Observed>, RefreshError> {
     let (volumes, requested) = read_volumes(prior, providers)?;
     let requested: std::collections::HashSet<&str> = requested.iter().map(String::as_str).collect();
     let by_id: HashMap<&str, &ResourceState> = prior.iter().map(|r| (r.backend_id.as_str(), r)).collect();
@@ -164,7 +164,7 @@ pub(crate) fn backend_limits(rule: &ResourceState) -> blockform_provider::QosSpe
 pub fn read_volumes(
     prior: &[ResourceState],
     providers: &Providers,
-) -> Result<(HashMap<String, VolumeState>, Vec<String>), String> {
+) -> Result<(HashMap<String, VolumeState>, Vec<String>), RefreshError> {
     let mut names: HashMap<&str, Vec<String>> = HashMap::new();
     let mut requested = Vec::new();
     for resource in prior {
@@ -179,19 +179,52 @@ pub fn read_volumes(
             requested.push(resource.backend_id.clone());
         }
     }
+    // Providers are read at once (each is one listing; back ends answer independently); the
+    // first failure in provider-name order is the one reported.
+    let mut jobs: Vec<(&str, Vec<String>)> = names.into_iter().collect();
+    jobs.sort_by_key(|(name, _)| *name);
+    let results: Vec<(&str, blockform_provider::Result<Vec<VolumeState>>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .filter_map(|(name, backend_names)| {
+                let provider = providers.get(name)?;
+                Some((*name, scope.spawn(move || provider.refresh(backend_names))))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, handle)| {
+                (
+                    name,
+                    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                )
+            })
+            .collect()
+    });
     let mut volumes: HashMap<String, VolumeState> = HashMap::with_capacity(requested.len());
-    for (provider_name, backend_names) in names {
-        let Some(provider) = providers.get(provider_name) else {
-            continue;
-        };
-        let states = provider
-            .refresh(&backend_names)
-            .map_err(|e| format!("refreshing provider `{provider_name}`: {e}"))?;
+    for (provider_name, states) in results {
+        let states = states.map_err(|source| RefreshError::Provider {
+            provider: provider_name.to_owned(),
+            source,
+        })?;
         for state in states {
             volumes.insert(state.backend_name.clone(), state);
         }
     }
     Ok((volumes, requested))
+}
+
+/// Why a refresh failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// A provider could not list its objects.
+    #[error("refreshing provider `{provider}`: {source}")]
+    Provider {
+        /// The provider block.
+        provider: String,
+        /// The back end's error, typed.
+        source: blockform_provider::ProviderError,
+    },
 }
 
 /// The attributes of a volume that a provider can read back, as the configuration writes them.

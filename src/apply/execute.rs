@@ -37,8 +37,9 @@ pub enum Outcome {
     Removed,
 }
 
-/// Why an operation failed.
-#[derive(Debug, thiserror::Error)]
+/// Why an operation failed: the back end's error stays typed (its class, command line and
+/// stderr) up to the report.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum OperationError {
     /// The back end refused or failed.
     #[error("{0}")]
@@ -64,7 +65,7 @@ pub struct OperationContext<'a> {
 
 /// The back-end name an operation works on: the new object's for a create (a replacement's
 /// new name), the existing object's otherwise.
-pub(super) fn object_id(change: &Change, step: Step) -> &str {
+pub fn object_id(change: &Change, step: Step) -> &str {
     if step == Step::Create {
         change.create_id()
     } else {

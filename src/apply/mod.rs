@@ -5,9 +5,9 @@
 
 mod backup;
 mod execute;
-mod progress;
 pub mod recover;
 mod refresh_record;
+pub mod retry;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-pub use execute::{OperationError, Outcome, Step, execute, record};
-pub use progress::{ByteMeter, Progress, ProgressStyle, describe_bytes, human_bytes};
+pub use execute::{OperationError, Outcome, Step, execute, object_id, record};
 pub use refresh_record::drift_commit;
 
 use crate::config::eval::Desired;
 use crate::config::value::{Value, ValueMap};
+use crate::engine::events::{Event, EventSink};
 use crate::graph::OperationGraph;
 use crate::model::Address;
 use crate::plan::{Action, Change, Plan};
@@ -38,10 +38,12 @@ pub struct ApplyOptions {
     pub parallelism: usize,
     /// The configuration directory.
     pub dir: PathBuf,
-    /// How progress is shown.
-    pub progress: ProgressStyle,
+    /// Where progress goes, as events.
+    pub events: Arc<dyn EventSink>,
     /// See [`Reevaluate`].
     pub reevaluate: Reevaluate,
+    /// How back-end calls that fail with a transient error are repeated.
+    pub retry: retry::RetryPolicy,
 }
 
 /// One finished operation.
@@ -62,8 +64,9 @@ pub struct Failed {
     pub address: Address,
     /// What was tried.
     pub step: Step,
-    /// The error, with the back end's stderr.
-    pub error: String,
+    /// The error: the back end's, typed, with its command line and stderr, or what the
+    /// operation was missing.
+    pub error: OperationError,
 }
 
 /// What an apply did.
@@ -161,8 +164,15 @@ pub async fn apply(
     let mut blocked: HashSet<usize> = HashSet::new();
     let mut report = ApplyReport::default();
     let records = Arc::new(Mutex::new(Records::new(store.resources()?)));
-    let providers = Arc::new(providers);
-    let progress = Progress::new(options.progress, ops.len());
+    let events = Arc::clone(&options.events);
+    events.event(&Event::ApplyStarted { operations: ops.len() });
+    let observer: retry::RetryObserver = {
+        let events = Arc::clone(&events);
+        Arc::new(move |notice: &retry::RetryNotice| events.event(&Event::Retrying(notice)))
+    };
+    let policy = options.retry;
+    let providers =
+        Arc::new(providers.map_live(|p| Arc::new(retry::Retrying::new(p, policy, Some(Arc::clone(&observer))))));
     let mut running: JoinSet<(usize, Result<Outcome, OperationError>, Duration)> = JoinSet::new();
     let mut evaluated: Option<(u64, Evaluated)> = None;
     let mut generation: u64 = 0;
@@ -204,12 +214,16 @@ pub async fn apply(
                 }
                 Err(error) => {
                     settled[op] = true;
+                    events.event(&Event::OperationFailed {
+                        address: &change.address,
+                        step,
+                        error: &error,
+                    });
                     report.failed.push(Failed {
                         address: change.address.clone(),
                         step,
-                        error: error.clone(),
+                        error: OperationError::Precondition(error),
                     });
-                    progress.failed(&change.address, step, &error);
                     skip_dependents(graph, op, &mut blocked, &mut report);
                 }
             }
@@ -227,12 +241,12 @@ pub async fn apply(
         for (op, after, intent) in starting {
             let change = plan.changes[ops[op].change].clone();
             let step = step_of(ops[op].kind);
-            progress.started(&change.address, step, &change);
+            events.event(&Event::OperationStarted { change: &change, step });
             let providers = Arc::clone(&providers);
             let records = Arc::clone(&records);
             let dir = options.dir.clone();
             let started = Instant::now();
-            let meter = progress.meter(&change.address, step);
+            let events = Arc::clone(&events);
             running.spawn_blocking(move || {
                 let lookup = |id: &str| records.lock().ok().and_then(|r| r.by_id(id));
                 let all = || {
@@ -241,7 +255,14 @@ pub async fn apply(
                         .map(|r| r.by_address.values().cloned().collect())
                         .unwrap_or_default()
                 };
-                let on_bytes = |done, total| meter.update(done, total);
+                let on_bytes = |done, total| {
+                    events.event(&Event::Bytes {
+                        address: &change.address,
+                        step,
+                        done,
+                        total,
+                    });
+                };
                 let context = execute::OperationContext {
                     providers: &providers,
                     by_id: &lookup,
@@ -269,7 +290,7 @@ pub async fn apply(
                 Ok(r) => r,
                 Err(e) => {
                     // A panic in a provider is a bug; the intent stays so the next run checks the object.
-                    progress.message(&format!("an operation stopped unexpectedly: {e}"));
+                    events.event(&Event::ApplyMessage(&format!("an operation stopped unexpectedly: {e}")));
                     continue;
                 }
             };
@@ -315,7 +336,7 @@ pub async fn apply(
                             Outcome::Removed => {}
                         }
                     }
-                    progress.finished(&change.address, step, change, elapsed);
+                    events.event(&Event::OperationFinished { change, step, elapsed });
                     report.done.push(Done {
                         address: change.address.clone(),
                         step,
@@ -329,8 +350,11 @@ pub async fn apply(
                     }
                 }
                 Err(error) => {
-                    let error = error.to_string();
-                    progress.failed(&change.address, step, &error);
+                    events.event(&Event::OperationFailed {
+                        address: &change.address,
+                        step,
+                        error: &error.to_string(),
+                    });
                     report.failed.push(Failed {
                         address: change.address.clone(),
                         step,
@@ -354,7 +378,7 @@ pub async fn apply(
             }
         }
     }
-    progress.finish();
+    events.event(&Event::ApplyFinished);
     Ok(report)
 }
 

@@ -1,16 +1,16 @@
 //! `blockform apply [PLANFILE]` and `blockform destroy`: plan (or read a saved plan), ask for
 //! approval, then carry the plan out and report what was done, what failed and what was skipped.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::ExitStatus;
-use super::plan::{PlanArgs, Planned, known_values, make_plan};
+use super::plan::{PlanArgs, Planned, make_plan};
 use super::printer::Printer;
-use crate::apply::{ApplyOptions, ApplyReport, Interrupt, ProgressStyle, Step};
+use super::progress::Display;
+use crate::apply::{ApplyReport, Step};
 use crate::config::vars::VarInputs;
-use crate::config::{self, EvalOptions, MissingVars};
 use crate::plan::{Plan, PlanMode, saved};
 
 /// Arguments of `apply`.
@@ -120,122 +120,27 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
             return ExitStatus::Failure;
         }
     }
-    let graph = match crate::graph::build(&plan) {
-        Ok(g) => g,
-        Err(e) => {
-            printer.error(&e.to_string());
-            return ExitStatus::Failure;
-        }
-    };
-    // State follows reality before the first operation, as the plan assumed, and adopts what
-    // `import` blocks name.
-    let mut first = crate::apply::drift_commit(&plan.drift, &prior);
-    first.put.extend(plan.imports.iter().map(|i| i.record.clone()));
-    if let Err(e) = store.commit(&first) {
-        printer.error(&format!("state could not be written: {e}"));
-        return ExitStatus::Failure;
-    }
-    drop(prior);
-    let imported = plan.imports.len();
-    let output_inputs = inputs.clone();
-    let reevaluate_dir = dir.to_path_buf();
-    let reevaluate_inputs = inputs;
-    let reevaluate: crate::apply::Reevaluate = Box::new(move |records| {
-        let options = EvalOptions {
-            vars: reevaluate_inputs.clone(),
-            missing_vars: MissingVars::Unknown,
-            known: known_values(records),
-            allow_undeclared_imports: false,
-        };
-        match config::load(&reevaluate_dir, &options) {
-            Ok(loaded) if !loaded.diagnostics.has_errors() => Ok(loaded.desired),
-            _ => Err("the configuration no longer evaluates".to_owned()),
-        }
-    });
-    let style = if std::io::stderr().is_terminal() {
-        ProgressStyle::Terminal
-    } else {
-        ProgressStyle::Plain
-    };
-    let options = ApplyOptions {
-        parallelism: args.plan.parallelism,
+    let request = crate::engine::apply::ApplyRequest {
         dir: dir.to_path_buf(),
-        progress: style,
-        reevaluate,
+        vars: inputs,
+        plan,
+        prior,
+        store,
+        providers,
+        parallelism: args.plan.parallelism,
+        retry: crate::apply::retry::RetryPolicy::default(),
     };
-    let interrupt = Interrupt::default();
-    let store: Arc<dyn crate::state::Store> = Arc::from(store);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .worker_threads(2)
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            printer.error(&format!("cannot start the scheduler: {e}"));
-            return ExitStatus::Failure;
-        }
+    let display: Arc<dyn crate::engine::EventSink> =
+        Arc::new(Display::new(printer.color(), Display::style_for_stderr()));
+    let applied = match crate::engine::apply::apply(request, &display) {
+        Ok(applied) => applied,
+        Err(e) => return super::fail(printer, &e),
     };
-    let plan = Arc::new(plan);
-    let result = runtime.block_on(async {
-        let watcher = tokio::spawn(watch_signals(interrupt.clone()));
-        let result = crate::apply::apply(
-            Arc::clone(&plan),
-            &graph,
-            Arc::clone(&store),
-            providers,
-            options,
-            interrupt.clone(),
-        )
-        .await;
-        watcher.abort();
-        result
-    });
-    let report = match result {
-        Ok(report) => report,
-        Err(e) => {
-            printer.error(&format!("state could not be written, the run stopped: {e}"));
-            return ExitStatus::Failure;
-        }
-    };
-    // Outputs are recorded once everything is done.
-    if report.failed.is_empty()
-        && !report.interrupted
-        && let Err(e) = record_outputs(dir, &store, output_inputs)
-    {
-        printer.error(&e);
+    if let Some(message) = &applied.outputs_error {
+        printer.error(message);
     }
     drop(lock);
-    summarise(&report, destroy, imported, printer)
-}
-
-async fn watch_signals(interrupt: Interrupt) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        return;
-    };
-    let mut count = 0;
-    loop {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-        count += 1;
-        interrupt.trigger();
-        let mut err = std::io::stderr().lock();
-        if count == 1 {
-            let _ = writeln!(
-                err,
-                "\nInterrupt received: no new operations start; waiting for the running ones to finish and be recorded…"
-            );
-        } else {
-            let _ = writeln!(
-                err,
-                "\nTwo interrupts received: stopping now. An operation still running may be half done; it is recorded as an intent, and the next plan or apply checks it and completes the record."
-            );
-            std::process::exit(130);
-        }
-    }
+    summarise(&applied.report, destroy, applied.imported, printer)
 }
 
 /// `apply --refresh-only`: after approval, record the drift in state; change nothing else.
@@ -309,38 +214,6 @@ fn ask_yes(question: &str, printer: &mut Printer) -> bool {
         printer.message("\nApply cancelled.\n");
         false
     }
-}
-
-fn record_outputs(dir: &Path, store: &Arc<dyn crate::state::Store>, inputs: VarInputs) -> Result<(), String> {
-    let records = store.resources().map_err(|e| e.to_string())?;
-    let options = EvalOptions {
-        vars: inputs,
-        missing_vars: MissingVars::Unknown,
-        known: known_values(&records),
-        allow_undeclared_imports: false,
-    };
-    let loaded = config::load(dir, &options).map_err(|_| "outputs could not be evaluated".to_owned())?;
-    let outputs = loaded
-        .desired
-        .outputs
-        .iter()
-        .map(|(name, o)| {
-            (
-                name.clone(),
-                crate::state::OutputState {
-                    value: o.value.to_json(),
-                    sensitive: o.sensitive,
-                },
-            )
-        })
-        .collect();
-    store
-        .commit(&crate::state::Commit {
-            outputs: Some(outputs),
-            ..crate::state::Commit::default()
-        })
-        .map(|_| ())
-        .map_err(|e| e.to_string())
 }
 
 fn summarise(report: &ApplyReport, destroy: bool, imported: usize, printer: &mut Printer) -> ExitStatus {

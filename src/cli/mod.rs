@@ -11,6 +11,7 @@ mod import;
 mod output;
 mod plan;
 pub mod printer;
+pub mod progress;
 mod show;
 mod state;
 mod state_args;
@@ -294,6 +295,29 @@ fn long_option_names(command: &clap::Command) -> Vec<String> {
     names.sort();
     names.dedup();
     names
+}
+
+/// Prints a command's error (its diagnostics with their sources, or its message) and its hints;
+/// the exit status of a failed command.
+pub(crate) fn fail(printer: &mut Printer, error: &crate::engine::CommandError) -> ExitStatus {
+    if let Some(boxed) = &error.diagnostics {
+        let (sources, diagnostics) = boxed.as_ref();
+        if !diagnostics.is_empty() {
+            let color = printer.color();
+            printer.message(&crate::diagnostics::render_human(diagnostics, sources, color));
+        }
+        let errors = diagnostics.error_count();
+        printer.message(&format!(
+            "{errors} error{} found; nothing was changed.\n",
+            if errors == 1 { "" } else { "s" }
+        ));
+    } else {
+        printer.error(&error.message);
+    }
+    for hint in &error.hints {
+        printer.message(&format!("{hint}\n"));
+    }
+    ExitStatus::Failure
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
-//! Progress of an apply: on a terminal, an indicatif display with one line per running
-//! operation (elapsed time) and an overall counter; elsewhere (CI), plain timestamped lines:
-//! `volume.db: Creating…` then `volume.db: Created in 0.41 s [volume-7f3c…]`.
+//! How the CLI draws the engine's events: on a terminal, an indicatif display with one line per
+//! running operation (elapsed time, bytes of a long data operation) and an overall counter;
+//! elsewhere (CI), plain timestamped lines: `volume.db: Creating…` then
+//! `volume.db: Created in 0.41 s [volume-7f3c…]`. Notes and warnings go to stderr, results to
+//! stdout, through the printer.
 //!
-//! This is command output, written here rather than through the CLI printer because it is drawn
-//! while operations run.
+//! Operation lines are command output, written here rather than through the printer because
+//! they are drawn while operations run.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -12,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 
-use super::Step;
+use super::printer::Printer;
+use crate::apply::Step;
+use crate::engine::events::{Event, EventSink};
 use crate::model::Address;
 use crate::plan::{Change, StorageAction};
 
@@ -31,6 +35,7 @@ pub struct Progress {
     multi: MultiProgress,
     overall: ProgressBar,
     running: Mutex<HashMap<String, ProgressBar>>,
+    meters: Mutex<HashMap<String, ByteMeter>>,
 }
 
 fn verbs(step: Step, change: &Change) -> (&'static str, &'static str) {
@@ -69,6 +74,7 @@ impl Progress {
             multi,
             overall,
             running: Mutex::new(HashMap::new()),
+            meters: Mutex::new(HashMap::new()),
         }
     }
 
@@ -105,6 +111,9 @@ impl Progress {
     }
 
     fn stop(&self, address: &Address, step: Step) {
+        if let Ok(mut meters) = self.meters.lock() {
+            meters.remove(&format!("{address}/{step:?}"));
+        }
         if let Ok(mut running) = self.running.lock()
             && let Some(bar) = running.remove(&format!("{address}/{step:?}"))
         {
@@ -118,7 +127,7 @@ impl Progress {
         self.stop(address, step);
         self.overall.inc(1);
         let (_, done) = verbs(step, change);
-        let id = Some(super::execute::object_id(change, step))
+        let id = Some(crate::apply::object_id(change, step))
             .filter(|id| !id.is_empty())
             .map(|id| format!(" [{id}]"))
             .unwrap_or_default();
@@ -142,20 +151,135 @@ impl Progress {
         self.line(text);
     }
 
-    /// A meter for the bytes of a running operation, drawn on its line.
-    pub fn meter(&self, address: &Address, step: Step) -> ByteMeter {
-        let bar = self
-            .running
-            .lock()
-            .ok()
-            .and_then(|running| running.get(&format!("{address}/{step:?}")).cloned());
-        ByteMeter::new(address.to_string(), self.style, bar)
+    /// Bytes through a running operation, drawn on its line (its meter starts with the first).
+    pub fn bytes(&self, address: &Address, step: Step, done: u64, total: u64) {
+        let key = format!("{address}/{step:?}");
+        let Ok(mut meters) = self.meters.lock() else { return };
+        let meter = meters.entry(key).or_insert_with(|| {
+            let bar = self
+                .running
+                .lock()
+                .ok()
+                .and_then(|running| running.get(&format!("{address}/{step:?}")).cloned());
+            ByteMeter::new(address.to_string(), self.style, bar)
+        });
+        meter.update(done, total);
     }
 
     /// Removes the live display.
     pub fn finish(&self) {
         self.overall.finish_and_clear();
         let _ = self.multi.clear();
+    }
+}
+
+/// The CLI's event sink: notes and warnings through the printer, an apply's operations on a
+/// [`Progress`] display made when the apply starts.
+pub struct Display {
+    printer: Mutex<Printer>,
+    style: ProgressStyle,
+    apply: Mutex<Option<std::sync::Arc<Progress>>>,
+}
+
+impl Display {
+    /// A display printing with `color` (when stderr is a terminal), operations in `style`.
+    pub fn new(color: bool, style: ProgressStyle) -> Display {
+        Display {
+            printer: Mutex::new(Printer::new(color)),
+            style,
+            apply: Mutex::new(None),
+        }
+    }
+
+    /// Live lines on a terminal, plain lines elsewhere.
+    pub fn style_for_stderr() -> ProgressStyle {
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            ProgressStyle::Terminal
+        } else {
+            ProgressStyle::Plain
+        }
+    }
+
+    fn progress(&self) -> Option<std::sync::Arc<Progress>> {
+        self.apply.lock().ok().and_then(|p| p.clone())
+    }
+
+    fn print(&self, write: impl FnOnce(&mut Printer)) {
+        if let Ok(mut printer) = self.printer.lock() {
+            write(&mut printer);
+        }
+    }
+}
+
+impl EventSink for Display {
+    fn event(&self, event: &Event<'_>) {
+        match event {
+            Event::Warnings { diagnostics, sources } => self.print(|printer| {
+                let color = printer.color();
+                printer.message(&crate::diagnostics::render_human(diagnostics, sources, color));
+            }),
+            Event::DriftBeforeErrors(plan) => self.print(|printer| {
+                let color = printer.color();
+                printer.out(&crate::render::human::render_drift(plan, color));
+            }),
+            Event::Notice(text) => self.print(|printer| printer.message(text)),
+            Event::Output(text) => self.print(|printer| printer.out(text)),
+            Event::ApplyStarted { operations } => {
+                if let Ok(mut apply) = self.apply.lock() {
+                    *apply = Some(std::sync::Arc::new(Progress::new(self.style, *operations)));
+                }
+            }
+            Event::OperationStarted { change, step } => {
+                if let Some(progress) = self.progress() {
+                    progress.started(&change.address, *step, change);
+                }
+            }
+            Event::Bytes {
+                address,
+                step,
+                done,
+                total,
+            } => {
+                if let Some(progress) = self.progress() {
+                    progress.bytes(address, *step, *done, *total);
+                }
+            }
+            Event::OperationFinished { change, step, elapsed } => {
+                if let Some(progress) = self.progress() {
+                    progress.finished(&change.address, *step, change, *elapsed);
+                }
+            }
+            Event::OperationFailed { address, step, error } => {
+                if let Some(progress) = self.progress() {
+                    progress.failed(address, *step, error);
+                }
+            }
+            Event::Retrying(notice) => {
+                let text = format!(
+                    "provider `{}`: {} failed ({}); trying again in {} (attempt {} of {})",
+                    notice.provider,
+                    notice.operation,
+                    notice.error,
+                    blockform_provider::format_duration(notice.delay),
+                    notice.attempt + 1,
+                    notice.attempts
+                );
+                match self.progress() {
+                    Some(progress) => progress.message(&text),
+                    None => self.print(|printer| printer.message(&format!("{text}\n"))),
+                }
+            }
+            Event::ApplyMessage(text) => {
+                if let Some(progress) = self.progress() {
+                    progress.message(text);
+                }
+            }
+            Event::ApplyFinished => {
+                if let Some(progress) = self.apply.lock().ok().and_then(|mut p| p.take()) {
+                    progress.finish();
+                }
+            }
+        }
     }
 }
 
