@@ -8,6 +8,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod drift;
 pub mod engine;
+pub mod events;
 pub mod graph;
 pub mod import;
 pub mod model;

@@ -12,8 +12,8 @@ use std::time::Duration;
 use blockform::apply::OperationError;
 use blockform::apply::retry::RetryPolicy;
 use blockform::config::vars::VarInputs;
-use blockform::engine::apply::{ApplyRequest, apply};
-use blockform::engine::{Event, EventSink, PlanRequest, Quiet, plan};
+use blockform::engine::apply::ApplyRequest;
+use blockform::engine::{Engine, Event, EventSink, PlanRequest};
 use blockform::state::{MemoryStore, StateLock, Store};
 use blockform_provider::{
     Capabilities, Capacity, InventoryItem, Provider, ProviderError, ProviderKind, ReadTarget, Result, VolumeProperties,
@@ -99,11 +99,14 @@ struct Retries(Mutex<Vec<String>>);
 
 impl EventSink for Retries {
     fn event(&self, event: &Event<'_>) {
-        if let Event::Retrying(notice) = event {
-            self.0
-                .lock()
-                .unwrap()
-                .push(format!("{} {}/{}", notice.operation, notice.attempt, notice.attempts));
+        if let Event::Retrying {
+            operation,
+            attempt,
+            attempts,
+            ..
+        } = event
+        {
+            self.0.lock().unwrap().push(format!("{operation} {attempt}/{attempts}"));
         }
     }
 }
@@ -116,12 +119,15 @@ fn apply_with_failures(
     fail_first: u32,
     error: ProviderError,
 ) -> (blockform::apply::ApplyReport, u32, Vec<String>) {
-    let open = || -> std::result::Result<(Box<dyn Store>, Option<StateLock>), String> {
-        Ok((Box::new(MemoryStore::new()), None))
-    };
-    let request = PlanRequest {
+    let retries = Arc::new(Retries::default());
+    let engine = Engine::new(
         dir,
-        open_state: &open,
+        Box::new(|| -> std::result::Result<(Box<dyn Store>, Option<StateLock>), String> {
+            Ok((Box::new(MemoryStore::new()), None))
+        }),
+        Arc::clone(&retries) as Arc<dyn EventSink>,
+    );
+    let request = PlanRequest {
         vars: VarInputs::default(),
         interactive: false,
         target: Vec::new(),
@@ -131,10 +137,9 @@ fn apply_with_failures(
         generate_config_out: None,
         allow_duplicates: false,
     };
-    let planned = plan(&request, &Quiet, &mut |name, _| {
-        panic!("no variable is asked for ({name})")
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+    let planned = engine
+        .plan(&request, &mut |name, _| panic!("no variable is asked for ({name})"))
+        .unwrap_or_else(|e| panic!("{e}"));
     let wrapped: Arc<Mutex<Option<Arc<FailingCreates>>>> = Arc::default();
     let keep = Arc::clone(&wrapped);
     let providers = planned.providers.map_live(move |inner| {
@@ -147,10 +152,8 @@ fn apply_with_failures(
         *keep.lock().unwrap() = Some(Arc::clone(&failing));
         failing
     });
-    let retries = Arc::new(Retries::default());
-    let applied = apply(
-        ApplyRequest {
-            dir: dir.to_path_buf(),
+    let applied = engine
+        .apply(ApplyRequest {
             vars: VarInputs::default(),
             plan: planned.plan,
             prior: planned.prior,
@@ -162,10 +165,8 @@ fn apply_with_failures(
                 first_delay: Duration::from_millis(20),
                 max_delay: Duration::from_millis(100),
             },
-        },
-        &(Arc::clone(&retries) as Arc<dyn EventSink>),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
     let creates = wrapped.lock().unwrap().as_ref().unwrap().creates.load(Ordering::SeqCst);
     let announced = retries.0.lock().unwrap().clone();
     (applied.report, creates, announced)

@@ -4,7 +4,7 @@
 
 use blockform_provider::{Provider, VolumeSource, VolumeSpec, VolumeState};
 
-use super::execute::{OperationContext, OperationError};
+use super::operation::{OperationContext, OperationError};
 use crate::backup::policy::{self, PolicySpec};
 use crate::backup::{
     Access, BackupError, BackupMode, BackupRequest, BackupStore, Manifest, RestoreOptions, create_backup,

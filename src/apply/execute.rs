@@ -3,30 +3,19 @@
 //! scheduler.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use blockform_provider::{
-    ImageExportSpec, ImageFormat, Provider, ProviderError, QosSpecs, SnapshotSpec, VolumeProperties, VolumeSource,
-    VolumeSpec,
+    ImageExportSpec, ImageFormat, Provider, QosSpecs, SnapshotSpec, VolumeProperties, VolumeSource, VolumeSpec,
 };
 
+pub use super::operation::{OperationContext, OperationError};
 use crate::config::value::{Value, ValueMap};
 use crate::model::{ResourceKind, UNMANAGED_SNAPSHOTS, resource_schema};
+pub use crate::plan::Step;
 use crate::plan::{Change, StorageAction};
-use crate::providers::Providers;
 use crate::state::ResourceState;
-
-/// Which half of a change an operation is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// Create the object (or its replacement).
-    Create,
-    /// Change it in place.
-    Update,
-    /// Delete it (or the object being replaced).
-    Delete,
-}
 
 /// What an operation leaves in state.
 #[derive(Debug)]
@@ -35,32 +24,6 @@ pub enum Outcome {
     Put(ResourceState),
     /// The resource is gone.
     Removed,
-}
-
-/// Why an operation failed: the back end's error stays typed (its class, command line and
-/// stderr) up to the report.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum OperationError {
-    /// The back end refused or failed.
-    #[error("{0}")]
-    Provider(#[from] ProviderError),
-    /// Something the operation needs is missing.
-    #[error("{0}")]
-    Precondition(String),
-}
-
-/// What an operation can look up while it runs.
-pub struct OperationContext<'a> {
-    /// Live providers.
-    pub providers: &'a Providers,
-    /// State records by back-end id (objects created earlier in this run included).
-    pub by_id: &'a dyn Fn(&str) -> Option<ResourceState>,
-    /// Every state record known so far.
-    pub records: &'a dyn Fn() -> Vec<ResourceState>,
-    /// The configuration directory (image paths are relative to it).
-    pub dir: &'a Path,
-    /// Reports bytes done and total of a long data operation (backup, restore).
-    pub on_bytes: &'a (dyn Fn(u64, u64) + Sync),
 }
 
 /// The back-end name an operation works on: the new object's for a create (a replacement's

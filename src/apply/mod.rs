@@ -5,6 +5,7 @@
 
 mod backup;
 mod execute;
+mod operation;
 pub mod recover;
 mod refresh_record;
 pub mod retry;
@@ -21,7 +22,7 @@ pub use refresh_record::drift_commit;
 
 use crate::config::eval::Desired;
 use crate::config::value::{Value, ValueMap};
-use crate::engine::events::{Event, EventSink};
+use crate::events::{Event, EventSink};
 use crate::graph::OperationGraph;
 use crate::model::Address;
 use crate::plan::{Action, Change, Plan};
@@ -168,7 +169,16 @@ pub async fn apply(
     events.event(&Event::ApplyStarted { operations: ops.len() });
     let observer: retry::RetryObserver = {
         let events = Arc::clone(&events);
-        Arc::new(move |notice: &retry::RetryNotice| events.event(&Event::Retrying(notice)))
+        Arc::new(move |notice: &retry::RetryNotice| {
+            events.event(&Event::Retrying {
+                provider: &notice.provider,
+                operation: notice.operation,
+                attempt: notice.attempt,
+                attempts: notice.attempts,
+                delay: notice.delay,
+                error: &notice.error,
+            });
+        })
     };
     let policy = options.retry;
     let providers =

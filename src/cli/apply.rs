@@ -3,12 +3,10 @@
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::ExitStatus;
 use super::plan::{PlanArgs, Planned, make_plan};
 use super::printer::Printer;
-use super::progress::Display;
 use crate::apply::{ApplyReport, Step};
 use crate::config::vars::VarInputs;
 use crate::plan::{Plan, PlanMode, saved};
@@ -50,7 +48,8 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
         plan_args.refresh = false;
     }
     let operation = if destroy { "destroy" } else { "apply" };
-    let planned = match make_plan(dir, &plan_args, inputs.clone(), operation, printer) {
+    let engine = super::plan::engine(dir, &plan_args.state, operation, printer.color());
+    let planned = match make_plan(&engine, &plan_args, inputs.clone(), printer) {
         Ok(p) => p,
         Err(status) => return status,
     };
@@ -121,7 +120,6 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
         }
     }
     let request = crate::engine::apply::ApplyRequest {
-        dir: dir.to_path_buf(),
         vars: inputs,
         plan,
         prior,
@@ -130,9 +128,7 @@ pub fn run(dir: &Path, args: &ApplyArgs, destroy: bool, inputs: VarInputs, print
         parallelism: args.plan.parallelism,
         retry: crate::apply::retry::RetryPolicy::default(),
     };
-    let display: Arc<dyn crate::engine::EventSink> =
-        Arc::new(Display::new(printer.color(), Display::style_for_stderr()));
-    let applied = match crate::engine::apply::apply(request, &display) {
+    let applied = match engine.apply(request) {
         Ok(applied) => applied,
         Err(e) => return super::fail(printer, &e),
     };

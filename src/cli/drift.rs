@@ -4,9 +4,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::plan::load_against_state;
 use super::printer::Printer;
-use super::state_args::{StateArgs, open_state};
+use super::state_args::StateArgs;
 use super::{ExitStatus, VarArgs};
 use crate::config::vars::VarInputs;
 use crate::drift::{Baseline, DriftReport};
@@ -66,13 +65,11 @@ pub fn run(dir: &Path, args: &DriftArgs, inputs: VarInputs, printer: &mut Printe
 }
 
 fn report(dir: &Path, args: &DriftArgs, inputs: VarInputs, printer: &mut Printer) -> Result<ExitStatus, String> {
-    let (store, lock) = open_state(dir, &args.state, "drift", false)?;
-    let prior = store.resources().map_err(|e| e.to_string())?;
-    let intents = store.intents().map_err(|e| e.to_string())?;
-    let (loaded, providers) = load_against_state(dir, &prior, inputs, printer)?;
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let mut report = crate::drift::check(&loaded.desired, &prior, &intents, &providers, &now)?;
-    drop(lock);
+    let engine = super::plan::engine(dir, &args.state, "drift", printer.color());
+    let mut report = engine.drift(inputs).map_err(|error| {
+        super::fail(printer, &error);
+        String::new()
+    })?;
 
     let baseline_path = if args.baseline.is_absolute() {
         args.baseline.clone()

@@ -37,7 +37,8 @@ impl GraphArgs {
 
 /// Runs `graph`.
 pub fn run(dir: &Path, args: &GraphArgs, inputs: VarInputs, printer: &mut Printer) -> ExitStatus {
-    let planned = match make_plan(dir, &args.plan, inputs, "graph", printer) {
+    let engine = super::plan::engine(dir, &args.plan.state, "graph", printer.color());
+    let planned = match make_plan(&engine, &args.plan, inputs, printer) {
         Ok(p) => p,
         Err(status) => return status,
     };

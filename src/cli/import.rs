@@ -3,13 +3,11 @@
 
 use std::path::Path;
 
-use super::plan::load_against_state;
 use super::printer::Printer;
-use super::state_args::{StateArgs, open_state};
+use super::state_args::StateArgs;
 use super::{ExitStatus, VarArgs};
 use crate::config::vars::VarInputs;
 use crate::model::Address;
-use crate::state::Commit;
 
 /// Arguments of `import`.
 #[derive(Debug, Clone, clap::Args)]
@@ -38,31 +36,15 @@ impl ImportArgs {
 
 /// Runs `import`.
 pub fn run(dir: &Path, args: &ImportArgs, inputs: VarInputs, printer: &mut Printer) -> ExitStatus {
-    let result = (|| -> Result<(), String> {
-        let (store, _lock) = open_state(dir, &args.state, "import", true)?;
-        let prior = store.resources().map_err(|e| e.to_string())?;
-        let (loaded, providers) = load_against_state(dir, &prior, inputs, printer)?;
-        printer.out(&format!("{}: Importing from ID \"{}\"...\n", args.address, args.id));
-        let record = crate::import::read(&loaded.desired, &prior, &providers, &args.address, &args.id)?;
-        store
-            .commit(&Commit {
-                put: vec![record],
-                ..Commit::default()
-            })
-            .map_err(|e| format!("state could not be written: {e}"))?;
-        printer.out(&format!(
-            "{}: Import prepared!\n\nImport successful!\n\nThe object is now in the blockform state and will henceforth be managed by blockform.\nRun `blockform plan` to see how it differs from its configuration.\n",
-            args.address
-        ));
-        Ok(())
-    })();
-    match result {
-        Ok(()) => ExitStatus::Success,
-        Err(message) => {
-            if !message.is_empty() {
-                printer.error(&message);
-            }
-            ExitStatus::Failure
+    let engine = super::plan::engine(dir, &args.state, "import", printer.color());
+    match engine.import(inputs, &args.address, &args.id) {
+        Ok(_) => {
+            printer.out(&format!(
+                "{}: Import prepared!\n\nImport successful!\n\nThe object is now in the blockform state and will henceforth be managed by blockform.\nRun `blockform plan` to see how it differs from its configuration.\n",
+                args.address
+            ));
+            ExitStatus::Success
         }
+        Err(error) => super::fail(printer, &error),
     }
 }

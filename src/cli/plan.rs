@@ -3,20 +3,18 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::printer::Printer;
 use super::progress::Display;
 use super::state_args::{StateArgs, open_state};
 use super::{ExitStatus, VarArgs};
-use crate::config::Loaded;
 use crate::config::vars::VarInputs;
-use crate::engine::PlanRequest;
 pub use crate::engine::Planned;
 pub use crate::engine::known_values;
+use crate::engine::{Engine, PlanRequest};
 use crate::model::Address;
 use crate::plan::{self, PlanMode};
-use crate::providers::Providers;
-use crate::state::ResourceState;
 
 /// Arguments of `plan` (and of `apply` without a plan file).
 #[derive(Debug, Clone, clap::Args)]
@@ -80,22 +78,28 @@ pub(super) fn parse_address(text: &str) -> Result<Address, String> {
         .ok_or_else(|| format!("`{text}` is not a resource address (like `volume.db` or `volume.scratch[\"a\"]`)"))
 }
 
+/// The engine a command runs: the configuration in `dir`, its state opened as `state` says
+/// for `operation` (`apply`, `destroy` and `import` create it when it does not exist yet;
+/// planning a new configuration writes nothing), events drawn on the terminal or as CI lines.
+pub fn engine<'a>(dir: &'a Path, state: &'a StateArgs, operation: &'a str, color: bool) -> Engine<'a> {
+    let create = matches!(operation, "apply" | "destroy" | "import");
+    Engine::new(
+        dir,
+        Box::new(move || open_state(dir, state, operation, create)),
+        Arc::new(Display::new(color, Display::style_for_stderr())),
+    )
+}
+
 /// The planning steps of `plan`, `apply`, `destroy`, `show` and `graph` (see
 /// [`crate::engine::plan`]): warnings and notes are printed as they come, an error is printed
 /// and its exit status returned.
 pub fn make_plan(
-    dir: &Path,
+    engine: &Engine<'_>,
     args: &PlanArgs,
     inputs: VarInputs,
-    operation: &str,
     printer: &mut Printer,
 ) -> Result<Planned, ExitStatus> {
-    // Only apply creates state; planning a new configuration writes nothing.
-    let create = matches!(operation, "apply" | "destroy");
-    let open = || open_state(dir, &args.state, operation, create);
     let request = PlanRequest {
-        dir,
-        open_state: &open,
         vars: inputs,
         interactive: args.vars.input && std::io::stdin().is_terminal(),
         target: args.target.clone(),
@@ -111,31 +115,8 @@ pub fn make_plan(
         generate_config_out: args.generate_config_out.clone(),
         allow_duplicates: args.allow_duplicates,
     };
-    let display = Display::new(printer.color(), Display::style_for_stderr());
-    let result = crate::engine::plan(&request, &display, &mut |name, description| {
-        prompt(name, description, printer)
-    });
+    let result = engine.plan(&request, &mut |name, description| prompt(name, description, printer));
     result.map_err(|error| super::fail(printer, &error))
-}
-
-/// The configuration evaluated against state, and its providers (see
-/// [`crate::engine::load_against_state`]). Configuration errors are printed here: the error is
-/// then empty.
-pub(super) fn load_against_state(
-    dir: &Path,
-    prior: &[ResourceState],
-    vars: VarInputs,
-    printer: &mut Printer,
-) -> Result<(Loaded, Providers), String> {
-    let display = Display::new(printer.color(), Display::style_for_stderr());
-    crate::engine::load_against_state(dir, prior, vars, &display).map_err(|error| {
-        if error.diagnostics.is_some() {
-            super::fail(printer, &error);
-            String::new()
-        } else {
-            error.message
-        }
-    })
 }
 
 /// Asks for the value of variable `name` on the terminal.
@@ -157,7 +138,8 @@ fn prompt(name: &str, description: Option<&str>, printer: &mut Printer) -> Strin
 
 /// Runs `plan`.
 pub fn run(dir: &Path, args: &PlanArgs, inputs: VarInputs, printer: &mut Printer) -> ExitStatus {
-    let planned = match make_plan(dir, args, inputs, "plan", printer) {
+    let engine = engine(dir, &args.state, "plan", printer.color());
+    let planned = match make_plan(&engine, args, inputs, printer) {
         Ok(p) => p,
         Err(status) => return status,
     };

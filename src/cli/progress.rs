@@ -16,7 +16,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 
 use super::printer::Printer;
 use crate::apply::Step;
-use crate::engine::events::{Event, EventSink};
+use crate::events::{Event, EventSink};
 use crate::model::Address;
 use crate::plan::{Change, StorageAction};
 
@@ -254,15 +254,18 @@ impl EventSink for Display {
                     progress.failed(address, *step, error);
                 }
             }
-            Event::Retrying(notice) => {
+            Event::Retrying {
+                provider,
+                operation,
+                attempt,
+                attempts,
+                delay,
+                error,
+            } => {
                 let text = format!(
-                    "provider `{}`: {} failed ({}); trying again in {} (attempt {} of {})",
-                    notice.provider,
-                    notice.operation,
-                    notice.error,
-                    blockform_provider::format_duration(notice.delay),
-                    notice.attempt + 1,
-                    notice.attempts
+                    "provider `{provider}`: {operation} failed ({error}); trying again in {} (attempt {} of {attempts})",
+                    blockform_provider::format_duration(*delay),
+                    attempt + 1,
                 );
                 match self.progress() {
                     Some(progress) => progress.message(&text),

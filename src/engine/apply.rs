@@ -2,24 +2,22 @@
 //! walk the operation graph (`crate::apply`) with retries of transient back-end failures,
 //! stop scheduling on an interrupt, and record the outputs once everything is done.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use super::error::{CommandError, ErrorKind};
-use super::events::{Event, EventSink};
 use super::plan::known_values;
 use crate::apply::retry::RetryPolicy;
 use crate::apply::{ApplyOptions, ApplyReport, Interrupt};
 use crate::config::vars::VarInputs;
 use crate::config::{self, EvalOptions, MissingVars};
+use crate::events::{Event, EventSink};
 use crate::plan::Plan;
 use crate::providers::Providers;
 use crate::state::{ResourceState, Store};
 
 /// What to apply, and with what.
 pub struct ApplyRequest {
-    /// The configuration directory.
-    pub dir: PathBuf,
     /// Variable values, for re-evaluating the configuration as objects come into existence.
     pub vars: VarInputs,
     /// The approved plan.
@@ -50,9 +48,8 @@ pub struct Applied {
 /// Applies `request.plan`: `Err` only when state cannot be written or the scheduler cannot
 /// start (single operations fail into the report). SIGINT/SIGTERM stop the scheduling of new
 /// operations; a second one ends the process at once.
-pub fn apply(request: ApplyRequest, events: &Arc<dyn EventSink>) -> Result<Applied, CommandError> {
+pub fn apply(dir: &Path, request: ApplyRequest, events: &Arc<dyn EventSink>) -> Result<Applied, CommandError> {
     let ApplyRequest {
-        dir,
         vars,
         plan,
         prior,
@@ -71,7 +68,7 @@ pub fn apply(request: ApplyRequest, events: &Arc<dyn EventSink>) -> Result<Appli
         .map_err(|e| CommandError::state(format!("state could not be written: {e}")))?;
     drop(prior);
     let imported = plan.imports.len();
-    let reevaluate_dir = dir.clone();
+    let reevaluate_dir = dir.to_path_buf();
     let reevaluate_inputs = vars.clone();
     let reevaluate: crate::apply::Reevaluate = Box::new(move |records| {
         let options = EvalOptions {
@@ -88,7 +85,7 @@ pub fn apply(request: ApplyRequest, events: &Arc<dyn EventSink>) -> Result<Appli
     let options = ApplyOptions {
         retry,
         parallelism,
-        dir: dir.clone(),
+        dir: dir.to_path_buf(),
         events: Arc::clone(events),
         reevaluate,
     };
@@ -118,7 +115,7 @@ pub fn apply(request: ApplyRequest, events: &Arc<dyn EventSink>) -> Result<Appli
         .map_err(|e| CommandError::state(format!("state could not be written, the run stopped: {e}")))?;
     // Outputs are recorded once everything is done.
     let outputs_error = if report.failed.is_empty() && !report.interrupted {
-        record_outputs(&dir, store.as_ref(), vars).err()
+        record_outputs(dir, store.as_ref(), vars).err()
     } else {
         None
     };

@@ -6,12 +6,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::Engine;
 use super::error::{CommandError, ErrorKind};
-use super::events::{Event, EventSink};
 use crate::config::value::{Value, ValueMap};
 use crate::config::vars::{VarArg, VarAssignment, VarInputs};
 use crate::config::{self, EvalOptions, Loaded, MissingVars};
 use crate::diagnostics::{Diagnostics, SourceMap};
+use crate::events::{Event, EventSink};
 use crate::model::{Address, resource_schema};
 use crate::plan::{self, Observed, Plan, PlanInputs, PlanMode, PlanOptions};
 use crate::providers::Providers;
@@ -21,11 +22,7 @@ use crate::state::{ResourceState, StateLock, Store};
 pub type OpenState<'a> = dyn Fn() -> Result<(Box<dyn Store>, Option<StateLock>), String> + Sync + 'a;
 
 /// What to plan.
-pub struct PlanRequest<'a> {
-    /// The configuration directory.
-    pub dir: &'a Path,
-    /// Opens the state (and takes its lock).
-    pub open_state: &'a OpenState<'a>,
+pub struct PlanRequest {
     /// Variable values from the command line, files and the environment.
     pub vars: VarInputs,
     /// Whether a variable without a value is asked for (`prompt`) rather than an error.
@@ -66,18 +63,19 @@ pub struct Planned {
 /// `prompt` asks for the value of a variable that has none (`name`, its description) when the
 /// request is interactive.
 pub fn plan(
-    request: &PlanRequest<'_>,
-    events: &dyn EventSink,
+    engine: &Engine<'_>,
+    request: &PlanRequest,
     prompt: &mut dyn FnMut(&str, Option<&str>) -> String,
 ) -> Result<Planned, CommandError> {
-    let dir = request.dir;
+    let dir = engine.dir;
+    let events = engine.events.as_ref();
     let mut inputs = request.vars.clone();
     // Reading state (opening the database, decoding every record) and parsing the files need
     // nothing from each other: they run at once. Evaluation then needs both.
     let (state, parsed) = std::thread::scope(|scope| {
         let state = scope.spawn(|| -> Result<_, CommandError> {
             let (store, lock) =
-                (request.open_state)().map_err(|message| CommandError::new(ErrorKind::State, message))?;
+                (engine.open_state)().map_err(|message| CommandError::new(ErrorKind::State, message))?;
             let (meta, prior, outputs) = (store.meta()?, store.resources()?, store.outputs()?);
             Ok((store, lock, meta, prior, outputs))
         });

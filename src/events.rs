@@ -1,14 +1,13 @@
 //! What the engine reports while it works, as a stream of events: the CLI draws them (live
 //! bars on a terminal, timestamped lines in CI), a test or another front end may collect them.
-//! The engine itself never writes to stdout or stderr.
+//! The engine itself never writes to stdout or stderr. This vocabulary sits below the engine
+//! and apply (both emit events), above the plan whose changes they name.
 
 use std::time::Duration;
 
-use crate::apply::Step;
-use crate::apply::retry::RetryNotice;
 use crate::diagnostics::{Diagnostics, SourceMap};
 use crate::model::Address;
-use crate::plan::{Change, Plan};
+use crate::plan::{Change, Plan, Step};
 
 /// One thing that happened.
 #[derive(Debug)]
@@ -68,7 +67,20 @@ pub enum Event<'a> {
         error: &'a str,
     },
     /// A back-end call failed with a transient error and is tried again after a wait.
-    Retrying(&'a RetryNotice),
+    Retrying {
+        /// The provider block.
+        provider: &'a str,
+        /// The provider operation (`create_volume`).
+        operation: &'a str,
+        /// The call that failed (1-based).
+        attempt: u32,
+        /// Calls allowed in all.
+        attempts: u32,
+        /// How long until the next call.
+        delay: Duration,
+        /// The failure.
+        error: &'a str,
+    },
     /// A message between the operation lines of an apply.
     ApplyMessage(&'a str),
     /// The apply's operations are over (finished, failed or skipped).
