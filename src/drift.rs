@@ -21,6 +21,7 @@ use crate::config::eval::Desired;
 use crate::config::value::Value;
 use crate::model::{Address, ResourceKind, UNMANAGED_SNAPSHOTS};
 use crate::providers::Providers;
+use crate::refresh::RefreshError;
 use crate::state::{Intent, ResourceState};
 
 /// The version of the JSON report and of the baseline file.
@@ -186,34 +187,52 @@ pub struct Baseline {
     pub entries: Vec<String>,
 }
 
+/// Why a drift report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DriftError {
+    /// A back end could not be read.
+    #[error(transparent)]
+    Backend(#[from] crate::refresh::RefreshError),
+    /// The baseline file could not be read or written.
+    #[error("{0}")]
+    Baseline(String),
+}
+
 impl Baseline {
     /// Reads a baseline file; a missing file is `Ok(None)`.
-    pub fn read(path: &Path) -> Result<Option<Baseline>, String> {
+    pub fn read(path: &Path) -> Result<Option<Baseline>, DriftError> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot read the drift baseline `{}`: {e}", path.display())),
+            Err(e) => {
+                return Err(DriftError::Baseline(format!(
+                    "cannot read the drift baseline `{}`: {e}",
+                    path.display()
+                )));
+            }
         };
         let baseline: Baseline = serde_json::from_str(&text).map_err(|e| {
-            format!(
+            DriftError::Baseline(format!(
                 "`{}` is not a drift baseline ({e}); write a new one with `blockform drift --write-baseline`",
                 path.display()
-            )
+            ))
         })?;
         if baseline.format_version > FORMAT_VERSION {
-            return Err(format!(
+            return Err(DriftError::Baseline(format!(
                 "the drift baseline `{}` has format version {}, newer than this blockform reads ({FORMAT_VERSION})",
                 path.display(),
                 baseline.format_version
-            ));
+            )));
         }
         Ok(Some(baseline))
     }
 
     /// Writes the baseline atomically (temporary file, flush, rename).
-    pub fn write(&self, path: &Path) -> Result<(), String> {
+    pub fn write(&self, path: &Path) -> Result<(), DriftError> {
         use std::io::Write;
-        let fail = |e: std::io::Error| format!("cannot write the drift baseline `{}`: {e}", path.display());
+        let fail = |e: std::io::Error| {
+            DriftError::Baseline(format!("cannot write the drift baseline `{}`: {e}", path.display()))
+        };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(fail)?;
         }
@@ -278,8 +297,8 @@ pub fn check(
     intents: &[Intent],
     providers: &Providers,
     now: &str,
-) -> Result<DriftReport, String> {
-    let (volumes, _) = crate::refresh::read_volumes(prior, providers).map_err(|e| e.to_string())?;
+) -> Result<DriftReport, DriftError> {
+    let (volumes, _) = crate::refresh::read_volumes(prior, providers)?;
     let configured: HashMap<String, &crate::config::eval::ResourceInstance> =
         desired.resources.iter().map(|r| (r.address.to_string(), r)).collect();
     let by_id: HashMap<&str, &ResourceState> = prior.iter().map(|r| (r.backend_id.as_str(), r)).collect();
@@ -411,7 +430,7 @@ pub fn check(
         };
         let items = match provider.inventory() {
             Ok(items) => items,
-            Err(e) => return Err(format!("listing what provider `{name}` holds: {e}")),
+            Err(source) => return Err(RefreshError::provider("listing what", name, " holds", source).into()),
         };
         for item in items {
             if known.contains(&(name.as_str(), item.backend_name.as_str())) {

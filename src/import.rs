@@ -19,6 +19,63 @@ use crate::model::{Address, ResourceKind, resource_schema};
 use crate::providers::Providers;
 use crate::state::ResourceState;
 
+/// Why an object cannot be imported. Each message says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The ID is not written as an ID of that resource kind is.
+    #[error("{0}")]
+    BadId(String),
+    /// The address, provider or store is not in the configuration.
+    #[error("{0}")]
+    NotConfigured(String),
+    /// The address or the object is managed already.
+    #[error("{0}")]
+    AlreadyManaged(String),
+    /// The back end or store holds no such object.
+    #[error("{0}")]
+    NotFound(String),
+    /// The configuration and the object disagree in a way the next plan would act on.
+    #[error("{0}")]
+    Mismatch(String),
+    /// The request itself is refused (a file that would be overwritten).
+    #[error("{0}")]
+    Refused(String),
+    /// The back end could not be read.
+    #[error("reading `{id}` from provider `{provider}`: {source}")]
+    Provider {
+        /// The import ID.
+        id: String,
+        /// The provider block.
+        provider: String,
+        /// The back end's error.
+        source: blockform_provider::ProviderError,
+    },
+    /// A backup store could not be read.
+    #[error("reading {what}: {source}")]
+    Store {
+        /// The store or backup.
+        what: String,
+        /// The store's error.
+        source: crate::backup::BackupError,
+    },
+    /// Generated configuration could not be written.
+    #[error("cannot write `{}`: {source}", path.display())]
+    Write {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An object an `import` block names could not be read for generated configuration.
+    #[error("cannot import `{address}`: {source}")]
+    Generated {
+        /// The address the block imports to.
+        address: String,
+        /// Why.
+        source: Box<ImportError>,
+    },
+}
+
 /// An import ID taken apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportId {
@@ -31,22 +88,22 @@ pub struct ImportId {
 }
 
 /// Splits `PROVIDER/OBJECT[@SNAPSHOT]` and checks the provider exists and the names are valid.
-pub fn parse_id(id: &str, providers: &Providers) -> Result<(ImportId, Arc<dyn Provider>), String> {
+pub fn parse_id(id: &str, providers: &Providers) -> Result<(ImportId, Arc<dyn Provider>), ImportError> {
     let Some((provider_name, object)) = id.split_once('/').filter(|(p, o)| !p.is_empty() && !o.is_empty()) else {
-        return Err(format!(
+        return Err(ImportError::BadId(format!(
             "`{id}` is not an import ID: write PROVIDER/OBJECT, the provider block's name and the object's name in the back end (as `blockform drift` lists it, like `dev/volume-5c0e….qcow2`)"
-        ));
+        )));
     };
     let provider = providers
         .get(provider_name)
-        .ok_or_else(|| providers.missing_reason(provider_name))?;
+        .ok_or_else(|| ImportError::NotConfigured(providers.missing_reason(provider_name)))?;
     let (volume_object, snapshot) = match object.split_once('@') {
         Some((volume, snapshot)) => (volume, Some(snapshot.to_owned())),
         None => (object, None),
     };
     let volume = backend_name(provider.kind(), volume_object);
     for name in std::iter::once(&volume).chain(snapshot.as_ref()) {
-        validate_backend_name(name).map_err(|e| format!("`{id}`: {e}"))?;
+        validate_backend_name(name).map_err(|e| ImportError::BadId(format!("`{id}`: {e}")))?;
     }
     Ok((
         ImportId {
@@ -65,12 +122,12 @@ pub fn read(
     providers: &Providers,
     address: &Address,
     id: &str,
-) -> Result<ResourceState, String> {
+) -> Result<ResourceState, ImportError> {
     let Some(instance) = desired.resources.iter().find(|r| r.address == *address) else {
-        return Err(format!(
+        return Err(ImportError::NotConfigured(format!(
             "`{address}` is not in the configuration: add a `resource \"{}\" \"{}\"` block first (or use an `import` block with `plan --generate-config-out=FILE`)",
             address.kind, address.name
-        ));
+        )));
     };
     read_for(instance, prior, providers, id)
 }
@@ -81,7 +138,7 @@ pub fn read_for(
     prior: &[ResourceState],
     providers: &Providers,
     id: &str,
-) -> Result<ResourceState, String> {
+) -> Result<ResourceState, ImportError> {
     read_object(
         &instance.address,
         &instance.attrs,
@@ -100,11 +157,11 @@ fn read_object(
     prior: &[ResourceState],
     providers: &Providers,
     id: &str,
-) -> Result<ResourceState, String> {
+) -> Result<ResourceState, ImportError> {
     if prior.iter().any(|r| r.address == address.to_string()) {
-        return Err(format!(
+        return Err(ImportError::AlreadyManaged(format!(
             "`{address}` is already managed by blockform; `blockform state rm {address}` first to adopt another object as it"
-        ));
+        )));
     }
     if address.kind == ResourceKind::Backup {
         return read_backup(address, configured, depends_on, prior, providers, id);
@@ -115,16 +172,23 @@ fn read_object(
         .iter()
         .find(|r| r.backend_id == *wanted && r.provider.as_deref() == Some(&parsed.provider))
     {
-        return Err(format!("`{id}` is already managed as `{}`", owner.address));
+        return Err(ImportError::AlreadyManaged(format!(
+            "`{id}` is already managed as `{}`",
+            owner.address
+        )));
     }
     let observed = provider
         .refresh(std::slice::from_ref(&parsed.volume))
-        .map_err(|e| format!("reading `{id}` from provider `{}`: {e}", parsed.provider))?;
+        .map_err(|source| ImportError::Provider {
+            id: id.to_owned(),
+            provider: parsed.provider.clone(),
+            source,
+        })?;
     let Some(volume) = observed.into_iter().find(|v| v.backend_name == parsed.volume) else {
-        return Err(format!(
+        return Err(ImportError::NotFound(format!(
             "provider `{}` has no volume `{}`: `blockform drift` lists the objects that can be imported",
             parsed.provider, parsed.volume
-        ));
+        )));
     };
     // Configured values first: what only blockform knows.
     let mut attributes = configured_attributes(address.kind, configured);
@@ -140,23 +204,23 @@ fn read_object(
         }
         (ResourceKind::Snapshot, Some(snapshot_name)) => {
             let Some(snapshot) = volume.snapshots.iter().find(|s| s.backend_name == *snapshot_name) else {
-                return Err(format!(
+                return Err(ImportError::NotFound(format!(
                     "volume `{}` of provider `{}` has no snapshot `{snapshot_name}`",
                     parsed.volume, parsed.provider
-                ));
+                )));
             };
             let Some(owner) = prior.iter().find(|r| r.backend_id == parsed.volume) else {
-                return Err(format!(
+                return Err(ImportError::Mismatch(format!(
                     "the snapshot's volume `{}` is not managed: import the volume first",
                     parsed.volume
-                ));
+                )));
             };
             let configured_volume = configured.get("volume").and_then(Value::as_str);
             if configured_volume.is_some_and(|v| v != parsed.volume) {
-                return Err(format!(
+                return Err(ImportError::Mismatch(format!(
                     "`{address}` is configured on another volume than `{}` ({}), which holds `{snapshot_name}`",
                     owner.address, parsed.volume
-                ));
+                )));
             }
             attributes.insert("volume".into(), serde_json::json!(parsed.volume));
             attributes.insert("id".into(), serde_json::json!(snapshot.backend_name));
@@ -169,19 +233,19 @@ fn read_object(
             (snapshot.backend_name.clone(), snapshot.status.to_string())
         }
         (ResourceKind::Volume, Some(_)) => {
-            return Err(format!(
+            return Err(ImportError::BadId(format!(
                 "`{id}` names a snapshot; import it as a `snapshot` resource, or drop `@…` to import the volume"
-            ));
+            )));
         }
         (ResourceKind::Snapshot, None) => {
-            return Err(format!(
+            return Err(ImportError::BadId(format!(
                 "`{id}` names a volume; a snapshot's ID is PROVIDER/VOLUME@SNAPSHOT"
-            ));
+            )));
         }
         (kind, _) => {
-            return Err(format!(
+            return Err(ImportError::BadId(format!(
                 "only volumes, snapshots and backups can be imported; `{kind}` resources are blockform's own records"
-            ));
+            )));
         }
     };
     let dependencies = depends_on
@@ -224,53 +288,60 @@ fn read_backup(
     prior: &[ResourceState],
     providers: &Providers,
     id: &str,
-) -> Result<ResourceState, String> {
+) -> Result<ResourceState, ImportError> {
     let Some((store_name, backup_id)) = id.split_once('/').filter(|(s, b)| !s.is_empty() && !b.is_empty()) else {
-        return Err(format!(
+        return Err(ImportError::BadId(format!(
             "`{id}` is not a backup's import ID: write STORE/BACKUP, the backup_store block's name and the backup's id (as `blockform backup list` shows them)"
-        ));
+        )));
     };
     let config = providers
         .store(store_name)
-        .ok_or_else(|| format!("no backup_store block is named `{store_name}`"))?;
+        .ok_or_else(|| ImportError::NotConfigured(format!("no backup_store block is named `{store_name}`")))?;
     if let Some(owner) = prior
         .iter()
         .find(|r| r.address.starts_with("backup.") && r.backend_id == backup_id)
     {
-        return Err(format!("`{id}` is already managed as `{}`", owner.address));
+        return Err(ImportError::AlreadyManaged(format!(
+            "`{id}` is already managed as `{}`",
+            owner.address
+        )));
     }
     let store = config
         .open(crate::backup::Access::Shared, false)
-        .map_err(|e| format!("reading store `{store_name}`: {e}"))?;
+        .map_err(|source| ImportError::Store {
+            what: format!("store `{store_name}`"),
+            source,
+        })?;
     if !store.has_backup(backup_id) {
-        return Err(format!(
+        return Err(ImportError::NotFound(format!(
             "store `{store_name}` holds no backup `{backup_id}`: `blockform backup list` shows the backups"
-        ));
+        )));
     }
-    let manifest = store
-        .manifest(backup_id)
-        .map_err(|e| format!("reading backup `{backup_id}`: {e}"))?;
+    let manifest = store.manifest(backup_id).map_err(|source| ImportError::Store {
+        what: format!("backup `{backup_id}`"),
+        source,
+    })?;
     let disagree = |name: &str, real: &str| match configured.get(name) {
         Some(Value::String(value)) if value != real => Some(value.clone()),
         _ => None,
     };
     if let Some(volume) = disagree("volume", &manifest.volume_backend_id) {
-        return Err(format!(
+        return Err(ImportError::Mismatch(format!(
             "`{address}` is configured on volume `{volume}`, but `{backup_id}` is a backup of `{}` ({}): set `volume` to it",
             manifest.volume_backend_id, manifest.volume_address
-        ));
+        )));
     }
     if disagree("store", store_name).is_some() {
-        return Err(format!(
+        return Err(ImportError::Mismatch(format!(
             "`{address}` is configured on another store than `{store_name}`, which holds `{backup_id}`"
-        ));
+        )));
     }
     if disagree("mode", manifest.mode.as_str()).is_some() {
-        return Err(format!(
+        return Err(ImportError::Mismatch(format!(
             "`{backup_id}` is a {} backup: set `mode = \"{}\"` in `{address}`",
             manifest.mode.as_str(),
             manifest.mode.as_str()
-        ));
+        )));
     }
     let mut attributes = configured_attributes(address.kind, configured);
     attributes.insert("volume".into(), serde_json::json!(manifest.volume_backend_id));
@@ -303,14 +374,14 @@ fn check_volume_type(
     configured: &ValueMap,
     prior: &[ResourceState],
     provider: &str,
-) -> Result<(), String> {
+) -> Result<(), ImportError> {
     let Some(type_value) = configured.get("type") else {
         return Ok(());
     };
     let Some(type_id) = type_value.as_str() else {
-        return Err(format!(
+        return Err(ImportError::Mismatch(format!(
             "`{address}`'s volume type does not exist yet: apply it first, then import"
-        ));
+        )));
     };
     let by_id: HashMap<&str, &ResourceState> = prior.iter().map(|r| (r.backend_id.as_str(), r)).collect();
     let Some(volume_type) = by_id.get(type_id) else {
@@ -321,10 +392,10 @@ fn check_volume_type(
         .get("backend")
         .and_then(serde_json::Value::as_str);
     match backend {
-        Some(backend) if backend != provider => Err(format!(
+        Some(backend) if backend != provider => Err(ImportError::Mismatch(format!(
             "`{address}` uses type `{}`, which lives on provider `{backend}`, but the object is in provider `{provider}`",
             volume_type.address
-        )),
+        ))),
         _ => Ok(()),
     }
 }
@@ -336,13 +407,13 @@ pub fn generate_config(
     desired: &Desired,
     prior: &[ResourceState],
     providers: &Providers,
-) -> Result<usize, String> {
+) -> Result<usize, ImportError> {
     use std::fmt::Write as _;
     if path.exists() {
-        return Err(format!(
+        return Err(ImportError::Refused(format!(
             "`{}` already exists; --generate-config-out writes a new file only (move it away or name another)",
             path.display()
-        ));
+        )));
     }
     let mut text = String::new();
     let mut count = 0;
@@ -352,8 +423,12 @@ pub fn generate_config(
     let mut known = prior.to_vec();
     for import in imports {
         let address = &import.to;
-        let record = read_object(address, &ValueMap::new(), &[], &known, providers, &import.id)
-            .map_err(|e| format!("cannot import `{address}`: {e}"))?;
+        let record = read_object(address, &ValueMap::new(), &[], &known, providers, &import.id).map_err(|source| {
+            ImportError::Generated {
+                address: address.to_string(),
+                source: Box::new(source),
+            }
+        })?;
         known.push(record.clone());
         let prior = known.as_slice();
         let attribute = |name: &str| record.attributes.get(name).filter(|v| !v.is_null());
@@ -384,9 +459,9 @@ pub fn generate_config(
                         let _ = writeln!(text, "  type = volume_type.{only}.id");
                     }
                     [] => {
-                        return Err(format!(
+                        return Err(ImportError::Mismatch(format!(
                             "no volume type uses provider `{provider}`: add a `volume_type` with `backend = \"{provider}\"` so `{address}` can name it"
-                        ));
+                        )));
                     }
                     [first, ..] => {
                         let _ = writeln!(
@@ -444,7 +519,10 @@ pub fn generate_config(
         count += 1;
     }
     let text = crate::config::format::format_source(&text).unwrap_or(text);
-    std::fs::write(path, text).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+    std::fs::write(path, text).map_err(|source| ImportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(count)
 }
 

@@ -203,10 +203,7 @@ pub fn read_volumes(
     });
     let mut volumes: HashMap<String, VolumeState> = HashMap::with_capacity(requested.len());
     for (provider_name, states) in results {
-        let states = states.map_err(|source| RefreshError::Provider {
-            provider: provider_name.to_owned(),
-            source,
-        })?;
+        let states = states.map_err(|source| RefreshError::provider("refreshing", provider_name, "", source))?;
         for state in states {
             volumes.insert(state.backend_name.clone(), state);
         }
@@ -214,17 +211,38 @@ pub fn read_volumes(
     Ok((volumes, requested))
 }
 
-/// Why a refresh failed.
+/// Why reading what a back end holds failed (a refresh, an inventory, a capacity query).
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
-    /// A provider could not list its objects.
-    #[error("refreshing provider `{provider}`: {source}")]
+    /// A provider could not answer.
+    #[error("{doing} provider `{provider}`{after}: {source}")]
     Provider {
+        /// What was being done, before the provider's name (`refreshing`).
+        doing: &'static str,
         /// The provider block.
         provider: String,
+        /// What follows the provider's name, if anything (` holds`).
+        after: &'static str,
         /// The back end's error, typed.
         source: blockform_provider::ProviderError,
     },
+}
+
+impl RefreshError {
+    /// A provider's error while `doing` something to it.
+    pub fn provider(
+        doing: &'static str,
+        provider: &str,
+        after: &'static str,
+        source: blockform_provider::ProviderError,
+    ) -> RefreshError {
+        RefreshError::Provider {
+            doing,
+            provider: provider.to_owned(),
+            after,
+            source,
+        }
+    }
 }
 
 /// The attributes of a volume that a provider can read back, as the configuration writes them.
@@ -274,7 +292,7 @@ pub fn check_capacity(
     plan: &crate::plan::Plan,
     desired: &crate::config::eval::Desired,
     providers: &Providers,
-) -> Result<Vec<CapacityShortfall>, String> {
+) -> Result<Vec<CapacityShortfall>, RefreshError> {
     use crate::plan::{Action, StorageAction};
     const GIB: u64 = 1 << 30;
     let mut requested: HashMap<&str, u64> = HashMap::new();
@@ -321,7 +339,7 @@ pub fn check_capacity(
         };
         let capacity = provider
             .capacity()
-            .map_err(|e| format!("reading the capacity of provider `{name}`: {e}"))?;
+            .map_err(|source| RefreshError::provider("reading the capacity of", name, "", source))?;
         #[allow(
             clippy::cast_precision_loss,
             clippy::cast_possible_truncation,

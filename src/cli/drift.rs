@@ -9,6 +9,7 @@ use super::state_args::StateArgs;
 use super::{ExitStatus, VarArgs};
 use crate::config::vars::VarInputs;
 use crate::drift::{Baseline, DriftReport};
+use crate::engine::{CommandError, ErrorKind};
 
 /// Where the baseline lives unless `--baseline` says otherwise, under the configuration directory.
 pub const DEFAULT_BASELINE: &str = ".blockform/drift-baseline.json";
@@ -53,23 +54,12 @@ impl DriftArgs {
 
 /// Runs `drift`.
 pub fn run(dir: &Path, args: &DriftArgs, inputs: VarInputs, printer: &mut Printer) -> ExitStatus {
-    match report(dir, args, inputs, printer) {
-        Ok(status) => status,
-        Err(message) => {
-            if !message.is_empty() {
-                printer.error(&message);
-            }
-            ExitStatus::Failure
-        }
-    }
+    report(dir, args, inputs, printer).unwrap_or_else(|error| super::fail(printer, &error))
 }
 
-fn report(dir: &Path, args: &DriftArgs, inputs: VarInputs, printer: &mut Printer) -> Result<ExitStatus, String> {
+fn report(dir: &Path, args: &DriftArgs, inputs: VarInputs, printer: &mut Printer) -> Result<ExitStatus, CommandError> {
     let engine = super::plan::engine(dir, &args.state, "drift", printer.color());
-    let mut report = engine.drift(inputs).map_err(|error| {
-        super::fail(printer, &error);
-        String::new()
-    })?;
+    let mut report = engine.drift(inputs)?;
 
     let baseline_path = if args.baseline.is_absolute() {
         args.baseline.clone()
@@ -77,7 +67,10 @@ fn report(dir: &Path, args: &DriftArgs, inputs: VarInputs, printer: &mut Printer
         dir.join(&args.baseline)
     };
     if args.write_baseline {
-        report.to_baseline().write(&baseline_path)?;
+        report
+            .to_baseline()
+            .write(&baseline_path)
+            .map_err(|e| CommandError::new(ErrorKind::Refused, e.to_string()))?;
         printer.out(&format!(
             "Wrote the drift baseline to {} ({} entr{}). Later runs report only drift that differs from it.\n",
             args.baseline.display(),
@@ -91,7 +84,8 @@ fn report(dir: &Path, args: &DriftArgs, inputs: VarInputs, printer: &mut Printer
         return Ok(ExitStatus::Success);
     }
     if !args.no_baseline
-        && let Some(baseline) = Baseline::read(&baseline_path)?
+        && let Some(baseline) =
+            Baseline::read(&baseline_path).map_err(|e| CommandError::new(ErrorKind::Config, e.to_string()))?
     {
         report.apply_baseline(&baseline);
     }

@@ -98,6 +98,18 @@ impl From<crate::state::StateError> for CommandError {
     }
 }
 
+impl From<crate::import::ImportError> for CommandError {
+    fn from(error: crate::import::ImportError) -> CommandError {
+        use crate::import::ImportError;
+        let kind = match &error {
+            ImportError::Provider { .. } | ImportError::Store { .. } => ErrorKind::Provider,
+            ImportError::Write { .. } | ImportError::Refused(_) | ImportError::AlreadyManaged(_) => ErrorKind::Refused,
+            _ => ErrorKind::Config,
+        };
+        CommandError::new(kind, error.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,8 +19,8 @@ impl Engine<'_> {
         let intents = store.intents()?;
         let (loaded, providers) = load_against_state(self.dir, &prior, vars, self.events.as_ref())?;
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        let report = crate::drift::check(&loaded.desired, &prior, &intents, &providers, &now)
-            .map_err(|message| CommandError::new(ErrorKind::Provider, message))?;
+        let report =
+            crate::drift::check(&loaded.desired, &prior, &intents, &providers, &now).map_err(CommandError::provider)?;
         drop(lock);
         Ok(report)
     }
@@ -34,8 +34,8 @@ impl Engine<'_> {
         self.events.event(&crate::events::Event::Output(&format!(
             "{address}: Importing from ID \"{id}\"...\n"
         )));
-        let record = crate::import::read(&loaded.desired, &prior, &providers, address, id)
-            .map_err(|message| CommandError::new(ErrorKind::Refused, message))?;
+        let record =
+            crate::import::read(&loaded.desired, &prior, &providers, address, id).map_err(CommandError::from)?;
         store
             .commit(&Commit {
                 put: vec![record.clone()],

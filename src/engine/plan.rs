@@ -341,7 +341,7 @@ fn refuse_duplicates(
     desired: &crate::config::eval::Desired,
     providers: &Providers,
     diagnostics: &mut Diagnostics,
-) -> Result<(), String> {
+) -> Result<(), crate::refresh::RefreshError> {
     for found in crate::plan::unrecorded::find(plan, prior, providers)? {
         let mut d = crate::diagnostics::Diagnostic::error(found.message()).help(found.hint());
         if let Some(instance) = desired.resource(&found.address) {

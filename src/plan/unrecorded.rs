@@ -7,6 +7,7 @@
 //! Only a state that records no volume on that provider is checked (a lost state records
 //! none): states that share a pool or directory each keep volumes of their own.
 
+use crate::refresh::RefreshError;
 use std::collections::{BTreeMap, HashSet};
 
 use blockform_provider::ObjectKind;
@@ -63,7 +64,7 @@ impl Unrecorded {
 /// The planned volume creates that would duplicate an owned but unrecorded volume: one
 /// inventory (and one refresh of the unrecorded volumes) per provider that creates volumes.
 /// Each old volume matches one create at most.
-pub fn find(plan: &Plan, prior: &[ResourceState], providers: &Providers) -> Result<Vec<Unrecorded>, String> {
+pub fn find(plan: &Plan, prior: &[ResourceState], providers: &Providers) -> Result<Vec<Unrecorded>, RefreshError> {
     let mut creates: BTreeMap<&str, Vec<(&Address, &str)>> = BTreeMap::new();
     for change in &plan.changes {
         if change.action != Action::Create || change.address.kind != ResourceKind::Volume {
@@ -96,7 +97,7 @@ pub fn find(plan: &Plan, prior: &[ResourceState], providers: &Providers) -> Resu
         }
         let candidates: Vec<String> = provider
             .inventory()
-            .map_err(|e| format!("listing the objects of provider `{provider_name}`: {e}"))?
+            .map_err(|source| RefreshError::provider("listing the objects of", provider_name, "", source))?
             .into_iter()
             // No volume on this provider is recorded: every owned one is unrecorded.
             .filter(|item| item.kind == ObjectKind::Volume && item.owned)
@@ -107,7 +108,7 @@ pub fn find(plan: &Plan, prior: &[ResourceState], providers: &Providers) -> Resu
         }
         let mut volumes = provider
             .refresh(&candidates)
-            .map_err(|e| format!("reading the unrecorded volumes of provider `{provider_name}`: {e}"))?;
+            .map_err(|source| RefreshError::provider("reading the unrecorded volumes of", provider_name, "", source))?;
         volumes.sort_by(|a, b| a.backend_name.cmp(&b.backend_name));
         let kind = provider.kind();
         let mut taken = HashSet::new();
