@@ -9,6 +9,7 @@ mod test_ceph_recovery;
 mod test_ceph_trust;
 mod test_cli;
 mod test_drift;
+mod test_engine;
 mod test_fmt;
 mod test_golden;
 mod test_hardening;
