@@ -130,7 +130,7 @@ pub struct GcArgs {
 struct Context {
     providers: Providers,
     records: Vec<ResourceState>,
-    lock: Option<crate::state::StateLock>,
+    lock: Option<crate::state::LockGuard>,
 }
 
 fn load(dir: &Path, args: &StoreArgs, operation: &str, printer: &mut Printer) -> Result<Context, ExitStatus> {

@@ -15,7 +15,7 @@ use crate::diagnostics::{Diagnostics, render_human};
 use crate::model::{Address, resource_schema};
 use crate::plan::{self, Observed, Plan, PlanInputs, PlanMode, PlanOptions};
 use crate::providers::Providers;
-use crate::state::{ResourceState, StateLock, Store};
+use crate::state::{LockGuard, ResourceState, Store};
 
 /// Arguments of `plan` (and of `apply` without a plan file).
 #[derive(Debug, Clone, clap::Args)]
@@ -88,7 +88,7 @@ pub struct Planned {
     /// The state store, still open.
     pub store: Box<dyn Store>,
     /// The state lock, held until dropped.
-    pub lock: Option<StateLock>,
+    pub lock: Option<LockGuard>,
     /// The configuration's live providers.
     pub providers: Providers,
 }

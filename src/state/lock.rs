@@ -1,8 +1,13 @@
-//! The state lock: a file next to the state (`.blockform/state.lock`) locked with
-//! `File::try_lock` and holding who took it, so that a second run is told "state is locked by
-//! root@host (pid 4242, apply) since …" instead of meeting sled's raw error. The operating
-//! system releases the lock when its holder dies, so only a hung holder ever needs
-//! `force-unlock`.
+//! State locks. What every back end shares: who holds a lock ([`LockInfo`]), why one cannot
+//! be taken or removed ([`LockError`], with the messages users see), the held lock as the
+//! caller keeps it ([`LockGuard`], released when dropped) and the wait with backoff behind
+//! `--lock-timeout` ([`acquire_with_backoff`]).
+//!
+//! And the lock of the local state: a file next to it (`.blockform/state.lock`) locked with
+//! `File::try_lock` and holding who took it ([`StateLock`]), so that a second run is told
+//! "state is locked by root@host (pid 4242, apply) since …" instead of meeting sled's raw
+//! error. The operating system releases the lock when its holder dies, so only a hung holder
+//! ever needs `force-unlock`.
 // `File::try_lock` and `File::unlock` are stable since Rust 1.89 and this crate is built with
 // 1.95, but the workspace still declares `rust-version = "1.85"`; raising it to 1.89 makes this
 // allow unnecessary.
@@ -15,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{DurationError, parse_duration};
+use blockform_provider::{DurationError, parse_duration};
 
 /// The first wait between two attempts at a held lock; it doubles up to [`MAX_RETRY_DELAY`].
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(50);
@@ -38,8 +43,8 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
-    /// Describes this process taking the lock for `operation` now.
-    fn for_this_process(operation: &str) -> LockInfo {
+    /// Describes this process taking the lock for `operation` now, under a new lock id.
+    pub fn for_this_process(operation: &str) -> LockInfo {
         let user = ["USER", "LOGNAME"]
             .iter()
             .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
@@ -72,10 +77,10 @@ pub enum LockError {
         info: LockInfo,
     },
     /// Another process holds the lock but has not (yet) said who it is.
-    #[error("state is locked by another process (`{}` does not say which)", path.display())]
+    #[error("state is locked by another process (`{location}` does not say which)")]
     HeldByUnknown {
-        /// The lock file.
-        path: PathBuf,
+        /// Where the lock is (the lock file).
+        location: String,
     },
     /// The lock file could not be used.
     #[error("cannot {action} the state lock file `{}`: {source}", path.display())]
@@ -88,10 +93,10 @@ pub enum LockError {
         source: std::io::Error,
     },
     /// `force-unlock` found no lock.
-    #[error("the state is not locked (`{}` names no holder)", path.display())]
+    #[error("the state is not locked (`{location}` names no holder)")]
     NotLocked {
-        /// The lock file.
-        path: PathBuf,
+        /// Where the lock is (the lock file).
+        location: String,
     },
     /// `force-unlock` was given another lock's id.
     #[error(
@@ -133,6 +138,99 @@ impl LockError {
     }
 }
 
+/// What one attempt at a lock found, for [`acquire_with_backoff`].
+pub enum Attempt<'a, T> {
+    /// The lock is ours.
+    Taken(T),
+    /// Something changed under the attempt (the lock was removed meanwhile): try again at once.
+    Again,
+    /// Someone else holds it: the error to report if the wait is over (made only then).
+    Busy(Box<dyn FnOnce() -> LockError + 'a>),
+}
+
+/// Makes `attempt`s at a lock until one takes it, waiting between them with backoff (50 ms,
+/// doubling up to 1 s) for at most `timeout` in all (`--lock-timeout`; zero tries once). Every
+/// back end waits for its lock this way.
+pub fn acquire_with_backoff<'a, T>(
+    timeout: Duration,
+    mut attempt: impl FnMut() -> Result<Attempt<'a, T>, LockError>,
+) -> Result<T, LockError> {
+    let started = Instant::now();
+    let mut delay = FIRST_RETRY_DELAY;
+    loop {
+        match attempt()? {
+            Attempt::Taken(taken) => return Ok(taken),
+            Attempt::Again => {}
+            Attempt::Busy(held) => {
+                let waited = started.elapsed();
+                if waited >= timeout {
+                    return Err(held());
+                }
+                drop(held);
+                std::thread::sleep(delay.min(timeout.saturating_sub(waited)));
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
+            }
+        }
+    }
+}
+
+/// A lock a back end holds for its caller, as that back end lets go of it.
+pub trait HeldLock: Send + Sync + std::fmt::Debug {
+    /// Lets go of the lock.
+    fn release(self: Box<Self>) -> Result<(), LockError>;
+}
+
+/// A held state lock, whichever back end took it: who holds it (this process) and where.
+/// Released when dropped, or by [`LockGuard::release`] to hear whether that worked.
+#[derive(Debug)]
+pub struct LockGuard {
+    info: LockInfo,
+    location: String,
+    held: Option<Box<dyn HeldLock>>,
+}
+
+impl LockGuard {
+    /// The guard of a lock a back end took at `location` (for messages), described by `info`.
+    pub fn new(info: LockInfo, location: String, held: Box<dyn HeldLock>) -> LockGuard {
+        LockGuard {
+            info,
+            location,
+            held: Some(held),
+        }
+    }
+
+    /// Who holds it: this process.
+    pub fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    /// The lock id, as `force-unlock` takes it.
+    pub fn id(&self) -> &str {
+        &self.info.id
+    }
+
+    /// Where the lock is (the lock file of a local state).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Lets go of the lock now.
+    pub fn release(mut self) -> Result<(), LockError> {
+        match self.held.take() {
+            Some(held) => held.release(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if let Some(held) = self.held.take() {
+            let _ = held.release();
+        }
+    }
+}
+
 /// The lock file of the state at `state_path`: `<state_path>.lock`.
 pub fn lock_path(state_path: &Path) -> PathBuf {
     let mut path = state_path.as_os_str().to_owned();
@@ -154,7 +252,8 @@ pub fn parse_lock_timeout(text: &str) -> Result<Duration, DurationError> {
 /// The held state lock; released (the file emptied and unlocked) when dropped.
 #[derive(Debug)]
 pub struct StateLock {
-    file: File,
+    /// `None` once released.
+    file: Option<File>,
     path: PathBuf,
     info: LockInfo,
 }
@@ -176,9 +275,8 @@ impl StateLock {
                 source,
             })?;
         }
-        let started = Instant::now();
-        let mut delay = FIRST_RETRY_DELAY;
-        loop {
+        let at = path.as_path();
+        acquire_with_backoff(timeout, || {
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -191,23 +289,20 @@ impl StateLock {
                     // `force-unlock` may have removed the file between our open and lock: the
                     // lock on an unlinked file guards nothing, so start over with a new file.
                     if !is_same_file(&file, &path) {
-                        continue;
+                        return Ok(Attempt::Again);
                     }
                     let info = LockInfo::for_this_process(operation);
                     write_info(&file, &info).map_err(|e| io("write", e))?;
-                    return Ok(StateLock { file, path, info });
+                    Ok(Attempt::Taken(StateLock {
+                        file: Some(file),
+                        path: path.clone(),
+                        info,
+                    }))
                 }
-                Err(TryLockError::WouldBlock) => {
-                    let waited = started.elapsed();
-                    if waited >= timeout {
-                        return Err(held_error(&file, &path));
-                    }
-                    std::thread::sleep(delay.min(timeout.saturating_sub(waited)));
-                    delay = (delay * 2).min(MAX_RETRY_DELAY);
-                }
-                Err(TryLockError::Error(e)) => return Err(io("lock", e)),
+                Err(TryLockError::WouldBlock) => Ok(Attempt::Busy(Box::new(move || held_error(&file, at)))),
+                Err(TryLockError::Error(e)) => Err(io("lock", e)),
             }
-        }
+        })
     }
 
     /// Who holds it: this process.
@@ -219,14 +314,34 @@ impl StateLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Lets go of the lock: empties the file, then unlocks it. Emptying first means no one
+    /// reads our info after we let go.
+    pub fn release(mut self) -> Result<(), LockError> {
+        let Some(file) = self.file.take() else { return Ok(()) };
+        let io = |action, source| LockError::Io {
+            action,
+            path: self.path.clone(),
+            source,
+        };
+        file.set_len(0).map_err(|e| io("empty", e))?;
+        file.unlock().map_err(|e| io("unlock", e))
+    }
 }
 
 impl Drop for StateLock {
     fn drop(&mut self) {
-        // Emptying first means no one reads our info after we let go; if this fails, the next
-        // holder overwrites the stale info anyway.
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
+        // If emptying fails, the next holder overwrites the stale info anyway.
+        if let Some(file) = self.file.take() {
+            let _ = file.set_len(0);
+            let _ = file.unlock();
+        }
+    }
+}
+
+impl HeldLock for StateLock {
+    fn release(self: Box<Self>) -> Result<(), LockError> {
+        StateLock::release(*self)
     }
 }
 
@@ -246,7 +361,11 @@ pub fn force_unlock(state_path: &Path, id: &str) -> Result<ForceUnlocked, LockEr
     let path = lock_path(state_path);
     let file = match OpenOptions::new().read(true).write(true).open(&path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LockError::NotLocked { path }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(LockError::NotLocked {
+                location: path.display().to_string(),
+            });
+        }
         Err(source) => {
             return Err(LockError::Io {
                 action: "open",
@@ -256,7 +375,9 @@ pub fn force_unlock(state_path: &Path, id: &str) -> Result<ForceUnlocked, LockEr
         }
     };
     let Some(info) = read_info(&file) else {
-        return Err(LockError::NotLocked { path });
+        return Err(LockError::NotLocked {
+            location: path.display().to_string(),
+        });
     };
     if info.id != id.trim() {
         return Err(LockError::IdMismatch {
@@ -284,7 +405,9 @@ fn held_error(file: &File, path: &Path) -> LockError {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    LockError::HeldByUnknown { path: path.to_owned() }
+    LockError::HeldByUnknown {
+        location: path.display().to_string(),
+    }
 }
 
 fn read_info(mut file: &File) -> Option<LockInfo> {
