@@ -1,12 +1,11 @@
 //! The state options every command that reads or writes state takes (`--state`, `--lock`,
 //! `--lock-timeout`), and opening the state with its lock held, through the state back end
-//! they choose ([`crate::state::backend::open`]).
+//! they choose ([`crate::state::open_backend`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::state::backend::{self, BackendChoice, StateBackend};
-use crate::state::{LockGuard, MemoryStore, Store, parse_lock_timeout};
+use crate::state::{BackendChoice, LockGuard, MemoryStore, StateBackend, Store, open_backend, parse_lock_timeout};
 
 /// Where the state lives, relative to the configuration directory, unless `--state` says.
 pub const DEFAULT_STATE_PATH: &str = ".blockform/state";
@@ -38,7 +37,7 @@ impl StateArgs {
 
     /// The state back end of the configuration directory `dir`.
     pub fn backend(&self, dir: &Path) -> Box<dyn StateBackend> {
-        backend::open(dir, &self.choice())
+        open_backend(dir, &self.choice())
     }
 }
 

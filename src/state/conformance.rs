@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use super::backend::StateBackend;
 use super::lock::LockError;
+use super::lock::LockInfo;
+use super::records::{FORMAT_VERSION, OutputState, ResourceState};
 use super::store::conformance::{intent, resource};
 use super::store::{Commit, StateError};
-use super::{FORMAT_VERSION, OutputState};
 
 /// Generates one `#[test]` per check, each on a fresh back end made by `$fresh`: an
 /// expression giving `(keep, backend)`, where `keep` (a scratch directory, say) lives as long
@@ -44,7 +45,7 @@ macro_rules! backend_conformance_tests {
 }
 pub(crate) use backend_conformance_tests;
 
-fn put(resources: Vec<super::ResourceState>) -> Commit {
+fn put(resources: Vec<ResourceState>) -> Commit {
     Commit {
         put: resources,
         ..Commit::default()
@@ -147,7 +148,7 @@ pub fn a_stale_commit_is_refused_and_writes_nothing(backend: &dyn StateBackend) 
     assert_eq!(store.resource("volume.other").unwrap(), None);
 }
 
-fn held_by(error: LockError) -> super::LockInfo {
+fn held_by(error: LockError) -> LockInfo {
     match error {
         LockError::Held { info } => info,
         other => panic!("expected a held lock, got {other:?}"),

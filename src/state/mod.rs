@@ -3,24 +3,27 @@
 //! - [`StateBackend`] (`backend.rs`): where a state lives, with its lock inside — whether it
 //!   exists, lock / unlock / force-unlock (`--lock-timeout` waits with backoff), and opening it
 //!   for reading and committing. The command line picks a back end in one place,
-//!   [`backend::open`], from a [`BackendChoice`]; no other code names an implementation.
+//!   [`open_backend`] (`choice.rs`), from a [`BackendChoice`]; no other code names an
+//!   implementation.
 //! - [`Store`] (`store.rs`): reading and committing an open state. Every finished operation is
 //!   one atomic [`Commit`] plus a flush and bumps the serial; [`Store::commit_at`] names the
 //!   serial the writer read and refuses a stale writer ([`StateError::Stale`]).
-//! - Implementations: [`LocalBackend`] — the embedded sled database ([`SledStore`],
+//! - Implementations: [`LocalBackend`] (`local.rs`) — the embedded sled database ([`SledStore`],
 //!   `.blockform/state`) with the lock file beside it ([`StateLock`], `.blockform/state.lock`)
 //!   — and [`MemoryBackend`] / [`MemoryStore`], a state held in memory.
 //! - The records (`records.rs`: meta, resources, intents, outputs) and the lock record and
 //!   errors every back end shares (`lock.rs`).
 //!
 //! A new back end (a remote one, say) implements [`StateBackend`] and [`Store`], adds a
-//! [`BackendChoice`] variant and one arm in [`backend::open`], and runs the conformance suites:
+//! [`BackendChoice`] variant and one arm in [`open_backend`], and runs the conformance suites:
 //! `backend_conformance_tests!` (`conformance.rs`: reading and committing, serials, the stale
 //! writer, the lock) and `store_conformance_tests!` (`store.rs`: commits and documents).
 
-pub mod backend;
+mod backend;
+mod choice;
 #[cfg(test)]
 pub(crate) mod conformance;
+mod local;
 mod lock;
 mod memory_store;
 mod records;
@@ -29,7 +32,9 @@ pub(crate) mod scratch;
 mod sled_store;
 mod store;
 
-pub use backend::{BackendChoice, LocalBackend, StateBackend};
+pub use backend::StateBackend;
+pub use choice::{BackendChoice, open_backend};
+pub use local::LocalBackend;
 pub use lock::{
     Attempt, ForceUnlocked, HeldLock, LockError, LockGuard, LockInfo, StateLock, acquire_with_backoff, force_unlock,
     lock_path, parse_lock_timeout,

@@ -317,11 +317,11 @@ pub trait Store: Send + Sync {
 
 /// Refuses a format version newer than this build reads.
 pub(super) fn check_format_version(location: &str, found: u32) -> Result<(), StateError> {
-    if found > super::FORMAT_VERSION {
+    if found > super::records::FORMAT_VERSION {
         return Err(StateError::NewerFormat {
             location: location.to_owned(),
             found,
-            supported: super::FORMAT_VERSION,
+            supported: super::records::FORMAT_VERSION,
         });
     }
     Ok(())
@@ -397,7 +397,9 @@ pub(crate) mod conformance {
     use std::collections::BTreeMap;
 
     use super::{Commit, StateError, Store};
-    use crate::state::{FORMAT_VERSION, Intent, IntentAction, OutputState, ResourceState, StateDocument};
+    use crate::state::records::{
+        FORMAT_VERSION, Intent, IntentAction, Meta, OutputState, ResourceState, StateDocument,
+    };
 
     /// A resource instance with a few attributes.
     pub fn resource(address: &str, size_gib: u64) -> ResourceState {
@@ -595,7 +597,7 @@ pub(crate) mod conformance {
         store.commit(&put(vec![resource("volume.keep", 1)])).unwrap();
         let before = store.export().unwrap();
         let newer = StateDocument {
-            meta: crate::state::Meta {
+            meta: Meta {
                 format_version: FORMAT_VERSION + 1,
                 ..before.meta.clone()
             },
