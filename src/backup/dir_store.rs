@@ -139,6 +139,12 @@ fn valid_id(id: &str) -> bool {
 }
 
 impl DirStore {
+    /// Whether a store was created at `root` (it holds `store.json`); opening one that was not
+    /// fails with [`BackupError::NotAStore`] unless it is created.
+    pub fn exists(root: &Path) -> bool {
+        root.join("store.json").exists()
+    }
+
     /// Opens the store at `root`, creating it when `create` is set and the directory is new or empty.
     pub fn open(root: &Path, access: Access, create: bool, compression: bool) -> Result<DirStore> {
         let store_file = root.join("store.json");

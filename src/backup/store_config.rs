@@ -39,9 +39,49 @@ pub struct StoreConfig {
 impl StoreConfig {
     /// Opens the store with its lock taken, creating it on first use when `create` is set: the
     /// one place that picks the implementation.
+    /// Whether the store was created (something was written to it); one that was not holds no
+    /// backups and is created by the first one.
+    pub fn exists(&self) -> bool {
+        match self.kind {
+            StoreKind::Dir => DirStore::exists(&self.path),
+        }
+    }
+
     pub fn open(&self, access: Access, create: bool) -> Result<Box<dyn BackupStore>, BackupError> {
         match self.kind {
             StoreKind::Dir => Ok(Box::new(DirStore::open(&self.path, access, create, self.compression)?)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dir_block_opens_a_directory_store_created_by_the_first_write() {
+        let path = std::env::temp_dir().join(format!("blockform-store-config-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        let config = StoreConfig {
+            kind: StoreKind::from_label("dir").unwrap(),
+            path: path.clone(),
+            compression: true,
+        };
+        assert_eq!(StoreKind::from_label("s3"), None, "a kind this build lacks");
+        assert!(!config.exists());
+        assert!(matches!(
+            config.open(Access::Shared, false),
+            Err(BackupError::NotAStore { .. })
+        ));
+        let mut store = config.open(Access::Shared, true).unwrap();
+        assert!(config.exists());
+        assert!(path.join("store.json").is_file() && path.join("packs").is_dir() && path.join("backups").is_dir());
+        let data = vec![7_u8; 4096];
+        let hash = *blake3::hash(&data).as_bytes();
+        store.put(hash, &data).unwrap();
+        store.seal().unwrap();
+        assert_eq!(store.read_block(&hash).unwrap(), Ok(data));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&path);
     }
 }

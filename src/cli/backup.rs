@@ -207,7 +207,7 @@ fn style() -> ProgressStyle {
 fn open_existing(config: &StoreConfig, access: Access) -> Result<Option<Box<dyn BackupStore>>, BackupError> {
     match config.open(access, false) {
         Ok(store) => Ok(Some(store)),
-        Err(BackupError::NotAStore { .. }) if !config.path.join("store.json").exists() => Ok(None),
+        Err(BackupError::NotAStore { .. }) if !config.exists() => Ok(None),
         Err(error) => Err(error),
     }
 }

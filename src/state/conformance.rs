@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::backend::StateBackend;
-use super::lock::LockError;
-use super::lock::LockInfo;
+use super::lock::{LockError, LockInfo};
 use super::records::{FORMAT_VERSION, OutputState, ResourceState};
 use super::store::conformance::{intent, resource};
 use super::store::{Commit, StateError};

@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::backend::StateBackend;
-use super::lock::{ForceUnlocked, LockError, LockGuard, StateLock, force_unlock, lock_path};
+use super::lock::{ForceUnlocked, LockError, LockGuard};
+use super::lock_file::{StateLock, force_unlock};
 use super::sled_store::SledStore;
 use super::store::{StateError, Store};
 
-/// The local state: a sled database on disk and its lock file beside it (`<path>.lock`). The lock is taken before the database is opened, so that a
-/// second run hears who holds it rather than sled's "in use".
+/// The local state: a sled database on disk and its lock file beside it (`<path>.lock`).
+/// The lock is taken before the database is opened, so that a second run hears who holds it
+/// rather than sled's "in use".
 #[derive(Debug, Clone)]
 pub struct LocalBackend {
     path: PathBuf,
@@ -43,12 +45,8 @@ impl StateBackend for LocalBackend {
 
     fn lock(&self, operation: &str, timeout: Duration) -> Result<LockGuard, LockError> {
         let lock = StateLock::acquire(&self.path, operation, timeout)?;
-        let info = lock.info().clone();
-        Ok(LockGuard::new(
-            info,
-            lock_path(&self.path).display().to_string(),
-            Box::new(lock),
-        ))
+        let (info, location) = (lock.info().clone(), lock.path().display().to_string());
+        Ok(LockGuard::new(info, location, Box::new(lock)))
     }
 
     fn force_unlock(&self, id: &str) -> Result<ForceUnlocked, LockError> {

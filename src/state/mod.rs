@@ -9,10 +9,11 @@
 //!   one atomic [`Commit`] plus a flush and bumps the serial; [`Store::commit_at`] names the
 //!   serial the writer read and refuses a stale writer ([`StateError::Stale`]).
 //! - Implementations: [`LocalBackend`] (`local.rs`) — the embedded sled database ([`SledStore`],
-//!   `.blockform/state`) with the lock file beside it ([`StateLock`], `.blockform/state.lock`)
+//!   `.blockform/state`) with the lock file beside it ([`StateLock`], `lock_file.rs`,
+//!   `.blockform/state.lock`)
 //!   — and [`MemoryBackend`] / [`MemoryStore`], a state held in memory.
-//! - The records (`records.rs`: meta, resources, intents, outputs) and the lock record and
-//!   errors every back end shares (`lock.rs`).
+//! - The records (`records.rs`: meta, resources, intents, outputs) and what every back end's
+//!   lock shares (`lock.rs`: the lock record, its errors, the guard, the wait with backoff).
 //!
 //! A new back end (a remote one, say) implements [`StateBackend`] and [`Store`], adds a
 //! [`BackendChoice`] variant and one arm in [`open_backend`], and runs the conformance suites:
@@ -25,6 +26,7 @@ mod choice;
 pub(crate) mod conformance;
 mod local;
 mod lock;
+mod lock_file;
 mod memory_store;
 mod records;
 #[cfg(test)]
@@ -36,9 +38,9 @@ pub use backend::StateBackend;
 pub use choice::{BackendChoice, open_backend};
 pub use local::LocalBackend;
 pub use lock::{
-    Attempt, ForceUnlocked, HeldLock, LockError, LockGuard, LockInfo, StateLock, acquire_with_backoff, force_unlock,
-    lock_path, parse_lock_timeout,
+    Attempt, ForceUnlocked, HeldLock, LockError, LockGuard, LockInfo, acquire_with_backoff, parse_lock_timeout,
 };
+pub use lock_file::{StateLock, force_unlock, lock_path};
 pub use memory_store::{MemoryBackend, MemoryStore};
 pub use records::{FORMAT_VERSION, Intent, IntentAction, Meta, OutputState, ResourceState, StateDocument};
 pub use sled_store::SledStore;
