@@ -2,12 +2,12 @@
 //! build drives, built from the block's evaluated attributes.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use blockform_provider::{Provider, ProviderConfig, ProviderKind};
 
-use crate::backup::{Access, BackupError, BackupStore};
+use crate::backup::StoreKind;
 use crate::config::eval::{BlockInstance, Desired};
 
 /// The back-end QoS keys the providers of a kind (a provider block's label) enforce, as the
@@ -77,21 +77,8 @@ pub struct Providers {
     stores: HashMap<String, StoreConfig>,
 }
 
-/// Where a `backup_store` block keeps its backups.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreConfig {
-    /// The store's directory (absolute, or relative to the configuration directory).
-    pub path: PathBuf,
-    /// Whether blocks are compressed when that helps.
-    pub compression: bool,
-}
-
-impl StoreConfig {
-    /// Opens the store, creating it on first use when `create` is set.
-    pub fn open(&self, access: Access, create: bool) -> Result<BackupStore, BackupError> {
-        BackupStore::open(&self.path, access, create, self.compression)
-    }
-}
+/// Where a `backup_store` block keeps its backups (opened by its kind in `crate::backup`).
+pub use crate::backup::StoreConfig;
 
 impl std::fmt::Debug for Providers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,6 +96,9 @@ impl Providers {
     pub fn build(desired: &Desired, dir: &Path) -> Result<Providers, String> {
         let mut providers = Providers::default();
         for (name, block) in &desired.stores {
+            let Some(kind) = StoreKind::from_label(&block.kind) else {
+                continue;
+            };
             let Some(path) = block.attrs.get("path").and_then(crate::config::value::Value::as_str) else {
                 continue;
             };
@@ -120,6 +110,7 @@ impl Providers {
             providers.stores.insert(
                 name.clone(),
                 StoreConfig {
+                    kind,
                     // `components` drops the `.` segments of `./dir` joined to `.`.
                     path: dir.join(path).components().collect(),
                     compression,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use blockform::backup::{Access, BackupMode, BackupRequest, BackupStore, RestoreOptions, create_backup, restore};
+use blockform::backup::{Access, BackupMode, BackupRequest, DirStore, RestoreOptions, create_backup, restore};
 use blockform_provider::{Provider, ProviderConfig, ProviderKind, VolumeProperties, VolumeSource, VolumeSpec};
 use blockform_provider_local::LocalProvider;
 
@@ -701,7 +701,7 @@ fn a_bitmap_left_by_a_killed_writer_means_a_hashed_incremental_not_a_wrong_one()
         mut model,
     } = source_volume(&[1, 2, 3, 100]);
 
-    let mut store = BackupStore::open(&dir.path().join("store"), Access::Shared, true, true).unwrap();
+    let mut store = DirStore::open(&dir.path().join("store"), Access::Shared, true, true).unwrap();
     let request = |id: &'static str, mode| BackupRequest {
         id,
         volume_address: "volume.src",
@@ -884,7 +884,7 @@ fn a_backup_that_fails_leaves_no_change_marker_and_its_rerun_succeeds() {
     } = source_volume(&[1, 2, 3]);
 
     let root = dir.path().join("store");
-    let mut store = BackupStore::open(&root, Access::Shared, true, true).unwrap();
+    let mut store = DirStore::open(&root, Access::Shared, true, true).unwrap();
     let request = BackupRequest {
         id: "backup-a",
         volume_address: "volume.src",

@@ -750,7 +750,7 @@ fn ceph_full_and_incremental_backups_of_an_rbd_volume_restore_byte_exact() {
 #[test]
 #[ignore = "needs a Ceph cluster: run tests/run"]
 fn ceph_a_backup_holds_the_volume_as_it_was_when_the_backup_started() {
-    use blockform::backup::{Access, BackupMode, BackupRequest, BackupStore, RestoreOptions, create_backup, restore};
+    use blockform::backup::{Access, BackupMode, BackupRequest, DirStore, RestoreOptions, create_backup, restore};
     use blockform_provider::{GIB, Provider, ReadTarget, VolumeProperties, VolumeSource, VolumeSpec};
 
     let cluster = cluster();
@@ -791,7 +791,7 @@ fn ceph_a_backup_holds_the_volume_as_it_was_when_the_backup_started() {
     write(&source, 0xaa);
 
     let dir = crate::common::TempDir::new();
-    let mut store = BackupStore::open(&dir.path().join("store"), Access::Shared, true, true).unwrap();
+    let mut store = DirStore::open(&dir.path().join("store"), Access::Shared, true, true).unwrap();
     let request = |id: &'static str, mode| BackupRequest {
         id,
         volume_address: "volume.db",

@@ -7,7 +7,7 @@ use blockform::apply::retry::RetryPolicy;
 use blockform::config::vars::VarInputs;
 use blockform::engine::apply::ApplyRequest;
 use blockform::engine::{Engine, ErrorKind, Event, EventSink, PlanRequest};
-use blockform::state::{MemoryStore, StateLock, Store};
+use blockform::state::{LockGuard, MemoryStore, Store};
 
 use crate::common::project;
 
@@ -66,7 +66,7 @@ fn request() -> PlanRequest {
 }
 
 fn memory_state() -> Box<blockform::engine::plan::OpenState<'static>> {
-    Box::new(|| -> Result<(Box<dyn Store>, Option<StateLock>), String> { Ok((Box::new(MemoryStore::new()), None)) })
+    Box::new(|| -> Result<(Box<dyn Store>, Option<LockGuard>), String> { Ok((Box::new(MemoryStore::new()), None)) })
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn a_state_that_cannot_be_opened_is_a_state_error() {
     let dir = project(&[("main.hcl", CONFIG)]);
     let engine = Engine::new(
         dir.path(),
-        Box::new(|| -> Result<(Box<dyn Store>, Option<StateLock>), String> {
+        Box::new(|| -> Result<(Box<dyn Store>, Option<LockGuard>), String> {
             Err("state is locked by someone@host (pid 42, apply) since 2026-12-05T10:00:00Z".to_owned())
         }),
         Arc::new(blockform::engine::Quiet),

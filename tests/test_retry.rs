@@ -14,7 +14,7 @@ use blockform::apply::retry::RetryPolicy;
 use blockform::config::vars::VarInputs;
 use blockform::engine::apply::ApplyRequest;
 use blockform::engine::{Engine, Event, EventSink, PlanRequest};
-use blockform::state::{MemoryStore, StateLock, Store};
+use blockform::state::{LockGuard, MemoryStore, Store};
 use blockform_provider::{
     Capabilities, Capacity, InventoryItem, Provider, ProviderError, ProviderKind, ReadTarget, Result, VolumeProperties,
     VolumeReader, VolumeSpec, VolumeState, VolumeWriter,
@@ -122,7 +122,7 @@ fn apply_with_failures(
     let retries = Arc::new(Retries::default());
     let engine = Engine::new(
         dir,
-        Box::new(|| -> std::result::Result<(Box<dyn Store>, Option<StateLock>), String> {
+        Box::new(|| -> std::result::Result<(Box<dyn Store>, Option<LockGuard>), String> {
             Ok((Box::new(MemoryStore::new()), None))
         }),
         Arc::clone(&retries) as Arc<dyn EventSink>,

@@ -26,7 +26,11 @@ fn string(attrs: &ValueMap, key: &str) -> Option<String> {
     attrs.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
-fn open_store(name: &str, context: &OperationContext<'_>, create: bool) -> Result<BackupStore, OperationError> {
+fn open_store(
+    name: &str,
+    context: &OperationContext<'_>,
+    create: bool,
+) -> Result<Box<dyn BackupStore>, OperationError> {
     let config = context
         .providers
         .store(name)
@@ -73,7 +77,7 @@ pub fn take(backup_id: &str, after: &ValueMap, context: &OperationContext<'_>) -
         now_unix_secs: now_unix_secs(),
     };
     let mut report = |done, total| (context.on_bytes)(done, total);
-    Ok(create_backup(&mut store, provider.as_ref(), &request, &mut report)?)
+    Ok(create_backup(&mut *store, provider.as_ref(), &request, &mut report)?)
 }
 
 /// The computed attributes of a backup record.
@@ -98,7 +102,7 @@ pub fn computed(manifest: &Manifest, computed: &mut ValueMap) {
 fn store_of_deleted(
     before: Option<&ValueMap>,
     context: &OperationContext<'_>,
-) -> Result<Option<BackupStore>, OperationError> {
+) -> Result<Option<Box<dyn BackupStore>>, OperationError> {
     let Some(store_name) = before.and_then(|b| string(b, "store")) else {
         return Ok(None);
     };
@@ -138,7 +142,7 @@ fn remove_marker(manifest: &Manifest, context: &OperationContext<'_>) {
 }
 
 /// Finds the store holding a backup: the one its record names, or any store that has it.
-fn store_with(backup_id: &str, context: &OperationContext<'_>) -> Result<BackupStore, OperationError> {
+fn store_with(backup_id: &str, context: &OperationContext<'_>) -> Result<Box<dyn BackupStore>, OperationError> {
     if let Some(record) = (context.by_id)(backup_id)
         && let Some(name) = record.attributes.get("store").and_then(serde_json::Value::as_str)
     {
@@ -183,7 +187,7 @@ pub fn create_restored_volume(
         let writer = provider.open_writer(&spec.backend_name)?;
         let mut report = |done, total| (context.on_bytes)(done, total);
         restore(
-            &mut store,
+            &mut *store,
             &manifest,
             writer,
             &spec.backend_name,
@@ -220,7 +224,7 @@ pub fn run_policy(policy_id: &str, after: &ValueMap, context: &OperationContext<
             now_unix_secs: now,
         };
         let mut report = |done, total| (context.on_bytes)(done, total);
-        create_backup(&mut store, provider.as_ref(), &request, &mut report)?;
+        create_backup(&mut *store, provider.as_ref(), &request, &mut report)?;
     }
     for pruned in &run.prune {
         let manifest = store.manifest(&pruned.id).ok();

@@ -14,9 +14,9 @@ use blockform_provider::{
     ChangeMarker, ChangeSource, ChangedExtents, Extent, Provider, ReadTarget, VolumeReader, VolumeWriter,
 };
 
+use super::error::{BackupError, Result};
 use super::manifest::{BackupMode, BlockRef, MANIFEST_FORMAT, Manifest};
 use super::store::BackupStore;
-use super::{BackupError, Result};
 
 /// Bytes read from a volume (or written to one) per request.
 const RUN_BYTES: u64 = 4 << 20;
@@ -53,7 +53,7 @@ fn provider_error(volume: &str) -> impl FnOnce(blockform_provider::ProviderError
 
 /// Takes a backup. Idempotent: a backup whose manifest exists is returned as it is.
 pub fn create_backup(
-    store: &mut BackupStore,
+    store: &mut dyn BackupStore,
     provider: &dyn Provider,
     request: &BackupRequest<'_>,
     progress: ProgressFn<'_>,
@@ -100,7 +100,7 @@ pub fn create_backup(
 /// Reads a backup's blocks into the store and writes its manifest: everything a backup does
 /// after its change marker is made.
 fn read_backup(
-    store: &mut BackupStore,
+    store: &mut dyn BackupStore,
     provider: &dyn Provider,
     request: &BackupRequest<'_>,
     marker: Option<&ChangeMarker>,
@@ -237,7 +237,7 @@ type HashedResult = std::result::Result<(u64, Vec<u8>, Vec<Option<[u8; 32]>>), b
 
 /// Reads the extents on a second thread and hashes and stores them on this one.
 fn read_blocks(
-    store: &mut BackupStore,
+    store: &mut dyn BackupStore,
     reader: &mut dyn VolumeReader,
     changed: &ChangedExtents,
     mut blocks: BTreeMap<u64, [u8; 32]>,
@@ -332,7 +332,7 @@ pub struct RestoreOptions {
 /// as it was. The write pass checks each block again; should one have been damaged in between,
 /// the error says which range of the target was already overwritten.
 pub fn restore(
-    store: &mut BackupStore,
+    store: &mut dyn BackupStore,
     manifest: &Manifest,
     mut writer: Box<dyn VolumeWriter>,
     target_name: &str,
@@ -409,7 +409,7 @@ pub fn restore(
 
 /// Reads and checks every distinct block a backup needs; returns the bytes the check covers.
 /// The first damaged block (in volume order) is the error.
-fn check_blocks(store: &mut BackupStore, manifest: &Manifest, progress: ProgressFn<'_>) -> Result<u64> {
+fn check_blocks(store: &mut dyn BackupStore, manifest: &Manifest, progress: ProgressFn<'_>) -> Result<u64> {
     let block_bytes = u64::from(store.block_size());
     let total = manifest.blocks.len() as u64 * block_bytes;
     let estimate = total + manifest.size_bytes;
@@ -448,7 +448,7 @@ pub struct Damage {
 
 /// Re-reads and re-hashes every block of the given backups; each distinct block is read once.
 /// Progress counts the bytes the backups' blocks cover.
-pub fn verify(store: &mut BackupStore, manifests: &[Manifest], progress: ProgressFn<'_>) -> Result<Vec<Damage>> {
+pub fn verify(store: &mut dyn BackupStore, manifests: &[Manifest], progress: ProgressFn<'_>) -> Result<Vec<Damage>> {
     let block_bytes = u64::from(store.block_size());
     let total: u64 = manifests.iter().map(|m| m.blocks.len() as u64 * block_bytes).sum();
     let mut checked: HashMap<[u8; 32], Option<String>> = HashMap::new();

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::Manifest;
+use super::manifest::Manifest;
 use crate::config::eval::Desired;
 use crate::config::value::Value;
 use crate::diagnostics::{Diagnostic, Diagnostics};

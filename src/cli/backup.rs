@@ -130,7 +130,7 @@ pub struct GcArgs {
 struct Context {
     providers: Providers,
     records: Vec<ResourceState>,
-    lock: Option<crate::state::StateLock>,
+    lock: Option<crate::state::LockGuard>,
 }
 
 fn load(dir: &Path, args: &StoreArgs, operation: &str, printer: &mut Printer) -> Result<Context, ExitStatus> {
@@ -204,10 +204,10 @@ fn style() -> ProgressStyle {
 }
 
 /// Opens a store for reading; a store nothing was written to yet is empty, not an error.
-fn open_existing(config: &StoreConfig, access: Access) -> Result<Option<BackupStore>, BackupError> {
+fn open_existing(config: &StoreConfig, access: Access) -> Result<Option<Box<dyn BackupStore>>, BackupError> {
     match config.open(access, false) {
         Ok(store) => Ok(Some(store)),
-        Err(BackupError::NotAStore { .. }) if !config.path.join("store.json").exists() => Ok(None),
+        Err(BackupError::NotAStore { .. }) if !config.exists() => Ok(None),
         Err(error) => Err(error),
     }
 }
@@ -240,7 +240,7 @@ fn find_backup(
     stores: &StoreArgs,
     id: &str,
     printer: &mut Printer,
-) -> Result<(String, BackupStore, Manifest), ExitStatus> {
+) -> Result<(String, Box<dyn BackupStore>, Manifest), ExitStatus> {
     for (name, config) in context.stores(stores) {
         match open_existing(config, Access::Shared) {
             Ok(Some(store)) if store.has_backup(id) => match store.manifest(id) {
@@ -335,7 +335,7 @@ fn list(dir: &Path, args: &ListArgs, printer: &mut Printer) -> ExitStatus {
             Ok(store) => store,
             Err(error) => return report_error(printer, &error),
         };
-        let manifests = match store.as_ref().map(BackupStore::manifests).transpose() {
+        let manifests = match store.as_ref().map(|store| store.manifests()).transpose() {
             Ok(m) => m.unwrap_or_default(),
             Err(error) => return report_error(printer, &error),
         };
@@ -461,7 +461,7 @@ fn verify_command(dir: &Path, args: &VerifyArgs, printer: &mut Printer) -> ExitS
         };
         let meter = ByteMeter::new(format!("verifying store {name}"), style(), None).plain_on_stderr();
         let mut on_blocks = |done, total| meter.update(done, total);
-        match verify(&mut store, &manifests, &mut on_blocks) {
+        match verify(&mut *store, &manifests, &mut on_blocks) {
             Ok(found) => damage.extend(found),
             Err(error) => return report_error(printer, &error),
         }
@@ -587,7 +587,7 @@ fn restore_command(dir: &Path, args: &RestoreArgs, printer: &mut Printer) -> Exi
     let options = RestoreOptions {
         target_is_zeroed: false,
     };
-    if let Err(error) = restore(&mut store, &manifest, writer, &args.to, options, &mut on_bytes) {
+    if let Err(error) = restore(&mut *store, &manifest, writer, &args.to, options, &mut on_bytes) {
         return report_error(printer, &error);
     }
     drop(context.lock);

@@ -7,7 +7,6 @@ use std::path::Path;
 use super::ExitStatus;
 use super::printer::Printer;
 use super::state_args::StateArgs;
-use crate::state::force_unlock;
 
 /// Arguments of `force-unlock`.
 #[derive(Debug, Clone, clap::Args)]
@@ -22,8 +21,7 @@ pub struct ForceUnlockArgs {
 
 /// Runs `force-unlock`.
 pub fn run(dir: &Path, args: &ForceUnlockArgs, printer: &mut Printer) -> ExitStatus {
-    let state_path = args.state.path(dir);
-    match force_unlock(&state_path, &args.id) {
+    match args.state.backend(dir).force_unlock(&args.id) {
         Ok(removed) => {
             let info = &removed.info;
             let mut text = format!(

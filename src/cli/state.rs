@@ -14,7 +14,7 @@ use super::output::{attribute_key, format_entries};
 use super::printer::Printer;
 use super::state_args::{StateArgs, open_state};
 use crate::model::{Address, InstanceKey, ResourceKind};
-use crate::state::{Commit, FORMAT_VERSION, Intent, Meta, ResourceState, SledStore, StateDocument};
+use crate::state::{Commit, FORMAT_VERSION, Intent, Meta, ResourceState, StateDocument};
 
 /// The `state` subcommands.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -218,6 +218,8 @@ fn rm(dir: &Path, state: &StateArgs, addresses: &[String], dry_run: bool, printe
         .map(|a| parse_address(a).map(|a| a.to_string()))
         .collect::<Result<_, _>>()?;
     let (store, _lock) = open_state(dir, state, "state rm", false)?;
+    // What is removed is chosen from the state as read now: the commit expects it unchanged.
+    let read = store.meta().map_err(|e| e.with_hint())?.serial;
     let present: Vec<String> = store
         .resources()
         .map_err(|e| e.to_string())?
@@ -256,11 +258,14 @@ fn rm(dir: &Path, state: &StateArgs, addresses: &[String], dry_run: bool, printe
         return Ok(());
     }
     store
-        .commit(&Commit {
-            remove: chosen.clone(),
-            ..Commit::default()
-        })
-        .map_err(|e| e.to_string())?;
+        .commit_at(
+            read,
+            &Commit {
+                remove: chosen.clone(),
+                ..Commit::default()
+            },
+        )
+        .map_err(|e| e.with_hint())?;
     for address in &chosen {
         let _ = writeln!(out, "Removed {address}");
     }
@@ -287,6 +292,8 @@ fn mv(dir: &Path, state: &StateArgs, source: &str, destination: &str, printer: &
         return Err(format!("`{from}` is already at `{to}`: nothing to move"));
     }
     let (store, _lock) = open_state(dir, state, "state mv", false)?;
+    // The move is worked out from the state as read now: the commit expects it unchanged.
+    let read = store.meta().map_err(|e| e.with_hint())?.serial;
     let resources = store.resources().map_err(|e| e.to_string())?;
     let by_address: BTreeMap<&str, &ResourceState> = resources.iter().map(|r| (r.address.as_str(), r)).collect();
 
@@ -371,7 +378,7 @@ fn mv(dir: &Path, state: &StateArgs, source: &str, destination: &str, printer: &
             });
         }
     }
-    store.commit(&commit).map_err(|e| e.to_string())?;
+    store.commit_at(read, &commit).map_err(|e| e.with_hint())?;
 
     let mut done: Vec<(&String, &String)> = renames
         .iter()
@@ -388,9 +395,9 @@ fn mv(dir: &Path, state: &StateArgs, source: &str, destination: &str, printer: &
 }
 
 fn pull(dir: &Path, state: &StateArgs, printer: &mut Printer) -> Result<(), String> {
-    let path = state.path(dir);
-    if !SledStore::exists(&path) {
-        printer.message(&format!("No state at `{}`.\n", path.display()));
+    let backend = state.backend(dir);
+    if !backend.exists().map_err(|e| e.with_hint())? {
+        printer.message(&format!("No state at `{}`.\n", backend.location()));
         return Ok(());
     }
     let (store, _lock) = open_state(dir, state, "state pull", false)?;

@@ -1,10 +1,11 @@
 //! The state options every command that reads or writes state takes (`--state`, `--lock`,
-//! `--lock-timeout`), and opening the state with its lock held.
+//! `--lock-timeout`), and opening the state with its lock held, through the state back end
+//! they choose ([`crate::state::open_backend`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::state::{MemoryStore, SledStore, StateLock, Store, parse_lock_timeout};
+use crate::state::{BackendChoice, LockGuard, MemoryStore, StateBackend, Store, open_backend, parse_lock_timeout};
 
 /// Where the state lives, relative to the configuration directory, unless `--state` says.
 pub const DEFAULT_STATE_PATH: &str = ".blockform/state";
@@ -26,10 +27,17 @@ pub struct StateArgs {
 }
 
 impl StateArgs {
-    /// The state path: `--state` (relative to `dir`, like every path blockform reads) or
-    /// `<dir>/.blockform/state`.
-    pub fn path(&self, dir: &Path) -> PathBuf {
-        state_path(dir, self.state.as_deref())
+    /// The state back end these options name: the local state at `--state` (relative to the
+    /// configuration directory, like every path blockform reads) or `.blockform/state`.
+    pub fn choice(&self) -> BackendChoice {
+        BackendChoice::Local {
+            path: self.state.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_PATH)),
+        }
+    }
+
+    /// The state back end of the configuration directory `dir`.
+    pub fn backend(&self, dir: &Path) -> Box<dyn StateBackend> {
+        open_backend(dir, &self.choice())
     }
 }
 
@@ -41,11 +49,6 @@ impl Default for StateArgs {
             lock_timeout: Duration::ZERO,
         }
     }
-}
-
-/// The state path for `--state PATH` (or none) in the configuration directory `dir`.
-pub fn state_path(dir: &Path, state: Option<&Path>) -> PathBuf {
-    dir.join(state.unwrap_or(Path::new(DEFAULT_STATE_PATH)))
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
@@ -60,13 +63,13 @@ pub fn open_state(
     args: &StateArgs,
     operation: &str,
     create: bool,
-) -> Result<(Box<dyn Store>, Option<StateLock>), String> {
-    let path = args.path(dir);
-    if !create && !SledStore::exists(&path) {
+) -> Result<(Box<dyn Store>, Option<LockGuard>), String> {
+    let backend = args.backend(dir);
+    if !create && !backend.exists().map_err(|e| e.with_hint())? {
         return Ok((Box::new(MemoryStore::empty()), None));
     }
     let lock = if args.lock {
-        let lock = StateLock::acquire(&path, operation, args.lock_timeout).map_err(|e| match e.hint() {
+        let lock = backend.lock(operation, args.lock_timeout).map_err(|e| match e.hint() {
             Some(hint) => format!("{e}\n  help: {hint}"),
             None => e.to_string(),
         })?;
@@ -74,8 +77,8 @@ pub fn open_state(
     } else {
         None
     };
-    let store = SledStore::open(&path).map_err(|e| e.with_hint())?;
-    Ok((Box::new(store), lock))
+    let store = backend.open().map_err(|e| e.with_hint())?;
+    Ok((store, lock))
 }
 
 #[cfg(test)]
@@ -113,17 +116,18 @@ mod tests {
     #[test]
     fn the_state_path_is_relative_to_the_configuration_directory() {
         let args = StateArgs::default();
-        assert_eq!(args.path(Path::new("conf")), Path::new("conf/.blockform/state"));
+        let path = |args: &StateArgs| args.backend(Path::new("conf")).location();
+        assert_eq!(path(&args), "conf/.blockform/state");
         let args = StateArgs {
             state: Some(PathBuf::from("other/state")),
             ..StateArgs::default()
         };
-        assert_eq!(args.path(Path::new("conf")), Path::new("conf/other/state"));
+        assert_eq!(path(&args), "conf/other/state");
         let args = StateArgs {
             state: Some(PathBuf::from("/abs/state")),
             ..StateArgs::default()
         };
-        assert_eq!(args.path(Path::new("conf")), Path::new("/abs/state"));
+        assert_eq!(path(&args), "/abs/state");
     }
 
     #[test]
@@ -146,8 +150,11 @@ mod tests {
         let args = StateArgs::default();
         let (store, lock) = open_state(dir.path(), &args, "apply", true).unwrap();
         let lock = lock.unwrap();
-        assert_eq!(lock.path(), dir.path().join(".blockform/state.lock"));
-        assert!(SledStore::exists(&dir.path().join(".blockform/state")));
+        assert_eq!(
+            lock.location(),
+            dir.path().join(".blockform/state.lock").display().to_string()
+        );
+        assert!(crate::state::SledStore::exists(&dir.path().join(".blockform/state")));
         let message = open_state(dir.path(), &args, "plan", false).err().unwrap();
         let info = lock.info();
         assert_eq!(

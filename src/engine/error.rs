@@ -94,7 +94,12 @@ impl std::error::Error for CommandError {}
 
 impl From<crate::state::StateError> for CommandError {
     fn from(error: crate::state::StateError) -> CommandError {
-        CommandError::state(error)
+        let hint = error.hint();
+        let command_error = CommandError::state(error);
+        match hint {
+            Some(hint) => command_error.hint(hint),
+            None => command_error,
+        }
     }
 }
 

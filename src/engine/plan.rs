@@ -16,10 +16,10 @@ use crate::events::{Event, EventSink};
 use crate::model::{Address, resource_schema};
 use crate::plan::{self, Observed, Plan, PlanInputs, PlanMode, PlanOptions};
 use crate::providers::Providers;
-use crate::state::{ResourceState, StateLock, Store};
+use crate::state::{LockGuard, ResourceState, Store};
 
 /// Opens the state a plan reads (and an apply writes), with its lock: chosen by the caller.
-pub type OpenState<'a> = dyn Fn() -> Result<(Box<dyn Store>, Option<StateLock>), String> + Sync + 'a;
+pub type OpenState<'a> = dyn Fn() -> Result<(Box<dyn Store>, Option<LockGuard>), String> + Sync + 'a;
 
 /// What to plan.
 pub struct PlanRequest {
@@ -51,7 +51,7 @@ pub struct Planned {
     /// The state store, still open.
     pub store: Box<dyn Store>,
     /// The state lock, held until dropped.
-    pub lock: Option<StateLock>,
+    pub lock: Option<LockGuard>,
     /// The configuration's live providers.
     pub providers: Providers,
 }

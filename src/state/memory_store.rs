@@ -1,19 +1,26 @@
 //! A [`Store`] held in memory. It stands in for a state that does not exist yet (so `plan` in a
 //! fresh directory creates nothing on disk) and is the reference the other stores are tested
-//! against.
+//! against. [`MemoryBackend`] is the same state behind the [`StateBackend`] interface, with a
+//! lock held in memory: the reference the other back ends are tested against.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use super::backend::StateBackend;
+use super::lock::{Attempt, ForceUnlocked, HeldLock, LockError, LockGuard, LockInfo, acquire_with_backoff};
 
 use super::records::{FORMAT_VERSION, Intent, Meta, OutputState, ResourceState, StateDocument};
 use super::store::{
-    Commit, Owners, StateError, Store, check_format_version, check_unique_addresses, check_unique_owners, sort_intents,
+    Commit, Owners, StateError, Store, check_format_version, check_serial, check_unique_addresses, check_unique_owners,
+    sort_intents,
 };
 
-/// A state kept in memory; nothing survives the process.
-#[derive(Debug)]
+/// A state kept in memory; nothing survives the process. Clones share one state (the
+/// in-memory [`StateBackend`](super::StateBackend) hands out clones as its handles).
+#[derive(Debug, Clone)]
 pub struct MemoryStore {
-    inner: Mutex<Records>,
+    inner: Arc<Mutex<Records>>,
 }
 
 #[derive(Debug)]
@@ -39,7 +46,7 @@ impl MemoryStore {
 
     fn with_lineage(lineage: String) -> MemoryStore {
         MemoryStore {
-            inner: Mutex::new(Records {
+            inner: Arc::new(Mutex::new(Records {
                 meta: Meta {
                     format_version: FORMAT_VERSION,
                     lineage,
@@ -48,8 +55,35 @@ impl MemoryStore {
                 resources: BTreeMap::new(),
                 intents: BTreeMap::new(),
                 outputs: BTreeMap::new(),
-            }),
+            })),
         }
+    }
+
+    /// Applies `commit`, if the state is still at `expected` when one is given.
+    fn write(&self, expected: Option<u64>, commit: &Commit) -> Result<u64, StateError> {
+        let mut state = self.lock();
+        check_serial(LOCATION, expected, state.meta.serial)?;
+        if commit.is_empty() {
+            return Ok(state.meta.serial);
+        }
+        Owners::of(state.resources.values()).check(commit)?;
+        for address in &commit.remove {
+            state.resources.remove(address);
+        }
+        for resource in &commit.put {
+            state.resources.insert(resource.address.clone(), resource.clone());
+        }
+        for id in &commit.remove_intents {
+            state.intents.remove(id);
+        }
+        for intent in &commit.put_intents {
+            state.intents.insert(intent.id.clone(), intent.clone());
+        }
+        if let Some(outputs) = &commit.outputs {
+            state.outputs.clone_from(outputs);
+        }
+        state.meta.serial = state.meta.serial.saturating_add(1);
+        Ok(state.meta.serial)
     }
 
     fn lock(&self) -> MutexGuard<'_, Records> {
@@ -67,7 +101,7 @@ impl Default for MemoryStore {
 
 impl Store for MemoryStore {
     fn location(&self) -> String {
-        "in-memory state".to_owned()
+        LOCATION.to_owned()
     }
 
     fn meta(&self) -> Result<Meta, StateError> {
@@ -93,28 +127,11 @@ impl Store for MemoryStore {
     }
 
     fn commit(&self, commit: &Commit) -> Result<u64, StateError> {
-        let mut state = self.lock();
-        if commit.is_empty() {
-            return Ok(state.meta.serial);
-        }
-        Owners::of(state.resources.values()).check(commit)?;
-        for address in &commit.remove {
-            state.resources.remove(address);
-        }
-        for resource in &commit.put {
-            state.resources.insert(resource.address.clone(), resource.clone());
-        }
-        for id in &commit.remove_intents {
-            state.intents.remove(id);
-        }
-        for intent in &commit.put_intents {
-            state.intents.insert(intent.id.clone(), intent.clone());
-        }
-        if let Some(outputs) = &commit.outputs {
-            state.outputs.clone_from(outputs);
-        }
-        state.meta.serial = state.meta.serial.saturating_add(1);
-        Ok(state.meta.serial)
+        self.write(None, commit)
+    }
+
+    fn commit_at(&self, expected_serial: u64, commit: &Commit) -> Result<u64, StateError> {
+        self.write(Some(expected_serial), commit)
     }
 
     fn export(&self) -> Result<StateDocument, StateError> {
@@ -145,6 +162,107 @@ impl Store for MemoryStore {
             .collect();
         state.intents = document.intents.iter().map(|i| (i.id.clone(), i.clone())).collect();
         state.outputs.clone_from(&document.outputs);
+        Ok(())
+    }
+}
+
+/// Where the in-memory state is, for messages.
+const LOCATION: &str = "in-memory state";
+
+/// A state held in memory with its lock: every handle [`StateBackend::open`] gives shares one
+/// state, and the lock says who holds it like the lock file of a local state does.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryBackend {
+    store: MemoryStore,
+    holder: Arc<Mutex<Option<LockInfo>>>,
+}
+
+impl MemoryBackend {
+    /// A new, empty state of a fresh lineage, unlocked.
+    pub fn new() -> MemoryBackend {
+        MemoryBackend::default()
+    }
+
+    fn holder(&self) -> MutexGuard<'_, Option<LockInfo>> {
+        lock_holder(&self.holder)
+    }
+}
+
+/// The holder of an in-memory lock; each change is one assignment, so a poisoned mutex still
+/// holds a consistent value.
+fn lock_holder(holder: &Mutex<Option<LockInfo>>) -> MutexGuard<'_, Option<LockInfo>> {
+    holder.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl StateBackend for MemoryBackend {
+    fn location(&self) -> String {
+        LOCATION.to_owned()
+    }
+
+    fn exists(&self) -> Result<bool, StateError> {
+        Ok(true)
+    }
+
+    fn open(&self) -> Result<Box<dyn Store>, StateError> {
+        Ok(Box::new(self.store.clone()))
+    }
+
+    fn lock(&self, operation: &str, timeout: Duration) -> Result<LockGuard, LockError> {
+        acquire_with_backoff(timeout, || {
+            let mut holder = self.holder();
+            if let Some(info) = holder.as_ref() {
+                let info = info.clone();
+                return Ok(Attempt::Busy(Box::new(move || LockError::Held { info })));
+            }
+            let info = LockInfo::for_this_process(operation);
+            *holder = Some(info.clone());
+            let held = MemoryLock {
+                holder: Arc::clone(&self.holder),
+                id: info.id.clone(),
+            };
+            Ok(Attempt::Taken(LockGuard::new(
+                info,
+                LOCATION.to_owned(),
+                Box::new(held),
+            )))
+        })
+    }
+
+    fn force_unlock(&self, id: &str) -> Result<ForceUnlocked, LockError> {
+        let mut holder = self.holder();
+        match holder.take() {
+            None => Err(LockError::NotLocked {
+                location: LOCATION.to_owned(),
+            }),
+            Some(info) if info.id != id.trim() => {
+                let error = LockError::IdMismatch {
+                    given: id.to_owned(),
+                    info: info.clone(),
+                };
+                *holder = Some(info);
+                Err(error)
+            }
+            // A guard that is dropped lets go of its lock at once, so one that is recorded is
+            // still held by someone.
+            Some(info) => Ok(ForceUnlocked { info, was_held: true }),
+        }
+    }
+}
+
+/// An in-memory lock as its guard holds it.
+#[derive(Debug)]
+struct MemoryLock {
+    holder: Arc<Mutex<Option<LockInfo>>>,
+    id: String,
+}
+
+impl HeldLock for MemoryLock {
+    fn release(self: Box<Self>) -> Result<(), LockError> {
+        let mut holder = lock_holder(&self.holder);
+        // After `force_unlock`, the lock may be someone else's: leave it to them.
+        if holder.as_ref().is_some_and(|info| info.id == self.id) {
+            *holder = None;
+        }
         Ok(())
     }
 }

@@ -14,7 +14,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::records::{FORMAT_VERSION, Intent, Meta, OutputState, ResourceState, StateDocument};
 use super::store::{
-    Commit, Owners, StateError, Store, check_format_version, check_unique_addresses, check_unique_owners, sort_intents,
+    Commit, Owners, StateError, Store, check_format_version, check_serial, check_unique_addresses, check_unique_owners,
+    sort_intents,
 };
 
 /// The key of the one record in the `meta` tree.
@@ -192,6 +193,65 @@ impl SledStore {
         self.flush()?;
         Ok(value)
     }
+
+    /// Applies `commit` in one transaction, if the state is still at `expected` when one is
+    /// given (checked inside the transaction, so nothing is written when it is not).
+    fn write(&self, expected: Option<u64>, commit: &Commit) -> Result<u64, StateError> {
+        let mut writer = self.writer();
+        if commit.is_empty() {
+            let serial = self.meta()?.serial;
+            check_serial(&self.location, expected, serial)?;
+            return Ok(serial);
+        }
+        if writer.is_none() {
+            *writer = Some(Owners::of(&self.resources()?));
+        }
+        if let Some(owners) = writer.as_ref() {
+            owners.check(commit)?;
+        }
+        let puts = encode_all("resources", commit.put.iter().map(|r| (r.address.as_str(), r)))?;
+        let intents = encode_all("intents", commit.put_intents.iter().map(|i| (i.id.as_str(), i)))?;
+        let outputs = match &commit.outputs {
+            Some(outputs) => Some((
+                self.keys(&self.outputs)?,
+                encode_all("outputs", outputs.iter().map(|(name, o)| (name.as_str(), o)))?,
+            )),
+            None => None,
+        };
+        self.transact(|trees| {
+            let mut meta = read_meta(&self.location, trees.meta)?;
+            check_serial(&self.location, expected, meta.serial).map_err(ConflictableTransactionError::Abort)?;
+            for address in &commit.remove {
+                trees.resources.remove(address.as_str())?;
+            }
+            for (address, bytes) in &puts {
+                trees.resources.insert(address.as_str(), bytes.as_slice())?;
+            }
+            for id in &commit.remove_intents {
+                trees.intents.remove(id.as_str())?;
+            }
+            for (id, bytes) in &intents {
+                trees.intents.insert(id.as_str(), bytes.as_slice())?;
+            }
+            if let Some((old, new)) = &outputs {
+                for name in old {
+                    trees.outputs.remove(name)?;
+                }
+                for (name, bytes) in new {
+                    trees.outputs.insert(name.as_str(), bytes.as_slice())?;
+                }
+            }
+            meta.serial = meta.serial.saturating_add(1);
+            let bytes = encode("meta", META_KEY, &meta).map_err(ConflictableTransactionError::Abort)?;
+            trees.meta.insert(META_KEY, bytes)?;
+            Ok(meta.serial)
+        })
+        .inspect(|_| {
+            if let Some(owners) = writer.as_mut() {
+                owners.apply(commit);
+            }
+        })
+    }
 }
 
 /// The four trees inside a transaction.
@@ -248,57 +308,11 @@ impl Store for SledStore {
     }
 
     fn commit(&self, commit: &Commit) -> Result<u64, StateError> {
-        let mut writer = self.writer();
-        if commit.is_empty() {
-            return Ok(self.meta()?.serial);
-        }
-        if writer.is_none() {
-            *writer = Some(Owners::of(&self.resources()?));
-        }
-        if let Some(owners) = writer.as_ref() {
-            owners.check(commit)?;
-        }
-        let puts = encode_all("resources", commit.put.iter().map(|r| (r.address.as_str(), r)))?;
-        let intents = encode_all("intents", commit.put_intents.iter().map(|i| (i.id.as_str(), i)))?;
-        let outputs = match &commit.outputs {
-            Some(outputs) => Some((
-                self.keys(&self.outputs)?,
-                encode_all("outputs", outputs.iter().map(|(name, o)| (name.as_str(), o)))?,
-            )),
-            None => None,
-        };
-        self.transact(|trees| {
-            let mut meta = read_meta(&self.location, trees.meta)?;
-            for address in &commit.remove {
-                trees.resources.remove(address.as_str())?;
-            }
-            for (address, bytes) in &puts {
-                trees.resources.insert(address.as_str(), bytes.as_slice())?;
-            }
-            for id in &commit.remove_intents {
-                trees.intents.remove(id.as_str())?;
-            }
-            for (id, bytes) in &intents {
-                trees.intents.insert(id.as_str(), bytes.as_slice())?;
-            }
-            if let Some((old, new)) = &outputs {
-                for name in old {
-                    trees.outputs.remove(name)?;
-                }
-                for (name, bytes) in new {
-                    trees.outputs.insert(name.as_str(), bytes.as_slice())?;
-                }
-            }
-            meta.serial = meta.serial.saturating_add(1);
-            let bytes = encode("meta", META_KEY, &meta).map_err(ConflictableTransactionError::Abort)?;
-            trees.meta.insert(META_KEY, bytes)?;
-            Ok(meta.serial)
-        })
-        .inspect(|_| {
-            if let Some(owners) = writer.as_mut() {
-                owners.apply(commit);
-            }
-        })
+        self.write(None, commit)
+    }
+
+    fn commit_at(&self, expected_serial: u64, commit: &Commit) -> Result<u64, StateError> {
+        self.write(Some(expected_serial), commit)
     }
 
     fn export(&self) -> Result<StateDocument, StateError> {

@@ -104,6 +104,20 @@ pub enum StateError {
         /// What the directory holds, for the message.
         found: String,
     },
+    /// Another writer committed since this one read the state: writing now would overwrite
+    /// what it recorded.
+    #[error(
+        "the state `{location}` changed under this run: another writer committed serial {found}, but this run \
+         expected serial {expected}; nothing was written"
+    )]
+    Stale {
+        /// The state path.
+        location: String,
+        /// The serial this writer read and expected to replace.
+        expected: u64,
+        /// The serial another writer committed.
+        found: u64,
+    },
     /// The storage engine found damaged data.
     #[error("the state database `{location}` is damaged: its records cannot be read back ({detail})")]
     Damaged {
@@ -123,6 +137,11 @@ impl StateError {
                  COPY`; without one, move it aside and adopt the existing objects with `blockform import` \
                  (`blockform drift` lists them, `owned` ones carry their address)"
             )),
+            StateError::Stale { .. } => Some(
+                "run the command again to work from the state as it is now; for `apply PLANFILE`, make a new plan \
+                 with `blockform plan` first"
+                    .to_owned(),
+            ),
             StateError::SharedObject { .. } => Some(
                 "keep one owner: `blockform state rm` the other address, or remove the duplicate `import` block"
                     .to_owned(),
@@ -279,8 +298,15 @@ pub trait Store: Send + Sync {
     fn outputs(&self) -> Result<BTreeMap<String, OutputState>, StateError>;
 
     /// Applies `commit` in one transaction and flushes it; returns the new serial (the current
-    /// one, unchanged, for an empty commit).
+    /// one, unchanged, for an empty commit). This handle's writes follow one another; a store
+    /// shared with writers in other processes (a remote back end) refuses with
+    /// [`StateError::Stale`] when one of them committed since this handle last read or wrote.
     fn commit(&self, commit: &Commit) -> Result<u64, StateError>;
+
+    /// Applies `commit` like [`Store::commit`], but only if the state is still at
+    /// `expected_serial` (the serial the writer read before deciding what to write); otherwise
+    /// writes nothing and returns [`StateError::Stale`] naming the serial found.
+    fn commit_at(&self, expected_serial: u64, commit: &Commit) -> Result<u64, StateError>;
 
     /// The whole state as one consistent document (`state pull`).
     fn export(&self) -> Result<StateDocument, StateError>;
@@ -291,11 +317,11 @@ pub trait Store: Send + Sync {
 
 /// Refuses a format version newer than this build reads.
 pub(super) fn check_format_version(location: &str, found: u32) -> Result<(), StateError> {
-    if found > super::FORMAT_VERSION {
+    if found > super::records::FORMAT_VERSION {
         return Err(StateError::NewerFormat {
             location: location.to_owned(),
             found,
-            supported: super::FORMAT_VERSION,
+            supported: super::records::FORMAT_VERSION,
         });
     }
     Ok(())
@@ -312,6 +338,18 @@ pub(super) fn check_unique_addresses(document: &StateDocument) -> Result<(), Sta
         }
     }
     Ok(())
+}
+
+/// Refuses a write that expected `expected` when the state is at `found`.
+pub(super) fn check_serial(location: &str, expected: Option<u64>, found: u64) -> Result<(), StateError> {
+    match expected {
+        Some(expected) if expected != found => Err(StateError::Stale {
+            location: location.to_owned(),
+            expected,
+            found,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Orders intents oldest first (RFC 3339 times in UTC sort as text), then by id.
@@ -359,7 +397,9 @@ pub(crate) mod conformance {
     use std::collections::BTreeMap;
 
     use super::{Commit, StateError, Store};
-    use crate::state::{FORMAT_VERSION, Intent, IntentAction, OutputState, ResourceState, StateDocument};
+    use crate::state::records::{
+        FORMAT_VERSION, Intent, IntentAction, Meta, OutputState, ResourceState, StateDocument,
+    };
 
     /// A resource instance with a few attributes.
     pub fn resource(address: &str, size_gib: u64) -> ResourceState {
@@ -557,7 +597,7 @@ pub(crate) mod conformance {
         store.commit(&put(vec![resource("volume.keep", 1)])).unwrap();
         let before = store.export().unwrap();
         let newer = StateDocument {
-            meta: crate::state::Meta {
+            meta: Meta {
                 format_version: FORMAT_VERSION + 1,
                 ..before.meta.clone()
             },

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use blockform::backup::{Access, BackupMode, BackupRequest, BackupStore, create_backup};
+use blockform::backup::{Access, BackupMode, BackupRequest, DirStore, create_backup};
 use blockform_provider::{Provider, ProviderConfig, ProviderKind, VolumeProperties, VolumeSource, VolumeSpec};
 use blockform_provider_local::LocalProvider;
 
@@ -215,7 +215,7 @@ fn main() {
     let mut store = None;
     for _ in 0..RUNS {
         let _ = std::fs::remove_dir_all(&store_path);
-        let mut fresh = BackupStore::open(&store_path, Access::Shared, true, true).expect("store");
+        let mut fresh = DirStore::open(&store_path, Access::Shared, true, true).expect("store");
         let started = Instant::now();
         let manifest = create_backup(
             &mut fresh,

@@ -1,0 +1,87 @@
+//! Which store a `backup_store` block describes ([`StoreConfig`]: its kind, [`StoreKind`], and
+//! what that kind needs), and [`StoreConfig::open`], the one place that opens the
+//! implementation of a kind. A new kind of store adds a variant and an arm here.
+
+use std::path::PathBuf;
+
+use super::dir_store::DirStore;
+use super::error::{BackupError, Result};
+use super::store::{Access, BackupStore};
+
+/// The kinds of backup store, by the label of their block (`backup_store "dir" "nas"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// A directory of pack files and manifests: [`DirStore`].
+    Dir,
+}
+
+impl StoreKind {
+    /// The kind a block label names, if this build has it.
+    pub fn from_label(label: &str) -> Option<StoreKind> {
+        match label {
+            "dir" => Some(StoreKind::Dir),
+            _ => None,
+        }
+    }
+}
+
+/// Where a `backup_store` block keeps its backups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Which implementation holds the store.
+    pub kind: StoreKind,
+    /// The store's directory (absolute, or relative to the configuration directory).
+    pub path: PathBuf,
+    /// Whether blocks are compressed when that helps.
+    pub compression: bool,
+}
+
+impl StoreConfig {
+    /// Opens the store with its lock taken, creating it on first use when `create` is set: the
+    /// one place that picks the implementation.
+    /// Whether the store was created (something was written to it); one that was not holds no
+    /// backups and is created by the first one.
+    pub fn exists(&self) -> bool {
+        match self.kind {
+            StoreKind::Dir => DirStore::exists(&self.path),
+        }
+    }
+
+    pub fn open(&self, access: Access, create: bool) -> Result<Box<dyn BackupStore>, BackupError> {
+        match self.kind {
+            StoreKind::Dir => Ok(Box::new(DirStore::open(&self.path, access, create, self.compression)?)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dir_block_opens_a_directory_store_created_by_the_first_write() {
+        let path = std::env::temp_dir().join(format!("blockform-store-config-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        let config = StoreConfig {
+            kind: StoreKind::from_label("dir").unwrap(),
+            path: path.clone(),
+            compression: true,
+        };
+        assert_eq!(StoreKind::from_label("s3"), None, "a kind this build lacks");
+        assert!(!config.exists());
+        assert!(matches!(
+            config.open(Access::Shared, false),
+            Err(BackupError::NotAStore { .. })
+        ));
+        let mut store = config.open(Access::Shared, true).unwrap();
+        assert!(config.exists());
+        assert!(path.join("store.json").is_file() && path.join("packs").is_dir() && path.join("backups").is_dir());
+        let data = vec![7_u8; 4096];
+        let hash = *blake3::hash(&data).as_bytes();
+        store.put(hash, &data).unwrap();
+        store.seal().unwrap();
+        assert_eq!(store.read_block(&hash).unwrap(), Ok(data));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&path);
+    }
+}
