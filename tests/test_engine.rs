@@ -142,3 +142,52 @@ fn a_state_that_cannot_be_opened_is_a_state_error() {
         "{error}"
     );
 }
+
+#[test]
+fn an_apply_refuses_a_state_another_writer_changed_after_the_plan() {
+    let dir = project(&[("main.hcl", CONFIG)]);
+    let shared = MemoryStore::new();
+    let handle = shared.clone();
+    let engine = Engine::new(
+        dir.path(),
+        Box::new(move || -> Result<(Box<dyn Store>, Option<LockGuard>), String> {
+            Ok((Box::new(handle.clone()), None))
+        }),
+        Arc::new(blockform::engine::Quiet),
+    );
+    let planned = engine
+        .plan(&request(), &mut |_, _| unreachable!())
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Another run (without the lock) records something in the meantime.
+    let other = shared.commit(&blockform::state::Commit {
+        put: vec![blockform::state::ResourceState {
+            address: "volume.other".into(),
+            backend_id: "volume-0".into(),
+            provider: Some("dev".into()),
+            attributes: serde_json::Map::new(),
+            dependencies: Vec::new(),
+            status: "available".into(),
+        }],
+        ..blockform::state::Commit::default()
+    });
+    assert_eq!(other.unwrap(), planned.plan.serial + 1);
+    let Err(error) = engine.apply(ApplyRequest {
+        vars: VarInputs::default(),
+        plan: planned.plan,
+        prior: planned.prior,
+        store: planned.store,
+        providers: planned.providers,
+        parallelism: 2,
+        retry: RetryPolicy::default(),
+    }) else {
+        panic!("the stale apply is refused");
+    };
+    assert_eq!(error.kind, ErrorKind::State);
+    assert!(error.message.contains("another writer committed serial"), "{error}");
+    assert!(!dir.path().join("volumes").exists(), "nothing was created");
+    assert_eq!(
+        shared.resources().unwrap().len(),
+        1,
+        "the other writer's record stays alone"
+    );
+}
