@@ -103,3 +103,122 @@ pub fn traversal_address(expr: &Expression) -> Option<Address> {
         key,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{evaluate, evaluate_with, pointed, reported};
+    use crate::config::EvalOptions;
+    use crate::config::desired::ImportInstance;
+
+    const VOLUMES: &str = r#"
+resource "volume" "db" {
+  type = volume_type.std.id
+  size = 10
+}
+
+resource "volume" "data" {
+  for_each = toset(["a", "b"])
+  type     = volume_type.std.id
+  size     = 10
+}
+"#;
+
+    fn shown(imports: &[ImportInstance]) -> Vec<(String, String)> {
+        imports.iter().map(|i| (i.to.to_string(), i.id.clone())).collect()
+    }
+
+    #[test]
+    fn import_blocks_name_the_instance_and_the_back_end_object() {
+        let loaded = evaluate(&format!(
+            r#"{VOLUMES}
+locals {{
+  provider = "dev"
+}}
+
+import {{
+  to = volume.db
+  id = "${{local.provider}}/volume-5c0e.qcow2"
+}}
+
+import {{
+  to = volume.data["b"]
+  id = "dev/volume-b.qcow2"
+}}
+"#
+        ));
+        assert_eq!(reported(&loaded), []);
+        assert_eq!(
+            shown(&loaded.desired.imports),
+            [
+                ("volume.db".to_owned(), "dev/volume-5c0e.qcow2".to_owned()),
+                (r#"volume.data["b"]"#.to_owned(), "dev/volume-b.qcow2".to_owned()),
+            ]
+        );
+        assert!(loaded.desired.undeclared_imports.is_empty());
+    }
+
+    #[test]
+    fn an_import_of_an_undeclared_resource_is_an_error_unless_config_is_generated() {
+        let text = r#"
+import {
+  to = volume.logs
+  id = "dev/logs.qcow2"
+}
+"#;
+        let loaded = evaluate(text);
+        assert_eq!(
+            reported(&loaded),
+            [pointed(
+                "`import` targets `volume.logs`, which no resource block declares",
+                "volume.logs"
+            )]
+        );
+        assert!(loaded.desired.imports.is_empty());
+
+        // `plan --generate-config-out` writes the block: the import is kept apart.
+        let options = EvalOptions {
+            allow_undeclared_imports: true,
+            ..EvalOptions::default()
+        };
+        let loaded = evaluate_with(text, &options);
+        assert_eq!(reported(&loaded), []);
+        assert!(loaded.desired.imports.is_empty());
+        assert_eq!(
+            shown(&loaded.desired.undeclared_imports),
+            [("volume.logs".to_owned(), "dev/logs.qcow2".to_owned())]
+        );
+    }
+
+    #[test]
+    fn malformed_import_blocks_are_reported_where_they_are_wrong() {
+        let loaded = evaluate(&format!(
+            r#"{VOLUMES}
+import {{
+  to = volume.db
+  id = "volume-5c0e.qcow2"
+}}
+
+import {{
+  to = "volume.db"
+  id = "dev/x"
+}}
+
+import {{
+  to = volume.db
+}}
+"#
+        ));
+        assert_eq!(
+            reported(&loaded),
+            [
+                pointed(
+                    r#"an import `id` is `PROVIDER/OBJECT`, got "volume-5c0e.qcow2""#,
+                    r#""volume-5c0e.qcow2""#
+                ),
+                pointed("`to` must be a resource address, like `volume.db`", r#""volume.db""#),
+                pointed("an `import` block needs `to` and `id`", "import"),
+            ]
+        );
+        assert!(loaded.desired.imports.is_empty());
+    }
+}

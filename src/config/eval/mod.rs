@@ -362,3 +362,272 @@ fn evaluate_block_instance(decl: &Decl, is_provider: bool, env: &Env, diagnostic
         span: decl.block.header_span.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::vars::{VarArg, VarAssignment};
+    use crate::config::{Loaded, load_texts};
+
+    /// A provider and a volume type that every test configuration can build on.
+    pub(super) const BASE: &str = r#"
+provider "local" "dev" {
+  path = "./volumes"
+}
+
+resource "volume_type" "std" {
+  backend = "dev"
+}
+"#;
+
+    /// Loads and evaluates `text` (after [`BASE`]) as the one file of a configuration.
+    pub(super) fn evaluate_with(text: &str, options: &EvalOptions) -> Loaded {
+        let files = [("main.hcl".to_owned(), format!("{BASE}{text}"))];
+        load_texts(Path::new("/blockform-eval-test"), &files, options).expect("the test configuration parses")
+    }
+
+    pub(super) fn evaluate(text: &str) -> Loaded {
+        evaluate_with(text, &EvalOptions::default())
+    }
+
+    /// Every diagnostic as its message and the source text it points at.
+    pub(super) fn reported(loaded: &Loaded) -> Vec<(String, String)> {
+        loaded
+            .diagnostics
+            .iter()
+            .map(|d| {
+                let at = d.span.as_ref().map_or_else(String::new, |span| {
+                    loaded.sources.file(span.file).text[span.range.clone()].to_owned()
+                });
+                (d.summary.clone(), at)
+            })
+            .collect()
+    }
+
+    pub(super) fn pointed(message: &str, at: &str) -> (String, String) {
+        (message.to_owned(), at.to_owned())
+    }
+
+    /// The attribute `name` of the resource instance at `address`.
+    pub(super) fn attr<'a>(loaded: &'a Loaded, address: &str, name: &str) -> &'a Value {
+        let instance = loaded
+            .desired
+            .resources
+            .iter()
+            .find(|r| r.address.to_string() == address)
+            .unwrap_or_else(|| panic!("no instance {address}"));
+        &instance.attrs[name]
+    }
+
+    fn string(s: &str) -> Value {
+        Value::String(s.to_owned())
+    }
+
+    #[test]
+    fn locals_and_outputs_are_evaluated_whatever_their_order_in_the_file() {
+        let loaded = evaluate(
+            r#"
+output "summary" {
+  value       = "${local.prefix}-${local.count}"
+  description = "what was made"
+  sensitive   = true
+}
+
+output "first" {
+  value = local.prefix
+}
+
+locals {
+  count  = length(local.names)
+  prefix = upper(local.names[0])
+  names  = ["db", "web"]
+}
+"#,
+        );
+        assert_eq!(reported(&loaded), []);
+        let outputs = &loaded.desired.outputs;
+        assert_eq!(outputs.keys().collect::<Vec<_>>(), ["first", "summary"]);
+        assert_eq!(outputs["summary"].value, string("DB-2"));
+        assert_eq!(outputs["summary"].description.as_deref(), Some("what was made"));
+        assert!(outputs["summary"].sensitive);
+        assert!(!outputs["first"].sensitive);
+    }
+
+    #[test]
+    fn a_reference_cycle_is_reported_as_a_chain_in_source_order() {
+        let loaded = evaluate(
+            "
+locals {
+  a = local.b
+  b = local.c
+  c = local.a
+}
+",
+        );
+        assert_eq!(
+            reported(&loaded),
+            [pointed("dependency cycle: local.a → local.b → local.c → local.a", "a")]
+        );
+    }
+
+    #[test]
+    fn provider_and_store_blocks_are_evaluated_with_their_spans() {
+        let loaded = evaluate(
+            r#"
+locals {
+  root = "/srv"
+  env  = "dev"
+}
+
+provider "ceph" "rbd" {
+  pool           = "volumes"
+  namespace      = "${local.env}-ns"
+  flatten_clones = true
+}
+
+backup_store "dir" "nas" {
+  path        = "${local.root}/backups"
+  compression = true
+}
+"#,
+        );
+        assert_eq!(reported(&loaded), []);
+        let rbd = &loaded.desired.providers["rbd"];
+        assert_eq!(rbd.kind, "ceph");
+        assert_eq!(rbd.attrs["namespace"], string("dev-ns"));
+        assert_eq!(rbd.attrs["flatten_clones"], Value::Bool(true));
+        let span = &rbd.attr_spans["namespace"];
+        assert_eq!(
+            &loaded.sources.file(span.file).text[span.range.clone()],
+            r#""${local.env}-ns""#
+        );
+        let nas = &loaded.desired.stores["nas"];
+        assert_eq!(nas.attrs["path"], string("/srv/backups"));
+        assert_eq!(loaded.desired.providers.keys().collect::<Vec<_>>(), ["dev", "rbd"]);
+    }
+
+    #[test]
+    fn an_unknown_provider_attribute_is_reported_and_left_out() {
+        let loaded = evaluate(
+            r#"
+provider "local" "other" {
+  path  = "./other"
+  paht  = "./typo"
+}
+"#,
+        );
+        let reports = reported(&loaded);
+        assert_eq!(
+            reports,
+            [pointed(
+                "unknown attribute `paht` in `provider \"local\" \"other\"`",
+                "paht"
+            )]
+        );
+        let other = &loaded.desired.providers["other"];
+        assert_eq!(other.attrs.keys().collect::<Vec<_>>(), ["path"]);
+        let help = loaded.diagnostics.iter().next().and_then(|d| d.help.clone());
+        assert_eq!(help.as_deref(), Some("did you mean `path`?"));
+    }
+
+    #[test]
+    fn an_undeclared_variable_is_reported_at_the_reference() {
+        let loaded = evaluate(
+            r#"
+variable "size" {
+  type    = number
+  default = 10
+}
+
+resource "volume" "db" {
+  type = volume_type.std.id
+  size = var.sise
+}
+"#,
+        );
+        assert_eq!(
+            reported(&loaded),
+            [pointed("reference to undeclared variable `var.sise`", "var.sise")]
+        );
+        assert_eq!(
+            loaded.diagnostics.iter().next().and_then(|d| d.help.clone()).as_deref(),
+            Some("did you mean `size`?")
+        );
+    }
+
+    #[test]
+    fn a_variable_without_a_value_is_unknown_or_an_error() {
+        let text = r#"
+variable "size" {
+  type = number
+}
+
+resource "volume" "db" {
+  type = volume_type.std.id
+  size = var.size
+}
+"#;
+        // `validate` checks the configuration, not its inputs: the value is unknown.
+        let loaded = evaluate(text);
+        assert_eq!(reported(&loaded), []);
+        assert_eq!(loaded.desired.unset_variables, ["size"]);
+        assert_eq!(
+            attr(&loaded, "volume.db", "size"),
+            &Value::Unknown("var.size".to_owned())
+        );
+
+        // `--input=false`: an error at the declaration.
+        let options = EvalOptions {
+            missing_vars: MissingVars::Error,
+            ..EvalOptions::default()
+        };
+        let loaded = evaluate_with(text, &options);
+        assert_eq!(
+            reported(&loaded),
+            [pointed("no value for required variable `size`", "\"size\"")]
+        );
+
+        // A value from the command line is converted to the declared type.
+        let options = EvalOptions {
+            missing_vars: MissingVars::Error,
+            vars: VarInputs {
+                args: vec![VarArg::Assign(VarAssignment {
+                    name: "size".to_owned(),
+                    raw: "30".to_owned(),
+                })],
+                env: Vec::new(),
+            },
+            ..EvalOptions::default()
+        };
+        let loaded = evaluate_with(text, &options);
+        assert_eq!(reported(&loaded), []);
+        assert_eq!(attr(&loaded, "volume.db", "size"), &Value::Number(30.0));
+        assert_eq!(loaded.desired.variables["size"], Value::Number(30.0));
+    }
+
+    #[test]
+    fn a_failed_variable_validation_points_at_its_condition() {
+        let loaded = evaluate(
+            r#"
+variable "size" {
+  type    = number
+  default = 5
+
+  validation {
+    condition     = var.size >= 10
+    error_message = "at least 10 GiB"
+  }
+}
+"#,
+        );
+        assert_eq!(
+            reported(&loaded),
+            [pointed(
+                "invalid value for variable `size`: at least 10 GiB",
+                "var.size >= 10"
+            )]
+        );
+    }
+}

@@ -413,3 +413,265 @@ fn depends_on(block: &RawBlock, file: FileId, diagnostics: &mut Diagnostics, env
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{attr, evaluate, evaluate_with, pointed, reported};
+    use super::*;
+    use crate::config::EvalOptions;
+    use crate::config::Loaded;
+
+    fn addresses(loaded: &Loaded) -> Vec<String> {
+        loaded.desired.resources.iter().map(|r| r.address.to_string()).collect()
+    }
+
+    fn instance<'a>(loaded: &'a Loaded, address: &str) -> &'a ResourceInstance {
+        loaded
+            .desired
+            .resources
+            .iter()
+            .find(|r| r.address.to_string() == address)
+            .unwrap_or_else(|| panic!("no instance {address}"))
+    }
+
+    fn string(s: &str) -> Value {
+        Value::String(s.to_owned())
+    }
+
+    #[test]
+    fn count_expands_into_numbered_instances() {
+        let loaded = evaluate(
+            r#"
+resource "volume" "disk" {
+  count = 3
+  name  = "disk-${count.index}"
+  type  = volume_type.std.id
+  size  = 10 + count.index
+}
+"#,
+        );
+        assert_eq!(reported(&loaded), []);
+        assert_eq!(
+            addresses(&loaded),
+            ["volume_type.std", "volume.disk[0]", "volume.disk[1]", "volume.disk[2]"]
+        );
+        assert_eq!(attr(&loaded, "volume.disk[2]", "name"), &string("disk-2"));
+        assert_eq!(attr(&loaded, "volume.disk[2]", "size"), &Value::Number(12.0));
+        // Computed attributes are unknown until the object exists.
+        assert_eq!(
+            attr(&loaded, "volume.disk[1]", "id"),
+            &Value::Unknown("volume.disk[1].id".to_owned())
+        );
+    }
+
+    #[test]
+    fn for_each_over_a_set_makes_one_instance_per_distinct_string_in_order() {
+        let loaded = evaluate(
+            r#"
+resource "volume" "scratch" {
+  for_each = toset(["b", "a", "b"])
+  name     = "scratch-${each.key}"
+  type     = volume_type.std.id
+  size     = 5
+}
+"#,
+        );
+        assert_eq!(reported(&loaded), []);
+        assert_eq!(
+            addresses(&loaded),
+            ["volume_type.std", r#"volume.scratch["a"]"#, r#"volume.scratch["b"]"#]
+        );
+        assert_eq!(attr(&loaded, r#"volume.scratch["b"]"#, "name"), &string("scratch-b"));
+    }
+
+    #[test]
+    fn for_each_over_a_map_binds_each_value_and_other_blocks_see_the_instances_by_key() {
+        let loaded = evaluate(
+            r#"
+resource "volume" "data" {
+  for_each = { small = 10, large = 100 }
+  type     = volume_type.std.id
+  size     = each.value
+}
+
+resource "snapshot" "large" {
+  volume = volume.data["large"].id
+  name   = "of-${volume.data["large"].size}"
+}
+"#,
+        );
+        assert_eq!(reported(&loaded), []);
+        assert_eq!(attr(&loaded, r#"volume.data["small"]"#, "size"), &Value::Number(10.0));
+        assert_eq!(attr(&loaded, r#"volume.data["large"]"#, "size"), &Value::Number(100.0));
+        assert_eq!(attr(&loaded, "snapshot.large", "name"), &string("of-100"));
+        assert_eq!(
+            attr(&loaded, "snapshot.large", "volume"),
+            &Value::Unknown(r#"volume.data["large"].id"#.to_owned())
+        );
+    }
+
+    #[test]
+    fn repetition_errors_point_at_the_expression() {
+        let loaded = evaluate(
+            r#"
+resource "volume" "both" {
+  count    = 1
+  for_each = toset(["a"])
+  type     = volume_type.std.id
+  size     = 1
+}
+
+resource "volume" "late" {
+  count = length(volume_type.std.id)
+  type  = volume_type.std.id
+  size  = 1
+}
+
+resource "volume" "numbers" {
+  for_each = [1, 2]
+  type     = volume_type.std.id
+  size     = 1
+}
+
+resource "volume" "negative" {
+  count = -1
+  type  = volume_type.std.id
+  size  = 1
+}
+"#,
+        );
+        assert_eq!(
+            reported(&loaded),
+            [
+                pointed("`count` and `for_each` cannot both be set", "for_each"),
+                pointed(
+                    "the `count` value depends on values known only after apply",
+                    "length(volume_type.std.id)"
+                ),
+                pointed("`for_each` over a list needs strings, got a number", "[1, 2]"),
+                pointed(
+                    &format!(
+                        "`count` must be a whole number from 0 to {}, got -1",
+                        limits::MAX_INSTANCES
+                    ),
+                    "-1"
+                ),
+            ]
+        );
+        // None of these blocks makes an instance.
+        assert_eq!(addresses(&loaded), ["volume_type.std"]);
+    }
+
+    #[test]
+    fn dependencies_are_recorded_from_references_and_depends_on_in_address_order() {
+        let loaded = evaluate(
+            r#"
+resource "volume" "web" {
+  type       = volume_type.std.id
+  size       = volume.db.size
+  depends_on = [qos.gold, volume.db]
+}
+
+resource "volume" "db" {
+  type = volume_type.std.id
+  size = 10
+}
+
+resource "qos" "gold" {
+  specs = { total_iops_sec = 100 }
+}
+"#,
+        );
+        assert_eq!(reported(&loaded), []);
+        let web = instance(&loaded, "volume.web");
+        assert_eq!(
+            web.depends_on,
+            [
+                (ResourceKind::Qos, "gold".to_owned()),
+                (ResourceKind::Volume, "db".to_owned()),
+                (ResourceKind::VolumeType, "std".to_owned()),
+            ]
+        );
+        // Every instance comes after what it depends on.
+        let position = |address: &str| addresses(&loaded).iter().position(|a| a == address);
+        assert!(position("volume.db") < position("volume.web"));
+        assert!(position("qos.gold") < position("volume.web"));
+        assert_eq!(attr(&loaded, "volume.web", "size"), &Value::Number(10.0));
+    }
+
+    #[test]
+    fn depends_on_an_undeclared_resource_is_reported() {
+        let loaded = evaluate(
+            r#"
+resource "volume" "db" {
+  type       = volume_type.std.id
+  size       = 10
+  depends_on = [volume.dbb]
+}
+"#,
+        );
+        assert_eq!(
+            reported(&loaded),
+            [pointed(
+                "`depends_on` refers to undeclared resource `volume.dbb`",
+                "volume.dbb"
+            )]
+        );
+    }
+
+    #[test]
+    fn lifecycle_settings_are_read_and_checked() {
+        let loaded = evaluate(
+            r#"
+resource "volume" "db" {
+  type = volume_type.std.id
+  size = 10
+
+  lifecycle {
+    prevent_destroy = true
+    ignore_changes  = [size, tags, sise]
+  }
+}
+"#,
+        );
+        assert_eq!(
+            reported(&loaded),
+            [pointed("unknown attribute `sise` in `resource \"volume\"`", "sise")]
+        );
+        let lifecycle = &instance(&loaded, "volume.db").lifecycle;
+        assert!(lifecycle.prevent_destroy);
+        assert!(!lifecycle.create_before_destroy);
+        assert_eq!(lifecycle.ignore_changes, ["size", "tags"]);
+    }
+
+    #[test]
+    fn computed_values_known_from_state_are_used_by_the_instance_and_its_dependents() {
+        let text = r#"
+resource "volume" "db" {
+  type = volume_type.std.id
+  size = 10
+}
+
+resource "snapshot" "db" {
+  volume = volume.db.id
+}
+"#;
+        let mut options = EvalOptions::default();
+        options.known.insert(
+            Address {
+                kind: ResourceKind::Volume,
+                name: "db".to_owned(),
+                key: InstanceKey::None,
+            },
+            ValueMap::from_iter([("id".to_owned(), string("5c0e"))]),
+        );
+        let loaded = evaluate_with(text, &options);
+        assert_eq!(reported(&loaded), []);
+        assert_eq!(attr(&loaded, "volume.db", "id"), &string("5c0e"));
+        assert_eq!(attr(&loaded, "snapshot.db", "volume"), &string("5c0e"));
+        assert_eq!(
+            attr(&loaded, "volume.db", "status"),
+            &Value::Unknown("volume.db.status".to_owned())
+        );
+    }
+}
