@@ -101,7 +101,7 @@ pub struct Desired {
     /// Import blocks.
     pub imports: Vec<ImportInstance>,
     /// `import` blocks whose target no resource block declares (only with
-    /// [`EvalOptions::allow_undeclared_imports`]).
+    /// [`EvalOptions::allow_undeclared_imports`](crate::config::EvalOptions::allow_undeclared_imports)).
     pub undeclared_imports: Vec<ImportInstance>,
     /// Variables that have no value from any source (unknown unless `MissingVars::Error`).
     pub unset_variables: Vec<String>,
