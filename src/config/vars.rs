@@ -7,6 +7,10 @@
 //! every `--var` and `--var-file` in command-line order. Files hold `name = value` lines (HCL) or
 //! a JSON object. Values from `--var` and the environment are literal strings for variables of
 //! type string, number, bool or any, and HCL expressions for lists, maps and objects.
+//!
+//! A variable without a value is unknown or an error ([`MissingVars`]); once every variable
+//! has its value, its `validation` blocks are checked. The declarations come from
+//! [`declarations`](super::declarations); evaluation (`eval`) takes the values from here.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
