@@ -68,23 +68,7 @@ pub fn collect(dir: &Path, files: Vec<ParsedFile>, diagnostics: &mut Diagnostics
         dir: dir.to_path_buf(),
         ..Config::default()
     };
-    let mut seen: HashMap<(String, String, String), Span> = HashMap::new();
-    let mut check_unique =
-        |section: &str, kind: &str, name: &str, span: &Span, what: String, diagnostics: &mut Diagnostics| {
-            let key = (section.to_owned(), kind.to_owned(), name.to_owned());
-            if let Some(first) = seen.get(&key) {
-                diagnostics.push(
-                    Diagnostic::error(format!("{what} is declared twice"))
-                        .at(span.clone(), "declared again here")
-                        .related(first.clone(), "first declared here")
-                        .help("rename one of them or remove the duplicate"),
-                );
-                false
-            } else {
-                seen.insert(key, span.clone());
-                true
-            }
-        };
+    let mut declared = Declared::default();
     for parsed in files {
         let file = parsed.file;
         for attr in parsed.attrs.values() {
@@ -95,153 +79,22 @@ pub fn collect(dir: &Path, files: Vec<ParsedFile>, diagnostics: &mut Diagnostics
             );
         }
         for block in parsed.blocks {
-            let expected_labels = match block.ident.as_str() {
-                "resource" | "provider" | "backup_store" => 2,
-                "variable" | "output" => 1,
-                "locals" | "import" => 0,
-                other => {
-                    let help = match other {
-                        "data" => Some(
-                            "blockform has no data sources; use an `import` block to adopt an existing object"
-                                .to_owned(),
-                        ),
-                        "module" => Some("blockform has no modules; put the files into one directory".to_owned()),
-                        "terraform" => Some(
-                            "blockform needs no `terraform` block; state settings are command-line flags".to_owned(),
-                        ),
-                        _ => suggestion(
-                            other,
-                            [
-                                "resource",
-                                "provider",
-                                "backup_store",
-                                "variable",
-                                "output",
-                                "locals",
-                                "import",
-                            ],
-                        ),
-                    };
-                    let mut d = Diagnostic::error(format!("unknown block type `{other}`"))
-                        .at(block.header_span.clone(), "not a blockform block");
-                    if let Some(help) = help {
-                        d = d.help(help);
-                    }
-                    diagnostics.push(d);
-                    continue;
-                }
-            };
-            if block.labels.len() != expected_labels {
-                let shape = match block.ident.as_str() {
-                    "resource" => "resource \"KIND\" \"NAME\" { … }",
-                    "provider" => "provider \"KIND\" \"NAME\" { … }",
-                    "backup_store" => "backup_store \"KIND\" \"NAME\" { … }",
-                    "variable" => "variable \"NAME\" { … }",
-                    "output" => "output \"NAME\" { … }",
-                    "locals" => "locals { … }",
-                    _ => "import { to = …, id = … }",
-                };
-                diagnostics.push(
-                    Diagnostic::error(format!(
-                        "a `{}` block takes {expected_labels} label{}, this one has {}",
-                        block.ident,
-                        if expected_labels == 1 { "" } else { "s" },
-                        block.labels.len()
-                    ))
-                    .at(block.header_span.clone(), "wrong number of labels")
-                    .help(format!("write it as `{shape}`")),
-                );
-                continue;
-            }
-            let name_ok = block.labels.last().is_none_or(|name| valid_identifier(name));
-            if !name_ok {
-                diagnostics.push(
-                    Diagnostic::error(format!(
-                        "`{}` is not a valid name",
-                        block.labels.last().map_or("", String::as_str)
-                    ))
-                    .at(block.name_span(), "invalid name")
-                    .help("names start with a letter or `_` and contain only letters, digits, `_` and `-`"),
-                );
+            if !check_shape(&block, diagnostics) {
                 continue;
             }
             match block.ident.as_str() {
-                "resource" => {
-                    let (kind_label, name) = (block.labels[0].clone(), block.labels[1].clone());
-                    let Some(kind) = ResourceKind::from_name(&kind_label) else {
-                        let mut d = Diagnostic::error(format!("unknown resource kind `{kind_label}`"))
-                            .at(block.label_spans[0].clone(), "not a resource kind");
-                        d = d.help(
-                            suggestion(&kind_label, ResourceKind::ALL.iter().map(|k| k.name())).unwrap_or_else(|| {
-                                format!("the kinds are {}", ResourceKind::ALL.map(ResourceKind::name).join(", "))
-                            }),
-                        );
-                        diagnostics.push(d);
-                        continue;
-                    };
-                    if check_unique(
-                        "resource",
-                        &kind_label,
-                        &name,
-                        &block.name_span(),
-                        format!("resource `{kind_label}.{name}`"),
-                        diagnostics,
-                    ) {
-                        config.resources.push((
-                            kind,
-                            Decl {
-                                kind: kind_label,
-                                name,
-                                block,
-                                file,
-                            },
-                        ));
-                    }
-                }
+                "resource" => collect_resource(&mut config, &mut declared, block, file, diagnostics),
                 "provider" | "backup_store" => {
-                    let (kind, name) = (block.labels[0].clone(), block.labels[1].clone());
-                    let is_provider = block.ident == "provider";
-                    let kinds = if is_provider { PROVIDER_KINDS } else { STORE_KINDS };
-                    if !kinds.contains(&kind.as_str()) {
-                        let what = if is_provider { "provider" } else { "backup store" };
-                        diagnostics.push(
-                            Diagnostic::error(format!("unknown {what} kind `{kind}`"))
-                                .at(block.label_spans[0].clone(), format!("not a {what} kind"))
-                                .help(
-                                    suggestion(&kind, kinds.iter().copied())
-                                        .unwrap_or_else(|| format!("the kinds are {}", kinds.join(", "))),
-                                ),
-                        );
-                        continue;
-                    }
-                    // Provider names are unique across kinds: a volume type's `backend` names one.
-                    let what = if is_provider {
-                        format!("provider `{name}`")
-                    } else {
-                        format!("backup store `{name}`")
-                    };
-                    if check_unique(&block.ident, "", &name, &block.name_span(), what, diagnostics) {
-                        let decl = Decl {
-                            kind,
-                            name,
-                            block,
-                            file,
-                        };
-                        if is_provider {
-                            config.providers.push(decl);
-                        } else {
-                            config.stores.push(decl);
-                        }
-                    }
+                    collect_provider_or_store(&mut config, &mut declared, block, file, diagnostics);
                 }
                 "variable" => {
                     let name = block.labels[0].clone();
-                    if check_unique(
+                    if declared.first(
                         "variable",
                         "",
                         &name,
                         &block.name_span(),
-                        format!("variable `{name}`"),
+                        &format!("variable `{name}`"),
                         diagnostics,
                     ) {
                         config.variables.push(variable_decl(name, block, file, diagnostics));
@@ -249,12 +102,12 @@ pub fn collect(dir: &Path, files: Vec<ParsedFile>, diagnostics: &mut Diagnostics
                 }
                 "output" => {
                     let name = block.labels[0].clone();
-                    if check_unique(
+                    if declared.first(
                         "output",
                         "",
                         &name,
                         &block.name_span(),
-                        format!("output `{name}`"),
+                        &format!("output `{name}`"),
                         diagnostics,
                     ) {
                         config.outputs.push(Decl {
@@ -265,32 +118,228 @@ pub fn collect(dir: &Path, files: Vec<ParsedFile>, diagnostics: &mut Diagnostics
                         });
                     }
                 }
-                "locals" => {
-                    for nested in &block.blocks {
-                        diagnostics.push(
-                            Diagnostic::error(format!("unexpected block `{}` in `locals`", nested.ident))
-                                .at(nested.header_span.clone(), "not allowed here")
-                                .help("`locals` holds attributes only: `name = value`"),
-                        );
-                    }
-                    for attr in block.attrs.into_values() {
-                        if check_unique(
-                            "local",
-                            "",
-                            &attr.name,
-                            &attr.name_span,
-                            format!("local value `{}`", attr.name),
-                            diagnostics,
-                        ) {
-                            config.locals.push((attr, file));
-                        }
-                    }
-                }
+                "locals" => collect_locals(&mut config, &mut declared, block, file, diagnostics),
                 _ => config.imports.push((block, file)),
             }
         }
     }
     config
+}
+
+/// The names declared so far, to report a name declared twice.
+#[derive(Default)]
+struct Declared(HashMap<(String, String, String), Span>);
+
+impl Declared {
+    /// Whether `name` is the first of its section (and kind); reports a repeat, pointing at the
+    /// first declaration, otherwise.
+    fn first(
+        &mut self,
+        section: &str,
+        kind: &str,
+        name: &str,
+        span: &Span,
+        what: &str,
+        diagnostics: &mut Diagnostics,
+    ) -> bool {
+        let key = (section.to_owned(), kind.to_owned(), name.to_owned());
+        if let Some(first) = self.0.get(&key) {
+            diagnostics.push(
+                Diagnostic::error(format!("{what} is declared twice"))
+                    .at(span.clone(), "declared again here")
+                    .related(first.clone(), "first declared here")
+                    .help("rename one of them or remove the duplicate"),
+            );
+            false
+        } else {
+            self.0.insert(key, span.clone());
+            true
+        }
+    }
+}
+
+/// Whether a block is one blockform knows, with the right number of labels and a valid name;
+/// reports it otherwise.
+fn check_shape(block: &RawBlock, diagnostics: &mut Diagnostics) -> bool {
+    let expected_labels = match block.ident.as_str() {
+        "resource" | "provider" | "backup_store" => 2,
+        "variable" | "output" => 1,
+        "locals" | "import" => 0,
+        other => {
+            let help = match other {
+                "data" => {
+                    Some("blockform has no data sources; use an `import` block to adopt an existing object".to_owned())
+                }
+                "module" => Some("blockform has no modules; put the files into one directory".to_owned()),
+                "terraform" => {
+                    Some("blockform needs no `terraform` block; state settings are command-line flags".to_owned())
+                }
+                _ => suggestion(
+                    other,
+                    [
+                        "resource",
+                        "provider",
+                        "backup_store",
+                        "variable",
+                        "output",
+                        "locals",
+                        "import",
+                    ],
+                ),
+            };
+            let mut d = Diagnostic::error(format!("unknown block type `{other}`"))
+                .at(block.header_span.clone(), "not a blockform block");
+            if let Some(help) = help {
+                d = d.help(help);
+            }
+            diagnostics.push(d);
+            return false;
+        }
+    };
+    if block.labels.len() != expected_labels {
+        let shape = match block.ident.as_str() {
+            "resource" => "resource \"KIND\" \"NAME\" { … }",
+            "provider" => "provider \"KIND\" \"NAME\" { … }",
+            "backup_store" => "backup_store \"KIND\" \"NAME\" { … }",
+            "variable" => "variable \"NAME\" { … }",
+            "output" => "output \"NAME\" { … }",
+            "locals" => "locals { … }",
+            _ => "import { to = …, id = … }",
+        };
+        diagnostics.push(
+            Diagnostic::error(format!(
+                "a `{}` block takes {expected_labels} label{}, this one has {}",
+                block.ident,
+                if expected_labels == 1 { "" } else { "s" },
+                block.labels.len()
+            ))
+            .at(block.header_span.clone(), "wrong number of labels")
+            .help(format!("write it as `{shape}`")),
+        );
+        return false;
+    }
+    let name_ok = block.labels.last().is_none_or(|name| valid_identifier(name));
+    if !name_ok {
+        diagnostics.push(
+            Diagnostic::error(format!(
+                "`{}` is not a valid name",
+                block.labels.last().map_or("", String::as_str)
+            ))
+            .at(block.name_span(), "invalid name")
+            .help("names start with a letter or `_` and contain only letters, digits, `_` and `-`"),
+        );
+        return false;
+    }
+    true
+}
+
+fn collect_resource(
+    config: &mut Config,
+    declared: &mut Declared,
+    block: RawBlock,
+    file: FileId,
+    diagnostics: &mut Diagnostics,
+) {
+    let (kind_label, name) = (block.labels[0].clone(), block.labels[1].clone());
+    let Some(kind) = ResourceKind::from_name(&kind_label) else {
+        let mut d = Diagnostic::error(format!("unknown resource kind `{kind_label}`"))
+            .at(block.label_spans[0].clone(), "not a resource kind");
+        d = d.help(
+            suggestion(&kind_label, ResourceKind::ALL.iter().map(|k| k.name()))
+                .unwrap_or_else(|| format!("the kinds are {}", ResourceKind::ALL.map(ResourceKind::name).join(", "))),
+        );
+        diagnostics.push(d);
+        return;
+    };
+    if declared.first(
+        "resource",
+        &kind_label,
+        &name,
+        &block.name_span(),
+        &format!("resource `{kind_label}.{name}`"),
+        diagnostics,
+    ) {
+        config.resources.push((
+            kind,
+            Decl {
+                kind: kind_label,
+                name,
+                block,
+                file,
+            },
+        ));
+    }
+}
+
+fn collect_provider_or_store(
+    config: &mut Config,
+    declared: &mut Declared,
+    block: RawBlock,
+    file: FileId,
+    diagnostics: &mut Diagnostics,
+) {
+    let (kind, name) = (block.labels[0].clone(), block.labels[1].clone());
+    let is_provider = block.ident == "provider";
+    let kinds = if is_provider { PROVIDER_KINDS } else { STORE_KINDS };
+    if !kinds.contains(&kind.as_str()) {
+        let what = if is_provider { "provider" } else { "backup store" };
+        diagnostics.push(
+            Diagnostic::error(format!("unknown {what} kind `{kind}`"))
+                .at(block.label_spans[0].clone(), format!("not a {what} kind"))
+                .help(
+                    suggestion(&kind, kinds.iter().copied())
+                        .unwrap_or_else(|| format!("the kinds are {}", kinds.join(", "))),
+                ),
+        );
+        return;
+    }
+    // Provider names are unique across kinds: a volume type's `backend` names one.
+    let what = if is_provider {
+        format!("provider `{name}`")
+    } else {
+        format!("backup store `{name}`")
+    };
+    if declared.first(&block.ident, "", &name, &block.name_span(), &what, diagnostics) {
+        let decl = Decl {
+            kind,
+            name,
+            block,
+            file,
+        };
+        if is_provider {
+            config.providers.push(decl);
+        } else {
+            config.stores.push(decl);
+        }
+    }
+}
+
+fn collect_locals(
+    config: &mut Config,
+    declared: &mut Declared,
+    block: RawBlock,
+    file: FileId,
+    diagnostics: &mut Diagnostics,
+) {
+    for nested in &block.blocks {
+        diagnostics.push(
+            Diagnostic::error(format!("unexpected block `{}` in `locals`", nested.ident))
+                .at(nested.header_span.clone(), "not allowed here")
+                .help("`locals` holds attributes only: `name = value`"),
+        );
+    }
+    for attr in block.attrs.into_values() {
+        if declared.first(
+            "local",
+            "",
+            &attr.name,
+            &attr.name_span,
+            &format!("local value `{}`", attr.name),
+            diagnostics,
+        ) {
+            config.locals.push((attr, file));
+        }
+    }
 }
 
 pub(super) fn valid_identifier(name: &str) -> bool {
@@ -375,4 +424,108 @@ pub fn unknown_attribute(name: &str, header: &str, span: &Span, accepted: &[&str
             names.sort_unstable();
             format!("accepted attributes: {}", names.join(", "))
         }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::load::parse_file;
+    use crate::diagnostics::SourceMap;
+
+    /// Collects the declarations of `text`; the diagnostics as (message, the text pointed at,
+    /// the text of the related span), each text followed by `@` and its line.
+    fn collected(text: &str) -> (Config, Vec<(String, String, Option<String>)>) {
+        let mut sources = SourceMap::default();
+        let mut diagnostics = Diagnostics::default();
+        let file = sources.add("main.hcl".into(), "main.hcl".to_owned(), text);
+        let parsed = parse_file(file, text, &mut diagnostics).expect("the test text parses");
+        let config = collect(Path::new("."), vec![parsed], &mut diagnostics);
+        let show = |span: &Span| {
+            let line = 1 + text[..span.range.start].matches('\n').count();
+            format!("{}@{line}", &text[span.range.clone()])
+        };
+        let reported = diagnostics
+            .iter()
+            .map(|d| {
+                (
+                    d.summary.clone(),
+                    d.span.as_ref().map(show).unwrap_or_default(),
+                    d.related.first().map(|(span, _)| show(span)),
+                )
+            })
+            .collect();
+        (config, reported)
+    }
+
+    #[test]
+    fn blocks_are_collected_by_what_they_declare() {
+        let (config, reported) = collected(
+            r#"
+variable "size" {}
+locals {
+  a = 1
+  b = 2
+}
+provider "local" "dev" {}
+backup_store "dir" "nas" {}
+resource "volume" "db" {}
+output "id" {}
+import {}
+"#,
+        );
+        assert_eq!(reported, []);
+        assert_eq!(config.variables[0].name, "size");
+        let locals: Vec<&str> = config.locals.iter().map(|(a, _)| a.name.as_str()).collect();
+        assert_eq!(locals, ["a", "b"]);
+        assert_eq!(
+            (config.providers[0].kind.as_str(), config.providers[0].name.as_str()),
+            ("local", "dev")
+        );
+        assert_eq!(config.stores[0].name, "nas");
+        assert_eq!(config.resources[0].0, ResourceKind::Volume);
+        assert_eq!(config.outputs[0].name, "id");
+        assert_eq!(config.imports.len(), 1);
+    }
+
+    #[test]
+    fn repeated_misshapen_and_unknown_blocks_are_reported() {
+        let (config, reported) = collected(
+            r#"
+resource "volume" "db" {}
+resource "volume" "db" {}
+provider "local" "main" {}
+provider "ceph" "main" {}
+data "volume" "x" {}
+output "a" "b" {}
+resource "volum" "x" {}
+variable "9lives" {}
+size = 1
+"#,
+        );
+        let entry = |message: &str, at: &str, related: Option<&str>| {
+            (message.to_owned(), at.to_owned(), related.map(str::to_owned))
+        };
+        assert_eq!(
+            reported,
+            [
+                entry("unexpected attribute `size` at the top level", "size@10", None),
+                entry("resource `volume.db` is declared twice", "\"db\"@3", Some("\"db\"@2")),
+                entry("provider `main` is declared twice", "\"main\"@5", Some("\"main\"@4")),
+                entry("unknown block type `data`", "data \"volume\" \"x\"@6", None),
+                entry(
+                    "a `output` block takes 1 label, this one has 2",
+                    "output \"a\" \"b\"@7",
+                    None
+                ),
+                entry("unknown resource kind `volum`", "\"volum\"@8", None),
+                entry("`9lives` is not a valid name", "\"9lives\"@9", None),
+            ]
+        );
+        // The first of each repeated pair is kept.
+        assert_eq!(config.resources.len(), 1);
+        assert_eq!(config.providers[0].kind, "local");
+        assert!(config.variables.is_empty());
+    }
 }
