@@ -1,6 +1,28 @@
 //! The blockform language: loading `*.hcl` files with source spans, evaluating expressions,
 //! formatting, and the function library.
+//!
+//! A configuration goes through these modules in this order, each importing only the ones
+//! below it:
+//!
+//! - [`load`](mod@load) reads and parses the files of a directory into blocks and attributes with spans.
+//! - [`declarations`] collects the blocks into a [`Config`] (variables, locals, providers,
+//!   stores, resources, outputs, imports) and reports unknown or repeated ones.
+//! - [`vars`] gives each declared variable its value from `--var`, `--var-file`, the
+//!   environment, `*.bfvars` files or its default, and checks its `validation` blocks.
+//! - [`eval`] evaluates locals, resources, providers, stores and outputs in the order of their
+//!   references (`eval::order`, which reports cycles); `eval::resources` expands `count` and
+//!   `for_each` into instances and records dependencies, `eval::imports` reads `import` blocks.
+//!   The result is a [`Desired`] ([`desired`]), which the engine validates and plans from.
+//! - Beneath them: [`expr`] evaluates one expression, [`functions`] is the function library (by
+//!   family), [`types`] the variable type constraints and conversions, [`value`] the values.
+//! - [`format`](mod@format) rewrites files in canonical style (`blockform fmt`); it needs none of the rest.
+//!
+//! The types the rest of the engine uses keep their old paths: `config::eval::{Desired, …}`
+//! re-exports [`desired`] and [`declarations`], and `config::eval::parse_var_assignment` is
+//! [`vars::parse_var_assignment`].
 
+pub mod declarations;
+pub mod desired;
 pub mod eval;
 pub mod expr;
 pub mod format;
@@ -58,7 +80,7 @@ pub fn parse(dir: &Path) -> Result<Parsed, (SourceMap, Diagnostics)> {
     })
 }
 
-/// Evaluates and validates parsed files (see [`load`]).
+/// Evaluates and validates parsed files (see [`load()`]).
 pub fn evaluate(dir: &Path, parsed: Parsed, options: &EvalOptions) -> Loaded {
     evaluate_files(dir, parsed.files, parsed.sources, parsed.diagnostics, options)
 }
@@ -97,7 +119,7 @@ fn evaluate_files(
     mut diagnostics: Diagnostics,
     options: &EvalOptions,
 ) -> Loaded {
-    let mut config = eval::collect(dir, files, &mut diagnostics);
+    let mut config = declarations::collect(dir, files, &mut diagnostics);
     let desired = eval::evaluate(&mut config, options, &mut sources, &mut diagnostics);
     crate::model::validate(&desired, &mut diagnostics);
     diagnostics.sort();

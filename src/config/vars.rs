@@ -7,18 +7,32 @@
 //! every `--var` and `--var-file` in command-line order. Files hold `name = value` lines (HCL) or
 //! a JSON object. Values from `--var` and the environment are literal strings for variables of
 //! type string, number, bool or any, and HCL expressions for lists, maps and objects.
+//!
+//! A variable without a value is unknown or an error ([`MissingVars`]); once every variable
+//! has its value, its `validation` blocks are checked. The declarations come from
+//! [`declarations`](super::declarations); evaluation (`eval`) takes the values from here.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
-use super::eval::{Config, MissingVars, VariableDecl};
+use super::declarations::{Config, VariableDecl, valid_identifier};
 use super::expr::{Env, Evaluator, Reference, Scope, eval_literal, references};
-use super::load::{display_name, parse_file, read_source};
+use super::load::{display_name, parse_file, read_source, suggestion};
 use super::types::convert;
 use super::value::Value;
 use crate::diagnostics::{Diagnostic, Diagnostics, SourceMap, Span};
+
+/// What to do with a variable that has no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingVars {
+    /// Treat it as unknown (`validate` checks the configuration, not its inputs).
+    #[default]
+    Unknown,
+    /// Report an error naming the variable (`--input=false`).
+    Error,
+}
 
 /// The prefix of environment variables that set variables.
 pub const ENV_PREFIX: &str = "BLOCKFORM_VAR_";
@@ -33,6 +47,16 @@ pub struct VarAssignment {
     pub name: String,
     /// The value as typed.
     pub raw: String,
+}
+
+/// A single `--var` assignment, parsed.
+pub fn parse_var_assignment(text: &str) -> Option<VarAssignment> {
+    let (name, value) = text.split_once('=')?;
+    let name = name.trim();
+    valid_identifier(name).then(|| VarAssignment {
+        name: name.to_owned(),
+        raw: value.to_owned(),
+    })
 }
 
 /// One `--var` or `--var-file` argument, in command-line order.
@@ -118,7 +142,7 @@ pub fn resolve(
                         },
                     );
                 } else {
-                    let help = super::load::suggestion(&a.name, config.variables.iter().map(|v| v.name.as_str()))
+                    let help = suggestion(&a.name, config.variables.iter().map(|v| v.name.as_str()))
                         .unwrap_or_else(|| format!("declare it with `variable \"{}\" {{}}`", a.name));
                     diagnostics.push(
                         Diagnostic::error(format!("`--var {}=…` sets a variable that is not declared", a.name))
@@ -351,6 +375,77 @@ fn load_vars_file(
                     }
                 };
                 diagnostics.push(d.help("variables files cannot refer to other variables or resources"));
+            }
+        }
+    }
+}
+
+/// Checks every variable's value against its `validation` blocks.
+pub fn check_validations(config: &Config, env: &Env, diagnostics: &mut Diagnostics) {
+    for variable in &config.variables {
+        let value = env.vars.get(&variable.name).cloned().unwrap_or(Value::Null);
+        for validation in variable.block.blocks.iter().filter(|b| b.ident == "validation") {
+            let (Some(condition), Some(message)) =
+                (validation.attrs.get("condition"), validation.attrs.get("error_message"))
+            else {
+                continue;
+            };
+            // A validation sees only its own variable.
+            let own = |r: &Reference| r.root == "var" && r.name.as_deref() == Some(variable.name.as_str());
+            if let Some(other) = references(&condition.expr, variable.file)
+                .into_iter()
+                .find(|r| !own(r) && r.root != "path")
+            {
+                let text = other
+                    .name
+                    .as_ref()
+                    .map_or_else(|| other.root.clone(), |n| format!("{}.{n}", other.root));
+                diagnostics.push(
+                    Diagnostic::error(format!(
+                        "the validation of variable `{}` can refer only to `var.{}`, not to `{text}`",
+                        variable.name, variable.name
+                    ))
+                    .at(other.span, "another value")
+                    .help("a condition checks the variable's own value: compare it with literals"),
+                );
+                continue;
+            }
+            if value.contains_unknown() {
+                continue;
+            }
+            let mut scoped = Env {
+                base_dir: env.base_dir.clone(),
+                ..Env::default()
+            };
+            scoped.vars.insert(variable.name.clone(), value.clone());
+            let eval = Evaluator::new(&scoped, variable.file);
+            match eval.eval(&condition.expr, &mut Scope::new()) {
+                Ok(Value::Bool(true) | Value::Unknown(_)) => {}
+                Ok(Value::Bool(false)) => {
+                    let text = eval
+                        .eval(&message.expr, &mut Scope::new())
+                        .ok()
+                        .and_then(|v| v.to_template_string());
+                    diagnostics.push(
+                        Diagnostic::error(format!(
+                            "invalid value for variable `{}`: {}",
+                            variable.name,
+                            text.unwrap_or_default()
+                        ))
+                        .at(
+                            condition.value_span.clone(),
+                            format!("this condition is false for {value}"),
+                        ),
+                    );
+                }
+                Ok(other) => diagnostics.push(
+                    Diagnostic::error(format!(
+                        "a validation condition must be a bool, got a {}",
+                        other.type_name()
+                    ))
+                    .at(condition.value_span.clone(), "not a bool"),
+                ),
+                Err(e) => diagnostics.push(e.into_diagnostic()),
             }
         }
     }
