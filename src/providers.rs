@@ -109,13 +109,13 @@ impl Providers {
     pub fn build(desired: &Desired, dir: &Path) -> Result<Providers, String> {
         let mut providers = Providers::default();
         for (name, block) in &desired.stores {
-            let Some(path) = block.attrs.get("path").and_then(crate::config::value::Value::as_str) else {
+            let Some(path) = block.attrs.get("path").and_then(crate::model::value::Value::as_str) else {
                 continue;
             };
             let compression = block
                 .attrs
                 .get("compression")
-                .and_then(crate::config::value::Value::as_bool)
+                .and_then(crate::model::value::Value::as_bool)
                 .unwrap_or(true);
             providers.stores.insert(
                 name.clone(),
