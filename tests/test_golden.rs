@@ -2,6 +2,7 @@
 //! files under `tests/golden/`. A reshaping of the engine must leave what users read unchanged;
 //! a deliberate change of wording re-blesses the files with `BLOCKFORM_BLESS=1`.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::common::{TempDir, blockform, blockform_env, ok, root};
@@ -63,7 +64,7 @@ fn normalize(text: &str) -> String {
                 seen.push(uuid);
                 seen.len() - 1
             });
-            out.push_str(&format!("<uuid-{n}>"));
+            let _ = write!(out, "<uuid-{n}>");
             i += 36;
         } else if bytes[i..].starts_with(b"\"serial\": ") && i + 10 < bytes.len() && bytes[i + 10].is_ascii_digit() {
             out.push_str("\"serial\": <serial>");

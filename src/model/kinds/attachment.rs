@@ -1,7 +1,7 @@
 //! An attachment: a volume connected to an instance on a hypervisor host. Every attribute
 //! names the connection, so any change makes a new one.
 
-use super::{Existence, ProviderRoute, ResourceHandler, ResourceSpec, StorageStep, VolumeHold, present};
+use super::{BackendObject, ProviderRoute, ResourceHandler, ResourceSpec, StorageStep, VolumeHold, present};
 use crate::model::ResourceKind;
 use crate::model::schema::{AttrSpec, AttrType, BlockSchema, attr, required};
 use crate::model::value::{Value, ValueMap};
@@ -62,8 +62,8 @@ impl ResourceHandler for Attachment {
         Some(VolumeHold::Attached)
     }
 
-    fn existence(&self) -> Existence {
-        Existence::StateOnly
+    fn backend_object(&self) -> BackendObject {
+        BackendObject::StateOnly
     }
 
     fn spec<'a>(&self, attrs: &'a ValueMap) -> ResourceSpec<'a> {

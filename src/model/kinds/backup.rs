@@ -1,6 +1,6 @@
 //! A backup: a copy of a volume's data in a backup store (named by `store`, its provider).
 
-use super::{Existence, ProviderRoute, ResourceHandler, ResourceSpec, StorageStep, present, set_default};
+use super::{BackendObject, ProviderRoute, ResourceHandler, ResourceSpec, StorageStep, present, set_default};
 use crate::model::ResourceKind;
 use crate::model::schema::{AttrSpec, AttrType, BlockSchema, attr, required};
 use crate::model::value::{Value, ValueMap};
@@ -73,8 +73,12 @@ impl ResourceHandler for Backup {
         })
     }
 
-    fn existence(&self) -> Existence {
-        Existence::BackupManifest
+    fn backend_object(&self) -> BackendObject {
+        BackendObject::BackupManifest
+    }
+
+    fn takes_backups(&self) -> bool {
+        true
     }
 
     fn spec<'a>(&self, attrs: &'a ValueMap) -> ResourceSpec<'a> {

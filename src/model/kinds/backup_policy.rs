@@ -1,7 +1,7 @@
 //! A backup policy: a schedule of full and incremental backups of some volumes, with
 //! retention. It exists in state; its backups live in its store.
 
-use super::{Existence, ProviderRoute, ResourceHandler, ResourceSpec, present};
+use super::{BackendObject, ProviderRoute, ResourceHandler, ResourceSpec, present};
 use crate::model::ResourceKind;
 use crate::model::schema::{AttrSpec, AttrType, BlockSchema, attr, required};
 use crate::model::value::{Value, ValueMap};
@@ -49,8 +49,12 @@ impl ResourceHandler for BackupPolicy {
         ProviderRoute::Named
     }
 
-    fn existence(&self) -> Existence {
-        Existence::StateOnly
+    fn backend_object(&self) -> BackendObject {
+        BackendObject::StateOnly
+    }
+
+    fn takes_backups(&self) -> bool {
+        true
     }
 
     fn spec<'a>(&self, attrs: &'a ValueMap) -> ResourceSpec<'a> {

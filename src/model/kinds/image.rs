@@ -1,6 +1,6 @@
 //! An image: a file exported from a volume, reached through the volume's provider.
 
-use super::{Existence, ProviderRoute, ResourceHandler, ResourceSpec, present, set_default};
+use super::{BackendObject, ProviderRoute, ResourceHandler, ResourceSpec, present, set_default};
 use crate::model::ResourceKind;
 use crate::model::schema::{AttrSpec, AttrType, BlockSchema, attr, required};
 use crate::model::value::{Value, ValueMap};
@@ -55,8 +55,8 @@ impl ResourceHandler for Image {
         ProviderRoute::Through
     }
 
-    fn existence(&self) -> Existence {
-        Existence::File
+    fn backend_object(&self) -> BackendObject {
+        BackendObject::File
     }
 
     fn spec<'a>(&self, attrs: &'a ValueMap) -> ResourceSpec<'a> {

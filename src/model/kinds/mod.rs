@@ -95,12 +95,13 @@ pub trait ResourceHandler: Sync {
         None
     }
 
-    /// How recovery tells whether the object of an interrupted operation exists.
-    fn existence(&self) -> Existence;
+    /// What an object of this kind is outside state: recovery looks it up (and deletes the old
+    /// half of an interrupted replacement) accordingly.
+    fn backend_object(&self) -> BackendObject;
 
-    /// Whether recovery deletes the old object of an interrupted replacement through its
-    /// provider (volumes and snapshots); others stay in state only, or for `backup gc`.
-    fn deleted_by_provider(&self) -> bool {
+    /// Whether making or updating an object of this kind takes backups (an interrupted one
+    /// leaves change markers of unfinished backups behind).
+    fn takes_backups(&self) -> bool {
         false
     }
 
@@ -243,19 +244,18 @@ impl Association {
     }
 }
 
-/// How recovery tells whether the object of an interrupted operation exists.
+/// What an object is outside state, which says how recovery finds (or deletes) it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Existence {
-    /// The object is blockform's own and exists only in state: an intent left means it was
-    /// never recorded.
+pub enum BackendObject {
+    /// Nothing: the object is blockform's own and exists only in state.
     StateOnly,
-    /// Its provider lists a volume by the intent's name (a restore in progress is not adopted).
+    /// A volume its provider lists by name.
     Volume,
-    /// Its provider lists the snapshot by name among those of its volume.
+    /// A snapshot its provider lists by name among those of its volume.
     Snapshot,
-    /// The file at its recorded `path` exists.
+    /// A file at its recorded `path`.
     File,
-    /// Its store holds a finished manifest of it.
+    /// A manifest in its backup store.
     BackupManifest,
 }
 

@@ -1,7 +1,7 @@
 //! A QoS rule: I/O limits that volume types carry to their volumes (in the back end, at the
 //! hypervisor, or both). It exists only in state.
 
-use super::{Existence, ProviderRoute, ResourceHandler, ResourceSpec, present, set_default};
+use super::{BackendObject, ProviderRoute, ResourceHandler, ResourceSpec, set_default};
 use crate::model::ResourceKind;
 use crate::model::schema::{AttrSpec, AttrType, BlockSchema, attr, required};
 use crate::model::value::{Value, ValueMap};
@@ -45,7 +45,15 @@ pub struct QosSpec<'a> {
     pub specs: Option<&'a Value>,
 }
 
-impl QosSpec<'_> {
+impl<'a> QosSpec<'a> {
+    /// Reads a QoS rule's attributes.
+    pub fn of(attrs: &'a ValueMap) -> QosSpec<'a> {
+        QosSpec {
+            consumer: attrs.get("consumer").and_then(Value::as_str).unwrap_or("back-end"),
+            specs: attrs.get("specs"),
+        }
+    }
+
     /// Whether the back end enforces the limits.
     pub fn in_back_end(&self) -> bool {
         self.consumer != "front-end"
@@ -77,14 +85,11 @@ impl ResourceHandler for Qos {
         ProviderRoute::None
     }
 
-    fn existence(&self) -> Existence {
-        Existence::StateOnly
+    fn backend_object(&self) -> BackendObject {
+        BackendObject::StateOnly
     }
 
     fn spec<'a>(&self, attrs: &'a ValueMap) -> ResourceSpec<'a> {
-        ResourceSpec::Qos(QosSpec {
-            consumer: attrs.get("consumer").and_then(Value::as_str).unwrap_or("back-end"),
-            specs: present(attrs, "specs"),
-        })
+        ResourceSpec::Qos(QosSpec::of(attrs))
     }
 }

@@ -1,7 +1,7 @@
 //! A snapshot: a point-in-time copy of a volume inside its back end, reached through the
 //! volume's provider.
 
-use super::{Existence, ProviderRoute, ResourceHandler, ResourceSpec, VolumeHold, present};
+use super::{BackendObject, ProviderRoute, ResourceHandler, ResourceSpec, VolumeHold, present};
 use crate::model::ResourceKind;
 use crate::model::schema::{AttrSpec, AttrType, BlockSchema, attr, required};
 use crate::model::value::{Value, ValueMap};
@@ -65,12 +65,8 @@ impl ResourceHandler for Snapshot {
         Some(VolumeHold::Inside)
     }
 
-    fn existence(&self) -> Existence {
-        Existence::Snapshot
-    }
-
-    fn deleted_by_provider(&self) -> bool {
-        true
+    fn backend_object(&self) -> BackendObject {
+        BackendObject::Snapshot
     }
 
     fn spec<'a>(&self, attrs: &'a ValueMap) -> ResourceSpec<'a> {

@@ -1,7 +1,7 @@
 //! A volume: a block device in the back end of its type. It may be made from a snapshot, a
 //! backup, an image or another volume (`source`), which only matters when it is made.
 
-use super::{Association, Existence, ProviderRoute, ResourceHandler, ResourceSpec, StorageStep, present};
+use super::{Association, BackendObject, ProviderRoute, ResourceHandler, ResourceSpec, StorageStep, present};
 use crate::model::ResourceKind;
 use crate::model::schema::{AttrSpec, AttrType, BlockSchema, attr, required};
 use crate::model::value::{Value, ValueMap};
@@ -148,12 +148,8 @@ impl ResourceHandler for Volume {
         Some(Association::VolumeType)
     }
 
-    fn existence(&self) -> Existence {
-        Existence::Volume
-    }
-
-    fn deleted_by_provider(&self) -> bool {
-        true
+    fn backend_object(&self) -> BackendObject {
+        BackendObject::Volume
     }
 
     fn adopted_attributes(&self, backend_id: &str) -> Vec<(&'static str, String)> {

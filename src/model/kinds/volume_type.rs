@@ -1,7 +1,7 @@
 //! A volume type: picks the back end (the provider block named by `backend`) and carries a QoS
 //! rule. It exists only in state.
 
-use super::{Association, Existence, ProviderRoute, ResourceHandler, ResourceSpec, present};
+use super::{Association, BackendObject, ProviderRoute, ResourceHandler, ResourceSpec, present};
 use crate::model::ResourceKind;
 use crate::model::schema::{AttrSpec, AttrType, BlockSchema, attr, required};
 use crate::model::value::{Value, ValueMap};
@@ -51,8 +51,8 @@ impl ResourceHandler for VolumeType {
         Some(Association::QosRule)
     }
 
-    fn existence(&self) -> Existence {
-        Existence::StateOnly
+    fn backend_object(&self) -> BackendObject {
+        BackendObject::StateOnly
     }
 
     fn spec<'a>(&self, attrs: &'a ValueMap) -> ResourceSpec<'a> {
