@@ -766,10 +766,8 @@ fn note_flattened_clones(plan: &mut Plan, prior: &[ResourceState], desired: &Des
         })
         .collect();
     for change in plan.changes.iter_mut().filter(|change| change.action.destroys()) {
-        let kind = match change.address.kind {
-            ResourceKind::Snapshot => "snapshot",
-            ResourceKind::Volume => "volume",
-            _ => continue,
+        let Some(kind) = change.address.kind.handler().clone_parent().map(SourceKind::key) else {
+            continue;
         };
         let Some(id) = change.backend_id.as_deref() else {
             continue;

@@ -89,6 +89,12 @@ pub trait ResourceHandler: Sync {
         None
     }
 
+    /// The source kind under which a volume made from an object of this kind names it, when
+    /// the back end can keep that volume tied to it (a clone of a volume or of a snapshot).
+    fn clone_parent(&self) -> Option<SourceKind> {
+        None
+    }
+
     /// The object of another kind this kind uses through one attribute: it exists before its
     /// users and goes after them.
     fn association(&self) -> Option<Association> {
@@ -320,6 +326,18 @@ mod tests {
         assert!(Backup.forces_replacement("mode"));
         assert!(!Qos.forces_replacement("specs"));
         assert!(Snapshot.create_only("force") && !Volume.create_only("force"));
+    }
+
+    #[test]
+    fn only_volumes_and_snapshots_are_parents_of_clones() {
+        assert_eq!(Volume.clone_parent(), Some(SourceKind::Volume));
+        assert_eq!(Snapshot.clone_parent(), Some(SourceKind::Snapshot));
+        assert_eq!(
+            Backup.clone_parent(),
+            None,
+            "a restored volume is independent of its backup"
+        );
+        assert_eq!(Image.clone_parent(), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! A snapshot: a point-in-time copy of a volume inside its back end, reached through the
 //! volume's provider.
 
-use super::{BackendObject, ProviderRoute, ResourceHandler, ResourceSpec, VolumeHold, present};
+use super::{BackendObject, ProviderRoute, ResourceHandler, ResourceSpec, SourceKind, VolumeHold, present};
 use crate::model::ResourceKind;
 use crate::model::schema::{AttrSpec, AttrType, BlockSchema, attr, required};
 use crate::model::value::{Value, ValueMap};
@@ -59,6 +59,10 @@ impl ResourceHandler for Snapshot {
         } else {
             "the snapshot is destroyed; no volume can be created from it any more"
         })
+    }
+
+    fn clone_parent(&self) -> Option<SourceKind> {
+        Some(SourceKind::Snapshot)
     }
 
     fn volume_hold(&self) -> Option<VolumeHold> {

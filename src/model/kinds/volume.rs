@@ -144,6 +144,10 @@ impl ResourceHandler for Volume {
         })
     }
 
+    fn clone_parent(&self) -> Option<SourceKind> {
+        Some(SourceKind::Volume)
+    }
+
     fn association(&self) -> Option<Association> {
         Some(Association::VolumeType)
     }
