@@ -2,6 +2,10 @@
 //!
 //! Values that are known only after apply are skipped here; the plan checks them again once
 //! they are known. Every rule reports at the attribute's value with a hint.
+//!
+//! It lives with the configuration because it reads the evaluated one (declarations, instances,
+//! references, imports); the per-kind facts it checks against (schemas, QoS keys, limits) come
+//! from `model`, below.
 
 use std::collections::HashMap;
 
