@@ -99,13 +99,13 @@ impl Providers {
             let Some(kind) = StoreKind::from_label(&block.kind) else {
                 continue;
             };
-            let Some(path) = block.attrs.get("path").and_then(crate::config::value::Value::as_str) else {
+            let Some(path) = block.attrs.get("path").and_then(crate::model::value::Value::as_str) else {
                 continue;
             };
             let compression = block
                 .attrs
                 .get("compression")
-                .and_then(crate::config::value::Value::as_bool)
+                .and_then(crate::model::value::Value::as_bool)
                 .unwrap_or(true);
             providers.stores.insert(
                 name.clone(),

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use blockform_provider::VolumeState;
 
 use crate::config::value::{Value, ValueMap};
+use crate::model::kinds::BackendObject;
 use crate::model::{Address, ResourceKind, UNMANAGED_SNAPSHOTS};
 use crate::plan::Observed;
 use crate::providers::Providers;
@@ -29,8 +30,9 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
         let Some(address) = Address::parse(&resource.address) else {
             continue;
         };
-        match address.kind {
-            ResourceKind::Volume => {
+        // What the refresh reads is what the object is in its back end.
+        match address.kind.handler().backend_object() {
+            BackendObject::Volume => {
                 let seen = match volumes.get(&resource.backend_id) {
                     Some(state) => {
                         let mut attrs = volume_attributes(state);
@@ -64,7 +66,7 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
                 };
                 observed.insert(resource.address.clone(), seen);
             }
-            ResourceKind::Snapshot => {
+            BackendObject::Snapshot => {
                 let volume_id = resource
                     .attributes
                     .get("volume")
@@ -88,7 +90,7 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
                     },
                 );
             }
-            _ => {}
+            BackendObject::StateOnly | BackendObject::File | BackendObject::BackupManifest => {}
         }
     }
     Ok(observed)

@@ -7,7 +7,8 @@
 
 use std::collections::HashMap;
 
-use crate::model::{Address, ResourceKind, resource_schema};
+use crate::model::kinds::BackendObject;
+use crate::model::{Address, ResourceKind};
 use crate::providers::Providers;
 use crate::state::{Commit, Intent, IntentAction, ResourceState, StateError, Store};
 
@@ -47,12 +48,10 @@ fn exists(
     providers: &Providers,
 ) -> Result<Option<bool>, String> {
     let provider = intent.provider.as_deref().and_then(|p| providers.get(p));
-    match kind {
+    match kind.handler().backend_object() {
         // blockform's own objects exist only in state.
-        ResourceKind::Qos | ResourceKind::VolumeType | ResourceKind::BackupPolicy | ResourceKind::Attachment => {
-            Ok(Some(false))
-        }
-        ResourceKind::Volume => {
+        BackendObject::StateOnly => Ok(Some(false)),
+        BackendObject::Volume => {
             let Some(provider) = provider else { return Ok(None) };
             let found = provider
                 .refresh(std::slice::from_ref(&intent.backend_id))
@@ -82,7 +81,7 @@ fn exists(
                 .map_err(|e| e.to_string())?;
             Ok(Some(false))
         }
-        ResourceKind::Snapshot => {
+        BackendObject::Snapshot => {
             let Some(provider) = provider else { return Ok(None) };
             let volume = intent
                 .attributes
@@ -103,12 +102,12 @@ fn exists(
                 v.snapshots.iter().any(|s| s.backend_name == intent.backend_id)
             })))
         }
-        ResourceKind::Image => {
+        BackendObject::File => {
             let path = intent.attributes.get("path").and_then(serde_json::Value::as_str);
             Ok(Some(path.is_some_and(|p| std::path::Path::new(p).exists())))
         }
         // A backup exists once its manifest does; blocks of an unfinished one are left to `gc`.
-        ResourceKind::Backup => {
+        BackendObject::BackupManifest => {
             let store = intent
                 .attributes
                 .get("store")
@@ -152,7 +151,7 @@ pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, Rec
         };
         // A delete that did not finish may have left the volume's other files (the local
         // provider's sidecar) once the volume itself is gone.
-        if address.kind == ResourceKind::Volume
+        if address.kind.handler().backend_object() == BackendObject::Volume
             && intent.action == IntentAction::Delete
             && !found
             && let Some(provider) = intent.provider.as_deref().and_then(|p| providers.get(p))
@@ -164,7 +163,7 @@ pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, Rec
                     message: e.to_string(),
                 })?;
         }
-        backups_interrupted |= matches!(address.kind, ResourceKind::Backup | ResourceKind::BackupPolicy);
+        backups_interrupted |= address.kind.handler().takes_backups();
         let mut commit = Commit {
             remove_intents: vec![intent.id.clone()],
             ..Commit::default()
@@ -307,17 +306,18 @@ fn delete_object(
     let Some(provider) = provider.and_then(|p| providers.get(p)) else {
         return Ok(());
     };
-    match kind {
-        ResourceKind::Volume => provider.delete_volume(backend_id).map_err(|e| e.to_string()),
-        ResourceKind::Snapshot => provider
+    match kind.handler().backend_object() {
+        BackendObject::Volume => provider.delete_volume(backend_id).map_err(|e| e.to_string()),
+        BackendObject::Snapshot => provider
             .delete_snapshot(volume.unwrap_or_default(), backend_id)
             .map_err(|e| e.to_string()),
-        _ => Ok(()),
+        BackendObject::StateOnly | BackendObject::File | BackendObject::BackupManifest => Ok(()),
     }
 }
 
 fn adopted_record(intent: &Intent, kind: ResourceKind) -> ResourceState {
-    let schema = resource_schema(kind);
+    let handler = kind.handler();
+    let schema = handler.schema();
     let mut attributes = serde_json::Map::new();
     for spec in schema.attrs {
         attributes.insert(
@@ -334,11 +334,8 @@ fn adopted_record(intent: &Intent, kind: ResourceKind) -> ResourceState {
     }
     attributes.insert("id".into(), serde_json::Value::String(intent.backend_id.clone()));
     attributes.insert("status".into(), serde_json::Value::String("available".into()));
-    if kind == ResourceKind::Volume {
-        attributes.insert(
-            "backend_name".into(),
-            serde_json::Value::String(intent.backend_id.clone()),
-        );
+    for (name, value) in handler.adopted_attributes(&intent.backend_id) {
+        attributes.insert(name.into(), serde_json::Value::String(value));
     }
     ResourceState {
         address: intent.address.clone(),

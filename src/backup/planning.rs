@@ -40,9 +40,10 @@ pub fn check_plan(
     diagnostics: &mut Diagnostics,
 ) {
     check_deletes(plan, prior, diagnostics);
-    let wanted = plan.changes.iter().any(|c| {
-        matches!(c.address.kind, ResourceKind::Backup | ResourceKind::BackupPolicy) && c.action != Action::Delete
-    });
+    let wanted = plan
+        .changes
+        .iter()
+        .any(|c| c.address.kind.handler().takes_backups() && c.action != Action::Delete);
     if !wanted {
         return;
     }

@@ -29,8 +29,12 @@ pub mod format;
 pub mod functions;
 pub mod load;
 pub mod types;
-pub mod value;
+pub mod validate;
 pub mod vars;
+
+/// The language's runtime values live with the model, below the configuration, because
+/// schemas, typed specs and state speak them too.
+pub use crate::model::value;
 
 use std::path::Path;
 
@@ -121,7 +125,7 @@ fn evaluate_files(
 ) -> Loaded {
     let mut config = declarations::collect(dir, files, &mut diagnostics);
     let desired = eval::evaluate(&mut config, options, &mut sources, &mut diagnostics);
-    crate::model::validate(&desired, &mut diagnostics);
+    validate::validate(&desired, &mut diagnostics);
     diagnostics.sort();
     Loaded {
         sources,

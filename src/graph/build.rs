@@ -16,6 +16,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::{EdgeReason, GraphError, OpId, OpKind, Operation, OperationGraph, order};
 use crate::config::value::{Value, ValueMap};
+use crate::model::kinds::{Association, VolumeHold};
 use crate::model::{Address, AttrType, InstanceKey, ResourceKind, resource_schema};
 use crate::plan::{Action, Change, Plan, StorageAction};
 
@@ -27,13 +28,11 @@ pub fn build(plan: &Plan) -> Result<OperationGraph, GraphError> {
     builder.backup_creates();
     builder.backup_deletes();
     builder.volume_dependents();
-    builder.associations(ResourceKind::VolumeType, "qos", ResourceKind::Qos, AssociationRule::QOS);
-    builder.associations(
-        ResourceKind::Volume,
-        "type",
-        ResourceKind::VolumeType,
-        AssociationRule::TYPE,
-    );
+    for kind in ResourceKind::ALL {
+        if let Some(association) = kind.handler().association() {
+            builder.associations(kind, association);
+        }
+    }
     builder.references();
     builder.finish()
 }
@@ -230,14 +229,19 @@ struct AssociationRule {
 }
 
 impl AssociationRule {
-    const QOS: AssociationRule = AssociationRule {
-        before_user: EdgeReason::QosBeforeType,
-        user_before_delete: EdgeReason::TypeBeforeQosDelete,
-    };
-    const TYPE: AssociationRule = AssociationRule {
-        before_user: EdgeReason::TypeBeforeVolume,
-        user_before_delete: EdgeReason::VolumeBeforeTypeDelete,
-    };
+    /// The edges of an association, named for the rule they follow.
+    fn of(association: Association) -> AssociationRule {
+        match association {
+            Association::QosRule => AssociationRule {
+                before_user: EdgeReason::QosBeforeType,
+                user_before_delete: EdgeReason::TypeBeforeQosDelete,
+            },
+            Association::VolumeType => AssociationRule {
+                before_user: EdgeReason::TypeBeforeVolume,
+                user_before_delete: EdgeReason::VolumeBeforeTypeDelete,
+            },
+        }
+    }
 }
 
 struct Builder<'i, 'p> {
@@ -410,10 +414,10 @@ impl<'i, 'p> Builder<'i, 'p> {
     /// its attachments are removed before it is deleted, replaced, retyped or made (non-)bootable.
     fn volume_dependents(&mut self) {
         for (i, change) in self.changes.iter().enumerate() {
-            let reason = match change.address.kind {
-                ResourceKind::Snapshot => EdgeReason::SnapshotsBeforeVolumeDelete,
-                ResourceKind::Attachment => EdgeReason::DetachBeforeVolumeChange,
-                _ => continue,
+            let reason = match change.address.kind.handler().volume_hold() {
+                Some(VolumeHold::Inside) => EdgeReason::SnapshotsBeforeVolumeDelete,
+                Some(VolumeHold::Attached) => EdgeReason::DetachBeforeVolumeChange,
+                None => continue,
             };
             let Some(delete) = self.ops[i].delete else { continue };
             for target in self.index.attr_targets(change.before.as_ref(), "volume") {
@@ -434,7 +438,12 @@ impl<'i, 'p> Builder<'i, 'p> {
     /// the user is created or updated, and the user lets go of it — is deleted, or updated to
     /// refer to something else — before it is deleted. Found through the values, so the order
     /// holds even when the recorded dependencies miss it.
-    fn associations(&mut self, user: ResourceKind, attr: &str, associated: ResourceKind, rule: AssociationRule) {
+    fn associations(&mut self, user: ResourceKind, association: Association) {
+        let (attr, associated, rule) = (
+            association.attr(),
+            association.target(),
+            AssociationRule::of(association),
+        );
         for (i, change) in self.changes.iter().enumerate() {
             if change.address.kind != user {
                 continue;

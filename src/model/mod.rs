@@ -1,9 +1,15 @@
-//! The storage objects of blockform and their rules (SPEC §1): what each resource kind accepts,
-//! and the checks that need no back end.
+//! The storage objects of blockform and their rules (SPEC §1): the resource kinds, one handler
+//! per kind (`kinds`: schema, defaults, replacement rules, provider route, typed specs), the
+//! values every layer speaks, addresses and limits.
+//!
+//! The bottom of the engine: it depends on no other part of it. The configuration evaluates
+//! into these values and checks them against these schemas; plan, graph, render and apply ask
+//! the handlers instead of matching on the kind.
 
 mod address;
+pub mod kinds;
 mod schema;
-mod validate;
+pub mod value;
 
 pub use address::{Address, InstanceKey};
 
@@ -18,11 +24,14 @@ pub fn timestamp(unix_secs: u64) -> String {
 /// plan refuses to delete a volume that has any: blockform deletes only what it owns.
 pub const UNMANAGED_SNAPSHOTS: &str = "unmanaged_snapshots";
 pub use blockform_provider::{DurationError, parse_duration};
+pub use kinds::{
+    QOS_CONSUMERS, QOS_KEYS, ResourceHandler, ResourceSpec, SOURCE_KEYS, fill_defaults, handler, identity,
+    resource_schema,
+};
 pub use schema::{
     AttrSpec, AttrType, BlockSchema, LIFECYCLE_ATTRS, PROVIDER_KINDS, STORE_KINDS, convert, provider_schema,
-    resource_schema, store_schema,
+    store_schema,
 };
-pub use validate::{QOS_CONSUMERS, QOS_KEYS, fill_defaults, identity, validate};
 
 use std::fmt;
 
@@ -80,12 +89,14 @@ impl ResourceKind {
         ResourceKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
+    /// The handler that holds this kind's rules.
+    pub fn handler(self) -> &'static dyn ResourceHandler {
+        kinds::handler(self)
+    }
+
     /// Whether deleting or replacing an object of this kind destroys data.
     pub fn holds_data(self) -> bool {
-        matches!(
-            self,
-            ResourceKind::Volume | ResourceKind::Snapshot | ResourceKind::Backup
-        )
+        self.handler().holds_data()
     }
 }
 

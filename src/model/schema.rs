@@ -5,7 +5,7 @@
 //! in `validate`.
 
 use super::ResourceKind;
-use crate::config::value::{Value, ValueMap};
+use super::value::{Value, ValueMap};
 
 /// The type an attribute's value must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,7 @@ pub struct AttrSpec {
     pub required: bool,
 }
 
-const fn attr(name: &'static str, ty: AttrType) -> AttrSpec {
+pub(crate) const fn attr(name: &'static str, ty: AttrType) -> AttrSpec {
     AttrSpec {
         name,
         ty,
@@ -72,7 +72,7 @@ const fn attr(name: &'static str, ty: AttrType) -> AttrSpec {
     }
 }
 
-const fn required(name: &'static str, ty: AttrType) -> AttrSpec {
+pub(crate) const fn required(name: &'static str, ty: AttrType) -> AttrSpec {
     AttrSpec {
         name,
         ty,
@@ -96,9 +96,6 @@ impl BlockSchema {
     }
 }
 
-/// Keys of a volume's `source` object.
-pub const SOURCE_KEYS: &[&str] = &["snapshot", "backup", "image", "volume"];
-
 /// Attributes of a `lifecycle` block.
 pub const LIFECYCLE_ATTRS: &[AttrSpec] = &[
     attr("prevent_destroy", AttrType::Bool),
@@ -107,66 +104,6 @@ pub const LIFECYCLE_ATTRS: &[AttrSpec] = &[
     attr("snapshot_before_destroy", AttrType::Bool),
 ];
 
-const QOS_ATTRS: &[AttrSpec] = &[
-    attr("name", AttrType::String),
-    attr("consumer", AttrType::String),
-    required("specs", AttrType::IntegerMap),
-];
-const VOLUME_TYPE_ATTRS: &[AttrSpec] = &[
-    attr("name", AttrType::String),
-    attr("description", AttrType::String),
-    required("backend", AttrType::String),
-    attr("extra_specs", AttrType::StringMap),
-    attr("qos", AttrType::Ref(ResourceKind::Qos)),
-];
-const VOLUME_ATTRS: &[AttrSpec] = &[
-    attr("name", AttrType::String),
-    attr("description", AttrType::String),
-    required("type", AttrType::Ref(ResourceKind::VolumeType)),
-    required("size", AttrType::Integer),
-    attr("source", AttrType::Object(SOURCE_KEYS)),
-    attr("bootable", AttrType::Bool),
-    attr("tags", AttrType::StringList),
-    attr("metadata", AttrType::StringMap),
-];
-const ATTACHMENT_ATTRS: &[AttrSpec] = &[
-    required("volume", AttrType::Ref(ResourceKind::Volume)),
-    required("instance", AttrType::String),
-    required("host", AttrType::String),
-    attr("device", AttrType::String),
-];
-const SNAPSHOT_ATTRS: &[AttrSpec] = &[
-    required("volume", AttrType::Ref(ResourceKind::Volume)),
-    attr("name", AttrType::String),
-    attr("description", AttrType::String),
-    attr("force", AttrType::Bool),
-    attr("metadata", AttrType::StringMap),
-];
-const BACKUP_ATTRS: &[AttrSpec] = &[
-    required("volume", AttrType::Ref(ResourceKind::Volume)),
-    required("store", AttrType::String),
-    attr("name", AttrType::String),
-    attr("description", AttrType::String),
-    attr("mode", AttrType::String),
-    attr("force", AttrType::Bool),
-];
-const BACKUP_POLICY_ATTRS: &[AttrSpec] = &[
-    required("volumes", AttrType::RefList(ResourceKind::Volume)),
-    required("store", AttrType::String),
-    required("full_every", AttrType::Duration),
-    attr("incremental_every", AttrType::Duration),
-    required("keep", AttrType::Integer),
-    attr("force", AttrType::Bool),
-    attr("on_destroy", AttrType::String),
-];
-const IMAGE_ATTRS: &[AttrSpec] = &[
-    required("volume", AttrType::Ref(ResourceKind::Volume)),
-    attr("name", AttrType::String),
-    attr("format", AttrType::String),
-    attr("min_disk", AttrType::Integer),
-    attr("min_ram", AttrType::Integer),
-    attr("force", AttrType::Bool),
-];
 const LOCAL_PROVIDER_ATTRS: &[AttrSpec] = &[
     required("path", AttrType::String),
     attr("oversubscription", AttrType::Number),
@@ -196,45 +133,6 @@ const LVM_PROVIDER_ATTRS: &[AttrSpec] = &[
 ];
 const LIBVIRT_PROVIDER_ATTRS: &[AttrSpec] = &[required("uri", AttrType::String)];
 const DIR_STORE_ATTRS: &[AttrSpec] = &[required("path", AttrType::String), attr("compression", AttrType::Bool)];
-
-/// The schema of a resource kind.
-pub fn resource_schema(kind: ResourceKind) -> BlockSchema {
-    use ResourceKind as K;
-    match kind {
-        K::Qos => BlockSchema {
-            attrs: QOS_ATTRS,
-            computed: &["id"],
-        },
-        K::VolumeType => BlockSchema {
-            attrs: VOLUME_TYPE_ATTRS,
-            computed: &["id"],
-        },
-        K::Volume => BlockSchema {
-            attrs: VOLUME_ATTRS,
-            computed: &["id", "status", "backend_name"],
-        },
-        K::Attachment => BlockSchema {
-            attrs: ATTACHMENT_ATTRS,
-            computed: &["id", "status"],
-        },
-        K::Snapshot => BlockSchema {
-            attrs: SNAPSHOT_ATTRS,
-            computed: &["id", "status", "created_at", "size"],
-        },
-        K::Backup => BlockSchema {
-            attrs: BACKUP_ATTRS,
-            computed: &["id", "status", "created_at", "size", "parent"],
-        },
-        K::BackupPolicy => BlockSchema {
-            attrs: BACKUP_POLICY_ATTRS,
-            computed: &["id"],
-        },
-        K::Image => BlockSchema {
-            attrs: IMAGE_ATTRS,
-            computed: &["id", "status", "path", "size"],
-        },
-    }
-}
 
 /// Provider kinds and what their blocks accept.
 pub const PROVIDER_KINDS: &[&str] = &["local", "ceph", "lvm", "libvirt"];

@@ -12,7 +12,8 @@ use super::model::{Action, Change, Drift, OutputChange, Plan, PlanMode, Reason, 
 use crate::config::eval::{Desired, ResourceInstance};
 use crate::config::value::{Value, ValueMap};
 use crate::diagnostics::{Diagnostic, Diagnostics};
-use crate::model::{Address, InstanceKey, ResourceKind, UNMANAGED_SNAPSHOTS, identity, resource_schema};
+use crate::model::kinds::{ProviderRoute, QosSpec, SourceKind, VolumeHold, VolumeSpec};
+use crate::model::{Address, InstanceKey, ResourceKind, ResourceSpec, UNMANAGED_SNAPSHOTS, identity};
 use crate::state::{OutputState, ResourceState};
 
 /// What a refresh found for one object in state.
@@ -49,27 +50,6 @@ pub struct PlanInputs<'a> {
     pub lineage: String,
     /// See `lineage`.
     pub serial: u64,
-}
-
-/// Attributes that force a replacement when they change, per kind.
-fn forces_replacement(kind: ResourceKind, attr: &str) -> bool {
-    match kind {
-        ResourceKind::Qos | ResourceKind::VolumeType | ResourceKind::BackupPolicy => false,
-        ResourceKind::Volume => attr == "source",
-        ResourceKind::Attachment => matches!(attr, "volume" | "instance" | "host" | "device"),
-        ResourceKind::Snapshot => attr == "volume",
-        ResourceKind::Backup => matches!(attr, "volume" | "store" | "mode"),
-        ResourceKind::Image => matches!(attr, "volume" | "format"),
-    }
-}
-
-/// Attributes that only matter when an object is created (changing them later does nothing).
-fn create_only(kind: ResourceKind, attr: &str) -> bool {
-    attr == "force"
-        && matches!(
-            kind,
-            ResourceKind::Snapshot | ResourceKind::Backup | ResourceKind::Image
-        )
 }
 
 /// Builds the plan. Errors (storage rules, `prevent_destroy`) are reported into `diagnostics`;
@@ -217,7 +197,7 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         per_change.push(found);
         deletes.push(Change {
             data_loss: address.kind.holds_data(),
-            storage: (address.kind == ResourceKind::Attachment).then_some(StorageAction::Detach),
+            storage: address.kind.handler().storage_on_delete().map(StorageAction::from),
             notes: Vec::new(),
             provider: resource.provider.clone(),
             backend_id: Some(resource.backend_id.clone()),
@@ -332,7 +312,7 @@ impl<'a> Context<'a> {
         for r in desired
             .resources
             .iter()
-            .filter(|r| r.address.kind == ResourceKind::Attachment)
+            .filter(|r| r.address.kind.handler().volume_hold() == Some(VolumeHold::Attached))
         {
             if let Some(id) = r.attrs.get("volume").and_then(identity) {
                 attached.insert(id);
@@ -367,35 +347,37 @@ impl<'a> Context<'a> {
     /// The provider block name that carries a resource: a volume through its type's backend,
     /// a snapshot or image through its volume, a backup through its store.
     fn provider_of(&self, instance: &ResourceInstance) -> Option<String> {
-        match instance.address.kind {
-            ResourceKind::VolumeType => instance.attrs.get("backend").and_then(Value::as_str).map(str::to_owned),
-            ResourceKind::Volume => self
-                .referenced(instance.attrs.get("type")?)
-                .and_then(|t| self.provider_of(t)),
-            ResourceKind::Snapshot | ResourceKind::Image => self
-                .referenced(instance.attrs.get("volume")?)
-                .and_then(|v| self.provider_of(v)),
-            ResourceKind::Backup | ResourceKind::BackupPolicy => {
-                instance.attrs.get("store").and_then(Value::as_str).map(str::to_owned)
-            }
-            ResourceKind::Attachment => instance.attrs.get("host").and_then(Value::as_str).map(str::to_owned),
-            ResourceKind::Qos => None,
+        self.provider_through(instance.address.kind, &spec_of(instance))
+    }
+
+    /// The provider block name of an object of `kind` with this spec, following its kind's
+    /// provider route.
+    fn provider_through(&self, kind: ResourceKind, spec: &ResourceSpec<'_>) -> Option<String> {
+        let value = spec.provider_value()?;
+        match kind.handler().provider_route() {
+            ProviderRoute::None => None,
+            ProviderRoute::Named => value.as_str().map(str::to_owned),
+            ProviderRoute::Through => self.referenced(value).and_then(|r| self.provider_of(r)),
         }
     }
 
     /// The back-end limits a volume with these values gets from its type's QoS rule, as the
     /// configuration has them: the rule's specs, none for a front-end rule or a type without
     /// one; `None` when the type or rule is not known yet.
-    fn backend_limits(&self, volume: &ValueMap) -> Option<Value> {
-        let volume_type = self.referenced(volume.get("type")?)?;
-        let Some(rule) = volume_type.attrs.get("qos").filter(|v| !matches!(v, Value::Null)) else {
+    fn backend_limits(&self, volume: &VolumeSpec<'_>) -> Option<Value> {
+        let ResourceSpec::VolumeType(volume_type) = spec_of(self.referenced(volume.volume_type?)?) else {
+            return None;
+        };
+        let Some(rule) = volume_type.qos else {
             return Some(Value::Map(ValueMap::new()));
         };
-        let rule = self.referenced(rule)?;
-        if rule.attrs.get("consumer").and_then(Value::as_str) == Some("front-end") {
+        let ResourceSpec::Qos(rule) = spec_of(self.referenced(rule)?) else {
+            return None;
+        };
+        if !rule.in_back_end() {
             return Some(Value::Map(ValueMap::new()));
         }
-        let specs = rule.attrs.get("specs")?;
+        let specs = rule.specs?;
         (!specs.contains_unknown()).then(|| specs.clone())
     }
 
@@ -455,12 +437,12 @@ fn same_object(old: &Value, new: &Value, prior: &ResourceState, context: &Contex
 
 /// A new deterministic back-end name for an object of this kind (`volume-<uuid>`).
 pub fn new_backend_id(kind: ResourceKind) -> String {
-    let prefix = match kind {
-        ResourceKind::VolumeType => "type",
-        ResourceKind::BackupPolicy => "policy",
-        other => other.name(),
-    };
-    format!("{prefix}-{}", uuid::Uuid::new_v4())
+    format!("{}-{}", kind.handler().backend_prefix(), uuid::Uuid::new_v4())
+}
+
+/// An evaluated resource read as its kind's typed spec.
+fn spec_of(instance: &ResourceInstance) -> ResourceSpec<'_> {
+    ResourceSpec::of(instance.address.kind, &instance.attrs)
 }
 
 fn plan_instance(
@@ -472,8 +454,10 @@ fn plan_instance(
     diagnostics: &mut Diagnostics,
 ) -> Change {
     let kind = instance.address.kind;
+    let handler = kind.handler();
+    let spec = spec_of(instance);
     let provider = context
-        .provider_of(instance)
+        .provider_through(kind, &spec)
         .or_else(|| prior.and_then(|p| p.provider.clone()));
     let depends_on: Vec<Address> = instance
         .depends_on
@@ -496,7 +480,7 @@ fn plan_instance(
         replacement_id: None,
         prior_provider: None,
     };
-    let schema = resource_schema(kind);
+    let schema = handler.schema();
     let Some(before) = before else {
         // New (or gone outside blockform and created again).
         change.action = Action::Create;
@@ -512,22 +496,11 @@ fn plan_instance(
             );
         }
         change.after = Some(after);
-        change.storage = match kind {
-            ResourceKind::Attachment => Some(StorageAction::Attach),
-            ResourceKind::Backup => Some(StorageAction::Backup),
-            ResourceKind::Volume
-                if instance
-                    .attrs
-                    .get("source")
-                    .and_then(Value::as_map)
-                    .is_some_and(|s| s.contains_key("backup")) =>
-            {
-                Some(StorageAction::Restore)
-            }
-            _ => None,
-        };
-        check_source_size(instance, context, diagnostics);
-        check_source_backend(instance, change.provider.as_deref(), context, diagnostics);
+        change.storage = handler.storage_on_create(&instance.attrs).map(StorageAction::from);
+        if let ResourceSpec::Volume(volume) = &spec {
+            check_source_size(instance, volume, context, diagnostics);
+            check_source_backend(instance, volume, change.provider.as_deref(), context, diagnostics);
+        }
         return change;
     };
     let prior = prior.expect("a before value comes from a prior record");
@@ -547,7 +520,7 @@ fn plan_instance(
     }
     // A volume's source matters only when it is made (the volume is independent of it): a new
     // id of the same source (re-created, or replaced in this plan) changes nothing.
-    if kind == ResourceKind::Volume
+    if matches!(spec, ResourceSpec::Volume(_))
         && let (Some(old), Some(new)) = (before.get("source"), after.get("source"))
         && old != new
         && same_source(old, new, prior, context)
@@ -556,7 +529,7 @@ fn plan_instance(
     }
     // Likewise a backup holds its volume's data as it was when it was taken: a volume made
     // again or replaced does not make the backup go (backups outlive their volume).
-    if kind == ResourceKind::Backup
+    if matches!(spec, ResourceSpec::Backup(_))
         && let (Some(old), Some(new)) = (before.get("volume"), after.get("volume"))
         && old != new
         && same_object(old, new, prior, context)
@@ -567,14 +540,14 @@ fn plan_instance(
         .attrs
         .iter()
         .map(|a| a.name)
-        .filter(|name| !create_only(kind, name))
+        .filter(|name| !handler.create_only(name))
         .filter(|name| after.get(*name).unwrap_or(&Value::Null) != before.get(*name).unwrap_or(&Value::Null))
         .collect();
     // Refresh reports `qos` only when a volume's back-end limits differ from its type's rule
     // (changed behind blockform's back): an update sets them again.
-    if kind == ResourceKind::Volume && before.contains_key("qos") {
+    if matches!(spec, ResourceSpec::Volume(_)) && before.contains_key("qos") {
         let limits = context
-            .backend_limits(&after)
+            .backend_limits(&VolumeSpec::of(&after))
             .unwrap_or_else(|| Value::Unknown(format!("{}.qos", instance.address)));
         after.insert("qos".to_owned(), limits);
         changed.push("qos");
@@ -589,13 +562,13 @@ fn plan_instance(
         change.reason = Some(Reason::ReplaceByRequest);
     }
     for name in &changed {
-        if forces_replacement(kind, name) {
+        if handler.forces_replacement(name) {
             replace = true;
             change.replace_paths.push((*name).to_owned());
             change.reason.get_or_insert(Reason::ReplaceBecauseCannotUpdate);
         }
     }
-    if kind == ResourceKind::Volume {
+    if matches!(spec, ResourceSpec::Volume(_)) {
         plan_volume_update(
             instance,
             &before,
@@ -607,39 +580,8 @@ fn plan_instance(
             diagnostics,
         );
     }
-    if kind == ResourceKind::Qos && changed.contains(&"consumer") && !changed.contains(&"specs") {
-        let consumer = |values: &ValueMap| {
-            values
-                .get("consumer")
-                .and_then(Value::as_str)
-                .unwrap_or("back-end")
-                .to_owned()
-        };
-        let (old, new) = (consumer(&before), consumer(&after));
-        if old != "front-end" && new == "front-end" {
-            change.notes.push(
-                "its limits are removed from the back end of every volume of the types that use this rule \
-                 (front-end limits reach attached volumes only after they are re-attached)"
-                    .to_owned(),
-            );
-        } else if old == "front-end" && new != "front-end" {
-            change
-                .notes
-                .push("its limits are set in the back end of every volume of the types that use this rule".to_owned());
-        }
-    }
-    if kind == ResourceKind::Qos && changed.contains(&"specs") {
-        let consumer = after.get("consumer").and_then(Value::as_str).unwrap_or("back-end");
-        if consumer != "back-end" {
-            change
-                .notes
-                .push("front-end limits reach attached volumes only after they are re-attached".to_owned());
-        }
-        if consumer != "front-end" {
-            change
-                .notes
-                .push("the new back-end limits are pushed to every volume of the types that use this rule".to_owned());
-        }
+    if matches!(spec, ResourceSpec::Qos(_)) {
+        plan_qos_update(&before, &after, &changed, &mut change);
     }
     change.before = Some(before);
     change.after = Some(after);
@@ -649,7 +591,7 @@ fn plan_instance(
         } else {
             Action::DeleteThenCreate
         };
-        change.data_loss = kind.holds_data();
+        change.data_loss = handler.holds_data();
         change.storage = None;
         // The new object gets a name of its own: with create_before_destroy both exist at
         // once, and a retype across back ends puts it on another provider.
@@ -675,6 +617,36 @@ fn plan_instance(
     change
 }
 
+/// What a change of a QoS rule's consumer or limits does to the volumes of its types.
+fn plan_qos_update(before: &ValueMap, after: &ValueMap, changed: &[&str], change: &mut Change) {
+    let (old, new) = (QosSpec::of(before), QosSpec::of(after));
+    if changed.contains(&"consumer") && !changed.contains(&"specs") {
+        if old.in_back_end() && !new.in_back_end() {
+            change.notes.push(
+                "its limits are removed from the back end of every volume of the types that use this rule \
+                 (front-end limits reach attached volumes only after they are re-attached)"
+                    .to_owned(),
+            );
+        } else if !old.in_back_end() && new.in_back_end() {
+            change
+                .notes
+                .push("its limits are set in the back end of every volume of the types that use this rule".to_owned());
+        }
+    }
+    if changed.contains(&"specs") {
+        if new.at_front_end() {
+            change
+                .notes
+                .push("front-end limits reach attached volumes only after they are re-attached".to_owned());
+        }
+        if new.in_back_end() {
+            change
+                .notes
+                .push("the new back-end limits are pushed to every volume of the types that use this rule".to_owned());
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn plan_volume_update(
     instance: &ResourceInstance,
@@ -694,29 +666,31 @@ fn plan_volume_update(
             .unwrap_or_else(|| instance.span.clone())
     };
     let attached = context.is_attached(instance, Some(before));
-    if changed.contains(&"size") {
-        let old = before.get("size").and_then(Value::as_i64);
-        let new = after.get("size").and_then(Value::as_i64);
-        if let (Some(old), Some(new)) = (old, new) {
-            if new < old {
-                diagnostics.push(
-                    Diagnostic::error(format!("`{}` cannot shrink from {old} GiB to {new} GiB", instance.address))
-                        .at(span("size"), format!("{new} GiB is smaller than the current {old} GiB"))
-                        .help(format!(
-                            "volumes only grow; keep `size = {old}` or more, or create a new, smaller volume and copy the data"
-                        )),
-                );
-            } else {
-                change.storage = Some(StorageAction::Extend {
-                    from_gib: u64::try_from(old).unwrap_or(0),
-                    to_gib: u64::try_from(new).unwrap_or(0),
-                });
-                if attached {
-                    change.notes.push(format!(
-                        "`{}` is attached: grow the file system inside the guest to use the new space",
-                        instance.address
-                    ));
-                }
+    let (before_spec, after_spec) = (VolumeSpec::of(before), VolumeSpec::of(after));
+    if changed.contains(&"size")
+        && let (Some(old), Some(new)) = (before_spec.size_gib, after_spec.size_gib)
+    {
+        if new < old {
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "`{}` cannot shrink from {old} GiB to {new} GiB",
+                    instance.address
+                ))
+                .at(span("size"), format!("{new} GiB is smaller than the current {old} GiB"))
+                .help(format!(
+                    "volumes only grow; keep `size = {old}` or more, or create a new, smaller volume and copy the data"
+                )),
+            );
+        } else {
+            change.storage = Some(StorageAction::Extend {
+                from_gib: u64::try_from(old).unwrap_or(0),
+                to_gib: u64::try_from(new).unwrap_or(0),
+            });
+            if attached {
+                change.notes.push(format!(
+                    "`{}` is attached: grow the file system inside the guest to use the new space",
+                    instance.address
+                ));
             }
         }
     }
@@ -731,13 +705,13 @@ fn plan_volume_update(
         );
     }
     if changed.contains(&"type") {
-        let old_type = before.get("type").cloned().unwrap_or(Value::Null);
-        let new_type = after.get("type").cloned().unwrap_or(Value::Null);
+        let old_type = before_spec.volume_type.unwrap_or(&Value::Null);
+        let new_type = after_spec.volume_type.unwrap_or(&Value::Null);
         let old_backend = old_type
             .as_str()
             .and_then(|id| context.by_id.get(id))
             .and_then(|t| t.provider.clone());
-        let new_backend = context.referenced(&new_type).and_then(|t| context.provider_of(t));
+        let new_backend = context.referenced(new_type).and_then(|t| context.provider_of(t));
         if old_backend.is_some() && new_backend.is_some() && old_backend != new_backend {
             *replace = true;
             change.reason = Some(Reason::ReplaceBecauseBackendChanged);
@@ -756,7 +730,7 @@ fn plan_volume_update(
                 .or_else(|| old_type.to_template_string())
                 .unwrap_or_default();
             let to = context
-                .referenced(&new_type)
+                .referenced(new_type)
                 .map(|t| t.address.to_string())
                 .or_else(|| new_type.to_template_string())
                 .unwrap_or_else(|| new_type.to_string());
@@ -792,10 +766,8 @@ fn note_flattened_clones(plan: &mut Plan, prior: &[ResourceState], desired: &Des
         })
         .collect();
     for change in plan.changes.iter_mut().filter(|change| change.action.destroys()) {
-        let kind = match change.address.kind {
-            ResourceKind::Snapshot => "snapshot",
-            ResourceKind::Volume => "volume",
-            _ => continue,
+        let Some(kind) = change.address.kind.handler().clone_parent().map(SourceKind::key) else {
+            continue;
         };
         let Some(id) = change.backend_id.as_deref() else {
             continue;
@@ -893,18 +865,17 @@ fn check_unmanaged_snapshots(plan: &mut Plan, context: &Context<'_>, diagnostics
 /// as it is when the volume is made: the size a snapshot or backup recorded when it was taken,
 /// an existing volume's size now, or the configured size of a source this plan creates. Only
 /// creates are checked: growing a source later does not make a volume made from it wrong.
-fn check_source_size(instance: &ResourceInstance, context: &Context<'_>, diagnostics: &mut Diagnostics) {
-    if instance.address.kind != ResourceKind::Volume {
-        return;
-    }
-    let Some(size) = instance.attrs.get("size").and_then(Value::as_i64) else {
-        return;
-    };
-    let Some(source) = instance.attrs.get("source").and_then(Value::as_map) else {
+fn check_source_size(
+    instance: &ResourceInstance,
+    volume: &VolumeSpec<'_>,
+    context: &Context<'_>,
+    diagnostics: &mut Diagnostics,
+) {
+    let (Some(size), Some(source)) = (volume.size_gib, volume.source) else {
         return;
     };
     let configured_size = |volume: &ResourceInstance| {
-        let size = volume.attrs.get("size").and_then(Value::as_i64)?;
+        let size = VolumeSpec::of(&volume.attrs).size_gib?;
         let span = volume
             .attr_spans
             .get("size")
@@ -912,8 +883,8 @@ fn check_source_size(instance: &ResourceInstance, context: &Context<'_>, diagnos
             .unwrap_or_else(|| volume.span.clone());
         Some((size, Some(span)))
     };
-    for key in ["snapshot", "backup", "volume"] {
-        let Some(value) = source.get(key) else {
+    for source_kind in [SourceKind::Snapshot, SourceKind::Backup, SourceKind::Volume] {
+        let Some(value) = source.object(source_kind) else {
             continue;
         };
         let found = match value {
@@ -922,7 +893,7 @@ fn check_source_size(instance: &ResourceInstance, context: &Context<'_>, diagnos
                 Some((state.address.clone(), size, None))
             }),
             Value::Unknown(_) => context.referenced(value).and_then(|source_instance| {
-                let origin = if key == "volume" {
+                let origin = if source_kind == SourceKind::Volume {
                     Some(source_instance)
                 } else {
                     source_instance.attrs.get("volume").and_then(|v| context.referenced(v))
@@ -947,7 +918,8 @@ fn check_source_size(instance: &ResourceInstance, context: &Context<'_>, diagnos
             ))
             .at(span, format!("{size} GiB is smaller than {source_size} GiB"))
             .help(format!(
-                "a volume made from a {key} must be at least as large as it: set `size = {source_size}` or more"
+                "a volume made from a {} must be at least as large as it: set `size = {source_size}` or more",
+                source_kind.key()
             ));
             if let Some(source_span) = source_span {
                 diagnostic = diagnostic.related(source_span, "source size set here");
@@ -962,18 +934,16 @@ fn check_source_size(instance: &ResourceInstance, context: &Context<'_>, diagnos
 /// path of any provider).
 fn check_source_backend(
     instance: &ResourceInstance,
+    volume: &VolumeSpec<'_>,
     provider: Option<&str>,
     context: &Context<'_>,
     diagnostics: &mut Diagnostics,
 ) {
-    if instance.address.kind != ResourceKind::Volume {
-        return;
-    }
-    let (Some(provider), Some(source)) = (provider, instance.attrs.get("source").and_then(Value::as_map)) else {
+    let (Some(provider), Some(source)) = (provider, volume.source) else {
         return;
     };
-    for key in ["snapshot", "volume"] {
-        let Some(value) = source.get(key) else {
+    for source_kind in [SourceKind::Snapshot, SourceKind::Volume] {
+        let Some(value) = source.object(source_kind) else {
             continue;
         };
         let found = match value {
@@ -1003,7 +973,7 @@ fn check_source_backend(
                 .at(span, format!("the source is on `{source_provider}`"))
                 .detail(format!(
                     "a {} is made by the back end that holds its source; `{provider}` cannot read `{source_provider}`'s objects",
-                    if key == "snapshot" { "volume from a snapshot" } else { "clone" }
+                    if source_kind == SourceKind::Snapshot { "volume from a snapshot" } else { "clone" }
                 ))
                 .help(format!(
                     "give the volume a type on `{source_provider}`, or back up `{source_address}` and restore the \
@@ -1048,7 +1018,7 @@ fn check_types_in_use(plan: &Plan, context: &Context<'_>, diagnostics: &mut Diag
             .resources
             .iter()
             .filter(|r| r.address.kind == ResourceKind::Volume)
-            .filter(|r| r.attrs.get("type").and_then(Value::as_str) == Some(type_id.as_str()))
+            .filter(|r| VolumeSpec::of(&r.attrs).volume_type.and_then(Value::as_str) == Some(type_id.as_str()))
             .map(|r| format!("`{}`", r.address))
             .collect();
         if users.is_empty() {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::value::{Value, ValueMap};
 use crate::model::Address;
+use crate::model::kinds::StorageStep;
 
 /// What happens to one resource instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -95,6 +96,17 @@ pub enum StorageAction {
     Prune,
     /// A volume is restored from a backup.
     Restore,
+}
+
+impl From<StorageStep> for StorageAction {
+    fn from(step: StorageStep) -> StorageAction {
+        match step {
+            StorageStep::Attach => StorageAction::Attach,
+            StorageStep::Detach => StorageAction::Detach,
+            StorageStep::Backup => StorageAction::Backup,
+            StorageStep::Restore => StorageAction::Restore,
+        }
+    }
 }
 
 impl StorageAction {

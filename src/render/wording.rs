@@ -109,23 +109,16 @@ pub(crate) fn data_loss(change: &Change) -> std::borrow::Cow<'static, str> {
             return format!("{}; {restorable}", lost.join("; ")).into();
         }
     }
+    if change.storage == Some(StorageAction::Prune) {
+        return "retention deletes this backup; it can no longer be restored".into();
+    }
     let replaced = matches!(change.action, Action::DeleteThenCreate | Action::CreateThenDelete);
-    let text = match (change.address.kind, replaced) {
-        _ if change.storage == Some(StorageAction::Prune) => {
-            "retention deletes this backup; it can no longer be restored"
-        }
-        (ResourceKind::Volume, false) => "the volume is destroyed with all of its data",
-        (ResourceKind::Volume, true) => {
-            "the volume is destroyed and a new one takes its place; its data is not carried over"
-        }
-        (ResourceKind::Snapshot, false) => "the snapshot is destroyed; no volume can be created from it any more",
-        (ResourceKind::Snapshot, true) => "the snapshot is destroyed and taken again; its point-in-time data is lost",
-        (ResourceKind::Backup, false) => "the backup is destroyed; it can no longer be restored",
-        (ResourceKind::Backup, true) => {
-            "the backup is destroyed and taken again; the old copy can no longer be restored"
-        }
-        _ => "its data is destroyed",
-    };
+    let text = change
+        .address
+        .kind
+        .handler()
+        .destroyed_data(replaced)
+        .unwrap_or("its data is destroyed");
     text.into()
 }
 

@@ -142,7 +142,7 @@ fn phase_times(dir: &std::path::Path) -> [Duration; 4] {
     let collect = start.elapsed();
     let desired = eval::evaluate(&mut config, &EvalOptions::default(), &mut sources, &mut diagnostics);
     let evaluate = start.elapsed();
-    blockform::model::validate(&desired, &mut diagnostics);
+    blockform::config::validate::validate(&desired, &mut diagnostics);
     let validate = start.elapsed();
     [
         read,

@@ -2,74 +2,22 @@
 //!
 //! Values that are known only after apply are skipped here; the plan checks them again once
 //! they are known. Every rule reports at the attribute's value with a hint.
+//!
+//! It lives with the configuration because it reads the evaluated one (declarations, instances,
+//! references, imports); the per-kind facts it checks against (schemas, QoS keys, limits) come
+//! from `model`, below.
 
 use std::collections::HashMap;
 
-use super::schema::{AttrType, BlockSchema, SOURCE_KEYS, provider_schema, resource_schema, store_schema};
-use super::{ResourceKind, limits, parse_duration};
-use crate::config::eval::{BlockInstance, Desired, ResourceInstance};
-use crate::config::expr::Reference;
-use crate::config::value::{Value, ValueMap};
+use super::eval::{BlockInstance, Desired, ImportInstance, ResourceInstance};
+use super::expr::Reference;
+use super::load::suggestion;
+use super::value::Value;
 use crate::diagnostics::{Diagnostic, Diagnostics, Span};
-
-/// QoS spec keys that SPEC §1 allows.
-pub const QOS_KEYS: &[&str] = &[
-    "total_bytes_sec",
-    "read_bytes_sec",
-    "write_bytes_sec",
-    "total_iops_sec",
-    "read_iops_sec",
-    "write_iops_sec",
-    "total_bytes_sec_max",
-    "read_bytes_sec_max",
-    "write_bytes_sec_max",
-    "total_iops_sec_max",
-    "read_iops_sec_max",
-    "write_iops_sec_max",
-    "size_iops_sec",
-];
-
-/// QoS consumers.
-pub const QOS_CONSUMERS: &[&str] = &["back-end", "front-end", "both"];
-
-/// Converts attributes to their types as Terraform does (`size = "10"`), then fills in the
-/// defaults of unset ones, so plans compare complete objects.
-pub fn fill_defaults(kind: ResourceKind, label: &str, attrs: &mut ValueMap) {
-    super::schema::convert_all(&resource_schema(kind), attrs);
-    let mut set_default = |key: &str, value: Value| {
-        if let Some(slot) = attrs.get_mut(key)
-            && *slot == Value::Null
-        {
-            *slot = value;
-        }
-    };
-    set_default("name", Value::String(label.to_owned()));
-    set_default("force", Value::Bool(false));
-    set_default("tags", Value::List(Vec::new()));
-    set_default("metadata", Value::Map(ValueMap::new()));
-    set_default("extra_specs", Value::Map(ValueMap::new()));
-    match kind {
-        ResourceKind::Qos => set_default("consumer", Value::String("back-end".into())),
-        ResourceKind::Backup => set_default("mode", Value::String("full".into())),
-        ResourceKind::Image => {
-            set_default("format", Value::String("raw".into()));
-            set_default("min_disk", Value::Number(0.0));
-            set_default("min_ram", Value::Number(0.0));
-        }
-        _ => {}
-    }
-    if kind == ResourceKind::Volume {
-        let from_image = attrs
-            .get("source")
-            .and_then(Value::as_map)
-            .is_some_and(|s| s.contains_key("image"));
-        if let Some(slot) = attrs.get_mut("bootable")
-            && *slot == Value::Null
-        {
-            *slot = Value::Bool(from_image);
-        }
-    }
-}
+use crate::model::{
+    AttrType, BlockSchema, QOS_CONSUMERS, QOS_KEYS, ResourceKind, SOURCE_KEYS, convert, identity, limits,
+    parse_duration, provider_schema, resource_schema, store_schema,
+};
 
 /// Checks every rule that needs no back end, reporting all violations.
 pub fn validate(desired: &Desired, diagnostics: &mut Diagnostics) {
@@ -106,7 +54,7 @@ pub fn validate(desired: &Desired, diagnostics: &mut Diagnostics) {
 /// Two `import` blocks may not adopt one object: both addresses would own it, and removing
 /// either block would delete what the other still manages.
 fn check_import_ids(desired: &Desired, diagnostics: &mut Diagnostics) {
-    let mut first: HashMap<&str, &crate::config::eval::ImportInstance> = HashMap::new();
+    let mut first: HashMap<&str, &ImportInstance> = HashMap::new();
     for import in desired.imports.iter().chain(&desired.undeclared_imports) {
         match first.get(import.id.as_str()) {
             Some(earlier) if earlier.to != import.to => diagnostics.push(
@@ -139,7 +87,7 @@ fn check_block(what: &str, block: &BlockInstance, schema: &BlockSchema, diagnost
                 }
             }
             Some(value) => {
-                let value = super::schema::convert(value.clone(), spec.ty);
+                let value = convert(value.clone(), spec.ty);
                 if let Err(message) = check_type(&value, spec.ty) {
                     let span = block
                         .attr_spans
@@ -257,7 +205,7 @@ fn is_resource_attribute(origin: &str) -> bool {
     let Some((_, attribute)) = rest.rsplit_once('.') else {
         return false;
     };
-    let schema = super::resource_schema(kind);
+    let schema = resource_schema(kind);
     !rest.contains('*') && schema.computed.contains(&attribute) && schema.attrs.iter().all(|a| a.name != attribute)
 }
 
@@ -497,15 +445,6 @@ fn attached_volumes(desired: &Desired, diagnostics: &mut Diagnostics) -> HashMap
     attached
 }
 
-/// The identity of a referenced object: its id when known, else the origin of the unknown id.
-pub fn identity(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Unknown(origin) if !origin.is_empty() => Some(origin.clone()),
-        _ => None,
-    }
-}
-
 fn volume_name(identity: &str) -> String {
     match identity.strip_suffix(".id") {
         Some(address) => format!("`{address}`"),
@@ -573,10 +512,9 @@ fn check_resource_rules(
                         ))
                         .at(span("backend"), "no such provider")
                         .help(
-                            crate::config::load::suggestion(backend, desired.providers.keys().map(String::as_str))
-                                .unwrap_or_else(|| {
-                                    format!("declare it: `provider \"local\" \"{backend}\" {{ path = \"…\" }}`")
-                                }),
+                            suggestion(backend, desired.providers.keys().map(String::as_str)).unwrap_or_else(|| {
+                                format!("declare it: `provider \"local\" \"{backend}\" {{ path = \"…\" }}`")
+                            }),
                         ),
                     ),
                 }
@@ -602,12 +540,9 @@ fn check_resource_rules(
                         ))
                         .at(span("host"), "no such hypervisor")
                         .help(
-                            crate::config::load::suggestion(host, desired.providers.keys().map(String::as_str))
-                                .unwrap_or_else(|| {
-                                    format!(
-                                        "declare it: `provider \"libvirt\" \"{host}\" {{ uri = \"qemu:///system\" }}`"
-                                    )
-                                }),
+                            suggestion(host, desired.providers.keys().map(String::as_str)).unwrap_or_else(|| {
+                                format!("declare it: `provider \"libvirt\" \"{host}\" {{ uri = \"qemu:///system\" }}`")
+                            }),
                         ),
                     ),
                 }
@@ -641,7 +576,7 @@ fn check_resource_rules(
                     Diagnostic::error(format!("`mode` must be \"full\" or \"incremental\", got {mode:?}"))
                         .at(span("mode"), "unknown mode")
                         .help(
-                            crate::config::load::suggestion(mode, ["full", "incremental"])
+                            suggestion(mode, ["full", "incremental"])
                                 .unwrap_or_else(|| "the modes are full and incremental".into()),
                         ),
                 );
@@ -785,7 +720,7 @@ fn check_store(desired: &Desired, instance: &ResourceInstance, diagnostics: &mut
         ))
         .at(span, "no such backup store")
         .help(
-            crate::config::load::suggestion(store, desired.stores.keys().map(String::as_str))
+            suggestion(store, desired.stores.keys().map(String::as_str))
                 .unwrap_or_else(|| format!("declare it: `backup_store \"dir\" \"{store}\" {{ path = \"…\" }}`")),
         ),
     );
@@ -860,7 +795,7 @@ fn check_qos(instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
                 "unknown consumer",
             )
             .help(
-                crate::config::load::suggestion(consumer, QOS_CONSUMERS.iter().copied()).unwrap_or_else(|| {
+                suggestion(consumer, QOS_CONSUMERS.iter().copied()).unwrap_or_else(|| {
                     "back-end limits are set in the storage, front-end ones by the hypervisor".into()
                 }),
             ),
@@ -887,7 +822,7 @@ fn check_qos(instance: &ResourceInstance, diagnostics: &mut Diagnostics) {
                 Diagnostic::error(format!("unknown QoS key `{key}`"))
                     .at(key_span, "unknown key")
                     .help(
-                        crate::config::load::suggestion(key, QOS_KEYS.iter().copied())
+                        suggestion(key, QOS_KEYS.iter().copied())
                             .unwrap_or_else(|| format!("the keys are {}", QOS_KEYS.join(", "))),
                     ),
             );
@@ -1032,7 +967,7 @@ fn check_volume(desired: &Desired, instance: &ResourceInstance, diagnostics: &mu
                 Diagnostic::error(format!("unknown source kind `{key}`"))
                     .at(span(&format!("source.{key}")), "unknown key")
                     .help(
-                        crate::config::load::suggestion(key, SOURCE_KEYS.iter().copied())
+                        suggestion(key, SOURCE_KEYS.iter().copied())
                             .unwrap_or_else(|| format!("a source is one of {}", SOURCE_KEYS.join(", "))),
                     ),
             );
