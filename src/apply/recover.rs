@@ -5,6 +5,7 @@
 //! snapshots, change markers of backups that were never finished) is removed. No duplicate, no
 //! orphan, no lost record.
 
+use blockform_provider::ProviderError;
 use std::collections::HashMap;
 
 use crate::model::kinds::BackendObject;
@@ -46,16 +47,14 @@ fn exists(
     kind: ResourceKind,
     prior: &[ResourceState],
     providers: &Providers,
-) -> Result<Option<bool>, String> {
+) -> Result<Option<bool>, CheckError> {
     let provider = intent.provider.as_deref().and_then(|p| providers.get(p));
     match kind.handler().backend_object() {
         // blockform's own objects exist only in state.
         BackendObject::StateOnly => Ok(Some(false)),
         BackendObject::Volume => {
             let Some(provider) = provider else { return Ok(None) };
-            let found = provider
-                .refresh(std::slice::from_ref(&intent.backend_id))
-                .map_err(|e| e.to_string())?;
+            let found = provider.refresh(std::slice::from_ref(&intent.backend_id))?;
             let exists = found.iter().any(|v| v.backend_name == intent.backend_id);
             if intent.action != IntentAction::Create {
                 return Ok(Some(exists));
@@ -71,14 +70,12 @@ fn exists(
                 return Ok(Some(true));
             }
             if exists {
-                provider.delete_volume(&intent.backend_id).map_err(|e| e.to_string())?;
+                provider.delete_volume(&intent.backend_id)?;
             }
             // The plan makes the volume again under a new name: what the unfinished create
             // left (Ceph: the image being built, a snapshot of the cloned volume) would stay
             // forever.
-            provider
-                .discard_interrupted_create(&intent.backend_id)
-                .map_err(|e| e.to_string())?;
+            provider.discard_interrupted_create(&intent.backend_id)?;
             Ok(Some(false))
         }
         BackendObject::Snapshot => {
@@ -97,7 +94,7 @@ fn exists(
                     })
                 });
             let Some(volume) = volume else { return Ok(Some(false)) };
-            let found = provider.refresh(&[volume]).map_err(|e| e.to_string())?;
+            let found = provider.refresh(&[volume])?;
             Ok(Some(found.iter().any(|v| {
                 v.snapshots.iter().any(|s| s.backend_name == intent.backend_id)
             })))
@@ -117,7 +114,7 @@ fn exists(
             match store.open(crate::backup::Access::Shared, false) {
                 Ok(store) => Ok(Some(store.has_backup(&intent.backend_id))),
                 Err(crate::backup::BackupError::NotAStore { .. }) => Ok(Some(false)),
-                Err(error) => Err(error.to_string()),
+                Err(error) => Err(CheckError::Store(error)),
             }
         }
     }
@@ -141,9 +138,9 @@ pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, Rec
             })?;
             continue;
         };
-        let found = exists(&intent, address.kind, &prior, providers).map_err(|message| RecoverError::Provider {
+        let found = exists(&intent, address.kind, &prior, providers).map_err(|source| RecoverError::Check {
             address: intent.address.clone(),
-            message,
+            source,
         })?;
         let Some(found) = found else {
             // The provider is not available: keep the intent for a run that has it.
@@ -158,9 +155,9 @@ pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, Rec
         {
             provider
                 .discard_interrupted_create(&intent.backend_id)
-                .map_err(|e| RecoverError::Provider {
+                .map_err(|source| RecoverError::Check {
                     address: intent.address.clone(),
-                    message: e.to_string(),
+                    source: CheckError::Provider(source),
                 })?;
         }
         backups_interrupted |= address.kind.handler().takes_backups();
@@ -290,7 +287,7 @@ fn remove_orphan_markers(prior: &[ResourceState], providers: &Providers) {
 /// Deletes the replaced object an intent names (a volume or a snapshot; blockform's own
 /// objects exist only in state, and a replaced backup or image stays for `backup gc` or the
 /// user).
-fn finish_delete(intent: &Intent, kind: ResourceKind, providers: &Providers) -> Result<(), String> {
+fn finish_delete(intent: &Intent, kind: ResourceKind, providers: &Providers) -> Result<(), ProviderError> {
     let volume = intent.attributes.get("volume").and_then(serde_json::Value::as_str);
     delete_object(kind, &intent.backend_id, intent.provider.as_deref(), volume, providers)
 }
@@ -302,15 +299,13 @@ fn delete_object(
     provider: Option<&str>,
     volume: Option<&str>,
     providers: &Providers,
-) -> Result<(), String> {
+) -> Result<(), ProviderError> {
     let Some(provider) = provider.and_then(|p| providers.get(p)) else {
         return Ok(());
     };
     match kind.handler().backend_object() {
-        BackendObject::Volume => provider.delete_volume(backend_id).map_err(|e| e.to_string()),
-        BackendObject::Snapshot => provider
-            .delete_snapshot(volume.unwrap_or_default(), backend_id)
-            .map_err(|e| e.to_string()),
+        BackendObject::Volume => provider.delete_volume(backend_id),
+        BackendObject::Snapshot => provider.delete_snapshot(volume.unwrap_or_default(), backend_id),
         BackendObject::StateOnly | BackendObject::File | BackendObject::BackupManifest => Ok(()),
     }
 }
@@ -353,12 +348,23 @@ pub enum RecoverError {
     /// State could not be read or written.
     #[error(transparent)]
     State(#[from] StateError),
-    /// A provider could not be asked.
-    #[error("cannot check `{address}` after an interrupted run: {message}")]
-    Provider {
+    /// A provider or store could not be asked whether the object of an intent exists.
+    #[error("cannot check `{address}` after an interrupted run: {source}")]
+    Check {
         /// The resource of the intent.
         address: String,
-        /// The provider's error.
-        message: String,
+        /// What failed.
+        source: CheckError,
     },
+}
+
+/// Why recovery could not tell whether an interrupted operation's object exists.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The back end's error, typed.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The backup store's error.
+    #[error(transparent)]
+    Store(crate::backup::BackupError),
 }
