@@ -63,7 +63,9 @@ fn normalize(text: &str) -> String {
                 seen.push(uuid);
                 seen.len() - 1
             });
-            out.push_str(&format!("<uuid-{n}>"));
+            out.push_str("<uuid-");
+            out.push_str(&n.to_string());
+            out.push('>');
             i += 36;
         } else if bytes[i..].starts_with(b"\"serial\": ") && i + 10 < bytes.len() && bytes[i + 10].is_ascii_digit() {
             out.push_str("\"serial\": <serial>");

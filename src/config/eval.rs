@@ -19,7 +19,7 @@ use super::value::{Value, ValueMap};
 use super::vars::{VarAssignment, VarInputs};
 use crate::diagnostics::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
 use crate::model::{
-    Address, InstanceKey, LIFECYCLE_ATTRS, PROVIDER_KINDS, ResourceKind, STORE_KINDS, limits, provider_schema,
+    Address, InstanceKey, LIFECYCLE_ATTRS, ResourceKind, STORE_KINDS, limits, provider_kinds, provider_schema,
     resource_schema, store_schema,
 };
 
@@ -337,7 +337,11 @@ pub fn collect(dir: &Path, files: Vec<ParsedFile>, diagnostics: &mut Diagnostics
                 "provider" | "backup_store" => {
                     let (kind, name) = (block.labels[0].clone(), block.labels[1].clone());
                     let is_provider = block.ident == "provider";
-                    let kinds = if is_provider { PROVIDER_KINDS } else { STORE_KINDS };
+                    let kinds = if is_provider {
+                        provider_kinds()
+                    } else {
+                        STORE_KINDS.to_vec()
+                    };
                     if !kinds.contains(&kind.as_str()) {
                         let what = if is_provider { "provider" } else { "backup store" };
                         diagnostics.push(

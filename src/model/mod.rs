@@ -19,7 +19,7 @@ pub fn timestamp(unix_secs: u64) -> String {
 pub const UNMANAGED_SNAPSHOTS: &str = "unmanaged_snapshots";
 pub use blockform_provider::{DurationError, parse_duration};
 pub use schema::{
-    AttrSpec, AttrType, BlockSchema, LIFECYCLE_ATTRS, PROVIDER_KINDS, STORE_KINDS, convert, provider_schema,
+    AttrSpec, AttrType, BlockSchema, LIFECYCLE_ATTRS, STORE_KINDS, convert, provider_kinds, provider_schema,
     resource_schema, store_schema,
 };
 pub use validate::{QOS_CONSUMERS, QOS_KEYS, fill_defaults, identity, validate};

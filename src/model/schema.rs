@@ -5,7 +5,7 @@
 //! in `validate`.
 
 use super::ResourceKind;
-use crate::config::value::{Value, ValueMap};
+use crate::config::value::{Primitive, Value, ValueMap, convert_primitive};
 
 /// The type an attribute's value must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,34 +167,6 @@ const IMAGE_ATTRS: &[AttrSpec] = &[
     attr("min_ram", AttrType::Integer),
     attr("force", AttrType::Bool),
 ];
-const LOCAL_PROVIDER_ATTRS: &[AttrSpec] = &[
-    required("path", AttrType::String),
-    attr("oversubscription", AttrType::Number),
-    attr("capacity_check", AttrType::String),
-];
-const CEPH_PROVIDER_ATTRS: &[AttrSpec] = &[
-    required("pool", AttrType::String),
-    attr("namespace", AttrType::String),
-    attr("conf", AttrType::String),
-    attr("user", AttrType::String),
-    attr("keyring", AttrType::String),
-    attr("cluster", AttrType::String),
-    attr("flatten_clones", AttrType::Bool),
-    attr("connect_timeout", AttrType::Duration),
-    attr("timeout", AttrType::Duration),
-    attr("oversubscription", AttrType::Number),
-    attr("capacity_check", AttrType::String),
-];
-const LVM_PROVIDER_ATTRS: &[AttrSpec] = &[
-    required("volume_group", AttrType::String),
-    attr("thin_pool", AttrType::String),
-    attr("host", AttrType::String),
-    attr("port", AttrType::Integer),
-    attr("user", AttrType::String),
-    attr("identity_file", AttrType::String),
-    attr("sudo", AttrType::Bool),
-];
-const LIBVIRT_PROVIDER_ATTRS: &[AttrSpec] = &[required("uri", AttrType::String)];
 const DIR_STORE_ATTRS: &[AttrSpec] = &[required("path", AttrType::String), attr("compression", AttrType::Bool)];
 
 /// The schema of a resource kind.
@@ -236,19 +208,50 @@ pub fn resource_schema(kind: ResourceKind) -> BlockSchema {
     }
 }
 
-/// Provider kinds and what their blocks accept.
-pub const PROVIDER_KINDS: &[&str] = &["local", "ceph", "lvm", "libvirt"];
+/// Every provider kind this build knows, in the registry's order.
+pub fn provider_kinds() -> Vec<&'static str> {
+    crate::providers::registry::kinds()
+}
 
-/// The schema of a provider block, or `None` for an unknown kind.
+/// The schema of a provider block, as the factory of its kind declares it, or `None` for an
+/// unknown kind.
 pub fn provider_schema(kind: &str) -> Option<BlockSchema> {
-    let attrs = match kind {
-        "local" => LOCAL_PROVIDER_ATTRS,
-        "ceph" => CEPH_PROVIDER_ATTRS,
-        "lvm" => LVM_PROVIDER_ATTRS,
-        "libvirt" => LIBVIRT_PROVIDER_ATTRS,
-        _ => return None,
-    };
-    Some(BlockSchema { attrs, computed: &[] })
+    let factory = crate::providers::registry::factory(kind)?;
+    Some(BlockSchema {
+        attrs: provider_attrs(factory),
+        computed: &[],
+    })
+}
+
+/// A factory's attributes in the engine's schema types, converted once per kind for the rest
+/// of the process (kinds are few and fixed, so the converted lists are kept, not freed).
+fn provider_attrs(factory: &'static dyn blockform_provider::ProviderFactory) -> &'static [AttrSpec] {
+    use blockform_provider::schema::AttrType as Declared;
+    static CONVERTED: std::sync::Mutex<Vec<(&'static str, &'static [AttrSpec])>> = std::sync::Mutex::new(Vec::new());
+    let mut converted = CONVERTED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, attrs)) = converted.iter().find(|(kind, _)| *kind == factory.kind()) {
+        return attrs;
+    }
+    let attrs: Vec<AttrSpec> = factory
+        .schema()
+        .iter()
+        .map(|spec| AttrSpec {
+            name: spec.name,
+            ty: match spec.ty {
+                Declared::String => AttrType::String,
+                Declared::Integer => AttrType::Integer,
+                Declared::Number => AttrType::Number,
+                Declared::Bool => AttrType::Bool,
+                Declared::StringList => AttrType::StringList,
+                Declared::StringMap => AttrType::StringMap,
+                Declared::Duration => AttrType::Duration,
+            },
+            required: spec.required,
+        })
+        .collect();
+    let attrs: &'static [AttrSpec] = Vec::leak(attrs);
+    converted.push((factory.kind(), attrs));
+    attrs
 }
 
 /// Backup store kinds.
@@ -272,18 +275,9 @@ pub fn store_schema(kind: &str) -> Option<BlockSchema> {
 /// Anything else is left as it is, for the type check to report.
 pub fn convert(value: Value, ty: AttrType) -> Value {
     match (ty, value) {
-        (AttrType::String, value @ (Value::Number(_) | Value::Bool(_))) => {
-            Value::String(value.to_template_string().unwrap_or_default())
-        }
-        (AttrType::Integer | AttrType::Number, Value::String(text)) => match parse_number(&text) {
-            Some(number) => Value::Number(number),
-            None => Value::String(text),
-        },
-        (AttrType::Bool, Value::String(text)) => match text.as_str() {
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
-            _ => Value::String(text),
-        },
+        (AttrType::String, value) => convert_primitive(value, Primitive::String),
+        (AttrType::Integer | AttrType::Number, value) => convert_primitive(value, Primitive::Number),
+        (AttrType::Bool, value) => convert_primitive(value, Primitive::Bool),
         (AttrType::IntegerMap, Value::Map(map)) => Value::Map(
             map.into_iter()
                 .map(|(k, v)| (k, convert(v, AttrType::Integer)))
@@ -300,17 +294,6 @@ pub fn convert_all(schema: &BlockSchema, attrs: &mut ValueMap) {
             *slot = convert(std::mem::take(slot), spec.ty);
         }
     }
-}
-
-/// A number written as a string, as Terraform reads one: decimal digits, an optional sign,
-/// fraction and exponent, nothing around them.
-fn parse_number(text: &str) -> Option<f64> {
-    let plain = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
-        && text.chars().any(|c| c.is_ascii_digit());
-    text.parse::<f64>().ok().filter(|n| plain && n.is_finite())
 }
 
 #[cfg(test)]

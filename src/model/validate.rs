@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use blockform_provider::ProviderRole;
+
 use super::schema::{AttrType, BlockSchema, SOURCE_KEYS, provider_schema, resource_schema, store_schema};
 use super::{ResourceKind, limits, parse_duration};
 use crate::config::eval::{BlockInstance, Desired, ResourceInstance};
@@ -559,13 +561,18 @@ fn check_resource_rules(
         ResourceKind::VolumeType => {
             if let Some(Value::String(backend)) = attrs.get("backend") {
                 match desired.providers.get(backend) {
-                    Some(p) if p.kind == "libvirt" => diagnostics.push(
-                        Diagnostic::error(format!(
-                            "`backend` of {what} names `{backend}`, a hypervisor, not a storage back end"
-                        ))
-                        .at(span("backend"), "libvirt provider")
-                        .help("name a `local`, `ceph` or `lvm` provider block"),
-                    ),
+                    Some(p) if crate::providers::registry::role(&p.kind) == Some(ProviderRole::Hypervisor) => {
+                        diagnostics.push(
+                            Diagnostic::error(format!(
+                                "`backend` of {what} names `{backend}`, a hypervisor, not a storage back end"
+                            ))
+                            .at(span("backend"), format!("{} provider", p.kind))
+                            .help(format!(
+                                "name a {} provider block",
+                                crate::providers::listed_kinds(ProviderRole::Storage, |kind| format!("`{kind}`"))
+                            )),
+                        );
+                    }
                     Some(_) => {}
                     None => diagnostics.push(
                         Diagnostic::error(format!(
@@ -587,14 +594,19 @@ fn check_resource_rules(
         ResourceKind::Attachment => {
             if let Some(Value::String(host)) = attrs.get("host") {
                 match desired.providers.get(host) {
-                    Some(p) if p.kind == "libvirt" => {}
+                    Some(p) if crate::providers::registry::role(&p.kind) == Some(ProviderRole::Hypervisor) => {}
                     Some(p) => diagnostics.push(
                         Diagnostic::error(format!(
                             "`host` of {what} names `{host}`, a {} provider, not a hypervisor",
                             p.kind
                         ))
                         .at(span("host"), "not a hypervisor")
-                        .help("name a `provider \"libvirt\"` block"),
+                        .help(format!(
+                            "name a {} block",
+                            crate::providers::listed_kinds(ProviderRole::Hypervisor, |kind| format!(
+                                "`provider \"{kind}\"`"
+                            ))
+                        )),
                     ),
                     None => diagnostics.push(
                         Diagnostic::error(format!(

@@ -771,9 +771,10 @@ fn plan_volume_update(
 /// not counted. The provider's current setting stands for the one the clone was made under.
 fn note_flattened_clones(plan: &mut Plan, prior: &[ResourceState], desired: &Desired) {
     let keeps_clones = |provider: &str| {
-        desired.providers.get(provider).is_some_and(|block| {
-            block.kind == "ceph" && block.attrs.get("flatten_clones").and_then(Value::as_bool) == Some(false)
-        })
+        desired
+            .providers
+            .get(provider)
+            .is_some_and(crate::providers::clones_stay_linked)
     };
     let destroyed: HashSet<&str> = plan
         .changes
@@ -858,13 +859,10 @@ fn check_unmanaged_snapshots(plan: &mut Plan, context: &Context<'_>, diagnostics
             .desired
             .providers
             .get(&provider)
-            .and_then(|block| blockform_provider::ProviderKind::from_label(&block.kind));
+            .map_or("", |block| block.kind.as_str());
         let ids: Vec<String> = names
             .iter()
-            .map(|name| match kind {
-                Some(kind) => crate::drift::import_id(&provider, kind, volume, Some(name)),
-                None => format!("{provider}/{volume}@{name}"),
-            })
+            .map(|name| crate::drift::import_id(&provider, kind, volume, Some(name)))
             .collect();
         let mut diagnostic = Diagnostic::error(format!(
             "`{}` has {count} not managed by blockform: {listed}",

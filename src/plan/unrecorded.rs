@@ -125,7 +125,7 @@ pub fn find(plan: &Plan, prior: &[ResourceState], providers: &Providers) -> Resu
                 backend_name: volume.backend_name.clone(),
                 name: name.to_owned(),
                 size_gib: volume.size_gib(),
-                import_id: crate::drift::import_id(provider_name, kind, &volume.backend_name, None),
+                import_id: crate::drift::import_id(provider_name, kind.as_str(), &volume.backend_name, None),
             });
         }
     }
