@@ -7,6 +7,8 @@
 //! outside the registry.
 
 pub mod registry;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

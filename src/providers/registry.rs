@@ -28,7 +28,12 @@ static REGISTERED: RwLock<Vec<&'static dyn ProviderFactory>> = RwLock::new(Vec::
 /// kind that is known already keeps its first factory.
 pub fn register(factory: &'static dyn ProviderFactory) {
     let mut registered = REGISTERED.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if self::factory(factory.kind()).is_none() {
+    let kind = factory.kind();
+    let known = FACTORIES
+        .iter()
+        .chain(registered.iter())
+        .any(|known| known.kind() == kind);
+    if !known {
         registered.push(factory);
     }
 }
