@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CommandContext, ProviderError, Result};
-pub use crate::quote::{command_line, shell_quote};
+use crate::quote::{command_line, shell_quote};
 
 /// How long a command may run unless the runner is given another timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ProviderKind;
 use crate::object::ObjectRef;
+use crate::quote;
 
 /// The result type of provider operations.
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
@@ -31,7 +32,7 @@ pub struct CommandContext {
 impl CommandContext {
     /// The command line, shell-quoted so it can be pasted into a terminal.
     pub fn command_line(&self) -> String {
-        crate::quote::command_line(&self.argv)
+        quote::command_line(&self.argv)
     }
 
     /// The backticked command line and, for remote commands, where it ran.

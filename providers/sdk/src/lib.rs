@@ -38,7 +38,7 @@ pub mod volume;
 
 pub use attachment::{AttachmentSpec, AttachmentState};
 pub use capacity::{Capacity, CapacityCheck, Shortfall};
-pub use command::{CommandOutput, CommandRunner, DEFAULT_TIMEOUT, Transport, shell_quote};
+pub use command::{CommandOutput, CommandRunner, DEFAULT_TIMEOUT, Transport};
 pub use config::{ConfigProblem, ProviderConfig, ProviderKind, problems_by_attribute};
 pub use data::{ReadTarget, VolumeReader, VolumeWriter};
 pub use disk::{DiskSource, SecretRef, ValidOn};
@@ -53,6 +53,7 @@ pub use name::{BACKEND_NAME_MAX_LEN, validate_backend_name};
 pub use object::{ObjectKind, ObjectRef};
 pub use provider::{Capabilities, StorageProvider};
 pub use qos::{BackendQosSupport, QOS_KEYS, QosConsumer, QosSpecs};
+pub use quote::{command_line, shell_quote};
 pub use schema::{AttrSpec, AttrType};
 pub use snapshot::{SnapshotSpec, SnapshotState, SnapshotStatus};
 pub use toolkit::{OWNER, OwnershipRecord, adopt_or_conflict};
