@@ -770,12 +770,13 @@ fn plan_volume_update(
 /// first: a copy of their data the plan says in advance. Clones deleted by the same plan are
 /// not counted. The provider's current setting stands for the one the clone was made under.
 fn note_flattened_clones(plan: &mut Plan, prior: &[ResourceState], desired: &Desired) {
-    let keeps_clones = |provider: &str| {
-        desired
-            .providers
-            .get(provider)
-            .is_some_and(crate::providers::clones_stay_linked)
-    };
+    let linked: HashSet<&str> = desired
+        .providers
+        .iter()
+        .filter(|(_, block)| crate::providers::clones_stay_linked(block))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let keeps_clones = |provider: &str| linked.contains(provider);
     let destroyed: HashSet<&str> = plan
         .changes
         .iter()
