@@ -14,14 +14,14 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use blockform_provider::{ObjectKind, ProviderKind, QosSpecs, VolumeState};
+use blockform_provider::{ObjectKind, QosSpecs, VolumeState};
 use serde::{Deserialize, Serialize};
 
 use crate::config::eval::Desired;
 use crate::config::value::Value;
 use crate::model::{Address, ResourceKind, UNMANAGED_SNAPSHOTS};
 use crate::providers::Providers;
-use crate::refresh::RefreshError;
+use crate::providers::RefreshError;
 use crate::state::{Intent, ResourceState};
 
 /// The version of the JSON report and of the baseline file.
@@ -192,7 +192,7 @@ pub struct Baseline {
 pub enum DriftError {
     /// A back end could not be read.
     #[error(transparent)]
-    Backend(#[from] crate::refresh::RefreshError),
+    Backend(#[from] RefreshError),
     /// The baseline file could not be read or written.
     #[error("{0}")]
     Baseline(String),
@@ -263,31 +263,7 @@ fn fingerprint_unmanaged(object: &UnmanagedObject) -> String {
     format!("unmanaged {} {}", object.id, object.size_bytes)
 }
 
-/// The object part of an ID: the file name for qcow2 files, the image or LV name otherwise.
-pub fn object_name(kind: ProviderKind, backend_name: &str) -> String {
-    match kind {
-        ProviderKind::Local => format!("{backend_name}.qcow2"),
-        ProviderKind::Ceph | ProviderKind::Lvm => backend_name.to_owned(),
-    }
-}
-
-/// The ID `import` takes for a volume, or one of its snapshots: `PROVIDER/OBJECT[@SNAPSHOT]`
-/// (`dev/volume-5c0e….qcow2@before`), as `drift` lists it.
-pub fn import_id(provider: &str, kind: ProviderKind, volume: &str, snapshot: Option<&str>) -> String {
-    let object = object_name(kind, volume);
-    match snapshot {
-        Some(snapshot) => format!("{provider}/{object}@{snapshot}"),
-        None => format!("{provider}/{object}"),
-    }
-}
-
-/// The back-end name an ID's object part stands for (the inverse of [`object_name`]).
-pub fn backend_name(kind: ProviderKind, object: &str) -> String {
-    match kind {
-        ProviderKind::Local => object.strip_suffix(".qcow2").unwrap_or(object).to_owned(),
-        ProviderKind::Ceph | ProviderKind::Lvm => object.to_owned(),
-    }
-}
+pub use crate::registry::import_id;
 
 /// Builds the report: reads every managed volume (one refresh per provider) and every
 /// provider's inventory, and compares them with state; `desired` supplies configured values.
@@ -439,12 +415,12 @@ pub fn check(
             let (kind, id, volume) = match (&item.kind, &item.volume_backend_name) {
                 (ObjectKind::Snapshot, Some(volume)) => (
                     "snapshot",
-                    import_id(name, provider.kind(), volume, Some(&item.backend_name)),
+                    import_id(name, provider.kind().as_str(), volume, Some(&item.backend_name)),
                     Some(volume.clone()),
                 ),
                 (ObjectKind::Volume, _) => (
                     "volume",
-                    import_id(name, provider.kind(), &item.backend_name, None),
+                    import_id(name, provider.kind().as_str(), &item.backend_name, None),
                     None,
                 ),
                 // A file an interrupted operation left beside a volume (the local provider's
@@ -457,7 +433,7 @@ pub fn check(
                 }
                 _ => (
                     "other",
-                    import_id(name, provider.kind(), &item.backend_name, None),
+                    import_id(name, provider.kind().as_str(), &item.backend_name, None),
                     None,
                 ),
             };
@@ -593,9 +569,16 @@ mod tests {
 
     #[test]
     fn ids_name_files_for_local_and_images_for_ceph() {
-        assert_eq!(object_name(ProviderKind::Local, "volume-1"), "volume-1.qcow2");
-        assert_eq!(backend_name(ProviderKind::Local, "volume-1.qcow2"), "volume-1");
-        assert_eq!(object_name(ProviderKind::Ceph, "volume-1"), "volume-1");
-        assert_eq!(backend_name(ProviderKind::Ceph, "volume-1"), "volume-1");
+        use crate::providers::backend_name;
+        let (local, ceph) = (blockform_provider_local::KIND, blockform_provider_ceph::KIND);
+        assert_eq!(import_id("dev", local, "volume-1", None), "dev/volume-1.qcow2");
+        assert_eq!(
+            import_id("dev", local, "volume-1", Some("before")),
+            "dev/volume-1.qcow2@before"
+        );
+        assert_eq!(backend_name(local, "volume-1.qcow2"), "volume-1");
+        assert_eq!(import_id("ssd", ceph, "volume-1", None), "ssd/volume-1");
+        assert_eq!(backend_name(ceph, "volume-1"), "volume-1");
+        assert_eq!(import_id("x", "unknown-kind", "volume-1", None), "x/volume-1");
     }
 }

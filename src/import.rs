@@ -10,13 +10,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use blockform_provider::{Provider, validate_backend_name};
+use blockform_provider::{StorageProvider, validate_backend_name};
 
 use crate::config::eval::{Desired, ResourceInstance};
 use crate::config::value::{Value, ValueMap};
-use crate::drift::backend_name;
 use crate::model::{Address, ResourceKind, resource_schema};
 use crate::providers::Providers;
+use crate::providers::backend_name;
 use crate::state::ResourceState;
 
 /// Why an object cannot be imported. Each message says what to do about it.
@@ -88,7 +88,7 @@ pub struct ImportId {
 }
 
 /// Splits `PROVIDER/OBJECT[@SNAPSHOT]` and checks the provider exists and the names are valid.
-pub fn parse_id(id: &str, providers: &Providers) -> Result<(ImportId, Arc<dyn Provider>), ImportError> {
+pub fn parse_id(id: &str, providers: &Providers) -> Result<(ImportId, Arc<dyn StorageProvider>), ImportError> {
     let Some((provider_name, object)) = id.split_once('/').filter(|(p, o)| !p.is_empty() && !o.is_empty()) else {
         return Err(ImportError::BadId(format!(
             "`{id}` is not an import ID: write PROVIDER/OBJECT, the provider block's name and the object's name in the back end (as `blockform drift` lists it, like `dev/volume-5c0e….qcow2`)"
@@ -101,7 +101,7 @@ pub fn parse_id(id: &str, providers: &Providers) -> Result<(ImportId, Arc<dyn Pr
         Some((volume, snapshot)) => (volume, Some(snapshot.to_owned())),
         None => (object, None),
     };
-    let volume = backend_name(provider.kind(), volume_object);
+    let volume = backend_name(provider.kind().as_str(), volume_object);
     for name in std::iter::once(&volume).chain(snapshot.as_ref()) {
         validate_backend_name(name).map_err(|e| ImportError::BadId(format!("`{id}`: {e}")))?;
     }

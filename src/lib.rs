@@ -15,5 +15,6 @@ pub mod model;
 pub mod plan;
 pub mod providers;
 pub mod refresh;
+pub mod registry;
 pub mod render;
 pub mod state;

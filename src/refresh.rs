@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use blockform_provider::VolumeState;
+use blockform_provider::{CapacityCheck, Shortfall, VolumeState};
 
 use crate::config::value::{Value, ValueMap};
 use crate::model::kinds::BackendObject;
@@ -213,39 +213,7 @@ pub fn read_volumes(
     Ok((volumes, requested))
 }
 
-/// Why reading what a back end holds failed (a refresh, an inventory, a capacity query).
-#[derive(Debug, thiserror::Error)]
-pub enum RefreshError {
-    /// A provider could not answer.
-    #[error("{doing} provider `{provider}`{after}: {source}")]
-    Provider {
-        /// What was being done, before the provider's name (`refreshing`).
-        doing: &'static str,
-        /// The provider block.
-        provider: String,
-        /// What follows the provider's name, if anything (` holds`).
-        after: &'static str,
-        /// The back end's error, typed.
-        source: blockform_provider::ProviderError,
-    },
-}
-
-impl RefreshError {
-    /// A provider's error while `doing` something to it.
-    pub fn provider(
-        doing: &'static str,
-        provider: &str,
-        after: &'static str,
-        source: blockform_provider::ProviderError,
-    ) -> RefreshError {
-        RefreshError::Provider {
-            doing,
-            provider: provider.to_owned(),
-            after,
-            source,
-        }
-    }
-}
+pub use crate::providers::RefreshError;
 
 /// The attributes of a volume that a provider can read back, as the configuration writes them.
 pub fn volume_attributes(state: &VolumeState) -> ValueMap {
@@ -329,9 +297,9 @@ pub fn check_capacity(
         let mode = block
             .attrs
             .get("capacity_check")
-            .and_then(Value::as_str)
-            .unwrap_or("warn");
-        if mode == "off" {
+            .and_then(|value| serde_json::from_value::<CapacityCheck>(value.to_json()).ok())
+            .unwrap_or_default();
+        if mode == CapacityCheck::Off {
             continue;
         }
         let Some(provider) = providers.get(name) else { continue };
@@ -342,19 +310,10 @@ pub fn check_capacity(
         let capacity = provider
             .capacity()
             .map_err(|source| RefreshError::provider("reading the capacity of", name, "", source))?;
-        #[allow(
-            clippy::cast_precision_loss,
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss
-        )]
-        let (free, total) = (
-            (capacity.free_bytes as f64 * ratio) as u64,
-            (capacity.total_bytes as f64 * ratio) as u64,
-        );
         #[allow(clippy::cast_precision_loss)] // one decimal of GiB is all that is shown
         let gib = |b: u64| format!("{:.1} GiB", b as f64 / GIB as f64);
-        let message = if bytes > free {
-            Some(format!(
+        let message = match capacity.shortfall(bytes, ratio) {
+            Some(Shortfall::Free { allowed_bytes: free }) => Some(format!(
                 "the plan adds {} of volumes to provider `{name}`, which has {} free{} — short by {}",
                 gib(bytes),
                 gib(capacity.free_bytes),
@@ -364,21 +323,19 @@ pub fn check_capacity(
                     String::new()
                 },
                 gib(bytes - free)
-            ))
-        } else if capacity.provisioned_bytes.saturating_add(bytes) > total {
-            Some(format!(
+            )),
+            Some(Shortfall::Provisioned { allowed_bytes: total }) => Some(format!(
                 "provider `{name}` would hold {} of volumes on {} of space (oversubscription {ratio} allows {})",
                 gib(capacity.provisioned_bytes + bytes),
                 gib(capacity.total_bytes),
                 gib(total)
-            ))
-        } else {
-            None
+            )),
+            None => None,
         };
         if let Some(message) = message {
             shortfalls.push(CapacityShortfall {
                 provider: (**name).to_owned(),
-                is_error: mode == "error",
+                is_error: mode == CapacityCheck::Error,
                 message,
             });
         }

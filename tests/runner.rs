@@ -17,6 +17,7 @@ mod test_language;
 mod test_loader_properties;
 mod test_local_crash;
 mod test_plan;
+mod test_providers;
 mod test_retry;
 mod test_state;
 mod test_state_cli;

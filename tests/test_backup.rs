@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use blockform::backup::{Access, BackupMode, BackupRequest, DirStore, RestoreOptions, create_backup, restore};
-use blockform_provider::{Provider, ProviderConfig, ProviderKind, VolumeProperties, VolumeSource, VolumeSpec};
+use blockform_provider::{ProviderConfig, ProviderKind, StorageProvider, VolumeProperties, VolumeSource, VolumeSpec};
 use blockform_provider_local::LocalProvider;
 
 use crate::common::{TempDir, blockform, blockform_env, project};
@@ -639,7 +639,7 @@ fn local_provider(path: &Path) -> LocalProvider {
     let mut attributes = serde_json::Map::new();
     attributes.insert("path".into(), serde_json::Value::String(path.display().to_string()));
     LocalProvider::from_config(&ProviderConfig {
-        kind: ProviderKind::Local,
+        kind: ProviderKind::new(blockform_provider_local::KIND),
         name: "dev".into(),
         attributes,
     })

@@ -107,7 +107,7 @@ impl Cluster {
         attributes.insert("keyring".into(), self.keyring.clone().into());
         attributes.insert("user".into(), "admin".into());
         blockform_provider_ceph::CephProvider::from_config(&blockform_provider::ProviderConfig {
-            kind: blockform_provider::ProviderKind::Ceph,
+            kind: blockform_provider::ProviderKind::new(blockform_provider_ceph::KIND),
             name: "ssd".into(),
             attributes,
         })
@@ -662,7 +662,7 @@ fn export_hash(cluster: &Cluster, dir: &std::path::Path, image: &str) -> blake3:
 #[test]
 #[ignore = "needs a Ceph cluster: run tests/run"]
 fn ceph_full_and_incremental_backups_of_an_rbd_volume_restore_byte_exact() {
-    use blockform_provider::Provider;
+    use blockform_provider::StorageProvider;
 
     let cluster = cluster();
     let base = format!(
@@ -751,7 +751,7 @@ fn ceph_full_and_incremental_backups_of_an_rbd_volume_restore_byte_exact() {
 #[ignore = "needs a Ceph cluster: run tests/run"]
 fn ceph_a_backup_holds_the_volume_as_it_was_when_the_backup_started() {
     use blockform::backup::{Access, BackupMode, BackupRequest, DirStore, RestoreOptions, create_backup, restore};
-    use blockform_provider::{GIB, Provider, ReadTarget, VolumeProperties, VolumeSource, VolumeSpec};
+    use blockform_provider::{GIB, ReadTarget, StorageProvider, VolumeProperties, VolumeSource, VolumeSpec};
 
     let cluster = cluster();
     let provider = cluster.provider();

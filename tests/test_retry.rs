@@ -16,8 +16,8 @@ use blockform::engine::apply::ApplyRequest;
 use blockform::engine::{Engine, Event, EventSink, PlanRequest};
 use blockform::state::{LockGuard, MemoryStore, Store};
 use blockform_provider::{
-    Capabilities, Capacity, InventoryItem, Provider, ProviderError, ProviderKind, ReadTarget, Result, VolumeProperties,
-    VolumeReader, VolumeSpec, VolumeState, VolumeWriter,
+    Capabilities, Capacity, InventoryItem, ProviderError, ProviderKind, ReadTarget, Result, StorageProvider,
+    VolumeProperties, VolumeReader, VolumeSpec, VolumeState, VolumeWriter,
 };
 
 use crate::common::project;
@@ -40,13 +40,13 @@ resource "volume" "db" {
 
 /// The real provider, whose first `fail_first` volume creates fail with `error` instead.
 struct FailingCreates {
-    inner: Arc<dyn Provider>,
+    inner: Arc<dyn StorageProvider>,
     fail_first: u32,
     error: ProviderError,
     creates: AtomicU32,
 }
 
-impl Provider for FailingCreates {
+impl StorageProvider for FailingCreates {
     fn kind(&self) -> ProviderKind {
         self.inner.kind()
     }

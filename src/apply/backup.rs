@@ -2,7 +2,7 @@
 //! fill a new volume from a backup. Each runs as one operation of the walker, recorded like
 //! any other (intent first, then the result).
 
-use blockform_provider::{Provider, VolumeSource, VolumeSpec, VolumeState};
+use blockform_provider::{StorageProvider, VolumeSource, VolumeSpec, VolumeState};
 
 use super::operation::{OperationContext, OperationError};
 use crate::backup::policy::{self, PolicySpec};
@@ -42,7 +42,7 @@ fn open_store(
 fn volume_of(
     volume_id: &str,
     context: &OperationContext<'_>,
-) -> Result<(std::sync::Arc<dyn Provider>, String), OperationError> {
+) -> Result<(std::sync::Arc<dyn StorageProvider>, String), OperationError> {
     let record = (context.by_id)(volume_id)
         .ok_or_else(|| OperationError::Precondition(format!("the volume `{volume_id}` is not in state")))?;
     let provider_name = record
@@ -162,7 +162,7 @@ fn store_with(backup_id: &str, context: &OperationContext<'_>) -> Result<Box<dyn
 
 /// Creates a volume and fills it from a backup; a volume that could not be filled is deleted.
 pub fn create_restored_volume(
-    provider: &dyn Provider,
+    provider: &dyn StorageProvider,
     spec: &VolumeSpec,
     backup_id: &str,
     context: &OperationContext<'_>,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use blockform_provider::{
-    ImageExportSpec, ImageFormat, Provider, QosSpecs, SnapshotSpec, VolumeProperties, VolumeSource, VolumeSpec,
+    ImageExportSpec, ImageFormat, QosSpecs, SnapshotSpec, StorageProvider, VolumeProperties, VolumeSource, VolumeSpec,
 };
 
 pub use super::operation::{OperationContext, OperationError};
@@ -51,7 +51,7 @@ fn provider_for(
     change: &Change,
     step: Step,
     context: &OperationContext<'_>,
-) -> Result<Arc<dyn Provider>, OperationError> {
+) -> Result<Arc<dyn StorageProvider>, OperationError> {
     let name = object_provider(change, step)
         .ok_or_else(|| OperationError::Precondition(format!("`{}` has no provider", change.address)))?;
     context
@@ -222,7 +222,30 @@ pub fn execute(
         }
         ResourceKind::Attachment => {
             let host = change.provider.clone().unwrap_or_default();
-            return Err(OperationError::Precondition(context.providers.missing_reason(&host)));
+            context
+                .providers
+                .hypervisor(&host)
+                .map_err(OperationError::Precondition)?;
+            let volume = string(after, "volume")
+                .and_then(|id| (context.by_id)(&id))
+                .ok_or_else(|| {
+                    OperationError::Precondition(format!("the volume of `{}` is not in state", change.address))
+                })?;
+            let spec = blockform_provider::AttachmentSpec {
+                volume_backend_name: volume.backend_id.clone(),
+                instance: string(after, "instance").unwrap_or_default(),
+                host: host.clone(),
+                device: string(after, "device"),
+            };
+            let storage = volume.provider.unwrap_or_default();
+            context
+                .providers
+                .attach(&host, &storage, &spec)
+                .map_err(|error| match error {
+                    crate::providers::AttachError::Provider(error) => OperationError::from(error),
+                    crate::providers::AttachError::Unavailable(why) => OperationError::Precondition(why),
+                })?;
+            "attached".clone_into(&mut status);
         }
         ResourceKind::Backup => {
             if step == Step::Create {

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use blockform_provider::{
-    Capabilities, Capacity, ChangeMarker, ChangedExtents, ExportedImage, ImageExportSpec, InventoryItem, Provider,
-    ProviderKind, QosSpecs, ReadTarget, Result, SnapshotSpec, SnapshotState, VolumeProperties, VolumeReader,
+    Capabilities, Capacity, ChangeMarker, ChangedExtents, ExportedImage, ImageExportSpec, InventoryItem, ProviderKind,
+    QosSpecs, ReadTarget, Result, SnapshotSpec, SnapshotState, StorageProvider, VolumeProperties, VolumeReader,
     VolumeSpec, VolumeState, VolumeWriter,
 };
 
@@ -102,14 +102,14 @@ pub fn with_retries<T>(
 
 /// A provider whose calls are retried by [`with_retries`].
 pub struct Retrying {
-    inner: Arc<dyn Provider>,
+    inner: Arc<dyn StorageProvider>,
     policy: RetryPolicy,
     observe: Option<RetryObserver>,
 }
 
 impl Retrying {
     /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn Provider>, policy: RetryPolicy, observe: Option<RetryObserver>) -> Retrying {
+    pub fn new(inner: Arc<dyn StorageProvider>, policy: RetryPolicy, observe: Option<RetryObserver>) -> Retrying {
         Retrying { inner, policy, observe }
     }
 
@@ -118,7 +118,7 @@ impl Retrying {
     }
 }
 
-impl Provider for Retrying {
+impl StorageProvider for Retrying {
     fn kind(&self) -> ProviderKind {
         self.inner.kind()
     }
@@ -198,12 +198,8 @@ impl Provider for Retrying {
         self.call("export_image", || self.inner.export_image(spec))
     }
 
-    fn attach_volume(&self, spec: &blockform_provider::AttachmentSpec) -> Result<blockform_provider::AttachmentState> {
-        self.call("attach_volume", || self.inner.attach_volume(spec))
-    }
-
-    fn detach_volume(&self, volume_backend_name: &str) -> Result<()> {
-        self.call("detach_volume", || self.inner.detach_volume(volume_backend_name))
+    fn connect(&self, volume_backend_name: &str, host: &str) -> Result<blockform_provider::DiskSource> {
+        self.call("connect", || self.inner.connect(volume_backend_name, host))
     }
 
     fn create_change_marker(&self, backend_name: &str, marker_name: &str) -> Result<ChangeMarker> {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc;
 
 use blockform_provider::{
-    ChangeMarker, ChangeSource, ChangedExtents, Extent, Provider, ReadTarget, VolumeReader, VolumeWriter,
+    ChangeMarker, ChangedExtents, Extent, ReadTarget, StorageProvider, VolumeReader, VolumeWriter,
 };
 
 use super::error::{BackupError, Result};
@@ -54,7 +54,7 @@ fn provider_error(volume: &str) -> impl FnOnce(blockform_provider::ProviderError
 /// Takes a backup. Idempotent: a backup whose manifest exists is returned as it is.
 pub fn create_backup(
     store: &mut dyn BackupStore,
-    provider: &dyn Provider,
+    provider: &dyn StorageProvider,
     request: &BackupRequest<'_>,
     progress: ProgressFn<'_>,
 ) -> Result<Manifest> {
@@ -101,7 +101,7 @@ pub fn create_backup(
 /// after its change marker is made.
 fn read_backup(
     store: &mut dyn BackupStore,
-    provider: &dyn Provider,
+    provider: &dyn StorageProvider,
     request: &BackupRequest<'_>,
     marker: Option<&ChangeMarker>,
     mut parent: Option<Manifest>,
@@ -132,7 +132,7 @@ fn read_backup(
     };
     let block_size = u64::from(store.block_size());
     let (blocks, to_read, change_source) = match &parent {
-        None => (BTreeMap::new(), allocated, "allocation"),
+        None => (BTreeMap::new(), allocated, "allocation".to_owned()),
         Some(parent) => {
             let changed = match &parent.change_marker {
                 Some(since) => Some(
@@ -154,13 +154,11 @@ fn read_backup(
                             blocks.remove(&key);
                         }
                     }
-                    let source = match changed.source {
-                        ChangeSource::RbdDiff => "rbd_diff",
-                        ChangeSource::DirtyBitmap | ChangeSource::Unknown => "dirty_bitmap",
-                    };
+                    // The provider's own label (untracked changes were filtered out above).
+                    let source = changed.source.as_str().to_owned();
                     (blocks, changed, source)
                 }
-                None => (BTreeMap::new(), allocated, "hashed"),
+                None => (BTreeMap::new(), allocated, "hashed".to_owned()),
             }
         }
     };
@@ -189,7 +187,7 @@ fn read_backup(
         sequence,
         policy: request.policy.map(str::to_owned),
         change_marker: marker.cloned(),
-        change_source: change_source.to_owned(),
+        change_source,
         read_bytes,
         stored_bytes,
         blocks: blocks

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use super::load::{Attr, ParsedFile, RawBlock, suggestion};
 use super::types::{TypeConstraint, parse_type};
 use crate::diagnostics::{Diagnostic, Diagnostics, FileId, Span};
-use crate::model::{PROVIDER_KINDS, ResourceKind, STORE_KINDS};
+use crate::model::{ResourceKind, STORE_KINDS};
+use crate::registry::provider_kinds;
 
 /// A `variable` block.
 #[derive(Debug, Clone)]
@@ -280,7 +281,11 @@ fn collect_provider_or_store(
 ) {
     let (kind, name) = (block.labels[0].clone(), block.labels[1].clone());
     let is_provider = block.ident == "provider";
-    let kinds = if is_provider { PROVIDER_KINDS } else { STORE_KINDS };
+    let kinds = if is_provider {
+        provider_kinds()
+    } else {
+        STORE_KINDS.to_vec()
+    };
     if !kinds.contains(&kind.as_str()) {
         let what = if is_provider { "provider" } else { "backup store" };
         diagnostics.push(

@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 
+use blockform_provider::ProviderRole;
+
 use super::eval::{BlockInstance, Desired, ImportInstance, ResourceInstance};
 use super::expr::Reference;
 use super::load::suggestion;
@@ -16,14 +18,14 @@ use super::value::Value;
 use crate::diagnostics::{Diagnostic, Diagnostics, Span};
 use crate::model::{
     AttrType, BlockSchema, QOS_CONSUMERS, QOS_KEYS, ResourceKind, SOURCE_KEYS, convert, identity, limits,
-    parse_duration, provider_schema, resource_schema, store_schema,
+    parse_duration, resource_schema, store_schema,
 };
 
 /// Checks every rule that needs no back end, reporting all violations.
 pub fn validate(desired: &Desired, diagnostics: &mut Diagnostics) {
     let mut found = Diagnostics::default();
     for (name, provider) in &desired.providers {
-        if let Some(schema) = provider_schema(&provider.kind) {
+        if let Some(schema) = crate::registry::provider_schema(&provider.kind) {
             check_block(&format!("provider `{name}`"), provider, &schema, &mut found);
         }
         check_provider(provider, &mut found);
@@ -107,7 +109,7 @@ fn check_block(what: &str, block: &BlockInstance, schema: &BlockSchema, diagnost
 /// attributes the checks above already reported are left out.
 fn check_provider_config(name: &str, provider: &BlockInstance, dir: &std::path::Path, diagnostics: &mut Diagnostics) {
     let reported: Vec<Span> = diagnostics.iter().filter_map(|d| d.span.clone()).collect();
-    for problem in crate::providers::config_problems(name, provider, dir) {
+    for problem in crate::registry::config_problems(&provider.kind, name, &provider.attrs, dir) {
         let span = problem
             .attribute
             .as_ref()
@@ -498,13 +500,18 @@ fn check_resource_rules(
         ResourceKind::VolumeType => {
             if let Some(Value::String(backend)) = attrs.get("backend") {
                 match desired.providers.get(backend) {
-                    Some(p) if p.kind == "libvirt" => diagnostics.push(
-                        Diagnostic::error(format!(
-                            "`backend` of {what} names `{backend}`, a hypervisor, not a storage back end"
-                        ))
-                        .at(span("backend"), "libvirt provider")
-                        .help("name a `local`, `ceph` or `lvm` provider block"),
-                    ),
+                    Some(p) if crate::registry::role(&p.kind) == Some(ProviderRole::Hypervisor) => {
+                        diagnostics.push(
+                            Diagnostic::error(format!(
+                                "`backend` of {what} names `{backend}`, a hypervisor, not a storage back end"
+                            ))
+                            .at(span("backend"), format!("{} provider", p.kind))
+                            .help(format!(
+                                "name a {} provider block",
+                                crate::registry::listed_kinds(ProviderRole::Storage, |kind| format!("`{kind}`"))
+                            )),
+                        );
+                    }
                     Some(_) => {}
                     None => diagnostics.push(
                         Diagnostic::error(format!(
@@ -525,14 +532,19 @@ fn check_resource_rules(
         ResourceKind::Attachment => {
             if let Some(Value::String(host)) = attrs.get("host") {
                 match desired.providers.get(host) {
-                    Some(p) if p.kind == "libvirt" => {}
+                    Some(p) if crate::registry::role(&p.kind) == Some(ProviderRole::Hypervisor) => {}
                     Some(p) => diagnostics.push(
                         Diagnostic::error(format!(
                             "`host` of {what} names `{host}`, a {} provider, not a hypervisor",
                             p.kind
                         ))
                         .at(span("host"), "not a hypervisor")
-                        .help("name a `provider \"libvirt\"` block"),
+                        .help(format!(
+                            "name a {} block",
+                            crate::registry::listed_kinds(ProviderRole::Hypervisor, |kind| format!(
+                                "`provider \"{kind}\"`"
+                            ))
+                        )),
                     ),
                     None => diagnostics.push(
                         Diagnostic::error(format!(
@@ -875,7 +887,7 @@ fn check_backend_qos(desired: &Desired, instance: &ResourceInstance, diagnostics
     let Some(provider) = desired.providers.get(backend) else {
         return;
     };
-    let Some(support) = crate::providers::backend_qos_support(&provider.kind) else {
+    let Some(support) = crate::registry::backend_qos_support(&provider.kind) else {
         return;
     };
     let what = resource_what(instance);

@@ -122,7 +122,7 @@ pub fn plan(
     // Files a provider block names must be here to plan (`validate` only warns about them).
     let mut missing = Diagnostics::default();
     for (name, block) in &loaded.desired.providers {
-        for problem in crate::providers::config_problems(name, block, dir) {
+        for problem in crate::registry::config_problems(&block.kind, name, &block.attrs, dir) {
             if !problem.on_this_host {
                 continue;
             }

@@ -28,10 +28,7 @@ pub use kinds::{
     QOS_CONSUMERS, QOS_KEYS, ResourceHandler, ResourceSpec, SOURCE_KEYS, fill_defaults, handler, identity,
     resource_schema,
 };
-pub use schema::{
-    AttrSpec, AttrType, BlockSchema, LIFECYCLE_ATTRS, PROVIDER_KINDS, STORE_KINDS, convert, provider_schema,
-    store_schema,
-};
+pub use schema::{AttrSpec, AttrType, BlockSchema, LIFECYCLE_ATTRS, STORE_KINDS, convert, store_schema};
 
 use std::fmt;
 

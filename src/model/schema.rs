@@ -5,7 +5,7 @@
 //! in `validate`.
 
 use super::ResourceKind;
-use super::value::{Value, ValueMap};
+use super::value::{Primitive, Value, ValueMap, convert_primitive};
 
 /// The type an attribute's value must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,50 +104,7 @@ pub const LIFECYCLE_ATTRS: &[AttrSpec] = &[
     attr("snapshot_before_destroy", AttrType::Bool),
 ];
 
-const LOCAL_PROVIDER_ATTRS: &[AttrSpec] = &[
-    required("path", AttrType::String),
-    attr("oversubscription", AttrType::Number),
-    attr("capacity_check", AttrType::String),
-];
-const CEPH_PROVIDER_ATTRS: &[AttrSpec] = &[
-    required("pool", AttrType::String),
-    attr("namespace", AttrType::String),
-    attr("conf", AttrType::String),
-    attr("user", AttrType::String),
-    attr("keyring", AttrType::String),
-    attr("cluster", AttrType::String),
-    attr("flatten_clones", AttrType::Bool),
-    attr("connect_timeout", AttrType::Duration),
-    attr("timeout", AttrType::Duration),
-    attr("oversubscription", AttrType::Number),
-    attr("capacity_check", AttrType::String),
-];
-const LVM_PROVIDER_ATTRS: &[AttrSpec] = &[
-    required("volume_group", AttrType::String),
-    attr("thin_pool", AttrType::String),
-    attr("host", AttrType::String),
-    attr("port", AttrType::Integer),
-    attr("user", AttrType::String),
-    attr("identity_file", AttrType::String),
-    attr("sudo", AttrType::Bool),
-];
-const LIBVIRT_PROVIDER_ATTRS: &[AttrSpec] = &[required("uri", AttrType::String)];
 const DIR_STORE_ATTRS: &[AttrSpec] = &[required("path", AttrType::String), attr("compression", AttrType::Bool)];
-
-/// Provider kinds and what their blocks accept.
-pub const PROVIDER_KINDS: &[&str] = &["local", "ceph", "lvm", "libvirt"];
-
-/// The schema of a provider block, or `None` for an unknown kind.
-pub fn provider_schema(kind: &str) -> Option<BlockSchema> {
-    let attrs = match kind {
-        "local" => LOCAL_PROVIDER_ATTRS,
-        "ceph" => CEPH_PROVIDER_ATTRS,
-        "lvm" => LVM_PROVIDER_ATTRS,
-        "libvirt" => LIBVIRT_PROVIDER_ATTRS,
-        _ => return None,
-    };
-    Some(BlockSchema { attrs, computed: &[] })
-}
 
 /// Backup store kinds.
 pub const STORE_KINDS: &[&str] = &["dir"];
@@ -170,18 +127,9 @@ pub fn store_schema(kind: &str) -> Option<BlockSchema> {
 /// Anything else is left as it is, for the type check to report.
 pub fn convert(value: Value, ty: AttrType) -> Value {
     match (ty, value) {
-        (AttrType::String, value @ (Value::Number(_) | Value::Bool(_))) => {
-            Value::String(value.to_template_string().unwrap_or_default())
-        }
-        (AttrType::Integer | AttrType::Number, Value::String(text)) => match parse_number(&text) {
-            Some(number) => Value::Number(number),
-            None => Value::String(text),
-        },
-        (AttrType::Bool, Value::String(text)) => match text.as_str() {
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
-            _ => Value::String(text),
-        },
+        (AttrType::String, value) => convert_primitive(value, Primitive::String),
+        (AttrType::Integer | AttrType::Number, value) => convert_primitive(value, Primitive::Number),
+        (AttrType::Bool, value) => convert_primitive(value, Primitive::Bool),
         (AttrType::IntegerMap, Value::Map(map)) => Value::Map(
             map.into_iter()
                 .map(|(k, v)| (k, convert(v, AttrType::Integer)))
@@ -198,17 +146,6 @@ pub fn convert_all(schema: &BlockSchema, attrs: &mut ValueMap) {
             *slot = convert(std::mem::take(slot), spec.ty);
         }
     }
-}
-
-/// A number written as a string, as Terraform reads one: decimal digits, an optional sign,
-/// fraction and exponent, nothing around them.
-fn parse_number(text: &str) -> Option<f64> {
-    let plain = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
-        && text.chars().any(|c| c.is_ascii_digit());
-    text.parse::<f64>().ok().filter(|n| plain && n.is_finite())
 }
 
 #[cfg(test)]

@@ -143,6 +143,50 @@ impl Value {
     }
 }
 
+/// A primitive type a value can be converted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Primitive {
+    /// A string.
+    String,
+    /// A number.
+    Number,
+    /// `true` or `false`.
+    Bool,
+}
+
+/// Converts a primitive to another primitive type the way Terraform does: a number or bool
+/// where a string is expected becomes its text, a string holding a number where a number is
+/// expected becomes that number (`size = "10"`), `"true"`/`"false"` where a bool is expected
+/// becomes the bool. Anything else is left as it is, for the type check to report.
+pub fn convert_primitive(value: Value, to: Primitive) -> Value {
+    match (to, value) {
+        (Primitive::String, value @ (Value::Number(_) | Value::Bool(_))) => {
+            Value::String(value.to_template_string().unwrap_or_default())
+        }
+        (Primitive::Number, Value::String(text)) => match parse_number(&text) {
+            Some(number) => Value::Number(number),
+            None => Value::String(text),
+        },
+        (Primitive::Bool, Value::String(text)) => match text.as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => Value::String(text),
+        },
+        (_, value) => value,
+    }
+}
+
+/// A number written as a string, as Terraform reads one: decimal digits, an optional sign,
+/// fraction and exponent, nothing around them.
+fn parse_number(text: &str) -> Option<f64> {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+        && text.chars().any(|c| c.is_ascii_digit());
+    text.parse::<f64>().ok().filter(|n| plain && n.is_finite())
+}
+
 /// Formats a number the way HCL prints it: whole numbers without a fraction.
 pub fn format_number(n: f64) -> String {
     if n.fract() == 0.0 && n.abs() < 1.0e15 {

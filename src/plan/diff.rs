@@ -744,11 +744,13 @@ fn plan_volume_update(
 /// first: a copy of their data the plan says in advance. Clones deleted by the same plan are
 /// not counted. The provider's current setting stands for the one the clone was made under.
 fn note_flattened_clones(plan: &mut Plan, prior: &[ResourceState], desired: &Desired) {
-    let keeps_clones = |provider: &str| {
-        desired.providers.get(provider).is_some_and(|block| {
-            block.kind == "ceph" && block.attrs.get("flatten_clones").and_then(Value::as_bool) == Some(false)
-        })
-    };
+    let linked: HashSet<&str> = desired
+        .providers
+        .iter()
+        .filter(|(_, block)| crate::providers::clones_stay_linked(block))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let keeps_clones = |provider: &str| linked.contains(provider);
     let destroyed: HashSet<&str> = plan
         .changes
         .iter()
@@ -830,13 +832,10 @@ fn check_unmanaged_snapshots(plan: &mut Plan, context: &Context<'_>, diagnostics
             .desired
             .providers
             .get(&provider)
-            .and_then(|block| blockform_provider::ProviderKind::from_label(&block.kind));
+            .map_or("", |block| block.kind.as_str());
         let ids: Vec<String> = names
             .iter()
-            .map(|name| match kind {
-                Some(kind) => crate::drift::import_id(&provider, kind, volume, Some(name)),
-                None => format!("{provider}/{volume}@{name}"),
-            })
+            .map(|name| crate::registry::import_id(&provider, kind, volume, Some(name)))
             .collect();
         let mut diagnostic = Diagnostic::error(format!(
             "`{}` has {count} not managed by blockform: {listed}",

@@ -7,7 +7,7 @@
 //! Only a state that records no volume on that provider is checked (a lost state records
 //! none): states that share a pool or directory each keep volumes of their own.
 
-use crate::refresh::RefreshError;
+use crate::providers::RefreshError;
 use std::collections::{BTreeMap, HashSet};
 
 use blockform_provider::ObjectKind;
@@ -126,7 +126,7 @@ pub fn find(plan: &Plan, prior: &[ResourceState], providers: &Providers) -> Resu
                 backend_name: volume.backend_name.clone(),
                 name: name.to_owned(),
                 size_gib: volume.size_gib(),
-                import_id: crate::drift::import_id(provider_name, kind, &volume.backend_name, None),
+                import_id: crate::registry::import_id(provider_name, kind.as_str(), &volume.backend_name, None),
             });
         }
     }

@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use blockform::backup::{Access, BackupMode, BackupRequest, DirStore, create_backup};
-use blockform_provider::{Provider, ProviderConfig, ProviderKind, VolumeProperties, VolumeSource, VolumeSpec};
+use blockform_provider::{ProviderConfig, ProviderKind, StorageProvider, VolumeProperties, VolumeSource, VolumeSpec};
 use blockform_provider_local::LocalProvider;
 
 const SIZE: u64 = 1 << 30;
@@ -154,7 +154,7 @@ fn main() {
         serde_json::Value::String(dir.join("volumes").display().to_string()),
     );
     let provider = LocalProvider::from_config(&ProviderConfig {
-        kind: ProviderKind::Local,
+        kind: ProviderKind::new(blockform_provider_local::KIND),
         name: "bench".into(),
         attributes,
     })

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use blockform::state::{ResourceState, SledStore, StateDocument, Store};
-use blockform_provider::{Provider, VolumeProperties, VolumeSource, VolumeSpec};
+use blockform_provider::{StorageProvider, VolumeProperties, VolumeSource, VolumeSpec};
 use blockform_provider_local::{LocalConfig, LocalProvider};
 
 const RUNS: usize = 5;

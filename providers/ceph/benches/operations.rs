@@ -28,7 +28,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use blockform_provider::{Provider, SnapshotSpec, VolumeProperties, VolumeSource, VolumeSpec, shell_quote};
+use blockform_provider::{SnapshotSpec, StorageProvider, VolumeProperties, VolumeSource, VolumeSpec, shell_quote};
 use blockform_provider_ceph::{CephConfig, CephProvider};
 
 const PARALLELISM: usize = 10;

@@ -19,7 +19,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use blockform_provider::{Provider, VolumeProperties, VolumeSource, VolumeSpec};
+use blockform_provider::{StorageProvider, VolumeProperties, VolumeSource, VolumeSpec};
 use blockform_provider_ceph::{CephConfig, CephProvider};
 
 const POOL: &str = "blockform-bench";

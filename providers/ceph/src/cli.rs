@@ -143,7 +143,7 @@ impl Cluster {
                 "ceph provider `{}` (pool `{}`): the ceph worker's answer to `{}` does not read: {error}",
                 self.provider,
                 self.location(),
-                blockform_provider::command::command_line(&request.shown(&self.location())),
+                blockform_provider::quote::command_line(&request.shown(&self.location())),
             ))
         })
     }

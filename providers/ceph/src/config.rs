@@ -8,6 +8,9 @@ pub use blockform_provider::CapacityCheck;
 use blockform_provider::{ConfigProblem, ProviderConfig, ProviderError, ProviderKind, problems_by_attribute};
 use serde::{Deserialize, Serialize};
 
+/// The kind of Ceph provider blocks: `provider "ceph" "NAME" { ... }`.
+pub const KIND: &str = "ceph";
+
 /// How long a cluster may take to answer when the block does not say.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -74,10 +77,10 @@ impl CephConfig {
 
     /// Reads the attributes of an evaluated `provider "ceph"` block.
     pub fn from_provider_config(config: &ProviderConfig) -> Result<Self, ConfigError> {
-        if config.kind != ProviderKind::Ceph {
+        if config.kind.as_str() != KIND {
             return Err(ConfigError::WrongKind {
                 provider: config.name.clone(),
-                kind: config.kind,
+                kind: config.kind.clone(),
             });
         }
         let ceph: Self = config.attributes_as().map_err(|source| ConfigError::Attributes {
@@ -332,7 +335,7 @@ mod tests {
             panic!("attributes must be an object")
         };
         ProviderConfig {
-            kind: ProviderKind::Ceph,
+            kind: ProviderKind::new(KIND),
             name: "ssd".into(),
             attributes,
         }
@@ -463,7 +466,7 @@ mod tests {
     #[test]
     fn a_block_of_another_kind_is_refused() {
         let mut config = block(json!({"pool": "v"}));
-        config.kind = ProviderKind::Local;
+        config.kind = ProviderKind::new("local");
         assert_eq!(
             CephConfig::from_provider_config(&config).unwrap_err().to_string(),
             "provider `ssd` is a `local` provider, not a `ceph` one"

@@ -18,6 +18,8 @@
 
 mod cli;
 mod config;
+mod disk;
+mod factory;
 pub mod fault;
 mod output;
 mod pool;
@@ -27,7 +29,16 @@ mod record;
 mod stream;
 mod worker;
 
+pub use config::KIND;
 pub use config::{CapacityCheck, CephConfig, ConfigError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+pub use disk::monitors;
+pub use factory::{CephFactory, SCHEMA};
 pub use provider::{CephProvider, MAX_IMAGE_EXPORT_BYTES, VOLUME_PREFIX, shortfall};
 pub use qos::{BACKEND_QOS, BACKEND_QOS_KEYS, RBD_QOS_SETTINGS};
 pub use record::{META_KEY, OWNER};
+
+/// How the Ceph provider knows which ranges changed: `rbd diff` between snapshots.
+pub const RBD_DIFF: blockform_provider::ChangeSource = blockform_provider::ChangeSource::new("rbd_diff");
+
+/// The factory the engine's registry lists for `provider "ceph"` blocks.
+pub static FACTORY: CephFactory = CephFactory;

@@ -26,11 +26,11 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use blockform_provider::{
-    Capabilities, Capacity, ChangeMarker, ChangeSource, ChangedExtents, CommandOutput, CommandRunner, ExportedImage,
-    Extent, GIB, ImageExportSpec, ImageFormat, InventoryItem, ObjectKind, ObjectRef, Provider, ProviderConfig,
-    ProviderError, ProviderKind, QosSpecs, ReadTarget, Result, SnapshotSpec, SnapshotState, SnapshotStatus,
-    VolumeProperties, VolumeReader, VolumeSource, VolumeSpec, VolumeState, VolumeStatus, VolumeWriter,
-    is_change_marker, validate_backend_name,
+    Capabilities, Capacity, ChangeMarker, ChangedExtents, CommandOutput, CommandRunner, ExportedImage, Extent, GIB,
+    ImageExportSpec, ImageFormat, InventoryItem, ObjectKind, ObjectRef, ProviderConfig, ProviderError, ProviderKind,
+    QosSpecs, ReadTarget, Result, SnapshotSpec, SnapshotState, SnapshotStatus, StorageProvider, VolumeProperties,
+    VolumeReader, VolumeSource, VolumeSpec, VolumeState, VolumeStatus, VolumeWriter, is_change_marker,
+    validate_backend_name,
 };
 
 use crate::cli::{Cluster, DATA_TIMEOUT, Tool};
@@ -39,7 +39,10 @@ use crate::fault::Fault;
 use crate::output;
 use crate::pool::{self, ListedImage, ListedSnapshot};
 use crate::qos;
-use crate::record::{META_KEY, OWNER, Record};
+use blockform_provider::toolkit::{adopt_or_conflict, invalid_state, io_failure, size_text};
+use blockform_provider::{DiskSource, Shortfall};
+
+use crate::record::{self, META_KEY, OWNER, Record};
 use crate::stream::{ExportReader, ImportDiffWriter};
 use crate::worker::{ImageStat, Parent, Request, SnapshotChild, SnapshotInfo};
 
@@ -742,37 +745,30 @@ impl CephProvider {
             Err(ProviderError::NotFound { .. }) => return Ok(None),
             Err(error) => return Err(error),
         };
-        if !Record::of(&stat.meta).is_some_and(|record| record.is_owned()) {
-            return Err(conflict(
-                object,
+        adopt_or_conflict(
+            object,
+            record::of(&stat.meta).as_ref(),
+            || {
                 format!(
                     "image `{}` exists but is not managed by blockform (no `{META_KEY}` image metadata with \
                      `\"managed_by\": \"{}\"`)",
                     self.cluster.image_spec(name),
                     OWNER
-                ),
-            ));
-        }
-        let current = stat.size;
-        if current != size_bytes {
-            return Err(conflict(
-                object,
-                format!(
-                    "it exists with {} instead of the requested {}",
-                    size_text(current),
-                    size_text(size_bytes)
-                ),
-            ));
-        }
+                )
+            },
+            || Ok(stat.size),
+            |size| *size,
+            size_bytes,
+        )?;
         let record = Record::owned(spec.properties.clone(), Some(spec.volume_type.clone()));
         self.set_record_meta(name, &record)?;
         self.observe(name).map(Some)
     }
 }
 
-impl Provider for CephProvider {
+impl StorageProvider for CephProvider {
     fn kind(&self) -> ProviderKind {
-        ProviderKind::Ceph
+        ProviderKind::new(crate::config::KIND)
     }
 
     fn name(&self) -> &str {
@@ -786,7 +782,6 @@ impl Provider for CephProvider {
             changed_extents: true,
             qos_backend: true,
             images: true,
-            attachments: false,
         }
     }
 
@@ -815,7 +810,7 @@ impl Provider for CephProvider {
         let mut items = Vec::new();
         for name in names {
             let listed = &listing[name];
-            let owned = Record::of(&listed.meta).is_some_and(|record| record.is_owned());
+            let owned = record::of(&listed.meta).is_some_and(|record| record.is_owned());
             let volume_like = name.starts_with(VOLUME_PREFIX) && !name.ends_with(PARTIAL_SUFFIX);
             if !owned && !volume_like {
                 continue;
@@ -932,7 +927,6 @@ impl Provider for CephProvider {
             status: VolumeStatus::Available,
             snapshots: Vec::new(),
             qos: QosSpecs::default(),
-            attachment: None,
         })
     }
 
@@ -978,7 +972,7 @@ impl Provider for CephProvider {
         validate_backend_name(backend_name)?;
         let volume_type = match volume_type {
             Some(volume_type) => Some(volume_type.to_owned()),
-            None => Record::of(&self.image_meta(backend_name)?).and_then(|record| record.volume_type),
+            None => record::of(&self.image_meta(backend_name)?).and_then(|record| record.volume_type),
         };
         self.set_record_meta(backend_name, &Record::owned(properties.clone(), volume_type))?;
         self.observe(backend_name)
@@ -986,6 +980,15 @@ impl Provider for CephProvider {
 
     /// Deletes the image after its snapshots (protected ones are unprotected after their
     /// clones are flattened); a clone's temporary source snapshot goes with it.
+    /// The RBD image, reached through the monitors of the cluster configuration with the
+    /// keyring referenced, valid on any host.
+    fn connect(&self, volume_backend_name: &str, host: &str) -> Result<DiskSource> {
+        let _ = host;
+        validate_backend_name(volume_backend_name)?;
+        self.stat(volume_backend_name, false)?;
+        crate::disk::rbd_source(&self.config, volume_backend_name)
+    }
+
     fn delete_volume(&self, backend_name: &str) -> Result<()> {
         validate_backend_name(backend_name)?;
         // A clone made with flatten_clones = false from a volume keeps a temporary snapshot of
@@ -1245,7 +1248,7 @@ impl Provider for CephProvider {
         let output = self.rbd(&args, &object)?;
         let entries = output::parse_diff(&output.stdout).map_err(|message| self.unreadable(&message))?;
         let mut changed = ChangedExtents {
-            source: ChangeSource::RbdDiff,
+            source: crate::RBD_DIFF,
             volume_size_bytes: size_bytes,
             extents: entries
                 .into_iter()
@@ -1281,7 +1284,7 @@ fn properties_of(name: &str, record: Option<&Record>) -> VolumeProperties {
 fn volume_state(name: &str, image: &ListedImage) -> VolumeState {
     VolumeState {
         backend_name: name.to_owned(),
-        properties: properties_of(name, Record::of(&image.meta).as_ref()),
+        properties: properties_of(name, record::of(&image.meta).as_ref()),
         virtual_size_bytes: image.size_bytes,
         allocated_bytes: None,
         status: VolumeStatus::Available,
@@ -1299,7 +1302,6 @@ fn volume_state(name: &str, image: &ListedImage) -> VolumeState {
             })
             .collect(),
         qos: qos::from_image_meta(&image.meta),
-        attachment: None,
     }
 }
 
@@ -1323,33 +1325,22 @@ fn snapshot_state(volume: &str, name: String, size_bytes: u64, created_at_unix_s
 /// Why `requested_bytes` do not fit, or `None` when they do: at most the free space times
 /// the ratio, and with what is provisioned at most the total times the ratio.
 pub fn shortfall(capacity: &Capacity, requested_bytes: u64, oversubscription: f64) -> Option<String> {
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "byte counts compared against a ratio; 52 bits of mantissa are plenty"
-    )]
-    let (requested, free, total, provisioned) = (
-        requested_bytes as f64,
-        capacity.free_bytes as f64,
-        capacity.total_bytes as f64,
-        capacity.provisioned_bytes as f64,
-    );
-    let gib = |bytes: f64| format!("{:.1} GiB", bytes / 1_073_741_824.0);
-    if requested > free * oversubscription {
-        Some(format!(
+    #[expect(clippy::cast_precision_loss, reason = "a rounded figure for people to read")]
+    let gib = |bytes: u64| format!("{:.1} GiB", bytes as f64 / 1_073_741_824.0);
+    let message = match capacity.shortfall(requested_bytes, oversubscription)? {
+        Shortfall::Free { .. } => format!(
             "{} do not fit: the pool has {} available (`ceph df` max_avail), with an oversubscription of {oversubscription}",
-            gib(requested),
-            gib(free)
-        ))
-    } else if provisioned + requested > total * oversubscription {
-        Some(format!(
+            gib(requested_bytes),
+            gib(capacity.free_bytes)
+        ),
+        Shortfall::Provisioned { .. } => format!(
             "{} do not fit: {} are already provisioned of {}, with an oversubscription of {oversubscription}",
-            gib(requested),
-            gib(provisioned),
-            gib(total)
-        ))
-    } else {
-        None
-    }
+            gib(requested_bytes),
+            gib(capacity.provisioned_bytes),
+            gib(capacity.total_bytes)
+        ),
+    };
+    Some(message)
 }
 
 /// The size of an image file: its length for raw, its virtual size for qcow2.
@@ -1385,39 +1376,11 @@ fn remove_file_if_exists(path: &PathBuf) -> Result<()> {
 }
 
 /// A size for messages: whole GiB when it is a multiple, bytes otherwise.
-fn size_text(bytes: u64) -> String {
-    if bytes.is_multiple_of(GIB) {
-        format!("{} GiB", bytes / GIB)
-    } else {
-        format!("{bytes} bytes")
-    }
-}
-
 fn utf8(path: &Path) -> Result<&str> {
     path.to_str().ok_or_else(|| ProviderError::InvalidName {
         name: path.to_string_lossy().into_owned(),
         reason: "a path passed to rbd must be valid UTF-8".to_owned(),
     })
-}
-
-fn io_failure(what: &str, error: &io::Error) -> ProviderError {
-    ProviderError::fatal(format!("cannot {what}: {error}"))
-}
-
-fn invalid_state(object: &ObjectRef, reason: String) -> ProviderError {
-    ProviderError::InvalidState {
-        object: object.clone(),
-        reason,
-        command: None,
-    }
-}
-
-fn conflict(object: &ObjectRef, reason: String) -> ProviderError {
-    ProviderError::Conflict {
-        object: object.clone(),
-        reason,
-        command: None,
-    }
 }
 
 #[cfg(test)]

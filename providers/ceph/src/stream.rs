@@ -41,7 +41,7 @@ impl Process {
         let mut child = command.spawn().map_err(|error| {
             ProviderError::fatal(format!(
                 "cannot start `{}`: {error}",
-                blockform_provider::command::command_line(&argv)
+                blockform_provider::quote::command_line(&argv)
             ))
         })?;
         let stderr = Arc::new(Mutex::new(Vec::new()));

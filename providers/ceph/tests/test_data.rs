@@ -1,7 +1,7 @@
 //! Backups' side of the provider: bytes written through `rbd import-diff`, read back through
 //! `rbd export`, and the extents `rbd diff` reports as changed since a marker snapshot.
 
-use blockform_provider::{ChangeMarker, ChangeSource, Extent, GIB, Provider, ReadTarget};
+use blockform_provider::{ChangeMarker, Extent, GIB, ReadTarget, StorageProvider};
 
 use crate::support::{Cleanup, create_empty, export_bytes, image_spec, provider, random_bytes, rbd_json};
 
@@ -68,7 +68,7 @@ fn ceph_changed_extents_since_a_marker_are_the_blocks_written_after_it() {
     let allocated = provider
         .changed_extents(&ReadTarget::volume(name.clone()), None)
         .unwrap();
-    assert_eq!(allocated.source, ChangeSource::RbdDiff);
+    assert_eq!(allocated.source, blockform_provider_ceph::RBD_DIFF);
     assert!(
         allocated.extents.iter().any(|e| e.offset == 0 && e.length >= 16 << 20),
         "{allocated:?}"
@@ -97,7 +97,7 @@ fn ceph_changed_extents_since_a_marker_are_the_blocks_written_after_it() {
     let changed = provider
         .changed_extents(&ReadTarget::snapshot(name.clone(), "backup-2"), Some(&marker))
         .unwrap();
-    assert_eq!(changed.source, ChangeSource::RbdDiff);
+    assert_eq!(changed.source, blockform_provider_ceph::RBD_DIFF);
     assert_eq!(changed.volume_size_bytes, GIB);
     // Every range written is covered, and little else: rbd may widen a range to the part of
     // an object it stores, never to the whole volume.

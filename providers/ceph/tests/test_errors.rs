@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use blockform_provider::{Provider, ProviderError, VolumeSource};
+use blockform_provider::{ProviderError, StorageProvider, VolumeSource};
 use blockform_provider_ceph::{CephConfig, CephProvider};
 
 use crate::support::{config, provider, provider_with, spec};

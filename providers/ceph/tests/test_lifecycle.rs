@@ -1,7 +1,8 @@
 //! Volumes, snapshots, clones and QoS through the provider API, checked with the real `rbd`.
 
 use blockform_provider::{
-    GIB, ImageExportSpec, ImageFormat, Provider, ProviderError, QosSpecs, ReadTarget, VolumeProperties, VolumeSource,
+    DiskSource, GIB, ImageExportSpec, ImageFormat, ProviderError, QosSpecs, ReadTarget, SecretRef, StorageProvider,
+    ValidOn, VolumeProperties, VolumeSource,
 };
 use blockform_provider_ceph::{CapacityCheck, META_KEY};
 
@@ -430,4 +431,44 @@ fn ceph_a_create_interrupted_before_or_after_its_rename_is_finished_by_running_i
             .iter()
             .any(|item| item.backend_name == adopted && item.owned)
     );
+}
+
+#[test]
+#[ignore = "needs a Ceph cluster: run tests/run"]
+fn ceph_connect_hands_out_the_image_through_the_monitors_with_the_keyring_referenced() {
+    let _ = NEEDS_CLUSTER;
+    let provider = provider();
+    let (name, _) = create_empty(&provider, 1);
+    let _cleanup = Cleanup(&provider, vec![name.clone()]);
+    let config = provider.config();
+    let conf = std::fs::read_to_string(config.conf.as_ref().unwrap()).unwrap();
+    let source = provider.connect(&name, "kvm1").unwrap();
+    assert_eq!(
+        source,
+        DiskSource::Rbd {
+            pool: config.pool.clone(),
+            namespace: config.namespace.clone(),
+            image: name.clone(),
+            monitors: blockform_provider_ceph::monitors(&conf),
+            user: config.user.clone().unwrap_or_else(|| "admin".into()),
+            secret: SecretRef::KeyringFile {
+                path: config.keyring.clone().unwrap()
+            },
+            valid_on: ValidOn::AnyHost,
+        }
+    );
+    let DiskSource::Rbd { monitors, .. } = &source else {
+        unreachable!()
+    };
+    assert!(!monitors.is_empty());
+    // The key itself is never in the source.
+    let keyring = std::fs::read_to_string(config.keyring.as_ref().unwrap()).unwrap();
+    let key = keyring
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("key = "))
+        .unwrap();
+    assert!(!serde_json::to_string(&source).unwrap().contains(key));
+
+    let missing = provider.connect("volume-missing", "kvm1").unwrap_err();
+    assert!(matches!(missing, ProviderError::NotFound { .. }), "{missing}");
 }

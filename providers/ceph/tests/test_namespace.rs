@@ -2,7 +2,7 @@
 //! inside it, refresh and inventory see only it, and a namespace that does not exist is an
 //! error rather than an empty listing (which would make every volume look deleted).
 
-use blockform_provider::{GIB, Provider, ProviderError, VolumeSource};
+use blockform_provider::{GIB, ProviderError, StorageProvider, VolumeSource};
 
 use crate::support::{
     Cleanup, config, create_empty, export_bytes, provider, provider_with, rbd, rbd_status, spec, take_snapshot,

@@ -5,7 +5,7 @@
 //! source as it was then). Failures are injected at the provider's fault points
 //! ([`blockform_provider_ceph::fault`]) on one provider, so other tests are not affected.
 
-use blockform_provider::{Provider, ReadTarget, VolumeSource};
+use blockform_provider::{ReadTarget, StorageProvider, VolumeSource};
 use blockform_provider_ceph::CephProvider;
 use blockform_provider_ceph::fault::{Fault, FaultMode, clone_steps};
 

@@ -1,7 +1,7 @@
 //! Refresh and inventory: changes made with `rbd` behind blockform's back, and images
 //! blockform did not create, are reported as they really are.
 
-use blockform_provider::{GIB, ObjectKind, Provider, VolumeProperties};
+use blockform_provider::{GIB, ObjectKind, StorageProvider, VolumeProperties};
 
 use crate::support::{Cleanup, create_empty, image_spec, provider, rbd, take_snapshot, volume_name};
 

@@ -14,7 +14,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use blockform_provider::{Provider, SnapshotSpec, VolumeProperties, VolumeSource, VolumeSpec};
+use blockform_provider::{SnapshotSpec, StorageProvider, VolumeProperties, VolumeSource, VolumeSpec};
 use blockform_provider_local::{LocalConfig, LocalProvider};
 
 const DEFAULT_VOLUMES: usize = 10_000;

@@ -61,20 +61,9 @@ impl fmt::Display for CapacityShortfall {
     }
 }
 
-/// Checks that `requested_bytes` fit: at most the free space times the ratio, and with what is
-/// already provisioned at most the total space times the ratio (Cinder's thin-provisioning rule).
+/// Checks that `requested_bytes` fit, by the SDK's rule ([`Capacity::shortfall`]).
 pub fn check(capacity: Capacity, requested_bytes: u64, oversubscription: f64) -> Result<(), CapacityShortfall> {
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "byte counts compared against a ratio; 52 bits of mantissa are plenty"
-    )]
-    let fits = {
-        let requested = requested_bytes as f64;
-        let free = capacity.free_bytes as f64;
-        let total = capacity.total_bytes as f64;
-        let provisioned = capacity.provisioned_bytes as f64;
-        requested <= free * oversubscription && provisioned + requested <= total * oversubscription
-    };
+    let fits = capacity.shortfall(requested_bytes, oversubscription).is_none();
     if fits {
         Ok(())
     } else {

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 pub use blockform_provider::CapacityCheck;
 use blockform_provider::{ConfigProblem, ProviderConfig, ProviderError, ProviderKind, problems_by_attribute};
+
 use serde::{Deserialize, Serialize};
+
+/// The kind of local provider blocks: `provider "local" "NAME" { ... }`.
+pub const KIND: &str = "local";
 
 /// The attributes of a local provider block.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,10 +37,10 @@ impl LocalConfig {
 
     /// Reads the attributes of an evaluated `provider "local"` block.
     pub fn from_provider_config(config: &ProviderConfig) -> Result<Self, ConfigError> {
-        if config.kind != ProviderKind::Local {
+        if config.kind.as_str() != KIND {
             return Err(ConfigError::WrongKind {
                 provider: config.name.clone(),
-                kind: config.kind,
+                kind: config.kind.clone(),
             });
         }
         let local: Self = config.attributes_as().map_err(|source| ConfigError::Attributes {
@@ -158,7 +162,7 @@ mod tests {
             panic!("attributes must be an object")
         };
         ProviderConfig {
-            kind: ProviderKind::Local,
+            kind: ProviderKind::new(KIND),
             name: "default".into(),
             attributes,
         }
@@ -253,7 +257,7 @@ mod tests {
     #[test]
     fn a_block_of_another_kind_is_refused() {
         let mut config = block(json!({"path": "/v"}));
-        config.kind = ProviderKind::Ceph;
+        config.kind = ProviderKind::new("ceph");
         assert_eq!(
             LocalConfig::from_provider_config(&config).unwrap_err().to_string(),
             "provider `default` is a `ceph` provider, not a `local` one"

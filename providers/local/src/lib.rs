@@ -13,6 +13,7 @@ mod config;
 mod direct;
 mod directory;
 mod export;
+mod factory;
 pub mod fault;
 mod inspect;
 mod nbd;
@@ -22,6 +23,14 @@ mod qemu;
 mod sidecar;
 
 pub use capacity::CapacityShortfall;
+pub use config::KIND;
 pub use config::{CapacityCheck, ConfigError, LocalConfig};
+pub use factory::{LocalFactory, SCHEMA};
 pub use provider::{LocalProvider, MAX_IMAGE_EXPORT_BYTES};
+
+/// How the local provider knows which ranges changed: persistent qcow2 dirty bitmaps.
+pub const DIRTY_BITMAP: blockform_provider::ChangeSource = blockform_provider::ChangeSource::new("dirty_bitmap");
 pub use sidecar::OWNER as SIDECAR_OWNER;
+
+/// The factory the engine's registry lists for `provider "local"` blocks.
+pub static FACTORY: LocalFactory = LocalFactory;

@@ -1,4 +1,4 @@
-//! `LocalProvider`: the `Provider` implementation over a directory of qcow2 files.
+//! `LocalProvider`: the `StorageProvider` implementation over a directory of qcow2 files.
 //!
 //! Changes go through `qemu-img` (create, convert, resize, snapshot, bitmap); observation reads
 //! the qcow2 headers and sidecars directly, one directory listing per call; data moves through
@@ -15,11 +15,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use blockform_provider::{
-    Capabilities, Capacity, ChangeMarker, ChangeSource, ChangedExtents, CommandRunner, ExportedImage, Extent, GIB,
-    ImageExportSpec, ImageFormat, InventoryItem, ObjectKind, ObjectRef, Provider, ProviderConfig, ProviderError,
-    ProviderKind, ReadTarget, Result, SnapshotSpec, SnapshotState, SnapshotStatus, VolumeProperties, VolumeReader,
-    VolumeSource, VolumeSpec, VolumeState, VolumeStatus, VolumeWriter, validate_backend_name,
+    Capabilities, Capacity, ChangeMarker, ChangedExtents, CommandRunner, DiskSource, ExportedImage, Extent, GIB,
+    ImageExportSpec, ImageFormat, InventoryItem, ObjectKind, ObjectRef, ProviderConfig, ProviderError, ProviderKind,
+    ReadTarget, Result, SnapshotSpec, SnapshotState, SnapshotStatus, StorageProvider, ValidOn, VolumeProperties,
+    VolumeReader, VolumeSource, VolumeSpec, VolumeState, VolumeStatus, VolumeWriter, validate_backend_name,
 };
+
+use blockform_provider::toolkit::{OWNER, adopt_or_conflict, conflict, invalid_state, io_failure, size_text};
 
 use crate::capacity::{self, CapacityShortfall};
 use crate::config::{CapacityCheck, ConfigError, LocalConfig};
@@ -237,32 +239,23 @@ impl LocalProvider {
             }
             Ok(_) => {}
         }
-        let sidecar = match self.read_sidecar(name)? {
-            Some(sidecar) if sidecar.is_owned() => sidecar,
-            _ => {
-                return Err(conflict(
-                    object,
-                    format!(
-                        "`{}` exists but is not managed by blockform (no sidecar with `\"managed_by\": \"{}\"`)",
-                        image.display(),
-                        sidecar::OWNER
-                    ),
-                ));
-            }
-        };
-        let info = self.inspect_volume(name)?;
-        if info.header.size_bytes != size_bytes {
-            return Err(conflict(
-                object,
+        let sidecar = self.read_sidecar(name)?;
+        let info = adopt_or_conflict(
+            object,
+            sidecar.as_ref(),
+            || {
                 format!(
-                    "it exists with {} instead of the requested {}",
-                    size_text(info.header.size_bytes),
-                    size_text(size_bytes)
-                ),
-            ));
-        }
+                    "`{}` exists but is not managed by blockform (no sidecar with `\"managed_by\": \"{}\"`)",
+                    image.display(),
+                    OWNER
+                )
+            },
+            || self.inspect_volume(name),
+            |info| info.header.size_bytes,
+            size_bytes,
+        )?;
         let wanted = Sidecar::owned(spec.properties.clone(), Some(spec.volume_type.clone()));
-        if sidecar != wanted {
+        if sidecar.as_ref() != Some(&wanted) {
             self.write_sidecar(name, &wanted)?;
         }
         Ok(Some(volume_state(name, &info, Some(&wanted))))
@@ -401,9 +394,9 @@ struct PreparedSource {
     size_bytes: u64,
 }
 
-impl Provider for LocalProvider {
+impl StorageProvider for LocalProvider {
     fn kind(&self) -> ProviderKind {
-        ProviderKind::Local
+        ProviderKind::new(crate::config::KIND)
     }
 
     fn name(&self) -> &str {
@@ -417,7 +410,6 @@ impl Provider for LocalProvider {
             changed_extents: true,
             qos_backend: false,
             images: true,
-            attachments: false,
         }
     }
 
@@ -647,6 +639,32 @@ impl Provider for LocalProvider {
         let sidecar = Sidecar::owned(properties.clone(), volume_type);
         self.write_sidecar(backend_name, &sidecar)?;
         Ok(volume_state(backend_name, &info, Some(&sidecar)))
+    }
+
+    /// The volume's qcow2 file, valid on this machine only (whichever host asks: a hypervisor
+    /// elsewhere refuses a source that is not valid on its host).
+    fn connect(&self, volume_backend_name: &str, host: &str) -> Result<DiskSource> {
+        let _ = host;
+        validate_backend_name(volume_backend_name)?;
+        let image = self.directory.image(volume_backend_name);
+        match fs::metadata(&image) {
+            Ok(metadata) if metadata.is_file() => {}
+            Ok(_) => {
+                return Err(invalid_state(
+                    &ObjectRef::volume(volume_backend_name),
+                    format!("`{}` is not a regular file", image.display()),
+                ));
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(ProviderError::not_found(ObjectRef::volume(volume_backend_name)));
+            }
+            Err(error) => return Err(io_failure(&format!("read `{}`", image.display()), &error)),
+        }
+        Ok(DiskSource::File {
+            path: image,
+            format: ImageFormat::Qcow2,
+            valid_on: ValidOn::Host(gethostname::gethostname().to_string_lossy().into_owned()),
+        })
     }
 
     fn delete_volume(&self, backend_name: &str) -> Result<()> {
@@ -918,7 +936,7 @@ impl Provider for LocalProvider {
         };
         let mut changed = ChangedExtents {
             // The SDK has no variant for an allocation map; both come from qcow2 metadata.
-            source: ChangeSource::DirtyBitmap,
+            source: crate::DIRTY_BITMAP,
             volume_size_bytes: size_bytes,
             extents,
         };
@@ -952,7 +970,6 @@ fn volume_state(name: &str, info: &ImageInfo, sidecar: Option<&Sidecar>) -> Volu
             .map(|snapshot| snapshot_state(name, snapshot, &info.header))
             .collect(),
         qos: blockform_provider::QosSpecs::default(),
-        attachment: None,
     }
 }
 
@@ -988,14 +1005,6 @@ fn validate_snapshot_name(name: &str) -> Result<()> {
 }
 
 /// A size for messages: whole GiB when it is a multiple, bytes otherwise.
-fn size_text(bytes: u64) -> String {
-    if bytes.is_multiple_of(GIB) {
-        format!("{} GiB", bytes / GIB)
-    } else {
-        format!("{bytes} bytes")
-    }
-}
-
 /// A path as a command-line argument; the root was checked to be UTF-8 and backend names are
 /// ASCII, so only user-supplied image paths can fail here.
 fn utf8(path: &Path) -> Result<&str> {
@@ -1015,26 +1024,6 @@ fn inspect_failure(error: &InspectError, name: &str) -> ProviderError {
 
 fn sidecar_failure(error: &SidecarError) -> ProviderError {
     ProviderError::fatal(error.to_string())
-}
-
-fn io_failure(what: &str, error: &io::Error) -> ProviderError {
-    ProviderError::fatal(format!("cannot {what}: {error}"))
-}
-
-fn invalid_state(object: &ObjectRef, reason: String) -> ProviderError {
-    ProviderError::InvalidState {
-        object: object.clone(),
-        reason,
-        command: None,
-    }
-}
-
-fn conflict(object: &ObjectRef, reason: String) -> ProviderError {
-    ProviderError::Conflict {
-        object: object.clone(),
-        reason,
-        command: None,
-    }
 }
 
 /// `path` made absolute and free of symlinks, whether or not it exists yet: its nearest existing

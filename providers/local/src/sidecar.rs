@@ -12,40 +12,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
-use blockform_provider::VolumeProperties;
-use serde::{Deserialize, Serialize};
-
-/// The value of `managed_by` in sidecars blockform writes.
-pub const OWNER: &str = "blockform";
-
-/// What a sidecar file holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sidecar {
-    /// The ownership marker; [`OWNER`] for volumes blockform manages.
-    pub managed_by: String,
-    /// The name of the volume type the volume was created with.
-    #[serde(default)]
-    pub volume_type: Option<String>,
-    /// Name, description, bootable flag, tags and metadata.
-    #[serde(flatten)]
-    pub properties: VolumeProperties,
-}
-
-impl Sidecar {
-    /// A sidecar marking a volume as blockform's.
-    pub fn owned(properties: VolumeProperties, volume_type: Option<String>) -> Self {
-        Self {
-            managed_by: OWNER.to_owned(),
-            volume_type,
-            properties,
-        }
-    }
-
-    /// Whether the sidecar carries blockform's ownership marker.
-    pub fn is_owned(&self) -> bool {
-        self.managed_by == OWNER
-    }
-}
+pub use blockform_provider::toolkit::OWNER;
+/// What a sidecar file holds: the provider toolkit's ownership record, pretty-printed.
+pub use blockform_provider::toolkit::OwnershipRecord as Sidecar;
 
 /// Why a sidecar could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +90,8 @@ pub fn sync_parent(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+
+    use blockform_provider::VolumeProperties;
 
     use super::*;
 

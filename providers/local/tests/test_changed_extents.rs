@@ -1,7 +1,7 @@
 //! Changed extents for incremental backups: allocation maps and persistent dirty bitmaps read
 //! through qemu-nbd's block status, and the fall back to hashing everything.
 
-use blockform_provider::{ChangeMarker, ChangeSource, Extent, GIB, Provider, ReadTarget, SnapshotSpec};
+use blockform_provider::{ChangeMarker, Extent, GIB, ReadTarget, SnapshotSpec, StorageProvider};
 
 use crate::support::{create_empty, provider, qemu_img_info, qemu_io, run, start_qemu_nbd_writer};
 
@@ -30,7 +30,7 @@ fn without_a_marker_the_allocated_ranges_are_listed() {
         .changed_extents(&ReadTarget::volume(name.clone()), None)
         .unwrap();
     assert_eq!(changed.volume_size_bytes, GIB);
-    assert_eq!(changed.source, ChangeSource::DirtyBitmap);
+    assert_eq!(changed.source, blockform_provider_local::DIRTY_BITMAP);
     assert_eq!(
         changed.extents,
         [extent(0, K64), extent(100 * M, 2 * K64), extent(1020 * M, 4 * M)]
@@ -68,7 +68,7 @@ fn a_dirty_bitmap_lists_what_was_written_since_the_marker() {
     writer.finish().unwrap();
 
     let changed = provider.changed_extents(&target, Some(&marker)).unwrap();
-    assert_eq!(changed.source, ChangeSource::DirtyBitmap);
+    assert_eq!(changed.source, blockform_provider_local::DIRTY_BITMAP);
     assert_eq!(changed.volume_size_bytes, GIB);
     assert_eq!(
         changed.extents,

@@ -8,7 +8,7 @@
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use blockform_provider::{GIB, ImageFormat, Provider, ProviderError, VolumeSource};
+use blockform_provider::{GIB, ImageFormat, ProviderError, StorageProvider, VolumeSource};
 
 use crate::support::{has_pattern, properties, provider, qemu_io, run, spec, volume_name};
 

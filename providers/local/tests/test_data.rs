@@ -1,6 +1,6 @@
 //! Reading and writing a volume's bytes through qemu-nbd and the provider's NBD client.
 
-use blockform_provider::{GIB, ObjectRef, Provider, ProviderError, ReadTarget, SnapshotSpec};
+use blockform_provider::{GIB, ObjectRef, ProviderError, ReadTarget, SnapshotSpec, StorageProvider};
 
 use crate::support::{create_empty, has_pattern, provider, qemu_io, random_bytes};
 

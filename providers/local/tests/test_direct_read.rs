@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use blockform_provider::{Provider, ReadTarget, SnapshotSpec};
+use blockform_provider::{ReadTarget, SnapshotSpec, StorageProvider};
 
 use crate::support::{create_empty, provider, qemu_io, run};
 

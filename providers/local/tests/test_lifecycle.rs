@@ -5,8 +5,8 @@ use std::fs;
 use std::path::PathBuf;
 
 use blockform_provider::{
-    GIB, ImageExportSpec, ImageFormat, Provider, ProviderConfig, ProviderError, ProviderKind, SnapshotSpec,
-    VolumeProperties, VolumeSource, VolumeStatus,
+    DiskSource, GIB, ImageExportSpec, ImageFormat, ProviderConfig, ProviderError, ProviderKind, SnapshotSpec,
+    StorageProvider, ValidOn, VolumeProperties, VolumeSource, VolumeStatus,
 };
 use blockform_provider_local::{CapacityCheck, LocalConfig, LocalProvider};
 
@@ -475,7 +475,7 @@ fn a_provider_block_configures_the_provider_whose_first_volume_creates_its_direc
         unreachable!()
     };
     let provider = LocalProvider::from_config(&ProviderConfig {
-        kind: ProviderKind::Local,
+        kind: ProviderKind::new(blockform_provider_local::KIND),
         name: "fast".to_owned(),
         attributes,
     })
@@ -488,10 +488,29 @@ fn a_provider_block_configures_the_provider_whose_first_volume_creates_its_direc
     create_empty(&provider, 1);
     assert!(path.is_dir());
     assert_eq!(provider.name(), "fast");
-    assert_eq!(provider.kind(), ProviderKind::Local);
+    assert_eq!(provider.kind().as_str(), "local");
     assert_eq!(provider.directory(), fs::canonicalize(&path).unwrap());
     assert_eq!(provider.config().capacity_check, CapacityCheck::Off);
     let capabilities = provider.capabilities();
     assert!(capabilities.snapshots && capabilities.clones && capabilities.images && capabilities.changed_extents);
-    assert!(!capabilities.attachments && !capabilities.qos_backend);
+    assert!(!capabilities.qos_backend);
+}
+
+#[test]
+fn connect_hands_out_the_qcow2_file_valid_on_this_host() {
+    let (provider, _dir) = provider();
+    let (name, _) = create_empty(&provider, 1);
+    let source = provider.connect(&name, "kvm1").unwrap();
+    let this_host = gethostname::gethostname().to_string_lossy().into_owned();
+    assert_eq!(
+        source,
+        DiskSource::File {
+            path: provider.directory().join(format!("{name}.qcow2")),
+            format: ImageFormat::Qcow2,
+            valid_on: ValidOn::Host(this_host.clone()),
+        }
+    );
+    assert!(source.valid_on().includes(&this_host));
+    let missing = provider.connect("volume-missing", "kvm1").unwrap_err();
+    assert!(matches!(missing, ProviderError::NotFound { .. }), "{missing}");
 }

@@ -4,7 +4,7 @@
 use std::fs;
 use std::thread;
 
-use blockform_provider::{GIB, InventoryItem, ObjectKind, Provider, SnapshotSpec, VolumeProperties};
+use blockform_provider::{GIB, InventoryItem, ObjectKind, SnapshotSpec, StorageProvider, VolumeProperties};
 
 use crate::support::{create_empty, provider, qemu_img_info, run, volume_name};
 

@@ -1,5 +1,5 @@
-//! A volume attached to an instance on a hypervisor host, as the storage back end records it
-//! so that refresh can observe `in-use`.
+//! A volume attached to an instance on a hypervisor host: the request a
+//! [`Hypervisor`](crate::Hypervisor) attaches by, and the attachment it reports.
 
 use serde::{Deserialize, Serialize};
 

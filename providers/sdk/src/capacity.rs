@@ -1,5 +1,6 @@
 //! How much room a back end has: raw capacity, free space, and how far thin provisioning has
-//! promised beyond it.
+//! promised beyond it; the rule every provider and the plan use to decide whether new volumes
+//! fit ([`Capacity::shortfall`]), and what a provider block's `capacity_check` asks for.
 
 use std::fmt;
 
@@ -30,6 +31,45 @@ impl Capacity {
         )]
         let ratio = self.provisioned_bytes as f64 / self.total_bytes as f64;
         Some(ratio)
+    }
+}
+
+/// Why requested bytes do not fit, by [`Capacity::shortfall`]'s rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shortfall {
+    /// More than the free space times the oversubscription ratio.
+    Free {
+        /// The free space times the ratio.
+        allowed_bytes: u64,
+    },
+    /// With what is provisioned already, more than the total times the ratio.
+    Provisioned {
+        /// The total space times the ratio.
+        allowed_bytes: u64,
+    },
+}
+
+impl Capacity {
+    /// Whether `requested_bytes` of new volumes (or of growth) do not fit, by Cinder's
+    /// thin-provisioning rule: at most the free space times `oversubscription`, and with what
+    /// is provisioned already at most the total space times `oversubscription`.
+    pub fn shortfall(&self, requested_bytes: u64, oversubscription: f64) -> Option<Shortfall> {
+        #[expect(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "byte counts scaled by a ratio; 52 bits of mantissa are plenty"
+        )]
+        let scaled = |bytes: u64| (bytes as f64 * oversubscription) as u64;
+        let free = scaled(self.free_bytes);
+        let total = scaled(self.total_bytes);
+        if requested_bytes > free {
+            Some(Shortfall::Free { allowed_bytes: free })
+        } else if self.provisioned_bytes.saturating_add(requested_bytes) > total {
+            Some(Shortfall::Provisioned { allowed_bytes: total })
+        } else {
+            None
+        }
     }
 }
 
@@ -79,6 +119,31 @@ mod tests {
         let json = serde_json::to_string(&capacity).unwrap();
         assert_eq!(serde_json::from_str::<Capacity>(&json).unwrap(), capacity);
         assert_eq!(capacity.oversubscription_ratio(), Some(2.5));
+    }
+
+    #[test]
+    fn requests_must_fit_in_free_space_and_with_the_provisioned_in_the_total() {
+        const GIB: u64 = 1 << 30;
+        let capacity = Capacity {
+            total_bytes: 100 * GIB,
+            free_bytes: 40 * GIB,
+            provisioned_bytes: 90 * GIB,
+            thin_provisioned: true,
+        };
+        assert_eq!(
+            capacity.shortfall(41 * GIB, 1.0),
+            Some(Shortfall::Free {
+                allowed_bytes: 40 * GIB
+            })
+        );
+        assert_eq!(
+            capacity.shortfall(20 * GIB, 1.0),
+            Some(Shortfall::Provisioned {
+                allowed_bytes: 100 * GIB
+            })
+        );
+        assert_eq!(capacity.shortfall(10 * GIB, 1.0), None);
+        assert_eq!(capacity.shortfall(60 * GIB, 2.0), None);
     }
 
     #[test]

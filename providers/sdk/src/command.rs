@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CommandContext, ProviderError, Result};
+use crate::quote::{command_line, shell_quote};
 
 /// How long a command may run unless the runner is given another timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -302,37 +303,6 @@ impl CommandRunner {
     }
 }
 
-/// Quotes a word for a POSIX shell: always single quotes, each `'` written as `'\''`.
-pub fn shell_quote(word: &str) -> String {
-    let mut quoted = String::with_capacity(word.len() + 2);
-    quoted.push('\'');
-    for character in word.chars() {
-        if character == '\'' {
-            quoted.push_str(r"'\''");
-        } else {
-            quoted.push(character);
-        }
-    }
-    quoted.push('\'');
-    quoted
-}
-
-/// Joins an argv for people to read, quoting only the words a shell would otherwise change.
-pub fn command_line<S: AsRef<str>>(argv: &[S]) -> String {
-    let words: Vec<String> = argv
-        .iter()
-        .map(|word| {
-            let word = word.as_ref();
-            let plain = !word.is_empty()
-                && word.chars().all(|c| {
-                    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | ',' | '=' | '+' | '@' | '%')
-                });
-            if plain { word.to_owned() } else { shell_quote(word) }
-        })
-        .collect();
-    words.join(" ")
-}
-
 /// The single string ssh hands to the remote login shell.
 fn remote_command<S: AsRef<str>>(argv: &[S]) -> String {
     let mut command = String::from("LC_ALL=C");
@@ -465,16 +435,6 @@ mod tests {
     }
 
     #[test]
-    fn shell_quote_wraps_in_single_quotes_and_escapes_quotes() {
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("lvs"), "'lvs'");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote("$(reboot)"), "'$(reboot)'");
-        assert_eq!(shell_quote("a\nb"), "'a\nb'");
-    }
-
-    #[test]
     fn shell_quote_survives_a_real_posix_shell() {
         let runner = CommandRunner::local();
         for word in TRICKY_WORDS {
@@ -482,18 +442,6 @@ mod tests {
             let output = runner.run(&["sh", "-c", &script]).unwrap();
             assert_eq!(String::from_utf8(output.stdout).unwrap(), word, "{script}");
         }
-    }
-
-    #[test]
-    fn command_line_quotes_only_what_needs_it() {
-        assert_eq!(
-            command_line(&["rbd", "create", "--size", "10240", "volumes/volume-1"]),
-            "rbd create --size 10240 volumes/volume-1"
-        );
-        assert_eq!(
-            command_line(&["lvchange", "--addtag", "a b", "", "it's", "~/x"]),
-            r"lvchange --addtag 'a b' '' 'it'\''s' '~/x'"
-        );
     }
 
     #[test]

@@ -9,9 +9,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::command;
 use crate::config::ProviderKind;
 use crate::object::ObjectRef;
+use crate::quote;
 
 /// The result type of provider operations.
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
@@ -32,7 +32,7 @@ pub struct CommandContext {
 impl CommandContext {
     /// The command line, shell-quoted so it can be pasted into a terminal.
     pub fn command_line(&self) -> String {
-        command::command_line(&self.argv)
+        quote::command_line(&self.argv)
     }
 
     /// The backticked command line and, for remote commands, where it ran.
@@ -294,7 +294,7 @@ mod tests {
             "invalid name `bad\\nname`: character `\\n` is not allowed"
         );
         let unsupported = ProviderError::Unsupported {
-            provider_kind: ProviderKind::Lvm,
+            provider_kind: ProviderKind::new("lvm"),
             provider_name: "host1".into(),
             operation: "export_image".into(),
         };
@@ -339,7 +339,7 @@ mod tests {
                 reason: "starts with `-`".into(),
             },
             ProviderError::Unsupported {
-                provider_kind: ProviderKind::Ceph,
+                provider_kind: ProviderKind::new("ceph"),
                 provider_name: "ssd".into(),
                 operation: "attach_volume".into(),
             },

@@ -3,8 +3,11 @@
 //!
 //! Without a marker the extents are the ranges that may differ from an all-zero volume (the
 //! allocated ranges), so a full backup of a sparse volume also reads only what is there.
-//! A back end that tracks nothing answers with the whole volume and `ChangeSource::Unknown`:
+//! A back end that tracks nothing answers with the whole volume and `ChangeSource::UNKNOWN`:
 //! the backup then reads and hashes every block, and stores only the blocks whose hash changed.
+
+use std::borrow::Cow;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,16 +27,39 @@ impl Extent {
     }
 }
 
-/// How a back end knows which ranges changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeSource {
-    /// A persistent qcow2 dirty bitmap.
-    DirtyBitmap,
-    /// `rbd diff` between two snapshots (or from nothing, for the allocated ranges).
-    RbdDiff,
+/// How a back end knows which ranges changed: a label the provider chooses (the local
+/// provider's `dirty_bitmap`, Ceph's `rbd_diff`), carried as it is into backup manifests.
+/// Only [`ChangeSource::UNKNOWN`] means something to the engine: no tracking, every block must
+/// be read and hashed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChangeSource(Cow<'static, str>);
+
+impl ChangeSource {
     /// No tracking: every block must be read and hashed.
-    Unknown,
+    pub const UNKNOWN: Self = Self::new("unknown");
+
+    /// A provider's change source, as a constant of its crate.
+    pub const fn new(label: &'static str) -> Self {
+        Self(Cow::Borrowed(label))
+    }
+
+    /// The label, as manifests and JSON spell it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for ChangeSource {
+    fn from(label: String) -> Self {
+        Self(Cow::Owned(label))
+    }
+}
+
+impl fmt::Display for ChangeSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The prefix of every change marker's name: a provider whose markers are snapshots leaves
@@ -84,7 +110,7 @@ impl ChangedExtents {
             }]
         };
         Self {
-            source: ChangeSource::Unknown,
+            source: ChangeSource::UNKNOWN,
             volume_size_bytes,
             extents,
         }
@@ -92,7 +118,7 @@ impl ChangedExtents {
 
     /// Whether every block must be read and compared by hash.
     pub fn must_hash_everything(&self) -> bool {
-        self.source == ChangeSource::Unknown
+        self.source == ChangeSource::UNKNOWN
     }
 
     /// The number of bytes the extents cover (after normalizing, no byte is counted twice).
@@ -142,7 +168,7 @@ mod tests {
     #[test]
     fn round_trips_through_json() {
         let changed = ChangedExtents {
-            source: ChangeSource::RbdDiff,
+            source: ChangeSource::new("rbd_diff"),
             volume_size_bytes: 1 << 30,
             extents: vec![extent(0, 4096), extent(1 << 20, 65536)],
         };
@@ -192,7 +218,7 @@ mod tests {
     #[test]
     fn normalize_sorts_merges_and_clips() {
         let mut changed = ChangedExtents {
-            source: ChangeSource::DirtyBitmap,
+            source: ChangeSource::new("dirty_bitmap"),
             volume_size_bytes: 1000,
             extents: vec![
                 extent(500, 100),

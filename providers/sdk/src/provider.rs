@@ -1,7 +1,10 @@
-//! The `Provider` trait: everything the engine asks of a back end.
+//! The `StorageProvider` trait: everything the engine asks of a storage back end (volumes,
+//! snapshots, images, data access, change markers, and the [`DiskSource`] a hypervisor opens a
+//! volume through). Attaching is a [`Hypervisor`](crate::Hypervisor)'s job, not a storage
+//! back end's.
 //!
 //! The trait is synchronous; the engine calls it from `tokio::task::spawn_blocking`, so an
-//! implementation may block on back-end tools. It is object safe (`Box<dyn Provider>`) and
+//! implementation may block on back-end tools. It is object safe (`Box<dyn StorageProvider>`) and
 //! every argument and result is a serde message, so a plugin transport can stand in later.
 //!
 //! Conventions every implementation follows:
@@ -16,10 +19,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::attachment::{AttachmentSpec, AttachmentState};
 use crate::capacity::Capacity;
 use crate::config::ProviderKind;
 use crate::data::{ReadTarget, VolumeReader, VolumeWriter};
+use crate::disk::DiskSource;
 use crate::error::{ProviderError, Result};
 use crate::extents::{ChangeMarker, ChangedExtents};
 use crate::image::{ExportedImage, ImageExportSpec};
@@ -46,12 +49,10 @@ pub struct Capabilities {
     pub qos_backend: bool,
     /// `export_image` and volumes from image files.
     pub images: bool,
-    /// `attach_volume` and `detach_volume`.
-    pub attachments: bool,
 }
 
 /// A storage back end that blockform plans against and applies to.
-pub trait Provider: Send + Sync {
+pub trait StorageProvider: Send + Sync {
     /// The back end this provider drives.
     fn kind(&self) -> ProviderKind;
 
@@ -129,16 +130,11 @@ pub trait Provider: Send + Sync {
         Err(unsupported(self.kind(), self.name(), "export_image"))
     }
 
-    /// Records a volume as attached to an instance, making it `in-use`.
-    fn attach_volume(&self, spec: &AttachmentSpec) -> Result<AttachmentState> {
-        let _ = spec;
-        Err(unsupported(self.kind(), self.name(), "attach_volume"))
-    }
-
-    /// Removes a volume's attachment, making it `available`; a detached volume is success.
-    fn detach_volume(&self, volume_backend_name: &str) -> Result<()> {
-        let _ = volume_backend_name;
-        Err(unsupported(self.kind(), self.name(), "detach_volume"))
+    /// How a hypervisor on `host` opens the volume `volume_backend_name`, with credentials
+    /// referenced rather than copied. A missing volume is `NotFound`.
+    fn connect(&self, volume_backend_name: &str, host: &str) -> Result<DiskSource> {
+        let _ = (volume_backend_name, host);
+        Err(unsupported(self.kind(), self.name(), "connect"))
     }
 
     /// Starts tracking changes to a volume from now, under `marker_name`. A
@@ -165,7 +161,7 @@ pub trait Provider: Send + Sync {
 
     /// Lists the ranges of `target` that may differ from `since` (or from zeros without it).
     ///
-    /// The default answers with the whole volume and `ChangeSource::Unknown`, which is always
+    /// The default answers with the whole volume and `ChangeSource::UNKNOWN`, which is always
     /// correct: the backup then hashes every block.
     fn changed_extents(&self, target: &ReadTarget, since: Option<&ChangeMarker>) -> Result<ChangedExtents> {
         let _ = since;
@@ -206,9 +202,9 @@ mod tests {
         }
     }
 
-    impl Provider for RequiredOnly {
+    impl StorageProvider for RequiredOnly {
         fn kind(&self) -> ProviderKind {
-            ProviderKind::Lvm
+            ProviderKind::new("lvm")
         }
 
         fn name(&self) -> &'static str {
@@ -273,15 +269,15 @@ mod tests {
 
     #[test]
     fn providers_are_shareable_trait_objects() {
-        assert_send_sync::<dyn Provider>();
-        let provider: Box<dyn Provider> = Box::new(RequiredOnly);
-        assert_eq!(provider.kind(), ProviderKind::Lvm);
+        assert_send_sync::<dyn StorageProvider>();
+        let provider: Box<dyn StorageProvider> = Box::new(RequiredOnly);
+        assert_eq!(provider.kind(), ProviderKind::new("lvm"));
         assert_eq!(provider.name(), "host1");
     }
 
     #[test]
     fn optional_operations_default_to_unsupported() {
-        let provider: Box<dyn Provider> = Box::new(RequiredOnly);
+        let provider: Box<dyn StorageProvider> = Box::new(RequiredOnly);
         let errors = [
             provider
                 .create_snapshot(&SnapshotSpec {
@@ -300,15 +296,7 @@ mod tests {
                     destination: "/tmp/x.raw".into(),
                 })
                 .unwrap_err(),
-            provider
-                .attach_volume(&AttachmentSpec {
-                    volume_backend_name: "volume-1".into(),
-                    instance: "vm".into(),
-                    host: "kvm1".into(),
-                    device: None,
-                })
-                .unwrap_err(),
-            provider.detach_volume("volume-1").unwrap_err(),
+            provider.connect("volume-1", "kvm1").unwrap_err(),
             provider.create_change_marker("volume-1", "m").unwrap_err(),
             provider
                 .delete_change_marker("volume-1", &ChangeMarker::DirtyBitmap { name: "m".into() })
@@ -322,8 +310,7 @@ mod tests {
                 "provider `host1` (lvm) does not support `delete_snapshot`",
                 "provider `host1` (lvm) does not support `apply_qos`",
                 "provider `host1` (lvm) does not support `export_image`",
-                "provider `host1` (lvm) does not support `attach_volume`",
-                "provider `host1` (lvm) does not support `detach_volume`",
+                "provider `host1` (lvm) does not support `connect`",
                 "provider `host1` (lvm) does not support `create_change_marker`",
                 "provider `host1` (lvm) does not support `delete_change_marker`",
             ]
@@ -333,14 +320,14 @@ mod tests {
 
     #[test]
     fn changed_extents_defaults_to_hashing_the_whole_volume() {
-        let provider: Box<dyn Provider> = Box::new(RequiredOnly);
+        let provider: Box<dyn StorageProvider> = Box::new(RequiredOnly);
         let marker = ChangeMarker::Snapshot {
             backend_name: "backup-1".into(),
         };
         let changed = provider
             .changed_extents(&ReadTarget::volume("volume-1"), Some(&marker))
             .unwrap();
-        assert_eq!(changed.source, ChangeSource::Unknown);
+        assert_eq!(changed.source, ChangeSource::UNKNOWN);
         assert_eq!(changed, ChangedExtents::whole_volume(3 << 30));
 
         let missing = provider
@@ -357,12 +344,11 @@ mod tests {
             changed_extents: true,
             qos_backend: true,
             images: false,
-            attachments: false,
         };
         let json = serde_json::to_string(&capabilities).unwrap();
         assert_eq!(
             json,
-            r#"{"snapshots":true,"clones":true,"changed_extents":true,"qos_backend":true,"images":false,"attachments":false}"#
+            r#"{"snapshots":true,"clones":true,"changed_extents":true,"qos_backend":true,"images":false}"#
         );
         assert_eq!(serde_json::from_str::<Capabilities>(&json).unwrap(), capabilities);
     }

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::attachment::AttachmentState;
 use crate::image::ImageFormat;
 use crate::qos::QosSpecs;
 use crate::snapshot::SnapshotState;
@@ -227,8 +226,6 @@ pub struct VolumeState {
     pub snapshots: Vec<SnapshotState>,
     /// The back-end limits of its `qos` resource, as applied now.
     pub qos: QosSpecs,
-    /// The instance it is attached to.
-    pub attachment: Option<AttachmentState>,
 }
 
 impl VolumeState {
@@ -329,11 +326,6 @@ mod tests {
                 status: SnapshotStatus::Available,
             }],
             qos: [("total_iops_sec", 2000)].into_iter().collect(),
-            attachment: Some(AttachmentState {
-                instance: "db-vm".into(),
-                host: "kvm1".into(),
-                device: Some("vdb".into()),
-            }),
         };
         let json = serde_json::to_value(&state).unwrap();
         assert_eq!(json["status"], "in-use");
@@ -405,7 +397,6 @@ mod tests {
             status: VolumeStatus::Available,
             snapshots: Vec::new(),
             qos: QosSpecs::default(),
-            attachment: None,
         };
         assert_eq!(state.size_gib(), 10);
         state.virtual_size_bytes += 512;

@@ -27,7 +27,8 @@ use super::value::{Value, ValueMap};
 use super::vars::{self, VarInputs};
 pub use super::vars::{MissingVars, parse_var_assignment};
 use crate::diagnostics::{Diagnostic, Diagnostics, SourceMap};
-use crate::model::{Address, provider_schema, store_schema};
+use crate::model::{Address, store_schema};
+use crate::registry::provider_schema;
 pub use imports::traversal_address;
 use order::Node;
 

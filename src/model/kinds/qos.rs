@@ -6,22 +6,8 @@ use crate::model::ResourceKind;
 use crate::model::schema::{AttrSpec, AttrType, BlockSchema, attr, required};
 use crate::model::value::{Value, ValueMap};
 
-/// QoS spec keys that SPEC §1 allows.
-pub const QOS_KEYS: &[&str] = &[
-    "total_bytes_sec",
-    "read_bytes_sec",
-    "write_bytes_sec",
-    "total_iops_sec",
-    "read_iops_sec",
-    "write_iops_sec",
-    "total_bytes_sec_max",
-    "read_bytes_sec_max",
-    "write_bytes_sec_max",
-    "total_iops_sec_max",
-    "read_iops_sec_max",
-    "write_iops_sec_max",
-    "size_iops_sec",
-];
+/// QoS spec keys that SPEC §1 allows, as the provider contract names them.
+pub use blockform_provider::QOS_KEYS;
 
 /// QoS consumers.
 pub const QOS_CONSUMERS: &[&str] = &["back-end", "front-end", "both"];

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::Command;
 
-use blockform_provider::{Provider, SnapshotSpec, VolumeProperties, VolumeSource, VolumeSpec, VolumeState};
+use blockform_provider::{SnapshotSpec, StorageProvider, VolumeProperties, VolumeSource, VolumeSpec, VolumeState};
 use blockform_provider_ceph::{CephConfig, CephProvider};
 
 /// The reason every cluster test gives for being ignored under plain `cargo test`.
@@ -116,7 +116,7 @@ pub fn export_bytes(provider: &CephProvider, spec: &str) -> Vec<u8> {
 }
 
 /// Takes a snapshot of a volume through the provider; returns its backend name.
-pub fn take_snapshot(provider: &impl Provider, volume: &str) -> String {
+pub fn take_snapshot(provider: &impl StorageProvider, volume: &str) -> String {
     let name = snapshot_name();
     provider
         .create_snapshot(&SnapshotSpec {
@@ -130,7 +130,7 @@ pub fn take_snapshot(provider: &impl Provider, volume: &str) -> String {
 }
 
 /// Writes `data` at `offset` through the provider's writer.
-pub fn write_bytes(provider: &impl Provider, volume: &str, offset: u64, data: &[u8]) {
+pub fn write_bytes(provider: &impl StorageProvider, volume: &str, offset: u64, data: &[u8]) {
     let mut writer = provider.open_writer(volume).unwrap();
     writer.write_all_at(offset, data).unwrap();
     writer.finish().unwrap();

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use blockform_provider::{Provider, VolumeProperties, VolumeSource, VolumeSpec, VolumeState};
+use blockform_provider::{StorageProvider, VolumeProperties, VolumeSource, VolumeSpec, VolumeState};
 use blockform_provider_local::{LocalConfig, LocalProvider};
 
 /// A directory removed when the test ends.
