@@ -137,6 +137,16 @@ pub fn backend_qos_support(kind: &str) -> Option<BackendQosSupport> {
     factory(kind)?.backend_qos()
 }
 
+/// Whether volumes cloned on a provider of `kind` configured with `attrs` keep depending on
+/// their source (Ceph with `flatten_clones = false`), so that deleting the source flattens
+/// them first.
+pub fn clones_stay_linked(kind: &str, attrs: &ValueMap) -> bool {
+    factory(kind).is_some_and(|factory| {
+        let attributes = attrs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+        factory.clones_stay_linked(&attributes)
+    })
+}
+
 /// The name of a volume's object on a provider of `kind`, as inventories, `drift` and
 /// `import` show it (the local provider's `volume-1.qcow2`).
 pub fn object_name(kind: &str, backend_name: &str) -> String {

@@ -8,13 +8,13 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::Stores;
 use super::manifest::Manifest;
 use crate::config::eval::Desired;
 use crate::config::value::Value;
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::model::ResourceKind;
 use crate::plan::{Action, Plan};
-use crate::providers::Providers;
 use crate::state::ResourceState;
 
 /// What a destroyed policy does with its backups: `on_destroy` as state records it.
@@ -53,7 +53,7 @@ pub fn check_plan(
     plan: &mut Plan,
     desired: &Desired,
     prior: &[ResourceState],
-    providers: &Providers,
+    stores: &Stores,
     diagnostics: &mut Diagnostics,
 ) {
     let in_state: HashSet<&str> = prior
@@ -72,7 +72,7 @@ pub fn check_plan(
     if !restores_by_id && !deletes {
         return;
     }
-    let manifests = super::planning::read_stores(providers);
+    let manifests = super::planning::read_stores(stores);
     let all: Vec<(&str, &Manifest)> = manifests
         .iter()
         .flat_map(|(store, list)| list.iter().map(move |m| (store.as_str(), m)))

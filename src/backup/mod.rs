@@ -33,7 +33,7 @@ pub use error::{BackupError, Result};
 pub use manifest::{BackupMode, BlockRef, Manifest};
 pub use planning::check_plan;
 pub use store::{Access, BLOCK_SIZE_BYTES, BackupStore, GcReport, StoreStats};
-pub use store_config::{StoreConfig, StoreKind};
+pub use store_config::{StoreConfig, StoreKind, Stores};
 
 /// The current time as seconds since the Unix epoch, or `BLOCKFORM_NOW` when set.
 ///

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use super::Stores;
 use crate::backup::policy::{self, PolicyRun, PolicySpec};
 use crate::backup::{Access, BackupMode, Manifest};
 use crate::config::eval::Desired;
@@ -12,13 +13,12 @@ use crate::config::value::{Value, ValueMap};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::model::ResourceKind;
 use crate::plan::{Action, Change, Plan, StorageAction};
-use crate::providers::Providers;
 use crate::state::ResourceState;
 
 /// The manifests of each store that could be read, by store name.
-pub(crate) fn read_stores(providers: &Providers) -> HashMap<String, Vec<Manifest>> {
-    providers
-        .stores()
+pub(crate) fn read_stores(stores: &Stores) -> HashMap<String, Vec<Manifest>> {
+    stores
+        .iter()
         .filter_map(|(name, config)| {
             let store = config.open(Access::Shared, false).ok()?;
             Some((name.clone(), store.manifests().ok()?))
@@ -35,7 +35,7 @@ pub fn check_plan(
     plan: &mut Plan,
     desired: &Desired,
     prior: &[ResourceState],
-    providers: &Providers,
+    stores: &Stores,
     now: u64,
     diagnostics: &mut Diagnostics,
 ) {
@@ -47,12 +47,12 @@ pub fn check_plan(
     if !wanted {
         return;
     }
-    let manifests = read_stores(providers);
+    let manifests = read_stores(stores);
     check_incrementals(plan, desired, prior, &manifests, diagnostics);
     note_grown_volumes(plan, &manifests);
     for change in &mut plan.changes {
         if change.address.kind == ResourceKind::BackupPolicy && change.action != Action::Delete {
-            preview_policy(change, providers, &manifests, prior, now);
+            preview_policy(change, stores, &manifests, prior, now);
         }
     }
 }
@@ -206,14 +206,14 @@ fn note_grown_volumes(plan: &mut Plan, manifests: &HashMap<String, Vec<Manifest>
 
 fn preview_policy(
     change: &mut Change,
-    providers: &Providers,
+    stores: &Stores,
     manifests: &HashMap<String, Vec<Manifest>>,
     prior: &[ResourceState],
     now: u64,
 ) {
     // A policy that did not change is a no-op, whose values are `before`.
     let Some(after) = change.planned().cloned() else { return };
-    let Some(store_name) = text(Some(&after), "store").filter(|s| providers.store(s).is_some()) else {
+    let Some(store_name) = text(Some(&after), "store").filter(|s| stores.contains_key(*s)) else {
         return;
     };
     let id = change.backend_id.clone().unwrap_or_default();

@@ -8,6 +8,9 @@ use super::dir_store::DirStore;
 use super::error::{BackupError, Result};
 use super::store::{Access, BackupStore};
 
+/// The backup stores of a configuration, by `backup_store` block name.
+pub type Stores = std::collections::HashMap<String, StoreConfig>;
+
 /// The kinds of backup store, by the label of their block (`backup_store "dir" "nas"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {

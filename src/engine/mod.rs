@@ -11,6 +11,7 @@ pub mod apply;
 pub mod error;
 pub mod inspect;
 pub mod plan;
+pub mod unrecorded;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -271,10 +271,23 @@ pub fn plan(
     }
     if mode == PlanMode::Normal {
         let now = crate::backup::now_unix_secs();
-        crate::backup::check_plan(&mut plan, &loaded.desired, &prior, &providers, now, &mut diagnostics);
+        crate::backup::check_plan(
+            &mut plan,
+            &loaded.desired,
+            &prior,
+            providers.backup_stores(),
+            now,
+            &mut diagnostics,
+        );
     }
     if mode != PlanMode::RefreshOnly {
-        crate::backup::lifecycle::check_plan(&mut plan, &loaded.desired, &prior, &providers, &mut diagnostics);
+        crate::backup::lifecycle::check_plan(
+            &mut plan,
+            &loaded.desired,
+            &prior,
+            providers.backup_stores(),
+            &mut diagnostics,
+        );
     }
     if request.refresh {
         let shortfalls =
@@ -334,7 +347,7 @@ pub fn plan(
 }
 
 /// An error at each planned volume create that would duplicate a volume blockform made and no
-/// state records (see [`crate::plan::unrecorded`]).
+/// state records (see [`super::unrecorded`]).
 fn refuse_duplicates(
     plan: &Plan,
     prior: &[ResourceState],
@@ -342,7 +355,7 @@ fn refuse_duplicates(
     providers: &Providers,
     diagnostics: &mut Diagnostics,
 ) -> Result<(), crate::refresh::RefreshError> {
-    for found in crate::plan::unrecorded::find(plan, prior, providers)? {
+    for found in super::unrecorded::find(plan, prior, providers)? {
         let mut d = crate::diagnostics::Diagnostic::error(found.message()).help(found.hint());
         if let Some(instance) = desired.resource(&found.address) {
             d = d.at(instance.span.clone(), "would create a second copy");

@@ -747,7 +747,7 @@ fn note_flattened_clones(plan: &mut Plan, prior: &[ResourceState], desired: &Des
     let linked: HashSet<&str> = desired
         .providers
         .iter()
-        .filter(|(_, block)| crate::providers::clones_stay_linked(block))
+        .filter(|(_, block)| crate::registry::clones_stay_linked(&block.kind, &block.attrs))
         .map(|(name, _)| name.as_str())
         .collect();
     let keeps_clones = |provider: &str| linked.contains(provider);

@@ -6,7 +6,6 @@ mod diff;
 mod model;
 pub mod saved;
 mod step;
-pub mod unrecorded;
 
 pub use diff::{Observed, PlanInputs, PlanOptions, diff, new_backend_id, state_attributes};
 pub use model::{Action, Change, Drift, OutputChange, Plan, PlanMode, PlannedImport, Reason, StorageAction, Summary};

@@ -18,19 +18,10 @@ use blockform_provider::{
 };
 
 use crate::backup::StoreKind;
-use crate::config::desired::{BlockInstance, Desired};
+use crate::config::desired::Desired;
 use crate::model::value::Value;
 use crate::registry;
 pub use crate::registry::{backend_name, backend_qos_support, listed_kinds, object_name};
-
-/// Whether volumes cloned on the provider of `block` keep depending on their source (Ceph
-/// with `flatten_clones = false`), so that deleting the source flattens them first.
-pub fn clones_stay_linked(block: &BlockInstance) -> bool {
-    registry::factory(&block.kind).is_some_and(|factory| {
-        let attributes = block.attrs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
-        factory.clones_stay_linked(&attributes)
-    })
-}
 
 /// Why reading what a back end holds failed (a refresh, an inventory, a capacity query).
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +176,11 @@ impl Providers {
     /// Every backup store by name.
     pub fn stores(&self) -> impl Iterator<Item = (&String, &StoreConfig)> {
         self.stores.iter()
+    }
+
+    /// Every backup store by name, as the plan's backup checks read them.
+    pub fn backup_stores(&self) -> &crate::backup::Stores {
+        &self.stores
     }
 
     /// Why a provider is not there: for error messages.

@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use blockform_provider::ObjectKind;
 
-use super::{Action, Plan};
 use crate::model::{Address, ResourceKind};
+use crate::plan::{Action, Plan};
 use crate::providers::Providers;
 use crate::state::ResourceState;
 
