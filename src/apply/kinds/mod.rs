@@ -109,3 +109,90 @@ fn string(attrs: &ValueMap, key: &str) -> Option<String> {
 fn id(value: Option<&Value>) -> Option<String> {
     value.and_then(Value::as_str).map(str::to_owned)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Address;
+    use crate::plan::Action;
+
+    fn change(kind: ResourceKind, backend_id: Option<&str>, replacement_id: Option<&str>) -> Change {
+        Change {
+            address: Address::new(kind, "x"),
+            action: Action::Update,
+            storage: None,
+            reason: None,
+            before: None,
+            after: None,
+            replace_paths: Vec::new(),
+            data_loss: false,
+            notes: Vec::new(),
+            provider: Some("dev".to_owned()),
+            backend_id: backend_id.map(str::to_owned),
+            depends_on: Vec::new(),
+            replacement_id: replacement_id.map(str::to_owned),
+            prior_provider: None,
+        }
+    }
+
+    fn values(pairs: &[(&str, Value)]) -> ValueMap {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    }
+
+    fn snapshot_record(backend_id: &str, volume: &str) -> ResourceState {
+        ResourceState {
+            address: "snapshot.s".to_owned(),
+            backend_id: backend_id.to_owned(),
+            provider: Some("dev".to_owned()),
+            attributes: [("volume".to_owned(), serde_json::json!(volume))].into_iter().collect(),
+            dependencies: Vec::new(),
+            status: "available".to_owned(),
+        }
+    }
+
+    fn touched(kind: ResourceKind, change: &Change, values: &ValueMap) -> Vec<String> {
+        let by_id = |id: &str| (id == "snapshot-1").then(|| snapshot_record("snapshot-1", "volume-src"));
+        operations(kind).touched_volumes(change, Some(values), &by_id)
+    }
+
+    #[test]
+    fn a_volume_touches_both_halves_of_its_replacement_and_the_volume_under_its_source() {
+        let replaced = change(ResourceKind::Volume, Some("volume-old"), Some("volume-new"));
+        let from_snapshot = values(&[(
+            "source",
+            Value::Map(values(&[("snapshot", Value::String("snapshot-1".into()))])),
+        )]);
+        assert_eq!(
+            touched(ResourceKind::Volume, &replaced, &from_snapshot),
+            ["volume-old", "volume-new", "volume-src"]
+        );
+        let clone = values(&[(
+            "source",
+            Value::Map(values(&[("volume", Value::String("volume-parent".into()))])),
+        )]);
+        let new = change(ResourceKind::Volume, None, None);
+        assert_eq!(touched(ResourceKind::Volume, &new, &clone), ["volume-parent"]);
+    }
+
+    #[test]
+    fn what_lives_in_a_volume_touches_it_and_records_touch_nothing() {
+        let on_volume = values(&[("volume", Value::String("volume-a".into()))]);
+        for kind in [ResourceKind::Snapshot, ResourceKind::Image, ResourceKind::Backup] {
+            let change = change(kind, Some("own-id"), None);
+            assert_eq!(touched(kind, &change, &on_volume), ["volume-a"], "{kind}");
+        }
+        let policy = values(&[(
+            "volumes",
+            Value::List(vec![Value::String("volume-a".into()), Value::String("volume-b".into())]),
+        )]);
+        let change_of_policy = change(ResourceKind::BackupPolicy, Some("policy-1"), None);
+        assert_eq!(
+            touched(ResourceKind::BackupPolicy, &change_of_policy, &policy),
+            ["volume-a", "volume-b"]
+        );
+        for kind in [ResourceKind::Qos, ResourceKind::VolumeType, ResourceKind::Attachment] {
+            let change = change(kind, Some("own-id"), None);
+            assert!(touched(kind, &change, &on_volume).is_empty(), "{kind}");
+        }
+    }
+}
