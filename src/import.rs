@@ -14,6 +14,7 @@ use blockform_provider::{StorageProvider, validate_backend_name};
 
 use crate::config::eval::{Desired, ResourceInstance};
 use crate::config::value::{Value, ValueMap};
+use crate::model::kinds::BackendObject;
 use crate::model::{Address, ResourceKind, resource_schema};
 use crate::providers::Providers;
 use crate::providers::backend_name;
@@ -163,7 +164,10 @@ fn read_object(
             "`{address}` is already managed by blockform; `blockform state rm {address}` first to adopt another object as it"
         )));
     }
-    if address.kind == ResourceKind::Backup {
+    // What the kind is outside state says what an import reads: a backup store's manifest, or
+    // a volume or snapshot of a provider.
+    let object = address.kind.handler().backend_object();
+    if object == BackendObject::BackupManifest {
         return read_backup(address, configured, depends_on, prior, providers, id);
     }
     let (parsed, provider) = parse_id(id, providers)?;
@@ -192,8 +196,8 @@ fn read_object(
     };
     // Configured values first: what only blockform knows.
     let mut attributes = configured_attributes(address.kind, configured);
-    let (backend_id, status) = match (address.kind, &parsed.snapshot) {
-        (ResourceKind::Volume, None) => {
+    let (backend_id, status) = match (object, &parsed.snapshot) {
+        (BackendObject::Volume, None) => {
             check_volume_type(address, configured, prior, &parsed.provider)?;
             for (name, value) in crate::refresh::volume_attributes(&volume) {
                 attributes.insert(name, value.to_json());
@@ -202,7 +206,7 @@ fn read_object(
             attributes.insert("backend_name".into(), serde_json::json!(volume.backend_name));
             (volume.backend_name.clone(), volume.status.to_string())
         }
-        (ResourceKind::Snapshot, Some(snapshot_name)) => {
+        (BackendObject::Snapshot, Some(snapshot_name)) => {
             let Some(snapshot) = volume.snapshots.iter().find(|s| s.backend_name == *snapshot_name) else {
                 return Err(ImportError::NotFound(format!(
                     "volume `{}` of provider `{}` has no snapshot `{snapshot_name}`",
@@ -232,17 +236,18 @@ fn read_object(
             attributes.insert("size".into(), serde_json::json!(snapshot.size_bytes.div_ceil(1 << 30)));
             (snapshot.backend_name.clone(), snapshot.status.to_string())
         }
-        (ResourceKind::Volume, Some(_)) => {
+        (BackendObject::Volume, Some(_)) => {
             return Err(ImportError::BadId(format!(
                 "`{id}` names a snapshot; import it as a `snapshot` resource, or drop `@…` to import the volume"
             )));
         }
-        (ResourceKind::Snapshot, None) => {
+        (BackendObject::Snapshot, None) => {
             return Err(ImportError::BadId(format!(
                 "`{id}` names a volume; a snapshot's ID is PROVIDER/VOLUME@SNAPSHOT"
             )));
         }
-        (kind, _) => {
+        (BackendObject::StateOnly | BackendObject::File | BackendObject::BackupManifest, _) => {
+            let kind = address.kind;
             return Err(ImportError::BadId(format!(
                 "only volumes, snapshots and backups can be imported; `{kind}` resources are blockform's own records"
             )));
@@ -419,7 +424,7 @@ pub fn generate_config(
     let mut count = 0;
     // Volumes first: a snapshot imported with its volume finds it among them.
     let mut imports: Vec<_> = desired.undeclared_imports.iter().collect();
-    imports.sort_by_key(|import| import.to.kind != ResourceKind::Volume);
+    imports.sort_by_key(|import| import.to.kind.handler().backend_object() != BackendObject::Volume);
     let mut known = prior.to_vec();
     for import in imports {
         let address = &import.to;
@@ -438,8 +443,8 @@ pub fn generate_config(
             import.id
         );
         let _ = writeln!(text, "resource \"{}\" \"{}\" {{", address.kind, address.name);
-        match address.kind {
-            ResourceKind::Volume => {
+        match address.kind.handler().backend_object() {
+            BackendObject::Volume => {
                 let provider = record.provider.as_deref().unwrap_or_default();
                 let types: Vec<&str> = desired
                     .resources
@@ -497,7 +502,7 @@ pub fn generate_config(
                     text.push_str("  }\n");
                 }
             }
-            ResourceKind::Snapshot => {
+            BackendObject::Snapshot => {
                 let volume = attribute("volume")
                     .and_then(serde_json::Value::as_str)
                     .unwrap_or_default();
@@ -513,7 +518,7 @@ pub fn generate_config(
                     hcl(&serde_json::Value::String(record.backend_id.clone()))
                 );
             }
-            _ => {}
+            BackendObject::StateOnly | BackendObject::File | BackendObject::BackupManifest => {}
         }
         text.push_str("}\n\n");
         count += 1;

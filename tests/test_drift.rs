@@ -1,6 +1,7 @@
 //! Drift and adoption against real qcow2 files: out-of-band changes made with qemu-img appear
 //! in `blockform drift` with the right class and values, `apply --refresh-only` records them,
-//! a baseline silences known drift, and imported objects plan clean. Also plan reports that
+//! a baseline silences known drift, imported objects plan clean, and an import ID of another
+//! kind (or a kind that is only a record) is refused with what to do. Also plan reports that
 //! need applied objects (a cycle between replacements).
 
 use std::path::Path;
@@ -295,6 +296,40 @@ fn an_imported_volume_and_snapshot_plan_no_changes() {
         "{}",
         undeclared.stderr
     );
+}
+
+#[test]
+fn import_refuses_an_id_of_another_kind_and_kinds_that_are_only_records() {
+    let dir = applied();
+    let d = dir.path();
+    let a = backend_id(d, "volume.a");
+    let b = backend_id(d, "volume.b");
+    let snapshot = backend_id(d, "snapshot.s");
+    ok(&blockform(
+        d,
+        &["state", "rm", "snapshot.s", "volume.b", "volume_type.standard"],
+    ));
+    for (address, id, expected) in [
+        (
+            "snapshot.s",
+            format!("dev/{b}.qcow2"),
+            "names a volume; a snapshot's ID is PROVIDER/VOLUME@SNAPSHOT",
+        ),
+        (
+            "volume.b",
+            format!("dev/{a}.qcow2@{snapshot}"),
+            "names a snapshot; import it as a `snapshot` resource",
+        ),
+        (
+            "volume_type.standard",
+            format!("dev/{b}.qcow2"),
+            "only volumes, snapshots and backups can be imported; `volume_type` resources are blockform's own records",
+        ),
+    ] {
+        let failed = blockform(d, &["import", address, &id]);
+        assert_eq!(failed.code, 1, "{address} {id}: {}", failed.stdout);
+        assert!(failed.stderr.contains(expected), "{address} {id}: {}", failed.stderr);
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 mod backup;
 mod execute;
+mod kinds;
 mod operation;
 pub mod recover;
 mod refresh_record;
@@ -395,36 +396,7 @@ pub async fn apply(
 /// The back-end volumes an operation reads or writes: its own, the volume of a snapshot or
 /// image, and the source of a clone or of a volume made from a snapshot.
 fn touched_volumes(change: &Change, values: Option<&ValueMap>, records: &Records) -> Vec<String> {
-    use crate::model::ResourceKind;
-    let id = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
-    let mut touched = Vec::new();
-    match change.address.kind {
-        ResourceKind::Volume => {
-            touched.extend(change.backend_id.clone());
-            touched.extend(change.replacement_id.clone());
-            let source = values.and_then(|v| v.get("source")).and_then(Value::as_map);
-            if let Some(source) = source {
-                touched.extend(id(source.get("volume")));
-                if let Some(snapshot) = id(source.get("snapshot")) {
-                    let volume = records.by_id(&snapshot).and_then(|s| {
-                        s.attributes
-                            .get("volume")
-                            .and_then(serde_json::Value::as_str)
-                            .map(str::to_owned)
-                    });
-                    touched.extend(volume);
-                }
-            }
-        }
-        ResourceKind::Snapshot | ResourceKind::Image | ResourceKind::Backup => {
-            touched.extend(id(values.and_then(|v| v.get("volume"))));
-        }
-        ResourceKind::BackupPolicy => {
-            let volumes = values.and_then(|v| v.get("volumes")).and_then(Value::as_list);
-            touched.extend(volumes.into_iter().flatten().filter_map(|v| id(Some(v))));
-        }
-        _ => {}
-    }
+    let mut touched = kinds::operations(change.address.kind).touched_volumes(change, values, &|id| records.by_id(id));
     touched.sort();
     touched.dedup();
     touched
@@ -465,8 +437,8 @@ fn intent_for(change: &Change, step: Step, after: Option<&ValueMap>) -> Intent {
             Step::Update => IntentAction::Update,
             Step::Delete => IntentAction::Delete,
         },
-        backend_id: execute::object_id(change, step).to_owned(),
-        provider: execute::object_provider(change, step).map(str::to_owned),
+        backend_id: object_id(change, step).to_owned(),
+        provider: operation::object_provider(change, step).map(str::to_owned),
         started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         attributes: after
             .map(|a| a.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())

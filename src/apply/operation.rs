@@ -1,11 +1,13 @@
-//! What every operation of an apply shares: the context it looks things up in while it runs and
-//! the error it fails with. The operations themselves are in `execute` (one per change of a
-//! resource) and `backup` (backups, restores, policy runs), which both build on this.
+//! What every operation of an apply shares: the context it looks things up in while it runs,
+//! the error it fails with, and which object and provider block it works on. The operations
+//! themselves are in `kinds` (one implementation per resource kind), run by `execute`, and
+//! `backup` (backups, restores, policy runs), which all build on this.
 
 use std::path::Path;
 
 use blockform_provider::ProviderError;
 
+use crate::plan::{Change, Step};
 use crate::providers::Providers;
 use crate::state::ResourceState;
 
@@ -33,4 +35,25 @@ pub struct OperationContext<'a> {
     pub dir: &'a Path,
     /// Reports bytes done and total of a long data operation (backup, restore).
     pub on_bytes: &'a (dyn Fn(u64, u64) + Sync),
+}
+
+/// The back-end name an operation works on: the new object's for a create (a replacement's
+/// new name), the existing object's otherwise.
+pub fn object_id(change: &Change, step: Step) -> &str {
+    if step == Step::Create {
+        change.create_id()
+    } else {
+        change.backend_id.as_deref()
+    }
+    .unwrap_or_default()
+}
+
+/// The provider block an operation goes to: the new object's for a create, the one that holds
+/// the existing object otherwise (for a retype across back ends, not the new object's).
+pub(super) fn object_provider(change: &Change, step: Step) -> Option<&str> {
+    if step == Step::Create {
+        change.provider.as_deref()
+    } else {
+        change.existing_provider()
+    }
 }
