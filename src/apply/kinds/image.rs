@@ -3,7 +3,7 @@
 
 use blockform_provider::{ImageExportSpec, ImageFormat};
 
-use super::{Operation, Operations, Written, id, provider_for, string};
+use super::{Operation, Operations, Written, id, provider_for, string, volume_of};
 use crate::apply::operation::OperationError;
 use crate::config::value::{Value, ValueMap};
 use crate::model::kinds::Image;
@@ -19,8 +19,7 @@ impl Operations for Image {
             context,
         } = *op;
         let provider = provider_for(change, step, context)?;
-        let volume = string(after, "volume")
-            .ok_or_else(|| OperationError::Precondition(format!("`{}` has no volume", change.address)))?;
+        let volume = volume_of(change, after)?;
         let format = if string(after, "format").as_deref() == Some("qcow2") {
             ImageFormat::Qcow2
         } else {

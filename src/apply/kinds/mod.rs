@@ -101,6 +101,11 @@ fn provider_for(
         .ok_or_else(|| OperationError::Precondition(context.providers.missing_reason(name)))
 }
 
+/// The volume an object lives on (a snapshot's, an image's), which its values must name.
+fn volume_of(change: &Change, after: &ValueMap) -> Result<String, OperationError> {
+    string(after, "volume").ok_or_else(|| OperationError::Precondition(format!("`{}` has no volume", change.address)))
+}
+
 fn string(attrs: &ValueMap, key: &str) -> Option<String> {
     attrs.get(key).and_then(Value::as_str).map(str::to_owned)
 }

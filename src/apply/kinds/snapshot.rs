@@ -3,7 +3,7 @@
 
 use blockform_provider::SnapshotSpec;
 
-use super::{Operation, Operations, Written, id, provider_for, string};
+use super::{Operation, Operations, Written, id, provider_for, string, volume_of};
 use crate::apply::operation::OperationError;
 use crate::config::value::{Value, ValueMap};
 use crate::model::kinds::Snapshot;
@@ -19,8 +19,7 @@ impl Operations for Snapshot {
             context,
         } = *op;
         let provider = provider_for(change, step, context)?;
-        let volume = string(after, "volume")
-            .ok_or_else(|| OperationError::Precondition(format!("`{}` has no volume", change.address)))?;
+        let volume = volume_of(change, after)?;
         let spec = SnapshotSpec {
             backend_name: backend_id.to_owned(),
             volume_backend_name: volume.clone(),
@@ -48,8 +47,7 @@ impl Operations for Snapshot {
         // The provider and the volume must still be there, although nothing is asked of them:
         // name, description and metadata of a snapshot are kept in state only.
         provider_for(change, step, context)?;
-        string(after, "volume")
-            .ok_or_else(|| OperationError::Precondition(format!("`{}` has no volume", change.address)))?;
+        volume_of(change, after)?;
         Ok(())
     }
 
