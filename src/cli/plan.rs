@@ -162,9 +162,15 @@ pub fn run(dir: &Path, args: &PlanArgs, inputs: VarInputs, printer: &mut Printer
             ));
         }
     }
-    if args.detailed_exitcode && plan.has_changes() {
+    let status = if args.detailed_exitcode && plan.has_changes() {
         ExitStatus::Changes
     } else {
         ExitStatus::Success
-    }
+    };
+    // The process ends after this command: the plan and the records read from state (tens of
+    // thousands of small maps for a large state) are left for it to release at once rather than
+    // freed one by one. The state store and its lock are closed as usual.
+    let Planned { plan, prior, .. } = planned;
+    std::mem::forget((plan, prior));
+    status
 }

@@ -90,8 +90,9 @@ pub struct Env {
     pub locals: IndexMap<String, Value>,
     /// Declared local names (a declared local that has no value yet is unknown).
     pub declared_locals: IndexSet<String>,
-    /// Resources by kind and name, once evaluated.
-    pub resources: HashMap<ResourceKind, HashMap<String, ResourceValue>>,
+    /// Resources by kind and name, once evaluated. (`FxHash`: every reference to a resource
+    /// looks its name up here.)
+    pub resources: HashMap<ResourceKind, rustc_hash::FxHashMap<String, ResourceValue>>,
     /// Declared resource names per kind (evaluated or not).
     pub declared: HashMap<ResourceKind, IndexSet<String>>,
     /// Directory that `file()` and `path.module` refer to.

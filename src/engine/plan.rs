@@ -77,17 +77,19 @@ pub fn plan(
             let (store, lock) =
                 (engine.open_state)().map_err(|message| CommandError::new(ErrorKind::State, message))?;
             let (meta, prior, outputs) = (store.meta()?, store.resources()?, store.outputs()?);
-            Ok((store, lock, meta, prior, outputs))
+            // The values references to objects in state get: made here, beside parsing.
+            let known = known_values(&prior);
+            Ok((store, lock, meta, prior, outputs, known))
         });
         let parsed = config::parse(dir);
         (state.join(), parsed)
     });
     let state = state.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    let (store, lock, mut meta, mut prior, prior_outputs) = state?;
+    let (store, lock, mut meta, mut prior, prior_outputs, known) = state?;
     let mut options = EvalOptions {
         vars: inputs.clone(),
         missing_vars: MissingVars::Unknown,
-        known: known_values(&prior),
+        known,
         allow_undeclared_imports: request.generate_config_out.is_some(),
     };
     let interactive = request.interactive;
@@ -187,7 +189,8 @@ pub fn plan(
         loaded = reload(dir, &inputs, &prior, events)?;
     }
     let mut imports = Vec::new();
-    if request.mode == PlanMode::Normal {
+    // (Without `import` blocks, nothing to read: no copy of state is made either.)
+    if request.mode == PlanMode::Normal && !loaded.desired.imports.is_empty() {
         // Volumes first: a snapshot imported in the same plan finds its volume among them.
         let mut blocks: Vec<_> = loaded.desired.imports.iter().collect();
         blocks.sort_by_key(|import| import.to.kind != crate::model::ResourceKind::Volume);

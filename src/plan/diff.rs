@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use indexmap::IndexMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::model::{Action, Change, Drift, OutputChange, Plan, PlanMode, Reason, StorageAction};
 use crate::config::eval::{Desired, ResourceInstance};
@@ -64,13 +65,16 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         targets: options.targets.iter().map(ToString::to_string).collect(),
         ..Plan::default()
     };
-    let prior_by_address: HashMap<&str, &ResourceState> =
+    // Maps keyed by address or id text hash with FxHash: these lookups run per resource, and
+    // SipHash's resistance to crafted keys buys nothing against one's own state.
+    let prior_by_address: FxHashMap<&str, &ResourceState> =
         inputs.prior.iter().map(|r| (r.address.as_str(), r)).collect();
-    let by_id: HashMap<&str, &ResourceState> = inputs.prior.iter().map(|r| (r.backend_id.as_str(), r)).collect();
+    let by_id: FxHashMap<&str, &ResourceState> = inputs.prior.iter().map(|r| (r.backend_id.as_str(), r)).collect();
     let context = Context::new(desired, inputs.prior, &by_id);
 
     // Drift: state compared with what the refresh saw.
-    let mut current: HashMap<&str, Option<ValueMap>> = HashMap::new();
+    let mut current: FxHashMap<&str, Option<ValueMap>> = FxHashMap::default();
+    current.reserve(inputs.prior.len());
     for resource in inputs.prior {
         let before = state_attributes(resource);
         match inputs.observed.get(&resource.address) {
@@ -115,7 +119,6 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         return plan;
     }
 
-    let in_config: HashSet<String> = desired.resources.iter().map(|r| r.address.to_string()).collect();
     plan.changes
         .reserve_exact(desired.resources.len().max(inputs.prior.len()));
     // What each change found wrong, kept apart so that targeting reports only the problems of
@@ -126,7 +129,7 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         // is known only after apply (the replacement gets a new id), so what refers to it
         // changes too. Instances come dependencies first, so a replacement is known before
         // anything that refers to it is planned.
-        let mut replaced: HashMap<(ResourceKind, &str), Vec<String>> = HashMap::new();
+        let mut replaced: FxHashMap<(ResourceKind, &str), Vec<String>> = FxHashMap::default();
         for instance in &desired.resources {
             let address = instance.address.to_string();
             let prior = prior_by_address.get(address.as_str()).copied();
@@ -157,14 +160,14 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         }
     }
     // Objects in state that the configuration no longer has (or all of them, for destroy).
-    let blocks: HashMap<(ResourceKind, &str), &ResourceInstance> = desired
+    let blocks: FxHashMap<(ResourceKind, &str), &ResourceInstance> = desired
         .resources
         .iter()
         .map(|r| ((r.address.kind, r.address.name.as_str()), r))
         .collect();
     let mut deletes: Vec<Change> = Vec::new();
     for resource in inputs.prior {
-        if options.mode == PlanMode::Normal && in_config.contains(&resource.address) {
+        if options.mode == PlanMode::Normal && context.by_address.contains_key(&resource.address) {
             continue;
         }
         let Some(address) = Address::parse(&resource.address) else {
@@ -253,7 +256,7 @@ pub fn state_attributes(resource: &ResourceState) -> ValueMap {
 /// unknown, when it refers to one; `None` when it refers to none.
 fn with_replaced_ids_unknown(
     instance: &ResourceInstance,
-    replaced: &HashMap<(ResourceKind, &str), Vec<String>>,
+    replaced: &FxHashMap<(ResourceKind, &str), Vec<String>>,
 ) -> Option<ResourceInstance> {
     let mut ids: Vec<(&String, String)> = Vec::new();
     for reference in instance.attr_refs.values().flatten() {
@@ -295,20 +298,21 @@ fn unknown_where_id(value: &mut Value, ids: &[(&String, String)]) -> bool {
 /// Lookups the diff needs across resources.
 struct Context<'a> {
     desired: &'a Desired,
-    by_id: &'a HashMap<&'a str, &'a ResourceState>,
+    by_id: &'a FxHashMap<&'a str, &'a ResourceState>,
     /// Volumes (by identity: id or unknown origin) that an attachment attaches, in config or state.
-    attached: HashSet<String>,
+    attached: FxHashSet<String>,
     /// Desired instances by address text.
-    by_address: HashMap<String, &'a ResourceInstance>,
+    /// (Also what tells whether the configuration has an address.)
+    by_address: FxHashMap<String, &'a ResourceInstance>,
 }
 
 impl<'a> Context<'a> {
     fn new(
         desired: &'a Desired,
         prior: &'a [ResourceState],
-        by_id: &'a HashMap<&'a str, &'a ResourceState>,
+        by_id: &'a FxHashMap<&'a str, &'a ResourceState>,
     ) -> Context<'a> {
-        let mut attached = HashSet::new();
+        let mut attached = FxHashSet::default();
         for r in desired
             .resources
             .iter()

@@ -160,7 +160,7 @@ pub(super) fn evaluate_resource(
 
     let mut instances = Vec::with_capacity(keys.len());
     let mut values = Vec::with_capacity(keys.len());
-    let mut attr_spans: HashMap<String, Span> = HashMap::new();
+    let mut attr_spans: HashMap<String, Span> = HashMap::with_capacity(block.attrs.len());
     for attr in block.attrs.values() {
         attr_spans.insert(attr.name.clone(), attr.value_span.clone());
         // Keys of an object literal (`specs = { … }`) get their own spans, so a bad key is
