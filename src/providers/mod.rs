@@ -1,6 +1,6 @@
 //! The providers of a configuration: one live [`StorageProvider`] or [`Hypervisor`] per
 //! `provider` block whose kind this build drives, built from the block's evaluated attributes
-//! by its kind's factory in the [`registry`](crate::registry), and the configured backup stores.
+//! by its kind's factory in the [`registry`], and the configured backup stores.
 //!
 //! Everything kind-specific (schema, checks of the values, which attributes are paths, object
 //! names, back-end QoS keys, plan notes) is asked of the factory; no provider kind is named
