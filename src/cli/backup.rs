@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, Write};
 use std::path::Path;
 
 use super::ExitStatus;
@@ -193,14 +193,6 @@ fn report_error(printer: &mut Printer, error: &BackupError) -> ExitStatus {
         printer.message(&format!("  help: {hint}\n"));
     }
     ExitStatus::Failure
-}
-
-fn style() -> ProgressStyle {
-    if std::io::stderr().is_terminal() {
-        ProgressStyle::Terminal
-    } else {
-        ProgressStyle::Plain
-    }
 }
 
 /// Opens a store for reading; a store nothing was written to yet is empty, not an error.
@@ -459,7 +451,8 @@ fn verify_command(dir: &Path, args: &VerifyArgs, printer: &mut Printer) -> ExitS
             Ok(m) => m,
             Err(error) => return report_error(printer, &error),
         };
-        let meter = ByteMeter::new(format!("verifying store {name}"), style(), None).plain_on_stderr();
+        let meter =
+            ByteMeter::new(format!("verifying store {name}"), ProgressStyle::for_stderr(), None).plain_on_stderr();
         let mut on_blocks = |done, total| meter.update(done, total);
         match verify(&mut *store, &manifests, &mut on_blocks) {
             Ok(found) => damage.extend(found),
@@ -581,7 +574,7 @@ fn restore_command(dir: &Path, args: &RestoreArgs, printer: &mut Printer) -> Exi
             return ExitStatus::Failure;
         }
     }
-    let meter = ByteMeter::new(format!("restoring {}", args.to), style(), None).plain_on_stderr();
+    let meter = ByteMeter::new(format!("restoring {}", args.to), ProgressStyle::for_stderr(), None).plain_on_stderr();
     let mut on_bytes = |done, total| meter.update(done, total);
     let started = std::time::Instant::now();
     let options = RestoreOptions {

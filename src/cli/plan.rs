@@ -86,7 +86,7 @@ pub fn engine<'a>(dir: &'a Path, state: &'a StateArgs, operation: &'a str, color
     Engine::new(
         dir,
         Box::new(move || open_state(dir, state, operation, create)),
-        Arc::new(Display::new(color, Display::style_for_stderr())),
+        Arc::new(Display::new(color, super::progress::ProgressStyle::for_stderr())),
     )
 }
 

@@ -29,6 +29,17 @@ pub enum ProgressStyle {
     Plain,
 }
 
+impl ProgressStyle {
+    /// Live lines when stderr is a terminal, plain lines elsewhere.
+    pub fn for_stderr() -> ProgressStyle {
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            ProgressStyle::Terminal
+        } else {
+            ProgressStyle::Plain
+        }
+    }
+}
+
 /// The progress display of one apply.
 pub struct Progress {
     style: ProgressStyle,
@@ -188,15 +199,6 @@ impl Display {
             printer: Mutex::new(Printer::new(color)),
             style,
             apply: Mutex::new(None),
-        }
-    }
-
-    /// Live lines on a terminal, plain lines elsewhere.
-    pub fn style_for_stderr() -> ProgressStyle {
-        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            ProgressStyle::Terminal
-        } else {
-            ProgressStyle::Plain
         }
     }
 
