@@ -263,7 +263,7 @@ fn fingerprint_unmanaged(object: &UnmanagedObject) -> String {
     format!("unmanaged {} {}", object.id, object.size_bytes)
 }
 
-pub use crate::registry::import_id;
+use crate::registry::import_id;
 
 /// Builds the report: reads every managed volume (one refresh per provider) and every
 /// provider's inventory, and compares them with state; `desired` supplies configured values.
@@ -569,7 +569,7 @@ mod tests {
 
     #[test]
     fn ids_name_files_for_local_and_images_for_ceph() {
-        use crate::providers::backend_name;
+        use crate::registry::backend_name;
         let (local, ceph) = (blockform_provider_local::KIND, blockform_provider_ceph::KIND);
         assert_eq!(import_id("dev", local, "volume-1", None), "dev/volume-1.qcow2");
         assert_eq!(

@@ -17,7 +17,7 @@ use crate::config::value::{Value, ValueMap};
 use crate::model::kinds::BackendObject;
 use crate::model::{Address, ResourceKind, resource_schema};
 use crate::providers::Providers;
-use crate::providers::backend_name;
+use crate::registry::backend_name;
 use crate::state::ResourceState;
 
 /// Why an object cannot be imported. Each message says what to do about it.

@@ -213,7 +213,7 @@ pub fn read_volumes(
     Ok((volumes, requested))
 }
 
-pub use crate::providers::RefreshError;
+use crate::providers::RefreshError;
 
 /// The attributes of a volume that a provider can read back, as the configuration writes them.
 pub fn volume_attributes(state: &VolumeState) -> ValueMap {

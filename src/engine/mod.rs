@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 pub use crate::events::{Event, EventSink, Quiet};
 pub use error::{CommandError, ErrorKind};
-pub use plan::{PlanRequest, Planned, known_values, load_against_state, load_config};
+pub use plan::{PlanRequest, Planned, known_values, load_against_state};
 
 /// One configuration, its state and where its events go: what every command runs against.
 pub struct Engine<'a> {

@@ -357,7 +357,7 @@ fn refuse_duplicates(
     desired: &crate::config::eval::Desired,
     providers: &Providers,
     diagnostics: &mut Diagnostics,
-) -> Result<(), crate::refresh::RefreshError> {
+) -> Result<(), crate::providers::RefreshError> {
     for found in super::unrecorded::find(plan, prior, providers)? {
         let mut d = crate::diagnostics::Diagnostic::error(found.message()).help(found.hint());
         if let Some(instance) = desired.resource(&found.address) {
@@ -401,7 +401,7 @@ fn reload(
 }
 
 /// Loads the configuration in `dir`: warnings go to `events`, errors end the command.
-pub fn load_config(dir: &Path, options: &EvalOptions, events: &dyn EventSink) -> Result<Loaded, CommandError> {
+fn load_config(dir: &Path, options: &EvalOptions, events: &dyn EventSink) -> Result<Loaded, CommandError> {
     checked_load(config::load(dir, options), false, events)
 }
 

@@ -21,7 +21,6 @@ use crate::backup::StoreKind;
 use crate::config::desired::Desired;
 use crate::model::value::Value;
 use crate::registry;
-pub use crate::registry::{backend_name, backend_qos_support, listed_kinds, object_name};
 
 /// Why reading what a back end holds failed (a refresh, an inventory, a capacity query).
 #[derive(Debug, thiserror::Error)]
