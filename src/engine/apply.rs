@@ -65,14 +65,9 @@ pub fn apply(dir: &Path, request: ApplyRequest, events: &Arc<dyn EventSink>) -> 
     first.put.extend(plan.imports.iter().map(|i| i.record.clone()));
     // The state must still be the one the plan was made against: a writer that committed
     // meanwhile (possible only without the lock) is not overwritten.
-    store.commit_at(plan.serial, &first).map_err(|e| {
-        let hint = e.hint();
-        let error = CommandError::state(format!("state could not be written: {e}"));
-        match hint {
-            Some(hint) => error.hint(hint),
-            None => error,
-        }
-    })?;
+    store
+        .commit_at(plan.serial, &first)
+        .map_err(|e| CommandError::state_while("state could not be written", &e))?;
     drop(prior);
     let imported = plan.imports.len();
     let reevaluate_dir = dir.to_path_buf();

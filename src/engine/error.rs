@@ -92,14 +92,22 @@ impl std::fmt::Display for CommandError {
 
 impl std::error::Error for CommandError {}
 
+impl CommandError {
+    /// A state error whose message says what was being done (`state could not be written`),
+    /// with the state's own hint.
+    pub fn state_while(doing: &str, error: &crate::state::StateError) -> CommandError {
+        CommandError::state(format!("{doing}: {error}")).with_state_hint(error)
+    }
+
+    fn with_state_hint(mut self, error: &crate::state::StateError) -> CommandError {
+        self.hints.extend(error.hint());
+        self
+    }
+}
+
 impl From<crate::state::StateError> for CommandError {
     fn from(error: crate::state::StateError) -> CommandError {
-        let hint = error.hint();
-        let command_error = CommandError::state(error);
-        match hint {
-            Some(hint) => command_error.hint(hint),
-            None => command_error,
-        }
+        CommandError::state(&error).with_state_hint(&error)
     }
 }
 
