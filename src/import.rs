@@ -428,12 +428,13 @@ pub fn generate_config(
     let mut known = prior.to_vec();
     for import in imports {
         let address = &import.to;
-        let record = read_object(address, &ValueMap::new(), &[], &known, providers, &import.id).map_err(|source| {
-            ImportError::Generated {
-                address: address.to_string(),
-                source: Box::new(source),
-            }
-        })?;
+        let record =
+            read_object(address, &ValueMap::default(), &[], &known, providers, &import.id).map_err(|source| {
+                ImportError::Generated {
+                    address: address.to_string(),
+                    source: Box::new(source),
+                }
+            })?;
         known.push(record.clone());
         let prior = known.as_slice();
         let attribute = |name: &str| record.attributes.get(name).filter(|v| !v.is_null());

@@ -84,7 +84,7 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
                 observed.insert(
                     resource.address.clone(),
                     if exists {
-                        Observed::Exists(ValueMap::new())
+                        Observed::Exists(ValueMap::default())
                     } else {
                         Observed::Missing
                     },
@@ -218,7 +218,7 @@ use crate::providers::RefreshError;
 /// The attributes of a volume that a provider can read back, as the configuration writes them.
 pub fn volume_attributes(state: &VolumeState) -> ValueMap {
     let p = &state.properties;
-    let mut attrs = ValueMap::new();
+    let mut attrs = ValueMap::default();
     attrs.insert("name".into(), Value::String(p.name.clone()));
     attrs.insert(
         "description".into(),

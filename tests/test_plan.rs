@@ -44,7 +44,7 @@ fn known(prior: &[ResourceState]) -> HashMap<Address, blockform::config::value::
         .iter()
         .map(|r| {
             let address = Address::parse(&r.address).unwrap();
-            let mut values = blockform::config::value::ValueMap::new();
+            let mut values = blockform::config::value::ValueMap::default();
             values.insert("id".into(), Value::String(r.backend_id.clone()));
             (address, values)
         })
@@ -450,6 +450,44 @@ fn replacing_an_object_replaces_what_refers_to_its_id() {
         assert!(matches!(retype.storage, Some(StorageAction::Retype { .. })), "{volume}");
     }
     assert_eq!(change(&plan, "snapshot.s").action, Action::NoOp);
+}
+
+/// A configuration large enough that the diff plans its instances on several threads: what
+/// refers to a replaced object is still planned with that object's new id unknown, and the
+/// changes keep the configuration's order.
+#[test]
+fn a_large_plan_replaces_what_refers_to_each_replaced_object() {
+    let blocks = "resource \"volume\" \"data\" {\n  count = 1500\n  type  = volume_type.std.id\n  size  = 1\n}\n\n\
+                  resource \"snapshot\" \"s\" {\n  count  = 1500\n  volume = volume.data[count.index].id\n}\n";
+    let dir = config(blocks);
+    let state = applied(dir.path());
+    let replaced = ["volume.data[7]", "volume.data[1200]", "volume.data[1499]"];
+    let options = PlanOptions {
+        replace: replaced.iter().map(|a| Address::parse(a).unwrap()).collect(),
+        ..PlanOptions::default()
+    };
+    let (plan, d) = plan_with(dir.path(), &state, &options);
+    assert!(d.is_empty(), "{d:?}");
+    let planned: Vec<String> = plan.changes.iter().map(|c| c.address.to_string()).collect();
+    let loaded = load_with(dir.path(), &state);
+    let configured: Vec<String> = loaded.desired.resources.iter().map(|r| r.address.to_string()).collect();
+    assert_eq!(
+        planned, configured,
+        "one change per instance, in the configuration's order"
+    );
+    for i in 0..1500 {
+        let (volume, snapshot) = (format!("volume.data[{i}]"), format!("snapshot.s[{i}]"));
+        let expected = if replaced.contains(&volume.as_str()) {
+            Action::DeleteThenCreate
+        } else {
+            Action::NoOp
+        };
+        assert_eq!(change(&plan, &volume).action, expected, "{volume}");
+        assert_eq!(change(&plan, &snapshot).action, expected, "{snapshot}");
+        if expected == Action::DeleteThenCreate {
+            assert!(change(&plan, &snapshot).after.as_ref().unwrap()["volume"].is_unknown());
+        }
+    }
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub fn execute(
     }
     let after =
         after.ok_or_else(|| OperationError::Precondition(format!("`{}` has no planned values", change.address)))?;
-    let mut computed = ValueMap::new();
+    let mut computed = ValueMap::default();
     computed.insert("id".into(), Value::String(backend_id.clone()));
     let mut written = Written {
         computed,

@@ -54,18 +54,18 @@ mod tests {
     #[test]
     fn changed_objects_take_the_real_values_and_deleted_ones_leave_state() {
         let prior = vec![record("volume.a", 10), record("volume.b", 10), record("volume.c", 10)];
-        let mut grown = ValueMap::new();
+        let mut grown = ValueMap::default();
         grown.insert("size".into(), Value::Number(12.0));
         grown.insert("status".into(), Value::String("in-use".into()));
         let drift = vec![
             Drift {
                 address: Address::parse("volume.a").unwrap(),
-                before: ValueMap::new(),
+                before: ValueMap::default(),
                 after: Some(grown),
             },
             Drift {
                 address: Address::parse("volume.b").unwrap(),
-                before: ValueMap::new(),
+                before: ValueMap::default(),
                 after: None,
             },
         ];

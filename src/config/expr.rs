@@ -202,7 +202,7 @@ impl<'a> Evaluator<'a> {
                 Ok(Value::List(items))
             }
             Expression::Object(object) => {
-                let mut map = ValueMap::with_capacity(object.len());
+                let mut map = ValueMap::with_capacity_and_hasher(object.len(), rustc_hash::FxBuildHasher);
                 for (key, value) in object {
                     let key = match key {
                         ObjectKey::Ident(ident) => ident.as_str().to_owned(),
@@ -689,7 +689,7 @@ impl<'a> Evaluator<'a> {
         };
         let mark = scope.bindings.len();
         let mut list = Vec::new();
-        let mut map = ValueMap::new();
+        let mut map = ValueMap::default();
         let mut grouped: IndexMap<String, Vec<Value>> = IndexMap::new();
         for (key, item) in pairs {
             if let Some(key_var) = &intro.key_var {

@@ -166,7 +166,7 @@ pub fn convert(value: Value, ty: &TypeConstraint) -> Result<Value, String> {
             let Value::Map(map) = value else {
                 return Err(format!("a map is required, got a {}", value.type_name()));
             };
-            let mut out = ValueMap::with_capacity(map.len());
+            let mut out = ValueMap::with_capacity_and_hasher(map.len(), rustc_hash::FxBuildHasher);
             for (k, v) in map {
                 let v = convert(v, inner).map_err(|e| format!("key {k:?}: {e}"))?;
                 out.insert(k, v);
@@ -199,7 +199,7 @@ pub fn convert(value: Value, ty: &TypeConstraint) -> Result<Value, String> {
             if let Some(extra) = map.keys().find(|k| !attrs.iter().any(|(name, _, _)| name == *k)) {
                 return Err(format!("attribute `{extra}` is not part of the object type"));
             }
-            let mut out = ValueMap::with_capacity(attrs.len());
+            let mut out = ValueMap::with_capacity_and_hasher(attrs.len(), rustc_hash::FxBuildHasher);
             for (name, t, optional) in attrs {
                 match map.swap_remove(name) {
                     Some(v) => {

@@ -96,11 +96,20 @@ pub fn plan(
     if !interactive {
         options.missing_vars = MissingVars::Error;
     }
-    let mut loaded = checked_load(
-        parsed.map(|parsed| config::evaluate(dir, parsed, &options)),
-        true,
-        events,
-    )?;
+    // The diff reads every state record as values; that conversion needs nothing from the
+    // configuration, so it runs beside evaluation (the values are dropped, and made again, if
+    // recovery or an import changes the records first).
+    let (prior_values, loaded) = std::thread::scope(|scope| {
+        let converted = scope.spawn(|| plan::prior_values(&prior));
+        let loaded = checked_load(
+            parsed.map(|parsed| config::evaluate(dir, parsed, &options)),
+            true,
+            events,
+        );
+        (converted.join(), loaded)
+    });
+    let mut prior_values = Some(prior_values.unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+    let mut loaded = loaded?;
     if interactive && !loaded.desired.unset_variables.is_empty() {
         for name in loaded.desired.unset_variables.clone() {
             let description = loaded
@@ -116,8 +125,10 @@ pub fn plan(
         options.missing_vars = MissingVars::Error;
         loaded = checked_load(config::load(dir, &options), true, events)?;
     }
-    // The ids of existing objects are in the evaluated configuration now.
-    drop(options);
+    // The ids of existing objects are in the evaluated configuration now. Freeing tens of
+    // thousands of small maps takes a while: another thread does it.
+    let EvalOptions { known, .. } = options;
+    std::thread::spawn(move || drop(known));
 
     // The syntax trees are not needed past evaluation; a large configuration frees a lot here.
     loaded.config = crate::config::Config::default();
@@ -170,6 +181,7 @@ pub fn plan(
             )));
         }
         (meta, prior) = (store.meta()?, store.resources()?);
+        prior_values = None;
         loaded = reload(dir, &inputs, &prior, events)?;
     }
 
@@ -243,6 +255,9 @@ pub fn plan(
     }
     if !imports.is_empty() {
         prior.extend(imports.iter().map(|i| i.record.clone()));
+        if let Some(values) = prior_values.as_mut() {
+            values.extend(imports.iter().map(|i| plan::state_attributes(&i.record)));
+        }
         loaded = reload(dir, &inputs, &prior, events)?;
     }
 
@@ -265,7 +280,8 @@ pub fn plan(
         targets: request.target.clone(),
         replace: request.replace.clone(),
     };
-    let mut plan = plan::diff(&plan_inputs, &plan_options, &mut diagnostics);
+    let prior_values = prior_values.unwrap_or_else(|| plan::prior_values(&prior));
+    let mut plan = plan::diff_with(&plan_inputs, prior_values, &plan_options, &mut diagnostics);
     plan.imports = imports;
     plan.config_digest = plan::saved::config_digest(&loaded.sources);
     if mode == PlanMode::Normal && request.refresh && !request.allow_duplicates {
@@ -461,7 +477,7 @@ pub fn known_values(prior: &[ResourceState]) -> HashMap<Address, ValueMap> {
             continue;
         };
         let schema = resource_schema(address.kind);
-        let mut values = ValueMap::new();
+        let mut values = ValueMap::default();
         values.insert("id".to_owned(), Value::String(resource.backend_id.clone()));
         for computed in schema.computed.iter().filter(|c| **c != "id") {
             if let Some(v) = resource.attributes.get(*computed) {

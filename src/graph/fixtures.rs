@@ -112,14 +112,14 @@ impl Shape for Change {
 
     fn set_before(mut self, name: &str, value: Value) -> Self {
         self.before
-            .get_or_insert_with(ValueMap::new)
+            .get_or_insert_with(ValueMap::default)
             .insert(name.to_owned(), value);
         self
     }
 
     fn set_after(mut self, name: &str, value: Value) -> Self {
         self.after
-            .get_or_insert_with(ValueMap::new)
+            .get_or_insert_with(ValueMap::default)
             .insert(name.to_owned(), value);
         self
     }

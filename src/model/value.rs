@@ -8,8 +8,10 @@ use std::fmt;
 
 use indexmap::IndexMap;
 
-/// A map of attribute or key names to values, in insertion order.
-pub type ValueMap = IndexMap<String, Value>;
+/// A map of attribute or key names to values, in insertion order. Keys are hashed with FxHash:
+/// a plan of tens of thousands of resources looks attributes up millions of times, and the keys
+/// come from one's own configuration and state (no crafted keys to defend against).
+pub type ValueMap = IndexMap<String, Value, rustc_hash::FxBuildHasher>;
 
 /// A value of the blockform language.
 #[derive(Debug, Clone, PartialEq, Default)]

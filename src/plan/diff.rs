@@ -56,6 +56,18 @@ pub struct PlanInputs<'a> {
 /// Builds the plan. Errors (storage rules, `prevent_destroy`) are reported into `diagnostics`;
 /// the plan is still returned so callers can show what was planned.
 pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Diagnostics) -> Plan {
+    diff_with(inputs, prior_values(inputs.prior), options, diagnostics)
+}
+
+/// [`diff`] with the state records already read as values (`prior_values[i]` is
+/// [`state_attributes`] of `inputs.prior[i]`), for callers that made them beforehand.
+pub fn diff_with(
+    inputs: &PlanInputs<'_>,
+    prior_values: Vec<ValueMap>,
+    options: &PlanOptions,
+    diagnostics: &mut Diagnostics,
+) -> Plan {
+    assert_eq!(prior_values.len(), inputs.prior.len(), "one value map per state record");
     let desired = inputs.desired;
     let mut plan = Plan {
         mode: options.mode,
@@ -75,8 +87,7 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
     // Drift: state compared with what the refresh saw.
     let mut current: FxHashMap<&str, Option<ValueMap>> = FxHashMap::default();
     current.reserve(inputs.prior.len());
-    for resource in inputs.prior {
-        let before = state_attributes(resource);
+    for (resource, before) in inputs.prior.iter().zip(prior_values) {
         match inputs.observed.get(&resource.address) {
             Some(Observed::Missing) => {
                 if let Some(address) = Address::parse(&resource.address) {
@@ -130,16 +141,32 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         // changes too. Instances come dependencies first, so a replacement is known before
         // anything that refers to it is planned.
         let mut replaced: FxHashMap<(ResourceKind, &str), Vec<String>> = FxHashMap::default();
-        for instance in &desired.resources {
-            let address = instance.address.to_string();
-            let prior = prior_by_address.get(address.as_str()).copied();
-            let before = prior.and_then(|p| current.remove(p.address.as_str()).flatten());
-            let rewritten = (!replaced.is_empty())
-                .then(|| with_replaced_ids_unknown(instance, &replaced))
-                .flatten();
-            let instance_now = rewritten.as_ref().unwrap_or(instance);
-            let mut found = Diagnostics::default();
-            let mut change = plan_instance(instance_now, prior, before, options, &context, &mut found);
+        let found_before: Vec<(Option<&ResourceState>, Option<ValueMap>)> = desired
+            .resources
+            .iter()
+            .map(|instance| {
+                let prior = prior_by_address.get(instance.address.to_string().as_str()).copied();
+                (prior, prior.and_then(|p| current.remove(p.address.as_str()).flatten()))
+            })
+            .collect();
+        // Every instance is planned against the ids as they are, in parallel (each on its own);
+        // then, in order, the few that refer to an object replaced before them are planned
+        // again with those ids unknown.
+        let first = map_in_parallel(
+            desired.resources.iter().zip(found_before).collect(),
+            |(instance, (prior, before))| {
+                let mut found = Diagnostics::default();
+                let change = plan_instance(instance, prior, before, options, &context, &mut found);
+                (prior, change, found)
+            },
+        );
+        for (instance, (prior, mut change, mut found)) in desired.resources.iter().zip(first) {
+            if !replaced.is_empty()
+                && let Some(rewritten) = with_replaced_ids_unknown(instance, &replaced)
+            {
+                found = Diagnostics::default();
+                change = plan_instance(&rewritten, prior, change.before.take(), options, &context, &mut found);
+            }
             per_change.push(found);
             // A replacement, or an object deleted outside blockform that is made again: either
             // way it gets a new id, and what refers to the old one must wait for the new one.
@@ -241,6 +268,41 @@ pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Di
         output_changes(desired, inputs.prior_outputs)
     };
     plan
+}
+
+/// Every state record's attributes as values, in the records' order.
+pub fn prior_values(prior: &[ResourceState]) -> Vec<ValueMap> {
+    prior.iter().map(state_attributes).collect()
+}
+
+/// `f` over `items`, in their order, on every core for a long list (a plan of thousands of
+/// resources); on this thread for a short one, where starting threads costs more than it saves.
+fn map_in_parallel<T: Send, R: Send>(mut items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    const AT_LEAST_PER_THREAD: usize = 1_000;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(items.len() / AT_LEAST_PER_THREAD);
+    if threads <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let per_thread = items.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    while items.len() > per_thread {
+        chunks.push(items.split_off(items.len() - per_thread));
+    }
+    chunks.push(items);
+    chunks.reverse();
+    let f = &f;
+    std::thread::scope(|scope| {
+        let running: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        running
+            .into_iter()
+            .flat_map(|thread| thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
 }
 
 /// The attributes of a state record as values.
@@ -373,13 +435,13 @@ impl<'a> Context<'a> {
             return None;
         };
         let Some(rule) = volume_type.qos else {
-            return Some(Value::Map(ValueMap::new()));
+            return Some(Value::Map(ValueMap::default()));
         };
         let ResourceSpec::Qos(rule) = spec_of(self.referenced(rule)?) else {
             return None;
         };
         if !rule.in_back_end() {
-            return Some(Value::Map(ValueMap::new()));
+            return Some(Value::Map(ValueMap::default()));
         }
         let specs = rule.specs?;
         (!specs.contains_unknown()).then(|| specs.clone())
@@ -509,6 +571,12 @@ fn plan_instance(
     };
     let prior = prior.expect("a before value comes from a prior record");
     change.backend_id = Some(prior.backend_id.clone());
+    let replace_requested = options.replace.iter().any(|r| r == &instance.address);
+    if !replace_requested && unchanged(instance, prior, &before, &spec, context) {
+        // Most instances of a large configuration: compared without a copy of their values.
+        change.before = Some(before);
+        return change;
+    }
 
     // The desired attributes, with what lifecycle.ignore_changes keeps and computed ones from state.
     let mut after = instance.attrs.clone();
@@ -560,7 +628,6 @@ fn plan_instance(
             .push("its back-end QoS limits differ from its type's rule; they are set again".to_owned());
     }
 
-    let replace_requested = options.replace.iter().any(|r| r == &instance.address);
     let mut replace = replace_requested;
     if replace_requested {
         change.reason = Some(Reason::ReplaceByRequest);
@@ -619,6 +686,51 @@ fn plan_instance(
         change.action = Action::Update;
     }
     change
+}
+
+/// Whether the plan leaves an existing object as it is: the values [`plan_instance`] would
+/// compare (the configuration's, with what `ignore_changes` keeps and computed ones from state,
+/// and a volume's source or a backup's volume that names the same object) all equal the state's,
+/// and refresh reported no back-end limits to set again. Reads the values in place.
+fn unchanged(
+    instance: &ResourceInstance,
+    prior: &ResourceState,
+    before: &ValueMap,
+    spec: &ResourceSpec<'_>,
+    context: &Context<'_>,
+) -> bool {
+    let handler = instance.address.kind.handler();
+    let schema = handler.schema();
+    if matches!(spec, ResourceSpec::Volume(_)) && before.contains_key("qos") {
+        return false;
+    }
+    let kept_from_state = |name: &str| {
+        schema.computed.contains(&name) || instance.lifecycle.ignore_changes.iter().any(|kept| kept == name)
+    };
+    schema
+        .attrs
+        .iter()
+        .map(|a| a.name)
+        .filter(|name| !handler.create_only(name))
+        .all(|name| {
+            let old = before.get(name);
+            let new = if kept_from_state(name) {
+                old.or_else(|| instance.attrs.get(name))
+            } else {
+                instance.attrs.get(name)
+            };
+            if new.unwrap_or(&Value::Null) == old.unwrap_or(&Value::Null) {
+                return true;
+            }
+            let (Some(old), Some(new)) = (old, new) else {
+                return false;
+            };
+            match (spec, name) {
+                (ResourceSpec::Volume(_), "source") => same_source(old, new, prior, context),
+                (ResourceSpec::Backup(_), "volume") => same_object(old, new, prior, context),
+                _ => false,
+            }
+        })
 }
 
 /// What a change of a QoS rule's consumer or limits does to the volumes of its types.

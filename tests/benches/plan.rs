@@ -78,7 +78,7 @@ fn applied_state(dir: &Path) -> Vec<ResourceState> {
     let known = records
         .iter()
         .map(|r| {
-            let mut values = blockform::config::value::ValueMap::new();
+            let mut values = blockform::config::value::ValueMap::default();
             values.insert(
                 "id".into(),
                 blockform::config::value::Value::String(r.backend_id.clone()),

@@ -197,7 +197,7 @@ fn evaluate_block_instance(decl: &Decl, is_provider: bool, env: &Env, diagnostic
         .unwrap_or_default();
     check_block_attrs(&decl.block, &accepted, &[], diagnostics);
     let eval = Evaluator::new(env, decl.file);
-    let mut attrs = ValueMap::new();
+    let mut attrs = ValueMap::default();
     let mut attr_spans = HashMap::new();
     for attr in decl
         .block

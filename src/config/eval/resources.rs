@@ -201,7 +201,8 @@ pub(super) fn evaluate_resource(
             key,
         };
         let origin = address.to_string();
-        let mut attrs = ValueMap::with_capacity(schema.attrs.len() + schema.computed.len());
+        let mut attrs =
+            ValueMap::with_capacity_and_hasher(schema.attrs.len() + schema.computed.len(), rustc_hash::FxBuildHasher);
         for spec in schema.attrs {
             let value = match block.attrs.get(spec.name) {
                 Some(attr) => eval.eval(&attr.expr, &mut scope).unwrap_or_else(|e| {
@@ -229,7 +230,7 @@ pub(super) fn evaluate_resource(
         // are moved into the instance when evaluation ends (see `take_instance_attrs`).
         instances.push(ResourceInstance {
             address,
-            attrs: ValueMap::new(),
+            attrs: ValueMap::default(),
             attr_spans: Arc::clone(&attr_spans),
             attr_refs: Arc::clone(attr_refs),
             span: block.header_span.clone(),

@@ -19,7 +19,7 @@ pub(super) fn concat(call: &Call<'_>) -> Result<Value, FunctionError> {
 }
 
 pub(super) fn merge(call: &Call<'_>) -> Result<Value, FunctionError> {
-    let mut out = ValueMap::new();
+    let mut out = ValueMap::default();
     for (i, arg) in call.args.iter().enumerate() {
         match arg {
             Value::Null => {}
@@ -228,7 +228,7 @@ pub(super) fn zipmap(call: &Call<'_>) -> Result<Value, FunctionError> {
             ),
         ));
     }
-    let mut out = ValueMap::with_capacity(keys.len());
+    let mut out = ValueMap::with_capacity_and_hasher(keys.len(), rustc_hash::FxBuildHasher);
     let mut origin = None;
     for (index, (key, value)) in keys.iter().zip(values).enumerate() {
         if let Value::Unknown(o) = key {

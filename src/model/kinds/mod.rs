@@ -273,8 +273,8 @@ pub fn fill_defaults(kind: ResourceKind, label: &str, attrs: &mut ValueMap) {
     set_default(attrs, "name", Value::String(label.to_owned()));
     set_default(attrs, "force", Value::Bool(false));
     set_default(attrs, "tags", Value::List(Vec::new()));
-    set_default(attrs, "metadata", Value::Map(ValueMap::new()));
-    set_default(attrs, "extra_specs", Value::Map(ValueMap::new()));
+    set_default(attrs, "metadata", Value::Map(ValueMap::default()));
+    set_default(attrs, "extra_specs", Value::Map(ValueMap::default()));
     handler.set_defaults(attrs);
 }
 
@@ -342,7 +342,7 @@ mod tests {
 
     #[test]
     fn a_volume_spec_reads_its_values_without_copying_them() {
-        let mut attrs = ValueMap::new();
+        let mut attrs = ValueMap::default();
         attrs.insert("size".into(), Value::Number(20.0));
         attrs.insert("type".into(), Value::Unknown("volume_type.fast.id".into()));
         let source: ValueMap = [("backup".to_owned(), Value::String("backup-1".into()))]
