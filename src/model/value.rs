@@ -8,7 +8,7 @@ use std::fmt;
 
 use indexmap::IndexMap;
 
-/// A map of attribute or key names to values, in insertion order. Keys are hashed with FxHash:
+/// A map of attribute or key names to values, in insertion order. Keys are hashed with `FxHash`:
 /// a plan of tens of thousands of resources looks attributes up millions of times, and the keys
 /// come from one's own configuration and state (no crafted keys to defend against).
 pub type ValueMap = IndexMap<String, Value, rustc_hash::FxBuildHasher>;
