@@ -272,20 +272,29 @@ impl CommandRunner {
             let now = Instant::now();
             if deadline.is_some_and(|deadline| now >= deadline) {
                 kill_and_reap(&mut child);
-                stderr.wait_closed(Instant::now() + PIPE_GRACE);
+                let _ = stderr.wait_closed(Instant::now() + PIPE_GRACE);
                 return Err(ProviderError::TimedOut {
                     command: Box::new(self.context(argv, None, lossy(stderr.take()))),
                     timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
                 });
             }
             let pause = deadline.map_or(interval, |deadline| interval.min(deadline - now));
-            thread::sleep(pause);
-            interval = (interval * 2).min(MAX_POLL_INTERVAL);
+            if stderr.is_closed() {
+                // Closed and not yet reaped: it is exiting (or left its pipe to a child of its own).
+                thread::sleep(pause);
+                interval = (interval * 2).min(MAX_POLL_INTERVAL);
+            } else if stderr.wait_closed(now + pause) {
+                // A process closes its pipes as it exits: it is reaped at the next look, not
+                // after the rest of a growing pause.
+                interval = Duration::from_millis(1);
+            } else {
+                interval = (interval * 2).min(MAX_POLL_INTERVAL);
+            }
         };
 
         let grace_ends = Instant::now() + PIPE_GRACE;
-        stdout.wait_closed(grace_ends);
-        stderr.wait_closed(grace_ends);
+        let _ = stdout.wait_closed(grace_ends);
+        let _ = stderr.wait_closed(grace_ends);
         Ok(CommandOutput {
             stdout: stdout.take(),
             stderr: lossy(stderr.take()),
@@ -362,6 +371,8 @@ fn lock(bytes: &Mutex<Vec<u8>>) -> MutexGuard<'_, Vec<u8>> {
 struct PipeReader {
     bytes: Arc<Mutex<Vec<u8>>>,
     closed: mpsc::Receiver<()>,
+    /// `closed` has delivered its one message.
+    seen_closed: std::cell::Cell<bool>,
 }
 
 impl PipeReader {
@@ -384,15 +395,30 @@ impl PipeReader {
                 // The runner may have stopped waiting; then nobody needs to hear about it.
                 let _ = closed_sender.send(());
             })?;
-        Ok(Self { bytes, closed })
+        Ok(Self {
+            bytes,
+            closed,
+            seen_closed: std::cell::Cell::new(false),
+        })
     }
 
-    /// Waits until the pipe is closed or `deadline` passes.
-    fn wait_closed(&self, deadline: Instant) {
+    /// Waits until the pipe is closed or `deadline` passes; whether it is closed.
+    fn wait_closed(&self, deadline: Instant) -> bool {
+        if self.is_closed() {
+            return true;
+        }
         // Closed, timed out, or the thread is gone: in every case the caller takes what is there.
-        let _ = self
+        let closed = self
             .closed
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()));
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok();
+        self.seen_closed.set(closed);
+        closed
+    }
+
+    /// Whether the pipe was seen closed.
+    fn is_closed(&self) -> bool {
+        self.seen_closed.get()
     }
 
     /// Takes what has been read so far.
