@@ -14,8 +14,9 @@
 //! - `lock.json`: the state lock, created with `If-None-Match: *`, holding who / pid /
 //!   operation / since like the lock file of a local state; `force-unlock` removes it.
 //!
-//! An opened handle keeps the state in memory ([`MemoryStore`]) and serves reads from it; each
-//! commit is validated against it, appended to the log, and then applied to it.
+//! An opened handle keeps the state in memory and serves reads from it; each commit is
+//! validated against it (the owners of objects are indexed, so that costs the same whatever
+//! the state holds), appended to the log, and then applied to it.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -26,10 +27,10 @@ use serde::{Deserialize, Serialize};
 
 use super::backend::StateBackend;
 use super::lock::{Attempt, ForceUnlocked, HeldLock, LockError, LockGuard, LockInfo, acquire_with_backoff};
-use super::memory_store::MemoryStore;
 use super::records::{FORMAT_VERSION, Intent, Meta, OutputState, ResourceState, StateDocument};
 use super::store::{
     Commit, Owners, StateError, Store, check_format_version, check_serial, check_unique_addresses, check_unique_owners,
+    sort_intents,
 };
 use crate::s3::{Created, Patience, S3Client, S3Error, S3Location};
 
@@ -278,7 +279,72 @@ pub struct S3StateStore {
 struct Loaded {
     /// The newest log entry applied.
     seq: u64,
-    state: MemoryStore,
+    state: Records,
+}
+
+/// The state as of a log entry, with the index of owners kept up to date commit by commit, so
+/// that a commit costs the same whatever the state holds.
+#[derive(Debug)]
+struct Records {
+    meta: Meta,
+    resources: BTreeMap<String, ResourceState>,
+    intents: BTreeMap<String, Intent>,
+    outputs: BTreeMap<String, OutputState>,
+    owners: Owners,
+}
+
+impl Records {
+    /// The state `document` holds (checked by its writer).
+    fn of(document: &StateDocument) -> Records {
+        Records {
+            meta: document.meta.clone(),
+            resources: document
+                .resources
+                .iter()
+                .map(|r| (r.address.clone(), r.clone()))
+                .collect(),
+            intents: document.intents.iter().map(|i| (i.id.clone(), i.clone())).collect(),
+            outputs: document.outputs.clone(),
+            owners: Owners::of(&document.resources),
+        }
+    }
+
+    /// Applies a commit [`Owners::check`] accepted; returns the new serial.
+    fn apply(&mut self, commit: &Commit) -> u64 {
+        for address in &commit.remove {
+            self.resources.remove(address);
+        }
+        for resource in &commit.put {
+            self.resources.insert(resource.address.clone(), resource.clone());
+        }
+        for id in &commit.remove_intents {
+            self.intents.remove(id);
+        }
+        for intent in &commit.put_intents {
+            self.intents.insert(intent.id.clone(), intent.clone());
+        }
+        if let Some(outputs) = &commit.outputs {
+            self.outputs.clone_from(outputs);
+        }
+        self.owners.apply(commit);
+        self.meta.serial = self.meta.serial.saturating_add(1);
+        self.meta.serial
+    }
+
+    fn intents(&self) -> Vec<Intent> {
+        let mut intents: Vec<Intent> = self.intents.values().cloned().collect();
+        sort_intents(&mut intents);
+        intents
+    }
+
+    fn export(&self) -> StateDocument {
+        StateDocument {
+            meta: self.meta.clone(),
+            resources: self.resources.values().cloned().collect(),
+            intents: self.intents(),
+            outputs: self.outputs.clone(),
+        }
+    }
 }
 
 impl S3StateStore {
@@ -289,12 +355,20 @@ impl S3StateStore {
         let loaded = match load(&client, &location)? {
             Some(loaded) => loaded,
             None => {
-                let state = MemoryStore::new();
+                let document = StateDocument {
+                    meta: Meta {
+                        format_version: FORMAT_VERSION,
+                        lineage: uuid::Uuid::new_v4().to_string(),
+                        serial: 0,
+                    },
+                    resources: Vec::new(),
+                    intents: Vec::new(),
+                    outputs: BTreeMap::new(),
+                };
+                let state = Records::of(&document);
                 let entry = LogEntry {
                     seq: 0,
-                    change: Change::Replace {
-                        document: state.export()?,
-                    },
+                    change: Change::Replace { document },
                 };
                 match append(&client, &location, &entry)? {
                     Created::Written => Loaded { seq: 0, state },
@@ -329,11 +403,8 @@ impl S3StateStore {
         match append(&self.client, &self.location, &entry)? {
             Created::Written => Ok(()),
             Created::Exists => {
-                let expected = loaded.state.meta()?.serial;
-                let found = load(&self.client, &self.location)?
-                    .map(|newer| newer.state.meta().map(|m| m.serial))
-                    .transpose()?
-                    .unwrap_or(expected);
+                let expected = loaded.state.meta.serial;
+                let found = load(&self.client, &self.location)?.map_or(expected, |newer| newer.state.meta.serial);
                 Err(StateError::Stale {
                     location: self.location.clone(),
                     expected,
@@ -350,7 +421,7 @@ impl S3StateStore {
         if loaded.seq % SNAPSHOT_EVERY != 0 {
             return;
         }
-        let Ok(document) = loaded.state.export() else { return };
+        let document = loaded.state.export();
         let snapshot = Snapshot {
             seq: loaded.seq,
             document,
@@ -370,12 +441,12 @@ impl S3StateStore {
 
     fn write(&self, expected: Option<u64>, commit: &Commit) -> Result<u64, StateError> {
         let mut loaded = self.inner();
-        let current = loaded.state.meta()?.serial;
+        let current = loaded.state.meta.serial;
         check_serial(&self.location, expected, current)?;
         if commit.is_empty() {
             return Ok(current);
         }
-        Owners::of(loaded.state.resources()?.iter()).check(commit)?;
+        loaded.state.owners.check(commit)?;
         let serial = current.saturating_add(1);
         self.append_next(
             &loaded,
@@ -384,7 +455,7 @@ impl S3StateStore {
                 commit: LoggedCommit::from(commit),
             },
         )?;
-        loaded.state.commit(commit)?;
+        loaded.state.apply(commit);
         loaded.seq += 1;
         self.maybe_snapshot(&loaded);
         Ok(serial)
@@ -422,9 +493,7 @@ fn load(client: &S3Client, location: &str) -> Result<Option<Loaded>, StateError>
             let snapshot: Snapshot =
                 serde_json::from_slice(&bytes).map_err(|e| corrupt(name.clone(), e.to_string()))?;
             check_format_version(location, snapshot.document.meta.format_version)?;
-            let state = MemoryStore::new();
-            state.replace_all(&snapshot.document)?;
-            (Some(state), Some(seq))
+            (Some(Records::of(&snapshot.document)), Some(seq))
         }
         None => (None, None),
     };
@@ -456,18 +525,16 @@ fn load(client: &S3Client, location: &str) -> Result<Option<Loaded>, StateError>
         match entry.change {
             Change::Replace { document } => {
                 check_format_version(location, document.meta.format_version)?;
-                let fresh = MemoryStore::new();
-                fresh.replace_all(&document)?;
-                state = Some(fresh);
+                state = Some(Records::of(&document));
             }
             Change::Commit { serial, commit } => {
-                let Some(current) = &state else {
+                let Some(current) = &mut state else {
                     return Err(corrupt(
                         name,
                         "the log does not start with the state's creation".to_owned(),
                     ));
                 };
-                let applied = current.commit(&Commit::from(commit))?;
+                let applied = current.apply(&Commit::from(commit));
                 if applied != serial {
                     return Err(corrupt(
                         name,
@@ -490,23 +557,23 @@ impl Store for S3StateStore {
     }
 
     fn meta(&self) -> Result<Meta, StateError> {
-        self.inner().state.meta()
+        Ok(self.inner().state.meta.clone())
     }
 
     fn resources(&self) -> Result<Vec<ResourceState>, StateError> {
-        self.inner().state.resources()
+        Ok(self.inner().state.resources.values().cloned().collect())
     }
 
     fn resource(&self, address: &str) -> Result<Option<ResourceState>, StateError> {
-        self.inner().state.resource(address)
+        Ok(self.inner().state.resources.get(address).cloned())
     }
 
     fn intents(&self) -> Result<Vec<Intent>, StateError> {
-        self.inner().state.intents()
+        Ok(self.inner().state.intents())
     }
 
     fn outputs(&self) -> Result<BTreeMap<String, OutputState>, StateError> {
-        self.inner().state.outputs()
+        Ok(self.inner().state.outputs.clone())
     }
 
     fn commit(&self, commit: &Commit) -> Result<u64, StateError> {
@@ -518,7 +585,7 @@ impl Store for S3StateStore {
     }
 
     fn export(&self) -> Result<StateDocument, StateError> {
-        self.inner().state.export()
+        Ok(self.inner().state.export())
     }
 
     fn replace_all(&self, document: &StateDocument) -> Result<(), StateError> {
@@ -539,7 +606,7 @@ impl Store for S3StateStore {
                 document: document.clone(),
             },
         )?;
-        loaded.state.replace_all(&document)?;
+        loaded.state = Records::of(&document);
         loaded.seq += 1;
         self.maybe_snapshot(&loaded);
         Ok(())
