@@ -20,6 +20,7 @@ mod test_plan;
 mod test_providers;
 mod test_retry;
 mod test_s3;
+mod test_s3_backup;
 mod test_state;
 mod test_state_cli;
 mod test_trust;
