@@ -104,9 +104,10 @@ impl Waiting {
         // The question ends without a newline: read up to its last word.
         while !seen.contains("Enter a value:") {
             let mut byte = [0u8; 1];
-            if stderr.read(&mut byte).unwrap() == 0 {
-                panic!("apply ended before asking:\n{seen}");
-            }
+            assert!(
+                stderr.read(&mut byte).unwrap() != 0,
+                "apply ended before asking:\n{seen}"
+            );
             seen.push(byte[0] as char);
         }
         Waiting { child, stderr }
@@ -140,11 +141,7 @@ fn s3_two_working_directories_share_one_state_and_wait_for_each_other() {
     let pid = waiting.child.id();
     let refused = blockform(second.path(), &["plan"]);
     assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
-    assert!(
-        refused.stderr.contains(&format!("state is locked by ")),
-        "{}",
-        refused.stderr
-    );
+    assert!(refused.stderr.contains("state is locked by "), "{}", refused.stderr);
     assert!(
         refused.stderr.contains(&format!("(pid {pid}, apply)")),
         "{}",
@@ -329,7 +326,6 @@ fn s3_an_endpoint_that_does_not_answer_fails_within_seconds_and_records_nothing(
     assert_eq!(failed.code, 1, "{}\n{}", failed.stdout, failed.stderr);
     assert!(started.elapsed() < Duration::from_secs(20));
     assert!(volume_files(volumes.path()).is_empty(), "nothing was created");
-    eprintln!("unreachable endpoint: init failed after {took:?}");
 }
 
 #[test]
@@ -399,6 +395,7 @@ fn s3_credentials_never_come_from_the_configuration() {
 /// next to one plain PUT of the same size, measured in the same run.
 #[test]
 #[ignore = "needs the S3 service of tests/run"]
+#[allow(clippy::print_stderr)]
 fn s3_bench_a_thousand_state_commits() {
     use blockform::s3::{Patience, S3Client, S3Location};
     use blockform::state::{BackendChoice, Commit, ResourceState, open_backend};

@@ -122,7 +122,7 @@ fn s3_full_and_incremental_backups_restore_exactly_verify_finds_damage_and_gc_co
     let packs: Vec<String> = objects(&store, "packs/")
         .into_iter()
         .map(|(name, _)| name)
-        .filter(|name| name.ends_with(".pack"))
+        .filter(|name| Path::new(name).extension().is_some_and(|e| e == "pack"))
         .collect();
     let mut damaged = false;
     let marker = crate::test_backup::random_bytes(2000 + 1, 64);
@@ -192,7 +192,7 @@ fn s3_a_backup_killed_midway_leaves_a_usable_store() {
     while started.elapsed() < Duration::from_secs(60) {
         if objects(&store, "packs/")
             .iter()
-            .filter(|(n, _)| n.ends_with(".idx"))
+            .filter(|(n, _)| Path::new(n).extension().is_some_and(|e| e == "idx"))
             .count()
             >= 2
         {
@@ -231,6 +231,7 @@ fn s3_a_backup_killed_midway_leaves_a_usable_store() {
 /// writes: the bytes it stores against the bytes changed.
 #[test]
 #[ignore = "needs the S3 service of tests/run"]
+#[allow(clippy::print_stderr, clippy::cast_precision_loss)]
 fn s3_bench_full_backup_of_a_gib_and_a_five_percent_incremental() {
     let store = location("bench");
     let dir = project(&[]);

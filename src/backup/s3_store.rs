@@ -1,5 +1,5 @@
 //! The S3 store (`backup_store "s3"`), one [`BackupStore`]: the directory store's layout as
-//! objects under a prefix of a bucket (AWS S3, Ceph RGW, MinIO).
+//! objects under a prefix of a bucket (AWS S3, Ceph RGW, `MinIO`).
 //!
 //! ```text
 //! PREFIX/store.json              format and block size
@@ -42,11 +42,11 @@ const PACK_MAGIC: &[u8; 8] = b"BFPACK01";
 const RECORD_HEADER_BYTES: u64 = 32 + 1 + 4 + 4;
 const FLAG_ZSTD: u8 = 1;
 /// Packs are uploaded once they hold this much.
-const PACK_LIMIT_BYTES: u64 = 32 << 20;
+const PACK_LIMIT_BYTES: u64 = 64 << 20;
 /// The part size of a pack's multipart upload.
 const PART_BYTES: usize = 8 << 20;
 /// Parts of one pack uploaded at once.
-const PARALLEL_PARTS: usize = 4;
+const PARALLEL_PARTS: usize = 8;
 /// Packs uploading at once; a full one waits for the oldest beyond this.
 const PACKS_IN_FLIGHT: usize = 3;
 /// Blocks are read in windows of this size of their pack.
@@ -173,30 +173,29 @@ impl S3Store {
     pub fn open(location: &S3Location, access: Access, create: bool, compression: bool) -> Result<S3Store> {
         let url = location.url();
         let client = S3Client::new(location, Patience::BULK).map_err(|e| remote(&url, &e))?;
-        let meta = match client.get("store.json").map_err(|e| remote(&url, &e))? {
-            Some(bytes) => serde_json::from_slice::<StoreFile>(&bytes).map_err(|e| BackupError::NotAStore {
+        let meta = if let Some(bytes) = client.get("store.json").map_err(|e| remote(&url, &e))? {
+            serde_json::from_slice::<StoreFile>(&bytes).map_err(|e| BackupError::NotAStore {
                 path: PathBuf::from(&url),
                 reason: format!("`store.json` is unreadable: {e}"),
-            })?,
-            None => {
-                if !create {
-                    return Err(BackupError::NotAStore {
-                        path: PathBuf::from(&url),
-                        reason: "it holds no `store.json` (no backup was taken into it yet)".to_owned(),
-                    });
-                }
-                let meta = StoreFile {
-                    format: STORE_FORMAT,
-                    block_size: BLOCK_SIZE_BYTES,
-                    hash: "blake3".to_owned(),
-                };
-                let text = serde_json::to_vec_pretty(&meta).unwrap_or_default();
-                // Two first backups at once write the same file: either is fine.
-                client
-                    .create("store.json", Bytes::from(text))
-                    .map_err(|e| remote(&url, &e))?;
-                meta
+            })?
+        } else {
+            if !create {
+                return Err(BackupError::NotAStore {
+                    path: PathBuf::from(&url),
+                    reason: "it holds no `store.json` (no backup was taken into it yet)".to_owned(),
+                });
             }
+            let meta = StoreFile {
+                format: STORE_FORMAT,
+                block_size: BLOCK_SIZE_BYTES,
+                hash: "blake3".to_owned(),
+            };
+            let text = serde_json::to_vec_pretty(&meta).unwrap_or_default();
+            // Two first backups at once write the same file: either is fine.
+            client
+                .create("store.json", Bytes::from(text))
+                .map_err(|e| remote(&url, &e))?;
+            meta
         };
         if meta.format != STORE_FORMAT || meta.hash != "blake3" || meta.block_size == 0 {
             return Err(BackupError::NotAStore {
@@ -350,20 +349,19 @@ impl S3Store {
             .iter()
             .find(|(key, _)| *key == (pack, window))
             .map(|(_, b)| b.clone());
-        let bytes = match cached {
-            Some(bytes) => bytes,
-            None => {
-                let from = window * READ_WINDOW_BYTES;
-                let bytes = match self.read_window(&name, from)? {
-                    Ok(bytes) => bytes,
-                    Err(reason) => return Ok(Err(reason)),
-                };
-                if self.windows.len() >= WINDOWS_KEPT {
-                    self.windows.pop_front();
-                }
-                self.windows.push_back(((pack, window), bytes.clone()));
-                bytes
+        let bytes = if let Some(bytes) = cached {
+            bytes
+        } else {
+            let from = window * READ_WINDOW_BYTES;
+            let bytes = match self.read_window(&name, from)? {
+                Ok(bytes) => bytes,
+                Err(reason) => return Ok(Err(reason)),
+            };
+            if self.windows.len() >= WINDOWS_KEPT {
+                self.windows.pop_front();
             }
+            self.windows.push_back(((pack, window), bytes.clone()));
+            bytes
         };
         let from = window * READ_WINDOW_BYTES;
         let (a, b) = (
@@ -377,9 +375,8 @@ impl S3Store {
     }
 
     fn read_window(&self, name: &str, from: u64) -> Result<std::result::Result<Bytes, String>> {
-        let size = match self.client.head(name).map_err(|e| remote(&self.url, &e))? {
-            Some(size) => size,
-            None => return Ok(Err(format!("the pack `{name}` is missing"))),
+        let Some(size) = self.client.head(name).map_err(|e| remote(&self.url, &e))? else {
+            return Ok(Err(format!("the pack `{name}` is missing")));
         };
         if from >= size {
             return Ok(Err(format!("the pack `{name}` is truncated")));

@@ -35,10 +35,9 @@ impl StateArgs {
     pub fn choice(&self, dir: &Path) -> Result<BackendChoice, String> {
         let configured = self.configured(dir)?;
         match (read_record(dir)?, &configured) {
-            // No `init` yet and no backend block: the local state, as always.
-            (None, BackendChoice::Local { .. }) => Ok(configured),
-            // `--state` may point a local state elsewhere at any time.
-            (Some(BackendChoice::Local { .. }), BackendChoice::Local { .. }) => Ok(configured),
+            // No `init` yet and no backend block: the local state, as always; and `--state` may
+            // point a local state elsewhere at any time.
+            (None | Some(BackendChoice::Local { .. }), BackendChoice::Local { .. }) => Ok(configured),
             (Some(recorded), _) if recorded == configured => Ok(configured),
             (recorded, _) => {
                 let from = recorded.as_ref().map_or_else(

@@ -131,21 +131,19 @@ fn backend_block(block: &RawBlock, diagnostics: &mut Diagnostics) -> Option<Back
     }
     let mut text = |name: &str| -> Option<String> {
         let attr = block.attrs.get(name)?;
-        match literal(attr) {
-            Some(value) => Some(value),
-            None => {
-                diagnostics.push(
-                    Diagnostic::error(format!("`{name}` of the state backend must be a literal string"))
-                        .at(attr.value_span.clone(), "not a literal string")
-                        .help(
-                            "the backend is read before variables and state exist, so its settings cannot refer \
-                             to anything: write the value in quotes",
-                        ),
-                );
-                ok = false;
-                None
-            }
+        let value = literal(attr);
+        if value.is_none() {
+            diagnostics.push(
+                Diagnostic::error(format!("`{name}` of the state backend must be a literal string"))
+                    .at(attr.value_span.clone(), "not a literal string")
+                    .help(
+                        "the backend is read before variables and state exist, so its settings cannot refer to \
+                         anything: write the value in quotes",
+                    ),
+            );
+            ok = false;
         }
+        value
     };
     let bucket = text("bucket");
     let key = text("key");

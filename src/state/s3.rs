@@ -1,5 +1,5 @@
 //! The `s3` state back end ([`S3Backend`], [`S3StateStore`]): a state shared through an S3
-//! bucket (AWS, Ceph RGW, MinIO), chosen by `blockform { backend "s3" { … } }`.
+//! bucket (AWS, Ceph RGW, `MinIO`), chosen by `blockform { backend "s3" { … } }`.
 //!
 //! Under the configured `key` (a prefix) it keeps:
 //! - `log/SEQ.json`: an append-only log, one object per commit (or per `state push`), each
@@ -352,33 +352,32 @@ impl S3StateStore {
     /// none.
     fn open(client: S3Client) -> Result<S3StateStore, StateError> {
         let location = client.location().url();
-        let loaded = match load(&client, &location)? {
-            Some(loaded) => loaded,
-            None => {
-                let document = StateDocument {
-                    meta: Meta {
-                        format_version: FORMAT_VERSION,
-                        lineage: uuid::Uuid::new_v4().to_string(),
-                        serial: 0,
-                    },
-                    resources: Vec::new(),
-                    intents: Vec::new(),
-                    outputs: BTreeMap::new(),
-                };
-                let state = Records::of(&document);
-                let entry = LogEntry {
-                    seq: 0,
-                    change: Change::Replace { document },
-                };
-                match append(&client, &location, &entry)? {
-                    Created::Written => Loaded { seq: 0, state },
-                    // Another run created it meanwhile.
-                    Created::Exists => load(&client, &location)?.ok_or_else(|| StateError::Corrupt {
-                        location: location.clone(),
-                        key: log_name(0),
-                        reason: "it vanished while being read".to_owned(),
-                    })?,
-                }
+        let loaded = if let Some(loaded) = load(&client, &location)? {
+            loaded
+        } else {
+            let document = StateDocument {
+                meta: Meta {
+                    format_version: FORMAT_VERSION,
+                    lineage: uuid::Uuid::new_v4().to_string(),
+                    serial: 0,
+                },
+                resources: Vec::new(),
+                intents: Vec::new(),
+                outputs: BTreeMap::new(),
+            };
+            let state = Records::of(&document);
+            let entry = LogEntry {
+                seq: 0,
+                change: Change::Replace { document },
+            };
+            match append(&client, &location, &entry)? {
+                Created::Written => Loaded { seq: 0, state },
+                // Another run created it meanwhile.
+                Created::Exists => load(&client, &location)?.ok_or_else(|| StateError::Corrupt {
+                    location: location.clone(),
+                    key: log_name(0),
+                    reason: "it vanished while being read".to_owned(),
+                })?,
             }
         };
         Ok(S3StateStore {
@@ -418,7 +417,7 @@ impl S3StateStore {
     /// the snapshots before the previous one removed. Both are best effort: the log alone is
     /// the state.
     fn maybe_snapshot(&self, loaded: &Loaded) {
-        if loaded.seq % SNAPSHOT_EVERY != 0 {
+        if !loaded.seq.is_multiple_of(SNAPSHOT_EVERY) {
             return;
         }
         let document = loaded.state.export();
