@@ -19,6 +19,7 @@ mod test_local_crash;
 mod test_plan;
 mod test_providers;
 mod test_retry;
+mod test_rgw_bench;
 mod test_s3;
 mod test_s3_backup;
 mod test_state;

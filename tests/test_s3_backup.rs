@@ -12,12 +12,10 @@ use std::time::{Duration, Instant};
 use blockform::s3::{Patience, S3Client, S3Location};
 
 use crate::common::{blockform, project};
-use crate::test_backup::{
-    BLOCK, Model, backup, change, image_of, qemu_io, restored, sha256_file, state_attr, volume_sha256,
-};
+use crate::test_backup::{BLOCK, Model, backup, change, image_of, qemu_io, restored, state_attr, volume_sha256};
 
 /// A store prefix of this test's own.
-fn location(test: &str) -> S3Location {
+pub(crate) fn location(test: &str) -> S3Location {
     S3Location {
         bucket: std::env::var("BLOCKFORM_TEST_S3_BUCKET")
             .expect("BLOCKFORM_TEST_S3_BUCKET names the test bucket; tests/run starts RGW and sets it"),
@@ -28,7 +26,7 @@ fn location(test: &str) -> S3Location {
 }
 
 /// A local volume of `size` GiB and the S3 store `nas` at `location`.
-fn base(location: &S3Location, size: u64) -> String {
+pub(crate) fn base(location: &S3Location, size: u64) -> String {
     format!(
         r#"
 provider "local" "dev" {{
@@ -53,18 +51,18 @@ resource "volume" "db" {{
     )
 }
 
-fn apply(dir: &Path, config: &str) -> crate::common::Run {
+pub(crate) fn apply(dir: &Path, config: &str) -> crate::common::Run {
     std::fs::write(dir.join("main.hcl"), config).unwrap();
     let run = blockform(dir, &["apply", "--auto-approve", "--allow-data-loss"]);
     assert_eq!(run.code, 0, "apply failed:\n{}\n{}", run.stdout, run.stderr);
     run
 }
 
-fn client(location: &S3Location) -> S3Client {
+pub(crate) fn client(location: &S3Location) -> S3Client {
     S3Client::new(location, Patience::BULK).unwrap()
 }
 
-fn objects(location: &S3Location, dir: &str) -> Vec<(String, u64)> {
+pub(crate) fn objects(location: &S3Location, dir: &str) -> Vec<(String, u64)> {
     client(location)
         .list(dir, None)
         .unwrap()
@@ -224,83 +222,4 @@ fn s3_a_backup_killed_midway_leaves_a_usable_store() {
     let run = blockform(dir.path(), &["backup", "gc"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(objects(&store, "packs/").is_empty());
-}
-
-/// A full backup of 1 GiB of incompressible data to S3 against `aws s3 cp` of the same bytes
-/// in the same run, then an incremental after 5 % of the volume changed in scattered 64 KiB
-/// writes: the bytes it stores against the bytes changed.
-#[test]
-#[ignore = "needs the S3 service of tests/run"]
-#[allow(clippy::print_stderr, clippy::cast_precision_loss)]
-fn s3_bench_full_backup_of_a_gib_and_a_five_percent_incremental() {
-    let store = location("bench");
-    let dir = project(&[]);
-    let scratch = dir.path().join("scratch");
-    std::fs::create_dir_all(&scratch).unwrap();
-    let base = base(&store, 1);
-    apply(dir.path(), &base);
-    let image = image_of(dir.path(), "volume.db");
-    let random = scratch.join("random");
-    let out = Command::new("head")
-        .args(["-c", "1G", "/dev/urandom"])
-        .output()
-        .unwrap();
-    std::fs::write(&random, &out.stdout).unwrap();
-    drop(out);
-    qemu_io(&image, &[format!("write -s {} 0 1G", random.display())]);
-
-    // The common client first: `aws s3 cp` of the same bytes.
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
-    let started = Instant::now();
-    let copied = Command::new("aws")
-        .args(["--endpoint-url", &endpoint, "s3", "cp", "--only-show-errors"])
-        .arg(&random)
-        .arg(format!("s3://{}/{}/aws-cp.raw", store.bucket, store.prefix))
-        .status()
-        .expect("the aws command runs");
-    let aws_time = started.elapsed();
-    assert!(copied.success());
-    let _ = sha256_file(&random);
-    std::fs::remove_file(&random).unwrap();
-
-    let config = format!("{base}{}", backup("full", "full"));
-    let started = Instant::now();
-    apply(dir.path(), &config);
-    let full_time = started.elapsed();
-
-    // 5 %: 820 scattered 64 KiB blocks.
-    let mut model = Model::default();
-    let blocks: Vec<u64> = (0..820).map(|i| (i * 19 + 7) % 16384).collect();
-    change(&image, &mut model, &scratch, 9, &blocks, &[]);
-    let changed = 820 * BLOCK;
-    let before: u64 = objects(&store, "packs/").iter().map(|(_, s)| s).sum();
-    let config = format!("{config}{}", backup("inc", "incremental"));
-    let started = Instant::now();
-    apply(dir.path(), &config);
-    let inc_time = started.elapsed();
-    let after: u64 = objects(&store, "packs/").iter().map(|(_, s)| s).sum();
-    let stored = after - before;
-    let gib = 1024.0_f64;
-    eprintln!(
-        "s3 backup store, 1 GiB full backup: {:.1} s ({:.0} MiB/s, whole apply included); aws s3 cp of the same \
-         bytes: {:.1} s ({:.0} MiB/s); ratio {:.2}",
-        full_time.as_secs_f64(),
-        gib / full_time.as_secs_f64(),
-        aws_time.as_secs_f64(),
-        gib / aws_time.as_secs_f64(),
-        aws_time.as_secs_f64() / full_time.as_secs_f64()
-    );
-    eprintln!(
-        "s3 backup store, 5 % scattered change ({} MiB in 820 blocks): incremental stored {} bytes = {:.3}x the \
-         changed bytes, in {:.1} s",
-        changed >> 20,
-        stored,
-        stored as f64 / changed as f64,
-        inc_time.as_secs_f64()
-    );
-    assert!(stored <= changed * 12 / 10, "stored {stored} for {changed} changed");
-    apply(dir.path(), &base);
-    let run = blockform(dir.path(), &["backup", "gc"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    client(&store).delete("aws-cp.raw").unwrap();
 }
