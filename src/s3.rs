@@ -97,7 +97,7 @@ impl Patience {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("S3 {operation} of `{url}` at {endpoint} failed: {message}")]
 pub struct S3Error {
-    /// What was being done (`GET`, `PUT`, `LIST`, `DELETE`, `connect to`).
+    /// What was being done (`GET`, `PUT`, `LIST`, `DELETE`, `access` when no client could be made).
     pub operation: &'static str,
     /// The object or prefix, as `s3://bucket/key`.
     pub url: String,
@@ -180,7 +180,7 @@ impl S3Client {
     pub fn new(location: &S3Location, patience: Patience) -> Result<S3Client, S3Error> {
         let endpoint = location.endpoint_for_messages();
         let fail = |kind, message: String| S3Error {
-            operation: "connect to",
+            operation: "access",
             url: location.url(),
             endpoint: endpoint.clone(),
             message,
@@ -254,6 +254,11 @@ impl S3Client {
             S3ErrorKind::Denied
         } else {
             S3ErrorKind::Other
+        };
+        let message = if kind == S3ErrorKind::NoBucket {
+            format!("the bucket `{}` does not exist (NoSuchBucket)", self.location.bucket)
+        } else {
+            message
         };
         S3Error {
             operation,
@@ -360,6 +365,15 @@ impl S3Client {
             .collect();
         listed.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(listed)
+    }
+
+    /// Checks that the bucket exists and these credentials may list it (one listing of the
+    /// top level under the prefix): a missing bucket reads as "no object" to `HEAD` and `GET`.
+    pub fn check_bucket(&self) -> Result<(), S3Error> {
+        let store = Arc::clone(&self.store);
+        let prefix = (!self.location.prefix.is_empty()).then(|| ObjectPath::from(self.location.prefix.as_str()));
+        block_on(async move { store.list_with_delimiter(prefix.as_ref()).await.map(|_| ()) })
+            .map_err(|e| self.error("LIST", "", &e))
     }
 
     /// Writes `name` from `parts` in one multipart upload (the parts uploaded `parallel` at a

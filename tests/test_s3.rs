@@ -330,7 +330,7 @@ fn s3_an_endpoint_that_does_not_answer_fails_within_seconds_and_records_nothing(
 
 #[test]
 #[ignore = "needs the S3 service of tests/run"]
-fn s3_credentials_never_come_from_the_configuration() {
+fn s3_credentials_never_come_from_the_configuration_and_a_missing_bucket_is_named() {
     let dir = project(&[(
         "main.hcl",
         &format!(
@@ -365,6 +365,20 @@ fn s3_credentials_never_come_from_the_configuration() {
         "{}",
         unsigned.stderr
     );
+    // A bucket that does not exist is named, with the command that makes it.
+    let missing = project(&[(
+        "main.hcl",
+        "blockform {\n  backend \"s3\" {\n    bucket = \"no-such-bucket\"\n    key    = \"k\"\n  }\n}\n",
+    )]);
+    let refused = blockform(missing.path(), &["init"]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("the bucket `no-such-bucket` does not exist")
+            && refused.stderr.contains("s3 mb s3://no-such-bucket"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!missing.path().join(".blockform/backend.json").exists());
     // The same keys from a credentials file.
     let file = TempDir::new();
     let credentials = file.path().join("credentials");

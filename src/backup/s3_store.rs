@@ -163,6 +163,7 @@ impl S3Store {
     /// Whether a store was created under `location` (it holds `store.json`).
     pub fn exists(location: &S3Location) -> Result<bool> {
         let client = S3Client::new(location, Patience::BULK).map_err(|e| remote(&location.url(), &e))?;
+        client.check_bucket().map_err(|e| remote(&location.url(), &e))?;
         Ok(client
             .head("store.json")
             .map_err(|e| remote(&location.url(), &e))?
@@ -173,6 +174,7 @@ impl S3Store {
     pub fn open(location: &S3Location, access: Access, create: bool, compression: bool) -> Result<S3Store> {
         let url = location.url();
         let client = S3Client::new(location, Patience::BULK).map_err(|e| remote(&url, &e))?;
+        client.check_bucket().map_err(|e| remote(&url, &e))?;
         let meta = if let Some(bytes) = client.get("store.json").map_err(|e| remote(&url, &e))? {
             serde_json::from_slice::<StoreFile>(&bytes).map_err(|e| BackupError::NotAStore {
                 path: PathBuf::from(&url),

@@ -176,6 +176,7 @@ impl StateBackend for S3Backend {
 
     fn exists(&self) -> Result<bool, StateError> {
         let client = self.client().map_err(|e| remote(&self.location(), &e))?;
+        client.check_bucket().map_err(|e| remote(&self.location(), &e))?;
         Ok(client
             .head(&log_name(0))
             .map_err(|e| remote(&self.location(), &e))?
