@@ -223,3 +223,46 @@ fn s3_a_backup_killed_midway_leaves_a_usable_store() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(objects(&store, "packs/").is_empty());
 }
+
+#[test]
+#[ignore = "needs the S3 service of tests/run"]
+fn s3_a_policy_takes_what_is_due_and_prunes_chains_beyond_keep_over_simulated_days() {
+    let store = location("policy");
+    let dir = project(&[]);
+    let policy = r#"
+resource "backup_policy" "nightly" {
+  volumes           = [volume.db.id]
+  store             = "nas"
+  full_every        = "7d"
+  incremental_every = "24h"
+  keep              = 1
+}
+"#;
+    let base = base(&store, 1);
+    std::fs::write(dir.path().join("main.hcl"), format!("{base}{policy}")).unwrap();
+    let day = 24 * 3600_u64;
+    let t0 = 1_800_000_000_u64;
+    let run_at = |args: &[&str], days: u64| {
+        crate::common::blockform_env(dir.path(), args, &[("BLOCKFORM_NOW", &(t0 + days * day).to_string())])
+    };
+    let count = |mode: &str| {
+        let listed = blockform(dir.path(), &["backup", "list", "--json"]);
+        listed.stdout.matches(&format!("\"mode\": \"{mode}\"")).count()
+    };
+    let run = run_at(&["apply", "--auto-approve"], 0);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!((count("full"), count("incremental")), (1, 0));
+    let run = run_at(&["apply", "--auto-approve"], 1);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!((count("full"), count("incremental")), (1, 1));
+    // A week later: a new full, and the old chain (beyond keep = 1) is pruned from the bucket.
+    let run = run_at(&["apply", "--auto-approve", "--allow-data-loss"], 7);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!((count("full"), count("incremental")), (1, 0));
+    assert_eq!(objects(&store, "backups/").len(), 1);
+    let run = blockform(dir.path(), &["backup", "verify", "--all"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    apply(dir.path(), &base);
+    let run = blockform(dir.path(), &["backup", "gc"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
