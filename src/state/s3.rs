@@ -208,6 +208,16 @@ impl StateBackend for S3Backend {
                 Created::Exists => match self.read_lock(client)? {
                     // Released meanwhile.
                     None => Ok(Attempt::Again),
+                    // A create whose answer was lost and that the client retried meets the lock
+                    // it made.
+                    Some(Ok(found)) if found.id == info.id => {
+                        let held = S3Lock {
+                            client: client.clone(),
+                            id: info.id.clone(),
+                            url: self.lock_url(),
+                        };
+                        Ok(Attempt::Taken(LockGuard::new(info, self.lock_url(), Box::new(held))))
+                    }
                     Some(Ok(info)) => Ok(Attempt::Busy(Box::new(move || LockError::Held { info }))),
                     Some(Err(())) => {
                         let location = self.lock_url();
@@ -468,9 +478,18 @@ fn append(client: &S3Client, location: &str, entry: &LogEntry) -> Result<Created
         key: log_name(entry.seq),
         reason: e.to_string(),
     })?;
-    client
-        .create(&log_name(entry.seq), Bytes::from(body))
-        .map_err(|e| remote(location, &e))
+    let name = log_name(entry.seq);
+    match client
+        .create(&name, Bytes::from(body.clone()))
+        .map_err(|e| remote(location, &e))?
+    {
+        Created::Written => Ok(Created::Written),
+        // A create whose answer was lost and that the client retried meets its own entry.
+        Created::Exists => match client.get(&name).map_err(|e| remote(location, &e))? {
+            Some(found) if found.as_ref() == body.as_slice() => Ok(Created::Written),
+            _ => Ok(Created::Exists),
+        },
+    }
 }
 
 /// Reads the state: the newest snapshot, then every log entry after it, in order. `None` when
