@@ -403,3 +403,56 @@ fn s3_credentials_never_come_from_the_configuration_and_a_missing_bucket_is_name
     );
     assert_eq!(from_file.code, 0, "{}", from_file.stderr);
 }
+
+#[test]
+#[ignore = "needs the S3 service of tests/run"]
+fn s3_an_apply_killed_with_sigkill_midway_converges_on_the_next_run() {
+    let key = fresh_key("sigkill");
+    let volumes = TempDir::new();
+    let dir = project(&[
+        ("main.hcl", &volumes_config(volumes.path(), 8)),
+        ("backend.hcl", &backend_block(&key)),
+    ]);
+    ok(dir.path(), &["init"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_blockform"))
+        .current_dir(dir.path())
+        .args(["apply", "--auto-approve", "--parallelism", "1"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once a few operations are recorded: the state's log has entries.
+    let location = blockform::s3::S3Location {
+        bucket: bucket(),
+        prefix: key.clone(),
+        endpoint: None,
+        region: None,
+    };
+    let client = blockform::s3::S3Client::new(&location, blockform::s3::Patience::STATE).unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if client.list("log/", None).unwrap().len() >= 6 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let locked = blockform(dir.path(), &["plan"]);
+    assert_eq!(locked.code, 1, "{}", locked.stderr);
+    ok(dir.path(), &["force-unlock", &lock_id(&locked.stderr)]);
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    let state = pulled(dir.path());
+    assert!(state["intents"].as_array().unwrap().is_empty(), "{state}");
+    let files = volume_files(volumes.path());
+    assert_eq!(files.len(), 16, "eight volumes, no leftover, no duplicate: {files:?}");
+    let text = state.to_string();
+    for file in &files {
+        let id = file.rsplit_once('.').unwrap().0;
+        assert!(text.contains(id), "{file} belongs to a recorded volume");
+    }
+    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
+}
