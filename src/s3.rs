@@ -429,6 +429,15 @@ impl S3Client {
         }
     }
 
+    /// Removes `name` (no error when it is not there), for use inside
+    /// [`S3Client::for_each_parallel`].
+    pub async fn delete_async(&self, name: &str) -> Result<(), S3Error> {
+        match self.store.delete(&self.path(name)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(self.error("DELETE", name, &error)),
+        }
+    }
+
     /// Writes `name`, for use inside [`S3Client::for_each_parallel`].
     pub async fn put_async(&self, name: &str, bytes: Bytes) -> Result<(), S3Error> {
         self.store

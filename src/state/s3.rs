@@ -9,8 +9,12 @@
 //!   writes one small object, whatever the size of the state: no rewrite of the whole state.
 //! - `snapshot/SEQ.json`: the whole state as of entry `SEQ`, written every
 //!   [`SNAPSHOT_EVERY`] entries, so that opening the state reads the newest snapshot and the
-//!   entries after it (found with S3's `start-after`), never the whole log. Older snapshots
-//!   are removed; log entries never are (they are what refuses a stale writer).
+//!   entries after it (found with S3's `start-after`), never the whole log. When one is
+//!   written, the snapshots and log entries older than the previous snapshot are removed
+//!   (folded in). A writer so far behind that its entry's place was freed that way still
+//!   cannot commit: after creating its entry it checks that the entry before it is there
+//!   (the entries kept are contiguous up to the newest), and finding it folded, removes its
+//!   own entry and is refused as stale.
 //! - `lock.json`: the state lock, created with `If-None-Match: *`, holding who / pid /
 //!   operation / since like the lock file of a local state; `force-unlock` removes it.
 //!
@@ -177,10 +181,16 @@ impl StateBackend for S3Backend {
     fn exists(&self) -> Result<bool, StateError> {
         let client = self.client().map_err(|e| remote(&self.location(), &e))?;
         client.check_bucket().map_err(|e| remote(&self.location(), &e))?;
-        Ok(client
+        // The first entry goes once a snapshot folds it in.
+        let created = client
             .head(&log_name(0))
             .map_err(|e| remote(&self.location(), &e))?
-            .is_some())
+            .is_some();
+        Ok(created
+            || !client
+                .list("snapshot/", None)
+                .map_err(|e| remote(&self.location(), &e))?
+                .is_empty())
     }
 
     fn open(&self) -> Result<Box<dyn Store>, StateError> {
@@ -410,23 +420,41 @@ impl S3StateStore {
             seq: loaded.seq + 1,
             change,
         };
-        match append(&self.client, &self.location, &entry)? {
-            Created::Written => Ok(()),
-            Created::Exists => {
-                let expected = loaded.state.meta.serial;
-                let found = load(&self.client, &self.location)?.map_or(expected, |newer| newer.state.meta.serial);
-                Err(StateError::Stale {
-                    location: self.location.clone(),
-                    expected,
-                    found,
-                })
+        let stale = match append(&self.client, &self.location, &entry)? {
+            Created::Exists => true,
+            Created::Written => {
+                // Entries older than the oldest snapshot kept are removed, so a writer that far
+                // behind finds its place free. Its predecessor tells: the entries kept are
+                // contiguous up to the newest, so a writer at the head finds the entry before
+                // its own, and one whose predecessor was folded into a snapshot is behind.
+                let folded = entry.seq > 0
+                    && self
+                        .client
+                        .head(&log_name(entry.seq - 1))
+                        .map_err(|e| remote(&self.location, &e))?
+                        .is_none();
+                if folded {
+                    let _ = self.client.delete(&log_name(entry.seq));
+                }
+                folded
             }
+        };
+        if !stale {
+            return Ok(());
         }
+        let expected = loaded.state.meta.serial;
+        let found = load(&self.client, &self.location)?.map_or(expected, |newer| newer.state.meta.serial);
+        Err(StateError::Stale {
+            location: self.location.clone(),
+            expected,
+            found,
+        })
     }
 
-    /// After entry `loaded.seq` is written: a snapshot every [`SNAPSHOT_EVERY`] entries, and
-    /// the snapshots before the previous one removed. Both are best effort: the log alone is
-    /// the state.
+    /// After entry `loaded.seq` is written: a snapshot every [`SNAPSHOT_EVERY`] entries; then
+    /// the snapshots before the previous one and the log entries it folds in are removed (the
+    /// previous snapshot and the entries after it stay, for readers that listed them a moment
+    /// ago). Best effort: what is not removed now is removed after the next snapshot.
     fn maybe_snapshot(&self, loaded: &Loaded) {
         if !loaded.seq.is_multiple_of(SNAPSHOT_EVERY) {
             return;
@@ -440,13 +468,26 @@ impl S3StateStore {
         if self.client.put(&snapshot_name(loaded.seq), Bytes::from(body)).is_err() {
             return;
         }
-        if let Ok(snapshots) = self.client.list("snapshot/", None) {
-            for old in snapshots {
-                if seq_of(&old.name).is_some_and(|seq| seq + SNAPSHOT_EVERY < loaded.seq) {
-                    let _ = self.client.delete(&old.name);
-                }
-            }
+        let Some(keep_from) = loaded.seq.checked_sub(SNAPSHOT_EVERY) else {
+            return;
+        };
+        let mut old: Vec<String> = Vec::new();
+        for dir in ["snapshot/", "log/"] {
+            let Ok(listed) = self.client.list(dir, None) else {
+                return;
+            };
+            old.extend(
+                listed
+                    .into_iter()
+                    .filter(|o| seq_of(&o.name).is_some_and(|seq| seq < keep_from))
+                    .map(|o| o.name),
+            );
         }
+        let _ = self
+            .client
+            .for_each_parallel(old, PARALLEL_READS, |client, name| async move {
+                client.delete_async(&name).await
+            });
     }
 
     fn write(&self, expected: Option<u64>, commit: &Commit) -> Result<u64, StateError> {
@@ -629,5 +670,80 @@ impl Store for S3StateStore {
         loaded.seq += 1;
         self.maybe_snapshot(&loaded);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::store::conformance::resource;
+
+    fn backend(name: &str) -> S3Backend {
+        S3Backend::new(S3Location {
+            bucket: std::env::var("BLOCKFORM_TEST_S3_BUCKET")
+                .expect("BLOCKFORM_TEST_S3_BUCKET names the test bucket (tests/run sets it)"),
+            prefix: format!("unit/{name}-{}", uuid::Uuid::new_v4()),
+            endpoint: None,
+            region: None,
+        })
+    }
+
+    fn put(address: &str, size: u64) -> Commit {
+        Commit {
+            put: vec![resource(address, size)],
+            ..Commit::default()
+        }
+    }
+
+    /// 250 commits fold the log into snapshots (what opening reads stays small), and a writer
+    /// that read the state before all of them, whose entry's place was freed, is still refused.
+    #[test]
+    #[ignore = "needs the S3 service of tests/run"]
+    fn s3_the_log_folds_into_snapshots_and_a_writer_far_behind_is_refused() {
+        let backend = backend("fold");
+        let behind = backend.open().unwrap();
+        let ahead = backend.open().unwrap();
+        for n in 0..250 {
+            ahead.commit(&put(&format!("volume.v{n}"), 1)).unwrap();
+        }
+        let client = backend.client().unwrap();
+        let log = client.list("log/", None).unwrap();
+        let snapshots = client.list("snapshot/", None).unwrap();
+        assert_eq!(
+            snapshots.iter().filter_map(|s| seq_of(&s.name)).collect::<Vec<_>>(),
+            [100, 200]
+        );
+        assert_eq!(
+            log.first().and_then(|l| seq_of(&l.name)),
+            Some(100),
+            "entries before 100 are folded in"
+        );
+        assert_eq!(log.len(), 151);
+        assert!(
+            backend.exists().unwrap(),
+            "a state whose first entry is folded in still exists"
+        );
+
+        let before = ahead.export().unwrap();
+        let error = behind.commit(&put("volume.stale", 1)).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                StateError::Stale {
+                    expected: 0,
+                    found: 250,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert_eq!(client.head(&log_name(1)).unwrap(), None, "the refused entry is removed");
+        let reopened = backend.open().unwrap();
+        assert_eq!(
+            reopened.export().unwrap(),
+            before,
+            "nothing of the stale writer is read"
+        );
+        assert_eq!(reopened.resources().unwrap().len(), 250);
     }
 }
