@@ -264,7 +264,12 @@ fn s3_an_apply_killed_midway_is_completed_by_the_next_run() {
         let locked = blockform(dir.path(), &["apply", "--auto-approve"]);
         assert_eq!(locked.code, 1, "the lock of the killed run is still there");
         assert!(locked.stderr.contains("state is locked by"), "{}", locked.stderr);
-        ok(dir.path(), &["force-unlock", &lock_id(&locked.stderr)]);
+        let unlocked = ok(dir.path(), &["force-unlock", &lock_id(&locked.stderr)]);
+        assert!(
+            unlocked.stdout.contains("No process held it any more"),
+            "the killed holder is known to be gone: {}",
+            unlocked.stdout
+        );
         ok(dir.path(), &["apply", "--auto-approve"]);
         let state = pulled(dir.path());
         assert!(state["intents"].as_array().unwrap().is_empty(), "{state}");

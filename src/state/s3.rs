@@ -250,8 +250,11 @@ impl StateBackend for S3Backend {
             }),
             Some(Ok(info)) => {
                 client.delete(LOCK_NAME).map_err(|e| self.lock_error("remove", &e))?;
-                // Whether its process still runs cannot be known from here.
-                Ok(ForceUnlocked { info, was_held: true })
+                // Whether its process still runs is known only for a process of this machine.
+                let host = gethostname::gethostname().to_string_lossy().into_owned();
+                let gone = info.who.rsplit_once('@').is_some_and(|(_, h)| h == host)
+                    && !std::path::Path::new(&format!("/proc/{}", info.pid)).exists();
+                Ok(ForceUnlocked { info, was_held: !gone })
             }
             Some(Err(())) => Err(LockError::HeldByUnknown {
                 location: self.lock_url(),
