@@ -461,3 +461,38 @@ fn s3_an_apply_killed_with_sigkill_midway_converges_on_the_next_run() {
     assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
     ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
 }
+
+#[test]
+#[ignore = "needs the S3 service of tests/run"]
+fn s3_state_push_and_pull_round_trip_through_the_bucket() {
+    let key = fresh_key("push");
+    let dir = project(&[("backend.hcl", &backend_block(&key))]);
+    ok(dir.path(), &["init"]);
+    let document = serde_json::json!({
+        "format_version": 1,
+        "lineage": "0d6f8a1e-7e55-4c43-9d5e-3c4a1b2c3d4e",
+        "serial": 7,
+        "resources": [{
+            "address": "volume.db",
+            "backend_id": "volume-1",
+            "provider": "local.dev",
+            "attributes": {"size": 1},
+            "dependencies": [],
+            "status": "available"
+        }],
+        "intents": [],
+        "outputs": {"id": {"value": "volume-1", "sensitive": false}}
+    });
+    std::fs::write(dir.path().join("pushed.json"), document.to_string()).unwrap();
+    ok(dir.path(), &["state", "push", "pushed.json"]);
+    let read = pulled(dir.path());
+    assert_eq!(read["lineage"], document["lineage"]);
+    assert_eq!(read["resources"], document["resources"]);
+    assert_eq!(read["outputs"], document["outputs"]);
+    let listed = ok(dir.path(), &["state", "list"]);
+    assert_eq!(listed.stdout.trim(), "volume.db");
+    // Another working directory on the same key reads what was pushed.
+    let other = project(&[("backend.hcl", &backend_block(&key))]);
+    ok(other.path(), &["init"]);
+    assert_eq!(pulled(other.path()), read);
+}
