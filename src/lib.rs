@@ -35,4 +35,5 @@ pub mod providers;
 pub mod refresh;
 pub mod registry;
 pub mod render;
+pub mod s3;
 pub mod state;

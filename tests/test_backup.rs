@@ -15,8 +15,8 @@ use blockform_provider_local::LocalProvider;
 use crate::common::{TempDir, blockform, blockform_env, project};
 
 const GIB: u64 = 1 << 30;
-const BLOCK: u64 = 64 * 1024;
-const BLOCK_USIZE: usize = 64 * 1024;
+pub(crate) const BLOCK: u64 = 64 * 1024;
+pub(crate) const BLOCK_USIZE: usize = 64 * 1024;
 
 const BASE: &str = r#"
 provider "local" "dev" {
@@ -37,20 +37,20 @@ resource "volume" "db" {
 }
 "#;
 
-fn backup(name: &str, mode: &str) -> String {
+pub(crate) fn backup(name: &str, mode: &str) -> String {
     format!(
         "\nresource \"backup\" \"{name}\" {{\n  volume = volume.db.id\n  store  = \"nas\"\n  mode   = \"{mode}\"\n}}\n"
     )
 }
 
-fn restored(name: &str, from: &str, size: u64) -> String {
+pub(crate) fn restored(name: &str, from: &str, size: u64) -> String {
     format!(
         "\nresource \"volume\" \"{name}\" {{\n  type   = volume_type.std.id\n  size   = {size}\n  source = {{ backup = backup.{from}.id }}\n}}\n"
     )
 }
 
 /// Deterministic bytes that do not compress (xorshift).
-fn random_bytes(seed: u64, length: usize) -> Vec<u8> {
+pub(crate) fn random_bytes(seed: u64, length: usize) -> Vec<u8> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut out = Vec::with_capacity(length + 8);
     while out.len() < length {
@@ -65,13 +65,13 @@ fn random_bytes(seed: u64, length: usize) -> Vec<u8> {
 
 /// The volume's bytes as the test wrote them: blocks by offset (absent = zeros).
 #[derive(Clone, Default)]
-struct Model {
+pub(crate) struct Model {
     blocks: BTreeMap<u64, Vec<u8>>,
 }
 
 impl Model {
     /// The sha256 of the whole volume as the model says it is.
-    fn sha256(&self, size: u64, dir: &Path) -> String {
+    pub(crate) fn sha256(&self, size: u64, dir: &Path) -> String {
         let path = dir.join("model.raw");
         let file = std::fs::File::create(&path).unwrap();
         file.set_len(size).unwrap();
@@ -85,7 +85,7 @@ impl Model {
     }
 }
 
-fn sha256_file(path: &Path) -> String {
+pub(crate) fn sha256_file(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().expect("sha256sum runs");
     assert!(out.status.success());
     String::from_utf8_lossy(&out.stdout)
@@ -96,7 +96,7 @@ fn sha256_file(path: &Path) -> String {
 }
 
 /// The sha256 of a qcow2 volume's virtual bytes.
-fn volume_sha256(image: &Path, scratch: &Path) -> String {
+pub(crate) fn volume_sha256(image: &Path, scratch: &Path) -> String {
     let raw = scratch.join("export.raw");
     let out = Command::new("qemu-img")
         .args(["convert", "-f", "qcow2", "-O", "raw"])
@@ -110,7 +110,7 @@ fn volume_sha256(image: &Path, scratch: &Path) -> String {
     sum
 }
 
-fn qemu_io(image: &Path, commands: &[String]) {
+pub(crate) fn qemu_io(image: &Path, commands: &[String]) {
     let mut command = Command::new("qemu-io");
     command.args(["-f", "qcow2"]);
     for c in commands {
@@ -125,7 +125,7 @@ fn qemu_io(image: &Path, commands: &[String]) {
 }
 
 /// Writes random blocks at the given block numbers and zeroes others, in the volume and the model.
-fn change(image: &Path, model: &mut Model, scratch: &Path, seed: u64, write: &[u64], zero: &[u64]) {
+pub(crate) fn change(image: &Path, model: &mut Model, scratch: &Path, seed: u64, write: &[u64], zero: &[u64]) {
     let mut commands = Vec::new();
     for (i, block) in write.iter().enumerate() {
         let data = random_bytes(seed * 1000 + i as u64, BLOCK_USIZE);
@@ -147,7 +147,7 @@ fn change(image: &Path, model: &mut Model, scratch: &Path, seed: u64, write: &[u
     }
 }
 
-fn state_attr(dir: &Path, address: &str, attr: &str) -> String {
+pub(crate) fn state_attr(dir: &Path, address: &str, attr: &str) -> String {
     let run = blockform(dir, &["state", "show", address]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     run.stdout
@@ -159,7 +159,7 @@ fn state_attr(dir: &Path, address: &str, attr: &str) -> String {
         .unwrap_or_else(|| panic!("no `{attr}` in {}", run.stdout))
 }
 
-fn image_of(dir: &Path, address: &str) -> PathBuf {
+pub(crate) fn image_of(dir: &Path, address: &str) -> PathBuf {
     dir.join("volumes")
         .join(format!("{}.qcow2", state_attr(dir, address, "id")))
 }

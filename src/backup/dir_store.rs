@@ -664,7 +664,7 @@ impl Drop for DirStore {
 }
 
 /// Orders manifests so each parent comes before its children, keeping time order otherwise.
-fn order_parents_first(manifests: &mut Vec<Manifest>) {
+pub(super) fn order_parents_first(manifests: &mut Vec<Manifest>) {
     let mut placed: HashSet<String> = HashSet::new();
     let mut ordered = Vec::with_capacity(manifests.len());
     let mut rest: Vec<Manifest> = std::mem::take(manifests);
@@ -705,13 +705,13 @@ fn write_record(file: &mut File, header: &[u8], body: &[u8]) -> std::io::Result<
 }
 
 /// Reusable zstd contexts: making one per block would cost more than compressing.
-struct Compressors {
+pub(super) struct Compressors {
     sample: zstd::bulk::Compressor<'static>,
     block: zstd::bulk::Compressor<'static>,
 }
 
 impl Compressors {
-    fn new() -> Option<Compressors> {
+    pub(super) fn new() -> Option<Compressors> {
         Some(Compressors {
             sample: zstd::bulk::Compressor::new(1).ok()?,
             block: zstd::bulk::Compressor::new(3).ok()?,
@@ -719,7 +719,7 @@ impl Compressors {
     }
 
     /// zstd when it saves at least an eighth; a 4 KiB sample first, so random data costs little.
-    fn compress(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+    pub(super) fn compress(&mut self, data: &[u8]) -> Option<Vec<u8>> {
         const SAMPLE: usize = 4096;
         if data.len() >= 2 * SAMPLE {
             let sample = self.sample.compress(&data[..SAMPLE]).ok()?;

@@ -103,6 +103,16 @@ pub enum BackupError {
         #[source]
         source: ProviderError,
     },
+    /// An S3 store could not be reached or refused a request.
+    #[error("backup store `{store}`: {message}")]
+    Remote {
+        /// The store, as `s3://bucket/prefix`.
+        store: String,
+        /// What went wrong.
+        message: String,
+        /// What the user can do about it.
+        hint: String,
+    },
     /// A manifest that cannot be read.
     #[error("manifest `{path}` is unreadable: {reason}")]
     BadManifest {
@@ -137,6 +147,7 @@ impl BackupError {
                 "extend the volume to at least {} GiB first, or restore into a new volume",
                 backup_bytes.div_ceil(1 << 30)
             )),
+            BackupError::Remote { hint, .. } => (!hint.is_empty()).then(|| hint.clone()),
             BackupError::Io { .. } | BackupError::Provider { .. } | BackupError::BadManifest { .. } => None,
         }
     }

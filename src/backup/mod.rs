@@ -12,10 +12,11 @@
 //!
 //! Where blocks and manifests live is behind the [`BackupStore`] trait (`store.rs`), opened
 //! in one place from a `backup_store` block by its kind ([`StoreConfig::open`],
-//! `store_config.rs`); the directory store (`dir_store.rs`, `backup_store "dir"`) is its one
-//! implementation. A new kind of store (S3, say) is a new implementation, a [`StoreKind`]
-//! variant and one arm in [`StoreConfig::open`]; the engine, policies, verify, gc and restore
-//! stay as they are.
+//! `store_config.rs`); the implementations are the directory store (`dir_store.rs`,
+//! `backup_store "dir"`) and the S3 store (`s3_store.rs`, `backup_store "s3"`, the same packs
+//! and manifests as objects in a bucket). A new kind of store is a new implementation, a
+//! [`StoreKind`] variant and one arm in [`StoreConfig::open`]; the engine, policies, verify, gc
+//! and restore stay as they are.
 
 mod dir_store;
 mod engine;
@@ -24,6 +25,7 @@ pub mod lifecycle;
 mod manifest;
 mod planning;
 pub mod policy;
+mod s3_store;
 mod store;
 mod store_config;
 
@@ -32,6 +34,7 @@ pub use engine::{BackupRequest, Damage, ProgressFn, RestoreOptions, create_backu
 pub use error::{BackupError, Result};
 pub use manifest::{BackupMode, BlockRef, Manifest};
 pub use planning::check_plan;
+pub use s3_store::S3Store;
 pub use store::{Access, BLOCK_SIZE_BYTES, BackupStore, GcReport, StoreStats};
 pub use store_config::{StoreConfig, StoreKind, Stores};
 

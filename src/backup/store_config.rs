@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use super::dir_store::DirStore;
 use super::error::{BackupError, Result};
+use super::s3_store::S3Store;
 use super::store::{Access, BackupStore};
+use crate::s3::S3Location;
 
 /// The backup stores of a configuration, by `backup_store` block name.
 pub type Stores = std::collections::HashMap<String, StoreConfig>;
@@ -16,6 +18,8 @@ pub type Stores = std::collections::HashMap<String, StoreConfig>;
 pub enum StoreKind {
     /// A directory of pack files and manifests: [`DirStore`].
     Dir,
+    /// The same packs and manifests as objects in an S3 bucket: [`S3Store`].
+    S3,
 }
 
 impl StoreKind {
@@ -23,6 +27,7 @@ impl StoreKind {
     pub fn from_label(label: &str) -> Option<StoreKind> {
         match label {
             "dir" => Some(StoreKind::Dir),
+            "s3" => Some(StoreKind::S3),
             _ => None,
         }
     }
@@ -33,8 +38,11 @@ impl StoreKind {
 pub struct StoreConfig {
     /// Which implementation holds the store.
     pub kind: StoreKind,
-    /// The store's directory (absolute, or relative to the configuration directory).
+    /// The store's directory (absolute, or relative to the configuration directory); for an S3
+    /// store, its URL (`s3://bucket/prefix`), for messages.
     pub path: PathBuf,
+    /// The bucket, prefix, endpoint and region of an S3 store.
+    pub s3: Option<S3Location>,
     /// Whether blocks are compressed when that helps.
     pub compression: bool,
 }
@@ -45,14 +53,16 @@ impl StoreConfig {
     /// Whether the store was created (something was written to it); one that was not holds no
     /// backups and is created by the first one.
     pub fn exists(&self) -> bool {
-        match self.kind {
-            StoreKind::Dir => DirStore::exists(&self.path),
+        match (self.kind, &self.s3) {
+            (StoreKind::S3, Some(location)) => S3Store::exists(location).unwrap_or(false),
+            _ => DirStore::exists(&self.path),
         }
     }
 
     pub fn open(&self, access: Access, create: bool) -> Result<Box<dyn BackupStore>, BackupError> {
-        match self.kind {
-            StoreKind::Dir => Ok(Box::new(DirStore::open(&self.path, access, create, self.compression)?)),
+        match (self.kind, &self.s3) {
+            (StoreKind::S3, Some(location)) => Ok(Box::new(S3Store::open(location, access, create, self.compression)?)),
+            _ => Ok(Box::new(DirStore::open(&self.path, access, create, self.compression)?)),
         }
     }
 }
@@ -68,9 +78,10 @@ mod tests {
         let config = StoreConfig {
             kind: StoreKind::from_label("dir").unwrap(),
             path: path.clone(),
+            s3: None,
             compression: true,
         };
-        assert_eq!(StoreKind::from_label("s3"), None, "a kind this build lacks");
+        assert_eq!(StoreKind::from_label("tape"), None, "a kind this build lacks");
         assert!(!config.exists());
         assert!(matches!(
             config.open(Access::Shared, false),

@@ -21,7 +21,14 @@ pub struct ForceUnlockArgs {
 
 /// Runs `force-unlock`.
 pub fn run(dir: &Path, args: &ForceUnlockArgs, printer: &mut Printer) -> ExitStatus {
-    match args.state.backend(dir).force_unlock(&args.id) {
+    let backend = match args.state.backend(dir) {
+        Ok(backend) => backend,
+        Err(message) => {
+            printer.error(&message);
+            return ExitStatus::Failure;
+        }
+    };
+    match backend.force_unlock(&args.id) {
         Ok(removed) => {
             let info = &removed.info;
             let mut text = format!(

@@ -8,6 +8,7 @@ mod fmt;
 mod force_unlock;
 mod graph;
 mod import;
+mod init;
 mod output;
 mod plan;
 pub mod printer;
@@ -72,6 +73,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Set up the state backend the configuration names; `-migrate-state` moves the state there.
+    Init(init::InitArgs),
     /// Check the configuration: syntax, references, types and every storage rule that needs no back end.
     Validate(validate::ValidateArgs),
     /// Rewrite configuration files in the canonical format.
@@ -190,6 +193,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         None => PathBuf::from("."),
     };
     match cli.command {
+        Command::Init(args) => init::run(&dir, &args, &mut printer),
         Command::Validate(args) => {
             let inputs = args.vars.inputs(&matches);
             validate::run(&dir, &args, inputs, &mut printer)

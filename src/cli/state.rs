@@ -395,7 +395,7 @@ fn mv(dir: &Path, state: &StateArgs, source: &str, destination: &str, printer: &
 }
 
 fn pull(dir: &Path, state: &StateArgs, printer: &mut Printer) -> Result<(), String> {
-    let backend = state.backend(dir);
+    let backend = state.backend(dir)?;
     if !backend.exists().map_err(|e| e.with_hint())? {
         printer.message(&format!("No state at `{}`.\n", backend.location()));
         return Ok(());

@@ -1,6 +1,7 @@
 //! The state options every command that reads or writes state takes (`--state`, `--lock`,
 //! `--lock-timeout`), and opening the state with its lock held, through the state back end
-//! they choose ([`crate::state::open_backend`]).
+//! they and the configuration's `blockform { backend … }` block choose
+//! ([`crate::state::open_backend`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,17 +28,64 @@ pub struct StateArgs {
 }
 
 impl StateArgs {
-    /// The state back end these options name: the local state at `--state` (relative to the
-    /// configuration directory, like every path blockform reads) or `.blockform/state`.
-    pub fn choice(&self) -> BackendChoice {
+    /// The state back end of the configuration directory `dir`: the configuration's
+    /// `blockform { backend "s3" { … } }` block when it has one, otherwise the local state at
+    /// `--state` (relative to the configuration directory, like every path blockform reads) or
+    /// `.blockform/state`. `Err` is the message to print.
+    pub fn choice(&self, dir: &Path) -> Result<BackendChoice, String> {
+        let configured = self.configured(dir)?;
+        match (read_record(dir)?, &configured) {
+            // No `init` yet and no backend block: the local state, as always; and `--state` may
+            // point a local state elsewhere at any time.
+            (None | Some(BackendChoice::Local { .. }), BackendChoice::Local { .. }) => Ok(configured),
+            (Some(recorded), _) if recorded == configured => Ok(configured),
+            (recorded, _) => {
+                let from = recorded.as_ref().map_or_else(
+                    || format!("the local state `{DEFAULT_STATE_PATH}`"),
+                    |choice| describe(dir, choice),
+                );
+                Err(format!(
+                    "the state backend changed: this directory used {from}, the configuration now names {}\n  help: \
+                     run `blockform init -migrate-state` to copy the state there (or `blockform init -reconfigure` \
+                     to start from the state that is there)",
+                    describe(dir, &configured)
+                ))
+            }
+        }
+    }
+
+    /// The back end the configuration (and `--state`) names, whatever `init` recorded.
+    pub fn configured(&self, dir: &Path) -> Result<BackendChoice, String> {
+        let settings = crate::config::settings::read_settings(dir)?;
+        match settings.backend {
+            Some(backend) => {
+                if let Some(path) = &self.state {
+                    return Err(format!(
+                        "`--state {}` names a local state, but the configuration keeps its state in the s3 backend \
+                         `{}`\n  help: drop `--state`; to move a local state into the backend, run `blockform init \
+                         -migrate-state`",
+                        path.display(),
+                        backend.location.url()
+                    ));
+                }
+                Ok(BackendChoice::S3 {
+                    location: backend.location,
+                })
+            }
+            None => Ok(self.local_choice()),
+        }
+    }
+
+    /// The local state these options name, whatever the configuration says.
+    pub fn local_choice(&self) -> BackendChoice {
         BackendChoice::Local {
             path: self.state.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_PATH)),
         }
     }
 
-    /// The state back end of the configuration directory `dir`.
-    pub fn backend(&self, dir: &Path) -> Box<dyn StateBackend> {
-        open_backend(dir, &self.choice())
+    /// The state back end of the configuration directory `dir` (see [`StateArgs::choice`]).
+    pub fn backend(&self, dir: &Path) -> Result<Box<dyn StateBackend>, String> {
+        Ok(open_backend(dir, &self.choice(dir)?))
     }
 }
 
@@ -48,6 +96,95 @@ impl Default for StateArgs {
             lock: true,
             lock_timeout: Duration::ZERO,
         }
+    }
+}
+
+/// Where `blockform init` records the state back end it set up, relative to the configuration
+/// directory, so that a changed `backend` block is noticed before a state is read from the
+/// wrong place (after Terraform's `.terraform/terraform.tfstate`).
+pub const BACKEND_RECORD: &str = ".blockform/backend.json";
+
+/// The back end as [`BACKEND_RECORD`] holds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Record {
+    Local {
+        path: PathBuf,
+    },
+    S3 {
+        bucket: String,
+        key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
+    },
+}
+
+/// The back end `blockform init` last set up in `dir`, if it ran.
+pub fn read_record(dir: &Path) -> Result<Option<BackendChoice>, String> {
+    let path = dir.join(BACKEND_RECORD);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(format!("cannot read `{}`: {error}", path.display())),
+    };
+    let record: Record = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "`{}` does not say which state backend this directory uses: {e}\n  help: run `blockform init` again",
+            path.display()
+        )
+    })?;
+    Ok(Some(match record {
+        Record::Local { path } => BackendChoice::Local { path },
+        Record::S3 {
+            bucket,
+            key,
+            endpoint,
+            region,
+        } => BackendChoice::S3 {
+            location: crate::s3::S3Location {
+                bucket,
+                prefix: key,
+                endpoint,
+                region,
+            },
+        },
+    }))
+}
+
+/// Records `choice` as the back end of `dir` (see [`BACKEND_RECORD`]).
+pub fn write_record(dir: &Path, choice: &BackendChoice) -> Result<(), String> {
+    let record = match choice {
+        BackendChoice::Local { path } => Record::Local { path: path.clone() },
+        BackendChoice::S3 { location } => Record::S3 {
+            bucket: location.bucket.clone(),
+            key: location.prefix.clone(),
+            endpoint: location.endpoint.clone(),
+            region: location.region.clone(),
+        },
+        BackendChoice::Memory => return Ok(()),
+    };
+    let path = dir.join(BACKEND_RECORD);
+    let write = || -> std::io::Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let temporary = path.with_extension("json.tmp");
+        let text = serde_json::to_string_pretty(&record).expect("a backend record encodes") + "\n";
+        std::fs::write(&temporary, text)?;
+        std::fs::File::open(&temporary)?.sync_all()?;
+        std::fs::rename(&temporary, &path)
+    };
+    write().map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+}
+
+/// A back end in words: `the local state `.blockform/state`` or `the s3 backend `s3://b/k``.
+pub fn describe(dir: &Path, choice: &BackendChoice) -> String {
+    match choice {
+        BackendChoice::Local { path } => format!("the local state `{}`", dir.join(path).display()),
+        BackendChoice::S3 { location } => format!("the s3 backend `{}`", location.url()),
+        BackendChoice::Memory => "an in-memory state".to_owned(),
     }
 }
 
@@ -64,7 +201,7 @@ pub fn open_state(
     operation: &str,
     create: bool,
 ) -> Result<(Box<dyn Store>, Option<LockGuard>), String> {
-    let backend = args.backend(dir);
+    let backend = args.backend(dir)?;
     if !create && !backend.exists().map_err(|e| e.with_hint())? {
         return Ok((Box::new(MemoryStore::empty()), None));
     }
@@ -116,7 +253,7 @@ mod tests {
     #[test]
     fn the_state_path_is_relative_to_the_configuration_directory() {
         let args = StateArgs::default();
-        let path = |args: &StateArgs| args.backend(Path::new("conf")).location();
+        let path = |args: &StateArgs| args.backend(Path::new("conf")).unwrap().location();
         assert_eq!(path(&args), "conf/.blockform/state");
         let args = StateArgs {
             state: Some(PathBuf::from("other/state")),

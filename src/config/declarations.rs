@@ -61,6 +61,8 @@ pub struct Config {
     pub outputs: Vec<Decl>,
     /// `import` blocks.
     pub imports: Vec<(RawBlock, FileId)>,
+    /// What the `blockform` block says (where the state lives).
+    pub settings: super::settings::Settings,
 }
 
 /// Collects declarations from parsed files, reporting unknown and repeated blocks.
@@ -120,6 +122,7 @@ pub fn collect(dir: &Path, files: Vec<ParsedFile>, diagnostics: &mut Diagnostics
                     }
                 }
                 "locals" => collect_locals(&mut config, &mut declared, block, file, diagnostics),
+                "blockform" => super::settings::collect_settings(&block, &mut config.settings, diagnostics),
                 _ => config.imports.push((block, file)),
             }
         }
@@ -165,7 +168,7 @@ fn check_shape(block: &RawBlock, diagnostics: &mut Diagnostics) -> bool {
     let expected_labels = match block.ident.as_str() {
         "resource" | "provider" | "backup_store" => 2,
         "variable" | "output" => 1,
-        "locals" | "import" => 0,
+        "locals" | "import" | "blockform" => 0,
         other => {
             let help = match other {
                 "data" => {
@@ -173,7 +176,7 @@ fn check_shape(block: &RawBlock, diagnostics: &mut Diagnostics) -> bool {
                 }
                 "module" => Some("blockform has no modules; put the files into one directory".to_owned()),
                 "terraform" => {
-                    Some("blockform needs no `terraform` block; state settings are command-line flags".to_owned())
+                    Some("blockform's own settings (the state backend) go into a `blockform { … }` block".to_owned())
                 }
                 _ => suggestion(
                     other,
@@ -185,6 +188,7 @@ fn check_shape(block: &RawBlock, diagnostics: &mut Diagnostics) -> bool {
                         "output",
                         "locals",
                         "import",
+                        "blockform",
                     ],
                 ),
             };
@@ -205,6 +209,7 @@ fn check_shape(block: &RawBlock, diagnostics: &mut Diagnostics) -> bool {
             "variable" => "variable \"NAME\" { … }",
             "output" => "output \"NAME\" { … }",
             "locals" => "locals { … }",
+            "blockform" => "blockform { … }",
             _ => "import { to = …, id = … }",
         };
         diagnostics.push(

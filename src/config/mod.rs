@@ -6,7 +6,9 @@
 //!
 //! - [`load`](mod@load) reads and parses the files of a directory into blocks and attributes with spans.
 //! - [`declarations`] collects the blocks into a [`Config`] (variables, locals, providers,
-//!   stores, resources, outputs, imports) and reports unknown or repeated ones.
+//!   stores, resources, outputs, imports) and reports unknown or repeated ones; the
+//!   `blockform { backend … }` block is read by [`settings`], which the state commands also use
+//!   on their own (`settings::read_settings`).
 //! - [`vars`] gives each declared variable its value from `--var`, `--var-file`, the
 //!   environment, `*.bfvars` files or its default, and checks its `validation` blocks.
 //! - [`eval`] evaluates locals, resources, providers, stores and outputs in the order of their
@@ -28,6 +30,7 @@ pub mod expr;
 pub mod format;
 pub mod functions;
 pub mod load;
+pub mod settings;
 pub mod types;
 pub mod validate;
 pub mod vars;

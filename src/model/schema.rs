@@ -106,14 +106,26 @@ pub const LIFECYCLE_ATTRS: &[AttrSpec] = &[
 
 const DIR_STORE_ATTRS: &[AttrSpec] = &[required("path", AttrType::String), attr("compression", AttrType::Bool)];
 
+const S3_STORE_ATTRS: &[AttrSpec] = &[
+    required("bucket", AttrType::String),
+    attr("prefix", AttrType::String),
+    attr("endpoint", AttrType::String),
+    attr("region", AttrType::String),
+    attr("compression", AttrType::Bool),
+];
+
 /// Backup store kinds.
-pub const STORE_KINDS: &[&str] = &["dir"];
+pub const STORE_KINDS: &[&str] = &["dir", "s3"];
 
 /// The schema of a `backup_store` block, or `None` for an unknown kind.
 pub fn store_schema(kind: &str) -> Option<BlockSchema> {
     match kind {
         "dir" => Some(BlockSchema {
             attrs: DIR_STORE_ATTRS,
+            computed: &[],
+        }),
+        "s3" => Some(BlockSchema {
+            attrs: S3_STORE_ATTRS,
             computed: &[],
         }),
         _ => None,

@@ -102,16 +102,37 @@ impl Providers {
             let Some(kind) = StoreKind::from_label(&block.kind) else {
                 continue;
             };
+            let compression = block.attrs.get("compression").and_then(Value::as_bool).unwrap_or(true);
+            if kind == StoreKind::S3 {
+                let text = |name: &str| block.attrs.get(name).and_then(Value::as_str).map(str::to_owned);
+                let Some(bucket) = text("bucket") else { continue };
+                let location = crate::s3::S3Location {
+                    bucket,
+                    prefix: text("prefix").unwrap_or_default().trim_matches('/').to_owned(),
+                    endpoint: text("endpoint"),
+                    region: text("region"),
+                };
+                providers.stores.insert(
+                    name.clone(),
+                    StoreConfig {
+                        kind,
+                        path: std::path::PathBuf::from(location.url()),
+                        s3: Some(location),
+                        compression,
+                    },
+                );
+                continue;
+            }
             let Some(path) = block.attrs.get("path").and_then(Value::as_str) else {
                 continue;
             };
-            let compression = block.attrs.get("compression").and_then(Value::as_bool).unwrap_or(true);
             providers.stores.insert(
                 name.clone(),
                 StoreConfig {
                     kind,
                     // `components` drops the `.` segments of `./dir` joined to `.`.
                     path: dir.join(path).components().collect(),
+                    s3: None,
                     compression,
                 },
             );

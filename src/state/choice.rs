@@ -1,5 +1,5 @@
-//! Which state back end holds the state: [`BackendChoice`], as the command line (and later
-//! the configuration) describes it, and [`open_backend`], the one place that turns a choice
+//! Which state back end holds the state: [`BackendChoice`], as the command line and the
+//! configuration's `blockform { backend "s3" { … } }` block describe it, and [`open_backend`], the one place that turns a choice
 //! into an implementation. A new back end adds a variant and an arm here.
 
 use std::path::{Path, PathBuf};
@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use super::backend::StateBackend;
 use super::local::LocalBackend;
 use super::memory_store::MemoryBackend;
+use super::s3::S3Backend;
+use crate::s3::S3Location;
 
 /// Which back end holds the state, as the command line (and later the configuration)
 /// describes it.
@@ -18,6 +20,12 @@ pub enum BackendChoice {
         /// The state path (`.blockform/state`).
         path: PathBuf,
     },
+    /// A state shared through an S3 bucket: `blockform { backend "s3" { … } }`. The
+    /// location's prefix is the block's `key`.
+    S3 {
+        /// The bucket, key (prefix), endpoint and region.
+        location: S3Location,
+    },
     /// A state held in memory, gone with the process.
     Memory,
 }
@@ -27,6 +35,7 @@ pub enum BackendChoice {
 pub fn open_backend(dir: &Path, choice: &BackendChoice) -> Box<dyn StateBackend> {
     match choice {
         BackendChoice::Local { path } => Box::new(LocalBackend::new(dir.join(path))),
+        BackendChoice::S3 { location } => Box::new(S3Backend::new(location.clone())),
         BackendChoice::Memory => Box::new(MemoryBackend::new()),
     }
 }
@@ -52,6 +61,26 @@ mod tests {
             );
             (dir, backend)
         });
+    }
+
+    /// The S3 back end against the RGW of `tests/run` (`BLOCKFORM_TEST_S3_BUCKET` and the
+    /// `AWS_*` variables), each test under a prefix of its own.
+    mod s3_backend {
+        use super::*;
+
+        pub(crate) fn fresh(name: &str) -> ((), Box<dyn StateBackend>) {
+            let bucket = std::env::var("BLOCKFORM_TEST_S3_BUCKET")
+                .expect("BLOCKFORM_TEST_S3_BUCKET names the test bucket (tests/run sets it)");
+            let location = S3Location {
+                bucket,
+                prefix: format!("unit/{name}-{}", uuid::Uuid::new_v4()),
+                endpoint: None,
+                region: None,
+            };
+            ((), open_backend(Path::new("."), &BackendChoice::S3 { location }))
+        }
+
+        backend_conformance_tests!(ignored: fresh("conformance"));
     }
 
     mod memory {

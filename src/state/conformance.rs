@@ -15,10 +15,22 @@ use super::store::{Commit, StateError};
 
 /// Generates one `#[test]` per check, each on a fresh back end made by `$fresh`: an
 /// expression giving `(keep, backend)`, where `keep` (a scratch directory, say) lives as long
-/// as the test and `backend` derefs to a [`StateBackend`].
+/// as the test and `backend` derefs to a [`StateBackend`]. `(ignored: $fresh)` marks the tests
+/// `#[ignore]`, for a back end that needs a service (`tests/run` runs them).
 macro_rules! backend_conformance_tests {
     ($fresh:expr) => {
         $crate::state::conformance::backend_conformance_tests!(@each $fresh;
+            read_and_commit_round_trip,
+            each_commit_bumps_the_serial,
+            a_stale_commit_is_refused_and_writes_nothing,
+            a_lock_taken_twice_names_its_holder,
+            an_unlocked_state_can_be_locked_again,
+            force_unlock_needs_the_lock_id,
+            a_waiting_run_times_out_or_gets_the_lock
+        );
+    };
+    (ignored: $fresh:expr) => {
+        $crate::state::conformance::backend_conformance_tests!(@ignored $fresh;
             read_and_commit_round_trip,
             each_commit_bumps_the_serial,
             a_stale_commit_is_refused_and_writes_nothing,
@@ -34,6 +46,20 @@ macro_rules! backend_conformance_tests {
             use super::*;
             $(
                 #[test]
+                fn $check() {
+                    let (_keep, backend) = $fresh;
+                    $crate::state::conformance::$check(&*backend);
+                }
+            )+
+        }
+    };
+    (@ignored $fresh:expr; $($check:ident),+) => {
+        mod backend_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                #[ignore = "needs the S3 service of tests/run"]
                 fn $check() {
                     let (_keep, backend) = $fresh;
                     $crate::state::conformance::$check(&*backend);

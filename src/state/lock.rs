@@ -82,6 +82,18 @@ pub enum LockError {
         /// What the file system said.
         source: std::io::Error,
     },
+    /// The lock of a remote state (S3) could not be read or written.
+    #[error("cannot {action} the state lock `{location}`: {message}")]
+    Remote {
+        /// What was being done (`take`, `read`, `remove`).
+        action: &'static str,
+        /// The lock object's URL.
+        location: String,
+        /// What went wrong.
+        message: String,
+        /// What the user can do about it.
+        hint: String,
+    },
     /// `force-unlock` found no lock.
     #[error("the state is not locked (`{location}` names no holder)")]
     NotLocked {
@@ -119,6 +131,7 @@ impl LockError {
                  same time"
                     .to_owned(),
             ),
+            LockError::Remote { hint, .. } => Some(hint.clone()),
             LockError::NotLocked { .. } => None,
             LockError::IdMismatch { info, .. } => Some(format!(
                 "if that run hangs, remove its lock with `blockform force-unlock {}`",

@@ -11,7 +11,9 @@
 //! - Implementations: [`LocalBackend`] (`local.rs`) — the embedded sled database ([`SledStore`],
 //!   `.blockform/state`) with the lock file beside it ([`StateLock`], `lock_file.rs`,
 //!   `.blockform/state.lock`)
-//!   — and [`MemoryBackend`] / [`MemoryStore`], a state held in memory.
+//!   — [`S3Backend`] (`s3.rs`: an append-only log of commits, snapshots and a lock object in
+//!   an S3 bucket, `blockform { backend "s3" { … } }`) — and [`MemoryBackend`] /
+//!   [`MemoryStore`], a state held in memory.
 //! - The records (`records.rs`: meta, resources, intents, outputs) and what every back end's
 //!   lock shares (`lock.rs`: the lock record, its errors, the guard, the wait with backoff).
 //!
@@ -29,6 +31,7 @@ mod lock;
 mod lock_file;
 mod memory_store;
 mod records;
+mod s3;
 #[cfg(test)]
 pub(crate) mod scratch;
 mod sled_store;
@@ -43,5 +46,6 @@ pub use lock::{
 pub use lock_file::{StateLock, force_unlock, lock_path};
 pub use memory_store::{MemoryBackend, MemoryStore};
 pub use records::{FORMAT_VERSION, Intent, IntentAction, Meta, OutputState, ResourceState, StateDocument};
+pub use s3::{S3Backend, S3StateStore, SNAPSHOT_EVERY};
 pub use sled_store::SledStore;
 pub use store::{Commit, StateError, Store};

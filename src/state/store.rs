@@ -118,6 +118,16 @@ pub enum StateError {
         /// The serial another writer committed.
         found: u64,
     },
+    /// A remote state (S3) could not be reached or refused a request.
+    #[error("the state `{location}` cannot be used: {message}")]
+    Remote {
+        /// The state's URL.
+        location: String,
+        /// What went wrong.
+        message: String,
+        /// What the user can do about it.
+        hint: String,
+    },
     /// The storage engine found damaged data.
     #[error("the state database `{location}` is damaged: its records cannot be read back ({detail})")]
     Damaged {
@@ -142,6 +152,7 @@ impl StateError {
                  with `blockform plan` first"
                     .to_owned(),
             ),
+            StateError::Remote { hint, .. } => Some(hint.clone()),
             StateError::SharedObject { .. } => Some(
                 "keep one owner: `blockform state rm` the other address, or remove the duplicate `import` block"
                     .to_owned(),
