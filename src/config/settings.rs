@@ -230,30 +230,78 @@ pub fn read_settings(dir: &Path) -> Result<Settings, String> {
     let mut diagnostics = Diagnostics::default();
     // A directory without configuration files (`state` commands on a bare state) has no
     // settings.
-    if super::load::config_files(dir).map_or(true, |files| files.is_empty()) {
+    let Ok(files) = super::load::config_files(dir) else {
         return Ok(Settings::default());
-    }
-    let Some(files) = super::load::load_dir(dir, &mut sources, &mut diagnostics) else {
-        return Err(render_human(&diagnostics, &sources, false));
     };
     let mut settings = Settings::default();
-    let mut settings_diagnostics = Diagnostics::default();
-    for file in files {
-        for block in file.blocks.iter().filter(|b| b.ident == "blockform") {
-            collect_settings(block, &mut settings, &mut settings_diagnostics);
+    for path in files {
+        let name = super::load::display_name(&path, dir);
+        let text = super::load::read_source(&path, &name).map_err(|d| {
+            diagnostics.push(d);
+            render_human(&diagnostics, &sources, false)
+        })?;
+        // Every command that opens state comes here first, `plan` of a large configuration
+        // too: only a file that can hold a `blockform` block is parsed.
+        if !may_hold_settings(&text) {
+            continue;
+        }
+        let file = sources.add(path, name, text.as_str());
+        let parsed = super::load::parse_file(file, &text, &mut diagnostics).map_err(|d| {
+            diagnostics.push(d);
+            render_human(&diagnostics, &sources, false)
+        })?;
+        for block in parsed.blocks.iter().filter(|b| b.ident == "blockform") {
+            collect_settings(block, &mut settings, &mut diagnostics);
         }
     }
-    if settings_diagnostics.has_errors() {
-        settings_diagnostics.sort();
-        return Err(render_human(&settings_diagnostics, &sources, false));
+    if diagnostics.has_errors() {
+        diagnostics.sort();
+        return Err(render_human(&diagnostics, &sources, false));
     }
     Ok(settings)
+}
+
+/// Whether `text` can have a top-level `blockform { … }` block: the word followed, on its line,
+/// by the block's opening brace (HCL puts it on the header's line). A file where the words appear
+/// in some other place (a heredoc) is parsed for nothing, never skipped wrongly.
+fn may_hold_settings(text: &str) -> bool {
+    text.match_indices("blockform")
+        .any(|(at, word)| text[at + word.len()..].trim_start_matches([' ', '\t']).starts_with('{'))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::load::parse_file;
+
+    #[test]
+    fn only_a_file_that_can_hold_the_block_is_parsed() {
+        assert!(may_hold_settings("blockform {\n}\n"));
+        assert!(may_hold_settings("# state\n  blockform\t{\n  backend \"s3\" {}\n}\n"));
+        assert!(!may_hold_settings(
+            "resource \"volume\" \"blockform\" {\n  size = 1\n}\n"
+        ));
+        assert!(!may_hold_settings("# blockform keeps its state in .blockform\n"));
+    }
+
+    #[test]
+    fn a_syntax_error_in_a_file_without_settings_does_not_hide_them() {
+        let dir = std::env::temp_dir().join(format!("blockform-settings-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        std::fs::write(
+            dir.join("a.hcl"),
+            "blockform {\n  backend \"s3\" {\n    bucket = \"state\"\n    key    = \"k\"\n  }\n}\n",
+        )
+        .expect("write a.hcl");
+        std::fs::write(dir.join("b.hcl"), "resource \"volume\" {{{\n").expect("write b.hcl");
+        let settings = read_settings(&dir).expect("the settings are read");
+        assert!(settings.backend.is_some());
+        std::fs::write(dir.join("a.hcl"), "blockform {\n  backend \"s3\" {\n").expect("write a.hcl");
+        let error = read_settings(&dir).expect_err("a broken blockform block is an error");
+        assert!(error.contains("a.hcl"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// The settings of `text` and the diagnostics, each as (message, the text pointed at).
     fn read(text: &str) -> (Settings, Vec<(String, String)>) {
