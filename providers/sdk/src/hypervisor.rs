@@ -21,6 +21,12 @@ pub struct InstanceDisk {
     pub device: String,
     /// What the device is backed by.
     pub source: DiskSource,
+    /// The serial number the guest reads, when the disk has one.
+    #[serde(default)]
+    pub serial: Option<String>,
+    /// Its front-end limits (empty: none).
+    #[serde(default)]
+    pub limits: QosSpecs,
 }
 
 /// An instance and its disks.
@@ -43,6 +49,12 @@ pub trait Hypervisor: Send + Sync {
 
     /// The name of its provider block, which attachments name as their `host`.
     fn name(&self) -> &str;
+
+    /// The machine its instances run on, as a [`DiskSource`]'s `valid_on` names hosts: a
+    /// source valid only on another machine cannot be attached. The block's name by default.
+    fn host(&self) -> String {
+        self.name().to_owned()
+    }
 
     /// Observes every instance and its disks, in one call.
     fn refresh(&self) -> Result<Vec<InstanceState>>;
@@ -134,6 +146,8 @@ mod tests {
             instance.disks.push(InstanceDisk {
                 device: device.clone(),
                 source: source.clone(),
+                serial: spec.serial.clone(),
+                limits: spec.limits.clone(),
             });
             Ok(AttachmentState {
                 instance: spec.instance.clone(),
@@ -180,6 +194,11 @@ mod tests {
             instance: "db-vm".into(),
             host: "kvm1".into(),
             device: None,
+            bus: None,
+            serial: None,
+            read_only: false,
+            live: true,
+            limits: QosSpecs::default(),
         }
     }
 
@@ -197,6 +216,8 @@ mod tests {
             [InstanceDisk {
                 device: "vdb".into(),
                 source: file("kvm1"),
+                serial: None,
+                limits: QosSpecs::default(),
             }]
         );
 
@@ -232,6 +253,8 @@ mod tests {
             disks: vec![InstanceDisk {
                 device: "vdb".into(),
                 source: file("kvm1"),
+                serial: None,
+                limits: QosSpecs::default(),
             }],
         };
         let json = serde_json::to_string(&instance).unwrap();

@@ -1,0 +1,385 @@
+//! The libvirt [`Hypervisor`]: attach, detach (waiting until the device is really gone),
+//! front-end limits, resize notices and a refresh of every domain in one `virsh` call.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use blockform_provider::{
+    AttachmentSpec, AttachmentState, DiskSource, Hypervisor, InstanceDisk, InstanceState, ObjectKind, ObjectRef,
+    ProviderConfig, ProviderError, ProviderKind, QOS_KEYS, QosSpecs, Result,
+};
+
+use crate::config::{ConfigError, KIND, LibvirtConfig};
+use crate::disk_xml::DiskElement;
+use crate::domain::{Disk, Domain, parse, source_key};
+use crate::secret::{Secrets, private_file};
+use crate::virsh::Virsh;
+
+/// How often a detach looks whether the device has left the running domain.
+const DETACH_POLL: Duration = Duration::from_millis(50);
+
+/// A libvirt connection that attaches volumes to its domains.
+#[derive(Debug)]
+pub struct LibvirtHypervisor {
+    config: LibvirtConfig,
+    virsh: Virsh,
+    secrets: Secrets,
+    /// One lock per domain: choosing a free device and attaching it must not interleave with
+    /// another attach to the same domain.
+    domains: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+/// A domain as both its running instance and its persistent definition show it.
+struct Views {
+    live: Option<Domain>,
+    persistent: Option<Domain>,
+}
+
+impl Views {
+    fn running(&self) -> bool {
+        self.live.as_ref().is_some_and(|d| d.running)
+    }
+
+    /// Every disk, of the running instance first, then those only the definition has.
+    fn disks(&self) -> Vec<&Disk> {
+        let mut disks: Vec<&Disk> = Vec::new();
+        for domain in [self.live.as_ref(), self.persistent.as_ref()].into_iter().flatten() {
+            for disk in &domain.disks {
+                if !disks.iter().any(|d| d.device == disk.device) {
+                    disks.push(disk);
+                }
+            }
+        }
+        disks
+    }
+}
+
+impl LibvirtHypervisor {
+    /// A hypervisor from its provider block (no connection is made until it is used).
+    pub fn from_config(config: &ProviderConfig) -> std::result::Result<Self, ConfigError> {
+        let config = LibvirtConfig::from_config(config)?;
+        Ok(Self {
+            virsh: Virsh::new(&config.uri),
+            config,
+            secrets: Secrets::default(),
+            domains: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn lock_of(&self, domain: &str) -> Arc<Mutex<()>> {
+        let mut domains = self.domains.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(domains.entry(domain.to_owned()).or_default())
+    }
+
+    /// The running and persistent XML of one domain, in one call; `NotFound` when libvirt has
+    /// no such domain.
+    fn views(&self, domain: &str) -> Result<Views> {
+        let commands = vec![
+            vec!["echo".to_owned(), "@live".to_owned()],
+            vec!["dumpxml".to_owned(), domain.to_owned()],
+            vec!["echo".to_owned(), "@persistent".to_owned()],
+            vec!["dumpxml".to_owned(), "--inactive".to_owned(), domain.to_owned()],
+        ];
+        let (stdout, stderr) = self.virsh.script(&commands)?;
+        let sections = sections(&stdout);
+        let read = |name: &str| -> Result<Option<Domain>> {
+            match sections.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+                Some(xml) => parse(xml, &self.config.host).map(Some).map_err(ProviderError::fatal),
+                None => Ok(None),
+            }
+        };
+        let views = Views {
+            live: read("live")?,
+            persistent: read("persistent")?,
+        };
+        if views.live.is_none() && views.persistent.is_none() {
+            if stderr.contains("failed to get domain") || stderr.contains("Domain not found") {
+                return Err(ProviderError::not_found(domain_ref(domain)));
+            }
+            return Err(ProviderError::fatal(format!(
+                "cannot read domain `{domain}` through `{}`: {}",
+                self.virsh.uri(),
+                stderr.trim()
+            )));
+        }
+        Ok(views)
+    }
+
+    /// A free device name on `bus` (`vdb`, `sdc`): the first letter from `b` that no disk of
+    /// the running instance or the definition uses.
+    fn free_device(views: &Views, bus: &str) -> Result<String> {
+        let prefix = if bus == "virtio" { "vd" } else { "sd" };
+        let used: Vec<&str> = views.disks().iter().map(|d| d.device.as_str()).collect();
+        let mut candidates = (b'b'..=b'z').map(|c| format!("{prefix}{}", char::from(c)));
+        candidates
+            .find(|name| !used.contains(&name.as_str()))
+            .ok_or_else(|| ProviderError::fatal(format!("no free `{prefix}*` device left on the domain")))
+    }
+
+    /// The flags that reach the running instance and/or the definition.
+    fn flags(views: &Views, live: bool) -> Vec<&'static str> {
+        let mut flags = Vec::new();
+        if live && views.running() {
+            flags.push("--live");
+        }
+        if views.persistent.is_some() {
+            flags.push("--config");
+        }
+        flags
+    }
+}
+
+fn domain_ref(domain: &str) -> ObjectRef {
+    ObjectRef::new(ObjectKind::Other, format!("domain {domain}"))
+}
+
+/// The sections of a script's output, each after an `@NAME` line its `echo` printed.
+fn sections(stdout: &str) -> HashMap<String, String> {
+    let mut sections: HashMap<String, String> = HashMap::new();
+    let mut current: Option<String> = None;
+    for line in stdout.lines() {
+        if let Some(name) = line
+            .strip_prefix('@')
+            .filter(|n| !n.contains(char::is_whitespace) && !n.is_empty())
+        {
+            current = Some(name.to_owned());
+            sections.entry(name.to_owned()).or_default();
+            continue;
+        }
+        if let Some(name) = &current {
+            let section = sections.entry(name.clone()).or_default();
+            section.push_str(line);
+            section.push('\n');
+        }
+    }
+    sections
+}
+
+impl Hypervisor for LibvirtHypervisor {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::new(KIND)
+    }
+
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn host(&self) -> String {
+        self.config.host.clone()
+    }
+
+    fn refresh(&self) -> Result<Vec<InstanceState>> {
+        let listed = self.virsh.run(&["list", "--all", "--name"])?;
+        let names: Vec<&str> = listed.lines().map(str::trim).filter(|n| !n.is_empty()).collect();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Every domain's running and persistent XML in one virsh process.
+        let mut commands = Vec::with_capacity(names.len() * 4);
+        for (i, name) in names.iter().enumerate() {
+            commands.push(vec!["echo".to_owned(), format!("@{i}.live")]);
+            commands.push(vec!["dumpxml".to_owned(), (*name).to_owned()]);
+            commands.push(vec!["echo".to_owned(), format!("@{i}.persistent")]);
+            commands.push(vec!["dumpxml".to_owned(), "--inactive".to_owned(), (*name).to_owned()]);
+        }
+        let (stdout, _) = self.virsh.script(&commands)?;
+        let sections = sections(&stdout);
+        let mut instances = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let read = |which: &str| {
+                sections
+                    .get(&format!("{i}.{which}"))
+                    .map(|s| s.trim())
+                    .filter(|s| !s.is_empty())
+                    .and_then(|xml| parse(xml, &self.config.host).ok())
+            };
+            let views = Views {
+                live: read("live"),
+                persistent: read("persistent"),
+            };
+            // A domain undefined between the listing and the read is gone.
+            if views.live.is_none() && views.persistent.is_none() {
+                continue;
+            }
+            instances.push(InstanceState {
+                name: (*name).to_owned(),
+                host: self.config.host.clone(),
+                running: views.running(),
+                disks: views
+                    .disks()
+                    .into_iter()
+                    .filter_map(|disk| {
+                        Some(InstanceDisk {
+                            device: disk.device.clone(),
+                            source: disk.source.clone()?,
+                            serial: disk.serial.clone(),
+                            limits: disk.limits.clone(),
+                        })
+                    })
+                    .collect(),
+            });
+        }
+        Ok(instances)
+    }
+
+    fn attach(&self, source: &DiskSource, spec: &AttachmentSpec) -> Result<AttachmentState> {
+        if !source.valid_on().includes(&self.config.host) {
+            return Err(ProviderError::fatal(format!(
+                "the disk of `{}` cannot be opened on `{}`, where the domains of `{}` run",
+                spec.volume_backend_name, self.config.host, self.config.name
+            )));
+        }
+        let lock = self.lock_of(&spec.instance);
+        let _held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let views = match self.views(&spec.instance) {
+            Err(ProviderError::NotFound { .. }) => {
+                return Err(ProviderError::fatal(format!(
+                    "hypervisor `{}` has no domain `{}` ({})",
+                    self.config.name,
+                    spec.instance,
+                    self.virsh.uri()
+                )));
+            }
+            other => other?,
+        };
+        let key = source_key(source);
+        let state = |device: &str| AttachmentState {
+            instance: spec.instance.clone(),
+            host: spec.host.clone(),
+            device: Some(device.to_owned()),
+        };
+        if let Some(disk) = views
+            .disks()
+            .into_iter()
+            .find(|d| d.source.as_ref().is_some_and(|s| source_key(s) == key))
+        {
+            return Ok(state(&disk.device));
+        }
+        let bus = spec.bus.as_deref().unwrap_or("virtio");
+        let device = match &spec.device {
+            Some(device) => {
+                if views.disks().iter().any(|d| &d.device == device) {
+                    return Err(ProviderError::Conflict {
+                        object: ObjectRef::new(ObjectKind::Attachment, format!("{}:{device}", spec.instance)),
+                        reason: format!("domain `{}` already has a disk at `{device}`", spec.instance),
+                        command: None,
+                    });
+                }
+                device.clone()
+            }
+            None => Self::free_device(&views, bus)?,
+        };
+        let secret_uuid = match source {
+            DiskSource::Rbd {
+                user, monitors, secret, ..
+            } => Some(self.secrets.ensure(&self.virsh, user, monitors, secret)?),
+            _ => None,
+        };
+        let xml = DiskElement {
+            source,
+            device: &device,
+            bus,
+            serial: spec.serial.as_deref(),
+            read_only: spec.read_only,
+            limits: &spec.limits,
+            secret_uuid: secret_uuid.as_deref(),
+        }
+        .to_xml();
+        let file = private_file(&xml)?;
+        let path = file.path.display().to_string();
+        let mut args = vec!["attach-device", spec.instance.as_str(), path.as_str()];
+        args.extend(Self::flags(&views, spec.live));
+        self.virsh.run(&args)?;
+        Ok(state(&device))
+    }
+
+    fn detach(&self, instance: &str, device: &str) -> Result<()> {
+        let lock = self.lock_of(instance);
+        let _held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let views = match self.views(instance) {
+            Err(ProviderError::NotFound { .. }) => return Ok(()),
+            other => other?,
+        };
+        let in_live = views.running()
+            && views
+                .live
+                .as_ref()
+                .is_some_and(|d| d.disks.iter().any(|disk| disk.device == device));
+        if in_live {
+            self.virsh.run(&["detach-disk", instance, device, "--live"])?;
+            // virsh returns before the guest lets go of the device (and says it succeeded even
+            // when it never will): the detach is done only once the running domain lost it.
+            let started = Instant::now();
+            loop {
+                let now = self.views(instance)?;
+                let present = now
+                    .live
+                    .as_ref()
+                    .is_some_and(|d| d.running && d.disks.iter().any(|disk| disk.device == device));
+                if !present {
+                    break;
+                }
+                if started.elapsed() >= self.config.detach_timeout {
+                    return Err(ProviderError::Busy {
+                        object: ObjectRef::new(ObjectKind::Attachment, format!("{instance}:{device}")),
+                        reason: format!(
+                            "the guest of `{instance}` did not release `{device}` within {} s; a virtio disk \
+                             leaves a running domain only when its guest OS acknowledges the unplug (use \
+                             `bus = \"scsi\"`, or stop the domain and apply again)",
+                            self.config.detach_timeout.as_secs()
+                        ),
+                        command: None,
+                    });
+                }
+                std::thread::sleep(DETACH_POLL);
+            }
+        }
+        let in_definition = views
+            .persistent
+            .as_ref()
+            .is_some_and(|d| d.disks.iter().any(|disk| disk.device == device));
+        if in_definition {
+            self.virsh.run(&["detach-disk", instance, device, "--config"])?;
+        }
+        Ok(())
+    }
+
+    fn set_front_end_limits(&self, instance: &str, device: &str, specs: &QosSpecs) -> Result<()> {
+        let lock = self.lock_of(instance);
+        let _held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let views = self.views(instance)?;
+        let mut args: Vec<String> = vec!["blkdeviotune".into(), instance.into(), device.into()];
+        args.extend(Self::flags(&views, true).into_iter().map(str::to_owned));
+        // Every key, so that the limits are exactly `specs` (0 removes one); bursts after rates.
+        for key in QOS_KEYS {
+            args.push(format!("--{}", key.replace('_', "-")));
+            args.push(specs.get(key).unwrap_or(0).to_string());
+        }
+        self.virsh.run(&args)?;
+        Ok(())
+    }
+
+    fn notify_resize(&self, instance: &str, device: &str, size_bytes: u64) -> Result<()> {
+        let views = self.views(instance)?;
+        // A domain that does not run reads the size when it starts.
+        if views.running() {
+            self.virsh
+                .run(&["blockresize", instance, device, &format!("{size_bytes}B")])?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_script_output_splits_at_its_markers() {
+        let sections = sections("@0.live\n<domain>\n</domain>\n@0.persistent\n@1.live\nx\n");
+        assert_eq!(sections["0.live"], "<domain>\n</domain>\n");
+        assert_eq!(sections["0.persistent"], "");
+        assert_eq!(sections["1.live"], "x\n");
+    }
+}
