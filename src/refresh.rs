@@ -7,7 +7,7 @@ use blockform_provider::{CapacityCheck, Shortfall, VolumeState};
 
 use crate::config::value::{Value, ValueMap};
 use crate::model::kinds::BackendObject;
-use crate::model::{Address, ResourceKind, UNMANAGED_SNAPSHOTS};
+use crate::model::{Address, ResourceKind, UNMANAGED_ATTACHMENTS, UNMANAGED_SNAPSHOTS};
 use crate::plan::Observed;
 use crate::providers::Providers;
 use crate::state::ResourceState;
@@ -19,11 +19,32 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
     let requested: std::collections::HashSet<&str> = requested.iter().map(String::as_str).collect();
     let by_id: HashMap<&str, &ResourceState> = prior.iter().map(|r| (r.backend_id.as_str(), r)).collect();
     let managed = managed_snapshots(prior);
+    let instances = read_instances(prior, providers)?;
+    let unmanaged_disks = unmanaged_attachments(prior, &instances);
     let mut observed = HashMap::new();
     for resource in prior {
         let Some(provider) = resource.provider.as_deref() else {
             continue;
         };
+        if resource.address.starts_with("attachment.") {
+            // An attachment is there while its instance holds the volume's disk, whatever
+            // device name it has now: the letter a guest gives a disk is not drift.
+            if let Some(seen) = instances.get(provider) {
+                let text = |key: &str| resource.attributes.get(key).and_then(serde_json::Value::as_str);
+                let held = crate::providers::disk_of(
+                    seen,
+                    text("instance").unwrap_or_default(),
+                    text("volume").unwrap_or_default(),
+                );
+                let state = if held.is_some() {
+                    Observed::Exists(ValueMap::new())
+                } else {
+                    Observed::Missing
+                };
+                observed.insert(resource.address.clone(), state);
+            }
+            continue;
+        }
         if providers.get(provider).is_none() {
             continue;
         }
@@ -49,6 +70,13 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
                                 .collect();
                             attrs.insert("qos".into(), Value::Map(limits));
                         }
+                        let disks = unmanaged_disks.get(resource.backend_id.as_str());
+                        attrs.insert(
+                            UNMANAGED_ATTACHMENTS.into(),
+                            disks.map_or(Value::Null, |disks| {
+                                Value::List(disks.iter().cloned().map(Value::String).collect())
+                            }),
+                        );
                         let unmanaged = unmanaged_snapshots(state, managed.get(resource.backend_id.as_str()));
                         // Null when there are none: the diff then leaves a state without the
                         // attribute alone and clears one that had some.
@@ -90,10 +118,92 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
                     },
                 );
             }
-            BackendObject::StateOnly | BackendObject::File | BackendObject::BackupManifest => {}
+            BackendObject::StateOnly
+            | BackendObject::File
+            | BackendObject::BackupManifest
+            | BackendObject::Attachment => {}
         }
     }
     Ok(observed)
+}
+
+/// Every instance of every live hypervisor, by hypervisor, when state holds volumes or
+/// attachments (one refresh per hypervisor, all at once): what attachments are checked
+/// against, and where volumes attached by hand are found.
+pub fn read_instances(
+    prior: &[ResourceState],
+    providers: &Providers,
+) -> Result<HashMap<String, Vec<blockform_provider::InstanceState>>, RefreshError> {
+    let needed = prior
+        .iter()
+        .any(|r| r.address.starts_with("volume.") || r.address.starts_with("attachment."));
+    if !needed {
+        return Ok(HashMap::new());
+    }
+    let mut hypervisors: Vec<_> = providers.hypervisors().collect();
+    hypervisors.sort_by_key(|(name, _)| name.as_str());
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = hypervisors
+            .iter()
+            .map(|(name, hypervisor)| (name.as_str(), scope.spawn(move || hypervisor.refresh())))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, handle)| {
+                (
+                    name,
+                    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                )
+            })
+            .collect()
+    });
+    let mut instances = HashMap::new();
+    for (name, result) in results {
+        let seen = result.map_err(|source| RefreshError::provider("refreshing", name, "", source))?;
+        instances.insert(name.to_owned(), seen);
+    }
+    Ok(instances)
+}
+
+/// For each volume in state, the instance disks that hold it without an attachment of
+/// blockform's: `DOMAIN:DEVICE on HYPERVISOR`, sorted.
+fn unmanaged_attachments(
+    prior: &[ResourceState],
+    instances: &HashMap<String, Vec<blockform_provider::InstanceState>>,
+) -> HashMap<String, Vec<String>> {
+    let text = |r: &ResourceState, key: &str| {
+        r.attributes
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    // (hypervisor, instance, volume) of every attachment blockform made.
+    let managed: HashSet<(String, String, String)> = prior
+        .iter()
+        .filter(|r| r.address.starts_with("attachment."))
+        .filter_map(|r| Some((r.provider.clone()?, text(r, "instance")?, text(r, "volume")?)))
+        .collect();
+    let mut found: HashMap<String, Vec<String>> = HashMap::new();
+    for volume in prior.iter().filter(|r| r.address.starts_with("volume.")) {
+        for (hypervisor, seen) in instances {
+            for instance in seen {
+                let Some(disk) = crate::providers::disk_of(seen, &instance.name, &volume.backend_id) else {
+                    continue;
+                };
+                if managed.contains(&(hypervisor.clone(), instance.name.clone(), volume.backend_id.clone())) {
+                    continue;
+                }
+                found
+                    .entry(volume.backend_id.clone())
+                    .or_default()
+                    .push(format!("{}:{} on {hypervisor}", instance.name, disk.device));
+            }
+        }
+    }
+    for disks in found.values_mut() {
+        disks.sort();
+    }
+    found
 }
 
 /// The back-end names of the snapshots state records, by the volume they belong to.

@@ -494,6 +494,11 @@ fn plan_instance(
         change.backend_id = Some(new_backend_id(kind));
         let mut after = instance.attrs.clone();
         for computed in schema.computed {
+            // A computed attribute that is also configured (an attachment's `device`) keeps
+            // its configured value.
+            if after.get(*computed).is_some_and(|v| *v != Value::Null) {
+                continue;
+            }
             after.insert(
                 (*computed).to_owned(),
                 Value::Unknown(format!("{}.{computed}", instance.address)),
@@ -518,7 +523,9 @@ fn plan_instance(
         }
     }
     for computed in schema.computed {
-        if let Some(old) = before.get(*computed) {
+        if let Some(old) = before.get(*computed)
+            && after.get(*computed).is_none_or(|v| *v == Value::Null)
+        {
             after.insert((*computed).to_owned(), old.clone());
         }
     }
@@ -609,6 +616,9 @@ fn plan_instance(
         // The replacement is a new object with a new name; the old one is deleted.
         if let Some(after) = change.after.as_mut() {
             for computed in schema.computed {
+                if instance.attrs.get(*computed).is_some_and(|v| *v != Value::Null) {
+                    continue;
+                }
                 after.insert(
                     (*computed).to_owned(),
                     Value::Unknown(format!("{}.{computed}", instance.address)),

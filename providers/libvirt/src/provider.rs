@@ -76,9 +76,9 @@ impl LibvirtHypervisor {
     /// no such domain.
     fn views(&self, domain: &str) -> Result<Views> {
         let commands = vec![
-            vec!["echo".to_owned(), "@live".to_owned()],
+            marker("live"),
             vec!["dumpxml".to_owned(), domain.to_owned()],
-            vec!["echo".to_owned(), "@persistent".to_owned()],
+            marker("persistent"),
             vec!["dumpxml".to_owned(), "--inactive".to_owned(), domain.to_owned()],
         ];
         let (stdout, stderr) = self.virsh.script(&commands)?;
@@ -134,26 +134,22 @@ fn domain_ref(domain: &str) -> ObjectRef {
     ObjectRef::new(ObjectKind::Other, format!("domain {domain}"))
 }
 
-/// The sections of a script's output, each after an `@NAME` line its `echo` printed.
+/// The marker a script's `echo` prints before the output of the command it names: virsh
+/// prints it without a line break, so it is found anywhere in the output.
+fn marker(name: &str) -> Vec<String> {
+    vec!["echo".to_owned(), format!("@@bf:{name}@@")]
+}
+
+/// The sections of a script's output, each after the [`marker`] that names it.
 fn sections(stdout: &str) -> HashMap<String, String> {
-    let mut sections: HashMap<String, String> = HashMap::new();
-    let mut current: Option<String> = None;
-    for line in stdout.lines() {
-        if let Some(name) = line
-            .strip_prefix('@')
-            .filter(|n| !n.contains(char::is_whitespace) && !n.is_empty())
-        {
-            current = Some(name.to_owned());
-            sections.entry(name.to_owned()).or_default();
-            continue;
-        }
-        if let Some(name) = &current {
-            let section = sections.entry(name.clone()).or_default();
-            section.push_str(line);
-            section.push('\n');
-        }
-    }
-    sections
+    stdout
+        .split("@@bf:")
+        .skip(1)
+        .filter_map(|piece| {
+            let (name, rest) = piece.split_once("@@")?;
+            Some((name.to_owned(), rest.to_owned()))
+        })
+        .collect()
 }
 
 impl Hypervisor for LibvirtHypervisor {
@@ -178,9 +174,9 @@ impl Hypervisor for LibvirtHypervisor {
         // Every domain's running and persistent XML in one virsh process.
         let mut commands = Vec::with_capacity(names.len() * 4);
         for (i, name) in names.iter().enumerate() {
-            commands.push(vec!["echo".to_owned(), format!("@{i}.live")]);
+            commands.push(marker(&format!("{i}.live")));
             commands.push(vec!["dumpxml".to_owned(), (*name).to_owned()]);
-            commands.push(vec!["echo".to_owned(), format!("@{i}.persistent")]);
+            commands.push(marker(&format!("{i}.persistent")));
             commands.push(vec!["dumpxml".to_owned(), "--inactive".to_owned(), (*name).to_owned()]);
         }
         let (stdout, _) = self.virsh.script(&commands)?;
@@ -377,9 +373,9 @@ mod tests {
 
     #[test]
     fn a_script_output_splits_at_its_markers() {
-        let sections = sections("@0.live\n<domain>\n</domain>\n@0.persistent\n@1.live\nx\n");
+        let sections = sections("@@bf:0.live@@<domain>\n</domain>\n@@bf:0.persistent@@\n@@bf:1.live@@x\n");
         assert_eq!(sections["0.live"], "<domain>\n</domain>\n");
-        assert_eq!(sections["0.persistent"], "");
+        assert_eq!(sections["0.persistent"], "\n");
         assert_eq!(sections["1.live"], "x\n");
     }
 }

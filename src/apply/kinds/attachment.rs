@@ -1,12 +1,15 @@
 //! The operations of an attachment: the volume's storage provider says where the disk is
-//! (`connect`), the hypervisor named by `host` attaches it; a hypervisor this build does not
-//! drive fails with why. Removing one forgets it (detaching needs the device, which state does
-//! not record yet).
+//! (`connect`), the hypervisor named by `host` attaches it with the volume's id as serial and
+//! the front-end limits of the volume's type; the device it chose is recorded. Removing one
+//! detaches the disk and returns only once the instance no longer holds it.
+
+use blockform_provider::QosSpecs;
 
 use super::{Operation, Operations, Written, string};
 use crate::apply::operation::OperationError;
-use crate::config::value::ValueMap;
+use crate::config::value::{Value, ValueMap};
 use crate::model::kinds::Attachment;
+use crate::state::ResourceState;
 
 impl Operations for Attachment {
     fn create(&self, op: &Operation<'_>, after: &ValueMap, written: &mut Written) -> Result<(), OperationError> {
@@ -26,15 +29,25 @@ impl Operations for Attachment {
             instance: string(after, "instance").unwrap_or_default(),
             host: host.clone(),
             device: string(after, "device"),
+            bus: string(after, "bus"),
+            // The guest finds the disk by the volume's id under /dev/disk/by-id, whatever
+            // device name it gets.
+            serial: Some(crate::providers::disk_serial(&volume.backend_id).to_owned()),
+            read_only: after.get("read_only").and_then(Value::as_bool).unwrap_or(false),
+            live: after.get("live").and_then(Value::as_bool).unwrap_or(true),
+            limits: front_end_limits(&volume, context.by_id),
         };
         let storage = volume.provider.unwrap_or_default();
-        context
+        let attached = context
             .providers
             .attach(&host, &storage, &spec)
             .map_err(|error| match error {
                 crate::providers::AttachError::Provider(error) => OperationError::from(error),
                 crate::providers::AttachError::Unavailable(why) => OperationError::Precondition(why),
             })?;
+        if let Some(device) = attached.device {
+            written.computed.insert("device".into(), Value::String(device));
+        }
         "attached".clone_into(&mut written.status);
         Ok(())
     }
@@ -43,7 +56,64 @@ impl Operations for Attachment {
         self.create(op, after, written)
     }
 
-    fn delete(&self, _op: &Operation<'_>) -> Result<(), OperationError> {
+    fn delete(&self, op: &Operation<'_>) -> Result<(), OperationError> {
+        let Operation { change, context, .. } = *op;
+        let Some(before) = change.before.as_ref() else {
+            return Ok(());
+        };
+        let host = change.existing_provider().unwrap_or_default();
+        let hypervisor = context
+            .providers
+            .hypervisor(host)
+            .map_err(OperationError::Precondition)?;
+        let instance = string(before, "instance").unwrap_or_default();
+        let volume = string(before, "volume").unwrap_or_default();
+        // The device the volume is at now (as recorded, or found by its serial or source).
+        let device = match string(before, "device") {
+            Some(device) => Some(device),
+            None => {
+                let instances = hypervisor.refresh()?;
+                crate::providers::disk_of(&instances, &instance, &volume).map(|disk| disk.device.clone())
+            }
+        };
+        if let Some(device) = device {
+            hypervisor.detach(&instance, &device)?;
+        }
         Ok(())
     }
+}
+
+/// The front-end limits a volume's disk gets: those of its type's QoS rule when the rule's
+/// consumer is `front-end` or `both`, as state records them.
+pub fn front_end_limits(volume: &ResourceState, by_id: &dyn Fn(&str) -> Option<ResourceState>) -> QosSpecs {
+    let id_of = |record: &ResourceState, key: &str| {
+        record
+            .attributes
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    let Some(rule) = id_of(volume, "type")
+        .and_then(|type_id| by_id(&type_id))
+        .and_then(|volume_type| id_of(&volume_type, "qos"))
+        .and_then(|rule_id| by_id(&rule_id))
+    else {
+        return QosSpecs::default();
+    };
+    if !matches!(
+        rule.attributes.get("consumer").and_then(serde_json::Value::as_str),
+        Some("front-end" | "both")
+    ) {
+        return QosSpecs::default();
+    }
+    rule.attributes
+        .get("specs")
+        .and_then(serde_json::Value::as_object)
+        .map(|specs| {
+            specs
+                .iter()
+                .filter_map(|(key, value)| Some((key.clone(), value.as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
