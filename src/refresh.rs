@@ -167,7 +167,7 @@ pub fn read_instances(
 
 /// For each volume in state, the instance disks that hold it without an attachment of
 /// blockform's: `DOMAIN:DEVICE on HYPERVISOR`, sorted.
-fn unmanaged_attachments(
+pub(crate) fn unmanaged_attachments(
     prior: &[ResourceState],
     instances: &HashMap<String, Vec<blockform_provider::InstanceState>>,
 ) -> HashMap<String, Vec<String>> {

@@ -496,7 +496,7 @@ fn plan_instance(
         for computed in schema.computed {
             // A computed attribute that is also configured (an attachment's `device`) keeps
             // its configured value.
-            if after.get(*computed).is_some_and(|v| *v != Value::Null) {
+            if configured_computed(&schema, computed, &after) {
                 continue;
             }
             after.insert(
@@ -524,7 +524,9 @@ fn plan_instance(
     }
     for computed in schema.computed {
         if let Some(old) = before.get(*computed)
-            && after.get(*computed).is_none_or(|v| *v == Value::Null)
+            && after
+                .get(*computed)
+                .is_none_or(|v| matches!(v, Value::Null | Value::Unknown(_)))
         {
             after.insert((*computed).to_owned(), old.clone());
         }
@@ -616,7 +618,7 @@ fn plan_instance(
         // The replacement is a new object with a new name; the old one is deleted.
         if let Some(after) = change.after.as_mut() {
             for computed in schema.computed {
-                if instance.attrs.get(*computed).is_some_and(|v| *v != Value::Null) {
+                if configured_computed(&schema, computed, &instance.attrs) {
                     continue;
                 }
                 after.insert(
@@ -631,6 +633,12 @@ fn plan_instance(
     change
 }
 
+/// Whether `computed` is also a configured attribute (an attachment's `device`) that `attrs`
+/// sets: its configured value stands.
+fn configured_computed(schema: &crate::model::BlockSchema, computed: &str, attrs: &ValueMap) -> bool {
+    schema.attrs.iter().any(|a| a.name == computed) && attrs.get(computed).is_some_and(|v| *v != Value::Null)
+}
+
 /// What a change of a QoS rule's consumer or limits does to the volumes of its types.
 fn plan_qos_update(before: &ValueMap, after: &ValueMap, changed: &[&str], change: &mut Change) {
     let (old, new) = (QosSpec::of(before), QosSpec::of(after));
@@ -638,7 +646,7 @@ fn plan_qos_update(before: &ValueMap, after: &ValueMap, changed: &[&str], change
         if old.in_back_end() && !new.in_back_end() {
             change.notes.push(
                 "its limits are removed from the back end of every volume of the types that use this rule \
-                 (front-end limits reach attached volumes only after they are re-attached)"
+                 (and their front-end limits are set in place on the attached ones)"
                     .to_owned(),
             );
         } else if !old.in_back_end() && new.in_back_end() {
@@ -651,7 +659,7 @@ fn plan_qos_update(before: &ValueMap, after: &ValueMap, changed: &[&str], change
         if new.at_front_end() {
             change
                 .notes
-                .push("front-end limits reach attached volumes only after they are re-attached".to_owned());
+                .push("limits change in place: the new front-end limits are set on every attached volume of the types that use this rule, without a re-attach".to_owned());
         }
         if new.in_back_end() {
             change

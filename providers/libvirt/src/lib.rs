@@ -16,6 +16,7 @@ mod config;
 mod disk_xml;
 mod domain;
 mod factory;
+pub mod fault;
 mod provider;
 mod secret;
 mod virsh;

@@ -226,6 +226,20 @@ impl Hypervisor for LibvirtHypervisor {
                 spec.volume_backend_name, self.config.host, self.config.name
             )));
         }
+        if let DiskSource::Rbd {
+            pool,
+            namespace: Some(namespace),
+            ..
+        } = source
+        {
+            // libvirt 9's `<source protocol='rbd'>` has no namespace: QEMU would open
+            // `pool/image` of the default namespace, another image or none.
+            return Err(ProviderError::fatal(format!(
+                "`{}` is in the RBD namespace `{pool}/{namespace}`, which the disks of this libvirt cannot name; \
+                 attach volumes of a Ceph provider without `namespace`",
+                spec.volume_backend_name
+            )));
+        }
         let lock = self.lock_of(&spec.instance);
         let _held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let views = match self.views(&spec.instance) {
@@ -338,6 +352,7 @@ impl Hypervisor for LibvirtHypervisor {
         if in_definition {
             self.virsh.run(&["detach-disk", instance, device, "--config"])?;
         }
+        crate::fault::point("detach");
         Ok(())
     }
 

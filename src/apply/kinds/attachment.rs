@@ -69,12 +69,11 @@ impl Operations for Attachment {
         let instance = string(before, "instance").unwrap_or_default();
         let volume = string(before, "volume").unwrap_or_default();
         // The device the volume is at now (as recorded, or found by its serial or source).
-        let device = match string(before, "device") {
-            Some(device) => Some(device),
-            None => {
-                let instances = hypervisor.refresh()?;
-                crate::providers::disk_of(&instances, &instance, &volume).map(|disk| disk.device.clone())
-            }
+        let device = if let Some(device) = string(before, "device") {
+            Some(device)
+        } else {
+            let instances = hypervisor.refresh()?;
+            crate::providers::disk_of(&instances, &instance, &volume).map(|disk| disk.device.clone())
         };
         if let Some(device) = device {
             hypervisor.detach(&instance, &device)?;
