@@ -315,6 +315,47 @@ fn libvirt_an_attached_qcow2_grows_through_its_domain_which_sees_the_new_size() 
 
 #[test]
 #[ignore = "needs a libvirtd: tests/run starts one"]
+fn libvirt_a_snapshot_of_an_attached_qcow2_needs_force_and_is_taken_through_its_domain() {
+    let domain = Domain::start("snap");
+    let dir = project(&[("main.hcl", &config(&domain.name, TWO_ON_SCSI))]);
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    let snapshot = "\nresource \"snapshot\" \"before\" {\n  volume = volume.data.id\n}\n";
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        config(&domain.name, &format!("{TWO_ON_SCSI}{snapshot}")),
+    )
+    .unwrap();
+    let refused = blockform(dir.path(), &["plan"]);
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        words(&refused.stderr).contains("is attached; snapshotting needs `force = true`"),
+        "{}",
+        refused.stderr
+    );
+
+    let forced = snapshot.replace("volume.data.id\n", "volume.data.id\n  force  = true\n");
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        config(&domain.name, &format!("{TWO_ON_SCSI}{forced}")),
+    )
+    .unwrap();
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    // In the image, under its id, while the domain still runs with the disk.
+    let id = crate::common::backend_id(dir.path(), "snapshot.before");
+    let listed = Command::new("qemu-img")
+        .args(["snapshot", "-l", "-U", &volume_file(dir.path(), "volume.data")])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&id), "{listed:?}");
+    assert_eq!(domain.disks().len(), 2);
+    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
+    assert!(domain.disks().is_empty());
+}
+
+#[test]
+#[ignore = "needs a libvirtd: tests/run starts one"]
 fn libvirt_a_disk_detached_by_hand_shows_in_drift_and_plan_and_is_attached_again() {
     let domain = Domain::start("drift");
     let dir = project(&[("main.hcl", &config(&domain.name, TWO_ON_SCSI))]);
@@ -449,7 +490,7 @@ resource "attachment" "data" {
     let plan = blockform(dir.path(), &["plan"]);
     assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
     assert!(
-        plan.stderr.contains(&format!(
+        words(&plan.stderr).contains(&format!(
             "`volume.data` is already attached outside blockform ({}:sdb on kvm1)",
             second.name
         )),
@@ -525,11 +566,8 @@ resource "attachment" "data" {
     let plan = blockform(dir.path(), &["plan"]);
     assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
     let host = gethostname_text();
-    // Diagnostics wrap at the terminal's width: compare the words.
-    let words = plan.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
-    let words = words.replace(" │ ", " ");
     assert!(
-        words.contains(&format!(
+        words(&plan.stderr).contains(&format!(
             "`volume.data` cannot be attached through `remote`: its disk is on `{host}` only (provider `dev`), and `remote` runs its instances on `kvm9.example`"
         )),
         "{}",
@@ -541,6 +579,14 @@ resource "attachment" "data" {
         plan.stderr
     );
     assert!(!dir.path().join("volumes").exists(), "nothing was made");
+}
+
+/// The words of a diagnostic, which wraps at the terminal's width, joined by single spaces.
+fn words(text: &str) -> String {
+    text.split_whitespace()
+        .filter(|word| *word != "│")
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn gethostname_text() -> String {

@@ -20,6 +20,8 @@ pub struct Disk {
     pub read_only: bool,
     /// Its `<iotune>` limits.
     pub limits: QosSpecs,
+    /// The QEMU node name of its image in a running domain (`libvirt-3-format`).
+    pub node: Option<String>,
 }
 
 /// A domain's XML, read.
@@ -127,6 +129,9 @@ fn read_disk(disk: roxmltree::Node<'_, '_>, host: &str) -> Option<Disk> {
                 .collect()
         })
         .unwrap_or_default();
+    let node = child(disk, "source")
+        .and_then(|s| s.attribute("index"))
+        .map(|index| format!("libvirt-{index}-format"));
     Some(Disk {
         device,
         bus,
@@ -134,6 +139,7 @@ fn read_disk(disk: roxmltree::Node<'_, '_>, host: &str) -> Option<Disk> {
         serial,
         read_only,
         limits,
+        node,
     })
 }
 
@@ -160,7 +166,7 @@ mod tests {
   <devices>
     <disk type='file' device='disk'>
       <driver name='qemu' type='qcow2'/>
-      <source file='/var/lib/bf/volume-1.qcow2'/>
+      <source file='/var/lib/bf/volume-1.qcow2' index='3'/>
       <target dev='sdb' bus='scsi'/>
       <serial>volume-1</serial>
       <iotune><total_iops_sec>500</total_iops_sec><read_bytes_sec>0</read_bytes_sec></iotune>
@@ -184,6 +190,7 @@ mod tests {
         let file = &domain.disks[0];
         assert_eq!((file.device.as_str(), file.bus.as_str()), ("sdb", "scsi"));
         assert_eq!(file.serial.as_deref(), Some("volume-1"));
+        assert_eq!(file.node.as_deref(), Some("libvirt-3-format"));
         assert_eq!(file.limits, [("total_iops_sec", 500)].into_iter().collect());
         assert_eq!(source_key(file.source.as_ref().unwrap()), "/var/lib/bf/volume-1.qcow2");
         let rbd = &domain.disks[1];

@@ -134,6 +134,49 @@ fn domain_ref(domain: &str) -> ObjectRef {
     ObjectRef::new(ObjectKind::Other, format!("domain {domain}"))
 }
 
+impl LibvirtHypervisor {
+    /// Runs the QMP command `command` (take or delete an internal snapshot) on the image node
+    /// of the disk at `device` of the running domain `instance`: libvirt has no command for an
+    /// internal snapshot of one disk of a running domain, and QEMU holds the image's lock.
+    fn internal_snapshot(&self, instance: &str, device: &str, name: &str, command: &str) -> Result<()> {
+        let lock = self.lock_of(instance);
+        let _held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let views = self.views(instance)?;
+        let node = views
+            .live
+            .as_ref()
+            .filter(|d| d.running)
+            .and_then(|d| d.disks.iter().find(|disk| disk.device == device))
+            .and_then(|disk| disk.node.clone())
+            .ok_or_else(|| {
+                ProviderError::fatal(format!(
+                    "domain `{instance}` does not run with a disk at `{device}` whose image QEMU names"
+                ))
+            })?;
+        let request = serde_json::json!({
+            "execute": command,
+            "arguments": {"device": node, "name": name},
+        })
+        .to_string();
+        let answer = self.virsh.run(&["qemu-monitor-command", instance, &request])?;
+        let reply: serde_json::Value = serde_json::from_str(answer.trim()).unwrap_or_default();
+        if let Some(error) = reply.get("error") {
+            let desc = error
+                .get("desc")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            // Deleting a snapshot that is not there (any more) is done.
+            if command.contains("delete") && desc.contains("not found") {
+                return Ok(());
+            }
+            return Err(ProviderError::fatal(format!(
+                "QEMU of domain `{instance}` refused `{command}` on `{device}`: {desc}"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The marker a script's `echo` prints before the output of the command it names: virsh
 /// prints it without a line break, so it is found anywhere in the output.
 fn marker(name: &str) -> Vec<String> {
@@ -369,6 +412,14 @@ impl Hypervisor for LibvirtHypervisor {
         }
         self.virsh.run(&args)?;
         Ok(())
+    }
+
+    fn create_disk_snapshot(&self, instance: &str, device: &str, name: &str) -> Result<()> {
+        self.internal_snapshot(instance, device, name, "blockdev-snapshot-internal-sync")
+    }
+
+    fn delete_disk_snapshot(&self, instance: &str, device: &str, name: &str) -> Result<()> {
+        self.internal_snapshot(instance, device, name, "blockdev-snapshot-delete-internal-sync")
     }
 
     fn notify_resize(&self, instance: &str, device: &str, size_bytes: u64) -> Result<()> {

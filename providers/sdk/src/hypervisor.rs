@@ -71,6 +71,29 @@ pub trait Hypervisor: Send + Sync {
 
     /// Tells the guest that the disk at `device` now has `size_bytes`.
     fn notify_resize(&self, instance: &str, device: &str, size_bytes: u64) -> Result<()>;
+
+    /// Takes the internal snapshot `name` of the qcow2 image at `device` of a running
+    /// instance, through the process that holds the image open (and locked against any other
+    /// writer). Unsupported by default.
+    fn create_disk_snapshot(&self, instance: &str, device: &str, name: &str) -> Result<()> {
+        let _ = (instance, device, name);
+        Err(crate::error::ProviderError::Unsupported {
+            provider_kind: self.kind(),
+            provider_name: self.name().to_owned(),
+            operation: "create_disk_snapshot".to_owned(),
+        })
+    }
+
+    /// Deletes the internal snapshot `name` of the qcow2 image at `device` of a running
+    /// instance, as [`create_disk_snapshot`](Self::create_disk_snapshot) took it.
+    fn delete_disk_snapshot(&self, instance: &str, device: &str, name: &str) -> Result<()> {
+        let _ = (instance, device, name);
+        Err(crate::error::ProviderError::Unsupported {
+            provider_kind: self.kind(),
+            provider_name: self.name().to_owned(),
+            operation: "delete_disk_snapshot".to_owned(),
+        })
+    }
 }
 
 #[cfg(test)]

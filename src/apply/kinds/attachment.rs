@@ -82,6 +82,69 @@ impl Operations for Attachment {
     }
 }
 
+/// A running instance that holds a volume: the hypervisor, the instance and the device.
+pub struct Holder {
+    /// The hypervisor it runs on.
+    pub hypervisor: std::sync::Arc<dyn blockform_provider::Hypervisor>,
+    /// The instance.
+    pub instance: String,
+    /// The volume's device in it.
+    pub device: String,
+}
+
+/// The running instances that the attachments in state connect the volume `backend_id` to
+/// (one refresh of each of their hypervisors).
+pub fn running_holders(
+    backend_id: &str,
+    context: &crate::apply::operation::OperationContext<'_>,
+) -> Result<Vec<Holder>, OperationError> {
+    let mut holders = Vec::new();
+    for attachment in (context.records)()
+        .into_iter()
+        .filter(|r| r.address.starts_with("attachment."))
+        .filter(|r| r.attributes.get("volume").and_then(serde_json::Value::as_str) == Some(backend_id))
+    {
+        let text = |key: &str| {
+            attachment
+                .attributes
+                .get(key)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        let (Some(host), Some(instance), Some(device)) =
+            (attachment.provider.clone(), text("instance"), text("device"))
+        else {
+            continue;
+        };
+        let hypervisor = context
+            .providers
+            .hypervisor(&host)
+            .map_err(OperationError::Precondition)?;
+        if hypervisor.refresh()?.iter().any(|i| i.name == instance && i.running) {
+            holders.push(Holder {
+                hypervisor,
+                instance,
+                device,
+            });
+        }
+    }
+    Ok(holders)
+}
+
+/// The running instance that holds the qcow2 file of volume `backend_id` open (QEMU locks the
+/// image against any other writer, `qemu-img` included), if one does.
+pub fn file_holder(
+    provider: &dyn blockform_provider::StorageProvider,
+    backend_id: &str,
+    context: &crate::apply::operation::OperationContext<'_>,
+) -> Result<Option<Holder>, OperationError> {
+    let Some(holder) = running_holders(backend_id, context)?.into_iter().next() else {
+        return Ok(None);
+    };
+    let source = provider.connect(backend_id, &holder.hypervisor.host())?;
+    Ok(matches!(source, blockform_provider::DiskSource::File { .. }).then_some(holder))
+}
+
 /// The front-end limits a volume's disk gets: those of its type's QoS rule when the rule's
 /// consumer is `front-end` or `both`, as state records them.
 pub fn front_end_limits(volume: &ResourceState, by_id: &dyn Fn(&str) -> Option<ResourceState>) -> QosSpecs {

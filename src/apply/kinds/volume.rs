@@ -268,37 +268,10 @@ fn extend(
     to_gib: u64,
     context: &OperationContext<'_>,
 ) -> Result<(), OperationError> {
-    let size_bytes = to_gib * blockform_provider::GIB;
-    let mut running = Vec::new();
-    for attachment in (context.records)()
-        .into_iter()
-        .filter(|r| r.address.starts_with("attachment."))
-        .filter(|r| r.attributes.get("volume").and_then(serde_json::Value::as_str) == Some(backend_id))
-    {
-        let text = |key: &str| {
-            attachment
-                .attributes
-                .get(key)
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
-        };
-        let (Some(host), Some(instance), Some(device)) =
-            (attachment.provider.clone(), text("instance"), text("device"))
-        else {
-            continue;
-        };
-        let hypervisor = context
-            .providers
-            .hypervisor(&host)
-            .map_err(OperationError::Precondition)?;
-        let runs = hypervisor.refresh()?.iter().any(|i| i.name == instance && i.running);
-        if runs {
-            running.push((hypervisor, instance, device));
-        }
-    }
+    let running = super::attachment::running_holders(backend_id, context)?;
     let held_file = match running.first() {
-        Some((hypervisor, _, _)) => matches!(
-            provider.connect(backend_id, &hypervisor.host())?,
+        Some(holder) => matches!(
+            provider.connect(backend_id, &holder.hypervisor.host())?,
             blockform_provider::DiskSource::File { .. }
         ),
         None => false,
@@ -306,8 +279,10 @@ fn extend(
     if !held_file {
         provider.extend_volume(backend_id, to_gib)?;
     }
-    for (hypervisor, instance, device) in running {
-        hypervisor.notify_resize(&instance, &device, size_bytes)?;
+    for holder in running {
+        holder
+            .hypervisor
+            .notify_resize(&holder.instance, &holder.device, to_gib * blockform_provider::GIB)?;
     }
     Ok(())
 }
