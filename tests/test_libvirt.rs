@@ -356,6 +356,36 @@ fn libvirt_a_snapshot_of_an_attached_qcow2_needs_force_and_is_taken_through_its_
 
 #[test]
 #[ignore = "needs a libvirtd: tests/run starts one"]
+fn libvirt_deleting_an_attached_volume_with_its_attachment_detaches_first_in_one_apply() {
+    let domain = Domain::start("order");
+    let dir = project(&[("main.hcl", &config(&domain.name, TWO_ON_SCSI))]);
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    let logs_file = volume_file(dir.path(), "volume.logs");
+    let only_data = r#"
+resource "attachment" "data" {
+  volume   = volume.data.id
+  instance = local.domain
+  host     = "kvm1"
+  bus      = "scsi"
+}
+"#;
+    let without_logs = config(&domain.name, only_data).replace(
+        "resource \"volume\" \"logs\" {\n  type = volume_type.plain.id\n  size = 1\n}\n",
+        "",
+    );
+    assert!(!without_logs.contains("volume\" \"logs"));
+    std::fs::write(dir.path().join("main.hcl"), without_logs).unwrap();
+    let applied = ok(dir.path(), &["apply", "--auto-approve", "--allow-data-loss"]);
+    let detached = applied.stdout.find("attachment.logs: Detached").expect("detached");
+    let deleting = applied.stdout.find("volume.logs: Destroying").expect("deleted");
+    assert!(detached < deleting, "{}", applied.stdout);
+    assert_eq!(domain.disks().len(), 1);
+    assert!(!Path::new(&logs_file).exists());
+    ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
+}
+
+#[test]
+#[ignore = "needs a libvirtd: tests/run starts one"]
 fn libvirt_a_disk_detached_by_hand_shows_in_drift_and_plan_and_is_attached_again() {
     let domain = Domain::start("drift");
     let dir = project(&[("main.hcl", &config(&domain.name, TWO_ON_SCSI))]);
@@ -592,4 +622,150 @@ fn words(text: &str) -> String {
 fn gethostname_text() -> String {
     let output = Command::new("hostname").output().expect("hostname runs");
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// The test Ceph cluster (`BLOCKFORM_TEST_CEPH_*`, which `tests/run` sets with the libvirtd).
+struct Ceph {
+    conf: String,
+    keyring: String,
+    pool: String,
+}
+
+impl Ceph {
+    fn from_env() -> Ceph {
+        Ceph {
+            conf: std::env::var("BLOCKFORM_TEST_CEPH_CONF")
+                .expect("BLOCKFORM_TEST_CEPH_CONF names the test cluster; tests/run boots one with the libvirtd"),
+            keyring: std::env::var("BLOCKFORM_TEST_CEPH_KEYRING")
+                .expect("BLOCKFORM_TEST_CEPH_KEYRING is set with the conf"),
+            pool: std::env::var("BLOCKFORM_TEST_CEPH_POOL").unwrap_or_else(|_| "rbd".to_owned()),
+        }
+    }
+
+    fn rbd(&self, args: &[&str]) -> (i32, String) {
+        let output = Command::new("rbd")
+            .args(["--conf", &self.conf, "--keyring", &self.keyring, "--id", "admin"])
+            .args(args)
+            .output()
+            .expect("rbd runs");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    }
+}
+
+/// The images a test's state records, removed from the pool when the test ends however it
+/// ends (the libvirt disks of this libvirt cannot name an RBD namespace, so these tests use
+/// the pool's default one, where image names are unique UUIDs).
+struct Images<'a> {
+    ceph: &'a Ceph,
+    dir: &'a Path,
+}
+
+impl Drop for Images<'_> {
+    fn drop(&mut self) {
+        let state = blockform(self.dir, &["state", "pull"]);
+        let Ok(state) = serde_json::from_str::<serde_json::Value>(&state.stdout) else {
+            return;
+        };
+        for record in state["resources"].as_array().into_iter().flatten() {
+            if record["address"].as_str().is_some_and(|a| a.starts_with("volume."))
+                && let Some(id) = record["backend_id"].as_str()
+            {
+                let spec = format!("{}/{id}", self.ceph.pool);
+                let _ = self.ceph.rbd(&["snap", "purge", "--no-progress", &spec]);
+                let _ = self.ceph.rbd(&["rm", "--no-progress", &spec]);
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a libvirtd and a Ceph cluster: tests/run starts both"]
+fn libvirt_ceph_an_rbd_volume_is_attached_with_a_cephx_secret_grown_snapshotted_and_detached() {
+    let ceph = Ceph::from_env();
+    let domain = Domain::start("rbd");
+    let hcl = |size: u32, extra: &str| {
+        format!(
+            r#"
+provider "ceph" "ssd" {{
+  pool    = "{pool}"
+  conf    = "{conf}"
+  user    = "admin"
+  keyring = "{keyring}"
+}}
+
+provider "libvirt" "kvm1" {{
+  uri = "{uri}"
+}}
+
+resource "qos" "guest" {{
+  consumer = "front-end"
+  specs    = {{ total_iops_sec = 400 }}
+}}
+
+resource "volume_type" "rbd" {{
+  backend = "ssd"
+  qos     = qos.guest.id
+}}
+
+resource "volume" "db" {{
+  type = volume_type.rbd.id
+  size = {size}
+}}
+
+resource "attachment" "db" {{
+  volume   = volume.db.id
+  instance = "{domain}"
+  host     = "kvm1"
+  bus      = "scsi"
+}}
+{extra}"#,
+            pool = ceph.pool,
+            conf = ceph.conf,
+            keyring = ceph.keyring,
+            uri = uri(),
+            domain = domain.name,
+        )
+    };
+    let dir = project(&[("main.hcl", &hcl(1, ""))]);
+    let _images = Images {
+        ceph: &ceph,
+        dir: dir.path(),
+    };
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    let image = crate::common::backend_id(dir.path(), "volume.db");
+    let spec = format!("{}/{image}", ceph.pool);
+    assert_eq!(domain.disks(), [("sdb".to_owned(), spec.clone())]);
+    let (_, xml) = virsh(&["dumpxml", &domain.name]);
+    assert!(xml.contains("<auth username='admin'>"), "{xml}");
+    let (_, secrets) = virsh(&["secret-list"]);
+    assert!(secrets.contains("ceph blockform client.admin "), "{secrets}");
+    assert!(!xml.contains("AQ"), "no key in the domain XML");
+    assert_eq!(domain.limit("sdb", "total_iops_sec"), 400);
+    let (_, status) = ceph.rbd(&["status", &spec, "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(
+        status["watchers"].as_array().unwrap().len(),
+        1,
+        "QEMU has the image open: {status}"
+    );
+
+    // Grown in the cluster, then told to the domain; a forced snapshot is taken by rbd.
+    let snapshot = "\nresource \"snapshot\" \"s\" {\n  volume = volume.db.id\n  force  = true\n}\n";
+    std::fs::write(dir.path().join("main.hcl"), hcl(2, snapshot)).unwrap();
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    let (_, info) = virsh(&["domblkinfo", &domain.name, "sdb"]);
+    assert!(info.contains(&format!("Capacity:       {}", 2u64 << 30)), "{info}");
+    let snapshot_id = crate::common::backend_id(dir.path(), "snapshot.s");
+    let (_, snapshots) = ceph.rbd(&["snap", "ls", &spec]);
+    assert!(snapshots.contains(&snapshot_id), "{snapshots}");
+    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+
+    ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
+    assert!(domain.disks().is_empty() && domain.defined_disks().is_empty());
+    let (_, listed) = ceph.rbd(&["ls", &ceph.pool]);
+    assert!(!listed.lines().any(|l| l == image), "the image is gone");
 }
