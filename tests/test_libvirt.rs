@@ -36,11 +36,38 @@ fn virsh(args: &[&str]) -> (i32, String) {
 /// A running domain without a guest OS, this test's alone; destroyed and undefined on drop.
 struct Domain {
     name: String,
-    _work: TempDir,
+    work: TempDir,
 }
 
 impl Domain {
     fn start(label: &str) -> Domain {
+        Self::start_with(label, &[])
+    }
+
+    /// A running domain with the tiny Linux guest of `tests/mkguest.sh` (from
+    /// `BLOCKFORM_TEST_LIBVIRT_GUEST_DIR`), once the guest says it is ready.
+    fn start_linux(label: &str) -> Domain {
+        let guest = std::env::var("BLOCKFORM_TEST_LIBVIRT_GUEST_DIR")
+            .expect("BLOCKFORM_TEST_LIBVIRT_GUEST_DIR holds the guest of tests/mkguest.sh; tests/run builds it");
+        let domain = Self::start_with(label, &[("LINUX", "1"), ("GUEST_DIR", &guest)]);
+        let started = std::time::Instant::now();
+        while !domain.console().contains("GUEST READY") {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(180),
+                "the guest did not boot: {}",
+                domain.console()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        domain
+    }
+
+    /// What the guest wrote to its serial console.
+    fn console(&self) -> String {
+        std::fs::read_to_string(self.work.path().join(format!("{}.serial", self.name))).unwrap_or_default()
+    }
+
+    fn start_with(label: &str, env: &[(&str, &str)]) -> Domain {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let name = format!(
             "{label}-{}-{}",
@@ -52,6 +79,7 @@ impl Domain {
             .arg(crate::common::root().join("tests/mkdom.sh"))
             .arg(&name)
             .env("WORK", work.path())
+            .envs(env.iter().copied())
             .output()
             .expect("mkdom.sh runs");
         let file = work.path().join("domain.xml");
@@ -60,7 +88,7 @@ impl Domain {
         assert_eq!(code, 0, "{text}");
         let (code, text) = virsh(&["start", &name]);
         assert_eq!(code, 0, "{text}");
-        Domain { name, _work: work }
+        Domain { name, work }
     }
 
     /// The domain's disks as `domblklist` lists them: (target, source).
@@ -381,6 +409,44 @@ resource "attachment" "data" {
     assert!(detached < deleting, "{}", applied.stdout);
     assert_eq!(domain.disks().len(), 1);
     assert!(!Path::new(&logs_file).exists());
+    ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
+}
+
+#[test]
+#[ignore = "needs a libvirtd: tests/run starts one"]
+fn libvirt_a_virtio_disk_reaches_a_linux_guest_with_its_serial_and_leaves_it_on_detach() {
+    let domain = Domain::start_linux("linux");
+    let virtio = r#"
+resource "attachment" "data" {
+  volume   = volume.data.id
+  instance = local.domain
+  host     = "kvm1"
+}
+"#;
+    let dir = project(&[("main.hcl", &config(&domain.name, virtio))]);
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(domain.disks()[0].0, "vdb");
+    // The guest sees the disk, with the volume's UUID as serial (virtio-blk: 20 characters),
+    // under a name of its own choosing (its first disk: `vda`), which is why the serial is set.
+    let uuid = crate::common::backend_id(dir.path(), "volume.data")
+        .trim_start_matches("volume-")
+        .to_owned();
+    let seen = format!("DISK ADD vda serial={}", &uuid[..20]);
+    let started = std::time::Instant::now();
+    while !domain.console().contains(&seen) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "`{seen}` not in {}",
+            domain.console()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Detached live: the guest acknowledges the unplug and blockform waits for it.
+    std::fs::write(dir.path().join("main.hcl"), config(&domain.name, "")).unwrap();
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    assert!(domain.disks().is_empty());
+    assert!(domain.defined_disks().is_empty());
+    assert!(domain.console().contains("DISK REMOVE vda"), "{}", domain.console());
     ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
 }
 
