@@ -28,9 +28,15 @@ pub struct LibvirtHypervisor {
     /// One lock per domain: choosing a free device and attaching it must not interleave with
     /// another attach to the same domain.
     domains: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// What this process last read of each domain (by the refresh of its plan, then as its own
+    /// attaches and detaches changed it), so that an attach or detach is one `virsh` call.
+    /// Trusted only for a disk being there: anything that fails is done again from a fresh
+    /// read, and a disk it does not show is looked for in one.
+    known: Mutex<HashMap<String, Views>>,
 }
 
 /// A domain as both its running instance and its persistent definition show it.
+#[derive(Debug, Clone)]
 struct Views {
     live: Option<Domain>,
     persistent: Option<Domain>,
@@ -64,7 +70,23 @@ impl LibvirtHypervisor {
             config,
             secrets: Secrets::default(),
             domains: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// What this process knows of a domain, taken out (put back by [`remember`](Self::remember)).
+    fn recalled(&self, domain: &str) -> Option<Views> {
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(domain)
+    }
+
+    fn remember(&self, domain: &str, views: Views) {
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(domain.to_owned(), views);
     }
 
     fn lock_of(&self, domain: &str) -> Arc<Mutex<()>> {
@@ -177,6 +199,157 @@ impl LibvirtHypervisor {
     }
 }
 
+impl LibvirtHypervisor {
+    /// Whether a domain's disks (running or defined) include `device`.
+    fn holds(views: &Views, device: &str) -> bool {
+        views.disks().iter().any(|disk| disk.device == device)
+    }
+
+    /// Attaches `source` to a domain as `views` show it, in one `virsh` call, and remembers
+    /// the domain with the new disk.
+    fn attach_to(&self, source: &DiskSource, spec: &AttachmentSpec, mut views: Views) -> Result<AttachmentState> {
+        let key = source_key(source);
+        let state = |device: &str| AttachmentState {
+            instance: spec.instance.clone(),
+            host: spec.host.clone(),
+            device: Some(device.to_owned()),
+        };
+        if let Some(disk) = views
+            .disks()
+            .into_iter()
+            .find(|d| d.source.as_ref().is_some_and(|s| source_key(s) == key))
+        {
+            return Ok(state(&disk.device));
+        }
+        let bus = spec.bus.as_deref().unwrap_or("virtio");
+        let device = match &spec.device {
+            Some(device) => {
+                if views.disks().iter().any(|d| &d.device == device) {
+                    return Err(ProviderError::Conflict {
+                        object: ObjectRef::new(ObjectKind::Attachment, format!("{}:{device}", spec.instance)),
+                        reason: format!("domain `{}` already has a disk at `{device}`", spec.instance),
+                        command: None,
+                    });
+                }
+                device.clone()
+            }
+            None => Self::free_device(&views, bus)?,
+        };
+        let secret_uuid = match source {
+            DiskSource::Rbd {
+                user, monitors, secret, ..
+            } => Some(self.secrets.ensure(&self.virsh, user, monitors, secret)?),
+            _ => None,
+        };
+        let xml = DiskElement {
+            source,
+            device: &device,
+            bus,
+            serial: spec.serial.as_deref(),
+            read_only: spec.read_only,
+            limits: &spec.limits,
+            secret_uuid: secret_uuid.as_deref(),
+        }
+        .to_xml();
+        let file = private_file(&xml)?;
+        let path = file.path.display().to_string();
+        let flags = Self::flags(&views, spec.live);
+        let mut args = vec!["attach-device", spec.instance.as_str(), path.as_str()];
+        args.extend(flags.iter().copied());
+        self.virsh.run(&args)?;
+        let disk = Disk {
+            device: device.clone(),
+            bus: bus.to_owned(),
+            source: Some(source.clone()),
+            serial: spec.serial.clone(),
+            read_only: spec.read_only,
+            limits: spec.limits.clone(),
+            node: None,
+        };
+        if flags.contains(&"--live")
+            && let Some(live) = views.live.as_mut()
+        {
+            live.disks.push(disk.clone());
+        }
+        if flags.contains(&"--config")
+            && let Some(persistent) = views.persistent.as_mut()
+        {
+            persistent.disks.push(disk);
+        }
+        self.remember(&spec.instance, views);
+        Ok(state(&device))
+    }
+
+    /// Detaches `device` from a domain as `views` show it: from the running domain and the
+    /// definition in one `virsh` call that reads the running domain back. virsh returns before
+    /// the guest lets go of the device (and says it succeeded even when it never will): the
+    /// detach is done only once the running domain lost it, or fails after the timeout.
+    fn detach_from(&self, instance: &str, device: &str, mut views: Views, started: Instant) -> Result<()> {
+        let in_live = views.running()
+            && views
+                .live
+                .as_ref()
+                .is_some_and(|d| d.disks.iter().any(|disk| disk.device == device));
+        let in_definition = views
+            .persistent
+            .as_ref()
+            .is_some_and(|d| d.disks.iter().any(|disk| disk.device == device));
+        if !in_live && !in_definition {
+            self.remember(instance, views);
+            return Ok(());
+        }
+        let mut detach = vec!["detach-disk".to_owned(), instance.to_owned(), device.to_owned()];
+        if in_live {
+            detach.push("--live".to_owned());
+        }
+        if in_definition {
+            detach.push("--config".to_owned());
+        }
+        let (stdout, stderr) =
+            self.virsh
+                .script(&[detach, marker("after"), vec!["dumpxml".to_owned(), instance.to_owned()]])?;
+        if stderr.contains("error:") {
+            return Err(ProviderError::fatal(format!(
+                "cannot detach `{device}` from `{instance}`: {}",
+                stderr.trim()
+            )));
+        }
+        let after = sections(&stdout)
+            .get("after")
+            .map(|xml| xml.trim().to_owned())
+            .filter(|xml| !xml.is_empty())
+            .and_then(|xml| parse(&xml, &self.config.host).ok());
+        let mut present = after
+            .as_ref()
+            .is_some_and(|d| d.running && d.disks.iter().any(|disk| disk.device == device));
+        while present {
+            if started.elapsed() >= self.config.detach_timeout {
+                return Err(ProviderError::Busy {
+                    object: ObjectRef::new(ObjectKind::Attachment, format!("{instance}:{device}")),
+                    reason: format!(
+                        "the guest of `{instance}` did not release `{device}` within {} s; a virtio disk \
+                         leaves a running domain only when its guest OS acknowledges the unplug (use \
+                         `bus = \"scsi\"`, or stop the domain and apply again)",
+                        self.config.detach_timeout.as_secs()
+                    ),
+                    command: None,
+                });
+            }
+            std::thread::sleep(DETACH_POLL);
+            let now = self.views(instance)?;
+            present = now
+                .live
+                .as_ref()
+                .is_some_and(|d| d.running && d.disks.iter().any(|disk| disk.device == device));
+        }
+        for domain in [views.live.as_mut(), views.persistent.as_mut()].into_iter().flatten() {
+            domain.disks.retain(|disk| disk.device != device);
+        }
+        self.remember(instance, views);
+        Ok(())
+    }
+}
+
 /// The marker a script's `echo` prints before the output of the command it names: virsh
 /// prints it without a line break, so it is found anywhere in the output.
 fn marker(name: &str) -> Vec<String> {
@@ -241,6 +414,7 @@ impl Hypervisor for LibvirtHypervisor {
             if views.live.is_none() && views.persistent.is_none() {
                 continue;
             }
+            self.remember(name, views.clone());
             instances.push(InstanceState {
                 name: (*name).to_owned(),
                 host: self.config.host.clone(),
@@ -285,6 +459,11 @@ impl Hypervisor for LibvirtHypervisor {
         }
         let lock = self.lock_of(&spec.instance);
         let _held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(views) = self.recalled(&spec.instance)
+            && let Ok(state) = self.attach_to(source, spec, views)
+        {
+            return Ok(state);
+        }
         let views = match self.views(&spec.instance) {
             Err(ProviderError::NotFound { .. }) => {
                 return Err(ProviderError::fatal(format!(
@@ -296,105 +475,31 @@ impl Hypervisor for LibvirtHypervisor {
             }
             other => other?,
         };
-        let key = source_key(source);
-        let state = |device: &str| AttachmentState {
-            instance: spec.instance.clone(),
-            host: spec.host.clone(),
-            device: Some(device.to_owned()),
-        };
-        if let Some(disk) = views
-            .disks()
-            .into_iter()
-            .find(|d| d.source.as_ref().is_some_and(|s| source_key(s) == key))
-        {
-            return Ok(state(&disk.device));
-        }
-        let bus = spec.bus.as_deref().unwrap_or("virtio");
-        let device = match &spec.device {
-            Some(device) => {
-                if views.disks().iter().any(|d| &d.device == device) {
-                    return Err(ProviderError::Conflict {
-                        object: ObjectRef::new(ObjectKind::Attachment, format!("{}:{device}", spec.instance)),
-                        reason: format!("domain `{}` already has a disk at `{device}`", spec.instance),
-                        command: None,
-                    });
-                }
-                device.clone()
-            }
-            None => Self::free_device(&views, bus)?,
-        };
-        let secret_uuid = match source {
-            DiskSource::Rbd {
-                user, monitors, secret, ..
-            } => Some(self.secrets.ensure(&self.virsh, user, monitors, secret)?),
-            _ => None,
-        };
-        let xml = DiskElement {
-            source,
-            device: &device,
-            bus,
-            serial: spec.serial.as_deref(),
-            read_only: spec.read_only,
-            limits: &spec.limits,
-            secret_uuid: secret_uuid.as_deref(),
-        }
-        .to_xml();
-        let file = private_file(&xml)?;
-        let path = file.path.display().to_string();
-        let mut args = vec!["attach-device", spec.instance.as_str(), path.as_str()];
-        args.extend(Self::flags(&views, spec.live));
-        self.virsh.run(&args)?;
-        Ok(state(&device))
+        self.attach_to(source, spec, views)
     }
 
     fn detach(&self, instance: &str, device: &str) -> Result<()> {
         let lock = self.lock_of(instance);
         let _held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let started = Instant::now();
+        if let Some(views) = self.recalled(instance)
+            && Self::holds(&views, device)
+        {
+            match self.detach_from(instance, device, views, started) {
+                Ok(()) => {
+                    crate::fault::point("detach");
+                    return Ok(());
+                }
+                // The guest holds on to the device: reading the domain again changes nothing.
+                Err(error @ ProviderError::Busy { .. }) => return Err(error),
+                Err(_) => {}
+            }
+        }
         let views = match self.views(instance) {
             Err(ProviderError::NotFound { .. }) => return Ok(()),
             other => other?,
         };
-        let in_live = views.running()
-            && views
-                .live
-                .as_ref()
-                .is_some_and(|d| d.disks.iter().any(|disk| disk.device == device));
-        if in_live {
-            self.virsh.run(&["detach-disk", instance, device, "--live"])?;
-            // virsh returns before the guest lets go of the device (and says it succeeded even
-            // when it never will): the detach is done only once the running domain lost it.
-            let started = Instant::now();
-            loop {
-                let now = self.views(instance)?;
-                let present = now
-                    .live
-                    .as_ref()
-                    .is_some_and(|d| d.running && d.disks.iter().any(|disk| disk.device == device));
-                if !present {
-                    break;
-                }
-                if started.elapsed() >= self.config.detach_timeout {
-                    return Err(ProviderError::Busy {
-                        object: ObjectRef::new(ObjectKind::Attachment, format!("{instance}:{device}")),
-                        reason: format!(
-                            "the guest of `{instance}` did not release `{device}` within {} s; a virtio disk \
-                             leaves a running domain only when its guest OS acknowledges the unplug (use \
-                             `bus = \"scsi\"`, or stop the domain and apply again)",
-                            self.config.detach_timeout.as_secs()
-                        ),
-                        command: None,
-                    });
-                }
-                std::thread::sleep(DETACH_POLL);
-            }
-        }
-        let in_definition = views
-            .persistent
-            .as_ref()
-            .is_some_and(|d| d.disks.iter().any(|disk| disk.device == device));
-        if in_definition {
-            self.virsh.run(&["detach-disk", instance, device, "--config"])?;
-        }
+        self.detach_from(instance, device, views, started)?;
         crate::fault::point("detach");
         Ok(())
     }
