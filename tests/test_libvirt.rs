@@ -452,6 +452,32 @@ resource "attachment" "data" {
 
 #[test]
 #[ignore = "needs a libvirtd: tests/run starts one"]
+fn libvirt_live_false_attaches_to_the_definition_only_and_read_only_reaches_the_xml() {
+    let domain = Domain::start("config");
+    let cold = r#"
+resource "attachment" "data" {
+  volume    = volume.data.id
+  instance  = local.domain
+  host      = "kvm1"
+  bus       = "scsi"
+  live      = false
+  read_only = true
+}
+"#;
+    let dir = project(&[("main.hcl", &config(&domain.name, cold))]);
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    assert!(domain.disks().is_empty(), "the running domain does not get it");
+    assert_eq!(domain.defined_disks().len(), 1, "its definition does");
+    let (_, xml) = virsh(&["dumpxml", "--inactive", &domain.name]);
+    assert!(xml.contains("<readonly/>"), "{xml}");
+    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
+    assert!(domain.defined_disks().is_empty());
+}
+
+#[test]
+#[ignore = "needs a libvirtd: tests/run starts one"]
 fn libvirt_a_disk_detached_by_hand_shows_in_drift_and_plan_and_is_attached_again() {
     let domain = Domain::start("drift");
     let dir = project(&[("main.hcl", &config(&domain.name, TWO_ON_SCSI))]);
