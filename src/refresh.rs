@@ -452,3 +452,88 @@ pub fn check_capacity(
     }
     Ok(shortfalls)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use blockform_provider::{DiskSource, ImageFormat, InstanceDisk, InstanceState, QosSpecs, ValidOn};
+
+    use super::unmanaged_attachments;
+    use crate::providers::disk_of;
+    use crate::state::ResourceState;
+
+    fn record(address: &str, backend_id: &str, provider: &str, attributes: &serde_json::Value) -> ResourceState {
+        ResourceState {
+            address: address.to_owned(),
+            backend_id: backend_id.to_owned(),
+            provider: Some(provider.to_owned()),
+            attributes: attributes.as_object().cloned().unwrap_or_default(),
+            dependencies: Vec::new(),
+            status: "available".to_owned(),
+        }
+    }
+
+    fn disk(device: &str, file: &str, serial: Option<&str>) -> InstanceDisk {
+        InstanceDisk {
+            device: device.to_owned(),
+            source: DiskSource::File {
+                path: format!("/var/lib/bf/{file}").into(),
+                format: ImageFormat::Qcow2,
+                valid_on: ValidOn::Host("kvm1".into()),
+            },
+            serial: serial.map(str::to_owned),
+            limits: QosSpecs::default(),
+        }
+    }
+
+    fn instance(name: &str, disks: Vec<InstanceDisk>) -> InstanceState {
+        InstanceState {
+            name: name.to_owned(),
+            host: "kvm1".to_owned(),
+            running: true,
+            disks,
+        }
+    }
+
+    #[test]
+    fn a_volume_is_found_by_its_serial_or_its_source_whatever_its_device() {
+        let instances = vec![instance(
+            "db-1",
+            vec![
+                disk("sdc", "other.qcow2", Some("1111")),
+                disk("vdz", "volume-2222.qcow2", None),
+            ],
+        )];
+        assert_eq!(disk_of(&instances, "db-1", "volume-1111").unwrap().device, "sdc");
+        assert_eq!(disk_of(&instances, "db-1", "volume-2222").unwrap().device, "vdz");
+        assert!(disk_of(&instances, "db-1", "volume-3333").is_none());
+        assert!(disk_of(&instances, "db-2", "volume-1111").is_none());
+    }
+
+    #[test]
+    fn only_disks_no_attachment_accounts_for_are_unmanaged() {
+        let prior = vec![
+            record("volume.a", "volume-aaaa", "dev", &serde_json::json!({})),
+            record("volume.b", "volume-bbbb", "dev", &serde_json::json!({})),
+            record(
+                "attachment.a",
+                "attachment-1",
+                "kvm1",
+                &serde_json::json!({"volume": "volume-aaaa", "instance": "db-1"}),
+            ),
+        ];
+        let instances: HashMap<String, Vec<InstanceState>> = [(
+            "kvm1".to_owned(),
+            vec![
+                instance("db-1", vec![disk("sdb", "volume-aaaa.qcow2", Some("aaaa"))]),
+                instance("web-1", vec![disk("vdb", "volume-bbbb.qcow2", None)]),
+            ],
+        )]
+        .into_iter()
+        .collect();
+        let unmanaged = unmanaged_attachments(&prior, &instances);
+        assert_eq!(unmanaged.len(), 1, "{unmanaged:?}");
+        assert_eq!(unmanaged["volume-bbbb"], ["web-1:vdb on kvm1"]);
+    }
+}
