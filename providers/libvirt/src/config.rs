@@ -1,6 +1,9 @@
-//! The configuration of a libvirt provider block: the connection URI, the machine the domains
-//! run on (the URI's host, or this machine for a local URI) and how long a detach may wait.
+//! The configuration of a libvirt provider block: the connection URI (with the ssh key and
+//! known-hosts file of a `qemu+ssh://` one, as libvirt's `keyfile` and `known_hosts`
+//! parameters), the machine the domains run on (the URI's host, or this machine for a local
+//! URI) and how long a detach may wait.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use blockform_provider::{ConfigProblem, ProviderConfig, parse_duration};
@@ -44,7 +47,13 @@ impl LibvirtConfig {
                 problems: text.join("; "),
             });
         }
-        let uri = string(config, "uri").unwrap_or_default();
+        let mut uri = string(config, "uri").unwrap_or_default();
+        for (attribute, parameter) in [("identity_file", "keyfile"), ("known_hosts", "known_hosts")] {
+            if let Some(path) = string(config, attribute) {
+                let separator = if uri.contains('?') { '&' } else { '?' };
+                uri = format!("{uri}{separator}{parameter}={}", percent_encoded(&path));
+            }
+        }
         let host = uri_host(&uri).unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
         let detach_timeout = string(config, "detach_timeout")
             .and_then(|text| parse_duration(&text).ok())
@@ -71,6 +80,16 @@ impl LibvirtConfig {
             )),
             Some(_) => {}
         }
+        let over_ssh =
+            string(config, "uri").is_some_and(|uri| uri.split("://").next().is_some_and(|s| s.ends_with("+ssh")));
+        for attribute in ["identity_file", "known_hosts"] {
+            if string(config, attribute).is_some() && !over_ssh {
+                problems.push(problem(
+                    attribute,
+                    &format!("`{attribute}` is for a `qemu+ssh://` URI; this `uri` does not use ssh"),
+                ));
+            }
+        }
         if let Some(text) = string(config, "detach_timeout")
             && let Err(error) = parse_duration(&text)
         {
@@ -94,6 +113,19 @@ fn string(config: &ProviderConfig, key: &str) -> Option<String> {
         .get(key)
         .and_then(serde_json::Value::as_str)
         .map(str::to_owned)
+}
+
+/// A URI query value: everything but unreserved characters and `/` percent-encoded.
+fn percent_encoded(value: &str) -> String {
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    encoded
 }
 
 /// The host a URI connects to (`qemu+ssh://root@kvm1:22/system` → `kvm1`), `None` for a local
@@ -153,5 +185,22 @@ mod tests {
         .unwrap();
         assert_eq!(parsed.detach_timeout, Duration::from_secs(5));
         assert_eq!(parsed.host, gethostname::gethostname().to_string_lossy());
+
+        let remote = LibvirtConfig::from_config(&config(serde_json::json!({
+            "uri": "qemu+ssh://root@kvm1.example/system",
+            "identity_file": "/keys/id ed25519",
+            "known_hosts": "/keys/known&hosts",
+        })))
+        .unwrap();
+        assert_eq!(
+            remote.uri,
+            "qemu+ssh://root@kvm1.example/system?keyfile=/keys/id%20ed25519&known_hosts=/keys/known%26hosts"
+        );
+        assert_eq!(remote.host, "kvm1.example");
+        let local_with_key = LibvirtConfig::problems(&config(serde_json::json!({
+            "uri": "qemu:///system",
+            "identity_file": "/keys/id",
+        })));
+        assert_eq!(local_with_key[0].attribute.as_deref(), Some("identity_file"));
     }
 }

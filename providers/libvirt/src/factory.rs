@@ -13,6 +13,8 @@ use crate::provider::LibvirtHypervisor;
 pub const SCHEMA: &[AttrSpec] = &[
     AttrSpec::required("uri", AttrType::String),
     AttrSpec::optional("detach_timeout", AttrType::Duration),
+    AttrSpec::optional("identity_file", AttrType::String),
+    AttrSpec::optional("known_hosts", AttrType::String),
 ];
 
 /// The factory of libvirt hypervisors.
@@ -29,6 +31,10 @@ impl ProviderFactory for LibvirtFactory {
 
     fn schema(&self) -> &'static [AttrSpec] {
         SCHEMA
+    }
+
+    fn path_attributes(&self) -> &'static [&'static str] {
+        &["identity_file", "known_hosts"]
     }
 
     fn problems(&self, config: &ProviderConfig) -> Vec<ConfigProblem> {
