@@ -478,6 +478,43 @@ resource "attachment" "data" {
 
 #[test]
 #[ignore = "needs a libvirtd: tests/run starts one"]
+fn libvirt_a_domain_that_disappeared_shows_its_attachments_as_deleted() {
+    let domain = Domain::start("gone");
+    let dir = project(&[("main.hcl", &config(&domain.name, TWO_ON_SCSI))]);
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    let (code, text) = virsh(&["destroy", &domain.name]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = virsh(&["undefine", &domain.name]);
+    assert_eq!(code, 0, "{text}");
+
+    let drift = blockform(dir.path(), &["drift", "--json"]);
+    assert_eq!(drift.code, 2, "{}\n{}", drift.stdout, drift.stderr);
+    let report: serde_json::Value = serde_json::from_str(&drift.stdout).unwrap();
+    let missing: Vec<&str> = report["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["address"].as_str())
+        .collect();
+    assert_eq!(missing, ["attachment.data", "attachment.logs"], "{report}");
+    let plan = blockform(dir.path(), &["plan"]);
+    assert!(
+        plan.stdout.contains("# attachment.data has been deleted"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("# attachment.logs has been deleted"),
+        "{}",
+        plan.stdout
+    );
+    // Nothing holds the volumes any more: they go without a detach.
+    std::fs::write(dir.path().join("main.hcl"), config(&domain.name, "")).unwrap();
+    ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
+}
+
+#[test]
+#[ignore = "needs a libvirtd: tests/run starts one"]
 fn libvirt_a_disk_detached_by_hand_shows_in_drift_and_plan_and_is_attached_again() {
     let domain = Domain::start("drift");
     let dir = project(&[("main.hcl", &config(&domain.name, TWO_ON_SCSI))]);
