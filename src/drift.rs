@@ -317,7 +317,23 @@ pub fn check(
                     text("instance").unwrap_or_default(),
                     text("volume").unwrap_or_default(),
                 );
-                if held.is_none() {
+                if let Some(disk) = held {
+                    let expected = crate::refresh::expected_front_end(resource, &by_id);
+                    if disk.limits != expected {
+                        report.changed.push(ChangedObject {
+                            address: resource.address.clone(),
+                            kind: "attachment".to_owned(),
+                            provider: provider_name.to_owned(),
+                            backend_id: resource.backend_id.clone(),
+                            attributes: vec![AttributeDrift {
+                                name: "limits".to_owned(),
+                                state: serde_json::json!(expected.limits),
+                                real: serde_json::json!(disk.limits.limits),
+                                config: None,
+                            }],
+                        });
+                    }
+                } else {
                     report.missing.push(MissingObject {
                         address: resource.address.clone(),
                         kind: "attachment".to_owned(),

@@ -36,10 +36,24 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
                     text("instance").unwrap_or_default(),
                     text("volume").unwrap_or_default(),
                 );
-                let state = if held.is_some() {
-                    Observed::Exists(ValueMap::new())
-                } else {
-                    Observed::Missing
+                let state = match held {
+                    Some(disk) => {
+                        let mut attrs = ValueMap::new();
+                        // Front-end limits changed behind blockform's back are drift.
+                        let expected = expected_front_end(resource, &by_id);
+                        if disk.limits != expected {
+                            #[allow(clippy::cast_precision_loss)]
+                            let limits = disk
+                                .limits
+                                .limits
+                                .iter()
+                                .map(|(key, value)| (key.clone(), Value::Number(*value as f64)))
+                                .collect();
+                            attrs.insert("limits".into(), Value::Map(limits));
+                        }
+                        Observed::Exists(attrs)
+                    }
+                    None => Observed::Missing,
                 };
                 observed.insert(resource.address.clone(), state);
             }
@@ -250,6 +264,46 @@ pub(crate) fn expected_qos(
         return blockform_provider::QosSpecs::default();
     };
     backend_limits(rule)
+}
+
+/// The front-end limits an attachment's disk should have: those of its volume's type's rule
+/// when the rule's consumer is `front-end` or `both`, as state records them.
+pub(crate) fn expected_front_end(
+    attachment: &ResourceState,
+    by_id: &HashMap<&str, &ResourceState>,
+) -> blockform_provider::QosSpecs {
+    let id_of = |record: &ResourceState, key: &str| {
+        record
+            .attributes
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    let Some(rule) = id_of(attachment, "volume")
+        .and_then(|volume| by_id.get(volume.as_str()).copied())
+        .and_then(|volume| id_of(volume, "type"))
+        .and_then(|type_id| by_id.get(type_id.as_str()).copied())
+        .and_then(|volume_type| id_of(volume_type, "qos"))
+        .and_then(|rule_id| by_id.get(rule_id.as_str()).copied())
+    else {
+        return blockform_provider::QosSpecs::default();
+    };
+    if !matches!(
+        rule.attributes.get("consumer").and_then(serde_json::Value::as_str),
+        Some("front-end" | "both")
+    ) {
+        return blockform_provider::QosSpecs::default();
+    }
+    rule.attributes
+        .get("specs")
+        .and_then(serde_json::Value::as_object)
+        .map(|specs| {
+            specs
+                .iter()
+                .filter_map(|(key, value)| Some((key.clone(), value.as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The back-end limits of a QoS rule as state records it: its specs, unless its consumer is

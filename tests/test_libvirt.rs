@@ -307,6 +307,38 @@ fn libvirt_a_front_end_qos_change_is_applied_live_without_a_re_attach() {
     assert_eq!(domain.disks(), disks, "the same disks, never detached");
     let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+
+    // Limits changed by hand are drift, and the next apply sets them again in place.
+    let (code, text) = virsh(&[
+        "blkdeviotune",
+        &domain.name,
+        "sdb",
+        "--live",
+        "--config",
+        "--total-iops-sec",
+        "77",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let drift = blockform(dir.path(), &["drift", "--json"]);
+    assert_eq!(drift.code, 2, "{}\n{}", drift.stdout, drift.stderr);
+    let report: serde_json::Value = serde_json::from_str(&drift.stdout).unwrap();
+    assert_eq!(report["changed"][0]["address"], "attachment.data", "{report}");
+    assert_eq!(
+        report["changed"][0]["attributes"][0]["real"]["total_iops_sec"], 77,
+        "{report}"
+    );
+    let plan = blockform(dir.path(), &["plan"]);
+    assert!(
+        plan.stdout.contains("# attachment.data will be updated in-place"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("they are set again in place"), "{}", plan.stdout);
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(domain.limit("sdb", "total_iops_sec"), 300);
+    assert_eq!(domain.disks(), disks);
+    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
     ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
 }
 

@@ -385,6 +385,30 @@ impl<'a> Context<'a> {
         (!specs.contains_unknown()).then(|| specs.clone())
     }
 
+    /// The front-end limits an attachment's disk should have, as the configuration has them:
+    /// the specs of its volume's type's rule when the rule is enforced by the hypervisor, none
+    /// otherwise; `None` when the volume, type or rule is not known yet.
+    fn front_end_limits(&self, attachment: &ValueMap) -> Option<Value> {
+        let volume = self.referenced(attachment.get("volume")?)?;
+        let ResourceSpec::Volume(volume) = spec_of(volume) else {
+            return None;
+        };
+        let ResourceSpec::VolumeType(volume_type) = spec_of(self.referenced(volume.volume_type?)?) else {
+            return None;
+        };
+        let Some(rule) = volume_type.qos else {
+            return Some(Value::Map(ValueMap::new()));
+        };
+        let ResourceSpec::Qos(rule) = spec_of(self.referenced(rule)?) else {
+            return None;
+        };
+        if !rule.at_front_end() {
+            return Some(Value::Map(ValueMap::new()));
+        }
+        let specs = rule.specs?;
+        (!specs.contains_unknown()).then(|| specs.clone())
+    }
+
     fn is_attached(&self, instance: &ResourceInstance, before: Option<&ValueMap>) -> bool {
         let mut ids = vec![format!("{}.id", instance.address)];
         if let Some(Value::String(id)) = before.and_then(|b| b.get("id")) {
@@ -567,6 +591,20 @@ fn plan_instance(
         change
             .notes
             .push("its back-end QoS limits differ from its type's rule; they are set again".to_owned());
+    }
+
+    // Refresh reports an attachment's `limits` only when its disk's front-end limits differ
+    // from its volume's type's rule (changed behind blockform's back): an update sets them.
+    if matches!(spec, ResourceSpec::Attachment(_)) && before.contains_key("limits") {
+        let limits = context
+            .front_end_limits(&after)
+            .unwrap_or_else(|| Value::Unknown(format!("{}.limits", instance.address)));
+        after.insert("limits".to_owned(), limits);
+        changed.push("limits");
+        change.notes.push(
+            "the front-end limits of its disk differ from its volume's type's rule; they are set again in place"
+                .to_owned(),
+        );
     }
 
     let replace_requested = options.replace.iter().any(|r| r == &instance.address);

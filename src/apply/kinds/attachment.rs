@@ -52,8 +52,31 @@ impl Operations for Attachment {
         Ok(())
     }
 
+    /// Only the front-end limits of the disk change in place (set again after they were
+    /// changed behind blockform's back); every configured attribute replaces the attachment.
     fn update(&self, op: &Operation<'_>, after: &ValueMap, written: &mut Written) -> Result<(), OperationError> {
-        self.create(op, after, written)
+        self.create(op, after, written)?;
+        let Operation { change, context, .. } = *op;
+        let host = change.provider.clone().unwrap_or_default();
+        let hypervisor = context
+            .providers
+            .hypervisor(&host)
+            .map_err(OperationError::Precondition)?;
+        let volume = string(after, "volume")
+            .and_then(|id| (context.by_id)(&id))
+            .ok_or_else(|| {
+                OperationError::Precondition(format!("the volume of `{}` is not in state", change.address))
+            })?;
+        let device = written
+            .computed
+            .get("device")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| string(after, "device"))
+            .unwrap_or_default();
+        let instance = string(after, "instance").unwrap_or_default();
+        hypervisor.set_front_end_limits(&instance, &device, &front_end_limits(&volume, context.by_id))?;
+        Ok(())
     }
 
     fn delete(&self, op: &Operation<'_>) -> Result<(), OperationError> {
