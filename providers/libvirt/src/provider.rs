@@ -82,6 +82,13 @@ impl LibvirtHypervisor {
             .remove(domain)
     }
 
+    fn forget(&self, domain: &str) {
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(domain);
+    }
+
     fn remember(&self, domain: &str, views: Views) {
         self.known
             .lock()
@@ -205,21 +212,31 @@ impl LibvirtHypervisor {
         views.disks().iter().any(|disk| disk.device == device)
     }
 
-    /// Attaches `source` to a domain as `views` show it, in one `virsh` call, and remembers
-    /// the domain with the new disk.
-    fn attach_to(&self, source: &DiskSource, spec: &AttachmentSpec, mut views: Views) -> Result<AttachmentState> {
+    /// Attaches `source` to a domain as `views` show it, in one `virsh` call. The device is
+    /// chosen and the domain remembered with the new disk while `held` (the domain's lock) is,
+    /// then the lock is let go: attaches to one domain run their `virsh` at once (libvirt
+    /// orders the changes themselves), and one that fails makes the domain read afresh next time.
+    fn attach_to(
+        &self,
+        source: &DiskSource,
+        spec: &AttachmentSpec,
+        mut views: Views,
+        held: std::sync::MutexGuard<'_, ()>,
+    ) -> Result<AttachmentState> {
         let key = source_key(source);
         let state = |device: &str| AttachmentState {
             instance: spec.instance.clone(),
             host: spec.host.clone(),
             device: Some(device.to_owned()),
         };
-        if let Some(disk) = views
+        if let Some(device) = views
             .disks()
             .into_iter()
             .find(|d| d.source.as_ref().is_some_and(|s| source_key(s) == key))
+            .map(|d| d.device.clone())
         {
-            return Ok(state(&disk.device));
+            self.remember(&spec.instance, views);
+            return Ok(state(&device));
         }
         let bus = spec.bus.as_deref().unwrap_or("virtio");
         let device = match &spec.device {
@@ -256,7 +273,6 @@ impl LibvirtHypervisor {
         let flags = Self::flags(&views, spec.live);
         let mut args = vec!["attach-device", spec.instance.as_str(), path.as_str()];
         args.extend(flags.iter().copied());
-        self.virsh.run(&args)?;
         let disk = Disk {
             device: device.clone(),
             bus: bus.to_owned(),
@@ -277,6 +293,11 @@ impl LibvirtHypervisor {
             persistent.disks.push(disk);
         }
         self.remember(&spec.instance, views);
+        drop(held);
+        if let Err(error) = self.virsh.run(&args) {
+            self.forget(&spec.instance);
+            return Err(error);
+        }
         Ok(state(&device))
     }
 
@@ -284,7 +305,17 @@ impl LibvirtHypervisor {
     /// definition in one `virsh` call that reads the running domain back. virsh returns before
     /// the guest lets go of the device (and says it succeeded even when it never will): the
     /// detach is done only once the running domain lost it, or fails after the timeout.
-    fn detach_from(&self, instance: &str, device: &str, mut views: Views, started: Instant) -> Result<()> {
+    ///
+    /// Like [`attach_to`](Self::attach_to), the domain is remembered without the disk while
+    /// `held` is, and the `virsh` call runs after.
+    fn detach_from(
+        &self,
+        instance: &str,
+        device: &str,
+        mut views: Views,
+        started: Instant,
+        held: std::sync::MutexGuard<'_, ()>,
+    ) -> Result<()> {
         let in_live = views.running()
             && views
                 .live
@@ -305,6 +336,20 @@ impl LibvirtHypervisor {
         if in_definition {
             detach.push("--config".to_owned());
         }
+        for domain in [views.live.as_mut(), views.persistent.as_mut()].into_iter().flatten() {
+            domain.disks.retain(|disk| disk.device != device);
+        }
+        self.remember(instance, views);
+        drop(held);
+        let result = self.finish_detach(instance, device, detach, started);
+        if result.is_err() {
+            self.forget(instance);
+        }
+        result
+    }
+
+    /// Runs a detach and waits until the running domain no longer has the device.
+    fn finish_detach(&self, instance: &str, device: &str, detach: Vec<String>, started: Instant) -> Result<()> {
         let (stdout, stderr) =
             self.virsh
                 .script(&[detach, marker("after"), vec!["dumpxml".to_owned(), instance.to_owned()]])?;
@@ -342,10 +387,6 @@ impl LibvirtHypervisor {
                 .as_ref()
                 .is_some_and(|d| d.running && d.disks.iter().any(|disk| disk.device == device));
         }
-        for domain in [views.live.as_mut(), views.persistent.as_mut()].into_iter().flatten() {
-            domain.disks.retain(|disk| disk.device != device);
-        }
-        self.remember(instance, views);
         Ok(())
     }
 }
@@ -458,12 +499,15 @@ impl Hypervisor for LibvirtHypervisor {
             )));
         }
         let lock = self.lock_of(&spec.instance);
-        let _held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(views) = self.recalled(&spec.instance)
-            && let Ok(state) = self.attach_to(source, spec, views)
-        {
-            return Ok(state);
+        let held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(views) = self.recalled(&spec.instance) {
+            if let Ok(state) = self.attach_to(source, spec, views, held) {
+                return Ok(state);
+            }
+        } else {
+            drop(held);
         }
+        let held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let views = match self.views(&spec.instance) {
             Err(ProviderError::NotFound { .. }) => {
                 return Err(ProviderError::fatal(format!(
@@ -475,17 +519,16 @@ impl Hypervisor for LibvirtHypervisor {
             }
             other => other?,
         };
-        self.attach_to(source, spec, views)
+        self.attach_to(source, spec, views, held)
     }
 
     fn detach(&self, instance: &str, device: &str) -> Result<()> {
         let lock = self.lock_of(instance);
-        let _held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let started = Instant::now();
-        if let Some(views) = self.recalled(instance)
-            && Self::holds(&views, device)
-        {
-            match self.detach_from(instance, device, views, started) {
+        let recalled = self.recalled(instance);
+        if let Some(views) = recalled.filter(|views| Self::holds(views, device)) {
+            match self.detach_from(instance, device, views, started, held) {
                 Ok(()) => {
                     crate::fault::point("detach");
                     return Ok(());
@@ -494,12 +537,15 @@ impl Hypervisor for LibvirtHypervisor {
                 Err(error @ ProviderError::Busy { .. }) => return Err(error),
                 Err(_) => {}
             }
+        } else {
+            drop(held);
         }
+        let held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let views = match self.views(instance) {
             Err(ProviderError::NotFound { .. }) => return Ok(()),
             other => other?,
         };
-        self.detach_from(instance, device, views, started)?;
+        self.detach_from(instance, device, views, started, held)?;
         crate::fault::point("detach");
         Ok(())
     }
