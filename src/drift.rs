@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::eval::Desired;
 use crate::config::value::Value;
-use crate::model::{Address, ResourceKind, UNMANAGED_SNAPSHOTS};
+use crate::model::{Address, ResourceKind, UNMANAGED_ATTACHMENTS, UNMANAGED_SNAPSHOTS};
 use crate::providers::Providers;
 use crate::providers::RefreshError;
 use crate::state::{Intent, ResourceState};
@@ -275,6 +275,8 @@ pub fn check(
     now: &str,
 ) -> Result<DriftReport, DriftError> {
     let (volumes, _) = crate::refresh::read_volumes(prior, providers)?;
+    let instances = crate::refresh::read_instances(prior, providers)?;
+    let unmanaged_disks = crate::refresh::unmanaged_attachments(prior, &instances);
     let configured: HashMap<String, &crate::config::eval::ResourceInstance> =
         desired.resources.iter().map(|r| (r.address.to_string(), r)).collect();
     let by_id: HashMap<&str, &ResourceState> = prior.iter().map(|r| (r.backend_id.as_str(), r)).collect();
@@ -305,6 +307,44 @@ pub fn check(
         let Some(provider_name) = resource.provider.as_deref() else {
             continue;
         };
+        // An attachment is missing once its instance no longer holds the volume's disk (the
+        // domain is gone, or the disk was detached by hand).
+        if resource.address.starts_with("attachment.") {
+            if let Some(seen) = instances.get(provider_name) {
+                let text = |key: &str| resource.attributes.get(key).and_then(serde_json::Value::as_str);
+                let held = crate::providers::disk_of(
+                    seen,
+                    text("instance").unwrap_or_default(),
+                    text("volume").unwrap_or_default(),
+                );
+                if let Some(disk) = held {
+                    let expected = crate::refresh::expected_front_end(resource, &by_id);
+                    if disk.limits != expected {
+                        report.changed.push(ChangedObject {
+                            address: resource.address.clone(),
+                            kind: "attachment".to_owned(),
+                            provider: provider_name.to_owned(),
+                            backend_id: resource.backend_id.clone(),
+                            attributes: vec![AttributeDrift {
+                                name: "limits".to_owned(),
+                                state: serde_json::json!(expected.limits),
+                                real: serde_json::json!(disk.limits.limits),
+                                config: None,
+                            }],
+                        });
+                    }
+                } else {
+                    report.missing.push(MissingObject {
+                        address: resource.address.clone(),
+                        kind: "attachment".to_owned(),
+                        provider: provider_name.to_owned(),
+                        backend_id: resource.backend_id.clone(),
+                        in_configuration: configured.contains_key(&resource.address),
+                    });
+                }
+            }
+            continue;
+        }
         let Some(provider) = providers.get(provider_name) else {
             if matches!(resource.address.split('.').next(), Some("volume" | "snapshot")) {
                 report
@@ -350,6 +390,23 @@ pub fn check(
                         )
                 });
                 let mut attributes = volume_drift(resource, real, expected_qos.as_ref());
+                // Instances that hold the volume without an attachment of blockform's.
+                let recorded = resource
+                    .attributes
+                    .get(UNMANAGED_ATTACHMENTS)
+                    .cloned()
+                    .unwrap_or_default();
+                let held = unmanaged_disks
+                    .get(&resource.backend_id)
+                    .map_or(serde_json::Value::Null, |disks| serde_json::json!(disks));
+                if held != recorded {
+                    attributes.push(AttributeDrift {
+                        name: UNMANAGED_ATTACHMENTS.to_owned(),
+                        state: recorded,
+                        real: held,
+                        config: None,
+                    });
+                }
                 if let Some(instance) = configured.get(&resource.address) {
                     for attribute in &mut attributes {
                         attribute.config = instance

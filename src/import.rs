@@ -246,7 +246,10 @@ fn read_object(
                 "`{id}` names a volume; a snapshot's ID is PROVIDER/VOLUME@SNAPSHOT"
             )));
         }
-        (BackendObject::StateOnly | BackendObject::File | BackendObject::BackupManifest, _) => {
+        (
+            BackendObject::StateOnly | BackendObject::File | BackendObject::BackupManifest | BackendObject::Attachment,
+            _,
+        ) => {
             let kind = address.kind;
             return Err(ImportError::BadId(format!(
                 "only volumes, snapshots and backups can be imported; `{kind}` resources are blockform's own records"
@@ -519,7 +522,10 @@ pub fn generate_config(
                     hcl(&serde_json::Value::String(record.backend_id.clone()))
                 );
             }
-            BackendObject::StateOnly | BackendObject::File | BackendObject::BackupManifest => {}
+            BackendObject::StateOnly
+            | BackendObject::File
+            | BackendObject::BackupManifest
+            | BackendObject::Attachment => {}
         }
         text.push_str("}\n\n");
         count += 1;

@@ -7,7 +7,7 @@ use blockform_provider::{CapacityCheck, Shortfall, VolumeState};
 
 use crate::config::value::{Value, ValueMap};
 use crate::model::kinds::BackendObject;
-use crate::model::{Address, ResourceKind, UNMANAGED_SNAPSHOTS};
+use crate::model::{Address, ResourceKind, UNMANAGED_ATTACHMENTS, UNMANAGED_SNAPSHOTS};
 use crate::plan::Observed;
 use crate::providers::Providers;
 use crate::state::ResourceState;
@@ -19,11 +19,46 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
     let requested: std::collections::HashSet<&str> = requested.iter().map(String::as_str).collect();
     let by_id: HashMap<&str, &ResourceState> = prior.iter().map(|r| (r.backend_id.as_str(), r)).collect();
     let managed = managed_snapshots(prior);
+    let instances = read_instances(prior, providers)?;
+    let unmanaged_disks = unmanaged_attachments(prior, &instances);
     let mut observed = HashMap::new();
     for resource in prior {
         let Some(provider) = resource.provider.as_deref() else {
             continue;
         };
+        if resource.address.starts_with("attachment.") {
+            // An attachment is there while its instance holds the volume's disk, whatever
+            // device name it has now: the letter a guest gives a disk is not drift.
+            if let Some(seen) = instances.get(provider) {
+                let text = |key: &str| resource.attributes.get(key).and_then(serde_json::Value::as_str);
+                let held = crate::providers::disk_of(
+                    seen,
+                    text("instance").unwrap_or_default(),
+                    text("volume").unwrap_or_default(),
+                );
+                let state = match held {
+                    Some(disk) => {
+                        let mut attrs = ValueMap::default();
+                        // Front-end limits changed behind blockform's back are drift.
+                        let expected = expected_front_end(resource, &by_id);
+                        if disk.limits != expected {
+                            #[allow(clippy::cast_precision_loss)]
+                            let limits = disk
+                                .limits
+                                .limits
+                                .iter()
+                                .map(|(key, value)| (key.clone(), Value::Number(*value as f64)))
+                                .collect();
+                            attrs.insert("limits".into(), Value::Map(limits));
+                        }
+                        Observed::Exists(attrs)
+                    }
+                    None => Observed::Missing,
+                };
+                observed.insert(resource.address.clone(), state);
+            }
+            continue;
+        }
         if providers.get(provider).is_none() {
             continue;
         }
@@ -49,6 +84,13 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
                                 .collect();
                             attrs.insert("qos".into(), Value::Map(limits));
                         }
+                        let disks = unmanaged_disks.get(resource.backend_id.as_str());
+                        attrs.insert(
+                            UNMANAGED_ATTACHMENTS.into(),
+                            disks.map_or(Value::Null, |disks| {
+                                Value::List(disks.iter().cloned().map(Value::String).collect())
+                            }),
+                        );
                         let unmanaged = unmanaged_snapshots(state, managed.get(resource.backend_id.as_str()));
                         // Null when there are none: the diff then leaves a state without the
                         // attribute alone and clears one that had some.
@@ -90,10 +132,92 @@ pub fn refresh(prior: &[ResourceState], providers: &Providers) -> Result<HashMap
                     },
                 );
             }
-            BackendObject::StateOnly | BackendObject::File | BackendObject::BackupManifest => {}
+            BackendObject::StateOnly
+            | BackendObject::File
+            | BackendObject::BackupManifest
+            | BackendObject::Attachment => {}
         }
     }
     Ok(observed)
+}
+
+/// Every instance of every live hypervisor, by hypervisor, when state holds volumes or
+/// attachments (one refresh per hypervisor, all at once): what attachments are checked
+/// against, and where volumes attached by hand are found.
+pub fn read_instances(
+    prior: &[ResourceState],
+    providers: &Providers,
+) -> Result<HashMap<String, Vec<blockform_provider::InstanceState>>, RefreshError> {
+    let needed = prior
+        .iter()
+        .any(|r| r.address.starts_with("volume.") || r.address.starts_with("attachment."));
+    if !needed {
+        return Ok(HashMap::new());
+    }
+    let mut hypervisors: Vec<_> = providers.hypervisors().collect();
+    hypervisors.sort_by_key(|(name, _)| name.as_str());
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = hypervisors
+            .iter()
+            .map(|(name, hypervisor)| (name.as_str(), scope.spawn(move || hypervisor.refresh())))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, handle)| {
+                (
+                    name,
+                    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                )
+            })
+            .collect()
+    });
+    let mut instances = HashMap::new();
+    for (name, result) in results {
+        let seen = result.map_err(|source| RefreshError::provider("refreshing", name, "", source))?;
+        instances.insert(name.to_owned(), seen);
+    }
+    Ok(instances)
+}
+
+/// For each volume in state, the instance disks that hold it without an attachment of
+/// blockform's: `DOMAIN:DEVICE on HYPERVISOR`, sorted.
+pub(crate) fn unmanaged_attachments(
+    prior: &[ResourceState],
+    instances: &HashMap<String, Vec<blockform_provider::InstanceState>>,
+) -> HashMap<String, Vec<String>> {
+    let text = |r: &ResourceState, key: &str| {
+        r.attributes
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    // (hypervisor, instance, volume) of every attachment blockform made.
+    let managed: HashSet<(String, String, String)> = prior
+        .iter()
+        .filter(|r| r.address.starts_with("attachment."))
+        .filter_map(|r| Some((r.provider.clone()?, text(r, "instance")?, text(r, "volume")?)))
+        .collect();
+    let mut found: HashMap<String, Vec<String>> = HashMap::new();
+    for volume in prior.iter().filter(|r| r.address.starts_with("volume.")) {
+        for (hypervisor, seen) in instances {
+            for instance in seen {
+                let Some(disk) = crate::providers::disk_of(seen, &instance.name, &volume.backend_id) else {
+                    continue;
+                };
+                if managed.contains(&(hypervisor.clone(), instance.name.clone(), volume.backend_id.clone())) {
+                    continue;
+                }
+                found
+                    .entry(volume.backend_id.clone())
+                    .or_default()
+                    .push(format!("{}:{} on {hypervisor}", instance.name, disk.device));
+            }
+        }
+    }
+    for disks in found.values_mut() {
+        disks.sort();
+    }
+    found
 }
 
 /// The back-end names of the snapshots state records, by the volume they belong to.
@@ -140,6 +264,46 @@ pub(crate) fn expected_qos(
         return blockform_provider::QosSpecs::default();
     };
     backend_limits(rule)
+}
+
+/// The front-end limits an attachment's disk should have: those of its volume's type's rule
+/// when the rule's consumer is `front-end` or `both`, as state records them.
+pub(crate) fn expected_front_end(
+    attachment: &ResourceState,
+    by_id: &HashMap<&str, &ResourceState>,
+) -> blockform_provider::QosSpecs {
+    let id_of = |record: &ResourceState, key: &str| {
+        record
+            .attributes
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    let Some(rule) = id_of(attachment, "volume")
+        .and_then(|volume| by_id.get(volume.as_str()).copied())
+        .and_then(|volume| id_of(volume, "type"))
+        .and_then(|type_id| by_id.get(type_id.as_str()).copied())
+        .and_then(|volume_type| id_of(volume_type, "qos"))
+        .and_then(|rule_id| by_id.get(rule_id.as_str()).copied())
+    else {
+        return blockform_provider::QosSpecs::default();
+    };
+    if !matches!(
+        rule.attributes.get("consumer").and_then(serde_json::Value::as_str),
+        Some("front-end" | "both")
+    ) {
+        return blockform_provider::QosSpecs::default();
+    }
+    rule.attributes
+        .get("specs")
+        .and_then(serde_json::Value::as_object)
+        .map(|specs| {
+            specs
+                .iter()
+                .filter_map(|(key, value)| Some((key.clone(), value.as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The back-end limits of a QoS rule as state records it: its specs, unless its consumer is
@@ -341,4 +505,89 @@ pub fn check_capacity(
         }
     }
     Ok(shortfalls)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use blockform_provider::{DiskSource, ImageFormat, InstanceDisk, InstanceState, QosSpecs, ValidOn};
+
+    use super::unmanaged_attachments;
+    use crate::providers::disk_of;
+    use crate::state::ResourceState;
+
+    fn record(address: &str, backend_id: &str, provider: &str, attributes: &serde_json::Value) -> ResourceState {
+        ResourceState {
+            address: address.to_owned(),
+            backend_id: backend_id.to_owned(),
+            provider: Some(provider.to_owned()),
+            attributes: attributes.as_object().cloned().unwrap_or_default(),
+            dependencies: Vec::new(),
+            status: "available".to_owned(),
+        }
+    }
+
+    fn disk(device: &str, file: &str, serial: Option<&str>) -> InstanceDisk {
+        InstanceDisk {
+            device: device.to_owned(),
+            source: DiskSource::File {
+                path: format!("/var/lib/bf/{file}").into(),
+                format: ImageFormat::Qcow2,
+                valid_on: ValidOn::Host("kvm1".into()),
+            },
+            serial: serial.map(str::to_owned),
+            limits: QosSpecs::default(),
+        }
+    }
+
+    fn instance(name: &str, disks: Vec<InstanceDisk>) -> InstanceState {
+        InstanceState {
+            name: name.to_owned(),
+            host: "kvm1".to_owned(),
+            running: true,
+            disks,
+        }
+    }
+
+    #[test]
+    fn a_volume_is_found_by_its_serial_or_its_source_whatever_its_device() {
+        let instances = vec![instance(
+            "db-1",
+            vec![
+                disk("sdc", "other.qcow2", Some("1111")),
+                disk("vdz", "volume-2222.qcow2", None),
+            ],
+        )];
+        assert_eq!(disk_of(&instances, "db-1", "volume-1111").unwrap().device, "sdc");
+        assert_eq!(disk_of(&instances, "db-1", "volume-2222").unwrap().device, "vdz");
+        assert!(disk_of(&instances, "db-1", "volume-3333").is_none());
+        assert!(disk_of(&instances, "db-2", "volume-1111").is_none());
+    }
+
+    #[test]
+    fn only_disks_no_attachment_accounts_for_are_unmanaged() {
+        let prior = vec![
+            record("volume.a", "volume-aaaa", "dev", &serde_json::json!({})),
+            record("volume.b", "volume-bbbb", "dev", &serde_json::json!({})),
+            record(
+                "attachment.a",
+                "attachment-1",
+                "kvm1",
+                &serde_json::json!({"volume": "volume-aaaa", "instance": "db-1"}),
+            ),
+        ];
+        let instances: HashMap<String, Vec<InstanceState>> = [(
+            "kvm1".to_owned(),
+            vec![
+                instance("db-1", vec![disk("sdb", "volume-aaaa.qcow2", Some("aaaa"))]),
+                instance("web-1", vec![disk("vdb", "volume-bbbb.qcow2", None)]),
+            ],
+        )]
+        .into_iter()
+        .collect();
+        let unmanaged = unmanaged_attachments(&prior, &instances);
+        assert_eq!(unmanaged.len(), 1, "{unmanaged:?}");
+        assert_eq!(unmanaged["volume-bbbb"], ["web-1:vdb on kvm1"]);
+    }
 }

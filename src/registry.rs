@@ -2,10 +2,9 @@
 //! and the lookups the engine makes through it. Nothing else in the engine names a provider
 //! kind; adding a provider is its crate plus one line in [`FACTORIES`].
 //!
-//! Two kinds have no crate yet and are listed here as schema-only entries ([`SchemaOnly`]):
-//! their blocks are checked and planned against, and building one says the kind "is not
-//! supported by this build yet". Each is replaced by its crate's factory when it comes (LVM,
-//! then libvirt).
+//! A kind with no crate yet is listed here as a schema-only entry ([`SchemaOnly`]): its
+//! blocks are checked and planned against, and building one says the kind "is not supported
+//! by this build yet" (LVM, until its crate replaces the entry).
 
 use std::path::Path;
 use std::sync::RwLock;
@@ -24,7 +23,7 @@ pub static FACTORIES: &[&dyn ProviderFactory] = &[
     &blockform_provider_local::FACTORY,
     &blockform_provider_ceph::FACTORY,
     &LVM,
-    &LIBVIRT,
+    &blockform_provider_libvirt::FACTORY,
 ];
 
 /// Factories added while the program runs (see [`register`]), after [`FACTORIES`].
@@ -120,14 +119,6 @@ static LVM: SchemaOnly = SchemaOnly {
         AttrSpec::optional("identity_file", AttrType::String),
         AttrSpec::optional("sudo", AttrType::Bool),
     ],
-};
-
-/// Instances on a libvirt host, which attachments name as their `host`. Schema only until
-/// the libvirt hypervisor's crate replaces this entry.
-static LIBVIRT: SchemaOnly = SchemaOnly {
-    kind: "libvirt",
-    role: ProviderRole::Hypervisor,
-    schema: &[AttrSpec::required("uri", AttrType::String)],
 };
 
 /// The back-end QoS keys the providers of a kind (a provider block's label) enforce, as the

@@ -14,6 +14,7 @@ mod test_fmt;
 mod test_golden;
 mod test_hardening;
 mod test_language;
+mod test_libvirt;
 mod test_loader_properties;
 mod test_local_crash;
 mod test_plan;

@@ -52,6 +52,31 @@ fn exists(
     match kind.handler().backend_object() {
         // blockform's own objects exist only in state.
         BackendObject::StateOnly => Ok(Some(false)),
+        // An attach that may not have finished is made again by the plan (attaching what is
+        // attached already finds it); a detach that may not have finished is finished only
+        // once the instance no longer holds the disk.
+        BackendObject::Attachment => {
+            if intent.action == IntentAction::Create {
+                return Ok(Some(false));
+            }
+            let Some(hypervisor) = intent.provider.as_deref().and_then(|p| providers.hypervisor(p).ok()) else {
+                return Ok(None);
+            };
+            let recorded = prior.iter().find(|r| r.address == intent.address);
+            let text = |key: &str| {
+                intent
+                    .attributes
+                    .get(key)
+                    .or_else(|| recorded.and_then(|r| r.attributes.get(key)))
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let instances = hypervisor.refresh()?;
+            Ok(Some(
+                crate::providers::disk_of(&instances, &text("instance"), &text("volume")).is_some(),
+            ))
+        }
         BackendObject::Volume => {
             let Some(provider) = provider else { return Ok(None) };
             let found = provider.refresh(std::slice::from_ref(&intent.backend_id))?;
@@ -306,7 +331,9 @@ fn delete_object(
     match kind.handler().backend_object() {
         BackendObject::Volume => provider.delete_volume(backend_id),
         BackendObject::Snapshot => provider.delete_snapshot(volume.unwrap_or_default(), backend_id),
-        BackendObject::StateOnly | BackendObject::File | BackendObject::BackupManifest => Ok(()),
+        BackendObject::StateOnly | BackendObject::File | BackendObject::BackupManifest | BackendObject::Attachment => {
+            Ok(())
+        }
     }
 }
 

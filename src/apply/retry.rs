@@ -198,6 +198,10 @@ impl StorageProvider for Retrying {
         self.call("export_image", || self.inner.export_image(spec))
     }
 
+    fn disk_valid_on(&self) -> Option<blockform_provider::ValidOn> {
+        self.inner.disk_valid_on()
+    }
+
     fn connect(&self, volume_backend_name: &str, host: &str) -> Result<blockform_provider::DiskSource> {
         self.call("connect", || self.inner.connect(volume_backend_name, host))
     }

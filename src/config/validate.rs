@@ -568,6 +568,15 @@ fn check_resource_rules(
                         .help("use a name like \"vdb\", \"sdc\" or \"xvdb\", without /dev/"),
                 );
             }
+            if let Some(Value::String(bus)) = attrs.get("bus")
+                && !crate::model::kinds::ATTACHMENT_BUSES.contains(&bus.as_str())
+            {
+                diagnostics.push(
+                    Diagnostic::error(format!("`bus` {bus:?} is not a disk bus blockform attaches on"))
+                        .at(span("bus"), "unknown bus")
+                        .help("use \"virtio\" (the default) or \"scsi\""),
+                );
+            }
             if let Some(Value::String(name)) = attrs.get("instance")
                 && (name.is_empty() || name.chars().count() > limits::NAME_MAX_CHARS)
             {

@@ -8,6 +8,7 @@
 //! renders both.
 
 pub mod apply;
+pub mod attachments;
 pub mod error;
 pub mod inspect;
 pub mod plan;

@@ -289,6 +289,7 @@ pub fn plan(
             .map_err(CommandError::provider)?;
     }
     if mode == PlanMode::Normal {
+        super::attachments::check(&plan, &loaded.desired, &prior, &providers, &mut diagnostics);
         let now = crate::backup::now_unix_secs();
         crate::backup::check_plan(
             &mut plan,

@@ -23,6 +23,10 @@ pub fn timestamp(unix_secs: u64) -> String {
 /// names of the volume's snapshots that no state record owns (taken outside blockform). The
 /// plan refuses to delete a volume that has any: blockform deletes only what it owns.
 pub const UNMANAGED_SNAPSHOTS: &str = "unmanaged_snapshots";
+
+/// The attribute under which a refreshed volume lists the instance disks that hold it without
+/// an attachment of blockform's (attached by hand): `DOMAIN:DEVICE on HYPERVISOR`, sorted.
+pub const UNMANAGED_ATTACHMENTS: &str = "unmanaged_attachments";
 pub use blockform_provider::{DurationError, parse_duration};
 pub use kinds::{
     QOS_CONSUMERS, QOS_KEYS, ResourceHandler, ResourceSpec, SOURCE_KEYS, fill_defaults, handler, identity,

@@ -447,6 +447,30 @@ impl<'a> Context<'a> {
         (!specs.contains_unknown()).then(|| specs.clone())
     }
 
+    /// The front-end limits an attachment's disk should have, as the configuration has them:
+    /// the specs of its volume's type's rule when the rule is enforced by the hypervisor, none
+    /// otherwise; `None` when the volume, type or rule is not known yet.
+    fn front_end_limits(&self, attachment: &ValueMap) -> Option<Value> {
+        let volume = self.referenced(attachment.get("volume")?)?;
+        let ResourceSpec::Volume(volume) = spec_of(volume) else {
+            return None;
+        };
+        let ResourceSpec::VolumeType(volume_type) = spec_of(self.referenced(volume.volume_type?)?) else {
+            return None;
+        };
+        let Some(rule) = volume_type.qos else {
+            return Some(Value::Map(ValueMap::default()));
+        };
+        let ResourceSpec::Qos(rule) = spec_of(self.referenced(rule)?) else {
+            return None;
+        };
+        if !rule.at_front_end() {
+            return Some(Value::Map(ValueMap::default()));
+        }
+        let specs = rule.specs?;
+        (!specs.contains_unknown()).then(|| specs.clone())
+    }
+
     fn is_attached(&self, instance: &ResourceInstance, before: Option<&ValueMap>) -> bool {
         let mut ids = vec![format!("{}.id", instance.address)];
         if let Some(Value::String(id)) = before.and_then(|b| b.get("id")) {
@@ -556,6 +580,11 @@ fn plan_instance(
         change.backend_id = Some(new_backend_id(kind));
         let mut after = instance.attrs.clone();
         for computed in schema.computed {
+            // A computed attribute that is also configured (an attachment's `device`) keeps
+            // its configured value.
+            if configured_computed(&schema, computed, &after) {
+                continue;
+            }
             after.insert(
                 (*computed).to_owned(),
                 Value::Unknown(format!("{}.{computed}", instance.address)),
@@ -586,7 +615,11 @@ fn plan_instance(
         }
     }
     for computed in schema.computed {
-        if let Some(old) = before.get(*computed) {
+        if let Some(old) = before.get(*computed)
+            && after
+                .get(*computed)
+                .is_none_or(|v| matches!(v, Value::Null | Value::Unknown(_)))
+        {
             after.insert((*computed).to_owned(), old.clone());
         }
     }
@@ -626,6 +659,20 @@ fn plan_instance(
         change
             .notes
             .push("its back-end QoS limits differ from its type's rule; they are set again".to_owned());
+    }
+
+    // Refresh reports an attachment's `limits` only when its disk's front-end limits differ
+    // from its volume's type's rule (changed behind blockform's back): an update sets them.
+    if matches!(spec, ResourceSpec::Attachment(_)) && before.contains_key("limits") {
+        let limits = context
+            .front_end_limits(&after)
+            .unwrap_or_else(|| Value::Unknown(format!("{}.limits", instance.address)));
+        after.insert("limits".to_owned(), limits);
+        changed.push("limits");
+        change.notes.push(
+            "the front-end limits of its disk differ from its volume's type's rule; they are set again in place"
+                .to_owned(),
+        );
     }
 
     let mut replace = replace_requested;
@@ -676,6 +723,9 @@ fn plan_instance(
         // The replacement is a new object with a new name; the old one is deleted.
         if let Some(after) = change.after.as_mut() {
             for computed in schema.computed {
+                if configured_computed(&schema, computed, &instance.attrs) {
+                    continue;
+                }
                 after.insert(
                     (*computed).to_owned(),
                     Value::Unknown(format!("{}.{computed}", instance.address)),
@@ -690,8 +740,8 @@ fn plan_instance(
 
 /// Whether the plan leaves an existing object as it is: the values [`plan_instance`] would
 /// compare (the configuration's, with what `ignore_changes` keeps and computed ones from state,
-/// and a volume's source or a backup's volume that names the same object) all equal the state's,
-/// and refresh reported no back-end limits to set again. Reads the values in place.
+/// unless configured, and a volume's source or a backup's volume that names the same object) all
+/// equal the state's, and refresh reported no limits to set again. Reads the values in place.
 fn unchanged(
     instance: &ResourceInstance,
     prior: &ResourceState,
@@ -701,11 +751,19 @@ fn unchanged(
 ) -> bool {
     let handler = instance.address.kind.handler();
     let schema = handler.schema();
-    if matches!(spec, ResourceSpec::Volume(_)) && before.contains_key("qos") {
+    // Limits refresh found different from the rule are set again.
+    if matches!(spec, ResourceSpec::Volume(_)) && before.contains_key("qos")
+        || matches!(spec, ResourceSpec::Attachment(_)) && before.contains_key("limits")
+    {
         return false;
     }
     let kept_from_state = |name: &str| {
-        schema.computed.contains(&name) || instance.lifecycle.ignore_changes.iter().any(|kept| kept == name)
+        instance.lifecycle.ignore_changes.iter().any(|kept| kept == name)
+            || schema.computed.contains(&name)
+                && instance
+                    .attrs
+                    .get(name)
+                    .is_none_or(|v| matches!(v, Value::Null | Value::Unknown(_)))
     };
     schema
         .attrs
@@ -733,6 +791,12 @@ fn unchanged(
         })
 }
 
+/// Whether `computed` is also a configured attribute (an attachment's `device`) that `attrs`
+/// sets: its configured value stands.
+fn configured_computed(schema: &crate::model::BlockSchema, computed: &str, attrs: &ValueMap) -> bool {
+    schema.attrs.iter().any(|a| a.name == computed) && attrs.get(computed).is_some_and(|v| *v != Value::Null)
+}
+
 /// What a change of a QoS rule's consumer or limits does to the volumes of its types.
 fn plan_qos_update(before: &ValueMap, after: &ValueMap, changed: &[&str], change: &mut Change) {
     let (old, new) = (QosSpec::of(before), QosSpec::of(after));
@@ -740,7 +804,7 @@ fn plan_qos_update(before: &ValueMap, after: &ValueMap, changed: &[&str], change
         if old.in_back_end() && !new.in_back_end() {
             change.notes.push(
                 "its limits are removed from the back end of every volume of the types that use this rule \
-                 (front-end limits reach attached volumes only after they are re-attached)"
+                 (and their front-end limits are set in place on the attached ones)"
                     .to_owned(),
             );
         } else if !old.in_back_end() && new.in_back_end() {
@@ -753,7 +817,7 @@ fn plan_qos_update(before: &ValueMap, after: &ValueMap, changed: &[&str], change
         if new.at_front_end() {
             change
                 .notes
-                .push("front-end limits reach attached volumes only after they are re-attached".to_owned());
+                .push("limits change in place: the new front-end limits are set on every attached volume of the types that use this rule, without a re-attach".to_owned());
         }
         if new.in_back_end() {
             change

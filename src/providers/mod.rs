@@ -14,7 +14,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use blockform_provider::{
-    AttachmentSpec, AttachmentState, BuiltProvider, Hypervisor, ProviderError, ProviderRole, StorageProvider,
+    AttachmentSpec, AttachmentState, BuiltProvider, DiskSource, Hypervisor, InstanceDisk, InstanceState, ProviderError,
+    ProviderRole, StorageProvider,
 };
 
 use crate::backup::StoreKind;
@@ -54,6 +55,37 @@ impl RefreshError {
             source,
         }
     }
+}
+
+/// Whether a disk source is the volume `volume` (its back-end name): the file or device named
+/// after it, or the RBD image of that name. How blockform recognises a volume attached by
+/// hand, which has none of blockform's serials.
+pub fn names_volume(source: &DiskSource, volume: &str) -> bool {
+    match source {
+        DiskSource::File { path, .. } | DiskSource::Block { path, .. } => path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name == volume || name.strip_suffix(".qcow2") == Some(volume)),
+        DiskSource::Rbd { image, .. } => image == volume,
+    }
+}
+
+/// The serial number of a volume's disk: its id without the `volume-` prefix (the UUID, as
+/// Cinder sets it), which fits the 36 characters a SCSI serial may have. A virtio-blk guest
+/// reads the first 20 of them.
+pub fn disk_serial(volume: &str) -> &str {
+    volume.strip_prefix("volume-").unwrap_or(volume)
+}
+
+/// The disk through which `instance` holds the volume `volume`, if it does: the one with the
+/// volume's serial, else one whose source is the volume.
+pub fn disk_of<'a>(instances: &'a [InstanceState], instance: &str, volume: &str) -> Option<&'a InstanceDisk> {
+    let instance = instances.iter().find(|i| i.name == instance)?;
+    instance
+        .disks
+        .iter()
+        .find(|disk| disk.serial.as_deref() == Some(disk_serial(volume)))
+        .or_else(|| instance.disks.iter().find(|disk| names_volume(&disk.source, volume)))
 }
 
 /// Why a volume could not be attached.
@@ -168,7 +200,8 @@ impl Providers {
 
     /// Attaches a volume to an instance: the volume's storage provider `storage` says how the
     /// hypervisor's host reaches it ([`StorageProvider::connect`]), and the hypervisor
-    /// `hypervisor` attaches that source.
+    /// `hypervisor` attaches that source. The request's `host` is set to the machine the
+    /// hypervisor runs its instances on.
     pub fn attach(
         &self,
         hypervisor: &str,
@@ -179,8 +212,17 @@ impl Providers {
         let storage = self
             .get(storage)
             .ok_or_else(|| AttachError::Unavailable(self.missing_reason(storage)))?;
+        let spec = AttachmentSpec {
+            host: hypervisor.host(),
+            ..spec.clone()
+        };
         let source = storage.connect(&spec.volume_backend_name, &spec.host)?;
-        Ok(hypervisor.attach(&source, spec)?)
+        Ok(hypervisor.attach(&source, &spec)?)
+    }
+
+    /// Every live hypervisor by name.
+    pub fn hypervisors(&self) -> impl Iterator<Item = (&String, &Arc<dyn Hypervisor>)> {
+        self.hypervisors.iter()
     }
 
     /// A live provider by block name.

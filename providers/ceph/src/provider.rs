@@ -982,6 +982,11 @@ impl StorageProvider for CephProvider {
     /// clones are flattened); a clone's temporary source snapshot goes with it.
     /// The RBD image, reached through the monitors of the cluster configuration with the
     /// keyring referenced, valid on any host.
+    /// RBD images, which any host that reaches the cluster opens.
+    fn disk_valid_on(&self) -> Option<blockform_provider::ValidOn> {
+        Some(blockform_provider::ValidOn::AnyHost)
+    }
+
     fn connect(&self, volume_backend_name: &str, host: &str) -> Result<DiskSource> {
         let _ = host;
         validate_backend_name(volume_backend_name)?;

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::qos::QosSpecs;
+
 /// A request to attach a volume to an instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachmentSpec {
@@ -14,6 +16,26 @@ pub struct AttachmentSpec {
     pub host: String,
     /// The device name asked for (`vdb`), or `None` to let the hypervisor choose.
     pub device: Option<String>,
+    /// The bus the disk goes on (`virtio`, `scsi`), or `None` for the hypervisor's default.
+    #[serde(default)]
+    pub bus: Option<String>,
+    /// The serial number the guest reads (the volume's id), so it finds the disk under
+    /// `/dev/disk/by-id` whatever device name it gets.
+    #[serde(default)]
+    pub serial: Option<String>,
+    /// Whether the guest sees the disk read-only.
+    #[serde(default)]
+    pub read_only: bool,
+    /// Whether the running instance gets the disk too (`false`: its persistent definition only).
+    #[serde(default = "live_by_default")]
+    pub live: bool,
+    /// The front-end limits of the disk (empty: none).
+    #[serde(default)]
+    pub limits: QosSpecs,
+}
+
+fn live_by_default() -> bool {
+    true
 }
 
 /// An attachment observed on the back end.
@@ -38,11 +60,18 @@ mod tests {
             instance: "db-vm".into(),
             host: "kvm1".into(),
             device: Some("vdb".into()),
+            bus: None,
+            serial: None,
+            read_only: false,
+            live: true,
+            limits: QosSpecs::default(),
         };
         let json = serde_json::to_string(&spec).unwrap();
+        let short = r#"{"volume_backend_name":"volume-1","instance":"db-vm","host":"kvm1","device":"vdb"}"#;
         assert_eq!(
-            json,
-            r#"{"volume_backend_name":"volume-1","instance":"db-vm","host":"kvm1","device":"vdb"}"#
+            serde_json::from_str::<AttachmentSpec>(short).unwrap(),
+            spec,
+            "a request without the later fields is a live attachment without limits"
         );
         assert_eq!(serde_json::from_str::<AttachmentSpec>(&json).unwrap(), spec);
 

@@ -21,6 +21,12 @@ pub struct InstanceDisk {
     pub device: String,
     /// What the device is backed by.
     pub source: DiskSource,
+    /// The serial number the guest reads, when the disk has one.
+    #[serde(default)]
+    pub serial: Option<String>,
+    /// Its front-end limits (empty: none).
+    #[serde(default)]
+    pub limits: QosSpecs,
 }
 
 /// An instance and its disks.
@@ -44,6 +50,12 @@ pub trait Hypervisor: Send + Sync {
     /// The name of its provider block, which attachments name as their `host`.
     fn name(&self) -> &str;
 
+    /// The machine its instances run on, as a [`DiskSource`]'s `valid_on` names hosts: a
+    /// source valid only on another machine cannot be attached. The block's name by default.
+    fn host(&self) -> String {
+        self.name().to_owned()
+    }
+
     /// Observes every instance and its disks, in one call.
     fn refresh(&self) -> Result<Vec<InstanceState>>;
 
@@ -59,6 +71,29 @@ pub trait Hypervisor: Send + Sync {
 
     /// Tells the guest that the disk at `device` now has `size_bytes`.
     fn notify_resize(&self, instance: &str, device: &str, size_bytes: u64) -> Result<()>;
+
+    /// Takes the internal snapshot `name` of the qcow2 image at `device` of a running
+    /// instance, through the process that holds the image open (and locked against any other
+    /// writer). Unsupported by default.
+    fn create_disk_snapshot(&self, instance: &str, device: &str, name: &str) -> Result<()> {
+        let _ = (instance, device, name);
+        Err(crate::error::ProviderError::Unsupported {
+            provider_kind: self.kind(),
+            provider_name: self.name().to_owned(),
+            operation: "create_disk_snapshot".to_owned(),
+        })
+    }
+
+    /// Deletes the internal snapshot `name` of the qcow2 image at `device` of a running
+    /// instance, as [`create_disk_snapshot`](Self::create_disk_snapshot) took it.
+    fn delete_disk_snapshot(&self, instance: &str, device: &str, name: &str) -> Result<()> {
+        let _ = (instance, device, name);
+        Err(crate::error::ProviderError::Unsupported {
+            provider_kind: self.kind(),
+            provider_name: self.name().to_owned(),
+            operation: "delete_disk_snapshot".to_owned(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +169,8 @@ mod tests {
             instance.disks.push(InstanceDisk {
                 device: device.clone(),
                 source: source.clone(),
+                serial: spec.serial.clone(),
+                limits: spec.limits.clone(),
             });
             Ok(AttachmentState {
                 instance: spec.instance.clone(),
@@ -180,6 +217,11 @@ mod tests {
             instance: "db-vm".into(),
             host: "kvm1".into(),
             device: None,
+            bus: None,
+            serial: None,
+            read_only: false,
+            live: true,
+            limits: QosSpecs::default(),
         }
     }
 
@@ -197,6 +239,8 @@ mod tests {
             [InstanceDisk {
                 device: "vdb".into(),
                 source: file("kvm1"),
+                serial: None,
+                limits: QosSpecs::default(),
             }]
         );
 
@@ -232,6 +276,8 @@ mod tests {
             disks: vec![InstanceDisk {
                 device: "vdb".into(),
                 source: file("kvm1"),
+                serial: None,
+                limits: QosSpecs::default(),
             }],
         };
         let json = serde_json::to_string(&instance).unwrap();

@@ -130,6 +130,14 @@ pub trait StorageProvider: Send + Sync {
         Err(unsupported(self.kind(), self.name(), "export_image"))
     }
 
+    /// Where the [`DiskSource`]s of this provider's volumes can be opened, when that is known
+    /// without a volume (a directory of one machine, a cluster any host reaches), so that the
+    /// plan refuses an attachment through a hypervisor that cannot reach them before anything
+    /// is made; `None` when only [`connect`](Self::connect) can tell.
+    fn disk_valid_on(&self) -> Option<crate::disk::ValidOn> {
+        None
+    }
+
     /// How a hypervisor on `host` opens the volume `volume_backend_name`, with credentials
     /// referenced rather than copied. A missing volume is `NotFound`.
     fn connect(&self, volume_backend_name: &str, host: &str) -> Result<DiskSource> {

@@ -1,5 +1,6 @@
 //! The operations of a QoS rule: blockform's own record; a changed rule's back-end limits go
-//! to every volume of the types that use it.
+//! to every volume of the types that use it, and its front-end limits to every attached one
+//! (live, through its hypervisor: no re-attach).
 
 use blockform_provider::QosSpecs;
 
@@ -16,12 +17,79 @@ impl Operations for Qos {
 
     // A changed rule's back-end limits go to every volume of the types that use it.
     fn update(&self, op: &Operation<'_>, after: &ValueMap, _written: &mut Written) -> Result<(), OperationError> {
-        push_rule(op.backend_id, after, op.context)
+        push_rule(op.backend_id, after, op.context)?;
+        let front_end = |values: Option<&ValueMap>| {
+            values
+                .and_then(|v| string(v, "consumer"))
+                .is_some_and(|consumer| consumer == "front-end" || consumer == "both")
+        };
+        if front_end(Some(after)) || front_end(op.change.before.as_ref()) {
+            let limits = if front_end(Some(after)) {
+                specs_of(after)
+            } else {
+                QosSpecs::default()
+            };
+            push_front_end(op.backend_id, &limits, op.context)?;
+        }
+        Ok(())
     }
 
     fn delete(&self, _op: &Operation<'_>) -> Result<(), OperationError> {
         Ok(())
     }
+}
+
+/// The limits a rule's values give.
+fn specs_of(values: &ValueMap) -> QosSpecs {
+    values
+        .get("specs")
+        .and_then(Value::as_map)
+        .map(|specs| {
+            specs
+                .iter()
+                .filter_map(|(key, value)| Some((key.clone(), u64::try_from(value.as_i64()?).ok()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Sets the front-end limits of every attached volume whose type uses the rule `rule_id` to
+/// `limits`, through the attachment's hypervisor.
+fn push_front_end(rule_id: &str, limits: &QosSpecs, context: &OperationContext<'_>) -> Result<(), OperationError> {
+    let records = (context.records)();
+    let by_id = |id: &str| records.iter().find(|r| r.backend_id == id).cloned();
+    let text = |record: &crate::state::ResourceState, key: &str| {
+        record
+            .attributes
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    for attachment in records.iter().filter(|r| r.address.starts_with("attachment.")) {
+        let Some(volume) = text(attachment, "volume").and_then(|id| by_id(&id)) else {
+            continue;
+        };
+        let uses_rule = text(&volume, "type")
+            .and_then(|id| by_id(&id))
+            .and_then(|volume_type| text(&volume_type, "qos"))
+            .is_some_and(|rule| rule == rule_id);
+        let (Some(instance), Some(device), Some(host)) = (
+            text(attachment, "instance"),
+            text(attachment, "device"),
+            attachment.provider.clone(),
+        ) else {
+            continue;
+        };
+        if !uses_rule {
+            continue;
+        }
+        let hypervisor = context
+            .providers
+            .hypervisor(&host)
+            .map_err(OperationError::Precondition)?;
+        hypervisor.set_front_end_limits(&instance, &device, limits)?;
+    }
+    Ok(())
 }
 
 /// Applies a rule's new back-end limits to every volume whose type uses the rule, on the
@@ -31,16 +99,7 @@ fn push_rule(rule_id: &str, after: &ValueMap, context: &OperationContext<'_>) ->
     let specs: QosSpecs = if consumer == "front-end" {
         QosSpecs::default()
     } else {
-        after
-            .get("specs")
-            .and_then(Value::as_map)
-            .map(|specs| {
-                specs
-                    .iter()
-                    .filter_map(|(key, value)| Some((key.clone(), u64::try_from(value.as_i64()?).ok()?)))
-                    .collect()
-            })
-            .unwrap_or_default()
+        specs_of(after)
     };
     let records = (context.records)();
     let types: std::collections::HashSet<&str> = records

@@ -1,5 +1,6 @@
-//! The operations of a snapshot: taken in its volume's back end; its name, description and
-//! metadata are kept in state only.
+//! The operations of a snapshot: taken in its volume's back end (a qcow2 file that a running
+//! domain holds open: through that domain's QEMU); its name, description and metadata are kept
+//! in state only.
 
 use blockform_provider::SnapshotSpec;
 
@@ -26,6 +27,13 @@ impl Operations for Snapshot {
             name: string(after, "name").unwrap_or_default(),
             description: string(after, "description"),
         };
+        // A qcow2 file a running domain holds is snapshotted by its QEMU (which locks the
+        // image); the provider then finds the snapshot and reads it back.
+        if let Some(holder) = super::attachment::file_holder(provider.as_ref(), &volume, context)? {
+            holder
+                .hypervisor
+                .create_disk_snapshot(&holder.instance, &holder.device, backend_id)?;
+        }
         let state = provider.create_snapshot(&spec)?;
         #[allow(clippy::cast_precision_loss)]
         written.computed.insert(
@@ -54,7 +62,15 @@ impl Operations for Snapshot {
     fn delete(&self, op: &Operation<'_>) -> Result<(), OperationError> {
         let before = op.change.before.as_ref();
         let volume = before.and_then(|b| string(b, "volume")).unwrap_or_default();
-        Ok(provider_for(op.change, Step::Delete, op.context)?.delete_snapshot(&volume, op.backend_id)?)
+        let provider = provider_for(op.change, Step::Delete, op.context)?;
+        // A detach running beside this delete may take the disk away first: the file is then
+        // free for the provider.
+        if let Some(holder) = super::attachment::file_holder(provider.as_ref(), &volume, op.context)? {
+            let _ = holder
+                .hypervisor
+                .delete_disk_snapshot(&holder.instance, &holder.device, op.backend_id);
+        }
+        Ok(provider.delete_snapshot(&volume, op.backend_id)?)
     }
 
     fn touched_volumes(

@@ -43,7 +43,7 @@ impl Operations for Volume {
         } = *op;
         let provider = provider_for(change, step, context)?;
         if let Some(StorageAction::Extend { to_gib, .. }) = &change.storage {
-            provider.extend_volume(backend_id, *to_gib)?;
+            extend(provider.as_ref(), backend_id, *to_gib, context)?;
         }
         // A retype records the new type's name with the volume (sidecar, image-meta).
         let retyped = change
@@ -257,4 +257,32 @@ fn restore_source(after: &ValueMap) -> Option<String> {
         .and_then(|source| source.get("backup"))
         .and_then(Value::as_str)
         .map(str::to_owned)
+}
+
+/// Grows a volume to `to_gib` and tells every running domain it is attached to. A qcow2 file
+/// that a running QEMU holds open (and locked) is grown by that QEMU (`blockresize`); any
+/// other volume grows in its back end first, then the guests are told.
+fn extend(
+    provider: &dyn StorageProvider,
+    backend_id: &str,
+    to_gib: u64,
+    context: &OperationContext<'_>,
+) -> Result<(), OperationError> {
+    let running = super::attachment::running_holders(backend_id, context)?;
+    let held_file = match running.first() {
+        Some(holder) => matches!(
+            provider.connect(backend_id, &holder.hypervisor.host())?,
+            blockform_provider::DiskSource::File { .. }
+        ),
+        None => false,
+    };
+    if !held_file {
+        provider.extend_volume(backend_id, to_gib)?;
+    }
+    for holder in running {
+        holder
+            .hypervisor
+            .notify_resize(&holder.instance, &holder.device, to_gib * blockform_provider::GIB)?;
+    }
+    Ok(())
 }

@@ -220,6 +220,11 @@ pub(super) fn evaluate_resource(
         fill_defaults(kind, &decl.name, &mut attrs);
         let known = known.get(&address);
         for computed in schema.computed {
+            // A computed attribute that is also configured (an attachment's `device`) keeps
+            // the configured value.
+            if attrs.get(*computed).is_some_and(|v| *v != Value::Null) {
+                continue;
+            }
             let value = known
                 .and_then(|k| k.get(*computed).cloned())
                 .unwrap_or_else(|| Value::Unknown(format!("{origin}.{computed}")));

@@ -1,5 +1,6 @@
-//! An attachment: a volume connected to an instance on a hypervisor host. Every attribute
-//! names the connection, so any change makes a new one.
+//! An attachment: a volume connected to an instance on a hypervisor host. Every configured
+//! attribute names the connection, so any change makes a new one; the device the hypervisor
+//! chose when none was configured is recorded and is not a difference afterwards.
 
 use super::{BackendObject, ProviderRoute, ResourceHandler, ResourceSpec, StorageStep, VolumeHold, present};
 use crate::model::ResourceKind;
@@ -11,7 +12,13 @@ const ATTRS: &[AttrSpec] = &[
     required("instance", AttrType::String),
     required("host", AttrType::String),
     attr("device", AttrType::String),
+    attr("bus", AttrType::String),
+    attr("read_only", AttrType::Bool),
+    attr("live", AttrType::Bool),
 ];
+
+/// The buses a disk can be attached on.
+pub const ATTACHMENT_BUSES: &[&str] = &["virtio", "scsi"];
 
 /// The handler of `attachment` resources.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +35,8 @@ pub struct AttachmentSpec<'a> {
     pub host: Option<&'a Value>,
     /// The device name in the guest.
     pub device: Option<&'a Value>,
+    /// The bus (`virtio`, `scsi`).
+    pub bus: Option<&'a Value>,
 }
 
 impl ResourceHandler for Attachment {
@@ -38,12 +47,30 @@ impl ResourceHandler for Attachment {
     fn schema(&self) -> BlockSchema {
         BlockSchema {
             attrs: ATTRS,
-            computed: &["id", "status"],
+            // `device` is also computed: chosen by the hypervisor when not configured.
+            computed: &["id", "status", "device"],
+        }
+    }
+
+    fn set_defaults(&self, attrs: &mut ValueMap) {
+        for (key, value) in [
+            ("bus", Value::String("virtio".into())),
+            ("read_only", Value::Bool(false)),
+            ("live", Value::Bool(true)),
+        ] {
+            if let Some(slot) = attrs.get_mut(key)
+                && *slot == Value::Null
+            {
+                *slot = value;
+            }
         }
     }
 
     fn forces_replacement(&self, attr: &str) -> bool {
-        matches!(attr, "volume" | "instance" | "host" | "device")
+        matches!(
+            attr,
+            "volume" | "instance" | "host" | "device" | "bus" | "read_only" | "live"
+        )
     }
 
     fn provider_route(&self) -> ProviderRoute {
@@ -63,7 +90,7 @@ impl ResourceHandler for Attachment {
     }
 
     fn backend_object(&self) -> BackendObject {
-        BackendObject::StateOnly
+        BackendObject::Attachment
     }
 
     fn spec<'a>(&self, attrs: &'a ValueMap) -> ResourceSpec<'a> {
@@ -72,6 +99,7 @@ impl ResourceHandler for Attachment {
             instance: present(attrs, "instance"),
             host: present(attrs, "host"),
             device: present(attrs, "device"),
+            bus: present(attrs, "bus"),
         })
     }
 }

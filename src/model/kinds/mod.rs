@@ -20,7 +20,7 @@ mod snapshot;
 mod volume;
 mod volume_type;
 
-pub use attachment::{Attachment, AttachmentSpec};
+pub use attachment::{ATTACHMENT_BUSES, Attachment, AttachmentSpec};
 pub use backup::{Backup, BackupSpec};
 pub use backup_policy::{BackupPolicy, BackupPolicySpec};
 pub use image::{Image, ImageSpec};
@@ -263,6 +263,8 @@ pub enum BackendObject {
     File,
     /// A manifest in its backup store.
     BackupManifest,
+    /// A disk of an instance, which its hypervisor lists.
+    Attachment,
 }
 
 /// Converts attributes to their types as Terraform does (`size = "10"`), then fills in the
@@ -320,7 +322,7 @@ mod tests {
             !Volume.forces_replacement("type"),
             "a retype is in place within a back end"
         );
-        for attr in ["volume", "instance", "host", "device"] {
+        for attr in ["volume", "instance", "host", "device", "bus"] {
             assert!(Attachment.forces_replacement(attr));
         }
         assert!(Backup.forces_replacement("mode"));

@@ -1,0 +1,17 @@
+//! Fault injection point for crash tests: right after a detach has taken the disk away from
+//! the domain (running instance and definition), before blockform records it, a test stops
+//! the process as a SIGKILL would (no cleanup, no destructor runs) to check that the next run
+//! recovers: the attachment is forgotten, and what the plan deleted next is deleted.
+//!
+//! The point does nothing unless the environment holds
+//! `BLOCKFORM_LIBVIRT_FAULT=abort-after:detach`; it is meant for tests only.
+
+/// The environment variable a fault is read from.
+pub const FAULT_ENV: &str = "BLOCKFORM_LIBVIRT_FAULT";
+
+/// Aborts the process when the environment asks for a fault right after `step`.
+pub fn point(step: &'static str) {
+    if std::env::var_os(FAULT_ENV).is_some_and(|value| value.to_str() == Some(&format!("abort-after:{step}"))) {
+        std::process::abort();
+    }
+}
