@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::load::{Attr, ParsedFile, RawBlock, suggestion};
+use super::load::{Attr, ParsedFile, RawBlock, check_block_attrs, suggestion};
 use super::types::{TypeConstraint, parse_type};
 use crate::diagnostics::{Diagnostic, Diagnostics, FileId, Span};
 use crate::model::{ResourceKind, STORE_KINDS};
@@ -402,38 +402,6 @@ fn variable_decl(name: String, block: RawBlock, file: FileId, diagnostics: &mut 
         block,
         file,
     }
-}
-
-/// Reports attributes and nested blocks that a block does not accept.
-pub fn check_block_attrs(block: &RawBlock, attrs: &[&str], blocks: &[&str], diagnostics: &mut Diagnostics) {
-    for attr in block.attrs.values() {
-        if !attrs.contains(&attr.name.as_str()) {
-            diagnostics.push(unknown_attribute(&attr.name, &block.header(), &attr.name_span, attrs));
-        }
-    }
-    for nested in &block.blocks {
-        if !blocks.contains(&nested.ident.as_str()) {
-            let mut d = Diagnostic::error(format!("unexpected block `{}` in `{}`", nested.ident, block.header()))
-                .at(nested.header_span.clone(), "not allowed here");
-            if attrs.contains(&nested.ident.as_str()) {
-                d = d.help(format!("`{0}` is an attribute: write `{0} = {{ … }}`", nested.ident));
-            } else if let Some(help) = suggestion(&nested.ident, blocks.iter().copied()) {
-                d = d.help(help);
-            }
-            diagnostics.push(d);
-        }
-    }
-}
-
-/// The diagnostic for an attribute a block does not accept.
-pub fn unknown_attribute(name: &str, header: &str, span: &Span, accepted: &[&str]) -> Diagnostic {
-    Diagnostic::error(format!("unknown attribute `{name}` in `{header}`"))
-        .at(span.clone(), "unknown attribute")
-        .help(suggestion(name, accepted.iter().copied()).unwrap_or_else(|| {
-            let mut names: Vec<&str> = accepted.to_vec();
-            names.sort_unstable();
-            format!("accepted attributes: {}", names.join(", "))
-        }))
 }
 
 #[cfg(test)]

@@ -331,3 +331,35 @@ fn convert_block(file: FileId, block: Block, diagnostics: &mut Diagnostics) -> R
 pub fn suggestion<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     did_you_mean(name, candidates).map(|c| format!("did you mean `{c}`?"))
 }
+
+/// Reports attributes and nested blocks that a block does not accept.
+pub fn check_block_attrs(block: &RawBlock, attrs: &[&str], blocks: &[&str], diagnostics: &mut Diagnostics) {
+    for attr in block.attrs.values() {
+        if !attrs.contains(&attr.name.as_str()) {
+            diagnostics.push(unknown_attribute(&attr.name, &block.header(), &attr.name_span, attrs));
+        }
+    }
+    for nested in &block.blocks {
+        if !blocks.contains(&nested.ident.as_str()) {
+            let mut d = Diagnostic::error(format!("unexpected block `{}` in `{}`", nested.ident, block.header()))
+                .at(nested.header_span.clone(), "not allowed here");
+            if attrs.contains(&nested.ident.as_str()) {
+                d = d.help(format!("`{0}` is an attribute: write `{0} = {{ … }}`", nested.ident));
+            } else if let Some(help) = suggestion(&nested.ident, blocks.iter().copied()) {
+                d = d.help(help);
+            }
+            diagnostics.push(d);
+        }
+    }
+}
+
+/// The diagnostic for an attribute a block does not accept.
+pub fn unknown_attribute(name: &str, header: &str, span: &Span, accepted: &[&str]) -> Diagnostic {
+    Diagnostic::error(format!("unknown attribute `{name}` in `{header}`"))
+        .at(span.clone(), "unknown attribute")
+        .help(suggestion(name, accepted.iter().copied()).unwrap_or_else(|| {
+            let mut names: Vec<&str> = accepted.to_vec();
+            names.sort_unstable();
+            format!("accepted attributes: {}", names.join(", "))
+        }))
+}

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use hcl_edit::expr::Expression;
 
-use super::declarations::check_block_attrs;
+use super::load::check_block_attrs;
 use super::load::{Attr, RawBlock};
 use crate::diagnostics::{Diagnostic, Diagnostics, SourceMap, Span, render_human};
 use crate::s3::S3Location;
@@ -108,7 +108,7 @@ fn backend_block(block: &RawBlock, diagnostics: &mut Diagnostics) -> Option<Back
             );
             ok = false;
         } else if !S3_ATTRS.contains(&attr.name.as_str()) {
-            diagnostics.push(super::declarations::unknown_attribute(
+            diagnostics.push(super::load::unknown_attribute(
                 &attr.name,
                 &block.header(),
                 &attr.name_span,

@@ -4,7 +4,8 @@
 
 use hcl_edit::expr::{Expression, TraversalOperator};
 
-use crate::config::declarations::{Config, check_block_attrs};
+use crate::config::declarations::Config;
+use crate::config::load::check_block_attrs;
 use crate::config::desired::ImportInstance;
 use crate::config::expr::{Env, Evaluator, Scope};
 use crate::config::value::Value;

@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-pub use super::declarations::{Config, Decl, VariableDecl, check_block_attrs, collect, unknown_attribute};
+pub use super::declarations::{Config, Decl, VariableDecl, collect};
+pub use super::load::{check_block_attrs, unknown_attribute};
 pub use super::desired::{BlockInstance, Desired, ImportInstance, Lifecycle, OutputValue, ResourceInstance};
 use super::expr::{Env, Evaluator, Reference, Scope, references};
 use super::value::{Value, ValueMap};

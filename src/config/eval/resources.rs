@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use hcl_edit::expr::{Expression, TraversalOperator};
 
-use crate::config::declarations::{Decl, check_block_attrs, unknown_attribute};
+use crate::config::declarations::Decl;
+use crate::config::load::{check_block_attrs, unknown_attribute};
 use crate::config::desired::{Lifecycle, ResourceInstance};
 use crate::config::expr::{Env, Evaluator, Reference, ResourceValue, Scope, references};
 use crate::config::load::{Attr, RawBlock, suggestion};
