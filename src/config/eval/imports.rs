@@ -5,9 +5,9 @@
 use hcl_edit::expr::{Expression, TraversalOperator};
 
 use crate::config::declarations::Config;
-use crate::config::load::check_block_attrs;
 use crate::config::desired::ImportInstance;
 use crate::config::expr::{Env, Evaluator, Scope};
+use crate::config::load::check_block_attrs;
 use crate::config::value::Value;
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::model::{Address, InstanceKey, ResourceKind};

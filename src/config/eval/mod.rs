@@ -21,9 +21,9 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 pub use super::declarations::{Config, Decl, VariableDecl, collect};
-pub use super::load::{check_block_attrs, unknown_attribute};
 pub use super::desired::{BlockInstance, Desired, ImportInstance, Lifecycle, OutputValue, ResourceInstance};
 use super::expr::{Env, Evaluator, Reference, Scope, references};
+pub use super::load::{check_block_attrs, unknown_attribute};
 use super::value::{Value, ValueMap};
 use super::vars::{self, VarInputs};
 pub use super::vars::{MissingVars, parse_var_assignment};

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use hcl_edit::expr::{Expression, TraversalOperator};
 
 use crate::config::declarations::Decl;
-use crate::config::load::{check_block_attrs, unknown_attribute};
 use crate::config::desired::{Lifecycle, ResourceInstance};
 use crate::config::expr::{Env, Evaluator, Reference, ResourceValue, Scope, references};
 use crate::config::load::{Attr, RawBlock, suggestion};
+use crate::config::load::{check_block_attrs, unknown_attribute};
 use crate::config::value::{Value, ValueMap};
 use crate::diagnostics::{Diagnostic, Diagnostics, FileId, Span};
 use crate::model::{Address, InstanceKey, LIFECYCLE_ATTRS, ResourceKind, fill_defaults, limits, resource_schema};
