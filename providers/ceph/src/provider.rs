@@ -978,15 +978,13 @@ impl StorageProvider for CephProvider {
         self.observe(backend_name)
     }
 
-    /// Deletes the image after its snapshots (protected ones are unprotected after their
-    /// clones are flattened); a clone's temporary source snapshot goes with it.
-    /// The RBD image, reached through the monitors of the cluster configuration with the
-    /// keyring referenced, valid on any host.
     /// RBD images, which any host that reaches the cluster opens.
     fn disk_valid_on(&self) -> Option<blockform_provider::ValidOn> {
         Some(blockform_provider::ValidOn::AnyHost)
     }
 
+    /// The RBD image, reached through the monitors of the cluster configuration with the
+    /// keyring referenced, valid on any host.
     fn connect(&self, volume_backend_name: &str, host: &str) -> Result<DiskSource> {
         let _ = host;
         validate_backend_name(volume_backend_name)?;
@@ -994,6 +992,8 @@ impl StorageProvider for CephProvider {
         crate::disk::rbd_source(&self.config, volume_backend_name)
     }
 
+    /// Deletes the image after its snapshots (protected ones are unprotected after their
+    /// clones are flattened); a clone's temporary source snapshot goes with it.
     fn delete_volume(&self, backend_name: &str) -> Result<()> {
         validate_backend_name(backend_name)?;
         // A clone made with flatten_clones = false from a volume keeps a temporary snapshot of

@@ -641,13 +641,13 @@ impl StorageProvider for LocalProvider {
         Ok(volume_state(backend_name, &info, Some(&sidecar)))
     }
 
-    /// The volume's qcow2 file, valid on this machine only (whichever host asks: a hypervisor
-    /// elsewhere refuses a source that is not valid on its host).
     /// Files of this machine's directory.
     fn disk_valid_on(&self) -> Option<ValidOn> {
         Some(ValidOn::Host(gethostname::gethostname().to_string_lossy().into_owned()))
     }
 
+    /// The volume's qcow2 file, valid on this machine only (whichever host asks: a hypervisor
+    /// elsewhere refuses a source that is not valid on its host).
     fn connect(&self, volume_backend_name: &str, host: &str) -> Result<DiskSource> {
         let _ = host;
         validate_backend_name(volume_backend_name)?;
