@@ -2,10 +2,9 @@
 //! and the lookups the engine makes through it. Nothing else in the engine names a provider
 //! kind; adding a provider is its crate plus one line in [`FACTORIES`].
 //!
-//! Two kinds have no crate yet and are listed here as schema-only entries ([`SchemaOnly`]):
-//! their blocks are checked and planned against, and building one says the kind "is not
-//! supported by this build yet". Each is replaced by its crate's factory when it comes (LVM,
-//! then libvirt).
+//! A kind without a crate yet is listed here as a schema-only entry ([`SchemaOnly`]): its
+//! blocks are checked and planned against, and building one says the kind "is not supported
+//! by this build yet". It is replaced by its crate's factory when it comes (libvirt).
 
 use std::path::Path;
 use std::sync::RwLock;
@@ -23,7 +22,7 @@ use crate::model::{AttrSpec as EngineAttrSpec, AttrType as EngineAttrType, Block
 pub static FACTORIES: &[&dyn ProviderFactory] = &[
     &blockform_provider_local::FACTORY,
     &blockform_provider_ceph::FACTORY,
-    &LVM,
+    &blockform_provider_lvm::FACTORY,
     &LIBVIRT,
 ];
 
@@ -105,22 +104,6 @@ impl ProviderFactory for SchemaOnly {
         Ok(None)
     }
 }
-
-/// Logical volumes in an LVM volume group, locally or over ssh. Schema only until the LVM
-/// provider's crate replaces this entry.
-static LVM: SchemaOnly = SchemaOnly {
-    kind: "lvm",
-    role: ProviderRole::Storage,
-    schema: &[
-        AttrSpec::required("volume_group", AttrType::String),
-        AttrSpec::optional("thin_pool", AttrType::String),
-        AttrSpec::optional("host", AttrType::String),
-        AttrSpec::optional("port", AttrType::Integer),
-        AttrSpec::optional("user", AttrType::String),
-        AttrSpec::optional("identity_file", AttrType::String),
-        AttrSpec::optional("sudo", AttrType::Bool),
-    ],
-};
 
 /// Instances on a libvirt host, which attachments name as their `host`. Schema only until
 /// the libvirt hypervisor's crate replaces this entry.
