@@ -1,5 +1,6 @@
-//! Provider kinds this build knows only by their schema (LVM, libvirt): their blocks validate
-//! and plan, and applying what needs them says they are not in this build, naming the block.
+//! Provider kinds this build knows only by their schema (libvirt): their blocks validate and
+//! plan, and applying what needs them says they are not in this build, naming the block. An
+//! LVM block is driven by the LVM provider: a volume group this machine does not have is named.
 
 use crate::common::{blockform, project};
 
@@ -47,14 +48,14 @@ fn attaching_to_a_libvirt_host_says_this_build_cannot_yet() {
 }
 
 #[test]
-fn a_volume_on_lvm_says_this_build_cannot_yet() {
+fn a_volume_on_lvm_names_the_missing_volume_group() {
     let config = CONFIG.replace("backend = \"dev\"", "backend = \"vg\"");
     let dir = project(&[("main.hcl", &config)]);
     let applied = blockform(dir.path(), &["apply", "--auto-approve"]);
     assert_eq!(applied.code, 1, "{}\n{}", applied.stdout, applied.stderr);
     let shown = format!("{}{}", applied.stdout, applied.stderr);
     assert!(
-        shown.contains("the lvm provider (`vg`) is not supported by this build yet"),
+        shown.contains("the volume group `data` does not exist on the host (check `volume_group`"),
         "{shown}"
     );
 }

@@ -26,7 +26,10 @@ pub use config::{
     SnapshotSize,
 };
 pub use factory::{LvmFactory, SCHEMA};
-pub use provider::{LvmProvider, MAX_IMAGE_EXPORT_BYTES, PARTIAL_SUFFIX, VOLUME_PREFIX, shortfall};
+pub use provider::{
+    LvmProvider, MAX_IMAGE_EXPORT_BYTES, PARTIAL_SUFFIX, RESERVED_PREFIX, VOLUME_PREFIX, backend_name_of, lv_name,
+    shortfall,
+};
 
 /// The factory the engine's registry lists for `provider "lvm"` blocks.
 pub static FACTORY: LvmFactory = LvmFactory;

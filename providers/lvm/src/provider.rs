@@ -369,7 +369,10 @@ impl LvmProvider {
             } => {
                 validate_backend_name(volume_backend_name)?;
                 validate_backend_name(snapshot_backend_name)?;
-                (snapshot_backend_name, ObjectRef::snapshot(snapshot_backend_name))
+                (
+                    lv_name(snapshot_backend_name),
+                    ObjectRef::snapshot(snapshot_backend_name),
+                )
             }
             VolumeSource::Volume { backend_name } => {
                 validate_backend_name(backend_name)?;
@@ -379,10 +382,10 @@ impl LvmProvider {
                         "a volume cannot be cloned from itself".to_owned(),
                     ));
                 }
-                (backend_name, ObjectRef::volume(backend_name))
+                (backend_name.clone(), ObjectRef::volume(backend_name))
             }
         };
-        let found = lvs.iter().find(|listed| &listed.name == lv).cloned();
+        let found = lvs.iter().find(|listed| listed.name == lv).cloned();
         let found = found.ok_or_else(|| ProviderError::not_found(object.clone()))?;
         if found.is_invalid_snapshot() {
             return Err(invalid_state(
@@ -479,16 +482,22 @@ impl LvmProvider {
     }
 
     /// Activates an LV for reading (thin snapshots skip activation unless told `-K`).
-    fn activate(&self, lv: &str, object: &ObjectRef) -> Result<()> {
-        self.lvm(&["lvchange", "-ay", "-K", &self.path(lv)], object).map(drop)
+    fn activate(&self, lv: &Lv, object: &ObjectRef) -> Result<()> {
+        // Thick LVs (and snapshots of them) are active from their creation; changing a CoW
+        // snapshot's activation would ask about its origin.
+        if !lv.is_thin() || lv.attr.chars().nth(4) == Some('a') {
+            return Ok(());
+        }
+        self.lvm(&["lvchange", "-ay", "-K", &self.path(&lv.name)], object)
+            .map(drop)
     }
 
     /// Copies the whole of `source` into the start of `target` on the host.
-    fn copy(&self, source: &str, target: &str) -> Result<()> {
-        self.activate(source, &ObjectRef::volume(source))?;
+    fn copy(&self, source: &Lv, target: &str) -> Result<()> {
+        self.activate(source, &ObjectRef::volume(&source.name))?;
         let words = [
             "dd".to_owned(),
-            format!("if={}", self.device(source)),
+            format!("if={}", self.device(&source.name)),
             format!("of={}", self.device(target)),
             format!("bs={COPY_BLOCK}"),
             "conv=fsync".to_owned(),
@@ -587,7 +596,7 @@ impl LvmProvider {
             Some(source) => {
                 self.create_empty(&partial, size_bytes, &tags, pool)?;
                 self.fault_point("partial")?;
-                self.copy(&source.name, &partial)?;
+                self.copy(source, &partial)?;
                 self.fault_point("copy")?;
             }
             None => {
@@ -627,9 +636,30 @@ impl LvmProvider {
     /// The snapshot state of an LV just created.
     fn snapshot_observed(&self, volume: &str, snapshot: &str) -> Result<SnapshotState> {
         let lv = self
-            .find(snapshot)?
+            .find(&lv_name(snapshot))?
             .ok_or_else(|| ProviderError::not_found(ObjectRef::snapshot(snapshot)))?;
         Ok(snapshot_state(volume, &lv))
+    }
+}
+
+/// The prefix LVs of snapshots named `snapshot…` get: LVM reserves LV names starting with
+/// `snapshot`.
+pub const RESERVED_PREFIX: &str = "bf-";
+
+/// The LV name of an object's backend name (`snapshot-1` is the LV `bf-snapshot-1`).
+pub fn lv_name(backend_name: &str) -> String {
+    if backend_name.starts_with("snapshot") {
+        format!("{RESERVED_PREFIX}{backend_name}")
+    } else {
+        backend_name.to_owned()
+    }
+}
+
+/// The backend name of an LV (the inverse of [`lv_name`]).
+pub fn backend_name_of(lv: &str) -> &str {
+    match lv.strip_prefix(RESERVED_PREFIX) {
+        Some(name) if name.starts_with("snapshot") => name,
+        _ => lv,
     }
 }
 
@@ -641,7 +671,7 @@ fn is_snapshot_of(lv: &Lv, volume: &str) -> bool {
 
 fn snapshot_state(volume: &str, lv: &Lv) -> SnapshotState {
     SnapshotState {
-        backend_name: lv.name.clone(),
+        backend_name: backend_name_of(&lv.name).to_owned(),
         volume_backend_name: volume.to_owned(),
         size_bytes: lv.size_bytes,
         created_at_unix_secs: lv.created_at_unix_secs,
@@ -969,7 +999,7 @@ impl StorageProvider for LvmProvider {
         let (lv, object) = match &target.snapshot_backend_name {
             Some(snapshot) => {
                 validate_backend_name(snapshot)?;
-                (snapshot.clone(), ObjectRef::snapshot(snapshot))
+                (lv_name(snapshot), ObjectRef::snapshot(snapshot))
             }
             None => (
                 target.volume_backend_name.clone(),
@@ -979,7 +1009,7 @@ impl StorageProvider for LvmProvider {
         let listed = self
             .find(&lv)?
             .ok_or_else(|| ProviderError::not_found(object.clone()))?;
-        self.activate(&lv, &object)?;
+        self.activate(&listed, &object)?;
         Ok(Box::new(LvReader::new(
             Arc::clone(&self.host),
             self.device(&lv),
@@ -994,7 +1024,7 @@ impl StorageProvider for LvmProvider {
         let listed = self
             .find(backend_name)?
             .ok_or_else(|| ProviderError::not_found(object.clone()))?;
-        self.activate(backend_name, &object)?;
+        self.activate(&listed, &object)?;
         Ok(Box::new(LvWriter::new(
             Arc::clone(&self.host),
             self.device(backend_name),
@@ -1008,12 +1038,13 @@ impl StorageProvider for LvmProvider {
         validate_backend_name(&spec.backend_name)?;
         validate_backend_name(&spec.volume_backend_name)?;
         let object = ObjectRef::snapshot(&spec.backend_name);
+        let snapshot_lv = lv_name(&spec.backend_name);
         let lvs = self.list()?;
         let volume = lvs
             .iter()
             .find(|lv| lv.name == spec.volume_backend_name)
             .ok_or_else(|| ProviderError::not_found(ObjectRef::volume(&spec.volume_backend_name)))?;
-        if let Some(existing) = lvs.iter().find(|lv| lv.name == spec.backend_name) {
+        if let Some(existing) = lvs.iter().find(|lv| lv.name == snapshot_lv) {
             if is_snapshot_of(existing, &spec.volume_backend_name)
                 && existing.tags.iter().any(|tag| tag == SNAPSHOT_TAG)
             {
@@ -1021,10 +1052,10 @@ impl StorageProvider for LvmProvider {
             }
             return Err(invalid_state(
                 &object,
-                format!("the LV `{}` exists already", self.path(&spec.backend_name)),
+                format!("the LV `{}` exists already", self.path(&snapshot_lv)),
             ));
         }
-        let mut words: Vec<String> = ["lvcreate", "-q", "-y", "-s", "-n", spec.backend_name.as_str()]
+        let mut words: Vec<String> = ["lvcreate", "-q", "-y", "-s", "-n", snapshot_lv.as_str()]
             .map(str::to_owned)
             .to_vec();
         if !volume.is_thin() {
@@ -1043,13 +1074,14 @@ impl StorageProvider for LvmProvider {
         validate_backend_name(volume_backend_name)?;
         validate_backend_name(snapshot_backend_name)?;
         let object = ObjectRef::snapshot(snapshot_backend_name);
-        let Some(lv) = self.find(snapshot_backend_name)? else {
+        let snapshot_lv = lv_name(snapshot_backend_name);
+        let Some(lv) = self.find(&snapshot_lv)? else {
             return Ok(());
         };
         if record::of(&lv.tags).is_some() {
             return Err(invalid_state(&object, "it is a volume, not a snapshot".to_owned()));
         }
-        self.remove(snapshot_backend_name, &object)
+        self.remove(&snapshot_lv, &object)
     }
 
     /// Streams the LV through the ssh connection into a raw file.
@@ -1068,7 +1100,7 @@ impl StorageProvider for LvmProvider {
                 ),
             ));
         }
-        self.activate(&lv.name, &object)?;
+        self.activate(&lv, &object)?;
         let raw_path = match spec.format {
             ImageFormat::Raw => spec.destination.clone(),
             ImageFormat::Qcow2 => spec.destination.with_extension("partial.raw"),
@@ -1136,5 +1168,19 @@ fn image_file_size(path: &Path, format: ImageFormat) -> Result<u64> {
                 ProviderError::fatal(format!("`qemu-img info` of `{}` has no virtual size", path.display()))
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_names_avoid_the_prefix_lvm_reserves() {
+        assert_eq!(lv_name("snapshot-1"), "bf-snapshot-1");
+        assert_eq!(backend_name_of("bf-snapshot-1"), "snapshot-1");
+        assert_eq!(lv_name("volume-1"), "volume-1");
+        assert_eq!(backend_name_of("volume-1"), "volume-1");
+        assert_eq!(backend_name_of("bf-other"), "bf-other");
     }
 }
