@@ -768,7 +768,7 @@ impl StorageProvider for LvmProvider {
                 lvs.iter()
                     .filter(|other| is_snapshot_of(other, &lv.name))
                     .map(|snapshot| InventoryItem {
-                        backend_name: snapshot.name.clone(),
+                        backend_name: backend_name_of(&snapshot.name).to_owned(),
                         kind: ObjectKind::Snapshot,
                         volume_backend_name: Some(lv.name.clone()),
                         size_bytes: snapshot.size_bytes,
