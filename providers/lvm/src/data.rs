@@ -1,8 +1,15 @@
 //! Reading and writing an LV's bytes for backups and restores, through the provider's ssh
-//! connection (or locally): a read streams `dd if=/dev/VG/LV` from an offset, a write streams
-//! into `dd of=/dev/VG/LV` at an offset. Backups read and restores write at increasing
-//! offsets, so one stream serves a whole pass; a read behind the stream (or far ahead of it)
-//! and a write that is not where the last one ended start a new stream there.
+//! connection (or locally).
+//!
+//! A reader is one remote `sh` loop on the host that reads requests `OFFSET LENGTH` from its
+//! stdin and answers each with exactly those bytes of the LV (`dd` with `skip_bytes` and
+//! `count_bytes`), so a backup that reads only the changed ranges of a volume sends only
+//! those over the wire, through one ssh session, whatever their order. The script is fixed
+//! text around the device path, which is made of validated names only.
+//!
+//! A write streams into `dd of=/dev/VG/LV` at an offset: restores write at increasing
+//! offsets, so one stream serves a whole pass; a write that is not where the last one ended
+//! starts a new stream there.
 
 use std::io::{self, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
@@ -14,9 +21,6 @@ use blockform_provider::{CommandContext, ObjectRef, ProviderError, Result, Volum
 
 use crate::transport::Host;
 
-/// How far ahead of the stream a read may be and still be reached by reading on.
-const SKIP_LIMIT: u64 = 16 << 20;
-
 /// A running `dd` on the host with its stderr drained on a thread.
 struct Process {
     child: Child,
@@ -25,14 +29,9 @@ struct Process {
 }
 
 impl Process {
-    fn spawn(host: &Host, words: &[String], reading: bool) -> Result<Self> {
+    fn spawn(host: &Host, words: &[String], stdin: Stdio, stdout: Stdio) -> Result<Self> {
         let (mut command, argv) = host.command(words)?;
-        if reading {
-            command.stdin(Stdio::null()).stdout(Stdio::piped());
-        } else {
-            command.stdin(Stdio::piped()).stdout(Stdio::null());
-        }
-        command.stderr(Stdio::piped());
+        command.stdin(stdin).stdout(stdout).stderr(Stdio::piped());
         let mut child = command.spawn().map_err(|error| {
             ProviderError::fatal(format!(
                 "cannot start `{}`: {error}",
@@ -88,47 +87,46 @@ pub struct LvReader {
     device: String,
     object: ObjectRef,
     size_bytes: u64,
-    stream: Option<(Process, ChildStdout)>,
-    position: u64,
+    session: Option<(Process, ChildStdin, ChildStdout)>,
 }
 
 impl LvReader {
-    /// A reader of `device`, `size_bytes` long; the stream starts with the first read.
+    /// A reader of `device`, `size_bytes` long; the session starts with the first read.
     pub fn new(host: Arc<Host>, device: String, object: ObjectRef, size_bytes: u64) -> Self {
         Self {
             host,
             device,
             object,
             size_bytes,
-            stream: None,
-            position: 0,
+            session: None,
         }
     }
 
-    fn start(&mut self, offset: u64) -> Result<()> {
-        if let Some((process, _)) = self.stream.take() {
+    /// The remote loop that answers `OFFSET LENGTH` requests with the LV's bytes.
+    fn script(&self) -> String {
+        format!(
+            "while read -r offset length; do dd if={} bs=1M iflag=skip_bytes,count_bytes,fullblock skip=\"$offset\" \
+             count=\"$length\" 2>/dev/null || exit 1; done",
+            self.device
+        )
+    }
+
+    fn start(&mut self) -> Result<()> {
+        let words = ["sh".to_owned(), "-c".to_owned(), self.script()];
+        let mut process = Process::spawn(&self.host, &words, Stdio::piped(), Stdio::piped())?;
+        if let (Some(stdin), Some(stdout)) = (process.child.stdin.take(), process.child.stdout.take()) {
+            self.session = Some((process, stdin, stdout));
+            Ok(())
+        } else {
             process.kill();
+            Err(ProviderError::fatal("the reading process has no pipes"))
         }
-        let words = [
-            "dd".to_owned(),
-            format!("if={}", self.device),
-            "bs=1M".to_owned(),
-            "iflag=skip_bytes".to_owned(),
-            format!("skip={offset}"),
-        ];
-        let mut process = Process::spawn(&self.host, &words, true)?;
-        let Some(stdout) = process.child.stdout.take() else {
-            process.kill();
-            return Err(ProviderError::fatal("the reading process has no stdout"));
-        };
-        self.stream = Some((process, stdout));
-        self.position = offset;
-        Ok(())
     }
 
     fn broken(&mut self, error: &io::Error) -> ProviderError {
-        match self.stream.take() {
-            Some((process, stdout)) => {
+        match self.session.take() {
+            Some((process, stdin, stdout)) => {
+                drop(stdin);
                 drop(stdout);
                 match process.finish(&self.host, &self.object, "read") {
                     Err(failure) => failure,
@@ -150,36 +148,24 @@ impl VolumeReader for LvReader {
         if buf.is_empty() {
             return Ok(());
         }
-        if self.stream.is_none() || offset < self.position || offset - self.position > SKIP_LIMIT {
-            self.start(offset)?;
+        if self.session.is_none() {
+            self.start()?;
         }
-        let skip = offset - self.position;
-        if skip > 0 {
-            let copied = match self.stream.as_mut() {
-                Some((_, stdout)) => io::copy(&mut stdout.take(skip), &mut io::sink()),
-                None => Ok(0),
-            };
-            match copied {
-                Ok(copied) if copied == skip => self.position = offset,
-                Ok(_) => return Err(self.broken(&io::Error::from(io::ErrorKind::UnexpectedEof))),
-                Err(error) => return Err(self.broken(&error)),
-            }
-        }
-        let read = match self.stream.as_mut() {
-            Some((_, stdout)) => stdout.read_exact(buf),
+        let read = match self.session.as_mut() {
+            Some((_, stdin, stdout)) => writeln!(stdin, "{offset} {}", buf.len())
+                .and_then(|()| stdin.flush())
+                .and_then(|()| stdout.read_exact(buf)),
             None => Ok(()),
         };
-        if let Err(error) = read {
-            return Err(self.broken(&error));
-        }
-        self.position += buf.len() as u64;
-        Ok(())
+        read.map_err(|error| self.broken(&error))
     }
 }
 
 impl Drop for LvReader {
     fn drop(&mut self) {
-        if let Some((process, _)) = self.stream.take() {
+        if let Some((process, stdin, stdout)) = self.session.take() {
+            drop(stdin);
+            drop(stdout);
             process.kill();
         }
     }
@@ -228,7 +214,7 @@ impl LvWriter {
             format!("seek={offset}"),
             "conv=notrunc,fsync".to_owned(),
         ];
-        let mut process = Process::spawn(&self.host, &words, false)?;
+        let mut process = Process::spawn(&self.host, &words, Stdio::piped(), Stdio::null())?;
         let Some(stdin) = process.child.stdin.take() else {
             process.kill();
             return Err(ProviderError::fatal("the writing process has no stdin"));

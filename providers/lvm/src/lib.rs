@@ -31,5 +31,9 @@ pub use provider::{
     shortfall,
 };
 
+/// How the LVM provider knows which ranges of a thin volume changed: `thin_delta` between
+/// thin devices of the pool.
+pub const THIN_DELTA: blockform_provider::ChangeSource = blockform_provider::ChangeSource::new("thin_delta");
+
 /// The factory the engine's registry lists for `provider "lvm"` blocks.
 pub static FACTORY: LvmFactory = LvmFactory;

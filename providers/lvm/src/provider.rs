@@ -30,6 +30,8 @@ use blockform_provider::{
     VolumeReader, VolumeSource, VolumeSpec, VolumeState, VolumeStatus, VolumeWriter, validate_backend_name,
 };
 
+use blockform_provider::{ChangeMarker, ChangedExtents, Extent, is_change_marker};
+
 use crate::config::{CapacityCheck, ConfigError, KIND, LvmConfig};
 use crate::data::{LvReader, LvWriter};
 use crate::fault::Fault;
@@ -63,6 +65,8 @@ pub struct LvmProvider {
     listed: Mutex<Option<(Instant, Vec<Lv>)>>,
     /// A fault injected for a crash test (see [`crate::fault`]); `None` in normal use.
     fault: Option<Fault>,
+    /// Held while the thin pool's metadata snapshot is reserved.
+    metadata_snapshot: Mutex<()>,
 }
 
 impl LvmProvider {
@@ -81,6 +85,7 @@ impl LvmProvider {
             host,
             listed: Mutex::new(None),
             fault,
+            metadata_snapshot: Mutex::new(()),
         })
     }
 
@@ -633,6 +638,25 @@ impl LvmProvider {
         self.fault_point("rename")
     }
 
+    /// The ranges that differ between two thin devices of `pool` (or the mapped ranges of one
+    /// device compared with itself), from `thin_delta` on a metadata snapshot of the pool,
+    /// reserved before and released after in the same remote command. Backups of one provider
+    /// take turns: a pool has one metadata snapshot.
+    fn thin_delta(&self, pool: &str, from: u64, to: u64, object: &ObjectRef) -> Result<Vec<(u64, u64)>> {
+        let _turn = self.metadata_snapshot.lock().unwrap_or_else(PoisonError::into_inner);
+        let tpool = format!("/dev/mapper/{}-tpool", dm_name(self.vg(), pool));
+        let tmeta = format!("/dev/mapper/{}_tmeta", dm_name(self.vg(), pool));
+        // A reservation left by a process that was killed is released before a new one.
+        let script = format!(
+            "dmsetup message {tpool} 0 reserve_metadata_snap 2>/dev/null || \
+             {{ dmsetup message {tpool} 0 release_metadata_snap; dmsetup message {tpool} 0 reserve_metadata_snap; }} || exit 1; \
+             thin_delta -m --snap1 {from} --snap2 {to} {tmeta}; status=$?; \
+             dmsetup message {tpool} 0 release_metadata_snap; exit $status"
+        );
+        let output = self.lvm(&["sh", "-c", &script], object)?;
+        report::parse_thin_delta(&output.stdout, from != to).map_err(|message| self.unreadable(&message))
+    }
+
     /// The snapshot state of an LV just created.
     fn snapshot_observed(&self, volume: &str, snapshot: &str) -> Result<SnapshotState> {
         let lv = self
@@ -666,6 +690,11 @@ pub fn backend_name_of(lv: &str) -> &str {
 /// Whether `lv` is a snapshot of the volume `volume`: its origin, and not a volume (a thin
 /// clone names its source as origin too, but carries a record).
 fn is_snapshot_of(lv: &Lv, volume: &str) -> bool {
+    is_derived_from(lv, volume) && !is_change_marker(&lv.name)
+}
+
+/// Whether `lv` is a snapshot or change marker of the volume `volume`.
+fn is_derived_from(lv: &Lv, volume: &str) -> bool {
     lv.origin.as_deref() == Some(volume) && record::of(&lv.tags).is_none() && !lv.name.ends_with(PARTIAL_SUFFIX)
 }
 
@@ -706,6 +735,11 @@ pub fn shortfall(capacity: &Capacity, requested_bytes: u64, oversubscription: f6
     })
 }
 
+/// The device-mapper name of an LV: `-` doubled in each part, joined by `-`.
+fn dm_name(vg: &str, lv: &str) -> String {
+    format!("{}-{}", vg.replace('-', "--"), lv.replace('-', "--"))
+}
+
 fn utf8(path: &Path) -> Result<&str> {
     path.to_str()
         .ok_or_else(|| ProviderError::fatal(format!("the path `{}` is not valid UTF-8", path.display())))
@@ -724,7 +758,7 @@ impl StorageProvider for LvmProvider {
         Capabilities {
             snapshots: true,
             clones: true,
-            changed_extents: false,
+            changed_extents: self.config.thin_pool.is_some(),
             qos_backend: false,
             images: true,
         }
@@ -979,6 +1013,13 @@ impl StorageProvider for LvmProvider {
                 ),
             ));
         }
+        // The change markers of its backups go with it.
+        for marker in lvs
+            .iter()
+            .filter(|lv| is_derived_from(lv, backend_name) && is_change_marker(&lv.name))
+        {
+            self.remove(&marker.name, &ObjectRef::new(ObjectKind::ChangeMarker, &marker.name))?;
+        }
         self.remove(backend_name, &object)
     }
 
@@ -1151,6 +1192,127 @@ impl StorageProvider for LvmProvider {
             virtual_size_bytes: lv.size_bytes,
             file_size_bytes,
         })
+    }
+
+    /// A thin snapshot `marker_name` of a thin volume (the volume frozen as the backup starts);
+    /// thick volumes have none (a copy-on-write snapshot would slow every write while it
+    /// exists), so their backups hash every block.
+    fn create_change_marker(&self, backend_name: &str, marker_name: &str) -> Result<ChangeMarker> {
+        validate_backend_name(backend_name)?;
+        validate_backend_name(marker_name)?;
+        let object = ObjectRef::new(ObjectKind::ChangeMarker, marker_name);
+        let lvs = self.list()?;
+        let volume = lvs
+            .iter()
+            .find(|lv| lv.name == backend_name)
+            .ok_or_else(|| ProviderError::not_found(ObjectRef::volume(backend_name)))?;
+        if !volume.is_thin() {
+            return Err(ProviderError::Unsupported {
+                provider_kind: self.kind(),
+                provider_name: self.name.clone(),
+                operation: "create_change_marker (thick volume)".to_owned(),
+            });
+        }
+        let marker = ChangeMarker::Snapshot {
+            backend_name: marker_name.to_owned(),
+        };
+        let marker_lv = lv_name(marker_name);
+        if lvs
+            .iter()
+            .any(|lv| lv.name == marker_lv && is_derived_from(lv, backend_name))
+        {
+            return Ok(marker);
+        }
+        self.lvm(
+            &[
+                "lvcreate",
+                "-q",
+                "-y",
+                "-s",
+                "-n",
+                &marker_lv,
+                "--addtag",
+                SNAPSHOT_TAG,
+                &self.path(backend_name),
+            ],
+            &object,
+        )?;
+        self.changed();
+        Ok(marker)
+    }
+
+    fn delete_change_marker(&self, backend_name: &str, marker: &ChangeMarker) -> Result<()> {
+        validate_backend_name(backend_name)?;
+        // This provider only makes snapshots; any other marker was never created here.
+        let ChangeMarker::Snapshot { backend_name: snapshot } = marker else {
+            return Ok(());
+        };
+        self.delete_snapshot(backend_name, snapshot)
+    }
+
+    fn change_markers(&self, backend_name: &str) -> Result<Vec<ChangeMarker>> {
+        validate_backend_name(backend_name)?;
+        Ok(self
+            .list()?
+            .iter()
+            .filter(|lv| is_derived_from(lv, backend_name) && is_change_marker(&lv.name))
+            .map(|lv| ChangeMarker::Snapshot {
+                backend_name: backend_name_of(&lv.name).to_owned(),
+            })
+            .collect())
+    }
+
+    /// Thin volumes: `thin_delta` on a metadata snapshot of the pool, between the marker's
+    /// thin device and the target's (or the target's mapped ranges, without a marker). Thick
+    /// volumes: the whole volume, hashed.
+    fn changed_extents(&self, target: &ReadTarget, since: Option<&ChangeMarker>) -> Result<ChangedExtents> {
+        validate_backend_name(&target.volume_backend_name)?;
+        let (lv, object) = match &target.snapshot_backend_name {
+            Some(snapshot) => {
+                validate_backend_name(snapshot)?;
+                (lv_name(snapshot), ObjectRef::snapshot(snapshot))
+            }
+            None => (
+                target.volume_backend_name.clone(),
+                ObjectRef::volume(&target.volume_backend_name),
+            ),
+        };
+        let lvs = self.list()?;
+        let listed = lvs
+            .iter()
+            .find(|listed| listed.name == lv)
+            .ok_or_else(|| ProviderError::not_found(object.clone()))?;
+        let size_bytes = listed.size_bytes;
+        let (Some(pool), Some(target_id)) = (listed.pool.as_deref(), listed.thin_id) else {
+            return Ok(ChangedExtents::whole_volume(size_bytes));
+        };
+        let since_id = match since {
+            None => target_id,
+            Some(ChangeMarker::Snapshot { backend_name: marker }) => {
+                validate_backend_name(marker)?;
+                let marker_lv = lv_name(marker);
+                match lvs
+                    .iter()
+                    .find(|lv| lv.name == marker_lv)
+                    .and_then(|lv| lv.thin_id.filter(|_| lv.pool.as_deref() == Some(pool)))
+                {
+                    Some(id) => id,
+                    None => return Ok(ChangedExtents::whole_volume(size_bytes)),
+                }
+            }
+            Some(ChangeMarker::DirtyBitmap { .. }) => return Ok(ChangedExtents::whole_volume(size_bytes)),
+        };
+        let ranges = self.thin_delta(pool, since_id, target_id, &object)?;
+        let mut changed = ChangedExtents {
+            source: crate::THIN_DELTA,
+            volume_size_bytes: size_bytes,
+            extents: ranges
+                .into_iter()
+                .map(|(offset, length)| Extent { offset, length })
+                .collect(),
+        };
+        changed.normalize();
+        Ok(changed)
     }
 }
 

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 /// The `lvs -o` fields the provider reads.
-pub const LV_FIELDS: &str = "lv_name,lv_size,lv_tags,lv_attr,origin,pool_lv,data_percent,lv_time,segtype";
+pub const LV_FIELDS: &str = "lv_name,lv_size,lv_tags,lv_attr,origin,pool_lv,data_percent,lv_time,segtype,thin_id";
 
 /// The `vgs -o` fields the provider reads.
 pub const VG_FIELDS: &str = "vg_name,vg_size,vg_free,vg_extent_size";
@@ -32,6 +32,8 @@ pub struct Lv {
     pub created_at_unix_secs: u64,
     /// `linear`, `thin`, `thin-pool`, `snapshot`, ...
     pub segtype: String,
+    /// The thin device id in its pool (thin volumes), as `thin_delta` names devices.
+    pub thin_id: Option<u64>,
 }
 
 impl Lv {
@@ -117,6 +119,8 @@ struct RawLv {
     lv_time: String,
     #[serde(default)]
     segtype: String,
+    #[serde(default)]
+    thin_id: String,
 }
 
 #[derive(Deserialize)]
@@ -156,9 +160,45 @@ pub fn parse_lvs(json: &[u8]) -> Result<Vec<Lv>, String> {
             data_percent: raw.data_percent.trim().parse().ok(),
             created_at_unix_secs: unix_secs(&raw.lv_time).unwrap_or(0),
             segtype: raw.segtype,
+            thin_id: raw.thin_id.trim().parse().ok(),
         });
     }
     Ok(lvs)
+}
+
+/// The ranges `thin_delta` reports, in bytes: what differs between its two devices (`different`,
+/// `left_only`, `right_only`) or, for a device compared with itself, what is mapped (`same`).
+///
+/// # Errors
+/// What is wrong with the text.
+pub fn parse_thin_delta(xml: &[u8], changed: bool) -> Result<Vec<(u64, u64)>, String> {
+    let text = String::from_utf8_lossy(xml);
+    let block_sectors = attribute(&text, "data_block_size")
+        .ok_or_else(|| "the `thin_delta` output has no `data_block_size`".to_owned())?;
+    let block_bytes = block_sectors * 512;
+    let kinds: &[&str] = if changed {
+        &["<different ", "<left_only ", "<right_only "]
+    } else {
+        &["<same "]
+    };
+    let mut ranges = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if !kinds.iter().any(|kind| line.starts_with(kind)) {
+            continue;
+        }
+        let begin = attribute(line, "begin").ok_or_else(|| format!("`thin_delta` wrote `{line}`"))?;
+        let length = attribute(line, "length").ok_or_else(|| format!("`thin_delta` wrote `{line}`"))?;
+        ranges.push((begin * block_bytes, length * block_bytes));
+    }
+    Ok(ranges)
+}
+
+/// The number in `NAME="N"` of an XML tag.
+fn attribute(text: &str, name: &str) -> Option<u64> {
+    let start = text.find(&format!(" {name}=\""))? + name.len() + 3;
+    let end = start + text[start..].find('"')?;
+    text[start..end].parse().ok()
 }
 
 /// Reads a `vgs` report of one volume group.
@@ -225,7 +265,7 @@ mod tests {
               "lv": [
                   {"lv_name":"[lvol0_pmspare]", "lv_size":"4194304", "lv_tags":"", "lv_attr":"ewi-------", "origin":"", "pool_lv":"", "data_percent":"", "lv_time":"2026-12-05 20:57:32 +0000", "segtype":"linear"},
                   {"lv_name":"pool", "lv_size":"4290772992", "lv_tags":"", "lv_attr":"twi-aotz--", "origin":"", "pool_lv":"", "data_percent":"1.50", "lv_time":"2026-12-05 20:57:32 +0000", "segtype":"thin-pool"},
-                  {"lv_name":"volume-1", "lv_size":"1073741824", "lv_tags":"a,blockform", "lv_attr":"Vwi-a-tz--", "origin":"", "pool_lv":"pool", "data_percent":"25.00", "lv_time":"2026-12-05 21:00:00 +0100", "segtype":"thin"}
+                  {"lv_name":"volume-1", "lv_size":"1073741824", "lv_tags":"a,blockform", "lv_attr":"Vwi-a-tz--", "origin":"", "pool_lv":"pool", "data_percent":"25.00", "lv_time":"2026-12-05 21:00:00 +0100", "segtype":"thin", "thin_id":"7"}
               ]
           }
       ]
@@ -238,11 +278,32 @@ mod tests {
         assert!(lvs[0].is_thin_pool());
         let volume = &lvs[1];
         assert_eq!(volume.tags, ["a", "blockform"]);
+        assert_eq!(volume.thin_id, Some(7));
+        assert_eq!(lvs[0].thin_id, None);
         assert!(volume.is_thin() && !volume.is_open());
         assert_eq!(volume.allocated_bytes(), Some(1 << 28));
         assert_eq!(volume.created_at_unix_secs, 1_796_500_800);
         assert_eq!(unix_secs("1970-01-01 00:00:00 +0000"), Some(0));
         assert!(parse_lvs(b"{").unwrap_err().starts_with("cannot read the `lvs` report"));
+    }
+
+    #[test]
+    fn thin_delta_ranges_read_in_bytes() {
+        let xml = br#"<superblock uuid="" time="15" transaction="74" data_block_size="128" nr_data_blocks="0">
+  <diff left="2" right="1">
+    <different begin="10" length="1"/>
+    <same begin="11" length="2"/>
+    <right_only begin="100" length="1"/>
+    <left_only begin="200" length="3"/>
+  </diff>
+</superblock>"#;
+        let block = 64 * 1024;
+        assert_eq!(
+            parse_thin_delta(xml, true).unwrap(),
+            [(10 * block, block), (100 * block, block), (200 * block, 3 * block)]
+        );
+        assert_eq!(parse_thin_delta(xml, false).unwrap(), [(11 * block, 2 * block)]);
+        assert!(parse_thin_delta(b"<diff>", true).is_err());
     }
 
     #[test]
