@@ -12,7 +12,7 @@ use crate::common::{backend_id, blockform, ok, project, root};
 
 /// The test host's connection, from the environment `tests/run` sets.
 struct Host {
-    host: String,
+    address: String,
     port: String,
     identity_file: String,
     known_hosts: String,
@@ -23,7 +23,7 @@ fn host() -> Host {
         std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set; tests/run boots an LVM host and sets it"))
     };
     Host {
-        host: var("BLOCKFORM_TEST_LVM_HOST"),
+        address: var("BLOCKFORM_TEST_LVM_HOST"),
         port: var("BLOCKFORM_TEST_LVM_PORT"),
         identity_file: var("BLOCKFORM_TEST_LVM_IDENTITY_FILE"),
         known_hosts: var("BLOCKFORM_TEST_LVM_KNOWN_HOSTS"),
@@ -34,7 +34,7 @@ impl Host {
     /// The `-var` arguments that point `examples/lvm` at the host.
     fn vars(&self) -> Vec<String> {
         [
-            ("host", &self.host),
+            ("host", &self.address),
             ("port", &self.port),
             ("identity_file", &self.identity_file),
             ("known_hosts", &self.known_hosts),
@@ -49,7 +49,7 @@ impl Host {
         let output = Command::new("ssh")
             .args(["-p", &self.port, "-i", &self.identity_file, "-o", "BatchMode=yes"])
             .args(["-o", &format!("UserKnownHostsFile={}", self.known_hosts)])
-            .arg(format!("root@{}", self.host))
+            .arg(format!("root@{}", self.address))
             .arg("--")
             .arg(words.join(" "))
             .output()
@@ -175,7 +175,7 @@ fn thin_provider() -> blockform_provider_lvm::LvmProvider {
     let host = host();
     let mut config = blockform_provider_lvm::LvmConfig::new("vg0");
     config.thin_pool = Some("pool".to_owned());
-    config.host = Some(host.host);
+    config.host = Some(host.address);
     config.port = Some(host.port.parse().unwrap());
     config.user = Some("root".to_owned());
     config.identity_file = Some(host.identity_file.into());
