@@ -368,3 +368,70 @@ fn lvm_full_and_incremental_backups_from_thin_delta_restore_byte_exact() {
         "the markers went with the volume"
     );
 }
+
+#[test]
+#[ignore = "needs an LVM host: run tests/run"]
+fn lvm_an_apply_killed_after_any_step_of_a_growing_clone_is_recovered_without_leftovers() {
+    let host = host();
+    let vars = host.vars();
+    let example = std::fs::read_to_string(root().join("examples/lvm/main.hcl")).unwrap();
+    let (base, _) = example.split_once("resource \"volume\" \"db_copy\"").unwrap();
+    let dir = project(&[("main.hcl", base)]);
+    let d = dir.path();
+    ok(&blockform(d, &with_vars(&["apply", "--auto-approve"], &vars)));
+    let db = backend_id(d, "volume.db");
+    let _cleanup = Cleanup(&host, vec![db.clone()]);
+    let snapshot = blockform_provider_lvm::lv_name(&backend_id(d, "snapshot.before_upgrade"));
+    // The LVs made from the snapshot: the clone, and what an interrupted create left.
+    let clones = || {
+        let (status, listed) = host.run(&[
+            "lvs",
+            "--noheadings",
+            "-o",
+            "lv_name",
+            "-S",
+            &format!("origin={snapshot}"),
+            "vg0",
+        ]);
+        assert_eq!(status, 0);
+        let mut names: Vec<String> = listed.split_whitespace().map(str::to_owned).collect();
+        names.sort();
+        names
+    };
+    for step in ["partial", "extend", "rename"] {
+        std::fs::write(d.join("main.hcl"), &example).unwrap();
+        let fault = format!("abort-after:{step}");
+        let run = crate::common::blockform_env(
+            d,
+            &with_vars(&["apply", "--auto-approve"], &vars),
+            &[("BLOCKFORM_LVM_FAULT", &fault)],
+        );
+        assert!(
+            run.code != 0 && run.stderr.contains(&format!("aborting after step `{step}`")),
+            "the apply must stop after `{step}`: {}{}",
+            run.stdout,
+            run.stderr
+        );
+        let left = clones();
+        ok(&blockform(d, &with_vars(&["apply", "--auto-approve"], &vars)));
+        let copy = backend_id(d, "volume.db_copy");
+        assert_eq!(
+            clones(),
+            [copy.clone()],
+            "after a kill after `{step}` (which left {left:?}) and a new apply"
+        );
+        let planned = blockform(d, &with_vars(&["plan"], &vars));
+        assert!(planned.stdout.contains("No changes."), "{}", planned.stdout);
+
+        std::fs::write(d.join("main.hcl"), base).unwrap();
+        ok(&blockform(
+            d,
+            &with_vars(&["apply", "--auto-approve", "--allow-data-loss"], &vars),
+        ));
+        assert!(clones().is_empty(), "after `{step}`");
+    }
+    ok(&blockform(
+        d,
+        &with_vars(&["destroy", "--auto-approve", "--allow-data-loss"], &vars),
+    ));
+}

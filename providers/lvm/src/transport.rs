@@ -2,8 +2,11 @@
 //! or over ssh through one master connection per provider (OpenSSH's `ControlMaster`), with
 //! `sudo -n` in front when the block asks for it.
 //!
-//! The master is the system `ssh` started with `-M -N` on a control socket in a private
-//! directory of this process, the first time a command needs it; every command then runs as
+//! The master is the system `ssh` started with `-M -N -f` on a control socket in a private
+//! directory of this process, the first time a command needs it: it goes to the background
+//! once it has logged in, ends when its provider does (`ssh -O exit`), and by itself after
+//! a minute without commands (`ControlPersist`), so a process that is killed leaves no
+//! connection behind for long. Every command then runs as
 //! `ssh -o ControlPath=SOCKET -o ControlMaster=no ... -- 'lvs' '...'` through the SDK's
 //! command runner, which quotes every remote word for the login shell. Host keys are checked
 //! strictly (`StrictHostKeyChecking=yes`, the block's `known_hosts` file when it names one),
@@ -14,7 +17,7 @@
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -22,6 +25,9 @@ use std::time::{Duration, Instant};
 use blockform_provider::{CommandContext, CommandOutput, CommandRunner, ProviderError, Result, Transport};
 
 use crate::config::{ConfigError, LvmConfig};
+
+/// How long the master stays without commands before it ends by itself.
+const MASTER_IDLE: Duration = Duration::from_secs(60);
 
 /// How often the master's startup is checked.
 const POLL: Duration = Duration::from_millis(20);
@@ -57,8 +63,8 @@ struct Ssh {
     socket: PathBuf,
     /// How long the connection may take.
     connect_timeout: Duration,
-    /// The running master, once started.
-    master: Mutex<Option<Child>>,
+    /// Whether this provider started the master.
+    master: Mutex<bool>,
 }
 
 impl Host {
@@ -133,7 +139,7 @@ impl Host {
                 directory,
                 socket,
                 connect_timeout,
-                master: Mutex::new(None),
+                master: Mutex::new(false),
             }),
         })
     }
@@ -193,15 +199,13 @@ impl Host {
     /// Starts the master connection unless it runs; nothing on this machine.
     pub fn connect(&self) -> Result<()> {
         let Some(ssh) = &self.ssh else { return Ok(()) };
-        let mut master = lock(&ssh.master);
-        if let Some(child) = master.as_mut() {
-            match child.try_wait() {
-                Ok(None) => return Ok(()),
-                // It ended (the host went away): start another one below.
-                _ => *master = None,
-            }
+        let mut started = lock(&ssh.master);
+        // A master that ended (idle, or the host went away) took its socket with it.
+        if *started && ssh.socket.exists() {
+            return Ok(());
         }
-        *master = Some(ssh.start()?);
+        ssh.start()?;
+        *started = true;
         Ok(())
     }
 }
@@ -211,14 +215,16 @@ pub const DATA_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 
 impl Ssh {
     /// Starts the master and waits until its control socket accepts commands.
-    fn start(&self) -> Result<Child> {
+    fn start(&self) -> Result<()> {
         let _ = fs::remove_file(&self.socket);
         let log = self.directory.join("master.log");
-        let mut argv = vec!["ssh".to_owned(), "-M".to_owned(), "-N".to_owned()];
+        let mut argv = vec!["ssh".to_owned(), "-M".to_owned(), "-N".to_owned(), "-f".to_owned()];
         argv.extend(self.options.iter().cloned());
         argv.extend([
             "-o".to_owned(),
             "ControlMaster=yes".to_owned(),
+            "-o".to_owned(),
+            format!("ControlPersist={}", MASTER_IDLE.as_secs()),
             self.destination.clone(),
         ]);
         let stderr = fs::File::create(&log)
@@ -234,12 +240,13 @@ impl Ssh {
         // The connection timeout plus what authentication may take on a slow host.
         let deadline = Instant::now() + self.connect_timeout + Duration::from_secs(10);
         loop {
+            // With `-f`, ssh exits once it has logged in and left the master in the background.
             if let Ok(Some(status)) = child.try_wait() {
+                if status.success() && self.check() {
+                    return Ok(());
+                }
                 let stderr = read_log(&log);
                 return Err(self.refused(argv, status.code(), &stderr));
-            }
-            if self.socket.exists() && self.check() {
-                return Ok(child);
             }
             if Instant::now() >= deadline {
                 let _ = child.kill();
@@ -316,16 +323,27 @@ impl Ssh {
 impl Drop for Host {
     fn drop(&mut self) {
         let Some(ssh) = &self.ssh else { return };
-        if let Some(mut child) = lock(&ssh.master).take() {
+        if *lock(&ssh.master) && ssh.socket.exists() {
             // Failing only means it already ended.
-            let _ = child.kill();
-            let _ = child.wait();
+            let _ = Command::new("ssh")
+                .args([
+                    "-o",
+                    &format!("ControlPath={}", ssh.socket.display()),
+                    "-O",
+                    "exit",
+                    "-q",
+                ])
+                .arg(&ssh.destination)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
         let _ = fs::remove_dir_all(&ssh.directory);
     }
 }
 
-fn lock(master: &Mutex<Option<Child>>) -> MutexGuard<'_, Option<Child>> {
+fn lock(master: &Mutex<bool>) -> MutexGuard<'_, bool> {
     master.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -270,3 +270,40 @@ fn lvm_changes_made_outside_blockform_show_in_refresh() {
     on_host(&provider, &["lvremove", "-q", "-y", &path]);
     assert!(provider.refresh(std::slice::from_ref(&name)).unwrap().is_empty());
 }
+
+/// The ssh processes whose command line mentions `needle`.
+fn ssh_processes_mentioning(needle: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|line| String::from_utf8_lossy(&line).contains(needle) && line.starts_with(b"ssh\0"))
+        })
+        .count()
+}
+
+#[test]
+#[ignore = "needs an LVM host: run tests/run"]
+fn lvm_one_master_connection_per_provider_ends_with_it() {
+    let provider = thin();
+    let control = provider
+        .process_argv(&["true"])
+        .into_iter()
+        .find_map(|word| word.strip_prefix("ControlPath=").map(str::to_owned))
+        .unwrap();
+    for _ in 0..3 {
+        provider.refresh(&["volume-1".to_owned()]).unwrap();
+    }
+    provider.capacity().unwrap();
+    assert_eq!(ssh_processes_mentioning(&control), 1, "one master for every command");
+    drop(provider);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while ssh_processes_mentioning(&control) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the master ends with its provider"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
