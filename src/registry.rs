@@ -130,6 +130,15 @@ pub fn clones_stay_linked(kind: &str, attrs: &ValueMap) -> bool {
     })
 }
 
+/// The warning the plan shows for a snapshot taken on a provider of `kind` configured with
+/// `attrs`, if its kind has one (LVM's copy-on-write snapshots of thick volumes).
+pub fn snapshot_warning(kind: &str, attrs: &ValueMap) -> Option<String> {
+    factory(kind).and_then(|factory| {
+        let attributes = attrs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+        factory.snapshot_warning(&attributes)
+    })
+}
+
 /// The name of a volume's object on a provider of `kind`, as inventories, `drift` and
 /// `import` show it (the local provider's `volume-1.qcow2`).
 pub fn object_name(kind: &str, backend_name: &str) -> String {

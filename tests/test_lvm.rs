@@ -417,7 +417,7 @@ fn lvm_an_apply_killed_after_any_step_of_a_growing_clone_is_recovered_without_le
         let copy = backend_id(d, "volume.db_copy");
         assert_eq!(
             clones(),
-            [copy.clone()],
+            std::slice::from_ref(&copy),
             "after a kill after `{step}` (which left {left:?}) and a new apply"
         );
         let planned = blockform(d, &with_vars(&["plan"], &vars));
@@ -434,4 +434,93 @@ fn lvm_an_apply_killed_after_any_step_of_a_growing_clone_is_recovered_without_le
         d,
         &with_vars(&["destroy", "--auto-approve", "--allow-data-loss"], &vars),
     ));
+}
+
+#[test]
+#[ignore = "needs an LVM host: run tests/run"]
+fn lvm_the_plan_warns_about_thick_snapshots_and_a_nearly_full_thin_pool() {
+    let host = host();
+    let vars = host.vars();
+    let example = std::fs::read_to_string(root().join("examples/lvm/main.hcl")).unwrap();
+    let (head, _) = example.split_once("resource \"volume\" \"db_copy\"").unwrap();
+
+    // Without a thin pool, snapshots are copy-on-write snapshots that overflow.
+    let thick = head.replace("  thin_pool       = \"pool\"\n", "");
+    let dir = project(&[("main.hcl", &thick)]);
+    let planned = blockform(dir.path(), &with_vars(&["plan"], &vars));
+    ok(&planned);
+    assert!(
+        planned.stdout.contains("Snapshots on provider `host1`"),
+        "{}",
+        planned.stdout
+    );
+    assert!(
+        planned
+            .stdout
+            .contains("copy-on-write snapshots of 20% of a thick volume"),
+        "{}",
+        planned.stdout
+    );
+    let thin = blockform(project(&[("main.hcl", head)]).path(), &with_vars(&["plan"], &vars));
+    ok(&thin);
+    assert!(!thin.stdout.contains("copy-on-write"), "{}", thin.stdout);
+
+    // A small thin pool of its own, 97 % written.
+    let pool = format!("tp{}", uuid::Uuid::new_v4().simple());
+    let filler = format!("fill-{pool}");
+    assert_eq!(
+        host.run(&[
+            "lvcreate",
+            "-q",
+            "-y",
+            "--type",
+            "thin-pool",
+            "-L",
+            "8m",
+            "-n",
+            &pool,
+            "vg0"
+        ])
+        .0,
+        0
+    );
+    let _cleanup = Cleanup(&host, vec![pool.clone(), filler.clone()]);
+    assert_eq!(
+        host.run(&[
+            "lvcreate",
+            "-q",
+            "-y",
+            "-V",
+            "1g",
+            "--thinpool",
+            &format!("vg0/{pool}"),
+            "-n",
+            &filler
+        ])
+        .0,
+        0
+    );
+    let fill = format!("dd if=/dev/urandom of=/dev/vg0/{filler} bs=64k count=124 conv=fsync 2>/dev/null");
+    assert_eq!(host.run(&[&fill]).0, 0);
+    let config = head
+        .replace(
+            "  thin_pool       = \"pool\"\n",
+            &format!("  thin_pool       = \"{pool}\"\n  oversubscription = 10000\n"),
+        )
+        .split("resource \"snapshot\"")
+        .next()
+        .unwrap()
+        .to_owned();
+    let planned = blockform(project(&[("main.hcl", &config)]).path(), &with_vars(&["plan"], &vars));
+    ok(&planned);
+    assert!(
+        planned
+            .stdout
+            .contains("the thin pool of provider `host1` is 96 % full")
+            || planned
+                .stdout
+                .contains("the thin pool of provider `host1` is 97 % full"),
+        "{}",
+        planned.stdout
+    );
 }
