@@ -356,6 +356,21 @@ fn lvm_full_and_incremental_backups_from_thin_delta_restore_byte_exact() {
     assert_holds(&provider, &from_full, &at_full);
     assert_holds(&provider, &from_next, &at_next);
     assert_holds(&provider, &source, &at_next);
+    // Restored into an existing volume that holds other data: its zeros are written too
+    // (whole chunks discarded on the host), so it holds the full backup and nothing else.
+    let writer = provider.open_writer(&from_next).unwrap();
+    restore(
+        &mut store,
+        &full,
+        writer,
+        &from_next,
+        RestoreOptions {
+            target_is_zeroed: false,
+        },
+        &mut quiet,
+    )
+    .unwrap();
+    assert_holds(&provider, &from_next, &at_full);
     assert_eq!(
         provider.refresh(std::slice::from_ref(&from_next)).unwrap()[0].virtual_size_bytes,
         GIB

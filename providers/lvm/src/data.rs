@@ -9,7 +9,7 @@
 //!
 //! A write streams into `dd of=/dev/VG/LV` at an offset: restores write at increasing
 //! offsets, so one stream serves a whole pass; a write that is not where the last one ended
-//! starts a new stream there.
+//! starts a new stream there. Zeros are written on the host from `/dev/zero`.
 
 use std::io::{self, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
@@ -177,18 +177,29 @@ pub struct LvWriter {
     device: String,
     object: ObjectRef,
     size_bytes: u64,
+    /// The chunk size of the thin pool of a thin volume whose discards unmap chunks (which
+    /// then read as zeros).
+    discard_chunk: Option<u64>,
     stream: Option<(Process, ChildStdin)>,
     position: u64,
 }
 
 impl LvWriter {
-    /// A writer of `device`, `size_bytes` long; the stream starts with the first write.
-    pub fn new(host: Arc<Host>, device: String, object: ObjectRef, size_bytes: u64) -> Self {
+    /// A writer of `device`, `size_bytes` long; the stream starts with the first write. With
+    /// `discard_chunk`, whole chunks of zeros are discarded rather than written.
+    pub fn new(
+        host: Arc<Host>,
+        device: String,
+        object: ObjectRef,
+        size_bytes: u64,
+        discard_chunk: Option<u64>,
+    ) -> Self {
         Self {
             host,
             device,
             object,
             size_bytes,
+            discard_chunk,
             stream: None,
             position: 0,
         }
@@ -252,8 +263,60 @@ impl VolumeWriter for LvWriter {
         Ok(())
     }
 
+    /// Whole chunks of a thin volume are discarded (unmapped, they read as zeros); other
+    /// zeros are written by `dd` from the host's `/dev/zero`. None of them cross the wire.
+    fn write_zeroes(&mut self, offset: u64, length: u64) -> Result<()> {
+        check_range(offset, length, self.size_bytes)?;
+        if length == 0 {
+            return Ok(());
+        }
+        self.close()?;
+        let end = offset + length;
+        if let Some(chunk) = self.discard_chunk {
+            let first = offset.div_ceil(chunk) * chunk;
+            let last = end / chunk * chunk;
+            if last > first {
+                self.zero_range(offset, first - offset)?;
+                let words = [
+                    "blkdiscard".to_owned(),
+                    "-o".to_owned(),
+                    first.to_string(),
+                    "-l".to_owned(),
+                    (last - first).to_string(),
+                    self.device.clone(),
+                ];
+                let process = Process::spawn(&self.host, &words, Stdio::null(), Stdio::null())?;
+                process.finish(&self.host, &self.object, "discard")?;
+                return self.zero_range(last, end - last);
+            }
+        }
+        self.zero_range(offset, length)
+    }
+
     fn finish(mut self: Box<Self>) -> Result<()> {
         self.close()
+    }
+}
+
+impl LvWriter {
+    /// Writes zeros from the host's `/dev/zero`.
+    fn zero_range(&self, offset: u64, length: u64) -> Result<()> {
+        if length == 0 {
+            return Ok(());
+        }
+        let words = [
+            "dd".to_owned(),
+            "if=/dev/zero".to_owned(),
+            format!("of={}", self.device),
+            "bs=1M".to_owned(),
+            "iflag=count_bytes".to_owned(),
+            "oflag=seek_bytes".to_owned(),
+            format!("seek={offset}"),
+            format!("count={length}"),
+            "conv=notrunc,fsync".to_owned(),
+        ];
+        let process = Process::spawn(&self.host, &words, Stdio::null(), Stdio::null())?;
+        process.finish(&self.host, &self.object, "zero")
     }
 }
 

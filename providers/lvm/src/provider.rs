@@ -1062,15 +1062,25 @@ impl StorageProvider for LvmProvider {
     fn open_writer(&self, backend_name: &str) -> Result<Box<dyn VolumeWriter>> {
         validate_backend_name(backend_name)?;
         let object = ObjectRef::volume(backend_name);
-        let listed = self
-            .find(backend_name)?
+        let lvs = self.list()?;
+        let listed = lvs
+            .iter()
+            .find(|lv| lv.name == backend_name)
             .ok_or_else(|| ProviderError::not_found(object.clone()))?;
-        self.activate(&listed, &object)?;
+        self.activate(listed, &object)?;
+        // Whole chunks of zeros are discarded on a pool that passes discards on.
+        let discard_chunk = listed
+            .pool
+            .as_deref()
+            .and_then(|pool| lvs.iter().find(|lv| lv.name == pool))
+            .filter(|pool| pool.discards != "ignore")
+            .and_then(|pool| pool.chunk_bytes);
         Ok(Box::new(LvWriter::new(
             Arc::clone(&self.host),
             self.device(backend_name),
             object,
             listed.size_bytes,
+            discard_chunk,
         )))
     }
 

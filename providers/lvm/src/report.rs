@@ -6,7 +6,8 @@
 use serde::Deserialize;
 
 /// The `lvs -o` fields the provider reads.
-pub const LV_FIELDS: &str = "lv_name,lv_size,lv_tags,lv_attr,origin,pool_lv,data_percent,lv_time,segtype,thin_id";
+pub const LV_FIELDS: &str =
+    "lv_name,lv_size,lv_tags,lv_attr,origin,pool_lv,data_percent,lv_time,segtype,thin_id,chunk_size,discards";
 
 /// The `vgs -o` fields the provider reads.
 pub const VG_FIELDS: &str = "vg_name,vg_size,vg_free,vg_extent_size";
@@ -34,6 +35,10 @@ pub struct Lv {
     pub segtype: String,
     /// The thin device id in its pool (thin volumes), as `thin_delta` names devices.
     pub thin_id: Option<u64>,
+    /// The chunk size of a thin pool (what a discard unmaps at least).
+    pub chunk_bytes: Option<u64>,
+    /// What a thin pool does with discards: `passdown`, `nopassdown` or `ignore`.
+    pub discards: String,
 }
 
 impl Lv {
@@ -121,6 +126,10 @@ struct RawLv {
     segtype: String,
     #[serde(default)]
     thin_id: String,
+    #[serde(default)]
+    chunk_size: String,
+    #[serde(default)]
+    discards: String,
 }
 
 #[derive(Deserialize)]
@@ -161,6 +170,8 @@ pub fn parse_lvs(json: &[u8]) -> Result<Vec<Lv>, String> {
             created_at_unix_secs: unix_secs(&raw.lv_time).unwrap_or(0),
             segtype: raw.segtype,
             thin_id: raw.thin_id.trim().parse().ok(),
+            chunk_bytes: bytes(&raw.chunk_size).filter(|&bytes| bytes > 0),
+            discards: raw.discards,
         });
     }
     Ok(lvs)
@@ -264,7 +275,7 @@ mod tests {
           {
               "lv": [
                   {"lv_name":"[lvol0_pmspare]", "lv_size":"4194304", "lv_tags":"", "lv_attr":"ewi-------", "origin":"", "pool_lv":"", "data_percent":"", "lv_time":"2026-12-05 20:57:32 +0000", "segtype":"linear"},
-                  {"lv_name":"pool", "lv_size":"4290772992", "lv_tags":"", "lv_attr":"twi-aotz--", "origin":"", "pool_lv":"", "data_percent":"1.50", "lv_time":"2026-12-05 20:57:32 +0000", "segtype":"thin-pool"},
+                  {"lv_name":"pool", "lv_size":"4290772992", "lv_tags":"", "lv_attr":"twi-aotz--", "origin":"", "pool_lv":"", "data_percent":"1.50", "lv_time":"2026-12-05 20:57:32 +0000", "segtype":"thin-pool", "chunk_size":"65536", "discards":"passdown"},
                   {"lv_name":"volume-1", "lv_size":"1073741824", "lv_tags":"a,blockform", "lv_attr":"Vwi-a-tz--", "origin":"", "pool_lv":"pool", "data_percent":"25.00", "lv_time":"2026-12-05 21:00:00 +0100", "segtype":"thin", "thin_id":"7"}
               ]
           }
@@ -280,6 +291,8 @@ mod tests {
         assert_eq!(volume.tags, ["a", "blockform"]);
         assert_eq!(volume.thin_id, Some(7));
         assert_eq!(lvs[0].thin_id, None);
+        assert_eq!(lvs[0].chunk_bytes, Some(65536));
+        assert_eq!(volume.chunk_bytes, None);
         assert!(volume.is_thin() && !volume.is_open());
         assert_eq!(volume.allocated_bytes(), Some(1 << 28));
         assert_eq!(volume.created_at_unix_secs, 1_796_500_800);
