@@ -273,6 +273,13 @@ impl LvmProvider {
         self.list()
     }
 
+    /// Adds an LV this provider just created to the recent listing.
+    fn note_created(&self, lv: Lv) {
+        if let Some((_, lvs)) = self.listed.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+            lvs.push(lv);
+        }
+    }
+
     /// Forgets the listing after a change, so the next capacity check lists again.
     fn changed(&self) {
         *self.listed.lock().unwrap_or_else(PoisonError::into_inner) = None;
@@ -466,7 +473,21 @@ impl LvmProvider {
         }
         let words: Vec<&str> = words.iter().map(String::as_str).collect();
         self.lvm(&words, &ObjectRef::volume(lv))?;
-        self.changed();
+        // The listing other creates start from learns of it without listing again.
+        self.note_created(Lv {
+            name: lv.to_owned(),
+            size_bytes,
+            tags: tags.to_vec(),
+            attr: if pool.is_some() { "Vwi-a-tz--" } else { "-wi-a-----" }.to_owned(),
+            origin: None,
+            pool: pool.map(str::to_owned),
+            data_percent: pool.map(|_| 0.0),
+            created_at_unix_secs: 0,
+            segtype: if pool.is_some() { "thin" } else { "linear" }.to_owned(),
+            thin_id: None,
+            chunk_bytes: None,
+            discards: String::new(),
+        });
         Ok(())
     }
 
@@ -874,8 +895,17 @@ impl StorageProvider for LvmProvider {
             .checked_mul(GIB)
             .filter(|&bytes| bytes > 0)
             .ok_or_else(|| invalid_state(&object, format!("a volume of {} GiB cannot be created", spec.size_gib)))?;
-        let lvs = self.list()?;
-        if let Some(state) = self.adopt(spec, size_bytes, &lvs)? {
+        // An empty volume starts from the listing of the refresh before (or of the previous
+        // create): an LV of the name made since then makes `lvcreate` fail with a conflict,
+        // which lists again below. A volume with a source looks the source up in a new one.
+        let lvs = if matches!(spec.source, VolumeSource::Empty) {
+            self.recent()?
+        } else {
+            self.list()?
+        };
+        if lvs.iter().any(|lv| lv.name == name)
+            && let Some(state) = self.adopt(spec, size_bytes, &self.list()?)?
+        {
             return Ok(state);
         }
         let pool = self.thin_pool(&lvs)?;
@@ -913,12 +943,27 @@ impl StorageProvider for LvmProvider {
             (_, Some(source)) if one_step_clone => self.thin_clone(&source.name, name, &tags),
             _ => self.build_partial(spec, source.as_ref(), size_bytes, pool, &tags),
         };
-        if let Err(error) = built {
-            // Undo what this attempt made: no partial LV stays.
-            let _ = self.remove(&partial, &object);
-            return Err(error);
+        match built {
+            Ok(()) if matches!(spec.source, VolumeSource::Empty) => Ok(VolumeState {
+                backend_name: name.to_owned(),
+                properties: spec.properties.clone(),
+                virtual_size_bytes: size_bytes,
+                allocated_bytes: pool.map(|_| 0),
+                status: VolumeStatus::Available,
+                snapshots: Vec::new(),
+                qos: QosSpecs::default(),
+            }),
+            Ok(()) => self.observe(name),
+            // Made since the listing this create started from: adopted when it is this one.
+            Err(ProviderError::Conflict { .. }) if self.find(name)?.is_some() => self
+                .adopt(spec, size_bytes, &self.list()?)?
+                .ok_or_else(|| invalid_state(&object, "it vanished while it was being adopted".to_owned())),
+            Err(error) => {
+                // Undo what this attempt made: no partial LV stays.
+                let _ = self.remove(&partial, &object);
+                Err(error)
+            }
         }
-        self.observe(name)
     }
 
     fn discard_interrupted_create(&self, backend_name: &str) -> Result<()> {
