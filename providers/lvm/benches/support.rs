@@ -65,6 +65,33 @@ pub fn ssh_script(config: &LvmConfig, script: &str) -> Duration {
     started.elapsed()
 }
 
+/// [`ssh_script`] with `input` on the script's stdin.
+#[allow(dead_code, reason = "the refresh bench uses it, the operations bench does not")]
+pub fn ssh_script_with_input(config: &LvmConfig, script: &str, input: &[u8]) -> Duration {
+    use std::io::Write;
+    let started = Instant::now();
+    let mut child = Command::new("ssh")
+        .args(["-p", &config.port.unwrap_or(22).to_string(), "-o", "BatchMode=yes"])
+        .args(["-i", &config.identity_file.as_ref().unwrap().display().to_string()])
+        .args([
+            "-o",
+            &format!("UserKnownHostsFile={}", config.known_hosts.as_ref().unwrap().display()),
+        ])
+        .arg(format!(
+            "{}@{}",
+            config.user.as_deref().unwrap_or("root"),
+            config.host.as_deref().unwrap()
+        ))
+        .arg("--")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    assert!(child.wait().unwrap().success(), "{script}");
+    started.elapsed()
+}
+
 /// Milliseconds, for figures.
 pub fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
