@@ -76,6 +76,18 @@ impl Drop for Cleanup<'_> {
     }
 }
 
+/// `examples/lvm`, with volume names of its own: tests run at once on one volume group, and a
+/// plan refuses to create a volume whose name another state's volume has.
+fn example() -> String {
+    let text = std::fs::read_to_string(root().join("examples/lvm/main.hcl")).unwrap();
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    text.replace("name        = \"db-data\"", &format!("name        = \"db-{unique}\""))
+        .replace(
+            "resource \"volume\" \"db_copy\" {\n",
+            &format!("resource \"volume\" \"db_copy\" {{\n  name   = \"copy-{unique}\"\n"),
+        )
+}
+
 fn with_vars<'a>(args: &[&'a str], vars: &'a [String]) -> Vec<&'a str> {
     args.iter().copied().chain(vars.iter().map(String::as_str)).collect()
 }
@@ -85,7 +97,7 @@ fn with_vars<'a>(args: &[&'a str], vars: &'a [String]) -> Vec<&'a str> {
 fn lvm_the_example_applies_plans_nothing_shows_drift_and_destroys() {
     let host = host();
     let vars = host.vars();
-    let example = std::fs::read_to_string(root().join("examples/lvm/main.hcl")).unwrap();
+    let example = example();
     let dir = project(&[("main.hcl", &example)]);
     let d = dir.path();
     ok(&blockform(d, &with_vars(&["apply", "--auto-approve"], &vars)));
@@ -146,7 +158,7 @@ fn lvm_import_adopts_an_lv_made_with_lvcreate() {
     let (status, _) = host.run(&["lvcreate", "-q", "-V", "1g", "--thinpool", "vg0/pool", "-n", &legacy]);
     assert_eq!(status, 0);
     let _cleanup = Cleanup(&host, vec![legacy.clone()]);
-    let example = std::fs::read_to_string(root().join("examples/lvm/main.hcl")).unwrap();
+    let example = example();
     let config = format!(
         "{}\nresource \"volume\" \"legacy\" {{\n  type = volume_type.thin.id\n  size = 1\n}}\n",
         example.split("resource \"volume\" \"db\"").next().unwrap()
@@ -389,7 +401,7 @@ fn lvm_full_and_incremental_backups_from_thin_delta_restore_byte_exact() {
 fn lvm_an_apply_killed_after_any_step_of_a_growing_clone_is_recovered_without_leftovers() {
     let host = host();
     let vars = host.vars();
-    let example = std::fs::read_to_string(root().join("examples/lvm/main.hcl")).unwrap();
+    let example = example();
     let (base, _) = example.split_once("resource \"volume\" \"db_copy\"").unwrap();
     let dir = project(&[("main.hcl", base)]);
     let d = dir.path();
@@ -456,7 +468,7 @@ fn lvm_an_apply_killed_after_any_step_of_a_growing_clone_is_recovered_without_le
 fn lvm_the_plan_warns_about_thick_snapshots_and_a_nearly_full_thin_pool() {
     let host = host();
     let vars = host.vars();
-    let example = std::fs::read_to_string(root().join("examples/lvm/main.hcl")).unwrap();
+    let example = example();
     let (head, _) = example.split_once("resource \"volume\" \"db_copy\"").unwrap();
 
     // Without a thin pool, snapshots are copy-on-write snapshots that overflow.

@@ -678,6 +678,60 @@ impl LvmProvider {
         report::parse_thin_delta(&output.stdout, from != to).map_err(|message| self.unreadable(&message))
     }
 
+    /// Writes the mapped ranges of a thin LV into `file` at their offsets, the file as long as
+    /// the LV.
+    fn export_mapped(&self, lv: &Lv, mut file: fs::File, object: &ObjectRef) -> Result<()> {
+        use std::io::{Seek, SeekFrom, Write};
+        let io = |error: std::io::Error| ProviderError::fatal(format!("cannot write the image of {object}: {error}"));
+        file.set_len(lv.size_bytes).map_err(io)?;
+        let mapped = self.changed_extents(&ReadTarget::volume(lv.name.as_str()), None)?;
+        let mut reader = LvReader::new(
+            Arc::clone(&self.host),
+            self.device(&lv.name),
+            object.clone(),
+            lv.size_bytes,
+        );
+        let mut buf = vec![0_u8; 4 << 20];
+        for extent in &mapped.extents {
+            let mut at = extent.offset;
+            while at < extent.end() {
+                let length = usize::try_from((extent.end() - at).min(buf.len() as u64)).unwrap_or(buf.len());
+                reader.read_exact_at(at, &mut buf[..length])?;
+                file.seek(SeekFrom::Start(at)).map_err(io)?;
+                file.write_all(&buf[..length]).map_err(io)?;
+                at += length as u64;
+            }
+        }
+        file.sync_all().map_err(io)
+    }
+
+    /// Converts a raw export to qcow2 when asked, and describes the image.
+    fn finish_export(spec: &ImageExportSpec, raw_path: &Path, size_bytes: u64) -> Result<ExportedImage> {
+        if spec.format == ImageFormat::Qcow2 {
+            let converted = CommandRunner::local()
+                .with_timeout(crate::transport::DATA_TIMEOUT)
+                .run(&[
+                    "qemu-img",
+                    "convert",
+                    "-f",
+                    "raw",
+                    "-O",
+                    "qcow2",
+                    utf8(raw_path)?,
+                    utf8(&spec.destination)?,
+                ]);
+            let _ = fs::remove_file(raw_path);
+            converted?;
+        }
+        let file_size_bytes = fs::metadata(&spec.destination).map_or(0, |metadata| metadata.len());
+        Ok(ExportedImage {
+            path: spec.destination.clone(),
+            format: spec.format,
+            virtual_size_bytes: size_bytes,
+            file_size_bytes,
+        })
+    }
+
     /// The snapshot state of an LV just created.
     fn snapshot_observed(&self, volume: &str, snapshot: &str) -> Result<SnapshotState> {
         let lv = self
@@ -1203,6 +1257,15 @@ impl StorageProvider for LvmProvider {
         };
         let file = fs::File::create(&raw_path)
             .map_err(|error| ProviderError::fatal(format!("cannot create `{}`: {error}", raw_path.display())))?;
+        if lv.is_thin() {
+            // Only the ranges the pool maps cross the wire; the rest of the file stays a hole.
+            let written = self.export_mapped(&lv, file, &object);
+            if written.is_err() {
+                let _ = fs::remove_file(&raw_path);
+            }
+            written?;
+            return Self::finish_export(spec, &raw_path, lv.size_bytes);
+        }
         let words = [
             "dd".to_owned(),
             format!("if={}", self.device(&lv.name)),
@@ -1224,29 +1287,7 @@ impl StorageProvider for LvmProvider {
             let _ = fs::remove_file(&raw_path);
             return Err(self.failure(argv, &output, &object));
         }
-        if spec.format == ImageFormat::Qcow2 {
-            let converted = CommandRunner::local()
-                .with_timeout(crate::transport::DATA_TIMEOUT)
-                .run(&[
-                    "qemu-img",
-                    "convert",
-                    "-f",
-                    "raw",
-                    "-O",
-                    "qcow2",
-                    utf8(&raw_path)?,
-                    utf8(&spec.destination)?,
-                ]);
-            let _ = fs::remove_file(&raw_path);
-            converted?;
-        }
-        let file_size_bytes = fs::metadata(&spec.destination).map_or(0, |metadata| metadata.len());
-        Ok(ExportedImage {
-            path: spec.destination.clone(),
-            format: spec.format,
-            virtual_size_bytes: lv.size_bytes,
-            file_size_bytes,
-        })
+        Self::finish_export(spec, &raw_path, lv.size_bytes)
     }
 
     /// A thin snapshot `marker_name` of a thin volume (the volume frozen as the backup starts);
