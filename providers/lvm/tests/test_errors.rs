@@ -74,3 +74,26 @@ fn lvm_a_wrong_volume_group_or_thin_pool_is_named() {
         "{error}"
     );
 }
+
+#[test]
+#[ignore = "needs an LVM host: run tests/run"]
+fn lvm_an_open_volume_is_busy_with_lvm_s_message() {
+    use blockform_provider::ProviderError;
+
+    use crate::support::{Cleanup, create_empty, thin};
+
+    let provider = thin();
+    let (name, _) = create_empty(&provider, 1);
+    let _cleanup = Cleanup(&provider, vec![name.clone()]);
+    // A process on the host holds the device open for a few seconds.
+    let hold = format!("sleep 8 < /dev/vg0/{name} > /dev/null 2>&1 &");
+    assert!(provider.run_on_host(&["sh", "-c", &hold]).unwrap().success());
+    std::thread::sleep(Duration::from_millis(500));
+    let error = provider.delete_volume(&name).unwrap_err();
+    assert!(matches!(error, ProviderError::Busy { .. }), "{error}");
+    let message = error.to_string();
+    assert!(message.contains("the LV is open on the host"), "{message}");
+    assert!(message.contains("lvremove"), "the command line is shown: {message}");
+    std::thread::sleep(Duration::from_secs(8));
+    provider.delete_volume(&name).unwrap();
+}
