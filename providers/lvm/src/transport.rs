@@ -361,3 +361,61 @@ fn create_private_dir(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     fs::DirBuilder::new().mode(0o700).create(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_go_through_the_master_with_strict_host_keys_and_quoted_words() {
+        let mut config = LvmConfig::new("vg0");
+        config.host = Some("lvm1.example.net".into());
+        config.port = Some(2222);
+        config.user = Some("blockform".into());
+        config.identity_file = Some("/etc/blockform/key".into());
+        config.known_hosts = Some("/etc/blockform/known_hosts".into());
+        config.sudo = true;
+        let host = Host::new("host1", &config).unwrap();
+        let argv = host.process_argv(&["lvs", "vg0/a b; reboot"]);
+        let options: Vec<&str> = argv
+            .windows(2)
+            .filter(|pair| pair[0] == "-o")
+            .map(|pair| pair[1].as_str())
+            .collect();
+        assert_eq!(argv[..5], ["ssh", "-p", "2222", "-i", "/etc/blockform/key"]);
+        assert!(options.contains(&"BatchMode=yes"), "{options:?}");
+        assert!(options.contains(&"StrictHostKeyChecking=yes"), "{options:?}");
+        assert!(options.contains(&"ControlMaster=no"), "{options:?}");
+        assert!(options.contains(&"ConnectTimeout=10"), "{options:?}");
+        assert!(
+            options.contains(&"UserKnownHostsFile=\"/etc/blockform/known_hosts\""),
+            "{options:?}"
+        );
+        assert!(
+            options.iter().any(|option| option.starts_with("ControlPath=/")),
+            "{options:?}"
+        );
+        assert_eq!(
+            argv[argv.len() - 3..],
+            [
+                "blockform@lvm1.example.net",
+                "--",
+                "LC_ALL=C 'sudo' '-n' 'lvs' 'vg0/a b; reboot'"
+            ]
+        );
+        assert_eq!(host.remote(), Some("blockform@lvm1.example.net:2222"));
+        let directory = host.ssh.as_ref().map(|ssh| ssh.directory.clone()).unwrap();
+        assert!(directory.is_dir());
+        drop(host);
+        assert!(!directory.exists(), "the control directory goes with the provider");
+    }
+
+    #[test]
+    fn without_a_host_commands_run_here() {
+        let host = Host::new("local", &LvmConfig::new("vg0")).unwrap();
+        assert_eq!(host.process_argv(&["lvs", "vg0"]), ["lvs", "vg0"]);
+        assert_eq!(host.remote(), None);
+        let output = host.output(&["sh", "-c", "printf ok"]).unwrap();
+        assert_eq!(output.stdout, b"ok");
+    }
+}
