@@ -667,10 +667,14 @@ impl LvmProvider {
         let _turn = self.metadata_snapshot.lock().unwrap_or_else(PoisonError::into_inner);
         let tpool = format!("/dev/mapper/{}-tpool", dm_name(self.vg(), pool));
         let tmeta = format!("/dev/mapper/{}_tmeta", dm_name(self.vg(), pool));
-        // A reservation left by a process that was killed is released before a new one.
+        // The pool has one metadata snapshot: another process's backup holds it for about a
+        // second, so a busy reservation is tried again for ten seconds; one still held then was
+        // left by a process that was killed, and is released before a new one is taken.
         let script = format!(
-            "dmsetup message {tpool} 0 reserve_metadata_snap 2>/dev/null || \
-             {{ dmsetup message {tpool} 0 release_metadata_snap; dmsetup message {tpool} 0 reserve_metadata_snap; }} || exit 1; \
+            "tries=0; until dmsetup message {tpool} 0 reserve_metadata_snap 2>/dev/null; do \
+             tries=$((tries+1)); if [ $tries -ge 10 ]; then \
+             dmsetup message {tpool} 0 release_metadata_snap; dmsetup message {tpool} 0 reserve_metadata_snap || exit 1; \
+             break; fi; sleep 1; done; \
              thin_delta -m --snap1 {from} --snap2 {to} {tmeta}; status=$?; \
              dmsetup message {tpool} 0 release_metadata_snap; exit $status"
         );
