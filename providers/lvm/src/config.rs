@@ -59,6 +59,11 @@ pub struct LvmConfig {
     /// a size in GiB (`"2"`, `"2GiB"`). A copy-on-write snapshot that overflows becomes invalid.
     #[serde(default)]
     pub snapshot_size: Option<String>,
+    /// What a new thick LV's extents are cleared with before it becomes a volume (they may hold
+    /// a deleted LV's data): `"zero"` (default: `blkdiscard -z`, or zeros written with `dd`) or
+    /// `"none"`. Thin volumes read unwritten ranges as zeros and need nothing.
+    #[serde(default)]
+    pub volume_clear: Option<String>,
     /// How many bytes of volumes may be promised per free byte (thin pools only).
     #[serde(default = "default_oversubscription")]
     pub oversubscription: f64,
@@ -123,6 +128,7 @@ impl LvmConfig {
             connect_timeout: None,
             timeout: None,
             snapshot_size: None,
+            volume_clear: None,
             oversubscription: default_oversubscription(),
             capacity_check: CapacityCheck::default(),
         }
@@ -310,6 +316,12 @@ impl LvmConfig {
         {
             return Err(invalid("snapshot_size", size.clone(), &reason));
         }
+        if let Some(clear) = &self.volume_clear
+            && clear != "zero"
+            && clear != "none"
+        {
+            return Err(invalid("volume_clear", clear.clone(), "it must be `zero` or `none`"));
+        }
         if !(self.oversubscription.is_finite() && self.oversubscription > 0.0) {
             return Err(invalid(
                 "oversubscription",
@@ -329,6 +341,11 @@ impl LvmConfig {
             }
         }
         Ok(())
+    }
+
+    /// Whether new thick LVs are zeroed before they become volumes.
+    pub fn clears_thick_volumes(&self) -> bool {
+        self.volume_clear.as_deref() != Some("none")
     }
 
     /// How long to wait for the ssh connection.
@@ -502,6 +519,7 @@ mod tests {
         assert_eq!(config.connect_timeout(), Duration::from_secs(10));
         assert_eq!(config.command_timeout(), Duration::from_secs(120));
         assert_eq!(config.snapshot_size(), SnapshotSize::Percent(20));
+        assert!(config.clears_thick_volumes());
         assert_eq!(config.location(), "vg0");
     }
 
@@ -547,6 +565,7 @@ mod tests {
             json!({"volume_group": "vg0", "snapshot_size": "big"}),
             json!({"volume_group": "vg0", "timeout": "10ms"}),
             json!({"volume_group": "vg0", "oversubscription": 0}),
+            json!({"volume_group": "vg0", "volume_clear": "shred"}),
         ]
         .into_iter()
         .map(|attributes| {
@@ -559,7 +578,7 @@ mod tests {
             messages,
             [
                 "invalid attributes for lvm provider `host1`: missing field `volume_group`",
-                "invalid attributes for lvm provider `host1`: unknown field `pool`, expected one of `volume_group`, `thin_pool`, `host`, `port`, `user`, `identity_file`, `known_hosts`, `sudo`, `connect_timeout`, `timeout`, `snapshot_size`, `oversubscription`, `capacity_check`",
+                "invalid attributes for lvm provider `host1`: unknown field `pool`, expected one of `volume_group`, `thin_pool`, `host`, `port`, `user`, `identity_file`, `known_hosts`, `sudo`, `connect_timeout`, `timeout`, `snapshot_size`, `volume_clear`, `oversubscription`, `capacity_check`",
                 "`volume_group` of lvm provider `host1` cannot be `-vg`: it must not start with `-` or be `.` or `..`",
                 "`thin_pool` of lvm provider `host1` cannot be `a b`: LVM names use letters, digits, `.`, `_`, `-` and `+`",
                 "`host` of lvm provider `host1` cannot be `-oProxyCommand=x`: it must not be empty or start with `-`",
@@ -569,6 +588,7 @@ mod tests {
                 "`snapshot_size` of lvm provider `host1` cannot be `big`: write a percentage of the origin (`20%`) or a whole number of GiB (`2GiB`)",
                 "`timeout` of lvm provider `host1` cannot be `10ms`: it must be at least 1s",
                 "`oversubscription` of lvm provider `host1` cannot be `0`: it must be a positive number",
+                "`volume_clear` of lvm provider `host1` cannot be `shred`: it must be `zero` or `none`",
             ]
         );
     }

@@ -23,6 +23,7 @@ pub const SCHEMA: &[AttrSpec] = &[
     AttrSpec::optional("connect_timeout", AttrType::Duration),
     AttrSpec::optional("timeout", AttrType::Duration),
     AttrSpec::optional("snapshot_size", AttrType::String),
+    AttrSpec::optional("volume_clear", AttrType::String),
     AttrSpec::optional("oversubscription", AttrType::Number),
     AttrSpec::optional("capacity_check", AttrType::String),
 ];

@@ -10,7 +10,8 @@
 //! in-process tests do it.
 //!
 //! The steps ([`STEPS`]): `partial` (the LV `NAME.partial` created: a thick copy's target or
-//! a thin snapshot that is to grow), `copy` (the source's data copied into it), `extend`
+//! a thin snapshot that is to grow), `copy` (the source's data copied into it), `clear` (the
+//! rest of a thick LV zeroed, see `volume_clear`), `extend`
 //! (grown to the requested size), `rename` (renamed to `NAME`: the volume exists).
 
 use std::fmt;
@@ -22,7 +23,7 @@ use blockform_provider::ProviderError;
 pub const FAULT_ENV: &str = "BLOCKFORM_LVM_FAULT";
 
 /// Every fault point, in the order a create passes them.
-pub const STEPS: [&str; 4] = ["partial", "copy", "extend", "rename"];
+pub const STEPS: [&str; 5] = ["partial", "copy", "clear", "extend", "rename"];
 
 /// What happens at the fault's step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +133,7 @@ mod tests {
         );
         assert_eq!(
             Fault::parse("fail-after:copies").unwrap_err(),
-            "`copies` is not a step; the steps are partial, copy, extend, rename"
+            "`copies` is not a step; the steps are partial, copy, clear, extend, rename"
         );
     }
 }

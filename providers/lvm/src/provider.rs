@@ -535,6 +535,23 @@ impl LvmProvider {
         Ok(())
     }
 
+    /// Zeros `length` bytes of an LV at `offset` on the host: `blkdiscard -z` where the host's
+    /// has it (the device zeroes), else zeros written by `dd` from `/dev/zero`.
+    fn clear(&self, lv: &str, offset: u64, length: u64) -> Result<()> {
+        let device = self.device(lv);
+        let script = format!(
+            "blkdiscard -z -o {offset} -l {length} {device} 2>/dev/null || \
+             dd if=/dev/zero of={device} bs=4M iflag=count_bytes oflag=seek_bytes seek={offset} count={length} \
+             conv=notrunc,fsync 2>/dev/null"
+        );
+        let words = ["sh".to_owned(), "-c".to_owned(), script];
+        let output = self.host.data_output(&words)?;
+        if !output.success() {
+            return Err(self.failure(self.host.argv(&words), &output, &ObjectRef::volume(lv)));
+        }
+        Ok(())
+    }
+
     /// Removes an LV; a missing one is success.
     fn remove(&self, lv: &str, object: &ObjectRef) -> Result<()> {
         let removed = self.lvm(&["lvremove", "-q", "-y", &self.path(lv)], object);
@@ -610,6 +627,7 @@ impl LvmProvider {
         size_bytes: u64,
         pool: Option<&str>,
         tags: &[String],
+        source_bytes: u64,
     ) -> Result<()> {
         let partial = format!("{}{PARTIAL_SUFFIX}", spec.backend_name);
         let mut tags = tags.to_vec();
@@ -626,16 +644,17 @@ impl LvmProvider {
                 self.fault_point("copy")?;
             }
             None => {
-                let VolumeSource::ImageFile { path, format } = &spec.source else {
-                    return Err(ProviderError::fatal(
-                        "a volume without a source is not built as a partial LV",
-                    ));
-                };
                 self.create_empty(&partial, size_bytes, &tags, pool)?;
                 self.fault_point("partial")?;
-                self.write_image(path, *format, &partial)?;
-                self.fault_point("copy")?;
+                if let VolumeSource::ImageFile { path, format } = &spec.source {
+                    self.write_image(path, *format, &partial)?;
+                    self.fault_point("copy")?;
+                }
             }
+        }
+        if pool.is_none() && self.config.clears_thick_volumes() && source_bytes < size_bytes {
+            self.clear(&partial, source_bytes, size_bytes - source_bytes)?;
+            self.fault_point("clear")?;
         }
         let built = self
             .find(&partial)?
@@ -997,9 +1016,13 @@ impl StorageProvider for LvmProvider {
                 && source.size_bytes == size_bytes
         });
         let built = match (&spec.source, &source) {
+            // A thick LV may hold a deleted LV's data: it is cleared as `NAME.partial` first.
+            (VolumeSource::Empty, _) if pool.is_none() && self.config.clears_thick_volumes() => {
+                self.build_partial(spec, None, size_bytes, pool, &tags, 0)
+            }
             (VolumeSource::Empty, _) => self.create_empty(name, size_bytes, &tags, pool),
             (_, Some(source)) if one_step_clone => self.thin_clone(&source.name, name, &tags),
-            _ => self.build_partial(spec, source.as_ref(), size_bytes, pool, &tags),
+            _ => self.build_partial(spec, source.as_ref(), size_bytes, pool, &tags, source_bytes),
         };
         match built {
             Ok(()) if matches!(spec.source, VolumeSource::Empty) => Ok(VolumeState {
@@ -1066,6 +1089,10 @@ impl StorageProvider for LvmProvider {
                 &object,
             )?;
             self.changed();
+            // The new extents of a thick LV may hold a deleted LV's data.
+            if !lv.is_thin() && self.config.clears_thick_volumes() {
+                self.clear(backend_name, lv.size_bytes, new_bytes - lv.size_bytes)?;
+            }
         }
         self.observe(backend_name)
     }

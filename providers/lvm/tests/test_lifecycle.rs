@@ -307,3 +307,43 @@ fn lvm_one_master_connection_per_provider_ends_with_it() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+#[ignore = "needs an LVM host: run tests/run"]
+fn lvm_a_new_thick_volume_never_shows_a_deleted_lv_s_data() {
+    let mut config = crate::support::thick_config();
+    config.volume_clear = None;
+    let provider = blockform_provider_lvm::LvmProvider::new("host1", config).unwrap();
+    // An LV of someone else's, written and deleted: its extents are the first free ones.
+    let stale = format!("stale-{}", uuid::Uuid::new_v4());
+    on_host(
+        &provider,
+        &["lvcreate", "-q", "-y", "-Wn", "-Zn", "-L", "1g", "-n", &stale, "vg0"],
+    );
+    let ranges = |lv: &str| {
+        on_host(
+            &provider,
+            &["lvs", "--noheadings", "-o", "seg_pe_ranges", &format!("vg0/{lv}")],
+        )
+    };
+    let stale_ranges = ranges(&stale);
+    let secret = format!("dd if=/dev/urandom of=/dev/vg0/{stale} bs=1M count=2 conv=fsync 2>/dev/null");
+    on_host(&provider, &["sh", "-c", &secret]);
+    on_host(&provider, &["lvremove", "-q", "-y", &format!("vg0/{stale}")]);
+
+    let (name, _) = create_empty(&provider, 1);
+    let _cleanup = Cleanup(&provider, vec![name.clone()]);
+    assert_eq!(
+        ranges(&name),
+        stale_ranges,
+        "the new volume has the deleted LV's extents"
+    );
+    assert!(!lv_exists(&provider, &format!("{name}.partial")));
+    let read = crate::support::read_bytes(
+        &provider,
+        &blockform_provider::ReadTarget::volume(name.as_str()),
+        0,
+        2 << 20,
+    );
+    assert!(read.iter().all(|&byte| byte == 0), "the deleted LV's data was cleared");
+}
