@@ -79,6 +79,7 @@ impl Host {
                 ssh: None,
             });
         };
+        remove_stale_directories();
         let directory = std::env::temp_dir().join(format!(
             "blockform-lvm-{}-{}",
             std::process::id(),
@@ -355,6 +356,29 @@ fn read_log(path: &Path) -> String {
     text
 }
 
+/// Removes the control directories of processes that ended without dropping their providers
+/// (killed, or exited without running destructors); their masters end by themselves once idle.
+fn remove_stale_directories() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix("blockform-lvm-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            // Another provider may be removing it at the same time; either way it goes.
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Creates a directory only this user can enter (the control socket lets anyone who can
 /// reach it run commands on the host).
 fn create_private_dir(path: &Path) -> std::io::Result<()> {
@@ -408,6 +432,12 @@ mod tests {
         assert!(directory.is_dir());
         drop(host);
         assert!(!directory.exists(), "the control directory goes with the provider");
+
+        // One left by a process that is gone is removed by the next provider.
+        let stale = std::env::temp_dir().join(format!("blockform-lvm-{}-0", u32::MAX - 1));
+        fs::create_dir_all(&stale).unwrap();
+        drop(Host::new("host1", &config).unwrap());
+        assert!(!stale.exists());
     }
 
     #[test]
