@@ -419,6 +419,16 @@ pub struct CapacityShortfall {
     pub message: String,
 }
 
+/// How full a thin pool is, in whole percent, when it is at least 95 % full.
+fn nearly_full(capacity: &blockform_provider::Capacity) -> Option<u64> {
+    if !capacity.thin_provisioned || capacity.total_bytes == 0 {
+        return None;
+    }
+    let used = capacity.total_bytes.saturating_sub(capacity.free_bytes);
+    let percent = u64::try_from(u128::from(used) * 100 / u128::from(capacity.total_bytes)).unwrap_or(100);
+    (percent >= 95).then_some(percent)
+}
+
 /// Checks, per provider, that the volumes a plan creates or extends fit: requested virtual
 /// size against free space × `oversubscription`, and everything provisioned against the total
 /// × `oversubscription` (thin images). One capacity query per provider with growth.
@@ -501,6 +511,18 @@ pub fn check_capacity(
                 provider: (**name).to_owned(),
                 is_error: mode == CapacityCheck::Error,
                 message,
+            });
+        } else if let Some(percent) = nearly_full(&capacity)
+            && crate::registry::factory(&block.kind)
+                .is_some_and(blockform_provider::ProviderFactory::warns_when_nearly_full)
+        {
+            // What is promised fits, but writes fail once a thin pool is full.
+            shortfalls.push(CapacityShortfall {
+                provider: (**name).to_owned(),
+                is_error: false,
+                message: format!(
+                    "the thin pool of provider `{name}` is {percent} % full; writes to its volumes fail once it is full"
+                ),
             });
         }
     }

@@ -1,18 +1,13 @@
 //! The registry of provider kinds: the one list of the [`ProviderFactory`]s this build knows,
 //! and the lookups the engine makes through it. Nothing else in the engine names a provider
 //! kind; adding a provider is its crate plus one line in [`FACTORIES`].
-//!
-//! A kind with no crate yet is listed here as a schema-only entry ([`SchemaOnly`]): its
-//! blocks are checked and planned against, and building one says the kind "is not supported
-//! by this build yet" (LVM, until its crate replaces the entry).
 
 use std::path::Path;
 use std::sync::RwLock;
 
-use blockform_provider::schema::{AttrSpec, AttrType};
+use blockform_provider::schema::AttrType;
 use blockform_provider::{
-    BackendQosSupport, BuildError, BuiltProvider, ConfigProblem, ProviderConfig, ProviderFactory, ProviderKind,
-    ProviderRole,
+    BackendQosSupport, ConfigProblem, ProviderConfig, ProviderFactory, ProviderKind, ProviderRole,
 };
 
 use crate::model::value::{Primitive, Value, ValueMap, convert_primitive};
@@ -22,7 +17,7 @@ use crate::model::{AttrSpec as EngineAttrSpec, AttrType as EngineAttrType, Block
 pub static FACTORIES: &[&dyn ProviderFactory] = &[
     &blockform_provider_local::FACTORY,
     &blockform_provider_ceph::FACTORY,
-    &LVM,
+    &blockform_provider_lvm::FACTORY,
     &blockform_provider_libvirt::FACTORY,
 ];
 
@@ -78,49 +73,6 @@ pub fn role(kind: &str) -> Option<ProviderRole> {
     factory(kind).map(ProviderFactory::role)
 }
 
-/// A kind this build knows the blocks of but cannot drive yet: schema only, no checks of the
-/// values beyond it, and [`build`](ProviderFactory::build) answers `None`.
-pub struct SchemaOnly {
-    kind: &'static str,
-    role: ProviderRole,
-    schema: &'static [AttrSpec],
-}
-
-impl ProviderFactory for SchemaOnly {
-    fn kind(&self) -> &'static str {
-        self.kind
-    }
-
-    fn role(&self) -> ProviderRole {
-        self.role
-    }
-
-    fn schema(&self) -> &'static [AttrSpec] {
-        self.schema
-    }
-
-    fn build(&self, config: &ProviderConfig) -> Result<Option<BuiltProvider>, BuildError> {
-        let _ = config;
-        Ok(None)
-    }
-}
-
-/// Logical volumes in an LVM volume group, locally or over ssh. Schema only until the LVM
-/// provider's crate replaces this entry.
-static LVM: SchemaOnly = SchemaOnly {
-    kind: "lvm",
-    role: ProviderRole::Storage,
-    schema: &[
-        AttrSpec::required("volume_group", AttrType::String),
-        AttrSpec::optional("thin_pool", AttrType::String),
-        AttrSpec::optional("host", AttrType::String),
-        AttrSpec::optional("port", AttrType::Integer),
-        AttrSpec::optional("user", AttrType::String),
-        AttrSpec::optional("identity_file", AttrType::String),
-        AttrSpec::optional("sudo", AttrType::Bool),
-    ],
-};
-
 /// The back-end QoS keys the providers of a kind (a provider block's label) enforce, as the
 /// provider's crate declares them; `None` when back-end limits are only recorded (the local
 /// provider: qcow2 files have no limits) or the kind is unknown, so any key is accepted.
@@ -135,6 +87,15 @@ pub fn clones_stay_linked(kind: &str, attrs: &ValueMap) -> bool {
     factory(kind).is_some_and(|factory| {
         let attributes = attrs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
         factory.clones_stay_linked(&attributes)
+    })
+}
+
+/// The warning the plan shows for a snapshot taken on a provider of `kind` configured with
+/// `attrs`, if its kind has one (LVM's copy-on-write snapshots of thick volumes).
+pub fn snapshot_warning(kind: &str, attrs: &ValueMap) -> Option<String> {
+    factory(kind).and_then(|factory| {
+        let attributes = attrs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+        factory.snapshot_warning(&attributes)
     })
 }
 

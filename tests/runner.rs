@@ -17,6 +17,7 @@ mod test_language;
 mod test_libvirt;
 mod test_loader_properties;
 mod test_local_crash;
+mod test_lvm;
 mod test_plan;
 mod test_providers;
 mod test_retry;

@@ -1,6 +1,6 @@
-//! Provider kinds this build knows only by their schema (LVM): their blocks validate and plan,
-//! and applying what needs them says they are not in this build, naming the block. A libvirt
-//! hypervisor is driven for real (issue 16): one that does not answer is named in the error.
+//! Provider blocks whose back end is not there: their blocks validate and plan, and applying
+//! what needs them names the block and what is missing (a libvirt hypervisor that does not
+//! answer, a volume group this machine does not have).
 
 use crate::common::{blockform, project};
 
@@ -48,14 +48,14 @@ fn attaching_through_a_hypervisor_that_does_not_answer_names_it() {
 }
 
 #[test]
-fn a_volume_on_lvm_says_this_build_cannot_yet() {
+fn a_volume_on_lvm_names_the_missing_volume_group() {
     let config = CONFIG.replace("backend = \"dev\"", "backend = \"vg\"");
     let dir = project(&[("main.hcl", &config)]);
     let applied = blockform(dir.path(), &["apply", "--auto-approve"]);
     assert_eq!(applied.code, 1, "{}\n{}", applied.stdout, applied.stderr);
     let shown = format!("{}{}", applied.stdout, applied.stderr);
     assert!(
-        shown.contains("the lvm provider (`vg`) is not supported by this build yet"),
+        shown.contains("the volume group `data` does not exist on the host (check `volume_group`"),
         "{shown}"
     );
 }

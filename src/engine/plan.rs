@@ -330,6 +330,7 @@ pub fn plan(
             }
         }
     }
+    snapshot_warnings(&mut plan, &loaded.desired);
     if let Err(e) = crate::graph::build(&plan) {
         events.event(&Event::DriftBeforeErrors(&plan));
         let crate::graph::GraphError::Cycle { members, .. } = &e;
@@ -488,4 +489,28 @@ pub fn known_values(prior: &[ResourceState]) -> HashMap<Address, ValueMap> {
         known.insert(address, values);
     }
     known
+}
+
+/// The warnings of the providers the plan takes snapshots on (LVM's copy-on-write snapshots
+/// of thick volumes), once per provider.
+fn snapshot_warnings(plan: &mut crate::plan::Plan, desired: &crate::config::eval::Desired) {
+    let mut warned: Vec<&str> = Vec::new();
+    for change in &plan.changes {
+        if change.address.kind != crate::model::ResourceKind::Snapshot || !change.action.creates() {
+            continue;
+        }
+        let Some(name) = change.provider.as_deref() else {
+            continue;
+        };
+        if warned.contains(&name) {
+            continue;
+        }
+        let Some(block) = desired.providers.get(name) else {
+            continue;
+        };
+        if let Some(warning) = crate::registry::snapshot_warning(&block.kind, &block.attrs) {
+            plan.warnings.push(format!("Snapshots on provider `{name}`: {warning}"));
+        }
+        warned.push(name);
+    }
 }

@@ -85,6 +85,20 @@ pub trait ProviderFactory: Send + Sync {
         None
     }
 
+    /// A warning the plan shows for each snapshot it takes on a provider configured with
+    /// `attributes` (LVM's copy-on-write snapshots of thick volumes become invalid when they
+    /// overflow); `None` by default.
+    fn snapshot_warning(&self, attributes: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+        let _ = attributes;
+        None
+    }
+
+    /// Whether a plan that adds volumes to its providers warns when their space is at least
+    /// 95 % used although the volumes fit (a full LVM thin pool fails writes); no by default.
+    fn warns_when_nearly_full(&self) -> bool {
+        false
+    }
+
     /// Whether volumes cloned on a provider configured with `attributes` keep depending on
     /// their source (Ceph with `flatten_clones = false`), so that deleting the source flattens
     /// them first and the plan says so. No by default.
