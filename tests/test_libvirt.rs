@@ -772,6 +772,54 @@ resource "attachment" "data" {
     assert!(!dir.path().join("volumes").exists(), "nothing was made");
 }
 
+#[test]
+fn an_lvm_volume_is_attached_only_through_a_hypervisor_on_its_lvm_host() {
+    // Block devices exist on the LVM host alone: a hypervisor elsewhere is refused at plan time,
+    // before either host is contacted (the plan does not read the back ends: -refresh=false).
+    let config = r#"
+provider "lvm" "host1" {
+  volume_group = "vg0"
+  thin_pool    = "pool"
+  host         = "lvm1.example"
+}
+
+provider "libvirt" "kvm" {
+  uri = "qemu+ssh://root@kvm9.example/system"
+}
+
+resource "volume_type" "thin" {
+  backend = "host1"
+}
+
+resource "volume" "data" {
+  type = volume_type.thin.id
+  size = 1
+}
+
+resource "attachment" "data" {
+  volume   = volume.data.id
+  instance = "db-1"
+  host     = "kvm"
+}
+"#;
+    let dir = project(&[("main.hcl", config)]);
+    let plan = blockform(dir.path(), &["plan", "-refresh=false"]);
+    assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(
+        words(&plan.stderr).contains(
+            "`volume.data` cannot be attached through `kvm`: its disk is on `lvm1.example` only (provider `host1`), and `kvm` runs its instances on `kvm9.example`"
+        ),
+        "{}",
+        plan.stderr
+    );
+    // The same volume through a hypervisor on the LVM host plans.
+    let on_host = config.replace("root@kvm9.example", "root@lvm1.example");
+    std::fs::write(dir.path().join("main.hcl"), on_host).expect("write main.hcl");
+    let plan = blockform(dir.path(), &["plan", "-refresh=false"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("attachment.data"), "{}", plan.stdout);
+}
+
 /// The words of a diagnostic, which wraps at the terminal's width, joined by single spaces.
 fn words(text: &str) -> String {
     text.split_whitespace()

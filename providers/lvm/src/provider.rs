@@ -535,6 +535,17 @@ impl LvmProvider {
         Ok(())
     }
 
+    /// The machine the volume group is on, named as hypervisors name theirs: the block's `host`,
+    /// or this machine's host name.
+    fn lvm_host(&self) -> ValidOn {
+        ValidOn::Host(
+            self.config
+                .host
+                .clone()
+                .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned()),
+        )
+    }
+
     /// Zeros `length` bytes of an LV at `offset` on the host: `blkdiscard -z` where the host's
     /// has it (the device zeroes), else zeros written by `dd` from `/dev/zero`.
     fn clear(&self, lv: &str, offset: u64, length: u64) -> Result<()> {
@@ -1153,6 +1164,11 @@ impl StorageProvider for LvmProvider {
         self.remove(backend_name, &object)
     }
 
+    /// Device nodes of the LVM host: only a hypervisor on that host opens them.
+    fn disk_valid_on(&self) -> Option<ValidOn> {
+        Some(self.lvm_host())
+    }
+
     /// The LV's device node, on the LVM host only.
     fn connect(&self, volume_backend_name: &str, host: &str) -> Result<DiskSource> {
         let _ = host;
@@ -1161,7 +1177,7 @@ impl StorageProvider for LvmProvider {
             .ok_or_else(|| ProviderError::not_found(ObjectRef::volume(volume_backend_name)))?;
         Ok(DiskSource::Block {
             path: PathBuf::from(self.device(volume_backend_name)),
-            valid_on: ValidOn::Host(self.config.host.clone().unwrap_or_else(|| "localhost".to_owned())),
+            valid_on: self.lvm_host(),
         })
     }
 
