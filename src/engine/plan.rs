@@ -96,20 +96,11 @@ pub fn plan(
     if !interactive {
         options.missing_vars = MissingVars::Error;
     }
-    // The diff reads every state record as values; that conversion needs nothing from the
-    // configuration, so it runs beside evaluation (the values are dropped, and made again, if
-    // recovery or an import changes the records first).
-    let (prior_values, loaded) = std::thread::scope(|scope| {
-        let converted = scope.spawn(|| plan::prior_values(&prior));
-        let loaded = checked_load(
-            parsed.map(|parsed| config::evaluate(dir, parsed, &options)),
-            true,
-            events,
-        );
-        (converted.join(), loaded)
-    });
-    let mut prior_values = Some(prior_values.unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-    let mut loaded = loaded?;
+    let mut loaded = checked_load(
+        parsed.map(|parsed| config::evaluate(dir, parsed, &options)),
+        true,
+        events,
+    )?;
     if interactive && !loaded.desired.unset_variables.is_empty() {
         for name in loaded.desired.unset_variables.clone() {
             let description = loaded
@@ -181,7 +172,6 @@ pub fn plan(
             )));
         }
         (meta, prior) = (store.meta()?, store.resources()?);
-        prior_values = None;
         loaded = reload(dir, &inputs, &prior, events)?;
     }
 
@@ -255,9 +245,6 @@ pub fn plan(
     }
     if !imports.is_empty() {
         prior.extend(imports.iter().map(|i| i.record.clone()));
-        if let Some(values) = prior_values.as_mut() {
-            values.extend(imports.iter().map(|i| plan::state_attributes(&i.record)));
-        }
         loaded = reload(dir, &inputs, &prior, events)?;
     }
 
@@ -280,8 +267,7 @@ pub fn plan(
         targets: request.target.clone(),
         replace: request.replace.clone(),
     };
-    let prior_values = prior_values.unwrap_or_else(|| plan::prior_values(&prior));
-    let mut plan = plan::diff_with(&plan_inputs, prior_values, &plan_options, &mut diagnostics);
+    let mut plan = plan::diff(&plan_inputs, &plan_options, &mut diagnostics);
     plan.imports = imports;
     plan.config_digest = plan::saved::config_digest(&loaded.sources);
     if mode == PlanMode::Normal && request.refresh && !request.allow_duplicates {

@@ -56,18 +56,6 @@ pub struct PlanInputs<'a> {
 /// Builds the plan. Errors (storage rules, `prevent_destroy`) are reported into `diagnostics`;
 /// the plan is still returned so callers can show what was planned.
 pub fn diff(inputs: &PlanInputs<'_>, options: &PlanOptions, diagnostics: &mut Diagnostics) -> Plan {
-    diff_with(inputs, prior_values(inputs.prior), options, diagnostics)
-}
-
-/// [`diff`] with the state records already read as values (`prior_values[i]` is
-/// [`state_attributes`] of `inputs.prior[i]`), for callers that made them beforehand.
-pub fn diff_with(
-    inputs: &PlanInputs<'_>,
-    prior_values: Vec<ValueMap>,
-    options: &PlanOptions,
-    diagnostics: &mut Diagnostics,
-) -> Plan {
-    assert_eq!(prior_values.len(), inputs.prior.len(), "one value map per state record");
     let desired = inputs.desired;
     let mut plan = Plan {
         mode: options.mode,
@@ -87,7 +75,7 @@ pub fn diff_with(
     // Drift: state compared with what the refresh saw.
     let mut current: FxHashMap<&str, Option<ValueMap>> = FxHashMap::default();
     current.reserve(inputs.prior.len());
-    for (resource, before) in inputs.prior.iter().zip(prior_values) {
+    for (resource, before) in inputs.prior.iter().zip(prior_values(inputs.prior)) {
         match inputs.observed.get(&resource.address) {
             Some(Observed::Missing) => {
                 if let Some(address) = Address::parse(&resource.address) {
@@ -271,8 +259,8 @@ pub fn diff_with(
 }
 
 /// Every state record's attributes as values, in the records' order.
-pub fn prior_values(prior: &[ResourceState]) -> Vec<ValueMap> {
-    prior.iter().map(state_attributes).collect()
+fn prior_values(prior: &[ResourceState]) -> Vec<ValueMap> {
+    map_in_parallel(prior.iter().collect(), state_attributes)
 }
 
 /// `f` over `items`, in their order, on every core for a long list (a plan of thousands of

@@ -7,6 +7,6 @@ mod model;
 pub mod saved;
 mod step;
 
-pub use diff::{Observed, PlanInputs, PlanOptions, diff, diff_with, new_backend_id, prior_values, state_attributes};
+pub use diff::{Observed, PlanInputs, PlanOptions, diff, new_backend_id, state_attributes};
 pub use model::{Action, Change, Drift, OutputChange, Plan, PlanMode, PlannedImport, Reason, StorageAction, Summary};
 pub use step::Step;
