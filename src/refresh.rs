@@ -249,21 +249,18 @@ pub(crate) fn expected_qos(
     volume: &ResourceState,
     by_id: &HashMap<&str, &ResourceState>,
 ) -> blockform_provider::QosSpecs {
-    let id_of = |record: &ResourceState, key: &str| {
-        record
-            .attributes
-            .get(key)
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned)
-    };
-    let Some(rule) = id_of(volume, "type")
-        .and_then(|type_id| by_id.get(type_id.as_str()).copied())
-        .and_then(|volume_type| id_of(volume_type, "qos"))
-        .and_then(|rule_id| by_id.get(rule_id.as_str()).copied())
-    else {
-        return blockform_provider::QosSpecs::default();
-    };
-    backend_limits(rule)
+    type_rule(volume, by_id).map_or_else(blockform_provider::QosSpecs::default, backend_limits)
+}
+
+/// The record a string attribute of `record` names by id.
+fn named<'a>(record: &ResourceState, key: &str, by_id: &HashMap<&str, &'a ResourceState>) -> Option<&'a ResourceState> {
+    let id = record.attributes.get(key).and_then(serde_json::Value::as_str)?;
+    by_id.get(id).copied()
+}
+
+/// The QoS rule of a volume's type, as state records them.
+fn type_rule<'a>(volume: &ResourceState, by_id: &HashMap<&str, &'a ResourceState>) -> Option<&'a ResourceState> {
+    named(named(volume, "type", by_id)?, "qos", by_id)
 }
 
 /// The front-end limits an attachment's disk should have: those of its volume's type's rule
@@ -272,20 +269,7 @@ pub(crate) fn expected_front_end(
     attachment: &ResourceState,
     by_id: &HashMap<&str, &ResourceState>,
 ) -> blockform_provider::QosSpecs {
-    let id_of = |record: &ResourceState, key: &str| {
-        record
-            .attributes
-            .get(key)
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned)
-    };
-    let Some(rule) = id_of(attachment, "volume")
-        .and_then(|volume| by_id.get(volume.as_str()).copied())
-        .and_then(|volume| id_of(volume, "type"))
-        .and_then(|type_id| by_id.get(type_id.as_str()).copied())
-        .and_then(|volume_type| id_of(volume_type, "qos"))
-        .and_then(|rule_id| by_id.get(rule_id.as_str()).copied())
-    else {
+    let Some(rule) = named(attachment, "volume", by_id).and_then(|volume| type_rule(volume, by_id)) else {
         return blockform_provider::QosSpecs::default();
     };
     if !matches!(

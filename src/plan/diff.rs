@@ -419,30 +419,23 @@ impl<'a> Context<'a> {
     /// configuration has them: the rule's specs, none for a front-end rule or a type without
     /// one; `None` when the type or rule is not known yet.
     fn backend_limits(&self, volume: &VolumeSpec<'_>) -> Option<Value> {
-        let ResourceSpec::VolumeType(volume_type) = spec_of(self.referenced(volume.volume_type?)?) else {
-            return None;
-        };
-        let Some(rule) = volume_type.qos else {
-            return Some(Value::Map(ValueMap::default()));
-        };
-        let ResourceSpec::Qos(rule) = spec_of(self.referenced(rule)?) else {
-            return None;
-        };
-        if !rule.in_back_end() {
-            return Some(Value::Map(ValueMap::default()));
-        }
-        let specs = rule.specs?;
-        (!specs.contains_unknown()).then(|| specs.clone())
+        self.type_limits(volume, false)
     }
 
     /// The front-end limits an attachment's disk should have, as the configuration has them:
     /// the specs of its volume's type's rule when the rule is enforced by the hypervisor, none
     /// otherwise; `None` when the volume, type or rule is not known yet.
     fn front_end_limits(&self, attachment: &ValueMap) -> Option<Value> {
-        let volume = self.referenced(attachment.get("volume")?)?;
-        let ResourceSpec::Volume(volume) = spec_of(volume) else {
+        let ResourceSpec::Volume(volume) = spec_of(self.referenced(attachment.get("volume")?)?) else {
             return None;
         };
+        self.type_limits(&volume, true)
+    }
+
+    /// The specs of a volume's type's QoS rule when the rule is enforced at the front end (or,
+    /// with `front_end` false, in the back end), none (an empty map) when it is not or the type
+    /// has no rule; `None` when the type or rule is not known yet.
+    fn type_limits(&self, volume: &VolumeSpec<'_>, front_end: bool) -> Option<Value> {
         let ResourceSpec::VolumeType(volume_type) = spec_of(self.referenced(volume.volume_type?)?) else {
             return None;
         };
@@ -452,7 +445,12 @@ impl<'a> Context<'a> {
         let ResourceSpec::Qos(rule) = spec_of(self.referenced(rule)?) else {
             return None;
         };
-        if !rule.at_front_end() {
+        let enforced = if front_end {
+            rule.at_front_end()
+        } else {
+            rule.in_back_end()
+        };
+        if !enforced {
             return Some(Value::Map(ValueMap::default()));
         }
         let specs = rule.specs?;

@@ -44,10 +44,10 @@ pub struct CephConfig {
     #[serde(default = "default_true")]
     pub flatten_clones: bool,
     /// How long to wait for the monitors before a command fails (`"10s"`).
-    #[serde(default, with = "duration_text")]
+    #[serde(default, with = "blockform_provider::duration::text")]
     pub connect_timeout: Option<Duration>,
     /// How long one metadata command may run before it is killed (`"2m"`).
-    #[serde(default, with = "duration_text")]
+    #[serde(default, with = "blockform_provider::duration::text")]
     pub timeout: Option<Duration>,
     /// How many bytes of volumes may be promised per free byte of the pool (images are thin).
     #[serde(default = "default_oversubscription")]
@@ -227,31 +227,6 @@ fn default_true() -> bool {
 
 fn default_oversubscription() -> f64 {
     1.0
-}
-
-/// Durations written as text (`"10s"`, `"2m"`), as blockform's language writes them.
-mod duration_text {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    #[expect(clippy::ref_option, reason = "serde's `with` passes the field by reference")]
-    pub fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(duration) => serializer.serialize_str(&blockform_provider::format_duration(*duration)),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
-        let Some(text) = Option::<String>::deserialize(deserializer)? else {
-            return Ok(None);
-        };
-        // The grammar of every duration blockform reads (`10s`, `2m`, `500ms`).
-        blockform_provider::parse_duration(&text)
-            .map(Some)
-            .map_err(|error| serde::de::Error::custom(error.to_string()))
-    }
 }
 
 /// A provider block that cannot configure a ceph provider.

@@ -50,10 +50,10 @@ pub struct LvmConfig {
     #[serde(default)]
     pub sudo: bool,
     /// How long to wait for the ssh connection (`"10s"`).
-    #[serde(default, with = "duration_text")]
+    #[serde(default, with = "blockform_provider::duration::text")]
     pub connect_timeout: Option<Duration>,
     /// How long one metadata command may run before it is killed (`"2m"`).
-    #[serde(default, with = "duration_text")]
+    #[serde(default, with = "blockform_provider::duration::text")]
     pub timeout: Option<Duration>,
     /// The copy-on-write space of a snapshot of a thick volume: a percentage of the origin (`"20%"`) or
     /// a size in GiB (`"2"`, `"2GiB"`). A copy-on-write snapshot that overflows becomes invalid.
@@ -390,30 +390,6 @@ impl LvmConfig {
 
 fn default_oversubscription() -> f64 {
     1.0
-}
-
-/// Durations written as text (`"10s"`, `"2m"`), as blockform's language writes them.
-mod duration_text {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    #[expect(clippy::ref_option, reason = "serde's `with` passes the field by reference")]
-    pub fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(duration) => serializer.serialize_str(&blockform_provider::format_duration(*duration)),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
-        let Some(text) = Option::<String>::deserialize(deserializer)? else {
-            return Ok(None);
-        };
-        blockform_provider::parse_duration(&text)
-            .map(Some)
-            .map_err(|error| serde::de::Error::custom(error.to_string()))
-    }
 }
 
 /// A provider block that cannot configure an lvm provider.

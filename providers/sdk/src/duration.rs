@@ -85,6 +85,31 @@ pub fn format_duration(duration: Duration) -> String {
     text
 }
 
+/// An optional duration written as text (`"10s"`, `"2m"`) in a provider's configuration:
+/// `#[serde(default, with = "blockform_provider::duration::text")]` on an `Option<Duration>`.
+pub mod text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[allow(clippy::ref_option, reason = "serde's `with` passes the field by reference")]
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(duration) => serializer.serialize_str(&super::format_duration(*duration)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(deserializer)? else {
+            return Ok(None);
+        };
+        super::parse_duration(&text)
+            .map(Some)
+            .map_err(|error| serde::de::Error::custom(error.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
