@@ -279,7 +279,8 @@ fn a_backup_killed_after_starting_qemu_nbd_leaves_no_server_socket_or_marker() {
         Vec::<u32>::new(),
         "qemu-nbd outlived blockform"
     );
-    assert_eq!(bitmaps(&image).len(), 1, "the killed backup made its marker");
+    let killed = bitmaps(&image);
+    assert_eq!(killed.len(), 1, "the killed backup made its marker");
 
     let run = ok(dir.path(), &["apply", "--auto-approve"]);
     assert!(run.stdout.contains("backup.full: Backed up"), "{}", run.stdout);
@@ -296,7 +297,9 @@ fn a_backup_killed_after_starting_qemu_nbd_leaves_no_server_socket_or_marker() {
     assert_eq!(
         bitmaps(&image),
         [format!("blockform-{id}")],
-        "only the marker of the backup that exists"
+        "only the marker of the backup that exists (the killed one made {killed:?}); the second apply said:\n{}\n{}",
+        run.stdout,
+        run.stderr
     );
     let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
