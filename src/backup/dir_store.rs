@@ -27,36 +27,75 @@ use super::error::{BackupError, Result};
 use super::manifest::{MANIFEST_FORMAT, Manifest};
 use super::store::{Access, BLOCK_SIZE_BYTES, BackupStore, GcReport, StoreStats};
 
-const STORE_FORMAT: u32 = 1;
-const PACK_MAGIC: &[u8; 8] = b"BFPACK01";
-const RECORD_HEADER_BYTES: u64 = 32 + 1 + 4 + 4;
+// The store's on-disk format, shared with the `s3` store (`super::s3_store`), which keeps the
+// same files as objects.
+pub(super) const STORE_FORMAT: u32 = 1;
+pub(super) const PACK_MAGIC: &[u8; 8] = b"BFPACK01";
+pub(super) const RECORD_HEADER_BYTES: u64 = 32 + 1 + 4 + 4;
 const PACK_LIMIT_BYTES: u64 = 64 << 20;
-const FLAG_ZSTD: u8 = 1;
+pub(super) const FLAG_ZSTD: u8 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
-struct StoreFile {
-    format: u32,
-    block_size: u32,
-    hash: String,
+pub(super) struct StoreFile {
+    pub(super) format: u32,
+    pub(super) block_size: u32,
+    pub(super) hash: String,
 }
 
 /// One record of a pack index: hash, offset of the record, stored length, raw length, flags.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct IndexEntry(#[serde(with = "super::manifest::hex_hash")] [u8; 32], u64, u32, u32, u8);
+pub(super) struct IndexEntry(
+    #[serde(with = "super::manifest::hex_hash")] pub(super) [u8; 32],
+    pub(super) u64,
+    pub(super) u32,
+    pub(super) u32,
+    pub(super) u8,
+);
 
 #[derive(Debug, Serialize, Deserialize)]
-struct PackIndex {
-    format: u32,
-    entries: Vec<IndexEntry>,
+pub(super) struct PackIndex {
+    pub(super) format: u32,
+    pub(super) entries: Vec<IndexEntry>,
 }
 
+/// Where a block's record is: its pack, offset, stored and raw lengths, flags.
 #[derive(Debug, Clone, Copy)]
-struct Location {
-    pack: u32,
-    offset: u64,
-    stored: u32,
-    raw: u32,
-    flags: u8,
+pub(super) struct Location {
+    pub(super) pack: u32,
+    pub(super) offset: u64,
+    pub(super) stored: u32,
+    pub(super) raw: u32,
+    pub(super) flags: u8,
+}
+
+/// The block in `record` (a whole record read from the pack `pack_name` at `location`), checked
+/// against `hash`; `Err` says what is wrong with it.
+pub(super) fn open_record(
+    record: &[u8],
+    hash: &[u8; 32],
+    location: &Location,
+    pack_name: &str,
+) -> std::result::Result<Vec<u8>, String> {
+    if &record[..32] != hash {
+        return Err(format!(
+            "the record at byte {} of `{pack_name}.pack` is another block",
+            location.offset
+        ));
+    }
+    let body = &record[41..];
+    let data = if location.flags & FLAG_ZSTD != 0 {
+        zstd::bulk::decompress(body, location.raw as usize)
+            .map_err(|error| format!("its block does not decompress: {error}"))?
+    } else {
+        body.to_vec()
+    };
+    if data.len() != location.raw as usize || blake3::hash(&data).as_bytes() != hash {
+        return Err(format!(
+            "its block (byte {} of `{pack_name}.pack`) does not match its hash",
+            location.offset
+        ));
+    }
+    Ok(data)
 }
 
 /// A sealed pack's name and index entries.
@@ -466,28 +505,7 @@ impl BackupStore for DirStore {
             }
             Err(error) => return Err(io_error(&path, "read")(error)),
         }
-        if &record[..32] != hash {
-            return Ok(Err(format!(
-                "the record at byte {} of `{name}.pack` is another block",
-                location.offset
-            )));
-        }
-        let body = &record[41..];
-        let data = if location.flags & FLAG_ZSTD != 0 {
-            match zstd::bulk::decompress(body, location.raw as usize) {
-                Ok(data) => data,
-                Err(error) => return Ok(Err(format!("its block does not decompress: {error}"))),
-            }
-        } else {
-            body.to_vec()
-        };
-        if data.len() != location.raw as usize || blake3::hash(&data).as_bytes() != hash {
-            return Ok(Err(format!(
-                "its block (byte {} of `{name}.pack`) does not match its hash",
-                location.offset
-            )));
-        }
-        Ok(Ok(data))
+        Ok(open_record(&record, hash, &location, &name))
     }
 
     fn has_backup(&self, id: &str) -> bool {

@@ -31,16 +31,15 @@ use std::sync::mpsc;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::dir_store::{Compressors, order_parents_first};
+use super::dir_store::{
+    Compressors, FLAG_ZSTD, IndexEntry, Location, PACK_MAGIC, PackIndex, RECORD_HEADER_BYTES, STORE_FORMAT, StoreFile,
+    open_record, order_parents_first,
+};
 use super::error::{BackupError, Result};
 use super::manifest::{MANIFEST_FORMAT, Manifest};
 use super::store::{Access, BLOCK_SIZE_BYTES, BackupStore, GcReport, StoreStats};
 use crate::s3::{Created, Patience, S3Client, S3Error, S3Location};
 
-const STORE_FORMAT: u32 = 1;
-const PACK_MAGIC: &[u8; 8] = b"BFPACK01";
-const RECORD_HEADER_BYTES: u64 = 32 + 1 + 4 + 4;
-const FLAG_ZSTD: u8 = 1;
 /// Packs are uploaded once they hold this much.
 const PACK_LIMIT_BYTES: u64 = 64 << 20;
 /// The part size of a pack's multipart upload.
@@ -55,32 +54,6 @@ pub const READ_WINDOW_BYTES: u64 = 8 << 20;
 const WINDOWS_KEPT: usize = 4;
 /// Objects read at once (indexes, manifests).
 const PARALLEL_READS: usize = 16;
-
-#[derive(Debug, Serialize, Deserialize)]
-struct StoreFile {
-    format: u32,
-    block_size: u32,
-    hash: String,
-}
-
-/// One record of a pack index: hash, offset of the record, stored length, raw length, flags.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct IndexEntry(#[serde(with = "super::manifest::hex_hash")] [u8; 32], u64, u32, u32, u8);
-
-#[derive(Debug, Serialize, Deserialize)]
-struct PackIndex {
-    format: u32,
-    entries: Vec<IndexEntry>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Location {
-    pack: u32,
-    offset: u64,
-    stored: u32,
-    raw: u32,
-    flags: u8,
-}
 
 /// Who holds a lock marker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -568,28 +541,7 @@ impl BackupStore for S3Store {
             Ok(record) => record,
             Err(reason) => return Ok(Err(reason)),
         };
-        if &record[..32] != hash {
-            return Ok(Err(format!(
-                "the record at byte {} of `{name}.pack` is another block",
-                location.offset
-            )));
-        }
-        let body = &record[41..];
-        let data = if location.flags & FLAG_ZSTD != 0 {
-            match zstd::bulk::decompress(body, location.raw as usize) {
-                Ok(data) => data,
-                Err(error) => return Ok(Err(format!("its block does not decompress: {error}"))),
-            }
-        } else {
-            body.to_vec()
-        };
-        if data.len() != location.raw as usize || blake3::hash(&data).as_bytes() != hash {
-            return Ok(Err(format!(
-                "its block (byte {} of `{name}.pack`) does not match its hash",
-                location.offset
-            )));
-        }
-        Ok(Ok(data))
+        Ok(open_record(&record, hash, &location, &name))
     }
 
     fn has_backup(&self, id: &str) -> bool {
