@@ -229,10 +229,10 @@ pub async fn apply(
                 }
                 Err(error) => {
                     settled[op] = true;
-                    // Said after what finished before it (recorded just below).
-                    announced.push(Announcement::Failed {
-                        op,
-                        error: error.clone(),
+                    events.event(&Event::OperationFailed {
+                        address: &change.address,
+                        step,
+                        error: &error,
                     });
                     report.failed.push(Failed {
                         address: change.address.clone(),
