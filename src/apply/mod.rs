@@ -194,10 +194,6 @@ pub async fn apply(
     let mut volumes_in_use: HashSet<String> = HashSet::new();
     let mut touching: HashMap<usize, Vec<String>> = HashMap::new();
 
-    // Operations that finished since the last commit, and what to say of them once it is made.
-    let mut unrecorded = Commit::default();
-    let mut announced: Vec<Announcement> = Vec::new();
-
     loop {
         // Start what is ready; their intents are recorded together, before any of them runs.
         let mut starting = Vec::new();
@@ -246,16 +242,13 @@ pub async fn apply(
         for op in deferred.into_iter().rev() {
             ready.push_front(op);
         }
-        // What finished last round and the intents of what starts now: one transaction, durable
-        // before anything new runs (and before a finish is announced).
-        let mut commit = std::mem::take(&mut unrecorded);
-        commit
-            .put_intents
-            .extend(starting.iter().map(|(_, _, intent)| intent.clone()));
-        if !commit.is_empty() {
-            store.commit(&commit)?;
+        if !starting.is_empty() {
+            let put_intents = starting.iter().map(|(_, _, intent)| intent.clone()).collect();
+            store.commit(&Commit {
+                put_intents,
+                ..Commit::default()
+            })?;
         }
-        announce(&mut announced, &plan, ops, events.as_ref());
         for (op, after, intent) in starting {
             let change = plan.changes[ops[op].change].clone();
             let step = step_of(ops[op].kind);
@@ -336,9 +329,7 @@ pub async fn apply(
             }
             results.push((op, result, elapsed));
         }
-        // Recorded with the intents of what starts next (at the top of the loop, where nothing
-        // can fail first), or alone when nothing does.
-        unrecorded = commit;
+        store.commit(&commit)?;
         generation += 1;
         for (op, result, elapsed) in results {
             let change = &plan.changes[ops[op].change];
@@ -356,7 +347,7 @@ pub async fn apply(
                             Outcome::Removed => {}
                         }
                     }
-                    announced.push(Announcement::Finished { op, elapsed });
+                    events.event(&Event::OperationFinished { change, step, elapsed });
                     report.done.push(Done {
                         address: change.address.clone(),
                         step,
@@ -370,9 +361,10 @@ pub async fn apply(
                     }
                 }
                 Err(error) => {
-                    announced.push(Announcement::Failed {
-                        op,
-                        error: error.to_string(),
+                    events.event(&Event::OperationFailed {
+                        address: &change.address,
+                        step,
+                        error: &error.to_string(),
                     });
                     report.failed.push(Failed {
                         address: change.address.clone(),
@@ -387,11 +379,6 @@ pub async fn apply(
             report.interrupted = true;
         }
     }
-    // (The loop ends at the top, after its commit: nothing finished is left unrecorded.)
-    if !unrecorded.is_empty() {
-        store.commit(&unrecorded)?;
-    }
-    announce(&mut announced, &plan, ops, events.as_ref());
     if interrupt.is_triggered() {
         report.interrupted = true;
         for (op, operation) in ops.iter().enumerate() {
@@ -404,38 +391,6 @@ pub async fn apply(
     }
     events.event(&Event::ApplyFinished);
     Ok(report)
-}
-
-/// An operation's end, said once it is recorded.
-enum Announcement {
-    Finished { op: usize, elapsed: Duration },
-    Failed { op: usize, error: String },
-}
-
-/// Says what `announced` holds, in order, and empties it.
-fn announce(
-    announced: &mut Vec<Announcement>,
-    plan: &Plan,
-    ops: &[crate::graph::Operation],
-    events: &dyn crate::events::EventSink,
-) {
-    for announcement in announced.drain(..) {
-        match announcement {
-            Announcement::Finished { op, elapsed } => {
-                let change = &plan.changes[ops[op].change];
-                let step = step_of(ops[op].kind);
-                events.event(&Event::OperationFinished { change, step, elapsed });
-            }
-            Announcement::Failed { op, error } => {
-                let change = &plan.changes[ops[op].change];
-                events.event(&Event::OperationFailed {
-                    address: &change.address,
-                    step: step_of(ops[op].kind),
-                    error: &error,
-                });
-            }
-        }
-    }
 }
 
 /// The back-end volumes an operation reads or writes: its own, the volume of a snapshot or
