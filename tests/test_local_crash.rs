@@ -208,6 +208,25 @@ fn wait_until_gone(needle: &str) -> Vec<u32> {
     }
 }
 
+/// Waits (up to 30 s) until a writer can open `image` (no process holds its lock).
+fn wait_until_writable(image: &Path) -> bool {
+    let started = Instant::now();
+    loop {
+        let opened = Command::new("qemu-io")
+            .args(["-f", "qcow2", "-c", "quit"])
+            .arg(image)
+            .output()
+            .unwrap();
+        if opened.status.success() {
+            return true;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn bitmaps(image: &Path) -> Vec<String> {
     let out = Command::new("qemu-img")
         .args(["info", "--output=json", "-U"])
@@ -272,13 +291,15 @@ fn a_backup_killed_after_starting_qemu_nbd_leaves_no_server_socket_or_marker() {
         "killed: {}",
         String::from_utf8_lossy(&child.stderr)
     );
-    // The killed run's qemu-nbd dies with it instead of holding the image's lock.
+    // The killed run's qemu-nbd dies with it instead of holding the image's lock. (Its command
+    // line goes first, while its threads still end their I/O: the lock itself is what counts.)
     let image_text = image.display().to_string();
     assert_eq!(
         wait_until_gone(&image_text),
         Vec::<u32>::new(),
         "qemu-nbd outlived blockform"
     );
+    assert!(wait_until_writable(&image), "something still holds the image's lock");
     let killed = bitmaps(&image);
     assert_eq!(killed.len(), 1, "the killed backup made its marker");
 
@@ -315,6 +336,8 @@ fn the_socket_directory_of_a_killed_backup_is_removed_by_the_next_one() {
         .args(["apply", "--auto-approve"])
         .env("NO_COLOR", "1")
         .env("BLOCKFORM_LOCAL_FAULT", "abort-after:export")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id();

@@ -29,8 +29,9 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// Four calls, waiting 1 s, 2 s and 4 s between them: enough for a monitor election, a
-    /// dropped ssh connection or an image lock held by a short-lived process.
+    /// Four calls, waiting 1 s, 2 s and 4 s between them: enough for a monitor election or a
+    /// dropped ssh connection. (An image lock held by a process on its way out is `Busy`, which
+    /// is not retried here: the local provider waits a moment for such a lock itself.)
     fn default() -> RetryPolicy {
         RetryPolicy {
             attempts: 4,

@@ -72,7 +72,14 @@ pub fn create_backup(
         })?),
     };
     // Changes are counted from before the read starts, so the next incremental misses nothing.
-    let marker = provider.create_change_marker(volume, &marker_name(request.id)).ok();
+    // A provider without markers backs up without one (the next incremental hashes); any other
+    // failure fails the backup: going on would read a live volume where the provider promised
+    // a frozen one, or leave the next incremental without its marker unannounced.
+    let marker = match provider.create_change_marker(volume, &marker_name(request.id)) {
+        Ok(marker) => Some(marker),
+        Err(blockform_provider::ProviderError::Unsupported { .. }) => None,
+        Err(error) => return Err(provider_error(request.volume_address)(error)),
+    };
     let written = read_backup(store, provider, request, marker.as_ref(), parent, sequence, progress);
     let manifest = match written {
         Ok(manifest) => manifest,

@@ -140,8 +140,13 @@ pub struct Export {
 }
 
 impl Export {
-    /// Starts qemu-nbd for `request` and connects to it.
-    pub fn start(runner: &CommandRunner, request: ExportRequest<'_>, object: ObjectRef) -> Result<Self> {
+    /// Starts qemu-nbd for `request` and connects to it, waiting a moment for an image lock
+    /// another process is about to release ([`crate::qemu::waiting_for_lock`]).
+    pub fn start(runner: &CommandRunner, request: ExportRequest<'_>, object: &ObjectRef) -> Result<Self> {
+        crate::qemu::waiting_for_lock(|| Self::start_once(runner, request, object.clone()))
+    }
+
+    fn start_once(runner: &CommandRunner, request: ExportRequest<'_>, object: ObjectRef) -> Result<Self> {
         let mut server = Server::spawn(runner, request, object)?;
         let stream = server.connect()?;
         // qemu-nbd may listen before it has opened the image, so the handshake is still part
@@ -226,7 +231,7 @@ pub struct NbdReader {
 
 impl NbdReader {
     /// Serves `request` read-only and connects to it.
-    pub fn open(runner: &CommandRunner, request: ExportRequest<'_>, object: ObjectRef) -> Result<Self> {
+    pub fn open(runner: &CommandRunner, request: ExportRequest<'_>, object: &ObjectRef) -> Result<Self> {
         let request = ExportRequest {
             writable: false,
             ..request
@@ -260,7 +265,7 @@ pub struct NbdWriter {
 
 impl NbdWriter {
     /// Serves `image` writable and connects to it.
-    pub fn open(runner: &CommandRunner, image: &str, object: ObjectRef) -> Result<Self> {
+    pub fn open(runner: &CommandRunner, image: &str, object: &ObjectRef) -> Result<Self> {
         let request = ExportRequest {
             image,
             writable: true,

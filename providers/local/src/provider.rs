@@ -365,7 +365,7 @@ impl LocalProvider {
             bitmap,
             meta_context: Some(meta_context),
         };
-        let mut export = Export::start(&self.runner, request, ObjectRef::volume(&target.volume_backend_name))?;
+        let mut export = Export::start(&self.runner, request, &ObjectRef::volume(&target.volume_backend_name))?;
         let map = export.block_status_map()?;
         export.close()?;
         Ok(map
@@ -727,7 +727,7 @@ impl StorageProvider for LocalProvider {
             bitmap: None,
             meta_context: None,
         };
-        let qemu = NbdReader::open(&self.runner, request, ObjectRef::volume(name))?;
+        let qemu = NbdReader::open(&self.runner, request, &ObjectRef::volume(name))?;
         // The export holds QEMU's image lock while the file is read directly.
         if target.snapshot_backend_name.is_none()
             && let Some(map) = crate::direct::ClusterMap::open(&image)?
@@ -744,7 +744,7 @@ impl StorageProvider for LocalProvider {
         Ok(Box::new(NbdWriter::open(
             &self.runner,
             utf8(&image)?,
-            ObjectRef::volume(backend_name),
+            &ObjectRef::volume(backend_name),
         )?))
     }
 

@@ -5,7 +5,7 @@
 //! like a qcow2 header cannot be misread. Every path is absolute and every snapshot or bitmap
 //! name passed validation, so no argument can be taken for an option.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use blockform_provider::{CommandRunner, ImageFormat, ObjectRef, ProviderError, Result};
 use serde::Deserialize;
@@ -15,6 +15,29 @@ pub const METADATA_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How long a command that copies a whole volume may run: 300 GiB at 30 MB/s.
 pub const COPY_TIMEOUT: Duration = Duration::from_secs(3 * 60 * 60);
+
+/// How long an image lock held by another process is waited for before the image is called
+/// busy. A lock held by a process on its way out (a killed run's qemu-nbd whose threads are
+/// still finishing their I/O, a `qemu-img` run by hand that is about to end) goes within
+/// moments; one held by a running virtual machine does not.
+pub const LOCK_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Calls `attempt` again while it fails for an image lock held by another process (`Busy`),
+/// for up to [`LOCK_PATIENCE`]. A call that failed on the lock did nothing, so it may be
+/// repeated.
+pub fn waiting_for_lock<T>(mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match attempt() {
+            Err(ProviderError::Busy { .. }) if started.elapsed() + pause < LOCK_PATIENCE => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            result => return result,
+        }
+    }
+}
 
 /// The data a conversion reads.
 #[derive(Debug, Clone, Copy)]
@@ -121,12 +144,8 @@ impl QemuImg {
             virtual_size: u64,
         }
         let argv = ["qemu-img", "info", "--output=json", "-f", format.as_str(), path];
-        let output = self
-            .runner
-            .clone()
-            .with_timeout(METADATA_TIMEOUT)
-            .run(&argv)
-            .map_err(|error| classify(error, object))?;
+        let runner = self.runner.clone().with_timeout(METADATA_TIMEOUT);
+        let output = waiting_for_lock(|| runner.run(&argv).map_err(|error| classify(error, object)))?;
         let info: Info = serde_json::from_slice(&output.stdout).map_err(|error| {
             ProviderError::fatal(format!(
                 "cannot read the output of `qemu-img info` for `{path}`: {error}"
@@ -136,12 +155,8 @@ impl QemuImg {
     }
 
     fn run(&self, argv: &[&str], timeout: Duration, object: &ObjectRef) -> Result<()> {
-        self.runner
-            .clone()
-            .with_timeout(timeout)
-            .run(argv)
-            .map(drop)
-            .map_err(|error| classify(error, object))
+        let runner = self.runner.clone().with_timeout(timeout);
+        waiting_for_lock(|| runner.run(argv).map(drop).map_err(|error| classify(error, object)))
     }
 }
 

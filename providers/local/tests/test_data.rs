@@ -2,7 +2,7 @@
 
 use blockform_provider::{GIB, ObjectRef, ProviderError, ReadTarget, SnapshotSpec, StorageProvider};
 
-use crate::support::{create_empty, has_pattern, provider, qemu_io, random_bytes};
+use crate::support::{create_empty, has_pattern, provider, qemu_io, random_bytes, start_qemu_nbd_holding_the_lock};
 
 #[test]
 fn what_the_writer_writes_the_reader_reads_back() {
@@ -108,6 +108,34 @@ fn an_open_writer_makes_the_volume_busy_until_it_finishes() {
     assert_eq!(error.command().unwrap().argv[0], "qemu-nbd");
     writer.finish().unwrap();
     assert_eq!(provider.extend_volume(&name, 2).unwrap().virtual_size_bytes, 2 * GIB);
+}
+
+/// A lock another process releases within moments (a killed run's qemu-nbd exiting) is waited
+/// for by changes and by reads alike, instead of failing the operation as busy.
+#[test]
+fn a_lock_another_process_releases_within_moments_is_waited_for() {
+    let (provider, dir) = provider();
+    let (name, _) = create_empty(&provider, 1);
+    let image = provider.image_path(&name).unwrap();
+    let socket = dir.join("nbd.sock");
+    for attempt in ["extend", "read"] {
+        let server = start_qemu_nbd_holding_the_lock(&image, &socket);
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            drop(server);
+        });
+        match attempt {
+            "extend" => assert_eq!(provider.extend_volume(&name, 2).unwrap().virtual_size_bytes, 2 * GIB),
+            _ => assert_eq!(
+                provider
+                    .open_reader(&ReadTarget::volume(name.clone()))
+                    .unwrap()
+                    .size_bytes(),
+                2 * GIB
+            ),
+        }
+        release.join().unwrap();
+    }
 }
 
 #[test]

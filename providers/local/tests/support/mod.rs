@@ -168,3 +168,25 @@ pub fn start_qemu_nbd_writer(image: &Path, socket: &Path) -> Killed {
     });
     server
 }
+
+/// Starts a writable `qemu-nbd` on `image` and waits until it holds the image's lock (even
+/// `qemu-img info` is refused); dropping the result kills it with SIGKILL.
+pub fn start_qemu_nbd_holding_the_lock(image: &Path, socket: &Path) -> Killed {
+    let server = Command::new("qemu-nbd")
+        .args(["-f", "qcow2", "--socket", socket.to_str().unwrap()])
+        .arg(image)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Killed(server);
+    wait_until("qemu-nbd holds the image's lock", || {
+        let info = Command::new("qemu-img")
+            .args(["info", "-f", "qcow2"])
+            .arg(image)
+            .output()
+            .unwrap();
+        !info.status.success() && String::from_utf8_lossy(&info.stderr).contains("lock")
+    });
+    server
+}
