@@ -115,6 +115,31 @@ impl Domain {
             .collect()
     }
 
+    /// Writes `pattern` over the first MiB of the disk at `device` through the domain's own
+    /// QEMU (HMP `qemu-io` on the disk's device alias), as a guest writes to an attached disk.
+    fn write_through_qemu(&self, device: &str, pattern: u8) {
+        let (code, xml) = virsh(&["dumpxml", &self.name]);
+        assert_eq!(code, 0, "{xml}");
+        let document = roxmltree::Document::parse(&xml).unwrap();
+        let alias = document
+            .descendants()
+            .filter(|node| node.has_tag_name("disk"))
+            .find(|disk| {
+                disk.children()
+                    .any(|child| child.has_tag_name("target") && child.attribute("dev") == Some(device))
+            })
+            .and_then(|disk| disk.children().find(|child| child.has_tag_name("alias")))
+            .and_then(|alias| alias.attribute("name"))
+            .unwrap_or_else(|| panic!("no alias for `{device}` in {xml}"))
+            .to_owned();
+        let command = format!("qemu-io -d {alias} \"write -P {pattern:#x} 0 1M\"");
+        // qemu-io reports to the domain's log, not to the monitor: what it wrote is checked
+        // where it matters (in what the backups restore).
+        let (code, text) = virsh(&["qemu-monitor-command", &self.name, "--hmp", &command]);
+        assert_eq!(code, 0, "{command}: {text}");
+        assert!(text.trim().is_empty(), "{command}: {text}");
+    }
+
     /// One limit of a disk as `blkdeviotune` reads it from the running domain.
     fn limit(&self, device: &str, key: &str) -> u64 {
         let (code, text) = virsh(&["blkdeviotune", &self.name, device]);
@@ -286,7 +311,7 @@ fn libvirt_a_front_end_qos_change_is_applied_live_without_a_re_attach() {
     let disks = domain.disks();
 
     let changed = config(&domain.name, TWO_ON_SCSI).replace("total_iops_sec     = 500", "total_iops_sec     = 300");
-    std::fs::write(dir.path().join("main.hcl"), changed).unwrap();
+    std::fs::write(dir.path().join("main.hcl"), &changed).unwrap();
     let plan = blockform(dir.path(), &["plan"]);
     assert!(
         plan.stdout.contains("# qos.guest will be updated in-place"),
@@ -339,6 +364,30 @@ fn libvirt_a_front_end_qos_change_is_applied_live_without_a_re_attach() {
     assert_eq!(domain.disks(), disks);
     let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+
+    // A retype of an attached volume to a type with a front-end rule sets the rule's limits on
+    // its disk in the same apply (and back to none), again without a re-attach.
+    let retyped = changed.replace(
+        "resource \"volume\" \"logs\" {\n  type = volume_type.plain.id",
+        "resource \"volume\" \"logs\" {\n  type = volume_type.limited.id",
+    );
+    assert_ne!(retyped, changed);
+    for (text, iops) in [(&retyped, 300), (&changed, 0)] {
+        std::fs::write(dir.path().join("main.hcl"), text).unwrap();
+        let plan = blockform(dir.path(), &["plan"]);
+        assert!(
+            words(&plan.stdout).contains(
+                "`volume.logs` is attached: its disk takes the front-end limits of the new type's rule in place"
+            ),
+            "{}",
+            plan.stdout
+        );
+        ok(dir.path(), &["apply", "--auto-approve"]);
+        assert_eq!(domain.limit("sdc", "total_iops_sec"), iops);
+        assert_eq!(domain.disks(), disks);
+        let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
+        assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    }
     ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
 }
 
@@ -412,6 +461,106 @@ fn libvirt_a_snapshot_of_an_attached_qcow2_needs_force_and_is_taken_through_its_
     assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
     ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
     assert!(domain.disks().is_empty());
+}
+
+/// Checks that the first MiB of the qcow2 file `image` holds `pattern` (read without its lock);
+/// the error says what qemu-io found.
+fn first_mib_holds(image: &str, pattern: u8) -> Result<(), String> {
+    let read = Command::new("qemu-io")
+        .args([
+            "-r",
+            "-U",
+            "-f",
+            "qcow2",
+            "-c",
+            &format!("read -P {pattern:#x} 0 1M"),
+            image,
+        ])
+        .output()
+        .unwrap();
+    if read.status.success() && !String::from_utf8_lossy(&read.stdout).contains("Pattern verification failed") {
+        Ok(())
+    } else {
+        Err(format!("{image} does not hold {pattern:#x} in its first MiB: {read:?}"))
+    }
+}
+
+/// The internal snapshots of the qcow2 file `image`, by name.
+fn internal_snapshots(image: &str) -> Vec<String> {
+    let listed = Command::new("qemu-img")
+        .args(["snapshot", "-l", "-U", image])
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{listed:?}");
+    String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .skip(2)
+        .filter_map(|line| line.split_whitespace().nth(1).map(str::to_owned))
+        .collect()
+}
+
+#[test]
+#[ignore = "needs a libvirtd: tests/run starts one"]
+fn libvirt_a_forced_backup_of_an_attached_qcow2_is_taken_through_its_domain_at_one_point_in_time() {
+    let domain = Domain::start("backup");
+    let store = "\nbackup_store \"dir\" \"nas\" {\n  path = \"./backups\"\n}\n";
+    let backup = |name: &str, mode: &str| {
+        format!(
+            "\nresource \"backup\" \"{name}\" {{\n  volume = volume.data.id\n  store  = \"nas\"\n  mode   = \"{mode}\"\n  force  = true\n}}\n"
+        )
+    };
+    let dir = project(&[("main.hcl", &config(&domain.name, &format!("{TWO_ON_SCSI}{store}")))]);
+    let set = |extra: &str| {
+        std::fs::write(
+            dir.path().join("main.hcl"),
+            config(&domain.name, &format!("{TWO_ON_SCSI}{store}{extra}")),
+        )
+        .unwrap();
+    };
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    let image = volume_file(dir.path(), "volume.data");
+
+    // The domain writes, a full backup is taken while it holds the image, then it writes again
+    // and an incremental follows, all without a detach.
+    domain.write_through_qemu("sdb", 0x11);
+    let full = backup("full", "full");
+    set(&full);
+    let run = ok(dir.path(), &["apply", "--auto-approve"]);
+    assert!(run.stdout.contains("backup.full: Backed up"), "{}", run.stdout);
+    domain.write_through_qemu("sdb", 0x22);
+    let next = format!("{full}{}", backup("next", "incremental"));
+    set(&next);
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(domain.disks().len(), 2, "never detached");
+
+    // Each backup holds the volume as it was when it was taken.
+    let restored = "\nresource \"volume\" \"from_full\" {\n  type   = volume_type.plain.id\n  size   = 1\n  source = { backup = backup.full.id }\n}\n\nresource \"volume\" \"from_next\" {\n  type   = volume_type.plain.id\n  size   = 1\n  source = { backup = backup.next.id }\n}\n";
+    set(&format!("{next}{restored}"));
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(
+        first_mib_holds(&volume_file(dir.path(), "volume.from_full"), 0x11),
+        Ok(())
+    );
+    assert_eq!(
+        first_mib_holds(&volume_file(dir.path(), "volume.from_next"), 0x22),
+        Ok(())
+    );
+
+    // Only the newest backup's marker stays in the image (the full's went through the domain),
+    // and it is not a snapshot of the volume's: the next plan is empty.
+    let next_id = crate::common::backend_id(dir.path(), "backup.next");
+    assert_eq!(internal_snapshots(&image), [format!("blockform-{next_id}")]);
+    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+
+    // The marker goes with its volume.
+    ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
+    assert!(domain.disks().is_empty());
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("volumes"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

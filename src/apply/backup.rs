@@ -2,13 +2,14 @@
 //! fill a new volume from a backup. Each runs as one operation of the walker, recorded like
 //! any other (intent first, then the result).
 
-use blockform_provider::{StorageProvider, VolumeSource, VolumeSpec, VolumeState};
+use blockform_provider::{ChangeMarker, StorageProvider, VolumeSource, VolumeSpec, VolumeState};
 
+use super::kinds::attachment::{Holder, file_holder};
 use super::operation::{OperationContext, OperationError};
 use crate::backup::policy::{self, PolicySpec};
 use crate::backup::{
-    Access, BackupError, BackupMode, BackupRequest, BackupStore, Manifest, RestoreOptions, create_backup,
-    now_unix_secs, restore,
+    Access, BackupError, BackupMode, BackupRequest, BackupStore, ChangeMarkers, Manifest, ProviderMarkers,
+    RestoreOptions, create_backup_with, now_unix_secs, restore,
 };
 use crate::config::value::{Value, ValueMap};
 
@@ -56,6 +57,66 @@ fn volume_of(
     Ok((provider, record.address))
 }
 
+/// The change markers of a qcow2 volume that a running domain holds open (QEMU locks the image
+/// against `qemu-img`): that domain's QEMU takes them as internal snapshots, which the
+/// provider then reads frozen while the domain goes on writing, so the backup is one point in
+/// time (crash-consistent, as `force` says) and never a torn read.
+struct DomainMarkers<'a> {
+    provider: &'a dyn StorageProvider,
+    holder: Holder,
+}
+
+impl ChangeMarkers for DomainMarkers<'_> {
+    fn create(&self, volume: &str, marker_name: &str) -> blockform_provider::Result<ChangeMarker> {
+        let Holder {
+            hypervisor,
+            instance,
+            device,
+        } = &self.holder;
+        let marker = ChangeMarker::Snapshot {
+            backend_name: marker_name.to_owned(),
+        };
+        // One a killed run of this backup left is not this run's point in time.
+        if self.provider.change_markers(volume)?.contains(&marker) {
+            hypervisor.delete_disk_snapshot(instance, device, marker_name)?;
+        }
+        hypervisor.create_disk_snapshot(instance, device, marker_name)?;
+        Ok(marker)
+    }
+
+    fn delete(&self, volume: &str, marker: &ChangeMarker) -> blockform_provider::Result<()> {
+        match marker {
+            ChangeMarker::Snapshot { backend_name } => {
+                if !self.provider.change_markers(volume)?.contains(marker) {
+                    return Ok(());
+                }
+                let Holder {
+                    hypervisor,
+                    instance,
+                    device,
+                } = &self.holder;
+                hypervisor.delete_disk_snapshot(instance, device, backend_name)
+            }
+            // A dirty bitmap from a backup taken while the volume was free: QEMU keeps it
+            // (in use) while the domain runs, and the provider removes it when it can.
+            ChangeMarker::DirtyBitmap { .. } => self.provider.delete_change_marker(volume, marker),
+        }
+    }
+}
+
+/// Who makes and removes the change markers of `volume_id`: the domain that holds its qcow2
+/// file open, or else its provider.
+fn markers_for<'a>(
+    provider: &'a dyn StorageProvider,
+    volume_id: &str,
+    context: &OperationContext<'_>,
+) -> Result<Box<dyn ChangeMarkers + 'a>, OperationError> {
+    Ok(match file_holder(provider, volume_id, context)? {
+        Some(holder) => Box::new(DomainMarkers { provider, holder }),
+        None => Box::new(ProviderMarkers(provider)),
+    })
+}
+
 /// Takes the backup `backup_id` of the resource's volume; returns its manifest.
 pub fn take(backup_id: &str, after: &ValueMap, context: &OperationContext<'_>) -> Result<Manifest, OperationError> {
     let missing = |what: &str| OperationError::Precondition(format!("the backup's {what} is not known"));
@@ -76,8 +137,15 @@ pub fn take(backup_id: &str, after: &ValueMap, context: &OperationContext<'_>) -
         policy: None,
         now_unix_secs: now_unix_secs(),
     };
+    let markers = markers_for(provider.as_ref(), &volume_id, context)?;
     let mut report = |done, total| (context.on_bytes)(done, total);
-    Ok(create_backup(&mut *store, provider.as_ref(), &request, &mut report)?)
+    Ok(create_backup_with(
+        &mut *store,
+        provider.as_ref(),
+        markers.as_ref(),
+        &request,
+        &mut report,
+    )?)
 }
 
 /// The computed attributes of a backup record.
@@ -136,8 +204,11 @@ pub fn delete(
 /// the changes it tracks, and removing its volume removes it.
 fn remove_marker(manifest: &Manifest, context: &OperationContext<'_>) {
     let Some(marker) = &manifest.change_marker else { return };
-    if let Ok((provider, _)) = volume_of(&manifest.volume_backend_id, context) {
-        let _ = provider.delete_change_marker(&manifest.volume_backend_id, marker);
+    let volume = manifest.volume_backend_id.as_str();
+    if let Ok((provider, _)) = volume_of(volume, context)
+        && let Ok(markers) = markers_for(provider.as_ref(), volume, context)
+    {
+        let _ = markers.delete(volume, marker);
     }
 }
 
@@ -223,8 +294,9 @@ pub fn run_policy(policy_id: &str, after: &ValueMap, context: &OperationContext<
             policy: Some(policy_id),
             now_unix_secs: now,
         };
+        let markers = markers_for(provider.as_ref(), &due.volume_backend_id, context)?;
         let mut report = |done, total| (context.on_bytes)(done, total);
-        create_backup(&mut *store, provider.as_ref(), &request, &mut report)?;
+        create_backup_with(&mut *store, provider.as_ref(), markers.as_ref(), &request, &mut report)?;
     }
     for pruned in &run.prune {
         let manifest = store.manifest(&pruned.id).ok();

@@ -41,6 +41,29 @@ pub struct BackupRequest<'a> {
     pub now_unix_secs: u64,
 }
 
+/// Who makes and removes a backup's change marker on its volume: the volume's provider, unless
+/// something else holds the volume (a running domain's QEMU that has a qcow2 file open and
+/// locked takes the marker itself, as an internal snapshot the backup then reads frozen).
+pub trait ChangeMarkers {
+    /// Starts the marker `marker_name` on `volume`.
+    fn create(&self, volume: &str, marker_name: &str) -> blockform_provider::Result<ChangeMarker>;
+    /// Removes a marker; a missing one is success.
+    fn delete(&self, volume: &str, marker: &ChangeMarker) -> blockform_provider::Result<()>;
+}
+
+/// The markers a provider makes itself.
+pub struct ProviderMarkers<'a>(pub &'a dyn StorageProvider);
+
+impl ChangeMarkers for ProviderMarkers<'_> {
+    fn create(&self, volume: &str, marker_name: &str) -> blockform_provider::Result<ChangeMarker> {
+        self.0.create_change_marker(volume, marker_name)
+    }
+
+    fn delete(&self, volume: &str, marker: &ChangeMarker) -> blockform_provider::Result<()> {
+        self.0.delete_change_marker(volume, marker)
+    }
+}
+
 /// The name of the change marker a backup starts on its volume.
 pub fn marker_name(backup_id: &str) -> String {
     format!("{}{backup_id}", blockform_provider::CHANGE_MARKER_PREFIX)
@@ -55,6 +78,17 @@ fn provider_error(volume: &str) -> impl FnOnce(blockform_provider::ProviderError
 pub fn create_backup(
     store: &mut dyn BackupStore,
     provider: &dyn StorageProvider,
+    request: &BackupRequest<'_>,
+    progress: ProgressFn<'_>,
+) -> Result<Manifest> {
+    create_backup_with(store, provider, &ProviderMarkers(provider), request, progress)
+}
+
+/// Takes a backup whose change marker `markers` make and remove (see [`ChangeMarkers`]).
+pub fn create_backup_with(
+    store: &mut dyn BackupStore,
+    provider: &dyn StorageProvider,
+    markers: &dyn ChangeMarkers,
     request: &BackupRequest<'_>,
     progress: ProgressFn<'_>,
 ) -> Result<Manifest> {
@@ -75,7 +109,7 @@ pub fn create_backup(
     // A provider without markers backs up without one (the next incremental hashes); any other
     // failure fails the backup: going on would read a live volume where the provider promised
     // a frozen one, or leave the next incremental without its marker unannounced.
-    let marker = match provider.create_change_marker(volume, &marker_name(request.id)) {
+    let marker = match markers.create(volume, &marker_name(request.id)) {
         Ok(marker) => Some(marker),
         Err(blockform_provider::ProviderError::Unsupported { .. }) => None,
         Err(error) => return Err(provider_error(request.volume_address)(error)),
@@ -89,7 +123,7 @@ pub fn create_backup(
             // A marker no manifest refers to would track changes for nothing (a policy's next
             // attempt has a new id); the rerun of this backup makes its marker again.
             if let Some(marker) = &marker {
-                let _ = provider.delete_change_marker(volume, marker);
+                let _ = markers.delete(volume, marker);
             }
             return Err(error);
         }
@@ -99,7 +133,7 @@ pub fn create_backup(
         && let Some(old) = &previous.change_marker
         && Some(old) != manifest.change_marker.as_ref()
     {
-        let _ = provider.delete_change_marker(volume, old);
+        let _ = markers.delete(volume, old);
     }
     Ok(manifest)
 }

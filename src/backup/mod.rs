@@ -30,7 +30,10 @@ mod store;
 mod store_config;
 
 pub use dir_store::DirStore;
-pub use engine::{BackupRequest, Damage, ProgressFn, RestoreOptions, create_backup, marker_name, restore, verify};
+pub use engine::{
+    BackupRequest, ChangeMarkers, Damage, ProgressFn, ProviderMarkers, RestoreOptions, create_backup,
+    create_backup_with, marker_name, restore, verify,
+};
 pub use error::{BackupError, Result};
 pub use manifest::{BackupMode, BlockRef, Manifest};
 pub use planning::check_plan;

@@ -902,6 +902,12 @@ fn plan_volume_update(
                 .unwrap_or_else(|| new_type.to_string());
             change.storage = Some(StorageAction::Retype { from, to });
         }
+        if attached && !*replace && context.type_limits(&before_spec, true) != context.type_limits(&after_spec, true) {
+            change.notes.push(format!(
+                "`{}` is attached: its disk takes the front-end limits of the new type's rule in place, without a re-attach",
+                instance.address
+            ));
+        }
     }
 }
 

@@ -345,7 +345,6 @@ impl Server {
         let socket = directory.join("nbd.sock");
         let mut argv = vec![
             "qemu-nbd".to_owned(),
-            "--format=qcow2".to_owned(),
             format!("--socket={}", socket.display()),
             "--shared=1".to_owned(),
         ];
@@ -360,7 +359,20 @@ impl Server {
         if let Some(bitmap) = request.bitmap {
             argv.push(format!("--bitmap={bitmap}"));
         }
-        argv.push(request.image.to_owned());
+        if request.snapshot.is_some() {
+            // An internal snapshot is frozen: its clusters are shared with the live image and
+            // copied before any write, so it reads the same while a running domain's QEMU,
+            // which holds the image's lock, writes the volume (a backup through the domain).
+            // qemu-nbd has no `--force-share`: the file is opened without taking the lock.
+            argv.push("--image-opts".to_owned());
+            argv.push(format!(
+                "driver=qcow2,file.driver=file,file.filename={},file.locking=off",
+                request.image.replace(',', ",,")
+            ));
+        } else {
+            argv.push("--format=qcow2".to_owned());
+            argv.push(request.image.to_owned());
+        }
 
         let mut server = Self {
             child: None,

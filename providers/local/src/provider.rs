@@ -18,7 +18,8 @@ use blockform_provider::{
     Capabilities, Capacity, ChangeMarker, ChangedExtents, CommandRunner, DiskSource, ExportedImage, Extent, GIB,
     ImageExportSpec, ImageFormat, InventoryItem, ObjectKind, ObjectRef, ProviderConfig, ProviderError, ProviderKind,
     ReadTarget, Result, SnapshotSpec, SnapshotState, SnapshotStatus, StorageProvider, ValidOn, VolumeProperties,
-    VolumeReader, VolumeSource, VolumeSpec, VolumeState, VolumeStatus, VolumeWriter, validate_backend_name,
+    VolumeReader, VolumeSource, VolumeSpec, VolumeState, VolumeStatus, VolumeWriter, is_change_marker,
+    validate_backend_name,
 };
 
 use blockform_provider::toolkit::{OWNER, adopt_or_conflict, conflict, invalid_state, io_failure, size_text};
@@ -458,7 +459,8 @@ impl StorageProvider for LocalProvider {
                         size_bytes: info.header.size_bytes,
                         owned,
                     });
-                    items.extend(info.snapshots.iter().map(|snapshot| InventoryItem {
+                    let snapshots = info.snapshots.iter().filter(|s| !is_change_marker(&s.name));
+                    items.extend(snapshots.map(|snapshot| InventoryItem {
                         backend_name: snapshot.name.clone(),
                         kind: ObjectKind::Snapshot,
                         volume_backend_name: Some(name.clone()),
@@ -675,8 +677,14 @@ impl StorageProvider for LocalProvider {
     fn delete_volume(&self, backend_name: &str) -> Result<()> {
         validate_backend_name(backend_name)?;
         match self.inspect_volume(backend_name) {
-            Ok(info) if !info.snapshots.is_empty() => {
-                let names: Vec<String> = info.snapshots.iter().map(|s| format!("`{}`", s.name)).collect();
+            // A backup's change marker goes with its volume.
+            Ok(info) if info.snapshots.iter().any(|s| !is_change_marker(&s.name)) => {
+                let names: Vec<String> = info
+                    .snapshots
+                    .iter()
+                    .filter(|s| !is_change_marker(&s.name))
+                    .map(|s| format!("`{}`", s.name))
+                    .collect();
                 return Err(invalid_state(
                     &ObjectRef::volume(backend_name),
                     format!("it still has snapshots ({}); delete them first", names.join(", ")),
@@ -868,11 +876,16 @@ impl StorageProvider for LocalProvider {
         Ok(marker)
     }
 
+    /// Removes a dirty bitmap, or an internal snapshot that a running domain's QEMU took as
+    /// the marker of a backup through the domain (when the domain still holds the image, the
+    /// engine removes it through the domain instead).
     fn delete_change_marker(&self, backend_name: &str, marker: &ChangeMarker) -> Result<()> {
         validate_backend_name(backend_name)?;
-        // This provider only makes dirty bitmaps; any other marker was never created here.
-        let ChangeMarker::DirtyBitmap { name } = marker else {
-            return Ok(());
+        let name = match marker {
+            ChangeMarker::DirtyBitmap { name } => name,
+            ChangeMarker::Snapshot { backend_name: snapshot } => {
+                return self.delete_snapshot(backend_name, snapshot);
+            }
         };
         validate_backend_name(name)?;
         let image = self.directory.image(backend_name);
@@ -888,18 +901,31 @@ impl StorageProvider for LocalProvider {
             .remove_bitmap(utf8(&image)?, name, &ObjectRef::volume(backend_name))
     }
 
+    /// The dirty bitmaps and internal snapshots named as change markers.
     fn change_markers(&self, backend_name: &str) -> Result<Vec<ChangeMarker>> {
         validate_backend_name(backend_name)?;
-        let bitmaps = match inspect::read_bitmaps(&self.directory.image(backend_name)) {
+        let image = self.directory.image(backend_name);
+        let bitmaps = match inspect::read_bitmaps(&image) {
             Ok((_, bitmaps)) => bitmaps,
             Err(error) if error.is_not_found() => return Ok(Vec::new()),
             Err(error) => return Err(inspect_failure(&error, backend_name)),
         };
-        Ok(bitmaps
+        let snapshots = match inspect::inspect(&image) {
+            Ok(info) => info.snapshots,
+            Err(error) if error.is_not_found() => return Ok(Vec::new()),
+            Err(error) => return Err(inspect_failure(&error, backend_name)),
+        };
+        let bitmaps = bitmaps
             .into_iter()
-            .filter(|bitmap| blockform_provider::is_change_marker(&bitmap.name))
-            .map(|bitmap| ChangeMarker::DirtyBitmap { name: bitmap.name })
-            .collect())
+            .filter(|bitmap| is_change_marker(&bitmap.name))
+            .map(|bitmap| ChangeMarker::DirtyBitmap { name: bitmap.name });
+        let snapshots = snapshots
+            .into_iter()
+            .filter(|snapshot| is_change_marker(&snapshot.name))
+            .map(|snapshot| ChangeMarker::Snapshot {
+                backend_name: snapshot.name,
+            });
+        Ok(bitmaps.chain(snapshots).collect())
     }
 
     /// Without a marker: the allocated ranges (`base:allocation`, everything not reading as
@@ -972,6 +998,7 @@ fn volume_state(name: &str, info: &ImageInfo, sidecar: Option<&Sidecar>) -> Volu
         snapshots: info
             .snapshots
             .iter()
+            .filter(|snapshot| !is_change_marker(&snapshot.name))
             .map(|snapshot| snapshot_state(name, snapshot, &info.header))
             .collect(),
         qos: blockform_provider::QosSpecs::default(),

@@ -164,3 +164,53 @@ fn other_markers_mean_hashing_everything() {
     assert!(changed.must_hash_everything());
     provider.delete_change_marker(&name, &marker).unwrap();
 }
+
+/// An internal snapshot named as a change marker (a backup through a running domain has its
+/// QEMU take one) is a marker: listed and removed as one, readable as the backup's frozen
+/// point in time while another process holds the image's lock, never one of the volume's
+/// snapshots, and no obstacle to deleting the volume.
+#[test]
+fn an_internal_snapshot_named_as_a_marker_is_a_marker_and_not_a_snapshot_of_the_volume() {
+    let (provider, dir) = provider();
+    let (name, _) = create_empty(&provider, 1);
+    let image = provider.image_path(&name).unwrap();
+    let path = image.to_str().unwrap();
+    qemu_io(&image, "write -P 0x5a 0 64k");
+    run("qemu-img", &["snapshot", "-c", "blockform-backup-1", path]);
+    let marker = ChangeMarker::Snapshot {
+        backend_name: "blockform-backup-1".to_owned(),
+    };
+    assert_eq!(provider.change_markers(&name).unwrap(), [marker.clone()]);
+    assert!(
+        provider.refresh(std::slice::from_ref(&name)).unwrap()[0]
+            .snapshots
+            .is_empty()
+    );
+    assert!(
+        provider
+            .inventory()
+            .unwrap()
+            .iter()
+            .all(|item| item.backend_name != "blockform-backup-1")
+    );
+
+    // Read while a writer holds the image (as a running domain's QEMU does).
+    qemu_io(&image, "write -P 0x77 0 64k");
+    let server = crate::support::start_qemu_nbd_holding_the_lock(&image, &dir.join("nbd.sock"));
+    let mut reader = provider
+        .open_reader(&ReadTarget::snapshot(name.clone(), "blockform-backup-1"))
+        .unwrap();
+    let mut buf = vec![0_u8; 64 << 10];
+    reader.read_exact_at(0, &mut buf).unwrap();
+    assert!(buf.iter().all(|&b| b == 0x5a), "the snapshot as it was taken");
+    drop(reader);
+    drop(server);
+
+    provider.delete_change_marker(&name, &marker).unwrap();
+    assert_eq!(provider.change_markers(&name).unwrap(), []);
+    provider.delete_change_marker(&name, &marker).unwrap();
+
+    run("qemu-img", &["snapshot", "-c", "blockform-backup-2", path]);
+    provider.delete_volume(&name).unwrap();
+    assert!(!image.exists());
+}

@@ -168,18 +168,25 @@ pub fn file_holder(
     Ok(matches!(source, blockform_provider::DiskSource::File { .. }).then_some(holder))
 }
 
+fn id_of(record: &ResourceState, key: &str) -> Option<String> {
+    record
+        .attributes
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+}
+
 /// The front-end limits a volume's disk gets: those of its type's QoS rule when the rule's
 /// consumer is `front-end` or `both`, as state records them.
 pub fn front_end_limits(volume: &ResourceState, by_id: &dyn Fn(&str) -> Option<ResourceState>) -> QosSpecs {
-    let id_of = |record: &ResourceState, key: &str| {
-        record
-            .attributes
-            .get(key)
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned)
-    };
-    let Some(rule) = id_of(volume, "type")
-        .and_then(|type_id| by_id(&type_id))
+    type_front_end_limits(id_of(volume, "type").as_deref(), by_id)
+}
+
+/// The front-end limits the disk of a volume of the type `type_id` gets (see
+/// [`front_end_limits`]).
+pub fn type_front_end_limits(type_id: Option<&str>, by_id: &dyn Fn(&str) -> Option<ResourceState>) -> QosSpecs {
+    let Some(rule) = type_id
+        .and_then(by_id)
         .and_then(|volume_type| id_of(&volume_type, "qos"))
         .and_then(|rule_id| by_id(&rule_id))
     else {
@@ -201,4 +208,35 @@ pub fn front_end_limits(volume: &ResourceState, by_id: &dyn Fn(&str) -> Option<R
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Sets the front-end limits of the disks of the attachments in state, each through its
+/// hypervisor (live, without a re-attach): `limits_for` gives, for an attachment's volume as
+/// state records it, the limits its disk gets now, or `None` to leave the disk as it is.
+pub fn set_front_end_limits_where(
+    context: &crate::apply::operation::OperationContext<'_>,
+    limits_for: impl Fn(&ResourceState) -> Option<QosSpecs>,
+) -> Result<(), OperationError> {
+    let records = (context.records)();
+    for attachment in records.iter().filter(|r| r.address.starts_with("attachment.")) {
+        let Some(limits) = id_of(attachment, "volume")
+            .and_then(|id| records.iter().find(|r| r.backend_id == id))
+            .and_then(&limits_for)
+        else {
+            continue;
+        };
+        let (Some(instance), Some(device), Some(host)) = (
+            id_of(attachment, "instance"),
+            id_of(attachment, "device"),
+            attachment.provider.as_deref(),
+        ) else {
+            continue;
+        };
+        let hypervisor = context
+            .providers
+            .hypervisor(host)
+            .map_err(OperationError::Precondition)?;
+        hypervisor.set_front_end_limits(&instance, &device, &limits)?;
+    }
+    Ok(())
 }

@@ -7,7 +7,7 @@
 //! `execute` and the walker ask [`operations`] and stay generic: a new kind is a new file here
 //! and one line in [`operations`].
 
-mod attachment;
+pub(crate) mod attachment;
 mod backup;
 mod backup_policy;
 mod image;

@@ -56,40 +56,17 @@ fn specs_of(values: &ValueMap) -> QosSpecs {
 /// Sets the front-end limits of every attached volume whose type uses the rule `rule_id` to
 /// `limits`, through the attachment's hypervisor.
 fn push_front_end(rule_id: &str, limits: &QosSpecs, context: &OperationContext<'_>) -> Result<(), OperationError> {
-    let records = (context.records)();
-    let by_id = |id: &str| records.iter().find(|r| r.backend_id == id).cloned();
-    let text = |record: &crate::state::ResourceState, key: &str| {
-        record
+    super::attachment::set_front_end_limits_where(context, |volume| {
+        let uses_rule = volume
             .attributes
-            .get(key)
+            .get("type")
             .and_then(serde_json::Value::as_str)
-            .map(str::to_owned)
-    };
-    for attachment in records.iter().filter(|r| r.address.starts_with("attachment.")) {
-        let Some(volume) = text(attachment, "volume").and_then(|id| by_id(&id)) else {
-            continue;
-        };
-        let uses_rule = text(&volume, "type")
-            .and_then(|id| by_id(&id))
-            .and_then(|volume_type| text(&volume_type, "qos"))
-            .is_some_and(|rule| rule == rule_id);
-        let (Some(instance), Some(device), Some(host)) = (
-            text(attachment, "instance"),
-            text(attachment, "device"),
-            attachment.provider.clone(),
-        ) else {
-            continue;
-        };
-        if !uses_rule {
-            continue;
-        }
-        let hypervisor = context
-            .providers
-            .hypervisor(&host)
-            .map_err(OperationError::Precondition)?;
-        hypervisor.set_front_end_limits(&instance, &device, limits)?;
-    }
-    Ok(())
+            .and_then(|type_id| (context.by_id)(type_id))
+            .is_some_and(|volume_type| {
+                volume_type.attributes.get("qos").and_then(serde_json::Value::as_str) == Some(rule_id)
+            });
+        uses_rule.then(|| limits.clone())
+    })
 }
 
 /// Applies a rule's new back-end limits to every volume whose type uses the rule, on the

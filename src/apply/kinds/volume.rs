@@ -56,7 +56,15 @@ impl Operations for Volume {
             .flatten()
             .map(|volume_type| type_name(&volume_type));
         let state = provider.update_volume_metadata(backend_id, &properties(after), type_name.as_deref())?;
-        settle(op, after, provider.as_ref(), &state, written)
+        settle(op, after, provider.as_ref(), &state, written)?;
+        // An attached volume's disk takes the front-end limits of its new type in place.
+        if retyped {
+            let limits = super::attachment::type_front_end_limits(string(after, "type").as_deref(), context.by_id);
+            super::attachment::set_front_end_limits_where(context, |volume| {
+                (volume.backend_id == backend_id).then(|| limits.clone())
+            })?;
+        }
+        Ok(())
     }
 
     fn delete(&self, op: &Operation<'_>) -> Result<(), OperationError> {
