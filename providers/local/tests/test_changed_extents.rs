@@ -180,7 +180,7 @@ fn an_internal_snapshot_named_as_a_marker_is_a_marker_and_not_a_snapshot_of_the_
     let marker = ChangeMarker::Snapshot {
         backend_name: "blockform-backup-1".to_owned(),
     };
-    assert_eq!(provider.change_markers(&name).unwrap(), [marker.clone()]);
+    assert_eq!(provider.change_markers(&name).unwrap(), std::slice::from_ref(&marker));
     assert!(
         provider.refresh(std::slice::from_ref(&name)).unwrap()[0]
             .snapshots
