@@ -7,11 +7,9 @@
 //! of defence. Commands run with `LC_ALL=C` because providers classify failures by the back
 //! end's (English) messages.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -239,12 +237,10 @@ impl CommandRunner {
             ProviderError::fatal(reason)
         })?;
         let pipes = match (child.stdout.take(), child.stderr.take()) {
-            (Some(stdout), Some(stderr)) => {
-                PipeReader::spawn(stdout).and_then(|stdout| Ok((stdout, PipeReader::spawn(stderr)?)))
-            }
+            (Some(stdout), Some(stderr)) => Pipes::new(stdout, stderr),
             _ => Err(io::Error::other("its pipes were not created")),
         };
-        let (stdout, stderr) = match pipes {
+        let mut pipes = match pipes {
             Ok(pipes) => pipes,
             Err(error) => {
                 kill_and_reap(&mut child);
@@ -254,50 +250,46 @@ impl CommandRunner {
                 )));
             }
         };
+        // Readable once the process has exited: one wait covers output and exit alike. Without
+        // it (a kernel before 5.3), the wait is cut into short slices and the exit polled.
+        let exit = u32::try_from(child.id())
+            .ok()
+            .and_then(|pid| rustix::process::Pid::from_raw(pid.try_into().ok()?))
+            .and_then(|pid| rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok());
 
         let deadline = started.checked_add(self.timeout);
-        let mut interval = Duration::from_millis(1);
+        let failed_wait = |child: &mut Child, error: io::Error| {
+            kill_and_reap(child);
+            ProviderError::fatal(format!("cannot wait for `{}`: {error}", command_line(argv)))
+        };
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) => {}
-                Err(error) => {
-                    kill_and_reap(&mut child);
-                    return Err(ProviderError::fatal(format!(
-                        "cannot wait for `{}`: {error}",
-                        command_line(argv)
-                    )));
-                }
+                Err(error) => return Err(failed_wait(&mut child, error)),
             }
             let now = Instant::now();
             if deadline.is_some_and(|deadline| now >= deadline) {
                 kill_and_reap(&mut child);
-                let _ = stderr.wait_closed(Instant::now() + PIPE_GRACE);
+                pipes.read_until(Instant::now() + PIPE_GRACE, None);
                 return Err(ProviderError::TimedOut {
-                    command: Box::new(self.context(argv, None, lossy(stderr.take()))),
+                    command: Box::new(self.context(argv, None, lossy(pipes.stderr))),
                     timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
                 });
             }
-            let pause = deadline.map_or(interval, |deadline| interval.min(deadline - now));
-            if stderr.is_closed() {
-                // Closed and not yet reaped: it is exiting (or left its pipe to a child of its own).
-                thread::sleep(pause);
-                interval = (interval * 2).min(MAX_POLL_INTERVAL);
-            } else if stderr.wait_closed(now + pause) {
-                // A process closes its pipes as it exits: it is reaped at the next look, not
-                // after the rest of a growing pause.
-                interval = Duration::from_millis(1);
-            } else {
-                interval = (interval * 2).min(MAX_POLL_INTERVAL);
+            let mut slice = deadline.map_or(MAX_POLL_INTERVAL * 50, |deadline| deadline - now);
+            if exit.is_none() {
+                slice = slice.min(MAX_POLL_INTERVAL);
+            }
+            if let Err(error) = pipes.wait(exit.as_ref(), slice) {
+                return Err(failed_wait(&mut child, error));
             }
         };
-
-        let grace_ends = Instant::now() + PIPE_GRACE;
-        let _ = stdout.wait_closed(grace_ends);
-        let _ = stderr.wait_closed(grace_ends);
+        // What a background process it started still writes is read for a moment longer.
+        pipes.read_until(Instant::now() + PIPE_GRACE, None);
         Ok(CommandOutput {
-            stdout: stdout.take(),
-            stderr: lossy(stderr.take()),
+            stdout: pipes.stdout,
+            stderr: lossy(pipes.stderr),
             status: status.code(),
         })
     }
@@ -361,69 +353,94 @@ fn lossy(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }
 
-fn lock(bytes: &Mutex<Vec<u8>>) -> MutexGuard<'_, Vec<u8>> {
-    // A reader thread only appends; a panic in one leaves a valid prefix behind.
-    bytes.lock().unwrap_or_else(PoisonError::into_inner)
+
+/// The two output pipes of a process, read on the runner's own thread as their data comes
+/// (no thread per pipe: a command costs one process and nothing more).
+struct Pipes {
+    /// The pipes still open: stdout, stderr.
+    open: [Option<std::os::fd::OwnedFd>; 2],
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
 }
 
-/// Drains one pipe on its own thread, so a full stdout cannot block a process writing stderr
-/// and a timeout can still report what was written so far.
-struct PipeReader {
-    bytes: Arc<Mutex<Vec<u8>>>,
-    closed: mpsc::Receiver<()>,
-    /// `closed` has delivered its one message.
-    seen_closed: std::cell::Cell<bool>,
-}
-
-impl PipeReader {
-    fn spawn(mut pipe: impl Read + Send + 'static) -> io::Result<Self> {
-        let bytes = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&bytes);
-        let (closed_sender, closed) = mpsc::channel();
-        thread::Builder::new()
-            .name("blockform-pipe".to_owned())
-            .spawn(move || {
-                let mut chunk = vec![0_u8; 64 * 1024];
-                loop {
-                    match pipe.read(&mut chunk) {
-                        Ok(0) => break,
-                        Ok(read) => lock(&sink).extend_from_slice(&chunk[..read]),
-                        Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                        Err(_) => break,
-                    }
-                }
-                // The runner may have stopped waiting; then nobody needs to hear about it.
-                let _ = closed_sender.send(());
-            })?;
+impl Pipes {
+    fn new(stdout: std::process::ChildStdout, stderr: std::process::ChildStderr) -> io::Result<Self> {
+        let (stdout, stderr) = (std::os::fd::OwnedFd::from(stdout), std::os::fd::OwnedFd::from(stderr));
+        rustix::io::ioctl_fionbio(&stdout, true)?;
+        rustix::io::ioctl_fionbio(&stderr, true)?;
         Ok(Self {
-            bytes,
-            closed,
-            seen_closed: std::cell::Cell::new(false),
+            open: [Some(stdout), Some(stderr)],
+            stdout: Vec::new(),
+            stderr: Vec::new(),
         })
     }
 
-    /// Waits until the pipe is closed or `deadline` passes; whether it is closed.
-    fn wait_closed(&self, deadline: Instant) -> bool {
-        if self.is_closed() {
-            return true;
+    fn all_closed(&self) -> bool {
+        self.open.iter().all(Option::is_none)
+    }
+
+    /// Waits up to `slice` until a pipe has data or closes, or `also` (the process's exit)
+    /// becomes readable, and reads what is there.
+    fn wait(&mut self, also: Option<&std::os::fd::OwnedFd>, slice: Duration) -> io::Result<()> {
+        use rustix::event::{PollFd, PollFlags, Timespec};
+        let timeout = Timespec::try_from(slice).unwrap_or(Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        });
+        let mut fds: Vec<PollFd<'_>> = self
+            .open
+            .iter()
+            .flatten()
+            .chain(also)
+            .map(|fd| PollFd::new(fd, PollFlags::IN))
+            .collect();
+        if fds.is_empty() {
+            thread::sleep(slice);
+            return Ok(());
         }
-        // Closed, timed out, or the thread is gone: in every case the caller takes what is there.
-        let closed = self
-            .closed
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .is_ok();
-        self.seen_closed.set(closed);
-        closed
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(error) => return Err(error.into()),
+        }
+        drop(fds);
+        self.read_available();
+        Ok(())
     }
 
-    /// Whether the pipe was seen closed.
-    fn is_closed(&self) -> bool {
-        self.seen_closed.get()
+    /// Reads what each open pipe holds now, closing those at their end.
+    fn read_available(&mut self) {
+        let mut chunk = [0_u8; 64 * 1024];
+        for (index, slot) in self.open.iter_mut().enumerate() {
+            let Some(fd) = slot else { continue };
+            let sink = if index == 0 { &mut self.stdout } else { &mut self.stderr };
+            loop {
+                match rustix::io::read(&*fd, &mut chunk) {
+                    Ok(0) => {
+                        *slot = None;
+                        break;
+                    }
+                    Ok(read) => sink.extend_from_slice(&chunk[..read]),
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(rustix::io::Errno::AGAIN) => break,
+                    // Nothing more can come from it.
+                    Err(_) => {
+                        *slot = None;
+                        break;
+                    }
+                }
+            }
+        }
     }
 
-    /// Takes what has been read so far.
-    fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *lock(&self.bytes))
+    /// Reads until both pipes are closed or `deadline` passes.
+    fn read_until(&mut self, deadline: Instant, also: Option<&std::os::fd::OwnedFd>) {
+        self.read_available();
+        while !self.all_closed() {
+            let now = Instant::now();
+            if now >= deadline || self.wait(also, deadline - now).is_err() {
+                return;
+            }
+        }
     }
 }
 
