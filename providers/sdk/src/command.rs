@@ -252,9 +252,9 @@ impl CommandRunner {
         };
         // Readable once the process has exited: one wait covers output and exit alike. Without
         // it (a kernel before 5.3), the wait is cut into short slices and the exit polled.
-        let exit = u32::try_from(child.id())
+        let exit = i32::try_from(child.id())
             .ok()
-            .and_then(|pid| rustix::process::Pid::from_raw(pid.try_into().ok()?))
+            .and_then(rustix::process::Pid::from_raw)
             .and_then(|pid| rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok());
 
         let deadline = started.checked_add(self.timeout);
@@ -353,7 +353,6 @@ fn lossy(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }
 
-
 /// The two output pipes of a process, read on the runner's own thread as their data comes
 /// (no thread per pipe: a command costs one process and nothing more).
 struct Pipes {
@@ -409,7 +408,7 @@ impl Pipes {
 
     /// Reads what each open pipe holds now, closing those at their end.
     fn read_available(&mut self) {
-        let mut chunk = [0_u8; 64 * 1024];
+        let mut chunk = [0_u8; 16 * 1024];
         for (index, slot) in self.open.iter_mut().enumerate() {
             let Some(fd) = slot else { continue };
             let sink = if index == 0 { &mut self.stdout } else { &mut self.stderr };
