@@ -8,6 +8,7 @@
 //! end's (English) messages.
 
 use std::io;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -188,7 +189,14 @@ impl CommandRunner {
         let Some((program, arguments)) = process_argv.split_first() else {
             return Err(ProviderError::fatal("cannot run an empty command"));
         };
-        let mut command = Command::new(program);
+        let mut command = match resolve(program) {
+            Some(file) => {
+                let mut command = Command::new(file);
+                command.arg0(program);
+                command
+            }
+            None => Command::new(program),
+        };
         command.args(arguments).env("LC_ALL", "C");
         Ok(command)
     }
@@ -341,6 +349,44 @@ fn validate_ssh_word(word: &str, what: &str) -> Result<()> {
         }),
         None => Ok(()),
     }
+}
+
+/// The file `program` names, found in `PATH` as `execvp` finds it (the first executable file
+/// of that name), remembered for the process: each later start runs it at once instead of
+/// trying every directory of `PATH` in turn. `None` for a path, or when nothing is found (the
+/// start then fails as it would have).
+fn resolve(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    type Found = std::collections::HashMap<String, (std::ffi::OsString, PathBuf)>;
+    static FOUND: std::sync::OnceLock<std::sync::Mutex<Found>> = std::sync::OnceLock::new();
+    if program.contains('/') || program.is_empty() {
+        return None;
+    }
+    let path = std::env::var_os("PATH")?;
+    let found = FOUND.get_or_init(Default::default);
+    if let Some((searched, file)) = found
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(program)
+        && *searched == path
+    {
+        return Some(file.clone());
+    }
+    let file = std::env::split_paths(&path)
+        .map(|directory| directory.join(program))
+        .find(|file| {
+            std::fs::metadata(file)
+                .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
+        })?;
+    // A relative directory of `PATH` depends on where the process is when it starts one.
+    if file.is_relative() {
+        return Some(file);
+    }
+    found
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(program.to_owned(), (path, file.clone()));
+    Some(file)
 }
 
 fn kill_and_reap(child: &mut Child) {
@@ -601,6 +647,21 @@ mod tests {
             Transport::Local
         );
         assert_eq!(transport.remote().as_deref(), Some("root@host1:22"));
+    }
+
+    #[test]
+    fn a_program_is_found_in_path_once_and_keeps_its_name_as_argv0() {
+        let sh = resolve("sh").unwrap();
+        assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
+        assert_eq!(resolve("sh"), Some(sh));
+        assert_eq!(resolve("/bin/sh"), None);
+        assert_eq!(resolve("blockform-no-such-program"), None);
+        let output = CommandRunner::local()
+            .run(&["sh", "-c", "tr '\\0' ' ' < /proc/$$/cmdline"])
+            .unwrap();
+        assert!(String::from_utf8(output.stdout).unwrap().starts_with("sh -c "));
+        let missing = CommandRunner::local().run(&["blockform-no-such-program"]).unwrap_err();
+        assert!(missing.to_string().contains("cannot start"), "{missing}");
     }
 
     #[test]
