@@ -969,6 +969,65 @@ resource "attachment" "data" {
     assert!(plan.stdout.contains("attachment.data"), "{}", plan.stdout);
 }
 
+#[test]
+fn an_rbd_volume_in_a_namespace_is_refused_at_plan_time_by_a_libvirt_that_cannot_name_it() {
+    // libvirt's RBD disks name `pool/image` only: QEMU would open an image of the default
+    // namespace. The plan refuses it from the providers' blocks, before any host is contacted.
+    let config = r#"
+provider "ceph" "ssd" {
+  pool      = "rbd"
+  namespace = "team-a"
+  conf      = "./ceph.conf"
+}
+
+provider "libvirt" "kvm" {
+  uri = "qemu+ssh://root@kvm9.example/system"
+}
+
+resource "volume_type" "rbd" {
+  backend = "ssd"
+}
+
+resource "volume" "data" {
+  type = volume_type.rbd.id
+  size = 1
+}
+
+resource "attachment" "data" {
+  volume   = volume.data.id
+  instance = "db-1"
+  host     = "kvm"
+}
+"#;
+    let dir = project(&[
+        ("main.hcl", config),
+        ("ceph.conf", "[global]\nmon_host = 192.0.2.10:6789\n"),
+    ]);
+    let plan = blockform(dir.path(), &["plan", "-refresh=false"]);
+    assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(
+        words(&plan.stderr).contains(
+            "`volume.data` cannot be attached through `kvm`: it is in the RBD namespace `rbd/team-a`, which the disks of libvirt cannot name (provider `ssd`)"
+        ),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        plan.stderr.contains("main.hcl:"),
+        "points at the configuration: {}",
+        plan.stderr
+    );
+    // Without the namespace it plans: any host reaches the cluster.
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        config.replace("  namespace = \"team-a\"\n", ""),
+    )
+    .unwrap();
+    let plan = blockform(dir.path(), &["plan", "-refresh=false"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("attachment.data"), "{}", plan.stdout);
+}
+
 /// The words of a diagnostic, which wraps at the terminal's width, joined by single spaces.
 fn words(text: &str) -> String {
     text.split_whitespace()

@@ -199,8 +199,8 @@ impl StorageProvider for Retrying {
         self.call("export_image", || self.inner.export_image(spec))
     }
 
-    fn disk_valid_on(&self) -> Option<blockform_provider::ValidOn> {
-        self.inner.disk_valid_on()
+    fn planned_disk(&self, volume_backend_name: &str) -> Option<blockform_provider::DiskSource> {
+        self.inner.planned_disk(volume_backend_name)
     }
 
     fn connect(&self, volume_backend_name: &str, host: &str) -> Result<blockform_provider::DiskSource> {

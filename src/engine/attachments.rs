@@ -3,7 +3,7 @@
 //! volume some instance already holds without blockform (attached by hand; libvirt itself
 //! lets two domains open one RBD image) are refused before anything is touched.
 
-use blockform_provider::ValidOn;
+use blockform_provider::{DiskSource, ValidOn};
 
 use crate::config::eval::Desired;
 use crate::config::value::Value;
@@ -46,23 +46,21 @@ pub fn check(
         let storage = recorded
             .and_then(|r| r.provider.clone())
             .or_else(|| volume_change.and_then(|c| c.provider.clone()));
+        // Its disk as its provider will give it (the name the plan chose for a new volume).
+        let volume_name = recorded
+            .map(|r| r.backend_id.clone())
+            .or_else(|| volume_change.and_then(|c| c.backend_id.clone()))
+            .unwrap_or_default();
         let host = change.provider.clone().unwrap_or_default();
-        if let (Some(storage), Ok(hypervisor)) = (storage, providers.hypervisor(&host))
-            && let Some(reach) = providers.get(&storage).and_then(|p| p.disk_valid_on())
-            && !reach.includes(&hypervisor.host())
-        {
-            let ValidOn::Host(only) = &reach else { continue };
-            diagnostics.push(
-                Diagnostic::error(format!(
-                    "`{volume_address}` cannot be attached through `{host}`: its disk is on `{only}` only \
-                     (provider `{storage}`), and `{host}` runs its instances on `{}`",
-                    hypervisor.host()
-                ))
-                .at(span.clone(), "volume the hypervisor cannot reach")
-                .help(format!(
-                    "attach it through a hypervisor on `{only}`, or give it a type on a back end that `{}` reaches over the network (Ceph)",
-                    hypervisor.host()
-                )),
+        if let Some(storage) = storage {
+            check_disk(
+                &volume_address,
+                &volume_name,
+                &storage,
+                &host,
+                providers,
+                &span,
+                diagnostics,
             );
         }
         let held_elsewhere = volume_change
@@ -81,5 +79,47 @@ pub fn check(
                 .help("detach it there first (`virsh detach-disk DOMAIN DEVICE --live --config`), then plan again"),
             );
         }
+    }
+}
+
+/// Refuses an attachment whose volume's disk (as its provider will give it) the hypervisor
+/// cannot attach at all, or cannot open from the machine it runs its instances on.
+fn check_disk(
+    volume_address: &str,
+    volume_name: &str,
+    storage: &str,
+    host: &str,
+    providers: &Providers,
+    span: &crate::diagnostics::Span,
+    diagnostics: &mut Diagnostics,
+) {
+    let Ok(hypervisor) = providers.hypervisor(host) else {
+        return;
+    };
+    let disk = providers.get(storage).and_then(|p| p.planned_disk(volume_name));
+    if let Some(reason) = disk.as_ref().and_then(|disk| hypervisor.refuses(disk)) {
+        diagnostics.push(
+            Diagnostic::error(format!(
+                "`{volume_address}` cannot be attached through `{host}`: {reason} (provider `{storage}`)"
+            ))
+            .at(span.clone(), "volume the hypervisor cannot attach")
+            .help("give the volume a type on a back end whose disks this hypervisor can name"),
+        );
+    }
+    if let Some(ValidOn::Host(only)) = disk.as_ref().map(DiskSource::valid_on)
+        && only != &hypervisor.host()
+    {
+        diagnostics.push(
+            Diagnostic::error(format!(
+                "`{volume_address}` cannot be attached through `{host}`: its disk is on `{only}` only \
+                 (provider `{storage}`), and `{host}` runs its instances on `{}`",
+                hypervisor.host()
+            ))
+            .at(span.clone(), "volume the hypervisor cannot reach")
+            .help(format!(
+                "attach it through a hypervisor on `{only}`, or give it a type on a back end that `{}` reaches over the network (Ceph)",
+                hypervisor.host()
+            )),
+        );
     }
 }

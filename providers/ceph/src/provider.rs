@@ -979,8 +979,8 @@ impl StorageProvider for CephProvider {
     }
 
     /// RBD images, which any host that reaches the cluster opens.
-    fn disk_valid_on(&self) -> Option<blockform_provider::ValidOn> {
-        Some(blockform_provider::ValidOn::AnyHost)
+    fn planned_disk(&self, volume_backend_name: &str) -> Option<DiskSource> {
+        crate::disk::rbd_source(&self.config, volume_backend_name).ok()
     }
 
     /// The RBD image, reached through the monitors of the cluster configuration with the

@@ -422,6 +422,21 @@ impl Hypervisor for LibvirtHypervisor {
         self.config.host.clone()
     }
 
+    /// An RBD image in a namespace: libvirt 9's `<source protocol='rbd'>` cannot name one, and
+    /// QEMU would open `pool/image` of the default namespace (another image, or none).
+    fn refuses(&self, source: &DiskSource) -> Option<String> {
+        match source {
+            DiskSource::Rbd {
+                pool,
+                namespace: Some(namespace),
+                ..
+            } => Some(format!(
+                "it is in the RBD namespace `{pool}/{namespace}`, which the disks of libvirt cannot name"
+            )),
+            _ => None,
+        }
+    }
+
     fn refresh(&self) -> Result<Vec<InstanceState>> {
         let listed = self.virsh.run(&["list", "--all", "--name"])?;
         let names: Vec<&str> = listed.lines().map(str::trim).filter(|n| !n.is_empty()).collect();
@@ -484,17 +499,9 @@ impl Hypervisor for LibvirtHypervisor {
                 spec.volume_backend_name, self.config.host, self.config.name
             )));
         }
-        if let DiskSource::Rbd {
-            pool,
-            namespace: Some(namespace),
-            ..
-        } = source
-        {
-            // libvirt 9's `<source protocol='rbd'>` has no namespace: QEMU would open
-            // `pool/image` of the default namespace, another image or none.
+        if let Some(reason) = self.refuses(source) {
             return Err(ProviderError::fatal(format!(
-                "`{}` is in the RBD namespace `{pool}/{namespace}`, which the disks of this libvirt cannot name; \
-                 attach volumes of a Ceph provider without `namespace`",
+                "`{}` cannot be attached: {reason}",
                 spec.volume_backend_name
             )));
         }

@@ -643,9 +643,13 @@ impl StorageProvider for LocalProvider {
         Ok(volume_state(backend_name, &info, Some(&sidecar)))
     }
 
-    /// Files of this machine's directory.
-    fn disk_valid_on(&self) -> Option<ValidOn> {
-        Some(ValidOn::Host(gethostname::gethostname().to_string_lossy().into_owned()))
+    /// The volume's qcow2 file in this machine's directory.
+    fn planned_disk(&self, volume_backend_name: &str) -> Option<DiskSource> {
+        Some(DiskSource::File {
+            path: self.directory.image(volume_backend_name),
+            format: ImageFormat::Qcow2,
+            valid_on: ValidOn::Host(gethostname::gethostname().to_string_lossy().into_owned()),
+        })
     }
 
     /// The volume's qcow2 file, valid on this machine only (whichever host asks: a hypervisor
@@ -667,11 +671,8 @@ impl StorageProvider for LocalProvider {
             }
             Err(error) => return Err(io_failure(&format!("read `{}`", image.display()), &error)),
         }
-        Ok(DiskSource::File {
-            path: image,
-            format: ImageFormat::Qcow2,
-            valid_on: ValidOn::Host(gethostname::gethostname().to_string_lossy().into_owned()),
-        })
+        self.planned_disk(volume_backend_name)
+            .ok_or_else(|| ProviderError::not_found(ObjectRef::volume(volume_backend_name)))
     }
 
     fn delete_volume(&self, backend_name: &str) -> Result<()> {

@@ -1165,8 +1165,11 @@ impl StorageProvider for LvmProvider {
     }
 
     /// Device nodes of the LVM host: only a hypervisor on that host opens them.
-    fn disk_valid_on(&self) -> Option<ValidOn> {
-        Some(self.lvm_host())
+    fn planned_disk(&self, volume_backend_name: &str) -> Option<DiskSource> {
+        Some(DiskSource::Block {
+            path: PathBuf::from(self.device(volume_backend_name)),
+            valid_on: self.lvm_host(),
+        })
     }
 
     /// The LV's device node, on the LVM host only.
@@ -1175,10 +1178,8 @@ impl StorageProvider for LvmProvider {
         validate_backend_name(volume_backend_name)?;
         self.find(volume_backend_name)?
             .ok_or_else(|| ProviderError::not_found(ObjectRef::volume(volume_backend_name)))?;
-        Ok(DiskSource::Block {
-            path: PathBuf::from(self.device(volume_backend_name)),
-            valid_on: self.lvm_host(),
-        })
+        self.planned_disk(volume_backend_name)
+            .ok_or_else(|| ProviderError::not_found(ObjectRef::volume(volume_backend_name)))
     }
 
     fn open_reader(&self, target: &ReadTarget) -> Result<Box<dyn VolumeReader>> {

@@ -56,6 +56,14 @@ pub trait Hypervisor: Send + Sync {
         self.name().to_owned()
     }
 
+    /// Why this hypervisor cannot attach `source` at all, whatever the instance (a kind of
+    /// source it has no way to name), or `None` when it can. The plan asks before anything is
+    /// made, and [`attach`](Self::attach) refuses the same sources.
+    fn refuses(&self, source: &DiskSource) -> Option<String> {
+        let _ = source;
+        None
+    }
+
     /// Observes every instance and its disks, in one call.
     fn refresh(&self) -> Result<Vec<InstanceState>>;
 

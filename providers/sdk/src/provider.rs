@@ -130,11 +130,13 @@ pub trait StorageProvider: Send + Sync {
         Err(unsupported(self.kind(), self.name(), "export_image"))
     }
 
-    /// Where the [`DiskSource`]s of this provider's volumes can be opened, when that is known
-    /// without a volume (a directory of one machine, a cluster any host reaches), so that the
-    /// plan refuses an attachment through a hypervisor that cannot reach them before anything
-    /// is made; `None` when only [`connect`](Self::connect) can tell.
-    fn disk_valid_on(&self) -> Option<crate::disk::ValidOn> {
+    /// The [`DiskSource`] [`connect`](Self::connect) will give for the volume
+    /// `volume_backend_name`, from the provider's configuration alone (nothing is asked of the
+    /// back end, and the volume need not exist yet), so that the plan refuses an attachment
+    /// the hypervisor cannot make (a file of another machine, a kind of source it cannot name)
+    /// before anything is made; `None` when only `connect` can tell.
+    fn planned_disk(&self, volume_backend_name: &str) -> Option<DiskSource> {
+        let _ = volume_backend_name;
         None
     }
 
