@@ -565,6 +565,45 @@ fn libvirt_a_forced_backup_of_an_attached_qcow2_is_taken_through_its_domain_at_o
 
 #[test]
 #[ignore = "needs a libvirtd: tests/run starts one"]
+fn libvirt_a_backup_through_a_domain_killed_after_its_marker_leaves_no_snapshot_behind() {
+    let domain = Domain::start("backup-kill");
+    let store = "\nbackup_store \"dir\" \"nas\" {\n  path = \"./backups\"\n}\n";
+    let dir = project(&[("main.hcl", &config(&domain.name, &format!("{TWO_ON_SCSI}{store}")))]);
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    let image = volume_file(dir.path(), "volume.data");
+    let backup = "\nresource \"backup\" \"full\" {\n  volume = volume.data.id\n  store  = \"nas\"\n  mode   = \"full\"\n  force  = true\n}\n";
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        config(&domain.name, &format!("{TWO_ON_SCSI}{store}{backup}")),
+    )
+    .unwrap();
+    let killed = blockform_env(
+        dir.path(),
+        &["apply", "--auto-approve"],
+        &[("BLOCKFORM_LIBVIRT_FAULT", "abort-after:disk-snapshot")],
+    );
+    assert_eq!(killed.code, -1, "{}\n{}", killed.stdout, killed.stderr);
+    let left = internal_snapshots(&image);
+    assert_eq!(left.len(), 1, "the killed run's marker: {left:?}");
+
+    // The next run removes it through the domain (QEMU still holds the image) and takes the
+    // backup again, with a marker of its own.
+    let run = ok(dir.path(), &["apply", "--auto-approve"]);
+    assert!(run.stdout.contains("backup.full: Backed up"), "{}", run.stdout);
+    let id = crate::common::backend_id(dir.path(), "backup.full");
+    assert_eq!(
+        internal_snapshots(&image),
+        [format!("blockform-{id}")],
+        "the killed run left {left:?}"
+    );
+    assert_eq!(domain.disks().len(), 2);
+    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
+}
+
+#[test]
+#[ignore = "needs a libvirtd: tests/run starts one"]
 fn libvirt_deleting_an_attached_volume_with_its_attachment_detaches_first_in_one_apply() {
     let domain = Domain::start("order");
     let dir = project(&[("main.hcl", &config(&domain.name, TWO_ON_SCSI))]);

@@ -4,7 +4,7 @@
 
 use blockform_provider::{ChangeMarker, StorageProvider, VolumeSource, VolumeSpec, VolumeState};
 
-use super::kinds::attachment::{Holder, file_holder};
+use super::kinds::attachment::{Holder, file_holder_in};
 use super::operation::{OperationContext, OperationError};
 use crate::backup::policy::{self, PolicySpec};
 use crate::backup::{
@@ -111,7 +111,17 @@ fn markers_for<'a>(
     volume_id: &str,
     context: &OperationContext<'_>,
 ) -> Result<Box<dyn ChangeMarkers + 'a>, OperationError> {
-    Ok(match file_holder(provider, volume_id, context)? {
+    markers_among(provider, volume_id, &(context.records)(), context.providers)
+}
+
+/// [`markers_for`] with the attachments of `records` (recovery, before any operation runs).
+pub fn markers_among<'a>(
+    provider: &'a dyn StorageProvider,
+    volume_id: &str,
+    records: &[crate::state::ResourceState],
+    providers: &crate::providers::Providers,
+) -> Result<Box<dyn ChangeMarkers + 'a>, OperationError> {
+    Ok(match file_holder_in(provider, volume_id, records, providers)? {
         Some(holder) => Box::new(DomainMarkers { provider, holder }),
         None => Box::new(ProviderMarkers(provider)),
     })

@@ -294,6 +294,13 @@ fn remove_orphan_markers(prior: &[ResourceState], providers: &Providers) {
         let Ok(markers) = provider.change_markers(&record.backend_id) else {
             continue;
         };
+        // A volume a running domain holds has its markers removed through that domain.
+        let Ok(remover) = (!markers.is_empty())
+            .then(|| crate::apply::backup::markers_among(provider.as_ref(), &record.backend_id, prior, providers))
+            .transpose()
+        else {
+            continue;
+        };
         for marker in markers {
             let name = match &marker {
                 blockform_provider::ChangeMarker::DirtyBitmap { name } => name,
@@ -302,8 +309,10 @@ fn remove_orphan_markers(prior: &[ResourceState], providers: &Providers) {
             let Some(backup_id) = name.strip_prefix(blockform_provider::CHANGE_MARKER_PREFIX) else {
                 continue;
             };
-            if !stores.iter().any(|store| store.has_backup(backup_id)) {
-                let _ = provider.delete_change_marker(&record.backend_id, &marker);
+            if !stores.iter().any(|store| store.has_backup(backup_id))
+                && let Some(remover) = &remover
+            {
+                let _ = remover.delete(&record.backend_id, &marker);
             }
         }
     }

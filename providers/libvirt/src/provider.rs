@@ -573,7 +573,9 @@ impl Hypervisor for LibvirtHypervisor {
     }
 
     fn create_disk_snapshot(&self, instance: &str, device: &str, name: &str) -> Result<()> {
-        self.internal_snapshot(instance, device, name, "blockdev-snapshot-internal-sync")
+        self.internal_snapshot(instance, device, name, "blockdev-snapshot-internal-sync")?;
+        crate::fault::point("disk-snapshot");
+        Ok(())
     }
 
     fn delete_disk_snapshot(&self, instance: &str, device: &str, name: &str) -> Result<()> {

@@ -121,9 +121,18 @@ pub fn running_holders(
     backend_id: &str,
     context: &crate::apply::operation::OperationContext<'_>,
 ) -> Result<Vec<Holder>, OperationError> {
+    running_holders_in(backend_id, &(context.records)(), context.providers)
+}
+
+/// [`running_holders`] among `records`.
+pub fn running_holders_in(
+    backend_id: &str,
+    records: &[ResourceState],
+    providers: &crate::providers::Providers,
+) -> Result<Vec<Holder>, OperationError> {
     let mut holders = Vec::new();
-    for attachment in (context.records)()
-        .into_iter()
+    for attachment in records
+        .iter()
         .filter(|r| r.address.starts_with("attachment."))
         .filter(|r| r.attributes.get("volume").and_then(serde_json::Value::as_str) == Some(backend_id))
     {
@@ -139,10 +148,7 @@ pub fn running_holders(
         else {
             continue;
         };
-        let hypervisor = context
-            .providers
-            .hypervisor(&host)
-            .map_err(OperationError::Precondition)?;
+        let hypervisor = providers.hypervisor(&host).map_err(OperationError::Precondition)?;
         if hypervisor.refresh()?.iter().any(|i| i.name == instance && i.running) {
             holders.push(Holder {
                 hypervisor,
@@ -161,7 +167,17 @@ pub fn file_holder(
     backend_id: &str,
     context: &crate::apply::operation::OperationContext<'_>,
 ) -> Result<Option<Holder>, OperationError> {
-    let Some(holder) = running_holders(backend_id, context)?.into_iter().next() else {
+    file_holder_in(provider, backend_id, &(context.records)(), context.providers)
+}
+
+/// [`file_holder`] among `records`.
+pub fn file_holder_in(
+    provider: &dyn blockform_provider::StorageProvider,
+    backend_id: &str,
+    records: &[ResourceState],
+    providers: &crate::providers::Providers,
+) -> Result<Option<Holder>, OperationError> {
+    let Some(holder) = running_holders_in(backend_id, records, providers)?.into_iter().next() else {
         return Ok(None);
     };
     let source = provider.connect(backend_id, &holder.hypervisor.host())?;
