@@ -20,10 +20,7 @@
 //! to `NAME`: the volume exists), and `qos-set` (one `rbd_qos_*` setting written). One more
 //! point is not part of a create: `marker` (a backup took its change-marker snapshot).
 
-use std::fmt;
-use std::io::Write;
-
-use blockform_provider::ProviderError;
+pub use blockform_provider::fault::{Fault, FaultMode};
 
 /// The environment variable a fault is read from.
 pub const FAULT_ENV: &str = "BLOCKFORM_CEPH_FAULT";
@@ -65,99 +62,15 @@ pub fn clone_steps(flatten: bool) -> &'static [&'static str] {
     }
 }
 
-/// What happens at the fault's step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultMode {
-    /// The process aborts: nothing after the step runs, no cleanup either.
-    Abort,
-    /// The step's point returns an error.
-    Fail,
-    /// The worker is killed during the next call.
-    KillWorker,
-}
+/// What a fault may do here.
+pub const MODES: [FaultMode; 3] = [FaultMode::Abort, FaultMode::Fail, FaultMode::KillWorker];
 
-/// A fault at one step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fault {
-    /// What happens.
-    pub mode: FaultMode,
-    /// After which step ([`STEPS`]).
-    pub step: &'static str,
-}
-
-impl Fault {
-    /// Reads `abort-after:STEP` or `fail-after:STEP`.
-    ///
-    /// # Errors
-    /// Why the text is not a fault, naming the steps.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let (mode, step) = match text.split_once(':') {
-            Some(("abort-after", step)) => (FaultMode::Abort, step),
-            Some(("fail-after", step)) => (FaultMode::Fail, step),
-            Some(("kill-worker-after", step)) => (FaultMode::KillWorker, step),
-            _ => {
-                return Err("it must be `abort-after:STEP`, `fail-after:STEP` or `kill-worker-after:STEP`".to_owned());
-            }
-        };
-        let step = STEPS
-            .iter()
-            .find(|known| **known == step)
-            .ok_or_else(|| format!("`{step}` is not a step; the steps are {}", STEPS.join(", ")))?;
-        Ok(Self { mode, step })
-    }
-
-    /// The fault of the environment, if one is set.
-    ///
-    /// # Errors
-    /// A value that is not a fault, with the reason.
-    pub fn from_env() -> Result<Option<Self>, String> {
-        match std::env::var(FAULT_ENV) {
-            Ok(text) if text.is_empty() => Ok(None),
-            Ok(text) => Self::parse(&text)
-                .map(Some)
-                .map_err(|reason| format!("{FAULT_ENV}={text:?}: {reason}")),
-            Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => Err(format!("{FAULT_ENV} is not valid UTF-8")),
-        }
-    }
-
-    /// Whether the worker is to be killed during the call after `step`; the provider, which
-    /// owns the worker, does that.
-    pub fn kills_worker_at(&self, step: &str) -> bool {
-        self.mode == FaultMode::KillWorker && self.step == step
-    }
-
-    /// Acts at `step` when the fault is for it.
-    ///
-    /// # Errors
-    /// The injected failure, in [`FaultMode::Fail`].
-    pub fn at(&self, step: &str) -> Result<(), ProviderError> {
-        if self.step != step {
-            return Ok(());
-        }
-        match self.mode {
-            FaultMode::Abort => {
-                // The process ends here; stderr is how a test sees which step it stopped after.
-                let _ = writeln!(std::io::stderr(), "{FAULT_ENV}: aborting after step `{step}`");
-                std::process::abort();
-            }
-            FaultMode::Fail => Err(ProviderError::fatal(format!(
-                "injected fault after step `{step}` ({self})"
-            ))),
-            FaultMode::KillWorker => Ok(()),
-        }
-    }
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mode = match self.mode {
-            FaultMode::Abort => "abort-after",
-            FaultMode::Fail => "fail-after",
-            FaultMode::KillWorker => "kill-worker-after",
-        };
-        write!(f, "{mode}:{}", self.step)
-    }
+/// The fault of the environment, if one is set.
+///
+/// # Errors
+/// A value that is not a fault, with the reason.
+pub fn from_env() -> Result<Option<Fault>, String> {
+    Fault::from_env(FAULT_ENV, &STEPS, &MODES)
 }
 
 #[cfg(test)]
@@ -165,36 +78,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn faults_read_as_mode_and_step() {
-        assert_eq!(
-            Fault::parse("abort-after:clone").unwrap(),
-            Fault {
-                mode: FaultMode::Abort,
-                step: "clone"
-            }
-        );
-        let fail = Fault::parse("fail-after:qos-set").unwrap();
-        assert_eq!(fail.to_string(), "fail-after:qos-set");
-        assert!(fail.at("clone").is_ok());
-        assert_eq!(
-            fail.at("qos-set").unwrap_err().to_string(),
-            "injected fault after step `qos-set` (fail-after:qos-set)"
-        );
-        assert_eq!(
-            Fault::parse("kill:clone").unwrap_err(),
-            "it must be `abort-after:STEP`, `fail-after:STEP` or `kill-worker-after:STEP`"
-        );
-        let kill = Fault::parse("kill-worker-after:clone").unwrap();
-        assert_eq!(kill.to_string(), "kill-worker-after:clone");
-        assert!(kill.kills_worker_at("clone") && !kill.kills_worker_at("flatten"));
+    fn every_step_and_mode_of_this_provider_reads() {
+        let kill = Fault::parse("kill-worker-after:clone", &STEPS, &MODES).unwrap();
+        assert!(kill.kills_worker_at("clone"));
         assert!(
-            kill.at("clone").is_ok(),
-            "the provider kills its worker, the step goes on"
-        );
-        assert!(
-            Fault::parse("fail-after:clones")
+            Fault::parse("fail-after:clones", &STEPS, &MODES)
                 .unwrap_err()
                 .starts_with("`clones` is not a step; the steps are create, import, source-snapshot")
         );
+        for step in clone_steps(true).iter().chain(clone_steps(false)) {
+            assert!(STEPS.contains(step), "{step}");
+        }
     }
 }

@@ -95,7 +95,7 @@ impl CephProvider {
                 });
             }
         }
-        let fault = Fault::from_env().map_err(|reason| ConfigError::Fault {
+        let fault = crate::fault::from_env().map_err(|reason| ConfigError::Fault {
             provider: name.clone(),
             reason,
         })?;

@@ -14,9 +14,11 @@
 /// The environment variable a fault is read from.
 pub const FAULT_ENV: &str = "BLOCKFORM_LIBVIRT_FAULT";
 
+/// Every fault point.
+pub const STEPS: [&str; 2] = ["detach", "disk-snapshot"];
+
 /// Aborts the process when the environment asks for a fault right after `step`.
 pub fn point(step: &'static str) {
-    if std::env::var_os(FAULT_ENV).is_some_and(|value| value.to_str() == Some(&format!("abort-after:{step}"))) {
-        std::process::abort();
-    }
+    debug_assert!(STEPS.contains(&step), "{step}");
+    blockform_provider::fault::abort_point(FAULT_ENV, step);
 }

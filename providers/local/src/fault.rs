@@ -21,7 +21,5 @@ pub const STEPS: [&str; 6] = ["sidecar", "image", "link", "delete-image", "marke
 /// Aborts the process when the environment asks for a fault right after `step`.
 pub fn point(step: &'static str) {
     debug_assert!(STEPS.contains(&step), "{step}");
-    if std::env::var_os(FAULT_ENV).is_some_and(|value| value.to_str() == Some(&format!("abort-after:{step}"))) {
-        std::process::abort();
-    }
+    blockform_provider::fault::abort_point(FAULT_ENV, step);
 }

@@ -117,9 +117,8 @@ fn a_lock_another_process_releases_within_moments_is_waited_for() {
     let (provider, dir) = provider();
     let (name, _) = create_empty(&provider, 1);
     let image = provider.image_path(&name).unwrap();
-    let socket = dir.join("nbd.sock");
     for attempt in ["extend", "read"] {
-        let server = start_qemu_nbd_holding_the_lock(&image, &socket);
+        let server = start_qemu_nbd_holding_the_lock(&image, &dir.join(&format!("{attempt}.sock")));
         let release = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(1500));
             drop(server);

@@ -14,10 +14,7 @@
 //! rest of a thick LV zeroed, see `volume_clear`), `extend`
 //! (grown to the requested size), `rename` (renamed to `NAME`: the volume exists).
 
-use std::fmt;
-use std::io::Write;
-
-use blockform_provider::ProviderError;
+pub use blockform_provider::fault::{Fault, FaultMode};
 
 /// The environment variable a fault is read from.
 pub const FAULT_ENV: &str = "BLOCKFORM_LVM_FAULT";
@@ -25,115 +22,13 @@ pub const FAULT_ENV: &str = "BLOCKFORM_LVM_FAULT";
 /// Every fault point, in the order a create passes them.
 pub const STEPS: [&str; 5] = ["partial", "copy", "clear", "extend", "rename"];
 
-/// What happens at the fault's step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultMode {
-    /// The process aborts: nothing after the step runs, no cleanup either.
-    Abort,
-    /// The step's point returns an error.
-    Fail,
-}
+/// What a fault may do here.
+pub const MODES: [FaultMode; 2] = [FaultMode::Abort, FaultMode::Fail];
 
-/// A fault at one step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fault {
-    /// What happens.
-    pub mode: FaultMode,
-    /// After which step ([`STEPS`]).
-    pub step: &'static str,
-}
-
-impl Fault {
-    /// Reads `abort-after:STEP` or `fail-after:STEP`.
-    ///
-    /// # Errors
-    /// Why the text is not a fault, naming the steps.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let (mode, step) = match text.split_once(':') {
-            Some(("abort-after", step)) => (FaultMode::Abort, step),
-            Some(("fail-after", step)) => (FaultMode::Fail, step),
-            _ => return Err("it must be `abort-after:STEP` or `fail-after:STEP`".to_owned()),
-        };
-        let step = STEPS
-            .iter()
-            .find(|known| **known == step)
-            .ok_or_else(|| format!("`{step}` is not a step; the steps are {}", STEPS.join(", ")))?;
-        Ok(Self { mode, step })
-    }
-
-    /// The fault of the environment, if one is set.
-    ///
-    /// # Errors
-    /// A value that is not a fault, with the reason.
-    pub fn from_env() -> Result<Option<Self>, String> {
-        match std::env::var(FAULT_ENV) {
-            Ok(text) if text.is_empty() => Ok(None),
-            Ok(text) => Self::parse(&text)
-                .map(Some)
-                .map_err(|reason| format!("{FAULT_ENV}={text:?}: {reason}")),
-            Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => Err(format!("{FAULT_ENV} is not valid UTF-8")),
-        }
-    }
-
-    /// Acts at `step` when the fault is for it.
-    ///
-    /// # Errors
-    /// The injected failure, in [`FaultMode::Fail`].
-    pub fn at(&self, step: &str) -> Result<(), ProviderError> {
-        if self.step != step {
-            return Ok(());
-        }
-        match self.mode {
-            FaultMode::Abort => {
-                // The process ends here; stderr is how a test sees which step it stopped after.
-                let _ = writeln!(std::io::stderr(), "{FAULT_ENV}: aborting after step `{step}`");
-                std::process::abort();
-            }
-            FaultMode::Fail => Err(ProviderError::fatal(format!(
-                "injected fault after step `{step}` ({self})"
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mode = match self.mode {
-            FaultMode::Abort => "abort-after",
-            FaultMode::Fail => "fail-after",
-        };
-        write!(f, "{mode}:{}", self.step)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn faults_read_as_mode_and_step() {
-        assert_eq!(
-            Fault::parse("abort-after:copy").unwrap(),
-            Fault {
-                mode: FaultMode::Abort,
-                step: "copy"
-            }
-        );
-        let fail = Fault::parse("fail-after:extend").unwrap();
-        assert_eq!(fail.to_string(), "fail-after:extend");
-        assert!(fail.at("copy").is_ok());
-        assert_eq!(
-            fail.at("extend").unwrap_err().to_string(),
-            "injected fault after step `extend` (fail-after:extend)"
-        );
-        assert_eq!(
-            Fault::parse("kill:copy").unwrap_err(),
-            "it must be `abort-after:STEP` or `fail-after:STEP`"
-        );
-        assert_eq!(
-            Fault::parse("fail-after:copies").unwrap_err(),
-            "`copies` is not a step; the steps are partial, copy, clear, extend, rename"
-        );
-    }
+/// The fault of the environment, if one is set.
+///
+/// # Errors
+/// A value that is not a fault, with the reason.
+pub fn from_env() -> Result<Option<Fault>, String> {
+    Fault::from_env(FAULT_ENV, &STEPS, &MODES)
 }

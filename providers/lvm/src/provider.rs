@@ -74,7 +74,7 @@ impl LvmProvider {
     pub fn new(name: impl Into<String>, config: LvmConfig) -> Result<Self, ConfigError> {
         let name = name.into();
         config.validate(&name)?;
-        let fault = Fault::from_env().map_err(|reason| ConfigError::Fault {
+        let fault = crate::fault::from_env().map_err(|reason| ConfigError::Fault {
             provider: name.clone(),
             reason,
         })?;

@@ -23,6 +23,7 @@ pub mod duration;
 pub mod error;
 pub mod extents;
 pub mod factory;
+pub mod fault;
 pub mod hypervisor;
 pub mod image;
 pub mod inventory;

@@ -170,23 +170,36 @@ pub fn start_qemu_nbd_writer(image: &Path, socket: &Path) -> Killed {
 }
 
 /// Starts a writable `qemu-nbd` on `image` and waits until it holds the image's lock (even
-/// `qemu-img info` is refused); dropping the result kills it with SIGKILL.
+/// `qemu-img info` would be refused); dropping the result kills it with SIGKILL.
 pub fn start_qemu_nbd_holding_the_lock(image: &Path, socket: &Path) -> Killed {
+    let log = socket.with_extension("log");
     let server = Command::new("qemu-nbd")
         .args(["-f", "qcow2", "--socket", socket.to_str().unwrap()])
         .arg(image)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let server = Killed(server);
+    let mut server = Killed(server);
+    // Watched in /proc/locks: a probe that opened the image (`qemu-img info`) would take a
+    // lock of its own and could make qemu-nbd's open fail.
+    let inode = format!(
+        ":{} ",
+        std::os::unix::fs::MetadataExt::ino(&fs::metadata(image).unwrap())
+    );
     wait_until("qemu-nbd holds the image's lock", || {
-        let info = Command::new("qemu-img")
-            .args(["info", "-f", "qcow2"])
-            .arg(image)
-            .output()
-            .unwrap();
-        !info.status.success() && String::from_utf8_lossy(&info.stderr).contains("lock")
+        if let Some(status) = server.0.try_wait().unwrap() {
+            panic!(
+                "qemu-nbd exited ({status}): {}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        fs::read_to_string("/proc/locks")
+            .unwrap()
+            .lines()
+            .any(|line| line.contains("OFDLCK") && line.contains(&inode))
     });
+    // QEMU takes its lock bytes one after another as it opens the image.
+    std::thread::sleep(std::time::Duration::from_millis(100));
     server
 }
