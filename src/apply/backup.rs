@@ -67,29 +67,30 @@ struct DomainMarkers<'a> {
 }
 
 impl ChangeMarkers for DomainMarkers<'_> {
-    fn create(&self, volume: &str, marker_name: &str) -> blockform_provider::Result<ChangeMarker> {
+    fn create(&self, _volume: &str, marker_name: &str) -> blockform_provider::Result<ChangeMarker> {
         let Holder {
             hypervisor,
             instance,
             device,
         } = &self.holder;
-        let marker = ChangeMarker::Snapshot {
-            backend_name: marker_name.to_owned(),
-        };
-        // One a killed run of this backup left is not this run's point in time.
-        if self.provider.change_markers(volume)?.contains(&marker) {
+        // One a killed run of this backup left is not this run's point in time: taken again.
+        // (Asked of QEMU, not read from the file, whose tables QEMU may be writing.)
+        if let Err(error) = hypervisor.create_disk_snapshot(instance, device, marker_name) {
+            if !error.to_string().contains("already exists") {
+                return Err(error);
+            }
             hypervisor.delete_disk_snapshot(instance, device, marker_name)?;
+            hypervisor.create_disk_snapshot(instance, device, marker_name)?;
         }
-        hypervisor.create_disk_snapshot(instance, device, marker_name)?;
-        Ok(marker)
+        Ok(ChangeMarker::Snapshot {
+            backend_name: marker_name.to_owned(),
+        })
     }
 
     fn delete(&self, volume: &str, marker: &ChangeMarker) -> blockform_provider::Result<()> {
         match marker {
+            // A snapshot QEMU does not find is gone already.
             ChangeMarker::Snapshot { backend_name } => {
-                if !self.provider.change_markers(volume)?.contains(marker) {
-                    return Ok(());
-                }
                 let Holder {
                     hypervisor,
                     instance,

@@ -194,8 +194,7 @@ impl LibvirtHypervisor {
                 .get("desc")
                 .and_then(serde_json::Value::as_str)
                 .unwrap_or_default();
-            // Deleting a snapshot that is not there (any more) is done.
-            if command.contains("delete") && desc.contains("not found") {
+            if command.contains("delete") && is_missing_snapshot(desc) {
                 return Ok(());
             }
             return Err(ProviderError::fatal(format!(
@@ -593,9 +592,26 @@ impl Hypervisor for LibvirtHypervisor {
     }
 }
 
+/// Whether QEMU's answer to a snapshot delete says there is no such snapshot: deleting one that
+/// is not there (any more) is done. QEMU 10 says "Snapshot with id 'null' and name 'x' does not
+/// exist on device 'y'"; older ones said "not found".
+fn is_missing_snapshot(desc: &str) -> bool {
+    desc.contains("does not exist") || desc.contains("not found")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delete_of_a_snapshot_qemu_does_not_have_is_done() {
+        assert!(is_missing_snapshot(
+            "Snapshot with id 'null' and name 'nope' does not exist on device 'libvirt-1-format'"
+        ));
+        assert!(!is_missing_snapshot(
+            "Snapshot with name 's1' already exists on device 'libvirt-1-format'"
+        ));
+    }
 
     #[test]
     fn a_script_output_splits_at_its_markers() {
