@@ -990,19 +990,28 @@ resource "attachment" "data" {
   host     = "kvm"
 }
 "#;
-    let dir = project(&[("main.hcl", config)]);
+    // The same volume through a hypervisor on the LVM host plans.
+    refused_then_planned(
+        &[("main.hcl", config)],
+        "`volume.data` cannot be attached through `kvm`: its disk is on `lvm1.example` only (provider `host1`), and `kvm` runs its instances on `kvm9.example`",
+        &config.replace("root@kvm9.example", "root@lvm1.example"),
+    );
+}
+
+/// Plans the project of `files` without reading the back ends (`-refresh=false`): refused with
+/// `message`, pointing at `main.hcl`; then, with `main.hcl` replaced by `fixed`, planned with
+/// its attachment.
+fn refused_then_planned(files: &[(&str, &str)], message: &str, fixed: &str) {
+    let dir = project(files);
     let plan = blockform(dir.path(), &["plan", "-refresh=false"]);
     assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(words(&plan.stderr).contains(message), "{}", plan.stderr);
     assert!(
-        words(&plan.stderr).contains(
-            "`volume.data` cannot be attached through `kvm`: its disk is on `lvm1.example` only (provider `host1`), and `kvm` runs its instances on `kvm9.example`"
-        ),
-        "{}",
+        plan.stderr.contains("main.hcl:"),
+        "points at the configuration: {}",
         plan.stderr
     );
-    // The same volume through a hypervisor on the LVM host plans.
-    let on_host = config.replace("root@kvm9.example", "root@lvm1.example");
-    std::fs::write(dir.path().join("main.hcl"), on_host).expect("write main.hcl");
+    std::fs::write(dir.path().join("main.hcl"), fixed).expect("write main.hcl");
     let plan = blockform(dir.path(), &["plan", "-refresh=false"]);
     assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
     assert!(plan.stdout.contains("attachment.data"), "{}", plan.stdout);
@@ -1038,33 +1047,15 @@ resource "attachment" "data" {
   host     = "kvm"
 }
 "#;
-    let dir = project(&[
-        ("main.hcl", config),
-        ("ceph.conf", "[global]\nmon_host = 192.0.2.10:6789\n"),
-    ]);
-    let plan = blockform(dir.path(), &["plan", "-refresh=false"]);
-    assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
-    assert!(
-        words(&plan.stderr).contains(
-            "`volume.data` cannot be attached through `kvm`: it is in the RBD namespace `rbd/team-a`, which the disks of libvirt cannot name (provider `ssd`)"
-        ),
-        "{}",
-        plan.stderr
-    );
-    assert!(
-        plan.stderr.contains("main.hcl:"),
-        "points at the configuration: {}",
-        plan.stderr
-    );
     // Without the namespace it plans: any host reaches the cluster.
-    std::fs::write(
-        dir.path().join("main.hcl"),
-        config.replace("  namespace = \"team-a\"\n", ""),
-    )
-    .unwrap();
-    let plan = blockform(dir.path(), &["plan", "-refresh=false"]);
-    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
-    assert!(plan.stdout.contains("attachment.data"), "{}", plan.stdout);
+    refused_then_planned(
+        &[
+            ("main.hcl", config),
+            ("ceph.conf", "[global]\nmon_host = 192.0.2.10:6789\n"),
+        ],
+        "`volume.data` cannot be attached through `kvm`: it is in the RBD namespace `rbd/team-a`, which the disks of libvirt cannot name (provider `ssd`)",
+        &config.replace("  namespace = \"team-a\"\n", ""),
+    );
 }
 
 /// The words of a diagnostic, which wraps at the terminal's width, joined by single spaces.
