@@ -604,6 +604,43 @@ fn libvirt_a_backup_through_a_domain_killed_after_its_marker_leaves_no_snapshot_
 
 #[test]
 #[ignore = "needs a libvirtd: tests/run starts one"]
+fn libvirt_a_forced_image_of_an_attached_qcow2_is_read_from_a_snapshot_its_domain_takes() {
+    let domain = Domain::start("image");
+    let dir = project(&[("main.hcl", &config(&domain.name, TWO_ON_SCSI))]);
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    let image = volume_file(dir.path(), "volume.data");
+    domain.write_through_qemu("sdb", 0x44);
+    let forced =
+        "\nresource \"image\" \"golden\" {\n  volume = volume.data.id\n  format = \"qcow2\"\n  force  = true\n}\n";
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        config(&domain.name, &format!("{TWO_ON_SCSI}{forced}")),
+    )
+    .unwrap();
+
+    // Killed once the domain's QEMU took the snapshot the image is read from: the next run
+    // removes it through the domain and makes the image.
+    let killed = blockform_env(
+        dir.path(),
+        &["apply", "--auto-approve"],
+        &[("BLOCKFORM_LIBVIRT_FAULT", "abort-after:disk-snapshot")],
+    );
+    assert_eq!(killed.code, -1, "{}\n{}", killed.stdout, killed.stderr);
+    assert_eq!(internal_snapshots(&image).len(), 1, "the killed run's snapshot");
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(internal_snapshots(&image), Vec::<String>::new());
+    let record = state_record(dir.path(), "image.golden");
+    let path = record["attributes"]["path"].as_str().unwrap().to_owned();
+    assert_eq!(first_mib_holds(&path, 0x44), Ok(()));
+    assert_eq!(domain.disks().len(), 2, "never detached");
+    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
+    assert!(!Path::new(&path).exists(), "the image goes with destroy");
+}
+
+#[test]
+#[ignore = "needs a libvirtd: tests/run starts one"]
 fn libvirt_deleting_an_attached_volume_with_its_attachment_detaches_first_in_one_apply() {
     let domain = Domain::start("order");
     let dir = project(&[("main.hcl", &config(&domain.name, TWO_ON_SCSI))]);

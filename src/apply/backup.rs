@@ -68,20 +68,7 @@ struct DomainMarkers<'a> {
 
 impl ChangeMarkers for DomainMarkers<'_> {
     fn create(&self, _volume: &str, marker_name: &str) -> blockform_provider::Result<ChangeMarker> {
-        let Holder {
-            hypervisor,
-            instance,
-            device,
-        } = &self.holder;
-        // One a killed run of this backup left is not this run's point in time: taken again.
-        // (Asked of QEMU, not read from the file, whose tables QEMU may be writing.)
-        if let Err(error) = hypervisor.create_disk_snapshot(instance, device, marker_name) {
-            if !error.to_string().contains("already exists") {
-                return Err(error);
-            }
-            hypervisor.delete_disk_snapshot(instance, device, marker_name)?;
-            hypervisor.create_disk_snapshot(instance, device, marker_name)?;
-        }
+        self.holder.take_snapshot(marker_name)?;
         Ok(ChangeMarker::Snapshot {
             backend_name: marker_name.to_owned(),
         })
@@ -89,15 +76,7 @@ impl ChangeMarkers for DomainMarkers<'_> {
 
     fn delete(&self, volume: &str, marker: &ChangeMarker) -> blockform_provider::Result<()> {
         match marker {
-            // A snapshot QEMU does not find is gone already.
-            ChangeMarker::Snapshot { backend_name } => {
-                let Holder {
-                    hypervisor,
-                    instance,
-                    device,
-                } = &self.holder;
-                hypervisor.delete_disk_snapshot(instance, device, backend_name)
-            }
+            ChangeMarker::Snapshot { backend_name } => self.holder.drop_snapshot(backend_name),
             // A dirty bitmap from a backup taken while the volume was free: QEMU keeps it
             // (in use) while the domain runs, and the provider removes it when it can.
             ChangeMarker::DirtyBitmap { .. } => self.provider.delete_change_marker(volume, marker),

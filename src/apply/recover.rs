@@ -185,7 +185,7 @@ pub fn recover(store: &dyn Store, providers: &Providers) -> Result<Recovery, Rec
                     source: CheckError::Provider(source),
                 })?;
         }
-        backups_interrupted |= address.kind.handler().takes_backups();
+        backups_interrupted |= address.kind.handler().leaves_markers();
         let mut commit = Commit {
             remove_intents: vec![intent.id.clone()],
             ..Commit::default()

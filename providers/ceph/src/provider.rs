@@ -1107,6 +1107,13 @@ impl StorageProvider for CephProvider {
     fn export_image(&self, spec: &ImageExportSpec) -> Result<ExportedImage> {
         let name = spec.volume_backend_name.as_str();
         validate_backend_name(name)?;
+        if spec.snapshot_backend_name.is_some() {
+            return Err(ProviderError::Unsupported {
+                provider_kind: self.kind(),
+                provider_name: self.name().to_owned(),
+                operation: "export_image of a snapshot".to_owned(),
+            });
+        }
         let object = ObjectRef::volume(name);
         let image_spec = self.cluster.image_spec(name);
         let size_bytes = self.size_of(name, None, &object)?;

@@ -343,6 +343,7 @@ fn ceph_images_export_and_import_byte_for_byte() {
             volume_backend_name: name.clone(),
             format: ImageFormat::Raw,
             destination: raw.clone(),
+            snapshot_backend_name: None,
         })
         .unwrap();
     assert_eq!(exported.virtual_size_bytes, GIB);

@@ -799,12 +799,23 @@ impl StorageProvider for LocalProvider {
         )
     }
 
+    /// The live volume, or one of its internal snapshots (read without the image's lock: a
+    /// running domain's QEMU may hold the file, and a snapshot's clusters are frozen).
     fn export_image(&self, spec: &ImageExportSpec) -> Result<ExportedImage> {
         let name = spec.volume_backend_name.as_str();
         validate_backend_name(name)?;
         let object = ObjectRef::volume(name);
         let info = self.inspect_volume(name)?;
-        let size_bytes = info.header.size_bytes;
+        let snapshot = spec.snapshot_backend_name.as_deref();
+        let size_bytes = match snapshot {
+            Some(snapshot) => {
+                validate_snapshot_name(snapshot)?;
+                let found = find_snapshot(&info, snapshot)
+                    .ok_or_else(|| ProviderError::not_found(ObjectRef::snapshot(snapshot)))?;
+                snapshot_size(found, &info.header)
+            }
+            None => info.header.size_bytes,
+        };
         if size_bytes > MAX_IMAGE_EXPORT_BYTES {
             return Err(invalid_state(
                 &object,
@@ -837,7 +848,7 @@ impl StorageProvider for LocalProvider {
         let source = ConvertSource {
             path: utf8(&source_image)?,
             format: ImageFormat::Qcow2,
-            snapshot: None,
+            snapshot,
         };
         if let Err(error) = self.qemu_img.convert(source, spec.format, utf8(&partial)?, &object) {
             let _ = directory::remove_if_exists(&partial);

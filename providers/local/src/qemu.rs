@@ -83,8 +83,10 @@ impl QemuImg {
         let mut argv = vec!["qemu-img", "convert", "-q", "-f", source.format.as_str()];
         let snapshot_option;
         if let Some(snapshot) = source.snapshot {
+            // A snapshot is frozen (its clusters are copied before any write), so it is read
+            // without the image's lock, which a running domain's QEMU may hold.
             snapshot_option = format!("snapshot.name={snapshot}");
-            argv.extend(["-l", &snapshot_option]);
+            argv.extend(["-U", "-l", &snapshot_option]);
         }
         argv.extend(["-O", format.as_str(), source.path, destination]);
         self.run(&argv, COPY_TIMEOUT, object)

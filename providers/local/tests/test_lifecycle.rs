@@ -354,6 +354,7 @@ fn volumes_export_to_raw_and_qcow2_images() {
             volume_backend_name: name.clone(),
             format: ImageFormat::Raw,
             destination: dir.join("out.raw"),
+            snapshot_backend_name: None,
         })
         .unwrap();
     assert_eq!(raw.path, dir.join("out.raw"));
@@ -367,6 +368,7 @@ fn volumes_export_to_raw_and_qcow2_images() {
             volume_backend_name: name.clone(),
             format: ImageFormat::Qcow2,
             destination: dir.join("out.qcow2"),
+            snapshot_backend_name: None,
         })
         .unwrap();
     assert_eq!(qemu_img_info(&qcow2.path)["format"], "qcow2");
@@ -386,6 +388,7 @@ fn volumes_export_to_raw_and_qcow2_images() {
             volume_backend_name: name.clone(),
             format: ImageFormat::Raw,
             destination: provider.directory().join("image.raw"),
+            snapshot_backend_name: None,
         })
         .unwrap_err();
     assert!(matches!(error, ProviderError::Conflict { .. }), "{error}");
@@ -402,6 +405,7 @@ fn volumes_above_300_gib_cannot_become_images() {
             volume_backend_name: name.clone(),
             format: ImageFormat::Raw,
             destination: destination.clone(),
+            snapshot_backend_name: None,
         })
         .unwrap_err();
     assert_eq!(

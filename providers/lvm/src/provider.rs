@@ -1285,6 +1285,13 @@ impl StorageProvider for LvmProvider {
     /// Streams the LV through the ssh connection into a raw file.
     fn export_image(&self, spec: &ImageExportSpec) -> Result<ExportedImage> {
         validate_backend_name(&spec.volume_backend_name)?;
+        if spec.snapshot_backend_name.is_some() {
+            return Err(ProviderError::Unsupported {
+                provider_kind: self.kind(),
+                provider_name: self.name.clone(),
+                operation: "export_image of a snapshot".to_owned(),
+            });
+        }
         let object = ObjectRef::volume(&spec.volume_backend_name);
         let lv = self
             .find(&spec.volume_backend_name)?

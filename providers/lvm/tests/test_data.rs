@@ -49,6 +49,7 @@ fn lvm_an_image_of_a_thin_volume_holds_its_data_and_only_its_mapped_ranges_cross
             volume_backend_name: name.clone(),
             format: ImageFormat::Raw,
             destination: image.clone(),
+            snapshot_backend_name: None,
         })
         .unwrap();
     assert_eq!(exported.virtual_size_bytes, 1 << 30);

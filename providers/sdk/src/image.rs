@@ -42,6 +42,11 @@ pub struct ImageExportSpec {
     pub format: ImageFormat,
     /// The file to create, on the machine that runs blockform; an existing file is replaced.
     pub destination: PathBuf,
+    /// A snapshot of the volume to read instead of the live volume: a frozen point in time (one
+    /// a running domain's QEMU took of a file it holds). Providers that cannot read one say
+    /// `Unsupported`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_backend_name: Option<String>,
 }
 
 /// An image file written by `export_image`.
@@ -67,6 +72,7 @@ mod tests {
             volume_backend_name: "volume-1".into(),
             format: ImageFormat::Qcow2,
             destination: "/srv/images/db.qcow2".into(),
+            snapshot_backend_name: None,
         };
         let json = serde_json::to_string(&spec).unwrap();
         assert_eq!(

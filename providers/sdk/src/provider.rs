@@ -304,6 +304,7 @@ mod tests {
                     volume_backend_name: "volume-1".into(),
                     format: crate::image::ImageFormat::Raw,
                     destination: "/tmp/x.raw".into(),
+                    snapshot_backend_name: None,
                 })
                 .unwrap_err(),
             provider.connect("volume-1", "kvm1").unwrap_err(),

@@ -115,6 +115,32 @@ pub struct Holder {
     pub device: String,
 }
 
+impl Holder {
+    /// Has the instance's QEMU take the internal snapshot `name` of the volume's file, a frozen
+    /// point in time to read while the instance goes on writing; one of that name left by a
+    /// killed run is taken again. (Asked of QEMU, never read from the file it may be writing.)
+    pub fn take_snapshot(&self, name: &str) -> blockform_provider::Result<()> {
+        let Self {
+            hypervisor,
+            instance,
+            device,
+        } = self;
+        if let Err(error) = hypervisor.create_disk_snapshot(instance, device, name) {
+            if !error.to_string().contains("already exists") {
+                return Err(error);
+            }
+            hypervisor.delete_disk_snapshot(instance, device, name)?;
+            hypervisor.create_disk_snapshot(instance, device, name)?;
+        }
+        Ok(())
+    }
+
+    /// Has the instance's QEMU delete the internal snapshot `name`; a missing one is success.
+    pub fn drop_snapshot(&self, name: &str) -> blockform_provider::Result<()> {
+        self.hypervisor.delete_disk_snapshot(&self.instance, &self.device, name)
+    }
+}
+
 /// The running instances that the attachments in state connect the volume `backend_id` to
 /// (one refresh of each of their hypervisors).
 pub fn running_holders(

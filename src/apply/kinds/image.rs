@@ -35,11 +35,30 @@ impl Operations for Image {
             std::fs::create_dir_all(parent)
                 .map_err(|e| OperationError::Precondition(format!("cannot create `{}`: {e}", parent.display())))?;
         }
+        // A qcow2 file a running domain holds is read from an internal snapshot its QEMU takes
+        // for the purpose (one point in time, not a torn read of a file being written), named
+        // as a change marker so that recovery removes it should this run be killed.
+        let holder = super::attachment::file_holder(provider.as_ref(), &volume, context)?;
+        let frozen = format!("{}{backend_id}", blockform_provider::CHANGE_MARKER_PREFIX);
+        if let Some(holder) = &holder {
+            holder.take_snapshot(&frozen)?;
+        }
         let exported = provider.export_image(&ImageExportSpec {
             volume_backend_name: volume,
             format,
             destination,
-        })?;
+            snapshot_backend_name: holder.is_some().then(|| frozen.clone()),
+        });
+        if let Some(holder) = &holder
+            && let Err(error) = holder.drop_snapshot(&frozen)
+        {
+            // Not recorded, so not left either.
+            if let Ok(exported) = &exported {
+                let _ = std::fs::remove_file(&exported.path);
+            }
+            return Err(error.into());
+        }
+        let exported = exported?;
         written
             .computed
             .insert("path".into(), Value::String(exported.path.display().to_string()));

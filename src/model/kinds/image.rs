@@ -55,6 +55,12 @@ impl ResourceHandler for Image {
         ProviderRoute::Through
     }
 
+    /// The image of a qcow2 file a running domain holds is read from an internal snapshot the
+    /// domain takes for it, named as a change marker.
+    fn leaves_markers(&self) -> bool {
+        true
+    }
+
     fn backend_object(&self) -> BackendObject {
         BackendObject::File
     }

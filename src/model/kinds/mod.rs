@@ -105,6 +105,12 @@ pub trait ResourceHandler: Sync {
     /// half of an interrupted replacement) accordingly.
     fn backend_object(&self) -> BackendObject;
 
+    /// Whether an interrupted operation on an object of this kind may leave change markers
+    /// (or snapshots named as such) behind that no backup refers to: recovery looks for them.
+    fn leaves_markers(&self) -> bool {
+        self.takes_backups()
+    }
+
     /// Whether making or updating an object of this kind takes backups (an interrupted one
     /// leaves change markers of unfinished backups behind).
     fn takes_backups(&self) -> bool {
