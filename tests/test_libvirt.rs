@@ -499,6 +499,31 @@ fn internal_snapshots(image: &str) -> Vec<String> {
         .collect()
 }
 
+/// Writes the configuration with the two SCSI attachments to `domain` and `extra` blocks.
+fn write_config(dir: &Path, domain: &Domain, extra: &str) {
+    std::fs::write(
+        dir.join("main.hcl"),
+        config(&domain.name, &format!("{TWO_ON_SCSI}{extra}")),
+    )
+    .unwrap();
+}
+
+/// Runs an apply that is killed right after a domain's QEMU took an internal snapshot.
+fn apply_killed_after_disk_snapshot(dir: &Path) {
+    let killed = blockform_env(
+        dir,
+        &["apply", "--auto-approve"],
+        &[("BLOCKFORM_LIBVIRT_FAULT", "abort-after:disk-snapshot")],
+    );
+    assert_eq!(killed.code, -1, "{}\n{}", killed.stdout, killed.stderr);
+}
+
+/// The next plan changes nothing.
+fn assert_plan_is_empty(dir: &Path) {
+    let plan = blockform(dir, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+}
+
 #[test]
 #[ignore = "needs a libvirtd: tests/run starts one"]
 fn libvirt_a_forced_backup_of_an_attached_qcow2_is_taken_through_its_domain_at_one_point_in_time() {
@@ -510,13 +535,7 @@ fn libvirt_a_forced_backup_of_an_attached_qcow2_is_taken_through_its_domain_at_o
         )
     };
     let dir = project(&[("main.hcl", &config(&domain.name, &format!("{TWO_ON_SCSI}{store}")))]);
-    let set = |extra: &str| {
-        std::fs::write(
-            dir.path().join("main.hcl"),
-            config(&domain.name, &format!("{TWO_ON_SCSI}{store}{extra}")),
-        )
-        .unwrap();
-    };
+    let set = |extra: &str| write_config(dir.path(), &domain, &format!("{store}{extra}"));
     ok(dir.path(), &["apply", "--auto-approve"]);
     let image = volume_file(dir.path(), "volume.data");
 
@@ -550,8 +569,7 @@ fn libvirt_a_forced_backup_of_an_attached_qcow2_is_taken_through_its_domain_at_o
     // and it is not a snapshot of the volume's: the next plan is empty.
     let next_id = crate::common::backend_id(dir.path(), "backup.next");
     assert_eq!(internal_snapshots(&image), [format!("blockform-{next_id}")]);
-    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert_plan_is_empty(dir.path());
 
     // The marker goes with its volume.
     ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
@@ -572,17 +590,8 @@ fn libvirt_a_backup_through_a_domain_killed_after_its_marker_leaves_no_snapshot_
     ok(dir.path(), &["apply", "--auto-approve"]);
     let image = volume_file(dir.path(), "volume.data");
     let backup = "\nresource \"backup\" \"full\" {\n  volume = volume.data.id\n  store  = \"nas\"\n  mode   = \"full\"\n  force  = true\n}\n";
-    std::fs::write(
-        dir.path().join("main.hcl"),
-        config(&domain.name, &format!("{TWO_ON_SCSI}{store}{backup}")),
-    )
-    .unwrap();
-    let killed = blockform_env(
-        dir.path(),
-        &["apply", "--auto-approve"],
-        &[("BLOCKFORM_LIBVIRT_FAULT", "abort-after:disk-snapshot")],
-    );
-    assert_eq!(killed.code, -1, "{}\n{}", killed.stdout, killed.stderr);
+    write_config(dir.path(), &domain, &format!("{store}{backup}"));
+    apply_killed_after_disk_snapshot(dir.path());
     let left = internal_snapshots(&image);
     assert_eq!(left.len(), 1, "the killed run's marker: {left:?}");
 
@@ -597,8 +606,7 @@ fn libvirt_a_backup_through_a_domain_killed_after_its_marker_leaves_no_snapshot_
         "the killed run left {left:?}"
     );
     assert_eq!(domain.disks().len(), 2);
-    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert_plan_is_empty(dir.path());
     ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
 }
 
@@ -612,20 +620,11 @@ fn libvirt_a_forced_image_of_an_attached_qcow2_is_read_from_a_snapshot_its_domai
     domain.write_through_qemu("sdb", 0x44);
     let forced =
         "\nresource \"image\" \"golden\" {\n  volume = volume.data.id\n  format = \"qcow2\"\n  force  = true\n}\n";
-    std::fs::write(
-        dir.path().join("main.hcl"),
-        config(&domain.name, &format!("{TWO_ON_SCSI}{forced}")),
-    )
-    .unwrap();
+    write_config(dir.path(), &domain, forced);
 
     // Killed once the domain's QEMU took the snapshot the image is read from: the next run
     // removes it through the domain and makes the image.
-    let killed = blockform_env(
-        dir.path(),
-        &["apply", "--auto-approve"],
-        &[("BLOCKFORM_LIBVIRT_FAULT", "abort-after:disk-snapshot")],
-    );
-    assert_eq!(killed.code, -1, "{}\n{}", killed.stdout, killed.stderr);
+    apply_killed_after_disk_snapshot(dir.path());
     assert_eq!(internal_snapshots(&image).len(), 1, "the killed run's snapshot");
     ok(dir.path(), &["apply", "--auto-approve"]);
     assert_eq!(internal_snapshots(&image), Vec::<String>::new());
@@ -633,8 +632,7 @@ fn libvirt_a_forced_image_of_an_attached_qcow2_is_read_from_a_snapshot_its_domai
     let path = record["attributes"]["path"].as_str().unwrap().to_owned();
     assert_eq!(first_mib_holds(&path, 0x44), Ok(()));
     assert_eq!(domain.disks().len(), 2, "never detached");
-    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert_plan_is_empty(dir.path());
     ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
     assert!(!Path::new(&path).exists(), "the image goes with destroy");
 }

@@ -807,15 +807,7 @@ impl StorageProvider for LocalProvider {
         let object = ObjectRef::volume(name);
         let info = self.inspect_volume(name)?;
         let snapshot = spec.snapshot_backend_name.as_deref();
-        let size_bytes = match snapshot {
-            Some(snapshot) => {
-                validate_snapshot_name(snapshot)?;
-                let found = find_snapshot(&info, snapshot)
-                    .ok_or_else(|| ProviderError::not_found(ObjectRef::snapshot(snapshot)))?;
-                snapshot_size(found, &info.header)
-            }
-            None => info.header.size_bytes,
-        };
+        let size_bytes = size_of(&info, snapshot)?;
         if size_bytes > MAX_IMAGE_EXPORT_BYTES {
             return Err(invalid_state(
                 &object,
@@ -949,15 +941,7 @@ impl StorageProvider for LocalProvider {
         let name = target.volume_backend_name.as_str();
         validate_backend_name(name)?;
         let info = self.inspect_volume(name)?;
-        let size_bytes = match &target.snapshot_backend_name {
-            Some(snapshot) => {
-                validate_snapshot_name(snapshot)?;
-                let found = find_snapshot(&info, snapshot)
-                    .ok_or_else(|| ProviderError::not_found(ObjectRef::snapshot(snapshot)))?;
-                snapshot_size(found, &info.header)
-            }
-            None => info.header.size_bytes,
-        };
+        let size_bytes = size_of(&info, target.snapshot_backend_name.as_deref())?;
         let extents = match since {
             None => self.status_map(target, None, "base:allocation", |flags| flags & STATE_ZERO == 0)?,
             Some(ChangeMarker::DirtyBitmap { name: bitmap }) => {
@@ -1030,6 +1014,19 @@ fn snapshot_state(volume: &str, snapshot: &Snapshot, header: &Header) -> Snapsho
 /// The volume size a snapshot recorded; entries from before QEMU 4.2 lack it.
 fn snapshot_size(snapshot: &Snapshot, header: &Header) -> u64 {
     snapshot.disk_size_bytes.unwrap_or(header.size_bytes)
+}
+
+/// The size of the image, or of its internal snapshot `snapshot` (which must exist).
+fn size_of(info: &ImageInfo, snapshot: Option<&str>) -> Result<u64> {
+    match snapshot {
+        Some(snapshot) => {
+            validate_snapshot_name(snapshot)?;
+            let found =
+                find_snapshot(info, snapshot).ok_or_else(|| ProviderError::not_found(ObjectRef::snapshot(snapshot)))?;
+            Ok(snapshot_size(found, &info.header))
+        }
+        None => Ok(info.header.size_bytes),
+    }
 }
 
 fn find_snapshot<'a>(info: &'a ImageInfo, name: &str) -> Option<&'a Snapshot> {
