@@ -269,25 +269,19 @@ pub(crate) fn expected_front_end(
     attachment: &ResourceState,
     by_id: &HashMap<&str, &ResourceState>,
 ) -> blockform_provider::QosSpecs {
-    let Some(rule) = named(attachment, "volume", by_id).and_then(|volume| type_rule(volume, by_id)) else {
-        return blockform_provider::QosSpecs::default();
-    };
-    if !matches!(
-        rule.attributes.get("consumer").and_then(serde_json::Value::as_str),
-        Some("front-end" | "both")
-    ) {
-        return blockform_provider::QosSpecs::default();
-    }
-    rule.attributes
-        .get("specs")
-        .and_then(serde_json::Value::as_object)
-        .map(|specs| {
-            specs
-                .iter()
-                .filter_map(|(key, value)| Some((key.clone(), value.as_u64()?)))
-                .collect()
-        })
+    named(attachment, "volume", by_id)
+        .and_then(|volume| type_rule(volume, by_id))
+        .map(front_end_limits)
         .unwrap_or_default()
+}
+
+/// The front-end limits of a QoS rule as state records it: its specs when its consumer is
+/// `front-end` or `both`, none otherwise.
+pub(crate) fn front_end_limits(rule: &ResourceState) -> blockform_provider::QosSpecs {
+    match rule.attributes.get("consumer").and_then(serde_json::Value::as_str) {
+        Some("front-end" | "both") => rule_specs(rule),
+        _ => blockform_provider::QosSpecs::default(),
+    }
 }
 
 /// The back-end limits of a QoS rule as state records it: its specs, unless its consumer is
@@ -296,6 +290,11 @@ pub(crate) fn backend_limits(rule: &ResourceState) -> blockform_provider::QosSpe
     if rule.attributes.get("consumer").and_then(serde_json::Value::as_str) == Some("front-end") {
         return blockform_provider::QosSpecs::default();
     }
+    rule_specs(rule)
+}
+
+/// The specs of a QoS rule as state records them.
+fn rule_specs(rule: &ResourceState) -> blockform_provider::QosSpecs {
     rule.attributes
         .get("specs")
         .and_then(serde_json::Value::as_object)

@@ -227,28 +227,11 @@ pub fn front_end_limits(volume: &ResourceState, by_id: &dyn Fn(&str) -> Option<R
 /// The front-end limits the disk of a volume of the type `type_id` gets (see
 /// [`front_end_limits`]).
 pub fn type_front_end_limits(type_id: Option<&str>, by_id: &dyn Fn(&str) -> Option<ResourceState>) -> QosSpecs {
-    let Some(rule) = type_id
+    type_id
         .and_then(by_id)
         .and_then(|volume_type| id_of(&volume_type, "qos"))
         .and_then(|rule_id| by_id(&rule_id))
-    else {
-        return QosSpecs::default();
-    };
-    if !matches!(
-        rule.attributes.get("consumer").and_then(serde_json::Value::as_str),
-        Some("front-end" | "both")
-    ) {
-        return QosSpecs::default();
-    }
-    rule.attributes
-        .get("specs")
-        .and_then(serde_json::Value::as_object)
-        .map(|specs| {
-            specs
-                .iter()
-                .filter_map(|(key, value)| Some((key.clone(), value.as_u64()?)))
-                .collect()
-        })
+        .map(|rule| crate::refresh::front_end_limits(&rule))
         .unwrap_or_default()
 }
 
