@@ -98,6 +98,20 @@ pub(super) fn open_record(
     Ok(data)
 }
 
+/// The block of the index entry `entry` in the whole pack `pack`, when its record is there and
+/// its data matches its hash (what gc copies into a new pack).
+pub(super) fn intact_block(pack: &[u8], entry: &IndexEntry) -> Option<Vec<u8>> {
+    let start = usize::try_from(entry.1 + RECORD_HEADER_BYTES).unwrap_or(usize::MAX);
+    let end = start.saturating_add(entry.2 as usize);
+    let body = pack.get(start..end)?;
+    let data = if entry.4 & FLAG_ZSTD != 0 {
+        zstd::bulk::decompress(body, entry.3 as usize).unwrap_or_default()
+    } else {
+        body.to_vec()
+    };
+    (blake3::hash(&data).as_bytes() == &entry.0).then_some(data)
+}
+
 /// A sealed pack's name and index entries.
 type SealResult = Result<(String, Vec<IndexEntry>)>;
 
@@ -637,18 +651,10 @@ impl BackupStore for DirStore {
                 source.read_to_end(&mut bytes).map_err(io_error(&pack_path, "read"))?;
                 // Blocks already copied to the new pack count as present; clear them so they are copied.
                 for entry in &live {
-                    let start = usize::try_from(entry.1 + RECORD_HEADER_BYTES).unwrap_or(usize::MAX);
-                    let end = start.saturating_add(entry.2 as usize);
-                    let Some(body) = bytes.get(start..end) else { continue };
-                    let data = if entry.4 & FLAG_ZSTD != 0 {
-                        zstd::bulk::decompress(body, entry.3 as usize).unwrap_or_default()
-                    } else {
-                        body.to_vec()
-                    };
-                    if blake3::hash(&data).as_bytes() != &entry.0 {
-                        // A damaged block is not copied; verify reports it.
+                    // A damaged block is not copied; verify reports it.
+                    let Some(data) = intact_block(&bytes, entry) else {
                         continue;
-                    }
+                    };
                     self.index.remove(&entry.0);
                     self.put(entry.0, &data)?;
                 }

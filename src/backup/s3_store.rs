@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dir_store::{
     Compressors, FLAG_ZSTD, IndexEntry, Location, PACK_MAGIC, PackIndex, RECORD_HEADER_BYTES, STORE_FORMAT, StoreFile,
-    open_record, order_parents_first,
+    intact_block, open_record, order_parents_first,
 };
 use super::error::{BackupError, Result};
 use super::manifest::{MANIFEST_FORMAT, Manifest};
@@ -688,18 +688,10 @@ impl BackupStore for S3Store {
                     .map_err(|e| remote(&self.url, &e))?
                     .unwrap_or_default();
                 for entry in &live {
-                    let start = usize::try_from(entry.1 + RECORD_HEADER_BYTES).unwrap_or(usize::MAX);
-                    let end = start.saturating_add(entry.2 as usize);
-                    let Some(body) = bytes.get(start..end) else { continue };
-                    let data = if entry.4 & FLAG_ZSTD != 0 {
-                        zstd::bulk::decompress(body, entry.3 as usize).unwrap_or_default()
-                    } else {
-                        body.to_vec()
-                    };
-                    if blake3::hash(&data).as_bytes() != &entry.0 {
-                        // A damaged block is not copied; verify reports it.
+                    // A damaged block is not copied; verify reports it.
+                    let Some(data) = intact_block(&bytes, entry) else {
                         continue;
-                    }
+                    };
                     self.index.remove(&entry.0);
                     self.put(entry.0, &data)?;
                 }
