@@ -67,21 +67,13 @@ impl MemoryStore {
             return Ok(state.meta.serial);
         }
         Owners::of(state.resources.values()).check(commit)?;
-        for address in &commit.remove {
-            state.resources.remove(address);
-        }
-        for resource in &commit.put {
-            state.resources.insert(resource.address.clone(), resource.clone());
-        }
-        for id in &commit.remove_intents {
-            state.intents.remove(id);
-        }
-        for intent in &commit.put_intents {
-            state.intents.insert(intent.id.clone(), intent.clone());
-        }
-        if let Some(outputs) = &commit.outputs {
-            state.outputs.clone_from(outputs);
-        }
+        let Records {
+            resources,
+            intents,
+            outputs,
+            ..
+        } = &mut *state;
+        commit.apply_to(resources, intents, outputs);
         state.meta.serial = state.meta.serial.saturating_add(1);
         Ok(state.meta.serial)
     }

@@ -335,21 +335,7 @@ impl Records {
 
     /// Applies a commit [`Owners::check`] accepted; returns the new serial.
     fn apply(&mut self, commit: &Commit) -> u64 {
-        for address in &commit.remove {
-            self.resources.remove(address);
-        }
-        for resource in &commit.put {
-            self.resources.insert(resource.address.clone(), resource.clone());
-        }
-        for id in &commit.remove_intents {
-            self.intents.remove(id);
-        }
-        for intent in &commit.put_intents {
-            self.intents.insert(intent.id.clone(), intent.clone());
-        }
-        if let Some(outputs) = &commit.outputs {
-            self.outputs.clone_from(outputs);
-        }
+        commit.apply_to(&mut self.resources, &mut self.intents, &mut self.outputs);
         self.owners.apply(commit);
         self.meta.serial = self.meta.serial.saturating_add(1);
         self.meta.serial

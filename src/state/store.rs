@@ -285,6 +285,31 @@ impl Commit {
             && self.remove_intents.is_empty()
             && self.outputs.is_none()
     }
+
+    /// Applies the commit to a state held in maps by address, intent id and output name
+    /// (removals before puts); the caller bumps the serial.
+    pub fn apply_to(
+        &self,
+        resources: &mut BTreeMap<String, ResourceState>,
+        intents: &mut BTreeMap<String, Intent>,
+        outputs: &mut BTreeMap<String, OutputState>,
+    ) {
+        for address in &self.remove {
+            resources.remove(address);
+        }
+        for resource in &self.put {
+            resources.insert(resource.address.clone(), resource.clone());
+        }
+        for id in &self.remove_intents {
+            intents.remove(id);
+        }
+        for intent in &self.put_intents {
+            intents.insert(intent.id.clone(), intent.clone());
+        }
+        if let Some(new) = &self.outputs {
+            outputs.clone_from(new);
+        }
+    }
 }
 
 /// A state back end. Every write is one [`Commit`], applied atomically and durably (flushed)
