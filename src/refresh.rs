@@ -156,21 +156,12 @@ pub fn read_instances(
     }
     let mut hypervisors: Vec<_> = providers.hypervisors().collect();
     hypervisors.sort_by_key(|(name, _)| name.as_str());
-    let results: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = hypervisors
+    let results = each_on_a_thread(
+        hypervisors
             .iter()
-            .map(|(name, hypervisor)| (name.as_str(), scope.spawn(move || hypervisor.refresh())))
-            .collect();
-        handles
-            .into_iter()
-            .map(|(name, handle)| {
-                (
-                    name,
-                    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                )
-            })
-            .collect()
-    });
+            .map(|(name, hypervisor)| (name.as_str(), move || hypervisor.refresh()))
+            .collect(),
+    );
     let mut instances = HashMap::new();
     for (name, result) in results {
         let seen = result.map_err(|source| RefreshError::provider("refreshing", name, "", source))?;
@@ -332,24 +323,14 @@ pub fn read_volumes(
     // first failure in provider-name order is the one reported.
     let mut jobs: Vec<(&str, Vec<String>)> = names.into_iter().collect();
     jobs.sort_by_key(|(name, _)| *name);
-    let results: Vec<(&str, blockform_provider::Result<Vec<VolumeState>>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs
-            .iter()
+    let results = each_on_a_thread(
+        jobs.iter()
             .filter_map(|(name, backend_names)| {
                 let provider = providers.get(name)?;
-                Some((*name, scope.spawn(move || provider.refresh(backend_names))))
+                Some((*name, move || provider.refresh(backend_names)))
             })
-            .collect();
-        handles
-            .into_iter()
-            .map(|(name, handle)| {
-                (
-                    name,
-                    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                )
-            })
-            .collect()
-    });
+            .collect(),
+    );
     let mut volumes: HashMap<String, VolumeState> = HashMap::with_capacity(requested.len());
     for (provider_name, states) in results {
         let states = states.map_err(|source| RefreshError::provider("refreshing", provider_name, "", source))?;
@@ -510,6 +491,30 @@ pub fn check_capacity(
         }
     }
     Ok(shortfalls)
+}
+
+/// Runs each named call on a thread of its own (one per provider or hypervisor: they answer
+/// in parallel) and returns the results in the calls' order; a panic goes on in the caller.
+fn each_on_a_thread<R, F>(calls: Vec<(&str, F)>) -> Vec<(&str, R)>
+where
+    R: Send,
+    F: FnOnce() -> R + Send,
+{
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = calls
+            .into_iter()
+            .map(|(name, call)| (name, scope.spawn(call)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, handle)| {
+                (
+                    name,
+                    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                )
+            })
+            .collect()
+    })
 }
 
 #[cfg(test)]
