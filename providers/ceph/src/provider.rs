@@ -1145,19 +1145,9 @@ impl StorageProvider for CephProvider {
             .rbd_data(&["export", "--no-progress", &image_spec, utf8(&raw)?], &object)
             .and_then(|_| match spec.format {
                 ImageFormat::Raw => Ok(()),
-                ImageFormat::Qcow2 => CommandRunner::local()
-                    .with_timeout(DATA_TIMEOUT)
-                    .run(&[
-                        "qemu-img",
-                        "convert",
-                        "-f",
-                        "raw",
-                        "-O",
-                        "qcow2",
-                        utf8(&raw)?,
-                        utf8(&partial)?,
-                    ])
-                    .map(|_| ()),
+                ImageFormat::Qcow2 => {
+                    blockform_provider::toolkit::raw_to_qcow2(utf8(&raw)?, utf8(&partial)?, DATA_TIMEOUT)
+                }
             });
         if spec.format == ImageFormat::Qcow2 {
             let _ = remove_file_if_exists(&raw);

@@ -742,18 +742,11 @@ impl LvmProvider {
     /// Converts a raw export to qcow2 when asked, and describes the image.
     fn finish_export(spec: &ImageExportSpec, raw_path: &Path, size_bytes: u64) -> Result<ExportedImage> {
         if spec.format == ImageFormat::Qcow2 {
-            let converted = CommandRunner::local()
-                .with_timeout(crate::transport::DATA_TIMEOUT)
-                .run(&[
-                    "qemu-img",
-                    "convert",
-                    "-f",
-                    "raw",
-                    "-O",
-                    "qcow2",
-                    utf8(raw_path)?,
-                    utf8(&spec.destination)?,
-                ]);
+            let converted = blockform_provider::toolkit::raw_to_qcow2(
+                utf8(raw_path)?,
+                utf8(&spec.destination)?,
+                crate::transport::DATA_TIMEOUT,
+            );
             let _ = fs::remove_file(raw_path);
             converted?;
         }

@@ -115,6 +115,16 @@ pub fn conflict(object: &ObjectRef, reason: String) -> ProviderError {
     }
 }
 
+/// Writes the raw image file `raw` as the qcow2 file `destination` with this machine's
+/// `qemu-img`, within `timeout`: how a provider whose back end gives raw data (`rbd export`,
+/// an LV read over ssh) makes a qcow2 image.
+pub fn raw_to_qcow2(raw: &str, destination: &str, timeout: std::time::Duration) -> Result<()> {
+    crate::command::CommandRunner::local()
+        .with_timeout(timeout)
+        .run(&["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, destination])
+        .map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
