@@ -11,6 +11,13 @@ use crate::config::value::{Value, ValueMap};
 use crate::model::kinds::Attachment;
 use crate::state::ResourceState;
 
+/// The state record of the attachment's volume.
+fn volume_in_state(op: &Operation<'_>, after: &ValueMap) -> Result<ResourceState, OperationError> {
+    string(after, "volume")
+        .and_then(|id| (op.context.by_id)(&id))
+        .ok_or_else(|| OperationError::Precondition(format!("the volume of `{}` is not in state", op.change.address)))
+}
+
 impl Operations for Attachment {
     fn create(&self, op: &Operation<'_>, after: &ValueMap, written: &mut Written) -> Result<(), OperationError> {
         let Operation { change, context, .. } = *op;
@@ -19,11 +26,7 @@ impl Operations for Attachment {
             .providers
             .hypervisor(&host)
             .map_err(OperationError::Precondition)?;
-        let volume = string(after, "volume")
-            .and_then(|id| (context.by_id)(&id))
-            .ok_or_else(|| {
-                OperationError::Precondition(format!("the volume of `{}` is not in state", change.address))
-            })?;
+        let volume = volume_in_state(op, after)?;
         let spec = blockform_provider::AttachmentSpec {
             volume_backend_name: volume.backend_id.clone(),
             instance: string(after, "instance").unwrap_or_default(),
@@ -62,11 +65,7 @@ impl Operations for Attachment {
             .providers
             .hypervisor(&host)
             .map_err(OperationError::Precondition)?;
-        let volume = string(after, "volume")
-            .and_then(|id| (context.by_id)(&id))
-            .ok_or_else(|| {
-                OperationError::Precondition(format!("the volume of `{}` is not in state", change.address))
-            })?;
+        let volume = volume_in_state(op, after)?;
         let device = written
             .computed
             .get("device")
