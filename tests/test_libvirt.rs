@@ -231,6 +231,15 @@ resource "attachment" "logs" {
 }
 "#;
 
+/// `volume.data` attached on the default bus (virtio), its device chosen by blockform.
+const VIRTIO_DATA: &str = r#"
+resource "attachment" "data" {
+  volume   = volume.data.id
+  instance = local.domain
+  host     = "kvm1"
+}
+"#;
+
 fn volume_file(dir: &Path, address: &str) -> String {
     let id = crate::common::backend_id(dir, address);
     dir.join("volumes").join(format!("{id}.qcow2")).display().to_string()
@@ -330,8 +339,7 @@ fn libvirt_a_front_end_qos_change_is_applied_live_without_a_re_attach() {
     assert_eq!(domain.limit("sdb", "read_bytes_sec"), 10_485_760);
     assert_eq!(domain.limit("sdc", "total_iops_sec"), 0, "`logs` has another type");
     assert_eq!(domain.disks(), disks, "the same disks, never detached");
-    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert_plan_is_empty(dir.path());
 
     // Limits changed by hand are drift, and the next apply sets them again in place.
     let (code, text) = virsh(&[
@@ -362,8 +370,7 @@ fn libvirt_a_front_end_qos_change_is_applied_live_without_a_re_attach() {
     ok(dir.path(), &["apply", "--auto-approve"]);
     assert_eq!(domain.limit("sdb", "total_iops_sec"), 300);
     assert_eq!(domain.disks(), disks);
-    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert_plan_is_empty(dir.path());
 
     // A retype of an attached volume to a type with a front-end rule sets the rule's limits on
     // its disk in the same apply (and back to none), again without a re-attach.
@@ -417,8 +424,7 @@ fn libvirt_an_attached_qcow2_grows_through_its_domain_which_sees_the_new_size() 
     assert_eq!(capacity("sdb"), 2 << 30, "the running domain sees the new size");
     let (_, info) = virsh(&["domblklist", &domain.name]);
     assert!(info.contains("sdb"), "still attached: {info}");
-    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert_plan_is_empty(dir.path());
     ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
 }
 
@@ -429,11 +435,7 @@ fn libvirt_a_snapshot_of_an_attached_qcow2_needs_force_and_is_taken_through_its_
     let dir = project(&[("main.hcl", &config(&domain.name, TWO_ON_SCSI))]);
     ok(dir.path(), &["apply", "--auto-approve"]);
     let snapshot = "\nresource \"snapshot\" \"before\" {\n  volume = volume.data.id\n}\n";
-    std::fs::write(
-        dir.path().join("main.hcl"),
-        config(&domain.name, &format!("{TWO_ON_SCSI}{snapshot}")),
-    )
-    .unwrap();
+    write_config(dir.path(), &domain, snapshot);
     let refused = blockform(dir.path(), &["plan"]);
     assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
     assert!(
@@ -443,11 +445,7 @@ fn libvirt_a_snapshot_of_an_attached_qcow2_needs_force_and_is_taken_through_its_
     );
 
     let forced = snapshot.replace("volume.data.id\n", "volume.data.id\n  force  = true\n");
-    std::fs::write(
-        dir.path().join("main.hcl"),
-        config(&domain.name, &format!("{TWO_ON_SCSI}{forced}")),
-    )
-    .unwrap();
+    write_config(dir.path(), &domain, &forced);
     ok(dir.path(), &["apply", "--auto-approve"]);
     // In the image, under its id, while the domain still runs with the disk.
     let id = crate::common::backend_id(dir.path(), "snapshot.before");
@@ -457,8 +455,7 @@ fn libvirt_a_snapshot_of_an_attached_qcow2_needs_force_and_is_taken_through_its_
         .unwrap();
     assert!(String::from_utf8_lossy(&listed.stdout).contains(&id), "{listed:?}");
     assert_eq!(domain.disks().len(), 2);
-    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert_plan_is_empty(dir.path());
     ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
     assert!(domain.disks().is_empty());
 }
@@ -671,14 +668,7 @@ resource "attachment" "data" {
 #[ignore = "needs a libvirtd: tests/run starts one"]
 fn libvirt_a_virtio_disk_reaches_a_linux_guest_with_its_serial_and_leaves_it_on_detach() {
     let domain = Domain::start_linux("linux");
-    let virtio = r#"
-resource "attachment" "data" {
-  volume   = volume.data.id
-  instance = local.domain
-  host     = "kvm1"
-}
-"#;
-    let dir = project(&[("main.hcl", &config(&domain.name, virtio))]);
+    let dir = project(&[("main.hcl", &config(&domain.name, VIRTIO_DATA))]);
     ok(dir.path(), &["apply", "--auto-approve"]);
     assert_eq!(domain.disks()[0].0, "vdb");
     // The guest sees the disk, with the volume's UUID as serial (virtio-blk: 20 characters),
@@ -725,8 +715,7 @@ resource "attachment" "data" {
     assert_eq!(domain.defined_disks().len(), 1, "its definition does");
     let (_, xml) = virsh(&["dumpxml", "--inactive", &domain.name]);
     assert!(xml.contains("<readonly/>"), "{xml}");
-    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert_plan_is_empty(dir.path());
     ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
     assert!(domain.defined_disks().is_empty());
 }
@@ -806,8 +795,7 @@ fn libvirt_a_disk_detached_by_hand_shows_in_drift_and_plan_and_is_attached_again
 
     ok(dir.path(), &["apply", "--auto-approve"]);
     assert_eq!(domain.disks().len(), 2);
-    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert_plan_is_empty(dir.path());
     ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
 }
 
@@ -815,14 +803,7 @@ fn libvirt_a_disk_detached_by_hand_shows_in_drift_and_plan_and_is_attached_again
 #[ignore = "needs a libvirtd: tests/run starts one"]
 fn libvirt_a_virtio_detach_without_a_guest_os_times_out_and_state_keeps_the_attachment() {
     let domain = Domain::start("virtio");
-    let virtio = r#"
-resource "attachment" "data" {
-  volume   = volume.data.id
-  instance = local.domain
-  host     = "kvm1"
-}
-"#;
-    let dir = project(&[("main.hcl", &config(&domain.name, virtio))]);
+    let dir = project(&[("main.hcl", &config(&domain.name, VIRTIO_DATA))]);
     ok(dir.path(), &["apply", "--auto-approve"]);
     assert_eq!(
         state_record(dir.path(), "attachment.data")["attributes"]["device"],
@@ -1243,8 +1224,7 @@ resource "attachment" "db" {{
     let snapshot_id = crate::common::backend_id(dir.path(), "snapshot.s");
     let (_, snapshots) = ceph.rbd(&["snap", "ls", &spec]);
     assert!(snapshots.contains(&snapshot_id), "{snapshots}");
-    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert_plan_is_empty(dir.path());
 
     ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
     assert!(domain.disks().is_empty() && domain.defined_disks().is_empty());
