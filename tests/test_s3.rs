@@ -271,17 +271,7 @@ fn s3_an_apply_killed_midway_is_completed_by_the_next_run() {
             unlocked.stdout
         );
         ok(dir.path(), &["apply", "--auto-approve"]);
-        let state = pulled(dir.path());
-        assert!(state["intents"].as_array().unwrap().is_empty(), "{state}");
-        let files = volume_files(volumes.path());
-        assert_eq!(files.len(), 4, "no leftover, no duplicate: {files:?}");
-        let text = state.to_string();
-        for file in &files {
-            let id = file.rsplit_once('.').unwrap().0;
-            assert!(text.contains(id), "{file} belongs to a recorded volume");
-        }
-        let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
-        assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+        assert_converged(dir.path(), volumes.path(), 4);
         ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
     }
 }
@@ -448,17 +438,7 @@ fn s3_an_apply_killed_with_sigkill_midway_converges_on_the_next_run() {
     assert_eq!(locked.code, 1, "{}", locked.stderr);
     ok(dir.path(), &["force-unlock", &lock_id(&locked.stderr)]);
     ok(dir.path(), &["apply", "--auto-approve"]);
-    let state = pulled(dir.path());
-    assert!(state["intents"].as_array().unwrap().is_empty(), "{state}");
-    let files = volume_files(volumes.path());
-    assert_eq!(files.len(), 16, "eight volumes, no leftover, no duplicate: {files:?}");
-    let text = state.to_string();
-    for file in &files {
-        let id = file.rsplit_once('.').unwrap().0;
-        assert!(text.contains(id), "{file} belongs to a recorded volume");
-    }
-    let plan = blockform(dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert_converged(dir.path(), volumes.path(), 16);
     ok(dir.path(), &["destroy", "--auto-approve", "--allow-data-loss"]);
 }
 
@@ -495,4 +475,20 @@ fn s3_state_push_and_pull_round_trip_through_the_bucket() {
     let other = project(&[("backend.hcl", &backend_block(&key))]);
     ok(other.path(), &["init"]);
     assert_eq!(pulled(other.path()), read);
+}
+
+/// After a killed apply was completed: no intent left, `files` volume files (an image and a
+/// sidecar each), every one of them a recorded volume's, and an empty plan.
+fn assert_converged(dir: &Path, volumes: &Path, files: usize) {
+    let state = pulled(dir);
+    assert!(state["intents"].as_array().unwrap().is_empty(), "{state}");
+    let found = volume_files(volumes);
+    assert_eq!(found.len(), files, "no leftover, no duplicate: {found:?}");
+    let text = state.to_string();
+    for file in &found {
+        let id = file.rsplit_once('.').unwrap().0;
+        assert!(text.contains(id), "{file} belongs to a recorded volume");
+    }
+    let plan = blockform(dir, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
 }
